@@ -1,0 +1,76 @@
+package dev.berth.agent;
+
+import dev.berth.agent.config.BerthConfig;
+import dev.berth.agent.config.ConfigException;
+import dev.berth.agent.config.ConfigLoader;
+import dev.berth.agent.logging.Logging;
+import dev.berth.common.BerthException;
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** The {@code berth} command. */
+@Command(name = "berth", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
+        description = "berth: a Kubernetes node runtime serving the CRI on a UNIX socket.",
+        subcommands = {Main.DaemonCommand.class, CommandLine.HelpCommand.class})
+public final class Main {
+    /** Exit status for configuration errors. */
+    public static final int EXIT_CONFIG = 2;
+    /** Exit status when the daemon cannot start or fails. */
+    public static final int EXIT_FAILURE = 1;
+
+    public static void main(String[] args) {
+        CommandLine cli = new CommandLine(new Main());
+        cli.setExecutionExceptionHandler((e, cmd, parsed) -> {
+            if (e instanceof ConfigException) {
+                cmd.getErr().println("berth: " + e.getMessage());
+                return EXIT_CONFIG;
+            }
+            if (e instanceof BerthException) {
+                cmd.getErr().println("berth: " + e.getMessage());
+                return EXIT_FAILURE;
+            }
+            throw e;
+        });
+        System.exit(cli.execute(args));
+    }
+
+    static final class Version implements CommandLine.IVersionProvider {
+        @Override
+        public String[] getVersion() {
+            return new String[] {"berth " + BerthVersion.get()};
+        }
+    }
+
+    @Command(name = "daemon", mixinStandardHelpOptions = true,
+            description = "Serve the CRI (RuntimeService and ImageService) on a UNIX socket until SIGTERM or SIGINT.")
+    static final class DaemonCommand implements Callable<Integer> {
+        @Option(names = "--config", paramLabel = "FILE",
+                description = "configuration file (default: /etc/berth/config.toml if it exists)")
+        Path config;
+
+        @Option(names = "--socket", paramLabel = "PATH", description = "CRI socket (default: <run-root>/berth.sock)")
+        Path socket;
+
+        @Option(names = "--root", paramLabel = "DIR", description = "persistent state (default: /var/lib/berth)")
+        Path root;
+
+        @Option(names = "--run-root", paramLabel = "DIR", description = "runtime state (default: /run/berth)")
+        Path runRoot;
+
+        @Option(names = "--log-level", paramLabel = "LEVEL", description = "error, warn, info, debug or trace (default: info)")
+        String logLevel;
+
+        @Option(names = "--log-format", paramLabel = "FORMAT", description = "text or json (default: text)")
+        String logFormat;
+
+        @Override
+        public Integer call() throws Exception {
+            BerthConfig cfg = ConfigLoader.load(config, new BerthConfig.Overrides(root, runRoot, socket, logLevel, logFormat));
+            Logging.configure(cfg.log().level(), cfg.log().format());
+            return new Daemon(cfg).run();
+        }
+    }
+}

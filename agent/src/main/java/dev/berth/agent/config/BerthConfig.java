@@ -1,0 +1,134 @@
+package dev.berth.agent.config;
+
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * berth's whole configuration: one typed tree, each section reading and validating its own
+ * keys. Defaults here are the documented ones (see manifests/config.toml and README.md).
+ */
+public record BerthConfig(
+        Path root,
+        Path runRoot,
+        Log log,
+        Grpc grpc,
+        Cgroup cgroup,
+        Runtime runtime,
+        Network network,
+        String source) {
+
+    public static final Path DEFAULT_FILE = Path.of("/etc/berth/config.toml");
+
+    /** Logging: level and format of the daemon's own log on stderr. */
+    public record Log(String level, String format) {
+        static Log read(ConfigSection s) {
+            return new Log(
+                    s.oneOf("level", "info", "error", "warn", "info", "debug", "trace"),
+                    s.oneOf("format", "text", "text", "json"));
+        }
+    }
+
+    /** The CRI endpoint. */
+    public record Grpc(Path socket, int maxMessageSize, Duration shutdownTimeout) {
+        static Grpc read(ConfigSection s, Path runRoot) {
+            String socket = s.string("socket", "");
+            return new Grpc(
+                    socket.isEmpty() ? runRoot.resolve("berth.sock") : absolute(s, "socket", socket),
+                    (int) s.integer("max_message_size", 16 * 1024 * 1024, 4096, Integer.MAX_VALUE),
+                    s.duration("shutdown_timeout", Duration.ofSeconds(10)));
+        }
+    }
+
+    /** How pod and container cgroups are named; reported to the kubelet by RuntimeConfig. */
+    public record Cgroup(String driver) {
+        static Cgroup read(ConfigSection s) {
+            return new Cgroup(s.oneOf("driver", "cgroupfs", "cgroupfs", "systemd"));
+        }
+    }
+
+    /** OCI runtimes, one per CRI runtime handler. */
+    public record Runtime(String defaultHandler, Map<String, Handler> handlers) {
+        static Runtime read(ConfigSection s) {
+            String defaultHandler = s.string("default_handler", "runc");
+            Map<String, Handler> handlers = new LinkedHashMap<>();
+            handlers.put("runc", new Handler("runc", "runc"));
+            handlers.put("crun", new Handler("crun", "crun"));
+            ConfigSection table = s.section("handlers");
+            table.namedSections().forEach((name, h) -> handlers.put(name, Handler.read(name, h)));
+            if (!handlers.containsKey(defaultHandler)) {
+                throw new ConfigException("config key 'runtime.default_handler' names \"" + defaultHandler
+                        + "\", which is not a configured handler (known: " + String.join(", ", handlers.keySet()) + ")");
+            }
+            return new Runtime(defaultHandler, Map.copyOf(handlers));
+        }
+
+        public Handler handler(String name) {
+            return handlers.get(name.isEmpty() ? defaultHandler : name);
+        }
+    }
+
+    /** One runtime handler: the OCI runtime binary (a name looked up on PATH, or a path). */
+    public record Handler(String name, String binary) {
+        static Handler read(String name, ConfigSection s) {
+            return new Handler(name, s.string("binary", name));
+        }
+    }
+
+    /** Where CNI network configurations and plugins live. */
+    public record Network(Path cniConfigDir, List<Path> cniBinDirs) {
+        static Network read(ConfigSection s) {
+            return new Network(
+                    absolute(s, "cni_config_dir", s.string("cni_config_dir", "/etc/cni/net.d")),
+                    s.strings("cni_bin_dirs", List.of("/opt/cni/bin", "/usr/lib/cni")).stream()
+                            .map(d -> absolute(s, "cni_bin_dirs", d)).toList());
+        }
+    }
+
+    /** Values given on the command line; each non-null one wins over the file. */
+    public record Overrides(Path root, Path runRoot, Path socket, String logLevel, String logFormat) {
+        public static Overrides none() {
+            return new Overrides(null, null, null, null, null);
+        }
+    }
+
+    static BerthConfig read(ConfigSection top, Overrides o, String source) {
+        Path root = o.root() != null ? o.root().toAbsolutePath() : absolute(top, "root", top.string("root", "/var/lib/berth"));
+        Path runRoot = o.runRoot() != null ? o.runRoot().toAbsolutePath()
+                : absolute(top, "run_root", top.string("run_root", "/run/berth"));
+        Log log = Log.read(top.section("log"));
+        if (o.logLevel() != null || o.logFormat() != null) {
+            log = new Log(
+                    o.logLevel() == null ? log.level() : flagOneOf("--log-level", o.logLevel(), "error", "warn", "info", "debug", "trace"),
+                    o.logFormat() == null ? log.format() : flagOneOf("--log-format", o.logFormat(), "text", "json"));
+        }
+        Grpc grpc = Grpc.read(top.section("grpc"), runRoot);
+        if (o.socket() != null) {
+            grpc = new Grpc(o.socket().toAbsolutePath(), grpc.maxMessageSize(), grpc.shutdownTimeout());
+        }
+        BerthConfig config = new BerthConfig(root, runRoot, log, grpc,
+                Cgroup.read(top.section("cgroup")),
+                Runtime.read(top.section("runtime")),
+                Network.read(top.section("network")),
+                source);
+        top.requireNoUnknownKeys();
+        return config;
+    }
+
+    private static String flagOneOf(String flag, String value, String... allowed) {
+        if (!List.of(allowed).contains(value)) {
+            throw new ConfigException("option " + flag + " must be one of " + String.join(", ", allowed) + ", got \"" + value + "\"");
+        }
+        return value;
+    }
+
+    private static Path absolute(ConfigSection s, String key, String value) {
+        Path p = Path.of(value);
+        if (!p.isAbsolute()) {
+            throw new ConfigException("config key '" + key + "' must be an absolute path, got \"" + value + "\"");
+        }
+        return p;
+    }
+}

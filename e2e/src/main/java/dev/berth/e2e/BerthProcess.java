@@ -1,0 +1,170 @@
+package dev.berth.e2e;
+
+import dev.berth.cri.v1.ImageServiceGrpc;
+import dev.berth.cri.v1.RuntimeServiceGrpc;
+import dev.berth.cri.v1.VersionRequest;
+import io.grpc.Grpc;
+import io.grpc.InsecureChannelCredentials;
+import io.grpc.ManagedChannel;
+import io.grpc.StatusRuntimeException;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * A real berth daemon started as a separate process ({@code bin/berth daemon}) on a temporary
+ * socket, root and run root, with CRI stubs connected to it. {@link #close()} stops it with
+ * SIGTERM (SIGKILL if it does not go) and keeps its log at {@link #log()}.
+ */
+public final class BerthProcess implements AutoCloseable {
+    private final Path dir;
+    private final Path socket;
+    private final Path log;
+    private final List<String> command;
+    private Process process;
+    private ManagedChannel channel;
+
+    private BerthProcess(Path dir, List<String> extraArgs) {
+        this.dir = dir;
+        this.socket = dir.resolve("run/berth.sock");
+        this.log = dir.resolve("berth.log");
+        this.command = new ArrayList<>(List.of(launcher().toString(), "daemon",
+                "--root", dir.resolve("root").toString(),
+                "--run-root", dir.resolve("run").toString(),
+                "--socket", socket.toString()));
+        this.command.addAll(extraArgs);
+    }
+
+    /** Starts berth in {@code dir} with extra daemon arguments and waits until it answers Version. */
+    public static BerthProcess start(Path dir, String... extraArgs) throws IOException, InterruptedException {
+        BerthProcess p = new BerthProcess(dir, List.of(extraArgs));
+        p.launch();
+        return p;
+    }
+
+    /** The repository's bin/berth. */
+    public static Path launcher() {
+        String home = System.getProperty("berth.home");
+        Path base = home != null ? Path.of(home) : Path.of("..");
+        return base.resolve("bin/berth").toAbsolutePath().normalize();
+    }
+
+    private void launch() throws IOException, InterruptedException {
+        Files.createDirectories(dir);
+        process = new ProcessBuilder(command)
+                .redirectErrorStream(true)
+                .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()))
+                .start();
+        channel = Grpc.newChannelBuilder("unix://" + socket, InsecureChannelCredentials.create()).build();
+        awaitReady(Duration.ofSeconds(60));
+    }
+
+    private void awaitReady(Duration timeout) throws InterruptedException {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        StatusRuntimeException last = null;
+        while (System.nanoTime() < deadline) {
+            if (!process.isAlive()) {
+                throw new IllegalStateException("berth exited with " + process.exitValue() + " before it served:\n" + logText());
+            }
+            if (Files.exists(socket)) {
+                try {
+                    runtime().withDeadlineAfter(2, TimeUnit.SECONDS).version(VersionRequest.getDefaultInstance());
+                    return;
+                } catch (StatusRuntimeException e) {
+                    last = e;
+                }
+            }
+            Thread.sleep(20);
+        }
+        throw new IllegalStateException("berth did not answer within " + timeout + " (" + last + "):\n" + logText());
+    }
+
+    public RuntimeServiceGrpc.RuntimeServiceBlockingStub runtime() {
+        return RuntimeServiceGrpc.newBlockingStub(channel);
+    }
+
+    public RuntimeServiceGrpc.RuntimeServiceStub runtimeAsync() {
+        return RuntimeServiceGrpc.newStub(channel);
+    }
+
+    public ImageServiceGrpc.ImageServiceBlockingStub images() {
+        return ImageServiceGrpc.newBlockingStub(channel);
+    }
+
+    public ImageServiceGrpc.ImageServiceStub imagesAsync() {
+        return ImageServiceGrpc.newStub(channel);
+    }
+
+    public Path socket() {
+        return socket;
+    }
+
+    public Path root() {
+        return dir.resolve("root");
+    }
+
+    public Path runRoot() {
+        return dir.resolve("run");
+    }
+
+    public Path log() {
+        return log;
+    }
+
+    public String logText() {
+        try {
+            return Files.readString(log, StandardCharsets.UTF_8);
+        } catch (IOException e) {
+            return "(no log: " + e.getMessage() + ")";
+        }
+    }
+
+    public long pid() {
+        return process.pid();
+    }
+
+    public Process process() {
+        return process;
+    }
+
+    /** Kills berth with SIGKILL, as a crash would, leaving its state behind. */
+    public void kill() throws InterruptedException {
+        process.destroyForcibly();
+        process.waitFor();
+        channel.shutdownNow();
+    }
+
+    /** Starts berth again with the same directories and arguments (after {@link #kill()} or {@link #stop()}). */
+    public void restart() throws IOException, InterruptedException {
+        if (process.isAlive()) {
+            throw new IllegalStateException("berth is still running");
+        }
+        launch();
+    }
+
+    /** SIGTERM, then waits; returns the exit status. */
+    public int stop() throws InterruptedException {
+        channel.shutdownNow();
+        process.destroy();
+        if (!process.waitFor(30, TimeUnit.SECONDS)) {
+            process.destroyForcibly();
+            process.waitFor();
+        }
+        return process.exitValue();
+    }
+
+    @Override
+    public void close() throws InterruptedException {
+        if (process != null && process.isAlive()) {
+            stop();
+        }
+        if (channel != null) {
+            channel.shutdownNow();
+        }
+    }
+}

@@ -1,0 +1,137 @@
+package dev.berth.e2e;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.berth.cri.v1.AuthConfig;
+import dev.berth.cri.v1.CgroupDriver;
+import dev.berth.cri.v1.CheckpointContainerRequest;
+import dev.berth.cri.v1.ImageSpec;
+import dev.berth.cri.v1.NetworkConfig;
+import dev.berth.cri.v1.PullImageRequest;
+import dev.berth.cri.v1.RuntimeCondition;
+import dev.berth.cri.v1.RuntimeConfig;
+import dev.berth.cri.v1.RuntimeConfigRequest;
+import dev.berth.cri.v1.StatusRequest;
+import dev.berth.cri.v1.StatusResponse;
+import dev.berth.cri.v1.UpdateRuntimeConfigRequest;
+import dev.berth.cri.v1.VersionRequest;
+import dev.berth.cri.v1.VersionResponse;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import java.net.StandardProtocolFamily;
+import java.net.UnixDomainSocketAddress;
+import java.nio.channels.ServerSocketChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Collectors;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The berth daemon as a process: serving, answering, refusing, stopping. */
+class DaemonLifecycleTest {
+    @TempDir
+    Path dir;
+
+    @Test
+    void servesVersionStatusAndRuntimeConfigThenStopsCleanlyOnSigterm() throws Exception {
+        try (BerthProcess berth = BerthProcess.start(dir)) {
+            VersionResponse v = berth.runtime().version(VersionRequest.getDefaultInstance());
+            assertEquals("berth", v.getRuntimeName());
+            assertEquals("v1", v.getRuntimeApiVersion());
+            assertFalse(v.getRuntimeVersion().isEmpty());
+
+            StatusResponse status = berth.runtime().status(StatusRequest.newBuilder().setVerbose(true).build());
+            Map<String, RuntimeCondition> conditions = status.getStatus().getConditionsList().stream()
+                    .collect(Collectors.toMap(RuntimeCondition::getType, c -> c));
+            assertTrue(conditions.get("RuntimeReady").getStatus(), conditions.toString());
+            RuntimeCondition network = conditions.get("NetworkReady");
+            assertFalse(network.getStatus());
+            assertFalse(network.getReason().isEmpty());
+            assertFalse(network.getMessage().isEmpty());
+            assertTrue(status.getInfoOrThrow("config").contains("\"cgroupDriver\":\"cgroupfs\""), status.getInfoMap().toString());
+            assertEquals("", status.getRuntimeHandlers(0).getName());
+
+            assertEquals(CgroupDriver.CGROUPFS,
+                    berth.runtime().runtimeConfig(RuntimeConfigRequest.getDefaultInstance()).getLinux().getCgroupDriver());
+
+            StatusRuntimeException unbuilt = assertThrows(StatusRuntimeException.class, () -> berth.runtime()
+                    .checkpointContainer(CheckpointContainerRequest.newBuilder().setContainerId("x").build()));
+            assertEquals(Status.Code.UNIMPLEMENTED, unbuilt.getStatus().getCode());
+
+            assertTrue(Files.exists(berth.socket()));
+            assertEquals(0, berth.stop(), berth.logText());
+            assertFalse(Files.exists(berth.socket()), "the socket is removed on shutdown");
+        }
+    }
+
+    @Test
+    void podCidrFromUpdateRuntimeConfigSurvivesARestartAndBadOnesAreRejected() throws Exception {
+        try (BerthProcess berth = BerthProcess.start(dir)) {
+            berth.runtime().updateRuntimeConfig(UpdateRuntimeConfigRequest.newBuilder()
+                    .setRuntimeConfig(RuntimeConfig.newBuilder().setNetworkConfig(NetworkConfig.newBuilder().setPodCidr("10.244.3.0/24")))
+                    .build());
+            StatusRuntimeException bad = assertThrows(StatusRuntimeException.class, () -> berth.runtime()
+                    .updateRuntimeConfig(UpdateRuntimeConfigRequest.newBuilder()
+                            .setRuntimeConfig(RuntimeConfig.newBuilder().setNetworkConfig(NetworkConfig.newBuilder().setPodCidr("10.244.3.0/33")))
+                            .build()));
+            assertEquals(Status.Code.INVALID_ARGUMENT, bad.getStatus().getCode());
+            assertTrue(bad.getStatus().getDescription().contains("10.244.3.0/33"));
+
+            berth.kill();
+            berth.restart();
+            String info = berth.runtime().status(StatusRequest.newBuilder().setVerbose(true).build()).getInfoOrThrow("config");
+            assertTrue(info.contains("\"podCidrs\":[\"10.244.3.0/24\"]"), info);
+        }
+    }
+
+    @Test
+    void debugLogNamesCallsButNeverTheSecretsOfAuthConfig() throws Exception {
+        try (BerthProcess berth = BerthProcess.start(dir, "--log-level", "debug")) {
+            try {
+                berth.images().pullImage(PullImageRequest.newBuilder()
+                        .setImage(ImageSpec.newBuilder().setImage("127.0.0.1:1/secret-test:latest"))
+                        .setAuth(AuthConfig.newBuilder().setUsername("alice").setPassword("hunter2-password")
+                                .setAuth("YWxpY2U6aHVudGVyMg==").setIdentityToken("id-token-secret").setRegistryToken("reg-token-secret"))
+                        .build());
+            } catch (StatusRuntimeException expected) {
+                // whether the pull works is not this test's concern; the log line is
+            }
+            assertEquals(0, berth.stop());
+            String log = berth.logText();
+            assertTrue(log.contains("PullImage request"), log);
+            assertTrue(log.contains("alice"), log);
+            for (String secret : new String[] {"hunter2-password", "YWxpY2U6aHVudGVyMg==", "id-token-secret", "reg-token-secret"}) {
+                assertFalse(log.contains(secret), "the log shows a secret: " + secret);
+            }
+        }
+    }
+
+    @Test
+    void aStaleSocketIsReplacedAndALiveOneRefused() throws Exception {
+        Path socket = dir.resolve("run/berth.sock");
+        Files.createDirectories(socket.getParent());
+        try (ServerSocketChannel dead = ServerSocketChannel.open(StandardProtocolFamily.UNIX)) {
+            dead.bind(UnixDomainSocketAddress.of(socket));
+        }
+        assertTrue(Files.exists(socket), "a socket file left behind by a closed listener");
+        try (BerthProcess berth = BerthProcess.start(dir)) {
+            assertEquals("berth", berth.runtime().version(VersionRequest.getDefaultInstance()).getRuntimeName());
+
+            Process second = new ProcessBuilder(BerthProcess.launcher().toString(), "daemon",
+                    "--root", dir.resolve("root2").toString(), "--run-root", dir.resolve("run2").toString(),
+                    "--socket", socket.toString())
+                    .redirectErrorStream(true).start();
+            assertTrue(second.waitFor(60, TimeUnit.SECONDS));
+            String out = new String(second.getInputStream().readAllBytes());
+            assertEquals(1, second.exitValue(), out);
+            assertTrue(out.contains("another process is serving " + socket), out);
+            assertEquals("berth", berth.runtime().version(VersionRequest.getDefaultInstance()).getRuntimeName(),
+                    "the first daemon still serves");
+        }
+    }
+}
