@@ -22,6 +22,11 @@ public record BerthConfig(
 
     public static final Path DEFAULT_FILE = Path.of("/etc/berth/config.toml");
 
+    /** The same configuration, said to come from elsewhere. */
+    public BerthConfig withSource(String newSource) {
+        return new BerthConfig(root, runRoot, log, grpc, cgroup, runtime, network, newSource);
+    }
+
     /** Logging: level and format of the daemon's own log on stderr. */
     public record Log(String level, String format) {
         static Log read(ConfigSection s) {
@@ -95,9 +100,11 @@ public record BerthConfig(
     }
 
     static BerthConfig read(ConfigSection top, Overrides o, String source) {
-        Path root = o.root() != null ? o.root().toAbsolutePath() : absolute(top, "root", top.string("root", "/var/lib/berth"));
-        Path runRoot = o.runRoot() != null ? o.runRoot().toAbsolutePath()
-                : absolute(top, "run_root", top.string("run_root", "/run/berth"));
+        // the file's values are read (and so validated) even when a flag overrides them
+        Path root = absolute(top, "root", top.string("root", "/var/lib/berth"));
+        Path runRoot = absolute(top, "run_root", top.string("run_root", "/run/berth"));
+        root = o.root() != null ? o.root().toAbsolutePath() : root;
+        runRoot = o.runRoot() != null ? o.runRoot().toAbsolutePath() : runRoot;
         Log log = Log.read(top.section("log"));
         if (o.logLevel() != null || o.logFormat() != null) {
             log = new Log(
