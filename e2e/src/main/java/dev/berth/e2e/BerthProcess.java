@@ -50,8 +50,11 @@ public final class BerthProcess implements AutoCloseable {
     /** The repository's bin/berth. */
     public static Path launcher() {
         String home = System.getProperty("berth.home");
-        Path base = home != null ? Path.of(home) : Path.of("..");
-        return base.resolve("bin/berth").toAbsolutePath().normalize();
+        if (home != null) {
+            return Path.of(home, "bin", "berth").toAbsolutePath().normalize();
+        }
+        Path here = Path.of("bin", "berth");
+        return (Files.isExecutable(here) ? here : Path.of("..", "bin", "berth")).toAbsolutePath().normalize();
     }
 
     private void launch() throws IOException, InterruptedException {
