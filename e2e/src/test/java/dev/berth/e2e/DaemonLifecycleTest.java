@@ -112,6 +112,24 @@ class DaemonLifecycleTest {
     }
 
     @Test
+    void jsonLogsAreOneObjectPerLineAndSigintStopsCleanly() throws Exception {
+        try (BerthProcess berth = BerthProcess.start(dir, "--log-format", "json")) {
+            new ProcessBuilder("kill", "-INT", Long.toString(berth.pid())).start().waitFor();
+            assertTrue(berth.process().waitFor(30, TimeUnit.SECONDS));
+            assertEquals(0, berth.process().exitValue(), berth.logText());
+            assertFalse(Files.exists(berth.socket()));
+            var mapper = new com.fasterxml.jackson.databind.ObjectMapper();
+            java.util.List<String> lines = berth.logText().lines().filter(l -> !l.isBlank()).toList();
+            assertTrue(lines.size() >= 3, berth.logText());
+            for (String line : lines) {
+                var node = mapper.readTree(line);
+                assertTrue(node.has("level") && node.has("formattedMessage"), line);
+            }
+            assertTrue(lines.stream().anyMatch(l -> l.contains("received SIGINT")), berth.logText());
+        }
+    }
+
+    @Test
     void aStaleSocketIsReplacedAndALiveOneRefused() throws Exception {
         Path socket = dir.resolve("run/berth.sock");
         Files.createDirectories(socket.getParent());

@@ -25,6 +25,8 @@ public final class Logging {
             json.setWithNanoseconds(false);
             json.setWithContext(false);
             json.setWithArguments(false);
+            json.setWithMessage(false);
+            json.setWithFormattedMessage(true);
             encoder = json;
         } else {
             PatternLayoutEncoder text = new PatternLayoutEncoder();
