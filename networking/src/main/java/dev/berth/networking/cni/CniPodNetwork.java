@@ -318,6 +318,17 @@ public final class CniPodNetwork implements PodNetwork {
                 }
             }
         }
+        if (netnsArg.isEmpty() && net.plugins().stream().anyMatch(BridgeMasqueradeRules::applies)) {
+            try {
+                BridgeMasqueradeRules.remove(net.name(), entry.sandboxId());
+            } catch (BerthException e) {
+                if (first == null) {
+                    first = e;
+                } else {
+                    first.addSuppressed(e);
+                }
+            }
+        }
         if (first != null) {
             throw first;
         }
