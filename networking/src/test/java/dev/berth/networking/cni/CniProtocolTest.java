@@ -116,11 +116,10 @@ class CniProtocolTest {
                 () -> exec.run("bridge", CniPluginExec.Call.simple("VERSION", "n"), "{}".getBytes(StandardCharsets.UTF_8)));
         assertTrue(e.getMessage().contains("\"bridge\"") && e.getMessage().contains("/nonexistent"), e.getMessage());
         CniPluginExec real = new CniPluginExec(BridgeFixture.PLUGIN_DIRS, java.time.Duration.ofSeconds(30));
-        BerthException missingEnv = assertThrows(BerthException.class, () -> real.run("bridge",
+        BerthException notChained = assertThrows(BerthException.class, () -> real.run("portmap",
                 new CniPluginExec.Call("ADD", "c1", "/run/netns/berth-test-does-not-exist", "eth0", "", "n"),
-                "{\"cniVersion\":\"1.0.0\",\"name\":\"n\",\"type\":\"bridge\",\"bridge\":\"berthnever0\"}".getBytes(StandardCharsets.UTF_8)));
-        assertTrue(missingEnv.getMessage().contains("CNI plugin \"bridge\" failed ADD for network \"n\", container c1: "),
-                missingEnv.getMessage());
-        assertTrue(missingEnv.getMessage().contains("berth-test-does-not-exist"), missingEnv.getMessage());
+                "{\"cniVersion\":\"1.0.0\",\"name\":\"n\",\"type\":\"portmap\"}".getBytes(StandardCharsets.UTF_8)));
+        assertEquals("CNI plugin \"portmap\" failed ADD for network \"n\", container c1: must be called as chained plugin "
+                + "(CNI error code 999 plugin-specific)", notChained.getMessage());
     }
 }
