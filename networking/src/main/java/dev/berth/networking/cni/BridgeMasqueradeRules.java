@@ -41,6 +41,17 @@ final class BridgeMasqueradeRules {
         }
     }
 
+    /**
+     * Whether a failed DEL of the bridge plugin only says that the pod's masquerade chain does
+     * not exist: the plugin's iptables library does not recognise iptables-nft's wording of
+     * "no such chain" as harmless, so DEL after an ADD that failed before the rules were made
+     * reports it although everything else was released.
+     */
+    static boolean isMissingChainError(RuntimeException e, String network, String containerId) {
+        String m = e.getMessage();
+        return m != null && m.contains("Chain '" + chainName(network, containerId) + "' does not exist");
+    }
+
     /** Removes the masquerade rules and chain of one pod from the nat tables (IPv4 and IPv6). */
     static void remove(String network, String containerId) {
         String comment = "name: \\\"" + network + "\\\" id: \\\"" + containerId + "\\\"";

@@ -311,6 +311,12 @@ public final class CniPodNetwork implements PodNetwork {
             try {
                 exec.run(plugin.get("type").asText(), call("DEL", call), bytes(pluginConfig(plugin, net, prev, entry.capabilityArgs())));
             } catch (BerthException e) {
+                if (BridgeMasqueradeRules.applies(plugin) && BridgeMasqueradeRules.isMissingChainError(e, net.name(), entry.sandboxId())) {
+                    // the bridge plugin released the lease and the veth, then stumbled over a masquerade
+                    // chain that ADD never made; berth makes sure none of its rules are left
+                    BridgeMasqueradeRules.remove(net.name(), entry.sandboxId());
+                    continue;
+                }
                 if (first == null) {
                     first = e;
                 } else {

@@ -104,7 +104,7 @@ final class BridgeFixture implements AutoCloseable {
 
     /** iptables/ip6tables lines (rules and chain heads) that belong to these pods of this network. */
     static List<String> rulesOf(String network, Iterable<String> containerIds) {
-        List<String> out = new ArrayList<>();
+        Set<String> out = new LinkedHashSet<>();
         for (String save : new String[] {"iptables-save", "ip6tables-save"}) {
             String dump = Sh.run(save).ok().out();
             for (String id : containerIds) {
@@ -122,7 +122,7 @@ final class BridgeFixture implements AutoCloseable {
                 }
             }
         }
-        return out;
+        return List.copyOf(out);
     }
 
     /** Every iptables/ip6tables line tagged with this network's name, whichever pod it is for. */
