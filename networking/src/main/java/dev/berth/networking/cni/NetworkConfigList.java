@@ -48,7 +48,7 @@ record NetworkConfigList(String name, String cniVersion, boolean disableCheck, b
     }
 
     private static NetworkConfigList fromList(ObjectNode root, String source) {
-        String name = requiredString(root, "name");
+        String name = networkName(root);
         String version = requiredString(root, "cniVersion");
         checkVersion(version);
         JsonNode plugins = root.get("plugins");
@@ -74,7 +74,7 @@ record NetworkConfigList(String name, String cniVersion, boolean disableCheck, b
     }
 
     private static NetworkConfigList fromSingle(ObjectNode root, String source) {
-        String name = requiredString(root, "name");
+        String name = networkName(root);
         String version = requiredString(root, "cniVersion");
         checkVersion(version);
         JsonNode type = root.get("type");
@@ -83,6 +83,15 @@ record NetworkConfigList(String name, String cniVersion, boolean disableCheck, b
         }
         checkType(type.asText(), 0);
         return new NetworkConfigList(name, version, false, false, List.of(root.deepCopy()), source);
+    }
+
+    /** The network name, which the CNI specification restricts to letters, digits, '_', '.' and '-'. */
+    private static String networkName(ObjectNode root) {
+        String name = requiredString(root, "name");
+        if (!name.matches("[a-zA-Z0-9][a-zA-Z0-9_.\\-]*")) {
+            throw new InvalidConfig("has network name \"" + name + "\", which is not letters, digits, '_', '.' and '-'");
+        }
+        return name;
     }
 
     private static String requiredString(ObjectNode root, String key) {

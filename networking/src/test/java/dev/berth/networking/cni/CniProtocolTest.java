@@ -103,7 +103,8 @@ class CniProtocolTest {
         for (String bad : List.of("[]", "{\"name\":\"x\",\"cniVersion\":\"1.0.0\",\"plugins\":[]}",
                 "{\"name\":\"x\",\"cniVersion\":\"1.0.0\",\"plugins\":[{\"type\":\"../bin/sh\"}]}",
                 "{\"name\":\"x\",\"cniVersion\":\"9.9.9\",\"plugins\":[{\"type\":\"bridge\"}]}",
-                "{\"cniVersion\":\"1.0.0\",\"plugins\":[{\"type\":\"bridge\"}]}")) {
+                "{\"cniVersion\":\"1.0.0\",\"plugins\":[{\"type\":\"bridge\"}]}",
+                "{\"name\":\"a/b\",\"cniVersion\":\"1.0.0\",\"plugins\":[{\"type\":\"bridge\"}]}")) {
             assertThrows(NetworkConfigList.InvalidConfig.class, () -> list(bad), bad);
         }
         assertTrue(CniVersion.atLeast("1.1.0", "1.0.0") && !CniVersion.atLeast("0.4.0", "1.0.0") && CniVersion.atLeast("0.10.0", "0.4.0"));
