@@ -190,8 +190,45 @@ public final class CniPodNetwork implements PodNetwork {
     @Override
     public void setPodCidrs(List<String> cidrs) {
         this.podCidrs = List.copyOf(cidrs);
-        if (defaultNetwork != null) {
-            defaultNetwork.updateIfOurs(configDir.dir(), podCidrs);
+        if (defaultNetwork != null && defaultNetwork.updateIfOurs(configDir.dir(), podCidrs)) {
+            LOG.info("berth's default network now uses the pod CIDRs {}", podCidrs);
+            resetDefaultBridge();
+        }
+    }
+
+    /**
+     * The bridge plugin refuses a gateway address on a bridge that has another one, so after
+     * the subnet changed the default bridge is removed (it is made again, with the new gateway,
+     * by the next pod) when no attached pod uses it; otherwise it stays until those pods are gone.
+     */
+    private void resetDefaultBridge() {
+        String network = defaultNetwork.settings().networkName();
+        String bridge = defaultNetwork.settings().bridge();
+        Path sys = Path.of("/sys/class/net", bridge);
+        if (!Files.exists(sys.resolve("bridge"))) {
+            return;
+        }
+        for (String id : cache.sandboxIds()) {
+            try {
+                if (cache.get(id).map(e -> e.network().name().equals(network)).orElse(false)) {
+                    LOG.warn("pods still use bridge {} with the old subnet; new pods of the default network fail until they are "
+                            + "removed and the bridge is deleted", bridge);
+                    return;
+                }
+            } catch (BerthException e) {
+                return;
+            }
+        }
+        try {
+            Process p = new ProcessBuilder("ip", "link", "delete", "dev", bridge).redirectErrorStream(true).start();
+            String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).trim();
+            if (p.waitFor() != 0) {
+                LOG.warn("cannot delete bridge {} after the pod CIDR changed: {}", bridge, out);
+            }
+        } catch (IOException e) {
+            LOG.warn("cannot delete bridge {} after the pod CIDR changed: {}", bridge, e.getMessage());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
         }
     }
 

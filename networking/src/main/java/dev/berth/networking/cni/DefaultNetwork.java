@@ -99,24 +99,26 @@ final class DefaultNetwork {
         }
     }
 
-    /** Rewrites berth's own default network for new pod CIDRs; leaves an operator's file alone. */
-    synchronized void updateIfOurs(Path configDir, List<String> podCidrs) {
+    /** Rewrites berth's own default network for new pod CIDRs; leaves an operator's file alone. True when rewritten. */
+    synchronized boolean updateIfOurs(Path configDir, List<String> podCidrs) {
         Path f = file(configDir);
         JsonNode existing;
         try {
             existing = Json.mapper().readTree(Files.readAllBytes(f));
         } catch (NoSuchFileException e) {
-            return;
+            return false;
         } catch (IOException e) {
-            return;
+            return false;
         }
         if (existing == null || !existing.path(MARKER).asBoolean(false)) {
-            return;
+            return false;
         }
         ObjectNode wanted = conflist(podCidrs);
-        if (!wanted.equals(existing)) {
-            write(configDir, podCidrs);
+        if (wanted.equals(existing)) {
+            return false;
         }
+        write(configDir, podCidrs);
+        return true;
     }
 
     private void write(Path configDir, List<String> podCidrs) {

@@ -334,6 +334,24 @@ class CniPodNetworkTest {
         assertNothingLeft(NET, BRIDGE, pods.stream().map(PodNetwork.PodAttachment::sandboxId).toList());
     }
 
+    @Test
+    void aNewPodCidrMovesTheDefaultNetworkOnceNoPodUsesTheOldOne() throws Exception {
+        CniPodNetwork net = fx.network();
+        TestNetns a = netns();
+        PodNetwork.PodAttachment old = BridgeFixture.pod("cidr-old", a, List.of());
+        assertTrue(attach(net, old).ips().get(0).startsWith("10.199.0."));
+        net.detach(old);
+        cleanup.add(() -> net.setPodCidrs(List.of()));
+        net.setPodCidrs(List.of("10.199.6.0/24"));
+
+        TestNetns b = netns();
+        PodNetworkStatus moved = attach(net, BridgeFixture.pod("cidr-new", b, List.of()));
+        assertTrue(moved.ips().get(0).startsWith("10.199.6."), moved.ips().toString());
+        b.exec("busybox", "ping", "-c1", "-W2", "10.199.6.1").ok();
+        net.detach(BridgeFixture.pod("cidr-new", b, List.of()));
+        assertNothingLeft(NET, BRIDGE, List.of("cidr-old", "cidr-new"));
+    }
+
     // ---- a tiny server in the pod, a client on the host
 
     private void echoServer(TestNetns ns, String proto, int port) throws Exception {
