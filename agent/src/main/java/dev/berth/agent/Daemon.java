@@ -8,6 +8,8 @@ import dev.berth.agent.runtime.NetworkReadiness;
 import dev.berth.agent.runtime.RuntimeReadiness;
 import dev.berth.agent.runtime.RuntimeState;
 import dev.berth.common.BerthException;
+import dev.berth.networking.PodNetwork;
+import dev.berth.networking.cni.CniPodNetwork;
 import java.io.IOException;
 import java.lang.management.ManagementFactory;
 import java.nio.file.Files;
@@ -37,8 +39,9 @@ public final class Daemon {
         createStateDirectory(config.runRoot());
 
         RuntimeState state = new RuntimeState(config.root());
+        PodNetwork network = podNetwork(config.network(), state);
         CriRegistry registry = new CriRegistry();
-        new RuntimeInfoRpcs(config, state, List.of(new RuntimeReadiness(config), new NetworkReadiness()))
+        new RuntimeInfoRpcs(config, state, List.of(new RuntimeReadiness(config), new NetworkReadiness(network)))
                 .register(registry);
 
         CriServer server = CriServer.start(config.grpc().socket(), registry, config.grpc().maxMessageSize());
@@ -49,6 +52,19 @@ public final class Daemon {
         server.shutdown(config.grpc().shutdownTimeout());
         LOG.info("berth stopped");
         return 0;
+    }
+
+    /** CNI networking on the configured directories; follows the kubelet's pod CIDR for the default network. */
+    private static PodNetwork podNetwork(BerthConfig.Network n, RuntimeState state) {
+        CniPodNetwork.DefaultNetworkSettings defaultNetwork = n.defaultNetwork()
+                ? new CniPodNetwork.DefaultNetworkSettings("berth", n.defaultBridge(), n.defaultSubnet(), n.ipamDataDir(),
+                        "99-berth-default.conflist")
+                : null;
+        CniPodNetwork network = new CniPodNetwork(new CniPodNetwork.Settings(n.cniConfigDir(), n.cniBinDirs(), n.cacheDir(),
+                n.pluginTimeout(), defaultNetwork));
+        network.setPodCidrs(state.podCidrs());
+        state.onPodCidrChange(network::setPodCidrs);
+        return network;
     }
 
     private void onSignal(Signal signal) {
