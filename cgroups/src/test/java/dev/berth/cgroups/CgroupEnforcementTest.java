@@ -39,6 +39,8 @@ class CgroupEnforcementTest {
     private CgroupManager cgroups;
     private String parent;
     private final List<Process> processes = new ArrayList<>();
+    /** The manager the spawn/wait helpers resolve paths with. */
+    private Cgroups helpers;
 
     @BeforeEach
     void setUp() throws IOException {
@@ -51,6 +53,7 @@ class CgroupEnforcementTest {
         assumeTrue(layout.available().containsAll(List.of("cpu", "memory", "pids")),
                 "this host offers no cpu/memory/pids controllers: " + layout.describe());
         cgroups = new CgroupManager(layout, CgroupDriver.CGROUPFS, 50);
+        helpers = cgroups;
         parent = "/berth-test-" + HexFormat.of().toHexDigits(ThreadLocalRandom.current().nextInt());
     }
 
@@ -177,6 +180,34 @@ class CgroupEnforcementTest {
         assertEquals(BerthException.Kind.INVALID_ARGUMENT, unknown.kind());
     }
 
+    @Test
+    void systemdSlicesBecomeNestedCgroupsAndScopesHoldContainers() throws Exception {
+        CgroupManager systemd = new CgroupManager(layout, CgroupDriver.SYSTEMD, 50);
+        String prefix = "berth_test_" + parent.substring("/berth-test-".length());
+        parent = "/" + prefix + ".slice"; // what tearDown removes
+        helpers = systemd;
+        try {
+            String pod = systemd.createPod(prefix + "-burstable-pod_1.slice", limits(null, null, 64 * MIB, null, null));
+            assertEquals(parent + "/" + prefix + "-burstable.slice/" + prefix + "-burstable-pod_1.slice", pod);
+            String ctr = systemd.createContainer(pod, "c1", limits(null, null, null, null, 8L));
+            assertEquals(prefix + "-burstable-pod_1.slice:berth:c1", ctr);
+            Path scope = Path.of(pod.substring(1), "berth-c1.scope");
+            for (Path dir : systemd.directories(ctr)) {
+                assertTrue(dir.endsWith(scope), dir.toString());
+                assertTrue(Files.isDirectory(dir), dir + " created");
+            }
+            Process p = spawn(ctr, "sleep 1000");
+            waitForPids(ctr, 1);
+            systemd.killAll(pod);
+            assertEquals(128 + 9, p.waitFor());
+            systemd.remove(ctr);
+            assertFalse(anyExists("/" + scope));
+            assertTrue(anyExists(pod), "removing a container keeps its pod");
+        } finally {
+            systemd.close();
+        }
+    }
+
     // ---- helpers
 
     private static Cgroups.Resources limits(Long quota, Long period, Long memory, Long swapTotal, Long pids) {
@@ -186,7 +217,7 @@ class CgroupEnforcementTest {
     /** Starts {@code command} under sh after the shell moved itself into every hierarchy of {@code cgroup}. */
     private Process spawn(String cgroup, String command) throws IOException {
         StringBuilder script = new StringBuilder();
-        for (Path dir : cgroups.directories(cgroup)) {
+        for (Path dir : helpers.directories(cgroup)) {
             script.append("echo $$ > '").append(dir.resolve("cgroup.procs")).append("' || exit 99; ");
         }
         script.append("exec ").append(command);
@@ -202,10 +233,10 @@ class CgroupEnforcementTest {
 
     private void waitForPids(String cgroup, long n) throws InterruptedException {
         long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-        while (cgroups.stats(cgroup).orElseThrow().pids() != n && System.nanoTime() < until) {
+        while (helpers.stats(cgroup).orElseThrow().pids() != n && System.nanoTime() < until) {
             Thread.sleep(20);
         }
-        assertEquals(n, cgroups.stats(cgroup).orElseThrow().pids());
+        assertEquals(n, helpers.stats(cgroup).orElseThrow().pids());
     }
 
     private long pidsEventsMax(String cgroup) {
