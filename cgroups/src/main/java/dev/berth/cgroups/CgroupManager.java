@@ -176,10 +176,19 @@ public final class CgroupManager implements Cgroups {
     public void update(String path, Resources resources) {
         String p = driver.resolve(path);
         validate(resources);
-        if (!Files.isDirectory(dir(roots.get(0), p))) {
+        // a controller-bearing hierarchy decides: the OCI runtime may not mirror a cgroup into an empty cgroup2 of a hybrid host
+        requireHierarchy();
+        Path probe = bound.isEmpty() ? roots.get(0) : bound.get(0).root();
+        if (!Files.isDirectory(dir(probe, p))) {
             throw BerthException.notFound("cgroup %s does not exist", p);
         }
         apply(p, resources);
+    }
+
+    private void requireHierarchy() {
+        if (roots.isEmpty()) {
+            throw BerthException.failedPrecondition("this host has no cgroup hierarchy mounted");
+        }
     }
 
     /** Checks every value before anything is written, so a bad request changes nothing. */
@@ -262,6 +271,7 @@ public final class CgroupManager implements Cgroups {
 
     /** Creates {@code path} in every hierarchy berth uses; a pod also delegates controllers to its children. */
     private void create(String path, boolean delegate) {
+        requireHierarchy();
         List<Path> created = new ArrayList<>();
         try {
             for (Path root : roots) {
