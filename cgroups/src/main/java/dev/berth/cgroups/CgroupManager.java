@@ -509,7 +509,8 @@ public final class CgroupManager implements Cgroups {
     @Override
     public Optional<CgroupStats> stats(String path) {
         String p = driver.resolve(path);
-        long now = System.currentTimeMillis() * 1_000_000L;
+        java.time.Instant clock = java.time.Instant.now();
+        long now = clock.getEpochSecond() * 1_000_000_000L + clock.getNano();
         StatsAccumulator acc = new StatsAccumulator();
         boolean any = false;
         for (Bound b : bound) {
