@@ -208,6 +208,44 @@ class CgroupEnforcementTest {
         }
     }
 
+    @Test
+    void blockIoIsCountedPerDevice() throws Exception {
+        assumeTrue(layout.available().contains("io"), "no io/blkio controller: " + layout.describe());
+        String pod = cgroups.createPod(parent + "/pod-io", Cgroups.Resources.none());
+        String ctr = cgroups.createContainer(pod, "io", Cgroups.Resources.none());
+        boolean guest = System.getenv("CGROUP2_VM") != null;
+        // direct I/O so the page cache cannot absorb it: the guest's scratch disk, or a read of a big file on the host
+        String command = guest
+                ? "dd if=/dev/zero of=/dev/vda bs=1M count=4 oflag=direct"
+                : "dd if=" + Path.of(System.getProperty("java.home"), "lib", "modules") + " of=/dev/null bs=1M count=4 iflag=direct";
+        if (layout.onV1("io")) {
+            // recent kernels keep v1 blkio counters only for devices with a throttle rule: set one that limits nothing
+            Path modules = Path.of(System.getProperty("java.home"), "lib", "modules");
+            long dev = (Long) Files.getAttribute(modules, "unix:dev");
+            String device = (((dev >>> 8) & 0xfff) | ((dev >>> 32) & ~0xfffL)) + ":" + ((dev & 0xff) | ((dev >>> 12) & ~0xffL));
+            try {
+                CgroupFiles.write(controllerDir("io", ctr).resolve("blkio.throttle.read_bps_device"), device + " 1099511627776");
+            } catch (BerthException e) {
+                assumeTrue(false, "cannot set a blkio rule on " + device + " (a partition?): " + e.getMessage());
+            }
+        }
+        Process p = spawn(ctr, command);
+        assertEquals(0, p.waitFor(), output(p));
+        Map<String, long[]> io = cgroups.stats(ctr).orElseThrow().blockIo();
+        long bytes = io.values().stream().mapToLong(v -> v[0] + v[1]).sum();
+        long ops = io.values().stream().mapToLong(v -> v[2] + v[3]).sum();
+        assertTrue(bytes >= 4 * MIB, "block I/O bytes " + bytes + " in " + io.keySet());
+        assertTrue(ops > 0, "block I/O operations in " + io.keySet());
+        if (guest && layout.onV2("io")) {
+            String device = CgroupFiles.readString(Path.of("/sys/block/vda/dev"));
+            assertTrue(io.containsKey(device), device + " in " + io.keySet());
+            cgroups.update(ctr, new Cgroups.Resources(null, null, null, null, null, null, null, null, Map.of(),
+                    Map.of("io.max", device + " wbps=8388608")));
+            String max = CgroupFiles.readString(controllerDir("io", ctr).resolve("io.max"));
+            assertTrue(max.startsWith(device + " ") && max.contains("wbps=8388608"), max);
+        }
+    }
+
     // ---- helpers
 
     private static Cgroups.Resources limits(Long quota, Long period, Long memory, Long swapTotal, Long pids) {
