@@ -45,6 +45,8 @@ public final class CgroupManager implements Cgroups {
     private final Path v1Freezer;
     private final Path v1Memory;
     private final OomMonitor oomMonitor;
+    /** Whether killAll may use v2 cgroup.kill where the kernel has it (tests turn it off to exercise freeze-and-kill). */
+    volatile boolean useCgroupKill = true;
 
     public CgroupManager(CgroupLayout layout, CgroupDriver driver) {
         this(layout, driver, TimeUnit.SECONDS.toMillis(1));
@@ -358,7 +360,7 @@ public final class CgroupManager implements Cgroups {
             throw BerthException.invalidArgument("refusing to kill every process of the root cgroup");
         }
         Path unifiedDir = layout.unifiedMount() == null ? null : dir(layout.unifiedMount(), p);
-        if (unifiedDir != null && Files.exists(unifiedDir.resolve("cgroup.kill"))) {
+        if (useCgroupKill && unifiedDir != null && Files.exists(unifiedDir.resolve("cgroup.kill"))) {
             CgroupFiles.write(unifiedDir.resolve("cgroup.kill"), "1");
         }
         long self = ProcessHandle.current().pid();

@@ -160,6 +160,35 @@ class CgroupEnforcementTest {
     }
 
     @Test
+    void freezeAndKillStopsAForkingLoop() throws Exception {
+        cgroups.useCgroupKill = false; // the path for v1 and for v2 kernels without cgroup.kill
+        String pod = cgroups.createPod(parent + "/pod-fork", Cgroups.Resources.none());
+        String ctr = cgroups.createContainer(pod, "fork", limits(null, null, null, null, 64L));
+        Process p = spawn(ctr, "sh -c 'while :; do sleep 1000 </dev/null >/dev/null 2>&1 & done'");
+        waitForPidsAtLeast(ctr, 10);
+        cgroups.killAll(ctr);
+        assertEquals(128 + 9, p.waitFor());
+        assertTrue(cgroups.livePids(CgroupDriver.CGROUPFS.resolve(ctr)).isEmpty());
+        waitForPids(ctr, 0);
+        cgroups.remove(ctr);
+        assertFalse(anyExists(CgroupDriver.CGROUPFS.resolve(ctr)));
+    }
+
+    @Test
+    void hugepageLimitsReachTheKernel() {
+        assumeTrue(layout.available().contains("hugetlb"), "no hugetlb controller: " + layout.describe());
+        String pod = cgroups.createPod(parent + "/pod-huge", Cgroups.Resources.none());
+        Path dir = controllerDir("hugetlb", pod);
+        String suffix = layout.onV2("hugetlb") ? ".max" : ".limit_in_bytes";
+        assumeTrue(Files.exists(dir.resolve("hugetlb.2MB" + suffix)), "no 2MB hugepages on this kernel");
+        cgroups.update(pod, new Cgroups.Resources(null, null, null, null, null, null, null, null, Map.of("2MB", 4 * MIB), Map.of()));
+        assertEquals(Long.toString(4 * MIB), CgroupFiles.readString(dir.resolve("hugetlb.2MB" + suffix)));
+        BerthException odd = assertThrows(BerthException.class, () -> cgroups.update(pod,
+                new Cgroups.Resources(null, null, null, null, null, null, null, null, Map.of("3MB", MIB), Map.of())));
+        assertEquals(BerthException.Kind.INVALID_ARGUMENT, odd.kind());
+    }
+
+    @Test
     void unifiedSettingsNeedV2AndAreWrittenVerbatim() {
         String pod = cgroups.createPod(parent + "/pod-unified", Cgroups.Resources.none());
         String ctr = cgroups.createContainer(pod, "u", Cgroups.Resources.none());
@@ -275,6 +304,14 @@ class CgroupEnforcementTest {
             Thread.sleep(20);
         }
         assertEquals(n, helpers.stats(cgroup).orElseThrow().pids());
+    }
+
+    private void waitForPidsAtLeast(String cgroup, long n) throws InterruptedException {
+        long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        while (helpers.stats(cgroup).orElseThrow().pids() < n && System.nanoTime() < until) {
+            Thread.sleep(20);
+        }
+        assertTrue(helpers.stats(cgroup).orElseThrow().pids() >= n);
     }
 
     private long pidsEventsMax(String cgroup) {
