@@ -163,8 +163,9 @@ class CgroupEnforcementTest {
     void freezeAndKillStopsAForkingLoop() throws Exception {
         cgroups.useCgroupKill = false; // the path for v1 and for v2 kernels without cgroup.kill
         String pod = cgroups.createPod(parent + "/pod-fork", Cgroups.Resources.none());
-        String ctr = cgroups.createContainer(pod, "fork", limits(null, null, null, null, 64L));
-        Process p = spawn(ctr, "sh -c 'while :; do sleep 1000 </dev/null >/dev/null 2>&1 & done'");
+        // paced so it keeps forking (a shell exits when a fork is refused) until it is killed; the pids limit is a safety net
+        String ctr = cgroups.createContainer(pod, "fork", limits(null, null, null, null, 2000L));
+        Process p = spawn(ctr, "sh -c 'while :; do sleep 1000 </dev/null >/dev/null 2>&1 & sleep 0.02; done'");
         waitForPidsAtLeast(ctr, 10);
         cgroups.killAll(ctr);
         assertEquals(128 + 9, p.waitFor());
