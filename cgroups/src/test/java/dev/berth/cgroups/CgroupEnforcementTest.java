@@ -135,6 +135,10 @@ class CgroupEnforcementTest {
         assertTrue(s.cpuThrottledNanos() > 0, s.toString());
         assertTrue(s.cpuUsageNanos() > 0, s.toString());
         assertTrue(rawThrottled(ctr) > 0, "cpu.stat nr_throttled on disk");
+        if (layout.unifiedMount() != null && Files.exists(cgroups.directories(ctr).get(0).resolve("cpu.pressure"))) {
+            double[] cpuPressure = s.pressure().get("cpu");
+            assertTrue(cpuPressure != null && cpuPressure.length == 8, "PSI read where the kernel has it: " + s.pressure().keySet());
+        }
         cgroups.killAll(ctr);
     }
 
