@@ -68,6 +68,18 @@ public final class CgroupFiles {
     }
 
     /**
+     * The trimmed text of a file that may vanish while it is read (a process's /proc entry, a
+     * cgroup being removed), or null when it is gone or unreadable.
+     */
+    public static String readStringIfPresent(Path file) {
+        try {
+            return Files.readString(file).trim();
+        } catch (IOException e) {
+            return null;
+        }
+    }
+
+    /**
      * Reads a whole file into this thread's buffer; returns its length or -1 when it does not
      * exist (a cgroup removed under us) or cannot be read.
      */

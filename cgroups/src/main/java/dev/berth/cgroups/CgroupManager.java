@@ -437,7 +437,7 @@ public final class CgroupManager implements Cgroups {
         if (!Files.isDirectory(dir)) {
             return;
         }
-        String procs = CgroupFiles.readString(dir.resolve("cgroup.procs"));
+        String procs = CgroupFiles.readStringIfPresent(dir.resolve("cgroup.procs"));
         if (procs != null && !procs.isEmpty()) {
             for (String line : procs.split("\n")) {
                 into.add(Long.parseLong(line.trim()));
@@ -455,7 +455,8 @@ public final class CgroupManager implements Cgroups {
     }
 
     private static boolean isZombieOrGone(long pid) {
-        String stat = CgroupFiles.readString(Path.of("/proc", Long.toString(pid), "stat"));
+        // a process that exits while we look makes the read fail with ESRCH: it is gone
+        String stat = CgroupFiles.readStringIfPresent(Path.of("/proc", Long.toString(pid), "stat"));
         if (stat == null) {
             return true;
         }
