@@ -127,7 +127,8 @@ class CgroupEnforcementTest {
         Cgroups.CgroupStats s = cgroups.stats(ctr).orElseThrow();
         // wait (bounded) until the kernel has had to throttle; every period should throttle
         long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-        while (s.cpuThrottledPeriods() == 0 && System.nanoTime() < until) {
+        // (throttled time is added when a throttled period ends, so wait for both counters)
+        while ((s.cpuThrottledPeriods() == 0 || s.cpuThrottledNanos() == 0) && System.nanoTime() < until) {
             Thread.sleep(100);
             s = cgroups.stats(ctr).orElseThrow();
         }
