@@ -7,6 +7,7 @@ import dev.berth.agent.grpc.CriServer;
 import dev.berth.agent.runtime.NetworkReadiness;
 import dev.berth.agent.runtime.RuntimeReadiness;
 import dev.berth.agent.runtime.RuntimeState;
+import dev.berth.cgroups.Cgroups;
 import dev.berth.common.BerthException;
 import dev.berth.networking.PodNetwork;
 import dev.berth.networking.cni.CniPodNetwork;
@@ -40,8 +41,12 @@ public final class Daemon {
 
         RuntimeState state = new RuntimeState(config.root());
         PodNetwork network = podNetwork(config.network(), state);
+        Cgroups cgroups = Cgroups.detect(config.cgroup().driver());
+        LOG.info("cgroups: {}", cgroups.describe());
         CriRegistry registry = new CriRegistry();
         new RuntimeInfoRpcs(config, state, List.of(new RuntimeReadiness(config), new NetworkReadiness(network)))
+                .withVerboseInfo("cgroupMode", cgroups.mode())
+                .withVerboseInfo("cgroupLayout", cgroups.describe())
                 .register(registry);
 
         CriServer server = CriServer.start(config.grpc().socket(), registry, config.grpc().maxMessageSize());

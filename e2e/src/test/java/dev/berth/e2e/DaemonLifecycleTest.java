@@ -61,6 +61,8 @@ class DaemonLifecycleTest {
             assertFalse(network.getReason().isEmpty());
             assertFalse(network.getMessage().isEmpty());
             assertTrue(status.getInfoOrThrow("config").contains("\"cgroupDriver\":\"cgroupfs\""), status.getInfoMap().toString());
+            assertTrue(status.getInfoOrThrow("config").contains("\"cgroupMode\":\"" + dev.berth.cgroups.CgroupLayout.detect().mode() + "\""),
+                    status.getInfoMap().toString());
             assertEquals("", status.getRuntimeHandlers(0).getName());
 
             assertEquals(CgroupDriver.CGROUPFS,
