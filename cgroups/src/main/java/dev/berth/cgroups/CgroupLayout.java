@@ -35,16 +35,18 @@ public record CgroupLayout(Path unifiedMount, Set<String> unifiedControllers, Ma
         try {
             String mountinfo = Files.readString(Path.of("/proc/self/mountinfo"));
             String procCgroups = Files.exists(Path.of("/proc/cgroups")) ? Files.readString(Path.of("/proc/cgroups")) : "";
-            return parse(mountinfo, procCgroups, unified -> {
-                Path file = unified.resolve("cgroup.controllers");
-                try {
-                    return Files.exists(file) ? Files.readString(file) : "";
-                } catch (IOException e) {
-                    throw BerthException.internal("cannot read " + file, e);
-                }
-            });
+            return parse(mountinfo, procCgroups, unified -> readIfPresent(unified.resolve("cgroup.controllers")),
+                    unified -> readIfPresent(unified.resolve("cgroup.subtree_control")));
         } catch (IOException e) {
             throw BerthException.internal("cannot read the cgroup mounts of this host", e);
+        }
+    }
+
+    private static String readIfPresent(Path file) {
+        try {
+            return Files.exists(file) ? Files.readString(file) : "";
+        } catch (IOException e) {
+            throw BerthException.internal("cannot read " + file, e);
         }
     }
 
@@ -58,6 +60,17 @@ public record CgroupLayout(Path unifiedMount, Set<String> unifiedControllers, Ma
      * that are compiled in but disabled there are ignored).
      */
     public static CgroupLayout parse(String mountinfo, String procCgroups, ControllersReader controllers) {
+        return parse(mountinfo, procCgroups, controllers, controllers);
+    }
+
+    /**
+     * As {@link #parse(String, String, ControllersReader)}; on a hybrid host (v1 hierarchies
+     * beside a cgroup2 mount) only the v2 controllers the host already enabled in the cgroup2
+     * root's {@code cgroup.subtree_control} are used: that root belongs to the host, and berth
+     * never changes a cgroup it did not create.
+     */
+    public static CgroupLayout parse(String mountinfo, String procCgroups, ControllersReader controllers,
+            ControllersReader rootSubtreeControl) {
         Set<String> disabled = new LinkedHashSet<>();
         for (String line : procCgroups.split("\n")) {
             if (line.isBlank() || line.startsWith("#")) {
@@ -110,6 +123,10 @@ public record CgroupLayout(Path unifiedMount, Set<String> unifiedControllers, Ma
                     unifiedControllers.add(c);
                 }
             }
+        }
+        if (unified != null && !v1.isEmpty()) {
+            Set<String> delegated = new LinkedHashSet<>(List.of(rootSubtreeControl.read(unified).trim().split("\\s+")));
+            unifiedControllers.retainAll(delegated);
         }
         return new CgroupLayout(unified, unifiedControllers, v1);
     }

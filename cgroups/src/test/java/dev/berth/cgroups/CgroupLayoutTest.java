@@ -29,6 +29,14 @@ class CgroupLayoutTest {
             "devices\t5\t1\t1", "freezer\t6\t1\t1", "hugetlb\t0\t1\t1", "pids\t8\t1\t1", "");
 
     @Test
+    void onAHybridHostAV2ControllerTheHostDidNotDelegateIsNotUsed() {
+        CgroupLayout l = CgroupLayout.parse(HYBRID_MOUNTINFO, PROC_CGROUPS, p -> "hugetlb\n", p -> "\n");
+        assertFalse(l.onV2("hugetlb"), "enabling it would change the host's cgroup2 root");
+        assertFalse(l.available().contains("hugetlb"));
+        assertTrue(l.onV1("memory"));
+    }
+
+    @Test
     void hybridHostUsesV1ForControllersMountedThereAndV2ForTheRest() {
         CgroupLayout l = CgroupLayout.parse(HYBRID_MOUNTINFO, PROC_CGROUPS, p -> "hugetlb\n");
         assertEquals(Path.of("/sys/fs/cgroup/unified"), l.unifiedMount());
