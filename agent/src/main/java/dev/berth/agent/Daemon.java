@@ -2,19 +2,27 @@ package dev.berth.agent;
 
 import dev.berth.agent.config.BerthConfig;
 import dev.berth.agent.cri.RuntimeInfoRpcs;
+import dev.berth.agent.cri.SandboxRpcs;
 import dev.berth.agent.grpc.CriRegistry;
 import dev.berth.agent.grpc.CriServer;
+import dev.berth.agent.runtime.HostOnlyPodNetwork;
 import dev.berth.agent.runtime.NetworkReadiness;
+import dev.berth.agent.runtime.NoPodCgroups;
 import dev.berth.agent.runtime.RuntimeReadiness;
 import dev.berth.agent.runtime.RuntimeState;
 import dev.berth.common.BerthException;
+import dev.berth.podsandbox.oci.RuntimeHandlers;
+import dev.berth.podsandbox.sandbox.SandboxContainers;
+import dev.berth.podsandbox.sandbox.SandboxService;
 import java.io.IOException;
 import java.lang.management.ManagementFactory;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.CountDownLatch;
+import java.util.stream.Collectors;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import sun.misc.Signal;
@@ -40,6 +48,14 @@ public final class Daemon {
         CriRegistry registry = new CriRegistry();
         new RuntimeInfoRpcs(config, state, List.of(new RuntimeReadiness(config), new NetworkReadiness()))
                 .register(registry);
+        // until the CNI and cgroup modules are wired in: host-network pods only, no pod cgroups
+        SandboxService sandboxes = new SandboxService(config.root().resolve("sandboxes"), config.runRoot(),
+                new RuntimeHandlers(config.runtime().handlers().entrySet().stream()
+                        .collect(Collectors.toMap(Map.Entry::getKey, e -> e.getValue().binary())),
+                        config.runtime().defaultHandler(), config.runRoot().resolve("runtimes")),
+                new HostOnlyPodNetwork(), new NoPodCgroups(config.cgroup().driver()), SandboxContainers.NONE);
+        sandboxes.recover();
+        new SandboxRpcs(sandboxes).register(registry);
 
         CriServer server = CriServer.start(config.grpc().socket(), registry, config.grpc().maxMessageSize());
         Signal.handle(new Signal("TERM"), this::onSignal);
