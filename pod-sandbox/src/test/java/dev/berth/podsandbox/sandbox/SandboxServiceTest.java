@@ -385,6 +385,41 @@ class SandboxServiceTest {
         }
     }
 
+    /** Stands for the daemon dying in the middle of a call: nothing catches it, nothing is undone. */
+    static final class SimulatedCrash extends Error {
+        private static final long serialVersionUID = 1L;
+    }
+
+    @Test
+    void aCrashBetweenRecordAndNetworkSetupIsCleanedUpAfterRestart() throws Exception {
+        FakePodNetwork crashing = new FakePodNetwork() {
+            @Override
+            public PodNetworkStatus attach(PodAttachment a) {
+                super.attach(a);
+                throw new SimulatedCrash();
+            }
+        };
+        SandboxService dying = new SandboxService(stateDir, runRoot,
+                new RuntimeHandlers(Map.of("runc", "runc"), "runc", runRoot.resolve("runtimes")), crashing, cgroups, SandboxContainers.NONE);
+        assertThrows(SimulatedCrash.class, () -> dying.run(pod("crashed")));
+        assertEquals(1, crashing.attached.size(), "the crash left an attached network behind");
+        assertFalse(HostProbe.mountsUnder(runRoot).isEmpty(), "and pinned namespaces");
+
+        // berth starts again: the record written before the attach says what to clean up
+        SandboxService restarted = new SandboxService(stateDir, runRoot,
+                new RuntimeHandlers(Map.of("runc", "runc"), "runc", runRoot.resolve("runtimes")), crashing, cgroups, SandboxContainers.NONE);
+        services.add(restarted);
+        restarted.recover();
+        List<SandboxStatus> listed = restarted.list(SandboxFilter.ALL);
+        assertEquals(1, listed.size());
+        assertEquals(SandboxState.NOTREADY, listed.get(0).state());
+        restarted.stop(listed.get(0).id());
+        assertTrue(crashing.attached.isEmpty(), "stop detached the network the crash left");
+        restarted.remove(listed.get(0).id());
+        assertEquals(List.of(), HostProbe.mountsUnder(runRoot));
+        assertEquals(List.of(), restarted.list(SandboxFilter.ALL));
+    }
+
     @Test
     void aSecondSandboxWithTheSameNameIsAlreadyExistsNamingTheHolder() {
         String first = service.run(pod("twin"));

@@ -14,7 +14,7 @@ import java.util.concurrent.atomic.AtomicInteger;
  * 10.77.x.y address into the pod's (real, pinned) network namespace, so tests can see it;
  * detach deletes it. Failures can be scripted.
  */
-public final class FakePodNetwork implements PodNetwork {
+public class FakePodNetwork implements PodNetwork {
     public final Map<String, String> attached = new ConcurrentHashMap<>();
     public final AtomicInteger detachCalls = new AtomicInteger();
     public volatile boolean failAttach;
