@@ -23,40 +23,62 @@ public final class NamespacePins {
 
     /**
      * Pins new namespaces in {@code dir} (created if absent): a network namespace when
-     * {@code net}, an IPC one when {@code ipc}, a UTS one (with {@code hostname}) when {@code uts}.
-     * On failure whatever was pinned is released again.
+     * {@code net}, an IPC one when {@code ipc}, a UTS one (with {@code hostname}) when {@code uts};
+     * and mounts the pod's /dev/shm tmpfs when {@code shm} is given. All of it happens in one
+     * helper process. When the mount that holds {@code dir} propagates (shared), {@code dir} is
+     * first made a private bind mount of itself. On failure whatever was mounted is released.
      */
-    public static PodNamespaces create(Path dir, boolean net, boolean ipc, boolean uts, String hostname) {
-        if (!net && !ipc && !uts) {
-            return PodNamespaces.host();
-        }
+    public static PodNamespaces create(Path dir, boolean net, boolean ipc, boolean uts, String hostname, Shm shm) {
         Path netPin = net ? dir.resolve("net") : null;
         Path ipcPin = ipc ? dir.resolve("ipc") : null;
         Path utsPin = uts ? dir.resolve("uts") : null;
+        if (!net && !ipc && !uts && shm == null) {
+            return PodNamespaces.host();
+        }
         try {
             Files.createDirectories(dir);
-            Mounts.bindPrivate(dir);
-            List<String> argv = new ArrayList<>(List.of("unshare"));
-            for (Path pin : new Path[] {netPin, ipcPin, utsPin}) {
-                if (pin != null) {
-                    Files.write(pin, new byte[0]);
+            StringBuilder script = new StringBuilder("set -e\n");
+            List<String> args = new ArrayList<>();
+            if (net || ipc || uts) {
+                MountTable.Mount holder = MountTable.containing(dir);
+                if (holder != null && holder.shared()) {
+                    script.append("mount --bind --make-private \"$1\" \"$1\"\n");
                 }
+                List<String> unshare = new ArrayList<>(List.of("unshare"));
+                for (Path pin : new Path[] {netPin, ipcPin, utsPin}) {
+                    if (pin != null) {
+                        Files.write(pin, new byte[0]);
+                    }
+                }
+                if (netPin != null) {
+                    unshare.add("--net=" + netPin);
+                }
+                if (ipcPin != null) {
+                    unshare.add("--ipc=" + ipcPin);
+                }
+                if (utsPin != null) {
+                    unshare.add("--uts=" + utsPin);
+                    unshare.addAll(List.of("hostname", "\"$2\""));
+                } else {
+                    unshare.add("true");
+                }
+                script.append(String.join(" ", unshare.stream().map(a -> a.startsWith("\"") ? a : quote(a)).toList())).append('\n');
             }
-            if (netPin != null) {
-                argv.add("--net=" + netPin);
+            if (shm != null) {
+                Files.createDirectories(shm.path());
+                script.append("mount -t tmpfs -o \"$3\" shm \"$4\"\n");
             }
-            if (ipcPin != null) {
-                argv.add("--ipc=" + ipcPin);
-            }
-            if (utsPin != null) {
-                argv.add("--uts=" + utsPin);
-                argv.addAll(List.of("hostname", hostname));
-            } else {
-                argv.add("true");
-            }
+            args.addAll(List.of(dir.toString(), hostname == null ? "" : hostname,
+                    shm == null ? "" : "rw,nosuid,nodev,noexec,mode=1777,size=" + shm.sizeBytes(),
+                    shm == null ? "" : shm.path().toString()));
+            List<String> argv = new ArrayList<>(List.of("/bin/sh", "-c", script.toString(), "berth-pod-namespaces"));
+            argv.addAll(args);
             Command.check(argv);
         } catch (IOException | RuntimeException e) {
             try {
+                if (shm != null) {
+                    Mounts.unmountAllUnder(shm.path());
+                }
                 release(dir);
             } catch (RuntimeException suppressed) {
                 e.addSuppressed(suppressed);
@@ -67,6 +89,14 @@ public final class NamespacePins {
             throw BerthException.internal("cannot pin the namespaces of the pod in " + dir, e);
         }
         return new PodNamespaces(netPin, ipcPin, utsPin);
+    }
+
+    /** The pod's /dev/shm: a tmpfs of {@code sizeBytes} mounted at {@code path}. */
+    public record Shm(Path path, long sizeBytes) {
+    }
+
+    private static String quote(String s) {
+        return "'" + s.replace("'", "'\\''") + "'";
     }
 
     /**

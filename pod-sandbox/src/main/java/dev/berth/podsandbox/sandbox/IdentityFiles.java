@@ -1,13 +1,18 @@
 package dev.berth.podsandbox.sandbox;
 
-import dev.berth.common.AtomicFiles;
 import dev.berth.common.BerthException;
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.util.List;
 
-/** The files that give a pod its identity inside its containers: hostname, hosts and resolv.conf. */
+/**
+ * The files that give a pod its identity inside its containers: hostname, hosts and resolv.conf.
+ * They live in the run root (runtime state, gone at reboot together with the namespaces), so a
+ * rename makes each appear whole but nothing is synced to disk.
+ */
 final class IdentityFiles {
     static final Path HOST_RESOLV_CONF = Path.of("/etc/resolv.conf");
     static final Path HOST_HOSTS = Path.of("/etc/hosts");
@@ -59,20 +64,19 @@ final class IdentityFiles {
         boolean hostNetwork = config.namespaces().hostNetwork();
         try {
             Files.createDirectories(dir);
-            AtomicFiles.writeString(dir.resolve("hostname"), hostname + "\n");
-            if (hostNetwork) {
-                AtomicFiles.write(dir.resolve("hosts"), readOrEmpty(HOST_HOSTS));
-            } else {
-                AtomicFiles.writeString(dir.resolve("hosts"), hosts(hostname, ips));
-            }
-            if (config.dns().isEmpty()) {
-                AtomicFiles.write(dir.resolve("resolv.conf"), readOrEmpty(HOST_RESOLV_CONF));
-            } else {
-                AtomicFiles.writeString(dir.resolve("resolv.conf"), resolvConf(config.dns()));
-            }
+            replace(dir.resolve("hostname"), (hostname + "\n").getBytes(StandardCharsets.UTF_8));
+            replace(dir.resolve("hosts"), hostNetwork ? readOrEmpty(HOST_HOSTS) : hosts(hostname, ips).getBytes(StandardCharsets.UTF_8));
+            replace(dir.resolve("resolv.conf"), config.dns().isEmpty() ? readOrEmpty(HOST_RESOLV_CONF)
+                    : resolvConf(config.dns()).getBytes(StandardCharsets.UTF_8));
         } catch (IOException e) {
             throw BerthException.internal("cannot write the identity files of the pod in " + dir, e);
         }
+    }
+
+    private static void replace(Path target, byte[] content) throws IOException {
+        Path tmp = target.resolveSibling("." + target.getFileName() + ".tmp");
+        Files.write(tmp, content);
+        Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
     }
 
     private static byte[] readOrEmpty(Path p) throws IOException {

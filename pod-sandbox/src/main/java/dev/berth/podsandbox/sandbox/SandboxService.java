@@ -172,22 +172,18 @@ public final class SandboxService {
         }
         undo.push("run directory", () -> deleteRunDirectory(dir));
 
-        PodNamespaces ns = NamespacePins.create(dir.resolve("ns"), !nso.hostNetwork(), !nso.hostIpc(), !nso.hostNetwork(), rec.hostname());
-        undo.push("namespaces", () -> NamespacePins.release(dir.resolve("ns")));
-        rec = store.update(entry, r -> r.withNamespaces(str(ns.net()), str(ns.ipc()), str(ns.uts())));
+        Path shm = dir.resolve("shm");
+        PodNamespaces ns = NamespacePins.create(dir.resolve("ns"), !nso.hostNetwork(), !nso.hostIpc(), !nso.hostNetwork(),
+                rec.hostname(), nso.hostIpc() ? null : new NamespacePins.Shm(shm, shmSize));
+        undo.push("namespaces and shm", () -> {
+            Mounts.unmountAllUnder(shm);
+            NamespacePins.release(dir.resolve("ns"));
+        });
+        // kept in memory here; on disk with the next write (the paths follow from the id, so a
+        // crash before that write is still cleaned up by RemovePodSandbox)
+        rec = entry.record().withNamespaces(str(ns.net()), str(ns.ipc()), str(ns.uts()));
 
         NamespacePins.applySysctls(ns, sysctls);
-
-        if (!nso.hostIpc()) {
-            Path shm = dir.resolve("shm");
-            try {
-                Files.createDirectories(shm);
-            } catch (IOException e) {
-                throw BerthException.internal("cannot create " + shm, e);
-            }
-            Mounts.tmpfs(shm, "rw,nosuid,nodev,noexec,mode=1777,size=" + shmSize);
-            undo.push("shm", () -> Mounts.unmountAllUnder(shm));
-        }
 
         IdentityFiles.write(dir, config, rec.hostname(), List.of());
 
@@ -196,12 +192,13 @@ public final class SandboxService {
                     : config.overhead() != null ? config.overhead() : Cgroups.Resources.none();
             String path = cgroups.createPod(config.cgroupParent(), res);
             undo.push("cgroup", () -> cgroups.remove(path));
-            rec = store.update(entry, r -> r.withCgroup(path));
+            rec = rec.withCgroup(path);
         }
 
         if (!nso.hostNetwork()) {
             // on disk before the attach: a crash from here on leaves a record that says to detach
-            rec = store.update(entry, r -> r.withNetwork(true, List.of()));
+            SandboxRecord beforeAttach = rec.withNetwork(true, List.of());
+            rec = store.update(entry, r -> beforeAttach);
             PodNetwork.PodAttachment attachment = attachment(rec);
             undo.push("network", () -> network.detach(attachment));
             PodNetwork.PodNetworkStatus net = network.attach(attachment);
@@ -219,10 +216,11 @@ public final class SandboxService {
             long pid = runtime.runDetached(id, bundle, bundle.resolve("output.log"));
             ProcessIdentity proc = ProcessIdentity.of(pid)
                     .orElseThrow(() -> BerthException.internal("the infra process " + pid + " of sandbox " + id + " exited at once", null));
-            store.update(entry, r -> r.withInfra(proc.pid(), proc.startTime()));
+            rec = rec.withInfra(proc.pid(), proc.startTime());
         }
 
-        store.update(entry, r -> r.withPhase(Phase.READY));
+        SandboxRecord ready = rec.withPhase(Phase.READY);
+        store.update(entry, r -> ready);
     }
 
     // ---------------------------------------------------------------- StopPodSandbox

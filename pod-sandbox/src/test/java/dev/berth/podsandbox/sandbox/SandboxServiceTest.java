@@ -421,6 +421,30 @@ class SandboxServiceTest {
     }
 
     @Test
+    void onASharedMountThePinsAreMadePrivateAndStillFullyReleased() throws Exception {
+        // as on a systemd host, where / and /run propagate
+        Path shared = tmp.resolve("shared");
+        Files.createDirectories(shared);
+        Command.check("mount", "--bind", shared.toString(), shared.toString());
+        try {
+            Command.check("mount", "--make-shared", shared.toString());
+            runRoot = shared.resolve("run");
+            SandboxService s = newService(SandboxContainers.NONE);
+            String id = s.run(pod("on-shared"));
+            Path nsDir = runRoot.resolve("sandboxes").resolve(id).resolve("ns");
+            String line = Files.readAllLines(Path.of("/proc/self/mountinfo")).stream()
+                    .filter(l -> l.split(" ")[4].equals(nsDir.toString())).findFirst().orElse("");
+            assertFalse(line.isEmpty(), "the pin directory is a mount of its own");
+            assertFalse(line.contains("shared:"), "and it does not propagate: " + line);
+            assertTrue(HostProbe.inside(joined(s.status(id, true)), "hostname").startsWith("on-shared"));
+            s.remove(id);
+            assertEquals(List.of(shared.toString()), HostProbe.mountsUnder(shared));
+        } finally {
+            Mounts.unmountAllUnder(shared);
+        }
+    }
+
+    @Test
     void aSecondSandboxWithTheSameNameIsAlreadyExistsNamingTheHolder() {
         String first = service.run(pod("twin"));
         BerthException e = assertThrows(BerthException.class, () -> service.run(pod("twin")));
