@@ -52,6 +52,12 @@ public final class MountTable {
                 .sorted(Comparator.comparingInt(Path::getNameCount).reversed()).toList();
     }
 
+    /** Number of mounts at or below {@code dir}, mounts stacked on one point counted one by one. */
+    public static int mountCountUnder(Path dir) {
+        Path base = dir.toAbsolutePath().normalize();
+        return (int) read().stream().filter(m -> m.mountPoint().startsWith(base)).count();
+    }
+
     public static boolean isMountPoint(Path path) {
         Path p = path.toAbsolutePath().normalize();
         return read().stream().anyMatch(m -> m.mountPoint().equals(p));

@@ -20,27 +20,26 @@ public final class Mounts {
     }
 
     /**
-     * Unmounts everything mounted at or below {@code dir}, deepest first; falls back to a lazy
-     * unmount for a busy one. Idempotent: nothing mounted is success.
+     * Unmounts everything mounted at or below {@code dir}, deepest first, including mounts
+     * stacked on one mount point; falls back to a lazy unmount for a busy one. Idempotent:
+     * nothing mounted is success.
      */
     public static void unmountAllUnder(Path dir) {
-        List<Path> points = MountTable.mountPointsUnder(dir);
-        if (points.isEmpty()) {
-            return;
-        }
-        List<String> argv = new ArrayList<>(List.of("umount"));
-        points.forEach(p -> argv.add(p.toString()));
-        if (!Command.run(argv).ok()) {
-            for (Path p : MountTable.mountPointsUnder(dir)) {
-                Command.Result r = Command.run("umount", "--lazy", p.toString());
-                if (!r.ok() && MountTable.isMountPoint(p)) {
-                    throw BerthException.internal("cannot unmount " + p + ": " + r.stderr().strip(), null);
+        int before = MountTable.mountCountUnder(dir);
+        while (before > 0) {
+            List<String> argv = new ArrayList<>(List.of("umount"));
+            MountTable.mountPointsUnder(dir).forEach(p -> argv.add(p.toString()));
+            if (!Command.run(argv).ok()) {
+                for (Path p : MountTable.mountPointsUnder(dir)) {
+                    Command.run("umount", "--lazy", p.toString());
                 }
             }
-        }
-        List<Path> left = MountTable.mountPointsUnder(dir);
-        if (!left.isEmpty()) {
-            throw BerthException.internal("mounts are left under " + dir + ": " + left, null);
+            int now = MountTable.mountCountUnder(dir);
+            if (now >= before) {
+                throw BerthException.internal("cannot unmount everything under " + dir + ": still mounted: "
+                        + MountTable.mountPointsUnder(dir), null);
+            }
+            before = now;
         }
     }
 }

@@ -34,4 +34,22 @@ class MountTableTest {
         assertFalse(MountTable.isMountPoint(target));
         Mounts.unmountAllUnder(dir);
     }
+
+    @Test
+    void mountsStackedOnOnePointAreAllUnmounted() throws Exception {
+        Path target = dir.resolve("stacked");
+        Files.createDirectories(target);
+        try {
+            for (int i = 0; i < 3; i++) {
+                Mounts.tmpfs(target, "size=1m");
+            }
+            assertEquals(3, MountTable.mountCountUnder(dir));
+            Mounts.unmountAllUnder(dir);
+            assertEquals(0, MountTable.mountCountUnder(dir));
+        } finally {
+            while (MountTable.isMountPoint(target)) {
+                Command.run("umount", "--lazy", target.toString());
+            }
+        }
+    }
 }
