@@ -77,14 +77,15 @@ public final class SandboxService {
     }
 
     /**
-     * Reloads the records at start-up. A sandbox whose creation a crash interrupted, or whose
-     * pinned network namespace is gone (the run root is wiped at reboot), is NOTREADY; the
+     * Reloads the records at start-up. A sandbox whose creation a crash interrupted, or one of
+     * whose pinned namespaces is gone (the run root is wiped at reboot), is NOTREADY; the
      * network's leftovers of sandboxes berth no longer knows are garbage-collected.
      */
     public int recover() {
         List<SandboxRecord> records = store.load();
         for (SandboxRecord r : records) {
-            boolean lost = r.netns() != null && !MountTable.isMountPoint(Path.of(r.netns()));
+            boolean lost = Stream.of(r.netns(), r.ipcns(), r.utsns())
+                    .anyMatch(pin -> pin != null && !MountTable.isMountPoint(Path.of(pin)));
             if (r.phase() == Phase.CREATING || (r.phase() == Phase.READY && lost)) {
                 SandboxStore.Entry e = store.get(r.id()).orElseThrow();
                 e.lock().lock();
