@@ -127,7 +127,8 @@ public final class SandboxService {
         boolean ownIpc = !nso.hostIpc();
         Map<String, String> sysctls = Sysctls.validate(config.sysctls(), ownNet, ownIpc);
         IdentityFiles.validate(config.dns());
-        String hostname = ownNet ? (config.hostname().isEmpty() ? md.name() : config.hostname()) : hostHostname();
+        String hostname = !ownNet ? hostHostname()
+                : config.hostname().isEmpty() ? md.name().substring(0, Math.min(63, md.name().length())) : config.hostname();
         if (ownNet && !HOSTNAME.matcher(hostname).matches()) {
             throw BerthException.invalidArgument("hostname \"%s\" is not a valid host name (letters, digits, '-' and '.', at most 64)", hostname);
         }
