@@ -281,7 +281,7 @@ public final class SandboxService {
             SandboxRecord rec = entry.record();
             containers.removeAll(rec.id());
             Path dir = runDir.resolve(rec.id());
-            Mounts.unmountAllUnder(dir.resolve("shm"));
+            Mounts.unmountAllUnder(dir); // shm and namespace pins, in one umount
             NamespacePins.release(dir.resolve("ns"));
             if (rec.cgroupPath() != null) {
                 cgroups.remove(rec.cgroupPath());
