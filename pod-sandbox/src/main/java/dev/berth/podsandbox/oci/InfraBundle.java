@@ -45,6 +45,31 @@ public final class InfraBundle {
         return rootfs;
     }
 
+    /**
+     * Waits until the infra process has become catatonit: the runtime returns from {@code run -d}
+     * once it told its init to exec, which may not have happened yet.
+     */
+    public static void awaitExec(long pid) {
+        Path comm = Path.of("/proc", Long.toString(pid), "comm");
+        long deadline = System.nanoTime() + 10_000_000_000L;
+        while (System.nanoTime() < deadline) {
+            try {
+                if (Files.readString(comm).strip().equals("catatonit")) {
+                    return;
+                }
+            } catch (IOException gone) {
+                throw BerthException.internal("the infra process " + pid + " exited before it started catatonit", gone);
+            }
+            try {
+                Thread.sleep(1);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new BerthException(BerthException.Kind.CANCELLED, "interrupted while starting the infra process", e);
+            }
+        }
+        throw BerthException.deadlineExceeded("the infra process %d did not start catatonit within 10 s", pid);
+    }
+
     /** Writes {@code bundle}/config.json. {@code cgroupsPath} is in the form the runtime expects. */
     public static void write(Path bundle, Path rootfs, PodNamespaces ns, String cgroupsPath) {
         Map<String, Object> process = new LinkedHashMap<>();
