@@ -195,10 +195,15 @@ public final class SandboxService {
             String path = cgroups.createPod(config.cgroupParent(), res);
             undo.push("cgroup", () -> cgroups.remove(path));
             rec = rec.withCgroup(path);
+            if (nso.hostNetwork()) {
+                SandboxRecord withCgroup = rec;
+                rec = store.update(entry, r -> withCgroup);
+            }
         }
 
         if (!nso.hostNetwork()) {
-            // on disk before the attach: a crash from here on leaves a record that says to detach
+            // on disk (with the cgroup just created) before the attach: a crash from here on
+            // leaves a record that says what to detach and remove
             SandboxRecord beforeAttach = rec.withNetwork(true, List.of());
             rec = store.update(entry, r -> beforeAttach);
             PodNetwork.PodAttachment attachment = attachment(rec);
