@@ -190,9 +190,7 @@ public final class SandboxService {
         IdentityFiles.write(dir, config, rec.hostname(), List.of());
 
         if (!config.cgroupParent().isEmpty()) {
-            Cgroups.Resources res = config.resources() != null ? config.resources()
-                    : config.overhead() != null ? config.overhead() : Cgroups.Resources.none();
-            String path = cgroups.createPod(config.cgroupParent(), res);
+            String path = cgroups.createPod(config.cgroupParent(), podResources(config.resources(), config.overhead()));
             undo.push("cgroup", () -> cgroups.remove(path));
             rec = rec.withCgroup(path);
             if (nso.hostNetwork()) {
@@ -376,6 +374,28 @@ public final class SandboxService {
     }
 
     // ---------------------------------------------------------------- helpers
+
+    /**
+     * The pod cgroup's resources: the pod-level resources plus the sandbox overhead (CPU shares,
+     * CPU quota and memory add up; the rest comes from the pod-level resources).
+     */
+    static Cgroups.Resources podResources(Cgroups.Resources pod, Cgroups.Resources overhead) {
+        if (pod == null) {
+            return overhead == null ? Cgroups.Resources.none() : overhead;
+        }
+        if (overhead == null) {
+            return pod;
+        }
+        return new Cgroups.Resources(add(pod.cpuShares(), overhead.cpuShares()),
+                pod.cpuQuota() == null ? null : add(pod.cpuQuota(), overhead.cpuQuota()),
+                pod.cpuPeriod(), pod.cpusetCpus(), pod.cpusetMems(),
+                pod.memoryLimitBytes() == null ? null : add(pod.memoryLimitBytes(), overhead.memoryLimitBytes()),
+                pod.memorySwapLimitBytes(), pod.pidsLimit(), pod.hugepageLimits(), pod.unified());
+    }
+
+    private static Long add(Long a, Long b) {
+        return a == null ? b : b == null ? a : a + b;
+    }
 
     private PodNetwork.PodAttachment attachment(SandboxRecord r) {
         SandboxConfig c = r.config();
