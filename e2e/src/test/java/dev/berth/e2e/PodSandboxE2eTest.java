@@ -125,6 +125,16 @@ class PodSandboxE2eTest {
         assertEquals(Status.Code.ALREADY_EXISTS, twin.getStatus().getCode());
         assertTrue(twin.getStatus().getDescription().contains(plain));
 
+        // the infra process dies (while berth is down, or while it runs): the sandbox is NOTREADY
+        berth.kill();
+        new ProcessBuilder("kill", "-KILL", Long.toString(infra)).start().waitFor();
+        while (isRunning(infra)) {
+            Thread.sleep(5);
+        }
+        berth.restart();
+        assertEquals(PodSandboxState.SANDBOX_NOTREADY, states().get(shared));
+        assertEquals(PodSandboxState.SANDBOX_READY, states().get(plain));
+
         for (String id : List.of(plain, shared, stopped)) {
             berth.runtime().removePodSandbox(RemovePodSandboxRequest.newBuilder().setPodSandboxId(id).build());
             berth.runtime().removePodSandbox(RemovePodSandboxRequest.newBuilder().setPodSandboxId(id).build());
