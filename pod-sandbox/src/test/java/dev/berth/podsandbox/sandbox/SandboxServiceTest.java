@@ -185,9 +185,12 @@ class SandboxServiceTest {
             sleeper.destroyForcibly().waitFor();
         }
 
+        assertFalse(HostProbe.cgroupsNamed("berth-infra-" + id).isEmpty(), "the infra process has a cgroup of its own");
+
         service.stop(id);
         assertEquals(SandboxState.NOTREADY, service.status(id, false).state());
         assertFalse(HostProbe.alive(infra), "stop ends the infra process");
+        assertEquals(List.of(), HostProbe.cgroupsNamed("berth-infra-" + id), "and its cgroup is gone");
         service.remove(id);
         assertFalse(HostProbe.alive(infra));
         assertEquals(List.of(), HostProbe.mountsUnder(runRoot));
@@ -335,6 +338,7 @@ class SandboxServiceTest {
         String ipcId = HostProbe.nsId("ipc", Path.of(st.info().get("ipcnsPath").toString()));
         assertEquals(List.of(infra), HostProbe.processesIn("net", netId), "only the infra process is in the pod's netns");
         assertFalse(HostProbe.mountsUnder(runRoot).isEmpty());
+        assertFalse(HostProbe.cgroupsNamed("berth-fake-infra-" + id).isEmpty(), "the infra process runs in the pod's cgroup path");
 
         service.remove(id);
 
@@ -350,6 +354,7 @@ class SandboxServiceTest {
         assertFalse(Files.exists(runRoot.resolve("sandboxes").resolve(id)));
         assertFalse(Files.exists(stateDir.resolve(id)));
         assertTrue(cgroups.pods.isEmpty(), "the pod cgroup is removed");
+        assertEquals(List.of(), HostProbe.cgroupsNamed("berth-fake-infra-" + id), "the infra process's cgroup is gone");
         assertTrue(network.attached.isEmpty());
         assertFalse(Files.exists(runRoot.resolve("runtimes/runc").resolve(id)), "runc forgot the infra container");
 

@@ -33,9 +33,14 @@ public final class FakeCgroups implements Cgroups {
         return path;
     }
 
+    /**
+     * A flat, top-level path: the pod cgroups of this fake do not exist on the system, so a
+     * container (the infra process) placed here gets exactly one cgroup of its own from the OCI
+     * runtime, which the runtime removes again on delete.
+     */
     @Override
     public String containerPath(String podCgroup, String containerId) {
-        return podCgroup + "/" + containerId;
+        return "/berth-fake-" + containerId;
     }
 
     @Override

@@ -60,6 +60,23 @@ public final class HostProbe {
         return Command.check(argv);
     }
 
+    /** Every cgroup directory named {@code name} directly under a hierarchy root (v2 or any v1 controller). */
+    public static List<Path> cgroupsNamed(String name) throws IOException {
+        List<Path> found = new ArrayList<>();
+        Path root = Path.of("/sys/fs/cgroup");
+        if (Files.isDirectory(root.resolve(name))) {
+            found.add(root.resolve(name));
+        }
+        try (Stream<Path> hierarchies = Files.list(root)) {
+            for (Path h : hierarchies.toList()) {
+                if (Files.isDirectory(h.resolve(name))) {
+                    found.add(h.resolve(name));
+                }
+            }
+        }
+        return found;
+    }
+
     /** True while the process exists and has not exited (a zombie waiting for its parent to reap it has). */
     public static boolean alive(long pid) {
         try {
