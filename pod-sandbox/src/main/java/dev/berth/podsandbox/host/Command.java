@@ -7,6 +7,8 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -22,6 +24,12 @@ public final class Command {
     }
 
     private static final long TIMEOUT_SECONDS = 60;
+    /** Drains the stderr of running helpers (one thread each, while they run). */
+    private static final ExecutorService DRAINERS = Executors.newCachedThreadPool(r -> {
+        Thread t = new Thread(r, "berth-helper-stderr");
+        t.setDaemon(true);
+        return t;
+    });
 
     private Command() {
     }
@@ -34,7 +42,7 @@ public final class Command {
         } catch (IOException e) {
             throw BerthException.failedPrecondition("cannot run %s: %s", argv.get(0), e.getMessage());
         }
-        CompletableFuture<String> err = CompletableFuture.supplyAsync(() -> drain(p.getErrorStream()));
+        CompletableFuture<String> err = CompletableFuture.supplyAsync(() -> drain(p.getErrorStream()), DRAINERS);
         String out = drain(p.getInputStream());
         try {
             if (!p.waitFor(TIMEOUT_SECONDS, TimeUnit.SECONDS)) {

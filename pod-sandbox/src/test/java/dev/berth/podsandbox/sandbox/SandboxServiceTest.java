@@ -580,6 +580,33 @@ class SandboxServiceTest {
     }
 
     @Test
+    void concurrentStopsAndRemovesOfOneSandboxAreSerialisedAndAllSucceed() throws Exception {
+        String id = service.run(pod("contended", new NamespaceOptions(NamespaceMode.POD, NamespaceMode.POD, NamespaceMode.POD, "")));
+        long infra = ((Number) service.status(id, true).info().get("pid")).longValue();
+        ExecutorService pool = Executors.newFixedThreadPool(8);
+        try {
+            List<CompletableFuture<Void>> calls = new ArrayList<>();
+            for (int i = 0; i < 16; i++) {
+                boolean remove = i % 2 == 1;
+                calls.add(CompletableFuture.runAsync(() -> {
+                    if (remove) {
+                        service.remove(id);
+                    } else {
+                        service.stop(id);
+                    }
+                }, pool));
+            }
+            calls.forEach(CompletableFuture::join);
+        } finally {
+            pool.shutdownNow();
+        }
+        assertEquals(List.of(), service.list(SandboxFilter.ALL));
+        assertEquals(List.of(), HostProbe.mountsUnder(runRoot));
+        assertFalse(HostProbe.alive(infra));
+        assertEquals(1, network.detachCalls.get(), "the network was detached exactly once");
+    }
+
+    @Test
     void manySandboxesAreCreatedAndRemovedInParallel() throws Exception {
         ExecutorService pool = Executors.newFixedThreadPool(8);
         try {
