@@ -2,6 +2,7 @@ package dev.berth.agent;
 
 import dev.berth.agent.config.BerthConfig;
 import dev.berth.agent.cri.RuntimeInfoRpcs;
+import dev.berth.agent.cri.SandboxRpcs;
 import dev.berth.agent.grpc.CriRegistry;
 import dev.berth.agent.grpc.CriServer;
 import dev.berth.agent.runtime.NetworkReadiness;
@@ -11,13 +12,18 @@ import dev.berth.cgroups.Cgroups;
 import dev.berth.common.BerthException;
 import dev.berth.networking.PodNetwork;
 import dev.berth.networking.cni.CniPodNetwork;
+import dev.berth.podsandbox.oci.RuntimeHandlers;
+import dev.berth.podsandbox.sandbox.SandboxContainers;
+import dev.berth.podsandbox.sandbox.SandboxService;
 import java.io.IOException;
 import java.lang.management.ManagementFactory;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.CountDownLatch;
+import java.util.stream.Collectors;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import sun.misc.Signal;
@@ -48,6 +54,14 @@ public final class Daemon {
                 .withVerboseInfo("cgroupMode", cgroups.mode())
                 .withVerboseInfo("cgroupLayout", cgroups.describe())
                 .register(registry);
+        SandboxService sandboxes = new SandboxService(config.root().resolve("sandboxes"), config.runRoot(),
+                new RuntimeHandlers(config.runtime().handlers().entrySet().stream()
+                        .collect(Collectors.toMap(Map.Entry::getKey, e -> e.getValue().binary())),
+                        config.runtime().defaultHandler(), config.runRoot().resolve("runtimes")),
+                network, cgroups, SandboxContainers.NONE);
+        sandboxes.recover();
+        network.garbageCollect(sandboxes.ids());
+        new SandboxRpcs(sandboxes).register(registry);
 
         CriServer server = CriServer.start(config.grpc().socket(), registry, config.grpc().maxMessageSize());
         Signal.handle(new Signal("TERM"), this::onSignal);

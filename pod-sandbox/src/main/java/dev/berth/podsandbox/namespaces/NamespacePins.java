@@ -1,0 +1,146 @@
+package dev.berth.podsandbox.namespaces;
+
+import dev.berth.common.BerthException;
+import dev.berth.podsandbox.host.Command;
+import dev.berth.podsandbox.host.MountTable;
+import dev.berth.podsandbox.host.Mounts;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Creates a pod's network, IPC and UTS namespaces and keeps them alive without any process by
+ * bind-mounting them onto files in a pin directory (itself a private bind mount, so the pins do
+ * not propagate into other mount namespaces). Creation happens in one util-linux
+ * {@code unshare} helper, which also sets the hostname inside the new UTS namespace.
+ */
+public final class NamespacePins {
+    private NamespacePins() {
+    }
+
+    /**
+     * Pins new namespaces in {@code dir} (created if absent): a network namespace when
+     * {@code net}, an IPC one when {@code ipc}, a UTS one (with {@code hostname}) when {@code uts};
+     * and mounts the pod's /dev/shm tmpfs when {@code shm} is given. All of it happens in one
+     * helper process. When the mount that holds {@code dir} propagates (shared), {@code dir} is
+     * first made a private bind mount of itself. On failure whatever was mounted is released.
+     */
+    public static PodNamespaces create(Path dir, boolean net, boolean ipc, boolean uts, String hostname, Shm shm) {
+        Path netPin = net ? dir.resolve("net") : null;
+        Path ipcPin = ipc ? dir.resolve("ipc") : null;
+        Path utsPin = uts ? dir.resolve("uts") : null;
+        if (!net && !ipc && !uts && shm == null) {
+            return PodNamespaces.host();
+        }
+        try {
+            Files.createDirectories(dir);
+            StringBuilder script = new StringBuilder("set -e\n");
+            List<String> args = new ArrayList<>();
+            if (net || ipc || uts) {
+                MountTable.Mount holder = MountTable.containing(dir);
+                if (holder != null && holder.shared()) {
+                    script.append("mount --bind --make-private \"$1\" \"$1\"\n");
+                }
+                List<String> unshare = new ArrayList<>(List.of("unshare"));
+                for (Path pin : new Path[] {netPin, ipcPin, utsPin}) {
+                    if (pin != null) {
+                        Files.write(pin, new byte[0]);
+                    }
+                }
+                if (netPin != null) {
+                    unshare.add("--net=" + netPin);
+                }
+                if (ipcPin != null) {
+                    unshare.add("--ipc=" + ipcPin);
+                }
+                if (utsPin != null) {
+                    unshare.add("--uts=" + utsPin);
+                    unshare.addAll(List.of("hostname", "\"$2\""));
+                } else {
+                    unshare.add("true");
+                }
+                script.append(String.join(" ", unshare.stream().map(a -> a.startsWith("\"") ? a : quote(a)).toList())).append('\n');
+            }
+            if (shm != null) {
+                Files.createDirectories(shm.path());
+                script.append("mount -t tmpfs -o \"$3\" shm \"$4\"\n");
+            }
+            args.addAll(List.of(dir.toString(), hostname == null ? "" : hostname,
+                    shm == null ? "" : "rw,nosuid,nodev,noexec,mode=1777,size=" + shm.sizeBytes(),
+                    shm == null ? "" : shm.path().toString()));
+            List<String> argv = new ArrayList<>(List.of("/bin/sh", "-c", script.toString(), "berth-pod-namespaces"));
+            argv.addAll(args);
+            Command.check(argv);
+        } catch (IOException | RuntimeException e) {
+            try {
+                if (shm != null) {
+                    Mounts.unmountAllUnder(shm.path());
+                }
+                release(dir);
+            } catch (RuntimeException suppressed) {
+                e.addSuppressed(suppressed);
+            }
+            if (e instanceof BerthException be) {
+                throw be;
+            }
+            throw BerthException.internal("cannot pin the namespaces of the pod in " + dir, e);
+        }
+        return new PodNamespaces(netPin, ipcPin, utsPin);
+    }
+
+    /** The pod's /dev/shm: a tmpfs of {@code sizeBytes} mounted at {@code path}. */
+    public record Shm(Path path, long sizeBytes) {
+    }
+
+    private static String quote(String s) {
+        return "'" + s.replace("'", "'\\''") + "'";
+    }
+
+    /**
+     * Writes namespaced sysctls (names already validated by {@link Sysctls}) inside the pod's
+     * namespaces: an {@code nsenter} helper joins them and writes /proc/sys, which the kernel
+     * resolves against the writer's own network and IPC namespaces.
+     */
+    public static void applySysctls(PodNamespaces ns, Map<String, String> sysctls) {
+        if (sysctls.isEmpty()) {
+            return;
+        }
+        List<String> argv = new ArrayList<>(List.of("nsenter"));
+        if (ns.net() != null) {
+            argv.add("--net=" + ns.net());
+        }
+        if (ns.ipc() != null) {
+            argv.add("--ipc=" + ns.ipc());
+        }
+        argv.addAll(List.of("--", "/bin/sh", "-c",
+                "while [ $# -gt 0 ]; do printf '%s\\n' \"$2\" > \"$1\" || { echo \"cannot write $1\" >&2; exit 1; }; shift 2; done",
+                "berth-sysctl"));
+        sysctls.forEach((name, value) -> {
+            argv.add(Sysctls.procPath(name));
+            argv.add(value);
+        });
+        Command.Result r = Command.run(argv);
+        if (!r.ok()) {
+            throw BerthException.invalidArgument("cannot apply sysctls %s: %s", sysctls, r.stderr().strip());
+        }
+    }
+
+    /** Unmounts every pin and the pin directory and deletes them. Idempotent. */
+    public static void release(Path dir) {
+        Mounts.unmountAllUnder(dir);
+        if (!MountTable.mountPointsUnder(dir).isEmpty()) {
+            throw BerthException.internal("namespace pins are still mounted under " + dir, null);
+        }
+        try {
+            for (String name : new String[] {"net", "ipc", "uts"}) {
+                Files.deleteIfExists(dir.resolve(name));
+            }
+            Files.deleteIfExists(dir);
+        } catch (IOException e) {
+            throw BerthException.internal("cannot delete the namespace pins in " + dir, e);
+        }
+    }
+}

@@ -1,0 +1,474 @@
+package dev.berth.podsandbox.sandbox;
+
+import dev.berth.cgroups.Cgroups;
+import dev.berth.common.BerthException;
+import dev.berth.networking.PodNetwork;
+import dev.berth.podsandbox.host.MountTable;
+import dev.berth.podsandbox.host.Mounts;
+import dev.berth.podsandbox.host.ProcessIdentity;
+import dev.berth.podsandbox.namespaces.NamespacePins;
+import dev.berth.podsandbox.namespaces.PodNamespaces;
+import dev.berth.podsandbox.namespaces.Sysctls;
+import dev.berth.podsandbox.oci.InfraBundle;
+import dev.berth.podsandbox.oci.OciRuntime;
+import dev.berth.podsandbox.oci.RuntimeHandlers;
+import dev.berth.podsandbox.store.SandboxRecord;
+import dev.berth.podsandbox.store.SandboxRecord.Phase;
+import dev.berth.podsandbox.store.SandboxStore;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.SecureRandom;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HexFormat;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.regex.Pattern;
+import java.util.stream.Collectors;
+import java.util.stream.Stream;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The pod sandbox lifecycle: RunPodSandbox, StopPodSandbox, RemovePodSandbox, status and list.
+ *
+ * <p>Run pins the pod's namespaces, applies its sysctls, mounts its /dev/shm, writes its
+ * identity files, creates its cgroup, attaches its network and, for a shared PID namespace,
+ * starts its infra process; every completed step is undone in reverse if a later one fails.
+ * The record is on disk before the first side effect, so whatever a crash leaves behind is
+ * known and RemovePodSandbox releases it.
+ *
+ * <p>Per sandbox on disk: {@code <stateDir>/<id>/sandbox.json} (persistent) and, under
+ * {@code <runDir>/<id>/}: {@code ns/{net,ipc,uts}} (pinned namespaces), {@code shm/} (the pod's
+ * /dev/shm), {@code hostname}, {@code hosts}, {@code resolv.conf}, {@code infra/} (OCI bundle of
+ * the infra process).
+ */
+public final class SandboxService {
+    private static final Logger LOG = LoggerFactory.getLogger(SandboxService.class);
+    private static final Pattern HOSTNAME = Pattern.compile("[A-Za-z0-9]([A-Za-z0-9.-]{0,62}[A-Za-z0-9])?");
+    private static final SecureRandom RANDOM = new SecureRandom();
+
+    private final Path runDir;
+    private final Path infraDir;
+    private final RuntimeHandlers handlers;
+    private final PodNetwork network;
+    private final Cgroups cgroups;
+    private final SandboxContainers containers;
+    private final SandboxStore store;
+
+    /**
+     * @param stateDir persistent records (e.g. {@code /var/lib/berth/sandboxes})
+     * @param runRoot runtime state (e.g. {@code /run/berth}); sandboxes live in its {@code sandboxes/}
+     */
+    public SandboxService(Path stateDir, Path runRoot, RuntimeHandlers handlers, PodNetwork network, Cgroups cgroups,
+            SandboxContainers containers) {
+        this.runDir = runRoot.resolve("sandboxes");
+        this.infraDir = runRoot.resolve("infra");
+        this.handlers = handlers;
+        this.network = network;
+        this.cgroups = cgroups;
+        this.containers = containers;
+        this.store = new SandboxStore(stateDir);
+    }
+
+    /**
+     * Reloads the records at start-up. A sandbox whose creation a crash interrupted, or one of
+     * whose pinned namespaces is gone (the run root is wiped at reboot), is NOTREADY; the
+     * network's leftovers of sandboxes berth no longer knows are garbage-collected.
+     */
+    public int recover() {
+        List<SandboxRecord> records = store.load();
+        for (SandboxRecord r : records) {
+            boolean lost = Stream.of(r.netns(), r.ipcns(), r.utsns())
+                    .anyMatch(pin -> pin != null && !MountTable.isMountPoint(Path.of(pin)));
+            if (r.phase() == Phase.CREATING || (r.phase() == Phase.READY && lost)) {
+                SandboxStore.Entry e = store.get(r.id()).orElseThrow();
+                e.lock().lock();
+                try {
+                    store.update(e, rec -> rec.withPhase(Phase.NOTREADY));
+                } finally {
+                    e.lock().unlock();
+                }
+            }
+        }
+        try {
+            network.garbageCollect(records.stream().map(SandboxRecord::id).collect(Collectors.toSet()));
+        } catch (RuntimeException e) {
+            LOG.warn("network garbage collection after restart failed: {}", e.getMessage());
+        }
+        LOG.info("reloaded {} sandbox record(s)", records.size());
+        return records.size();
+    }
+
+    // ---------------------------------------------------------------- RunPodSandbox
+
+    /** Creates and starts a sandbox; returns its id. */
+    public String run(SandboxConfig config) {
+        SandboxConfig.Metadata md = config.metadata();
+        if (md == null || blank(md.name()) || blank(md.namespace()) || blank(md.uid())) {
+            throw BerthException.invalidArgument("sandbox metadata needs a name, a namespace and a uid");
+        }
+        if (md.attempt() < 0) {
+            throw BerthException.invalidArgument("sandbox attempt must not be negative");
+        }
+        SandboxConfig.NamespaceOptions nso = config.namespaces();
+        requireMode("network", nso.network(), SandboxConfig.NamespaceMode.POD, SandboxConfig.NamespaceMode.NODE);
+        requireMode("ipc", nso.ipc(), SandboxConfig.NamespaceMode.POD, SandboxConfig.NamespaceMode.NODE);
+        if (nso.pid() == SandboxConfig.NamespaceMode.TARGET && nso.targetId().isEmpty()) {
+            throw BerthException.invalidArgument("pid namespace mode TARGET needs a target_id");
+        }
+        OciRuntime runtime = handlers.resolve(config.runtimeHandler());
+        boolean ownNet = !nso.hostNetwork();
+        boolean ownIpc = !nso.hostIpc();
+        Map<String, String> sysctls = Sysctls.validate(config.sysctls(), ownNet, ownIpc);
+        IdentityFiles.validate(config.dns());
+        String hostname = !ownNet ? hostHostname()
+                : config.hostname().isEmpty() ? md.name().substring(0, Math.min(63, md.name().length())) : config.hostname();
+        if (ownNet && !HOSTNAME.matcher(hostname).matches()) {
+            throw BerthException.invalidArgument("hostname \"%s\" is not a valid host name (letters, digits, '-' and '.', at most 64)", hostname);
+        }
+        long shmSize = config.shmSizeBytes() > 0 ? config.shmSizeBytes() : SandboxConfig.DEFAULT_SHM_SIZE;
+
+        String id = newId();
+        store.reserveName(md.key(), id);
+        UndoStack undo = new UndoStack();
+        SandboxStore.Entry entry;
+        try {
+            entry = store.add(SandboxRecord.creating(id, config, nowNanos(), hostname, runtime.handler(), runtime.binary()));
+        } catch (RuntimeException e) {
+            store.releaseName(md.key(), id);
+            throw e;
+        }
+        try {
+            SandboxStore.Entry e = entry;
+            undo.push("record", () -> store.delete(e));
+            create(entry, config, runtime, sysctls, shmSize, undo);
+            undo.clear();
+            LOG.info("sandbox {} ({}) ready", id, md.key());
+            return id;
+        } catch (RuntimeException ex) {
+            LOG.warn("RunPodSandbox {} failed, undoing: {}", md.key(), ex.getMessage());
+            undo.unwind(ex);
+            store.releaseName(md.key(), id);
+            throw ex;
+        } finally {
+            entry.lock().unlock();
+        }
+    }
+
+    private void create(SandboxStore.Entry entry, SandboxConfig config, OciRuntime runtime, Map<String, String> sysctls,
+            long shmSize, UndoStack undo) {
+        SandboxRecord rec = entry.record();
+        String id = rec.id();
+        Path dir = runDir.resolve(id);
+        SandboxConfig.NamespaceOptions nso = config.namespaces();
+        try {
+            Files.createDirectories(dir);
+        } catch (IOException e) {
+            throw BerthException.internal("cannot create " + dir, e);
+        }
+        undo.push("run directory", () -> deleteRunDirectory(dir));
+
+        Path shm = dir.resolve("shm");
+        PodNamespaces ns = NamespacePins.create(dir.resolve("ns"), !nso.hostNetwork(), !nso.hostIpc(), !nso.hostNetwork(),
+                rec.hostname(), nso.hostIpc() ? null : new NamespacePins.Shm(shm, shmSize));
+        undo.push("namespaces and shm", () -> {
+            Mounts.unmountAllUnder(shm);
+            NamespacePins.release(dir.resolve("ns"));
+        });
+        // kept in memory here; on disk with the next write (the paths follow from the id, so a
+        // crash before that write is still cleaned up by RemovePodSandbox)
+        rec = entry.record().withNamespaces(str(ns.net()), str(ns.ipc()), str(ns.uts()));
+
+        NamespacePins.applySysctls(ns, sysctls);
+
+        IdentityFiles.write(dir, config, rec.hostname(), List.of());
+
+        if (!config.cgroupParent().isEmpty()) {
+            String path = cgroups.createPod(config.cgroupParent(), podResources(config.resources(), config.overhead()));
+            undo.push("cgroup", () -> cgroups.remove(path));
+            rec = rec.withCgroup(path);
+            if (nso.hostNetwork()) {
+                SandboxRecord withCgroup = rec;
+                rec = store.update(entry, r -> withCgroup);
+            }
+        }
+
+        if (!nso.hostNetwork()) {
+            // on disk (with the cgroup just created) before the attach: a crash from here on
+            // leaves a record that says what to detach and remove
+            SandboxRecord beforeAttach = rec.withNetwork(true, List.of());
+            rec = store.update(entry, r -> beforeAttach);
+            PodNetwork.PodAttachment attachment = attachment(rec);
+            undo.push("network", () -> network.detach(attachment));
+            PodNetwork.PodNetworkStatus net = network.attach(attachment);
+            rec = store.update(entry, r -> r.withNetwork(true, net.ips()));
+            IdentityFiles.write(dir, config, rec.hostname(), net.ips());
+        }
+
+        if (nso.pid() == SandboxConfig.NamespaceMode.POD) {
+            Path rootfs = InfraBundle.ensureRootfs(infraDir);
+            Path bundle = dir.resolve("infra");
+            String cgroupsPath = rec.cgroupPath() != null ? cgroups.containerPath(rec.cgroupPath(), "infra-" + id)
+                    : "/berth-infra-" + id;
+            InfraBundle.write(bundle, rootfs, ns, cgroupsPath);
+            undo.push("infra process", () -> runtime.forceDelete(id));
+            long pid = runtime.runDetached(id, bundle, bundle.resolve("output.log"));
+            InfraBundle.awaitExec(pid);
+            ProcessIdentity proc = ProcessIdentity.of(pid)
+                    .orElseThrow(() -> BerthException.internal("the infra process " + pid + " of sandbox " + id + " exited at once", null));
+            rec = rec.withInfra(proc.pid(), proc.startTime());
+        }
+
+        SandboxRecord ready = rec.withPhase(Phase.READY);
+        store.update(entry, r -> ready);
+    }
+
+    // ---------------------------------------------------------------- StopPodSandbox
+
+    /**
+     * Stops the sandbox: its containers, its infra process, its network. Idempotent; an unknown
+     * id is success. A failed network teardown is an error and is retried by the next call.
+     */
+    public void stop(String idOrPrefix) {
+        requireId(idOrPrefix);
+        SandboxStore.Entry entry = store.find(idOrPrefix).orElse(null);
+        if (entry == null) {
+            return;
+        }
+        entry.lock().lock();
+        try {
+            if (!entry.removed()) {
+                stopLocked(entry);
+            }
+        } finally {
+            entry.lock().unlock();
+        }
+    }
+
+    private void stopLocked(SandboxStore.Entry entry) {
+        SandboxRecord rec = entry.record();
+        containers.stopAll(rec.id());
+        if (rec.phase() != Phase.NOTREADY) {
+            rec = store.update(entry, r -> r.withPhase(Phase.NOTREADY));
+        }
+        OciRuntime runtime = handlers.recorded(rec.handler(), rec.runtimeBinary());
+        if (runtime.exists(rec.id())) {
+            runtime.forceDelete(rec.id());
+        }
+        if (rec.networkAttached()) {
+            network.detach(attachment(rec));
+            store.update(entry, r -> r.withNetwork(false, List.of()));
+        }
+    }
+
+    // ---------------------------------------------------------------- RemovePodSandbox
+
+    /** Releases every resource of the sandbox and forgets it. Idempotent; an unknown id is success. */
+    public void remove(String idOrPrefix) {
+        requireId(idOrPrefix);
+        SandboxStore.Entry entry = store.find(idOrPrefix).orElse(null);
+        if (entry == null) {
+            return;
+        }
+        entry.lock().lock();
+        try {
+            if (entry.removed()) {
+                return;
+            }
+            stopLocked(entry);
+            SandboxRecord rec = entry.record();
+            containers.removeAll(rec.id());
+            Path dir = runDir.resolve(rec.id());
+            Mounts.unmountAllUnder(dir); // shm and namespace pins, in one umount
+            NamespacePins.release(dir.resolve("ns"));
+            if (rec.cgroupPath() != null) {
+                cgroups.remove(rec.cgroupPath());
+            }
+            deleteRunDirectory(dir);
+            store.delete(entry);
+            LOG.info("sandbox {} removed", rec.id());
+        } finally {
+            entry.lock().unlock();
+        }
+    }
+
+    // ---------------------------------------------------------------- status and list
+
+    /** @throws BerthException NOT_FOUND for an unknown sandbox */
+    public SandboxStatus status(String idOrPrefix, boolean verbose) {
+        requireId(idOrPrefix);
+        SandboxRecord rec = store.find(idOrPrefix).map(SandboxStore.Entry::record)
+                .filter(r -> r.phase() != Phase.CREATING)
+                .orElseThrow(() -> BerthException.notFound("sandbox %s not found", idOrPrefix));
+        return toStatus(rec, verbose);
+    }
+
+    /** The sandboxes that match {@code filter}, oldest first; sandboxes still being created are not listed. */
+    public List<SandboxStatus> list(SandboxFilter filter) {
+        Stream<SandboxStore.Entry> entries;
+        if (!filter.id().isEmpty()) {
+            SandboxStore.Entry one;
+            try {
+                one = store.find(filter.id()).orElse(null);
+            } catch (BerthException ambiguous) {
+                one = null;
+            }
+            entries = one == null ? Stream.empty() : Stream.of(one);
+        } else {
+            entries = store.all().stream();
+        }
+        return entries.map(SandboxStore.Entry::record)
+                .filter(r -> r.phase() != Phase.CREATING)
+                .map(r -> toStatus(r, false))
+                .filter(s -> filter.state() == null || s.state() == filter.state())
+                .filter(s -> filter.labelSelector().entrySet().stream()
+                        .allMatch(l -> l.getValue().equals(s.labels().get(l.getKey()))))
+                .sorted(Comparator.comparingLong(SandboxStatus::createdAtNanos))
+                .toList();
+    }
+
+    /** Every sandbox id berth holds a record of, in any phase (for garbage collection elsewhere). */
+    public java.util.Set<String> ids() {
+        return store.all().stream().map(e -> e.record().id()).collect(java.util.stream.Collectors.toUnmodifiableSet());
+    }
+
+    /** The pinned namespaces of a sandbox, for containers to join. */
+    public PodNamespaces namespaces(String id) {
+        requireId(id);
+        SandboxRecord r = store.find(id).map(SandboxStore.Entry::record).filter(rec -> rec.phase() != Phase.CREATING)
+                .orElseThrow(() -> BerthException.notFound("sandbox %s not found", id));
+        return new PodNamespaces(path(r.netns()), path(r.ipcns()), path(r.utsns()));
+    }
+
+    /** The directory holding the sandbox's hostname, hosts, resolv.conf and shm/. */
+    public Path runDirectory(String id) {
+        return runDir.resolve(store.find(id).orElseThrow(() -> BerthException.notFound("sandbox %s not found", id)).record().id());
+    }
+
+    private SandboxStatus toStatus(SandboxRecord r, boolean verbose) {
+        boolean ready = r.phase() == Phase.READY
+                && (r.infraPid() == 0 || new ProcessIdentity(r.infraPid(), r.infraStartTime()).alive());
+        Map<String, Object> info = Map.of();
+        if (verbose) {
+            Path dir = runDir.resolve(r.id());
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("pid", r.infraPid());
+            m.put("netnsPath", r.netns() == null ? "" : r.netns());
+            m.put("ipcnsPath", r.ipcns() == null ? "" : r.ipcns());
+            m.put("utsnsPath", r.utsns() == null ? "" : r.utsns());
+            m.put("cgroupPath", r.cgroupPath() == null ? "" : r.cgroupPath());
+            m.put("runtimeHandler", r.handler());
+            m.put("runtimeBinary", r.runtimeBinary());
+            m.put("hostname", r.hostname());
+            m.put("shmPath", r.config().namespaces().hostIpc() ? "" : dir.resolve("shm").toString());
+            m.put("hostnamePath", dir.resolve("hostname").toString());
+            m.put("hostsPath", dir.resolve("hosts").toString());
+            m.put("resolvConfPath", dir.resolve("resolv.conf").toString());
+            m.put("config", r.config());
+            info = m;
+        }
+        SandboxConfig c = r.config();
+        return new SandboxStatus(r.id(), c.metadata(), ready ? SandboxState.READY : SandboxState.NOTREADY,
+                r.createdAtNanos(), r.ips(), c.namespaces(), c.labels(), c.annotations(), c.runtimeHandler(), info);
+    }
+
+    // ---------------------------------------------------------------- helpers
+
+    /**
+     * The pod cgroup's resources: the pod-level resources plus the sandbox overhead (CPU shares,
+     * CPU quota and memory add up; the rest comes from the pod-level resources).
+     */
+    static Cgroups.Resources podResources(Cgroups.Resources pod, Cgroups.Resources overhead) {
+        if (pod == null) {
+            return overhead == null ? Cgroups.Resources.none() : overhead;
+        }
+        if (overhead == null) {
+            return pod;
+        }
+        return new Cgroups.Resources(add(pod.cpuShares(), overhead.cpuShares()),
+                pod.cpuQuota() == null ? null : add(pod.cpuQuota(), overhead.cpuQuota()),
+                pod.cpuPeriod(), pod.cpusetCpus(), pod.cpusetMems(),
+                pod.memoryLimitBytes() == null ? null : add(pod.memoryLimitBytes(), overhead.memoryLimitBytes()),
+                pod.memorySwapLimitBytes(), pod.pidsLimit(), pod.hugepageLimits(), pod.unified());
+    }
+
+    private static Long add(Long a, Long b) {
+        return a == null ? b : b == null ? a : a + b;
+    }
+
+    private PodNetwork.PodAttachment attachment(SandboxRecord r) {
+        SandboxConfig c = r.config();
+        return new PodNetwork.PodAttachment(r.id(), c.metadata().name(), c.metadata().namespace(), c.metadata().uid(),
+                r.netns() == null ? runDir.resolve(r.id()).resolve("ns/net") : Path.of(r.netns()),
+                c.portMappings(), c.annotations(), c.cgroupParent());
+    }
+
+    /** Deletes a sandbox's run directory, refusing while anything is still mounted below it. */
+    private static void deleteRunDirectory(Path dir) {
+        if (!Files.exists(dir)) {
+            return;
+        }
+        List<Path> mounted = MountTable.mountPointsUnder(dir);
+        if (!mounted.isEmpty()) {
+            throw BerthException.internal("refusing to delete " + dir + ": still mounted there: " + mounted, null);
+        }
+        try (Stream<Path> walk = Files.walk(dir)) {
+            List<Path> paths = new ArrayList<>(walk.toList());
+            paths.sort(Comparator.comparingInt(Path::getNameCount).reversed());
+            for (Path p : paths) {
+                Files.deleteIfExists(p);
+            }
+        } catch (IOException e) {
+            throw BerthException.internal("cannot delete " + dir, e);
+        }
+    }
+
+    private static void requireMode(String what, SandboxConfig.NamespaceMode mode, SandboxConfig.NamespaceMode... allowed) {
+        if (!Set.of(allowed).contains(mode)) {
+            throw BerthException.invalidArgument("%s namespace mode %s is not supported for a pod (use POD or NODE)", what, mode);
+        }
+    }
+
+    private static void requireId(String id) {
+        if (id == null || id.isEmpty()) {
+            throw BerthException.invalidArgument("a pod sandbox id is required");
+        }
+    }
+
+    private static String hostHostname() {
+        try {
+            return Files.readString(Path.of("/proc/sys/kernel/hostname"), StandardCharsets.UTF_8).strip();
+        } catch (IOException e) {
+            throw BerthException.internal("cannot read the host's hostname", e);
+        }
+    }
+
+    private static long nowNanos() {
+        Instant now = Instant.now();
+        return now.getEpochSecond() * 1_000_000_000L + now.getNano();
+    }
+
+    private static String newId() {
+        byte[] b = new byte[32];
+        RANDOM.nextBytes(b);
+        return HexFormat.of().formatHex(b);
+    }
+
+    private static boolean blank(String s) {
+        return s == null || s.isBlank();
+    }
+
+    private static String str(Path p) {
+        return p == null ? null : p.toString();
+    }
+
+    private static Path path(String s) {
+        return s == null ? null : Path.of(s);
+    }
+}

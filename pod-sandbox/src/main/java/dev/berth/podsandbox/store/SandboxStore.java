@@ -1,0 +1,181 @@
+package dev.berth.podsandbox.store;
+
+import dev.berth.common.AtomicFiles;
+import dev.berth.common.BerthException;
+import dev.berth.common.Json;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.locks.ReentrantLock;
+import java.util.function.UnaryOperator;
+import java.util.stream.Stream;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The sandbox records: in memory for reads, on disk ({@code <dir>/<id>/sandbox.json}, crash-safe)
+ * for restarts. Each sandbox has its own operation lock (run, stop and remove of one sandbox are
+ * serialised; different sandboxes never wait on each other), and reads take the current record
+ * without any lock, so status and list never wait behind a slow stop.
+ */
+public final class SandboxStore {
+    private static final Logger LOG = LoggerFactory.getLogger(SandboxStore.class);
+    private static final String FILE = "sandbox.json";
+
+    /** One sandbox: its operation lock and its current record. */
+    public static final class Entry {
+        private final ReentrantLock lock = new ReentrantLock();
+        private volatile SandboxRecord record;
+        private volatile boolean removed;
+
+        private Entry(SandboxRecord record) {
+            this.record = record;
+        }
+
+        public SandboxRecord record() {
+            return record;
+        }
+
+        public ReentrantLock lock() {
+            return lock;
+        }
+
+        /** True once the sandbox was removed while a caller waited for its lock. */
+        public boolean removed() {
+            return removed;
+        }
+    }
+
+    private final Path dir;
+    private final ConcurrentHashMap<String, Entry> byId = new ConcurrentHashMap<>();
+    private final ConcurrentHashMap<String, String> idByName = new ConcurrentHashMap<>();
+
+    public SandboxStore(Path dir) {
+        this.dir = dir;
+    }
+
+    /** Reads every record on disk; a record that cannot be read is logged and left in place. */
+    public List<SandboxRecord> load() {
+        List<SandboxRecord> loaded = new ArrayList<>();
+        if (!Files.isDirectory(dir)) {
+            return loaded;
+        }
+        try (Stream<Path> dirs = Files.list(dir)) {
+            for (Path d : dirs.toList()) {
+                Path file = d.resolve(FILE);
+                if (!Files.isRegularFile(file)) {
+                    continue;
+                }
+                try {
+                    SandboxRecord r = Json.mapper().readValue(file.toFile(), SandboxRecord.class);
+                    Entry e = new Entry(r);
+                    byId.put(r.id(), e);
+                    idByName.put(r.config().metadata().key(), r.id());
+                    loaded.add(r);
+                } catch (IOException | RuntimeException ex) {
+                    LOG.error("cannot read sandbox record {}: {}", file, ex.toString());
+                }
+            }
+        } catch (IOException e) {
+            throw BerthException.internal("cannot list sandbox records in " + dir, e);
+        }
+        return loaded;
+    }
+
+    /**
+     * Claims the pod's name for {@code id}.
+     * @throws BerthException ALREADY_EXISTS naming the sandbox that holds the name
+     */
+    public void reserveName(String nameKey, String id) {
+        String holder = idByName.putIfAbsent(nameKey, id);
+        if (holder != null && !holder.equals(id)) {
+            throw BerthException.alreadyExists("a sandbox named %s already exists: %s (remove it first)", nameKey, holder);
+        }
+    }
+
+    public void releaseName(String nameKey, String id) {
+        idByName.remove(nameKey, id);
+    }
+
+    /** Adds a new sandbox, its record already written to disk. The returned entry is locked by the caller. */
+    public Entry add(SandboxRecord record) {
+        persist(record);
+        Entry e = new Entry(record);
+        e.lock.lock();
+        if (byId.putIfAbsent(record.id(), e) != null) {
+            e.lock.unlock();
+            throw BerthException.alreadyExists("sandbox %s already exists", record.id());
+        }
+        return e;
+    }
+
+    /** Applies {@code change} to the record: written to disk, then visible. Caller holds the entry's lock. */
+    public SandboxRecord update(Entry e, UnaryOperator<SandboxRecord> change) {
+        SandboxRecord next = change.apply(e.record);
+        persist(next);
+        e.record = next;
+        return next;
+    }
+
+    /** Forgets the sandbox: record file and directory deleted, name released. Caller holds the lock. */
+    public void delete(Entry e) {
+        SandboxRecord r = e.record;
+        Path d = dir.resolve(r.id());
+        try {
+            Files.deleteIfExists(d.resolve(FILE));
+            try (Stream<Path> rest = Files.exists(d) ? Files.list(d) : Stream.empty()) {
+                for (Path p : rest.toList()) {
+                    Files.deleteIfExists(p);
+                }
+            }
+            Files.deleteIfExists(d);
+            AtomicFiles.syncDirectory(dir);
+        } catch (IOException ex) {
+            throw BerthException.internal("cannot delete the record of sandbox " + r.id(), ex);
+        }
+        e.removed = true;
+        byId.remove(r.id(), e);
+        releaseName(r.config().metadata().key(), r.id());
+    }
+
+    public Optional<Entry> get(String id) {
+        return Optional.ofNullable(byId.get(id));
+    }
+
+    /**
+     * The sandbox named by a full id or a prefix that matches exactly one sandbox.
+     * @throws BerthException INVALID_ARGUMENT when the prefix is ambiguous
+     */
+    public Optional<Entry> find(String idOrPrefix) {
+        Entry exact = byId.get(idOrPrefix);
+        if (exact != null || idOrPrefix.isEmpty()) {
+            return Optional.ofNullable(exact);
+        }
+        List<Entry> matches = byId.entrySet().stream().filter(en -> en.getKey().startsWith(idOrPrefix))
+                .map(java.util.Map.Entry::getValue).limit(2).toList();
+        if (matches.size() > 1) {
+            throw BerthException.invalidArgument("sandbox id prefix %s is ambiguous", idOrPrefix);
+        }
+        return matches.stream().findFirst();
+    }
+
+    /** Every sandbox, oldest first. */
+    public List<Entry> all() {
+        Collection<Entry> values = byId.values();
+        return values.stream().sorted(Comparator.comparingLong((Entry e) -> e.record.createdAtNanos())).toList();
+    }
+
+    private void persist(SandboxRecord r) {
+        try {
+            AtomicFiles.writeString(dir.resolve(r.id()).resolve(FILE), Json.write(r));
+        } catch (IOException e) {
+            throw BerthException.internal("cannot write the record of sandbox " + r.id(), e);
+        }
+    }
+}
