@@ -4,7 +4,12 @@ import dev.berth.agent.config.BerthConfig;
 import dev.berth.agent.cri.RuntimeInfoRpcs;
 import dev.berth.agent.grpc.CriRegistry;
 import dev.berth.agent.grpc.CriServer;
+import dev.berth.agent.metrics.BerthMetrics;
+import dev.berth.agent.metrics.CriCallMetrics;
+import dev.berth.agent.metrics.Health;
+import dev.berth.agent.metrics.MetricsServer;
 import dev.berth.agent.runtime.NetworkReadiness;
+import dev.berth.agent.runtime.Readiness;
 import dev.berth.agent.runtime.RuntimeReadiness;
 import dev.berth.agent.runtime.RuntimeState;
 import dev.berth.common.BerthException;
@@ -36,17 +41,35 @@ public final class Daemon {
         createStateDirectory(config.root());
         createStateDirectory(config.runRoot());
 
+        // every component records its metrics here (see BerthMetrics); /metrics exposes them
+        BerthMetrics metrics = BerthMetrics.create();
         RuntimeState state = new RuntimeState(config.root());
+        List<Readiness.Check> readiness = List.of(new RuntimeReadiness(config), new NetworkReadiness());
         CriRegistry registry = new CriRegistry();
-        new RuntimeInfoRpcs(config, state, List.of(new RuntimeReadiness(config), new NetworkReadiness()))
+        new RuntimeInfoRpcs(config, state, readiness)
                 .register(registry);
 
-        CriServer server = CriServer.start(config.grpc().socket(), registry, config.grpc().maxMessageSize());
+        CriServer server = CriServer.start(config.grpc().socket(), registry, config.grpc().maxMessageSize(),
+                new CriCallMetrics(metrics.registry()));
+        MetricsServer metricsServer = null;
+        if (config.metrics().enabled()) {
+            try {
+                metricsServer = MetricsServer.start(config.metrics().host(), config.metrics().port(), metrics, new Health(readiness));
+            } catch (RuntimeException e) {
+                server.shutdown(config.grpc().shutdownTimeout());
+                metrics.close();
+                throw e;
+            }
+        }
         Signal.handle(new Signal("TERM"), this::onSignal);
         Signal.handle(new Signal("INT"), this::onSignal);
         LOG.info("berth ready in {} ms", ManagementFactory.getRuntimeMXBean().getUptime());
         stop.await();
+        if (metricsServer != null) {
+            metricsServer.close();
+        }
         server.shutdown(config.grpc().shutdownTimeout());
+        metrics.close();
         LOG.info("berth stopped");
         return 0;
     }
