@@ -1,6 +1,7 @@
 package dev.berth.agent.metrics;
 
 import dev.berth.agent.BerthVersion;
+import io.micrometer.core.instrument.Clock;
 import io.micrometer.core.instrument.FunctionCounter;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.Meter;
@@ -90,8 +91,11 @@ public final class BerthMetrics implements AutoCloseable {
 
     /** A registry with berth's conventions and nothing bound (for tests of one component). */
     public static BerthMetrics bare() {
-        PrometheusMeterRegistry r = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT, new PrometheusRegistry(),
-                io.micrometer.core.instrument.Clock.SYSTEM);
+        return bare(Clock.SYSTEM);
+    }
+
+    static BerthMetrics bare(Clock clock) {
+        PrometheusMeterRegistry r = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT, new PrometheusRegistry(), clock);
         r.config().meterFilter(latencyBuckets());
         return new BerthMetrics(r);
     }
