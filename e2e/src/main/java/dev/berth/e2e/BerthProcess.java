@@ -18,7 +18,8 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * A real berth daemon started as a separate process ({@code bin/berth daemon}) on a temporary
- * socket, root and run root, with CRI stubs connected to it. {@link #close()} stops it with
+ * socket, root and run root (and, unless the caller configures it, a free loopback port for
+ * its metrics endpoint), with CRI stubs connected to it. {@link #close()} stops it with
  * SIGTERM (SIGKILL if it does not go) and keeps its log at {@link #log()}.
  */
 public final class BerthProcess implements AutoCloseable {
@@ -26,6 +27,7 @@ public final class BerthProcess implements AutoCloseable {
     private final Path socket;
     private final Path log;
     private final List<String> command;
+    private final int metricsPort;
     private Process process;
     private ManagedChannel channel;
 
@@ -37,7 +39,30 @@ public final class BerthProcess implements AutoCloseable {
                 "--root", dir.resolve("root").toString(),
                 "--run-root", dir.resolve("run").toString(),
                 "--socket", socket.toString()));
+        if (!extraArgs.contains("--config") && extraArgs.stream().noneMatch(a -> a.startsWith("--metrics-address"))) {
+            // daemons of parallel test runs must not compete for the default metrics port
+            this.metricsPort = freeLoopbackPort();
+            this.command.addAll(List.of("--metrics-address", "127.0.0.1:" + metricsPort));
+        } else {
+            this.metricsPort = -1;
+        }
         this.command.addAll(extraArgs);
+    }
+
+    private static int freeLoopbackPort() {
+        try (java.net.ServerSocket s = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+            return s.getLocalPort();
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException("no free loopback port", e);
+        }
+    }
+
+    /**
+     * The loopback port of berth's metrics endpoint when this fixture chose it (the caller
+     * passed neither {@code --config} nor {@code --metrics-address}), else -1.
+     */
+    public int metricsPort() {
+        return metricsPort;
     }
 
     /** Starts berth in {@code dir} with extra daemon arguments and waits until it answers Version. */

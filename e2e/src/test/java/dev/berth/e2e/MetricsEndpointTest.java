@@ -255,6 +255,16 @@ class MetricsEndpointTest {
     }
 
     @Test
+    void theMetricsAddressFlagChoosesWhereBerthServes() throws Exception {
+        try (BerthProcess berth = BerthProcess.start(dir.resolve("berth"))) {
+            assertTrue(berth.metricsPort() > 0, "the fixture chose a port");
+            HttpResponse<String> health = awaitEndpoint("http://127.0.0.1:" + berth.metricsPort() + "/healthz", berth);
+            assertEquals(200, health.statusCode(), health.body());
+            assertEquals(Set.of(berth.metricsPort()), listeningTcpPorts(berth.pid()));
+        }
+    }
+
+    @Test
     void anEmptyAddressServesNoMetricsAtAll() throws Exception {
         Path cfg = config("[metrics]\naddress = \"\"\n");
         try (BerthProcess berth = BerthProcess.start(dir.resolve("berth"), "--config", cfg.toString())) {

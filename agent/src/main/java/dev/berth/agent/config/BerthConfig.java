@@ -102,17 +102,17 @@ public record BerthConfig(
         public static final String DEFAULT_ADDRESS = "127.0.0.1:9464";
 
         static Metrics read(ConfigSection s) {
-            return parse(s.string("address", DEFAULT_ADDRESS), "metrics.address");
+            return parse(s.string("address", DEFAULT_ADDRESS), "config key 'metrics.address'");
         }
 
-        /** Parses {@code host:port} (or "" for off); {@code key} names the setting in the error. */
-        public static Metrics parse(String address, String key) {
+        /** Parses {@code host:port} (or "" for off); {@code setting} names it in the error. */
+        public static Metrics parse(String address, String setting) {
             if (address.isEmpty()) {
                 return new Metrics("", "", 0);
             }
             int colon = address.lastIndexOf(':');
             if (colon < 0) {
-                throw new ConfigException("config key '" + key + "' must be host:port (e.g. \"" + DEFAULT_ADDRESS
+                throw new ConfigException(setting + " must be host:port (e.g. \"" + DEFAULT_ADDRESS
                         + "\"), or empty to turn the endpoint off, got \"" + address + "\"");
             }
             String host = address.substring(0, colon);
@@ -120,13 +120,13 @@ public record BerthConfig(
             if (host.startsWith("[") && host.endsWith("]")) {
                 host = host.substring(1, host.length() - 1);
                 if (!host.matches("[0-9a-fA-F:.]+(%[A-Za-z0-9_.-]+)?") || !host.contains(":")) {
-                    throw new ConfigException("config key '" + key + "' has an invalid IPv6 address in brackets, got \"" + address + "\"");
+                    throw new ConfigException(setting + " has an invalid IPv6 address in brackets, got \"" + address + "\"");
                 }
             } else if (host.contains(":")) {
-                throw new ConfigException("config key '" + key + "' must write an IPv6 address in brackets ([::1]:9464), got \""
+                throw new ConfigException(setting + " must write an IPv6 address in brackets ([::1]:9464), got \""
                         + address + "\"");
             } else if (!host.matches("[A-Za-z0-9.-]*")) {
-                throw new ConfigException("config key '" + key + "' has an invalid host name, got \"" + address + "\"");
+                throw new ConfigException(setting + " has an invalid host name, got \"" + address + "\"");
             }
             int n;
             try {
@@ -135,7 +135,7 @@ public record BerthConfig(
                 n = -1;
             }
             if (n < 1 || n > 65535) {
-                throw new ConfigException("config key '" + key + "' must end in a port between 1 and 65535, got \"" + address + "\"");
+                throw new ConfigException(setting + " must end in a port between 1 and 65535, got \"" + address + "\"");
             }
             return new Metrics(address, host, n);
         }
@@ -146,9 +146,9 @@ public record BerthConfig(
     }
 
     /** Values given on the command line; each non-null one wins over the file. */
-    public record Overrides(Path root, Path runRoot, Path socket, String logLevel, String logFormat) {
+    public record Overrides(Path root, Path runRoot, Path socket, String logLevel, String logFormat, String metricsAddress) {
         public static Overrides none() {
-            return new Overrides(null, null, null, null, null);
+            return new Overrides(null, null, null, null, null, null);
         }
     }
 
@@ -164,6 +164,10 @@ public record BerthConfig(
                     o.logLevel() == null ? log.level() : flagOneOf("--log-level", o.logLevel(), "error", "warn", "info", "debug", "trace"),
                     o.logFormat() == null ? log.format() : flagOneOf("--log-format", o.logFormat(), "text", "json"));
         }
+        Metrics metrics = Metrics.read(top.section("metrics"));
+        if (o.metricsAddress() != null) {
+            metrics = Metrics.parse(o.metricsAddress(), "option --metrics-address");
+        }
         Grpc grpc = Grpc.read(top.section("grpc"), runRoot);
         if (o.socket() != null) {
             grpc = new Grpc(o.socket().toAbsolutePath(), grpc.maxMessageSize(), grpc.shutdownTimeout());
@@ -172,7 +176,7 @@ public record BerthConfig(
                 Cgroup.read(top.section("cgroup")),
                 Runtime.read(top.section("runtime")),
                 Network.read(top.section("network")),
-                Metrics.read(top.section("metrics")),
+                metrics,
                 source);
         top.requireNoUnknownKeys();
         return config;

@@ -63,4 +63,18 @@ class MetricsConfigTest {
         ConfigException unknown = assertThrows(ConfigException.class, () -> parse("[metrics]\nadress = \"127.0.0.1:1\"\n"));
         assertTrue(unknown.getMessage().contains("unknown config key 'metrics.adress'"), unknown.getMessage());
     }
+
+    @Test
+    void theCommandLineFlagWinsOverTheFile() {
+        String file = "[metrics]\naddress = \"127.0.0.1:9100\"\n";
+        BerthConfig.Metrics flag = ConfigLoader.parse(file,
+                new BerthConfig.Overrides(null, null, null, null, null, "[::1]:9200"), "test.toml").metrics();
+        assertEquals("::1", flag.host());
+        assertEquals(9200, flag.port());
+        assertFalse(ConfigLoader.parse(file, new BerthConfig.Overrides(null, null, null, null, null, ""), "test.toml")
+                .metrics().enabled());
+        ConfigException bad = assertThrows(ConfigException.class, () -> ConfigLoader.parse(file,
+                new BerthConfig.Overrides(null, null, null, null, null, "9200"), "test.toml"));
+        assertTrue(bad.getMessage().startsWith("option --metrics-address must be host:port"), bad.getMessage());
+    }
 }
