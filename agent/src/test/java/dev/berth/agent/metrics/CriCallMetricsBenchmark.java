@@ -6,12 +6,17 @@ import dev.berth.agent.logging.Logging;
 import dev.berth.cri.v1.RuntimeServiceGrpc;
 import dev.berth.cri.v1.VersionRequest;
 import dev.berth.cri.v1.VersionResponse;
+import dev.berth.agent.grpc.CriServer;
+import io.grpc.Grpc;
+import io.grpc.InsecureChannelCredentials;
 import io.grpc.ManagedChannel;
 import io.grpc.Server;
 import io.grpc.ServerInterceptor;
 import io.grpc.ServerInterceptors;
 import io.grpc.inprocess.InProcessChannelBuilder;
 import io.grpc.inprocess.InProcessServerBuilder;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -54,6 +59,38 @@ public final class CriCallMetricsBenchmark {
                 plain.close();
                 measured.close();
             }
+            overSockets(metrics, calls, rounds);
+        }
+    }
+
+    /** The same comparison through two real CRI servers on UNIX sockets, as the kubelet calls berth. */
+    private static void overSockets(BerthMetrics metrics, int calls, int rounds) throws Exception {
+        Path dir = Files.createTempDirectory("berth-bench");
+        CriRegistry cri = new CriRegistry();
+        VersionResponse answer = VersionResponse.newBuilder().setRuntimeName("berth").setVersion("0.1.0").build();
+        cri.unary(RuntimeServiceGrpc.getVersionMethod(), request -> answer);
+        CriServer plain = CriServer.start(dir.resolve("plain.sock"), cri, 1 << 20);
+        CriServer measured = CriServer.start(dir.resolve("measured.sock"), cri, 1 << 20, new CriCallMetrics(metrics.registry()));
+        ManagedChannel plainChannel = Grpc.newChannelBuilder("unix://" + plain.socket(), InsecureChannelCredentials.create()).build();
+        ManagedChannel measuredChannel = Grpc.newChannelBuilder("unix://" + measured.socket(), InsecureChannelCredentials.create()).build();
+        try {
+            int n = Math.max(rounds, calls / 5);
+            Endpoint.time(plainChannel, n);
+            Endpoint.time(measuredChannel, n);
+            List<Long> withoutNs = new ArrayList<>();
+            List<Long> withNs = new ArrayList<>();
+            for (int r = 0; r < rounds; r++) {
+                withoutNs.addAll(Endpoint.time(plainChannel, n / rounds));
+                withNs.addAll(Endpoint.time(measuredChannel, n / rounds));
+            }
+            report("UNIX socket, without CriCallMetrics", withoutNs);
+            report("UNIX socket, with CriCallMetrics   ", withNs);
+        } finally {
+            plainChannel.shutdownNow();
+            measuredChannel.shutdownNow();
+            plain.close();
+            measured.close();
+            Files.deleteIfExists(dir);
         }
     }
 
@@ -91,6 +128,10 @@ public final class CriCallMetricsBenchmark {
         }
 
         List<Long> run(int n) {
+            return time(channel, n);
+        }
+
+        static List<Long> time(ManagedChannel channel, int n) {
             RuntimeServiceGrpc.RuntimeServiceBlockingStub stub = RuntimeServiceGrpc.newBlockingStub(channel);
             VersionRequest request = VersionRequest.getDefaultInstance();
             List<Long> out = new ArrayList<>(n);
