@@ -25,7 +25,7 @@ public record BerthConfig(
 
     /** The same configuration, said to come from elsewhere. */
     public BerthConfig withSource(String newSource) {
-        return new BerthConfig(root, runRoot, log, grpc, cgroup, runtime, network, newSource);
+        return new BerthConfig(root, runRoot, log, grpc, cgroup, runtime, network, metrics, newSource);
     }
 
     /** Logging: level and format of the daemon's own log on stderr. */
@@ -147,6 +147,11 @@ public record BerthConfig(
 
     /** Values given on the command line; each non-null one wins over the file. */
     public record Overrides(Path root, Path runRoot, Path socket, String logLevel, String logFormat, String metricsAddress) {
+        /** Without a metrics address flag. */
+        public Overrides(Path root, Path runRoot, Path socket, String logLevel, String logFormat) {
+            this(root, runRoot, socket, logLevel, logFormat, null);
+        }
+
         public static Overrides none() {
             return new Overrides(null, null, null, null, null, null);
         }
