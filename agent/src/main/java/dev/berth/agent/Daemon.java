@@ -12,7 +12,10 @@ import dev.berth.agent.runtime.NetworkReadiness;
 import dev.berth.agent.runtime.Readiness;
 import dev.berth.agent.runtime.RuntimeReadiness;
 import dev.berth.agent.runtime.RuntimeState;
+import dev.berth.cgroups.Cgroups;
 import dev.berth.common.BerthException;
+import dev.berth.networking.PodNetwork;
+import dev.berth.networking.cni.CniPodNetwork;
 import java.io.IOException;
 import java.lang.management.ManagementFactory;
 import java.nio.file.Files;
@@ -46,9 +49,14 @@ public final class Daemon {
         createStateDirectory(config.runRoot());
 
         RuntimeState state = new RuntimeState(config.root());
-        List<Readiness.Check> readiness = List.of(new RuntimeReadiness(config), new NetworkReadiness());
+        PodNetwork network = podNetwork(config.network(), state);
+        Cgroups cgroups = Cgroups.detect(config.cgroup().driver());
+        LOG.info("cgroups: {}", cgroups.describe());
+        List<Readiness.Check> readiness = List.of(new RuntimeReadiness(config), new NetworkReadiness(network));
         CriRegistry registry = new CriRegistry();
         new RuntimeInfoRpcs(config, state, readiness)
+                .withVerboseInfo("cgroupMode", cgroups.mode())
+                .withVerboseInfo("cgroupLayout", cgroups.describe())
                 .register(registry);
 
         BerthMetrics metrics = metricsReady.join();
@@ -75,6 +83,19 @@ public final class Daemon {
         metrics.close();
         LOG.info("berth stopped");
         return 0;
+    }
+
+    /** CNI networking on the configured directories; follows the kubelet's pod CIDR for the default network. */
+    private static PodNetwork podNetwork(BerthConfig.Network n, RuntimeState state) {
+        CniPodNetwork.DefaultNetworkSettings defaultNetwork = n.defaultNetwork()
+                ? new CniPodNetwork.DefaultNetworkSettings("berth", n.defaultBridge(), n.defaultSubnet(), n.ipamDataDir(),
+                        "99-berth-default.conflist")
+                : null;
+        CniPodNetwork network = new CniPodNetwork(new CniPodNetwork.Settings(n.cniConfigDir(), n.cniBinDirs(), n.cacheDir(),
+                n.pluginTimeout(), defaultNetwork));
+        network.setPodCidrs(state.podCidrs());
+        state.onPodCidrChange(network::setPodCidrs);
+        return network;
     }
 
     private void onSignal(Signal signal) {

@@ -1,5 +1,7 @@
 package dev.berth.cgroups;
 
+import java.nio.file.Path;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 
@@ -8,6 +10,15 @@ import java.util.Optional;
  * (pod-sandbox) and stats (agent) only see this interface.
  */
 public interface Cgroups {
+    /**
+     * The manager for this host: reads the mounted hierarchies (never changes them) and uses
+     * v2 for every controller the unified hierarchy offers, v1 for the rest.
+     * @param driver "cgroupfs" or "systemd"
+     */
+    static Cgroups detect(String driver) {
+        return CgroupManager.detect(driver);
+    }
+
     /** Which hierarchy is in use: "v2" (unified), "v1" (legacy or hybrid); for logs and Status. */
     String mode();
 
@@ -42,6 +53,49 @@ public interface Cgroups {
     /** Number of OOM kills recorded in the cgroup so far. */
     long oomKills(String path);
 
+    /** A one-line account of the layout in use (mode, which controllers come from v1/v2, driver), for logs and Status. */
+    default String describe() {
+        return mode() + "; driver " + driver();
+    }
+
+    /**
+     * Creates a container's cgroup under its pod ahead of the OCI runtime (which adopts an
+     * existing cgroup) and applies resources to it; returns {@link #containerPath}. Nothing
+     * is delegated below it: processes live in it.
+     */
+    default String createContainer(String podCgroup, String containerId, Resources resources) {
+        return containerPath(podCgroup, containerId);
+    }
+
+    /** The cgroup's directory in each hierarchy berth creates cgroups in (a process joins by writing its pid to each cgroup.procs). */
+    default List<Path> directories(String path) {
+        return List.of();
+    }
+
+    /**
+     * Calls {@code listener} whenever the OOM killer kills a process in the cgroup (or below
+     * it, on v2) from now on, until the returned handle is closed or the cgroup is removed
+     * through {@link #remove}; both deliver kills not yet reported first.
+     */
+    default AutoCloseable watchOom(String path, OomListener listener) {
+        return () -> { };
+    }
+
+    /** Stops background work (the OOM watcher). */
+    default void close() {
+    }
+
+    /** Told about OOM kills in a watched cgroup. */
+    @FunctionalInterface
+    interface OomListener {
+        /**
+         * @param path the watched cgroup (absolute path)
+         * @param newKills kills since the last call
+         * @param totalKills the cgroup's counter now
+         */
+        void oomKilled(String path, long newKills, long totalKills);
+    }
+
     /**
      * Resources in CRI terms (LinuxContainerResources); null/0 fields mean "not set".
      * {@code unified} is the CRI unified map of cgroup v2 files.
@@ -62,7 +116,13 @@ public interface Cgroups {
         }
     }
 
-    /** A snapshot of a cgroup's counters, taken at {@code timestampNanos} (epoch). */
+    /**
+     * A snapshot of a cgroup's counters, taken at {@code timestampNanos} (epoch).
+     * {@code memoryLimitBytes} is Long.MAX_VALUE when unlimited. {@code blockIo} maps a device
+     * "major:minor" to [read bytes, write bytes, read ops, write ops]; {@code pressure} maps
+     * "cpu", "memory", "io" (where the kernel has PSI for the cgroup) to [some avg10, avg60,
+     * avg300, total µs, full avg10, avg60, avg300, total µs].
+     */
     record CgroupStats(
             long timestampNanos,
             long cpuUsageNanos,

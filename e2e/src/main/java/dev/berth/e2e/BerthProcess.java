@@ -39,6 +39,9 @@ public final class BerthProcess implements AutoCloseable {
                 "--root", dir.resolve("root").toString(),
                 "--run-root", dir.resolve("run").toString(),
                 "--socket", socket.toString()));
+        if (!extraArgs.contains("--config")) {
+            this.command.addAll(List.of("--config", ownNetworkConfig(dir).toString()));
+        }
         if (!extraArgs.contains("--config") && extraArgs.stream().noneMatch(a -> a.startsWith("--metrics-address"))) {
             // daemons of parallel test runs must not compete for the default metrics port
             this.metricsPort = freeLoopbackPort();
@@ -63,6 +66,33 @@ public final class BerthProcess implements AutoCloseable {
      */
     public int metricsPort() {
         return metricsPort;
+    }
+
+    /**
+     * Unless a test brings its own config file, the daemon gets one that keeps its CNI network
+     * configs in the test's directory and its default network on a test-only bridge and subnet,
+     * so an e2e run never writes into /etc/cni/net.d or touches the node's berth0.
+     */
+    private static Path ownNetworkConfig(Path dir) {
+        Path config = dir.resolve("berth-e2e.toml");
+        try {
+            Files.createDirectories(dir);
+            Files.writeString(config, isolatedNetworkToml(dir), StandardCharsets.UTF_8);
+        } catch (IOException e) {
+            throw new IllegalStateException("cannot write " + config, e);
+        }
+        return config;
+    }
+
+    /**
+     * The {@code [network]} table of that config, for tests that write a config file of their
+     * own: CNI configs under {@code dir}, a test-only bridge and subnet.
+     */
+    public static String isolatedNetworkToml(Path dir) {
+        return "[network]\n"
+                + "cni_config_dir = \"" + dir.resolve("net.d") + "\"\n"
+                + "default_bridge = \"berthe2e0\"\n"
+                + "default_subnet = \"10.199.128.0/20\"\n";
     }
 
     /** Starts berth in {@code dir} with extra daemon arguments and waits until it answers Version. */

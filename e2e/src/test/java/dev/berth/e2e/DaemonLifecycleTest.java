@@ -37,9 +37,16 @@ class DaemonLifecycleTest {
     @TempDir
     Path dir;
 
+    /** A config file whose CNI directory is the test's own, with berth's default network off. */
+    private String ownCniConfig() throws Exception {
+        Path config = dir.resolve("berth.toml");
+        Files.writeString(config, "[network]\ncni_config_dir = \"" + dir.resolve("net.d") + "\"\ndefault_network = false\n");
+        return config.toString();
+    }
+
     @Test
     void servesVersionStatusAndRuntimeConfigThenStopsCleanlyOnSigterm() throws Exception {
-        try (BerthProcess berth = BerthProcess.start(dir)) {
+        try (BerthProcess berth = BerthProcess.start(dir, "--config", ownCniConfig())) {
             VersionResponse v = berth.runtime().version(VersionRequest.getDefaultInstance());
             assertEquals("berth", v.getRuntimeName());
             assertEquals("v1", v.getRuntimeApiVersion());
@@ -54,6 +61,8 @@ class DaemonLifecycleTest {
             assertFalse(network.getReason().isEmpty());
             assertFalse(network.getMessage().isEmpty());
             assertTrue(status.getInfoOrThrow("config").contains("\"cgroupDriver\":\"cgroupfs\""), status.getInfoMap().toString());
+            assertTrue(status.getInfoOrThrow("config").contains("\"cgroupMode\":\"" + dev.berth.cgroups.CgroupLayout.detect().mode() + "\""),
+                    status.getInfoMap().toString());
             assertEquals("", status.getRuntimeHandlers(0).getName());
 
             assertEquals(CgroupDriver.CGROUPFS,
@@ -67,6 +76,33 @@ class DaemonLifecycleTest {
             assertEquals(0, berth.stop(), berth.logText());
             assertFalse(Files.exists(berth.socket()), "the socket is removed on shutdown");
         }
+    }
+
+    @Test
+    void networkReadyFollowsTheCniConfigDirectoryWithoutARestart() throws Exception {
+        try (BerthProcess berth = BerthProcess.start(dir, "--config", ownCniConfig())) {
+            RuntimeCondition before = networkReady(berth);
+            assertFalse(before.getStatus());
+            assertEquals("NetworkPluginNotReady", before.getReason());
+            assertTrue(before.getMessage().contains(dir.resolve("net.d").toString()), before.getMessage());
+
+            Files.createDirectories(dir.resolve("net.d"));
+            Files.writeString(dir.resolve("net.d/10-missing.conflist"),
+                    "{\"cniVersion\":\"1.0.0\",\"name\":\"m\",\"plugins\":[{\"type\":\"berth-no-such-plugin\"}]}");
+            RuntimeCondition missing = networkReady(berth);
+            assertFalse(missing.getStatus());
+            assertTrue(missing.getMessage().contains("berth-no-such-plugin"), missing.getMessage());
+
+            Files.writeString(dir.resolve("net.d/05-bridge.conflist"),
+                    "{\"cniVersion\":\"1.0.0\",\"name\":\"b\",\"plugins\":[{\"type\":\"bridge\"},{\"type\":\"portmap\"}]}");
+            RuntimeCondition ready = networkReady(berth);
+            assertTrue(ready.getStatus(), ready.getMessage());
+        }
+    }
+
+    private static RuntimeCondition networkReady(BerthProcess berth) {
+        return berth.runtime().status(StatusRequest.getDefaultInstance()).getStatus().getConditionsList().stream()
+                .filter(c -> c.getType().equals("NetworkReady")).findFirst().orElseThrow();
     }
 
     @Test

@@ -83,13 +83,39 @@ public record BerthConfig(
         }
     }
 
-    /** Where CNI network configurations and plugins live. */
-    public record Network(Path cniConfigDir, List<Path> cniBinDirs) {
-        static Network read(ConfigSection s) {
+    /**
+     * Pod networking through CNI: where network configurations and plugins live, berth's default
+     * network (written into the config directory when it holds none), the per-call plugin timeout
+     * and where attachments are cached for DEL.
+     */
+    public record Network(Path cniConfigDir, List<Path> cniBinDirs, boolean defaultNetwork, String defaultSubnet,
+                          String defaultBridge, Duration pluginTimeout, Path cacheDir, Path ipamDataDir) {
+        static Network read(ConfigSection s, Path root) {
+            String cacheDir = s.string("cache_dir", "");
+            String subnet = s.string("default_subnet", "10.88.0.0/16");
+            if (!subnet.matches("[0-9.]+/[0-9]{1,2}|[0-9a-fA-F:]+/[0-9]{1,3}")) {
+                throw new ConfigException("config key 'network.default_subnet' must be a CIDR such as \"10.88.0.0/16\", got \""
+                        + subnet + "\"");
+            }
+            String bridge = s.string("default_bridge", "berth0");
+            if (!bridge.matches("[A-Za-z0-9_.\\-]{1,15}")) {
+                throw new ConfigException("config key 'network.default_bridge' must be an interface name of 1 to 15 letters, digits,"
+                        + " '_', '.' or '-', got \"" + bridge + "\"");
+            }
+            Duration timeout = s.duration("plugin_timeout", Duration.ofMinutes(1));
+            if (timeout.isZero() || timeout.isNegative()) {
+                throw new ConfigException("config key 'network.plugin_timeout' must be positive, got \"" + timeout + "\"");
+            }
             return new Network(
                     absolute(s, "cni_config_dir", s.string("cni_config_dir", "/etc/cni/net.d")),
                     s.strings("cni_bin_dirs", List.of("/opt/cni/bin", "/usr/lib/cni")).stream()
-                            .map(d -> absolute(s, "cni_bin_dirs", d)).toList());
+                            .map(d -> absolute(s, "cni_bin_dirs", d)).toList(),
+                    s.bool("default_network", true),
+                    subnet,
+                    bridge,
+                    timeout,
+                    cacheDir.isEmpty() ? root.resolve("cni/results") : absolute(s, "cache_dir", cacheDir),
+                    root.resolve("cni/ipam"));
         }
     }
 
@@ -180,7 +206,7 @@ public record BerthConfig(
         BerthConfig config = new BerthConfig(root, runRoot, log, grpc,
                 Cgroup.read(top.section("cgroup")),
                 Runtime.read(top.section("runtime")),
-                Network.read(top.section("network")),
+                Network.read(top.section("network"), root),
                 metrics,
                 source);
         top.requireNoUnknownKeys();

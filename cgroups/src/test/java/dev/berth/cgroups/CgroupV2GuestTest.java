@@ -1,0 +1,104 @@
+package dev.berth.cgroups;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assumptions.abort;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The cgroup enforcement group again, in a real cgroup v2 system: boots one throw-away QEMU
+ * guest (cgroup2 only, every controller) through {@code <berth.shared>/vm/run-in-cgroup2-vm.sh}
+ * and runs {@link GuestTestMain} there on this module's compiled classes. Fails with the
+ * guest's output when a check fails; reported as skipped, with the reason, only when the guest
+ * cannot start at all (no script, exit 125).
+ */
+@Tag("cgroups")
+@Tag("vm")
+class CgroupV2GuestTest {
+    /** The guest's own deadline; JVMs run about ten times slower under emulation. */
+    private static final int GUEST_TIMEOUT_SECONDS = 240;
+
+    @Test
+    void enforcementChecksPassInACgroupV2Guest() throws Exception {
+        assumeTrue(CgroupEnforcementTest.isRoot(), "the cgroup v2 guest needs root");
+        Path script = findScript();
+        assumeTrue(script != null, "run-in-cgroup2-vm.sh not found (berth.shared=" + System.getProperty("berth.shared")
+                + ", BERTH_SHARED=" + System.getenv("BERTH_SHARED") + ")");
+        String classpath = System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
+        String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+
+        List<String> command = new ArrayList<>(List.of(script.toString(), "--timeout", Integer.toString(GUEST_TIMEOUT_SECONDS),
+                "--", java, "-Dberth.cgroups.expectMode=v2", "-cp", classpath, GuestTestMain.class.getName()));
+        ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true)
+                .directory(Path.of(System.getProperty("user.dir")).toFile());
+        pb.environment().put("JAVA_TOOL_OPTIONS", "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC");
+        pb.redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")));
+        Process guest = pb.start();
+        ByteArrayOutputStream output = new ByteArrayOutputStream();
+        Thread pump = new Thread(() -> copy(guest.getInputStream(), output), "guest-output");
+        pump.start();
+        try {
+            if (!guest.waitFor(GUEST_TIMEOUT_SECONDS + 60, TimeUnit.SECONDS)) {
+                guest.destroy();
+                guest.waitFor(10, TimeUnit.SECONDS);
+            }
+        } finally {
+            if (guest.isAlive()) {
+                guest.destroyForcibly();
+            }
+            pump.join(10_000);
+        }
+        String text = output.toString(StandardCharsets.UTF_8);
+        int exit = guest.exitValue();
+        if (exit == 125) {
+            abort("the cgroup v2 guest could not start (exit 125): " + tail(text));
+        }
+        System.out.println(text);
+        assertEquals(0, exit, "cgroup v2 checks in the guest failed (exit " + exit + "):\n" + text);
+    }
+
+    private static Path findScript() {
+        List<String> bases = new ArrayList<>();
+        if (System.getProperty("berth.shared") != null) {
+            bases.add(System.getProperty("berth.shared"));
+        }
+        if (System.getenv("BERTH_SHARED") != null) {
+            bases.add(System.getenv("BERTH_SHARED"));
+        }
+        for (String base : bases) {
+            Path p = Path.of(base, "vm", "run-in-cgroup2-vm.sh");
+            if (Files.isExecutable(p)) {
+                return p;
+            }
+        }
+        return null;
+    }
+
+    private static void copy(InputStream in, ByteArrayOutputStream out) {
+        byte[] buf = new byte[8192];
+        try {
+            for (int n; (n = in.read(buf)) > 0; ) {
+                synchronized (out) {
+                    out.write(buf, 0, n);
+                }
+            }
+        } catch (IOException e) {
+            // the guest ended
+        }
+    }
+
+    private static String tail(String text) {
+        return text.length() <= 4000 ? text : text.substring(text.length() - 4000);
+    }
+}
