@@ -5,7 +5,12 @@ import dev.berth.agent.cri.RuntimeInfoRpcs;
 import dev.berth.agent.cri.SandboxRpcs;
 import dev.berth.agent.grpc.CriRegistry;
 import dev.berth.agent.grpc.CriServer;
+import dev.berth.agent.metrics.BerthMetrics;
+import dev.berth.agent.metrics.CriCallMetrics;
+import dev.berth.agent.metrics.Health;
+import dev.berth.agent.metrics.MetricsServer;
 import dev.berth.agent.runtime.NetworkReadiness;
+import dev.berth.agent.runtime.Readiness;
 import dev.berth.agent.runtime.RuntimeReadiness;
 import dev.berth.agent.runtime.RuntimeState;
 import dev.berth.cgroups.Cgroups;
@@ -22,6 +27,7 @@ import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
 import java.util.stream.Collectors;
 import org.slf4j.Logger;
@@ -42,6 +48,9 @@ public final class Daemon {
     public int run() throws InterruptedException {
         LOG.info("berth {} starting (config: {}, root: {}, run root: {})", BerthVersion.get(), config.source(),
                 config.root(), config.runRoot());
+        // every component records its metrics here (see BerthMetrics); /metrics exposes them.
+        // Built in parallel with the rest of start-up: loading its classes takes a few hundred ms.
+        CompletableFuture<BerthMetrics> metricsReady = CompletableFuture.supplyAsync(BerthMetrics::create);
         createStateDirectory(config.root());
         createStateDirectory(config.runRoot());
 
@@ -49,8 +58,9 @@ public final class Daemon {
         PodNetwork network = podNetwork(config.network(), state);
         Cgroups cgroups = Cgroups.detect(config.cgroup().driver());
         LOG.info("cgroups: {}", cgroups.describe());
+        List<Readiness.Check> readiness = List.of(new RuntimeReadiness(config), new NetworkReadiness(network));
         CriRegistry registry = new CriRegistry();
-        new RuntimeInfoRpcs(config, state, List.of(new RuntimeReadiness(config), new NetworkReadiness(network)))
+        new RuntimeInfoRpcs(config, state, readiness)
                 .withVerboseInfo("cgroupMode", cgroups.mode())
                 .withVerboseInfo("cgroupLayout", cgroups.describe())
                 .register(registry);
@@ -63,12 +73,28 @@ public final class Daemon {
         network.garbageCollect(sandboxes.ids());
         new SandboxRpcs(sandboxes).register(registry);
 
-        CriServer server = CriServer.start(config.grpc().socket(), registry, config.grpc().maxMessageSize());
+        BerthMetrics metrics = metricsReady.join();
+        CriServer server = CriServer.start(config.grpc().socket(), registry, config.grpc().maxMessageSize(),
+                new CriCallMetrics(metrics.registry()));
+        MetricsServer metricsServer = null;
+        if (config.metrics().enabled()) {
+            try {
+                metricsServer = MetricsServer.start(config.metrics().host(), config.metrics().port(), metrics, new Health(readiness));
+            } catch (RuntimeException e) {
+                server.shutdown(config.grpc().shutdownTimeout());
+                metrics.close();
+                throw e;
+            }
+        }
         Signal.handle(new Signal("TERM"), this::onSignal);
         Signal.handle(new Signal("INT"), this::onSignal);
         LOG.info("berth ready in {} ms", ManagementFactory.getRuntimeMXBean().getUptime());
         stop.await();
+        if (metricsServer != null) {
+            metricsServer.close();
+        }
         server.shutdown(config.grpc().shutdownTimeout());
+        metrics.close();
         LOG.info("berth stopped");
         return 0;
     }

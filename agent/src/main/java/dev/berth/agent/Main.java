@@ -66,9 +66,13 @@ public final class Main {
         @Option(names = "--log-format", paramLabel = "FORMAT", description = "text or json (default: text)")
         String logFormat;
 
+        @Option(names = "--metrics-address", paramLabel = "HOST:PORT",
+                description = "Prometheus endpoint (/metrics, /healthz); empty turns it off (default: 127.0.0.1:9464)")
+        String metricsAddress;
+
         @Override
         public Integer call() throws Exception {
-            BerthConfig cfg = ConfigLoader.load(config, new BerthConfig.Overrides(root, runRoot, socket, logLevel, logFormat));
+            BerthConfig cfg = ConfigLoader.load(config, new BerthConfig.Overrides(root, runRoot, socket, logLevel, logFormat, metricsAddress));
             Logging.configure(cfg.log().level(), cfg.log().format());
             return new Daemon(cfg).run();
         }

@@ -18,7 +18,8 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * A real berth daemon started as a separate process ({@code bin/berth daemon}) on a temporary
- * socket, root and run root, with CRI stubs connected to it. {@link #close()} stops it with
+ * socket, root and run root (and, unless the caller configures it, a free loopback port for
+ * its metrics endpoint), with CRI stubs connected to it. {@link #close()} stops it with
  * SIGTERM (SIGKILL if it does not go) and keeps its log at {@link #log()}.
  */
 public final class BerthProcess implements AutoCloseable {
@@ -26,6 +27,7 @@ public final class BerthProcess implements AutoCloseable {
     private final Path socket;
     private final Path log;
     private final List<String> command;
+    private final int metricsPort;
     private Process process;
     private ManagedChannel channel;
 
@@ -40,7 +42,30 @@ public final class BerthProcess implements AutoCloseable {
         if (!extraArgs.contains("--config")) {
             this.command.addAll(List.of("--config", ownNetworkConfig(dir).toString()));
         }
+        if (!extraArgs.contains("--config") && extraArgs.stream().noneMatch(a -> a.startsWith("--metrics-address"))) {
+            // daemons of parallel test runs must not compete for the default metrics port
+            this.metricsPort = freeLoopbackPort();
+            this.command.addAll(List.of("--metrics-address", "127.0.0.1:" + metricsPort));
+        } else {
+            this.metricsPort = -1;
+        }
         this.command.addAll(extraArgs);
+    }
+
+    private static int freeLoopbackPort() {
+        try (java.net.ServerSocket s = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+            return s.getLocalPort();
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException("no free loopback port", e);
+        }
+    }
+
+    /**
+     * The loopback port of berth's metrics endpoint when this fixture chose it (the caller
+     * passed neither {@code --config} nor {@code --metrics-address}), else -1.
+     */
+    public int metricsPort() {
+        return metricsPort;
     }
 
     /**
@@ -52,14 +77,22 @@ public final class BerthProcess implements AutoCloseable {
         Path config = dir.resolve("berth-e2e.toml");
         try {
             Files.createDirectories(dir);
-            Files.writeString(config, "[network]\n"
-                    + "cni_config_dir = \"" + dir.resolve("net.d") + "\"\n"
-                    + "default_bridge = \"berthe2e0\"\n"
-                    + "default_subnet = \"10.199.128.0/20\"\n", StandardCharsets.UTF_8);
+            Files.writeString(config, isolatedNetworkToml(dir), StandardCharsets.UTF_8);
         } catch (IOException e) {
             throw new IllegalStateException("cannot write " + config, e);
         }
         return config;
+    }
+
+    /**
+     * The {@code [network]} table of that config, for tests that write a config file of their
+     * own: CNI configs under {@code dir}, a test-only bridge and subnet.
+     */
+    public static String isolatedNetworkToml(Path dir) {
+        return "[network]\n"
+                + "cni_config_dir = \"" + dir.resolve("net.d") + "\"\n"
+                + "default_bridge = \"berthe2e0\"\n"
+                + "default_subnet = \"10.199.128.0/20\"\n";
     }
 
     /** Starts berth in {@code dir} with extra daemon arguments and waits until it answers Version. */

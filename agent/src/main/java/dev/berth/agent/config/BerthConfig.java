@@ -18,13 +18,14 @@ public record BerthConfig(
         Cgroup cgroup,
         Runtime runtime,
         Network network,
+        Metrics metrics,
         String source) {
 
     public static final Path DEFAULT_FILE = Path.of("/etc/berth/config.toml");
 
     /** The same configuration, said to come from elsewhere. */
     public BerthConfig withSource(String newSource) {
-        return new BerthConfig(root, runRoot, log, grpc, cgroup, runtime, network, newSource);
+        return new BerthConfig(root, runRoot, log, grpc, cgroup, runtime, network, metrics, newSource);
     }
 
     /** Logging: level and format of the daemon's own log on stderr. */
@@ -118,10 +119,67 @@ public record BerthConfig(
         }
     }
 
+    /**
+     * The Prometheus endpoint ({@code /metrics}, {@code /healthz}): {@code host:port}, where
+     * host is an IP address, a name, {@code [v6 address]}, or empty for every interface. An
+     * empty address turns the endpoint off.
+     */
+    public record Metrics(String address, String host, int port) {
+        public static final String DEFAULT_ADDRESS = "127.0.0.1:9464";
+
+        static Metrics read(ConfigSection s) {
+            return parse(s.string("address", DEFAULT_ADDRESS), "config key 'metrics.address'");
+        }
+
+        /** Parses {@code host:port} (or "" for off); {@code setting} names it in the error. */
+        public static Metrics parse(String address, String setting) {
+            if (address.isEmpty()) {
+                return new Metrics("", "", 0);
+            }
+            int colon = address.lastIndexOf(':');
+            if (colon < 0) {
+                throw new ConfigException(setting + " must be host:port (e.g. \"" + DEFAULT_ADDRESS
+                        + "\"), or empty to turn the endpoint off, got \"" + address + "\"");
+            }
+            String host = address.substring(0, colon);
+            String port = address.substring(colon + 1);
+            if (host.startsWith("[") && host.endsWith("]")) {
+                host = host.substring(1, host.length() - 1);
+                if (!host.matches("[0-9a-fA-F:.]+(%[A-Za-z0-9_.-]+)?") || !host.contains(":")) {
+                    throw new ConfigException(setting + " has an invalid IPv6 address in brackets, got \"" + address + "\"");
+                }
+            } else if (host.contains(":")) {
+                throw new ConfigException(setting + " must write an IPv6 address in brackets ([::1]:9464), got \""
+                        + address + "\"");
+            } else if (!host.matches("[A-Za-z0-9.-]*")) {
+                throw new ConfigException(setting + " has an invalid host name, got \"" + address + "\"");
+            }
+            int n;
+            try {
+                n = port.matches("[0-9]{1,5}") ? Integer.parseInt(port) : -1;
+            } catch (NumberFormatException e) {
+                n = -1;
+            }
+            if (n < 1 || n > 65535) {
+                throw new ConfigException(setting + " must end in a port between 1 and 65535, got \"" + address + "\"");
+            }
+            return new Metrics(address, host, n);
+        }
+
+        public boolean enabled() {
+            return !address.isEmpty();
+        }
+    }
+
     /** Values given on the command line; each non-null one wins over the file. */
-    public record Overrides(Path root, Path runRoot, Path socket, String logLevel, String logFormat) {
+    public record Overrides(Path root, Path runRoot, Path socket, String logLevel, String logFormat, String metricsAddress) {
+        /** Without a metrics address flag. */
+        public Overrides(Path root, Path runRoot, Path socket, String logLevel, String logFormat) {
+            this(root, runRoot, socket, logLevel, logFormat, null);
+        }
+
         public static Overrides none() {
-            return new Overrides(null, null, null, null, null);
+            return new Overrides(null, null, null, null, null, null);
         }
     }
 
@@ -137,6 +195,10 @@ public record BerthConfig(
                     o.logLevel() == null ? log.level() : flagOneOf("--log-level", o.logLevel(), "error", "warn", "info", "debug", "trace"),
                     o.logFormat() == null ? log.format() : flagOneOf("--log-format", o.logFormat(), "text", "json"));
         }
+        Metrics metrics = Metrics.read(top.section("metrics"));
+        if (o.metricsAddress() != null) {
+            metrics = Metrics.parse(o.metricsAddress(), "option --metrics-address");
+        }
         Grpc grpc = Grpc.read(top.section("grpc"), runRoot);
         if (o.socket() != null) {
             grpc = new Grpc(o.socket().toAbsolutePath(), grpc.maxMessageSize(), grpc.shutdownTimeout());
@@ -145,6 +207,7 @@ public record BerthConfig(
                 Cgroup.read(top.section("cgroup")),
                 Runtime.read(top.section("runtime")),
                 Network.read(top.section("network"), root),
+                metrics,
                 source);
         top.requireNoUnknownKeys();
         return config;

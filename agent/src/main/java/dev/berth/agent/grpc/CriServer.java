@@ -2,6 +2,7 @@ package dev.berth.agent.grpc;
 
 import dev.berth.common.BerthException;
 import io.grpc.Server;
+import io.grpc.ServerInterceptor;
 import io.grpc.ServerInterceptors;
 import io.grpc.netty.NettyServerBuilder;
 import io.netty.channel.EventLoopGroup;
@@ -18,6 +19,8 @@ import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
@@ -46,22 +49,28 @@ public final class CriServer implements AutoCloseable {
     /**
      * Binds the socket (creating its directory; replacing a stale socket left by a dead
      * process; refusing one that a live process still serves), sets its mode to 0660 and
-     * starts serving.
+     * starts serving. {@code interceptors} (e.g. metrics) wrap every call, the first one
+     * outermost, around berth's own call logging.
      */
-    public static CriServer start(Path socket, CriRegistry registry, int maxMessageSize) {
+    public static CriServer start(Path socket, CriRegistry registry, int maxMessageSize, ServerInterceptor... interceptors) {
         prepareSocketPath(socket);
         EventLoopGroup boss = new MultiThreadIoEventLoopGroup(1, daemonThreads("cri-accept"), EpollIoHandler.newFactory());
         EventLoopGroup workers = new MultiThreadIoEventLoopGroup(2, daemonThreads("cri-io"), EpollIoHandler.newFactory());
         ExecutorService executor = Executors.newCachedThreadPool(daemonThreads("cri-call"));
-        CallLogging logging = new CallLogging();
+        // ServerInterceptors.intercept runs the last interceptor of its list first
+        List<ServerInterceptor> chain = new ArrayList<>();
+        chain.add(new CallLogging());
+        for (int i = interceptors.length - 1; i >= 0; i--) {
+            chain.add(interceptors[i]);
+        }
         Server server = NettyServerBuilder.forAddress(new DomainSocketAddress(socket.toString()))
                 .channelType(EpollServerDomainSocketChannel.class)
                 .bossEventLoopGroup(boss)
                 .workerEventLoopGroup(workers)
                 .executor(executor)
                 .maxInboundMessageSize(maxMessageSize)
-                .addService(ServerInterceptors.intercept(registry.runtimeService(), logging))
-                .addService(ServerInterceptors.intercept(registry.imageService(), logging))
+                .addService(ServerInterceptors.intercept(registry.runtimeService(), chain))
+                .addService(ServerInterceptors.intercept(registry.imageService(), chain))
                 .build();
         try {
             server.start();
