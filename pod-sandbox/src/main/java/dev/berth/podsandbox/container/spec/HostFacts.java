@@ -16,7 +16,8 @@ import java.util.Set;
  * @param ownOomScoreAdj  berth's own oom_score_adj; a container cannot go below it without
  *                        CAP_SYS_RESOURCE
  * @param hostDevices     the host's device nodes, for privileged containers
- * @param rlimits         process rlimits every container gets
+ * @param rlimits         process rlimits every container gets (none by default: containers inherit
+ *                        berth's, which it cannot raise without CAP_SYS_RESOURCE)
  * @param arch            the machine, as Java names it ("amd64", "aarch64")
  */
 public record HostFacts(Set<String> ownCapabilities, int ownOomScoreAdj, List<OciSpec.LinuxDevice> hostDevices,
@@ -39,7 +40,7 @@ public record HostFacts(Set<String> ownCapabilities, int ownOomScoreAdj, List<Oc
             }
             int oom = Integer.parseInt(Files.readString(Path.of("/proc/self/oom_score_adj")).trim());
             return new HostFacts(caps, oom, Devices.hostDevices(Path.of("/dev")),
-                    List.of(new OciSpec.Rlimit("RLIMIT_NOFILE", 1048576, 1048576)), System.getProperty("os.arch"));
+                    List.of(), System.getProperty("os.arch"));
         } catch (IOException e) {
             throw new UncheckedIOException("cannot read berth's own process facts from /proc/self", e);
         }
