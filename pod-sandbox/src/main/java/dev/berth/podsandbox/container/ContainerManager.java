@@ -147,8 +147,8 @@ public final class ContainerManager {
         try {
             persist(rec);
             Files.createDirectories(bundle);
-            AtomicFiles.write(bundle.resolve("config.json"), Json.mapper().writerWithDefaultPrettyPrinter()
-                    .writeValueAsBytes(spec));
+            // runtime state: no fsync needed, a create cut short by a crash is rolled back
+            Files.write(bundle.resolve("config.json"), Json.mapper().writeValueAsBytes(spec));
             ConmonRuntime.Created created = runtime.create(id, layout(rec), config.tty(), config.stdin(),
                     options.createTimeout());
             long conmonStart = Processes.startTime(created.conmonPid());

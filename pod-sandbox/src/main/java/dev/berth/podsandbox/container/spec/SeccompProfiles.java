@@ -38,6 +38,22 @@ public final class SeccompProfiles {
     private SeccompProfiles() {
     }
 
+    /** The built-in profile, parsed once. */
+    private static final class DefaultProfile {
+        static final JsonNode JSON = load();
+
+        private static JsonNode load() {
+            try (InputStream in = SeccompProfiles.class.getResourceAsStream(RESOURCE)) {
+                if (in == null) {
+                    throw new IOException("resource " + RESOURCE + " missing");
+                }
+                return Json.mapper().readTree(in);
+            } catch (IOException e) {
+                throw BerthException.internal("cannot load berth's default seccomp profile", e);
+            }
+        }
+    }
+
     /**
      * The profile a container gets: the structured field wins when set; else the older string
      * ({@code runtime/default}, {@code docker/default}, {@code unconfined},
@@ -90,15 +106,7 @@ public final class SeccompProfiles {
 
     /** berth's built-in default profile for a container holding {@code capabilities}. */
     public static OciSpec.Seccomp runtimeDefault(Collection<String> capabilities, String arch) {
-        JsonNode profile;
-        try (InputStream in = SeccompProfiles.class.getResourceAsStream(RESOURCE)) {
-            if (in == null) {
-                throw new IOException("resource " + RESOURCE + " missing");
-            }
-            profile = Json.mapper().readTree(in);
-        } catch (IOException e) {
-            throw BerthException.internal("cannot load berth's default seccomp profile", e);
-        }
+        JsonNode profile = DefaultProfile.JSON;
         String machine = normalizeArch(arch);
         OciSpec.Seccomp out = new OciSpec.Seccomp();
         out.defaultAction = profile.path("defaultAction").asText();
