@@ -288,6 +288,35 @@ public final class ContainerManager {
         return out;
     }
 
+    /** The containers matching a CRI filter, oldest first. */
+    public List<ContainerRecord> list(ContainerFilter filter) {
+        return list().stream().filter(filter::matches).toList();
+    }
+
+    /**
+     * The verbose status info of CRI ContainerStatus: pid, bundle, runtime handler and binary,
+     * the runtime spec, as one JSON object.
+     */
+    public String verboseInfo(String id) {
+        ContainerRecord rec = status(id);
+        ObjectNode info = Json.mapper().createObjectNode();
+        info.put("pid", rec.pid());
+        info.put("conmonPid", rec.conmonPid());
+        info.put("bundle", rec.bundle());
+        info.put("runtimeHandler", rec.handler());
+        ConmonRuntime rt = handlers.get(rec.handler());
+        if (rt != null) {
+            info.put("runtimeBinary", rt.runtimeBinary().toString());
+        }
+        info.put("sandboxId", rec.sandboxId());
+        try {
+            info.set("runtimeSpec", Json.mapper().readTree(runtimeSpec(id)));
+        } catch (IOException | BerthException e) {
+            info.putNull("runtimeSpec");
+        }
+        return Json.write(info);
+    }
+
     /** The container's runtime spec as written to its bundle (for verbose status). */
     public String runtimeSpec(String id) {
         ContainerRecord rec = get(id);

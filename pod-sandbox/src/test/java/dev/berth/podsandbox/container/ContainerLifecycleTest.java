@@ -346,6 +346,43 @@ class ContainerLifecycleTest {
     }
 
     @Test
+    void aCreateCutShortByACrashIsRolledBackByTheNextManager() throws Exception {
+        ContainerRecord c = m.create(fx.request(fx.config("half").command("sleep", "1000").build()));
+        // berth died after conmon created the container but before the record said so
+        Path record = fx.stateDir.resolve("containers").resolve(c.id()).resolve("record.json");
+        com.fasterxml.jackson.databind.node.ObjectNode json = (com.fasterxml.jackson.databind.node.ObjectNode)
+                dev.berth.common.Json.mapper().readTree(record.toFile());
+        json.put("creating", true);
+        json.put("conmonPid", 0);
+        Files.writeString(record, json.toString());
+        ContainerManager again = fx.manager();
+        assertEquals(List.of(), again.list());
+        assertFalse(Files.exists(record.getParent()));
+        assertFalse(Files.exists(Path.of(c.bundle())));
+        await("conmon to be gone", Duration.ofSeconds(10), () -> !Processes.alive(c.conmonPid(), c.conmonStartTime()));
+        assertEquals(List.of(), fx.leftovers());
+    }
+
+    @Test
+    void listFiltersAndVerboseInfo() throws Exception {
+        ContainerRecord a = m.create(fx.request(fx.config("a").command("sleep", "1000")
+                .labels(java.util.Map.of("app", "web", "tier", "front")).build()));
+        ContainerRecord b = m.create(fx.request(fx.config("b").command("sleep", "1000")
+                .labels(java.util.Map.of("app", "db")).build()));
+        m.start(b.id());
+        assertEquals(List.of(a.id(), b.id()), m.list(ContainerFilter.all()).stream().map(ContainerRecord::id).toList());
+        assertEquals(List.of(b.id()), m.list(new ContainerFilter("", ContainerState.RUNNING, "", null)).stream()
+                .map(ContainerRecord::id).toList());
+        assertEquals(List.of(a.id()), m.list(new ContainerFilter(a.id().substring(0, 12), null, a.sandboxId(),
+                java.util.Map.of("app", "web"))).stream().map(ContainerRecord::id).toList());
+        assertEquals(List.of(), m.list(new ContainerFilter("", null, "other-sandbox", null)));
+        com.fasterxml.jackson.databind.JsonNode info = dev.berth.common.Json.mapper().readTree(m.verboseInfo(b.id()));
+        assertEquals(b.pid(), info.get("pid").asLong());
+        assertEquals(b.bundle(), info.get("bundle").asText());
+        assertEquals("sleep", info.path("runtimeSpec").path("process").path("args").get(0).asText());
+    }
+
+    @Test
     void crunOnThisHybridCgroupHostFailsWithAClearError() throws Exception {
         org.junit.jupiter.api.Assumptions.assumeTrue(
                 !Files.exists(Path.of("/sys/fs/cgroup/cgroup.controllers")) && Files.isDirectory(Path.of("/sys/fs/cgroup/unified")),
@@ -354,6 +391,7 @@ class ContainerLifecycleTest {
                 fx.config("crun").command("true").build(), ImageConfig.empty(), "crun")));
         assertEquals(BerthException.Kind.FAILED_PRECONDITION, e.kind());
         assertTrue(e.getMessage().contains("crun") && e.getMessage().contains("hybrid"), e.getMessage());
+        System.out.println("crun on a hybrid host: " + e.getMessage());
         assertEquals(List.of(), m.list());
         assertEquals(List.of(), fx.leftovers());
     }
