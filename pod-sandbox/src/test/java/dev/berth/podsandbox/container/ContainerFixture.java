@@ -48,7 +48,7 @@ final class ContainerFixture implements AutoCloseable {
         Path bin = Files.createDirectories(rootfs.resolve("bin"));
         Files.copy(Path.of("/bin/busybox"), bin.resolve("busybox"));
         for (String app : List.of("sh", "echo", "cat", "sleep", "id", "pwd", "touch", "unshare", "grep", "head", "tr",
-                "printf", "ls", "mkdir", "true", "false", "env", "ps", "seq", "trap", "wc", "yes", "dd", "kill")) {
+                "printf", "ls", "mkdir", "true", "false", "env", "ps", "seq", "trap", "wc", "yes", "dd", "kill", "readlink", "hostname")) {
             Files.createSymbolicLink(bin.resolve(app), Path.of("busybox"));
         }
         Path etc = Files.createDirectories(rootfs.resolve("etc"));

@@ -383,6 +383,29 @@ class ContainerLifecycleTest {
     }
 
     @Test
+    void joinsThePodNetworkNamespaceByPathAndHasItsOwnPidNamespace() throws Exception {
+        Path pin = Files.createFile(fx.dir.resolve("netns"));
+        Process unshare = new ProcessBuilder("unshare", "--net=" + pin, "true").inheritIO().start();
+        assertEquals(0, unshare.waitFor());
+        try {
+            long inode = (Long) Files.getAttribute(pin, "unix:ino");
+            dev.berth.podsandbox.container.spec.SandboxContext sb = fx.sandbox()
+                    .withNamespaces(dev.berth.podsandbox.container.spec.SandboxContext.Namespace.join(pin.toString()),
+                            null, null, null)
+                    .withPodFiles(null, null, null, null, "podhost");
+            ContainerRecord c = m.create(new CreateRequest(fx.config("netns").command("sh", "-c",
+                    "readlink /proc/self/ns/net; echo $$; hostname").build(), ImageConfig.empty(), "busybox:test", sb,
+                    fx.rootfs, "runc"));
+            m.start(c.id());
+            ContainerRecord done = awaitExit(m, c.id());
+            assertEquals(List.of("net:[" + inode + "]", "1", "podhost"), logLines(Path.of(done.logPath()), "stdout"));
+            m.remove(c.id());
+        } finally {
+            new ProcessBuilder("umount", pin.toString()).inheritIO().start().waitFor();
+        }
+    }
+
+    @Test
     void crunOnThisHybridCgroupHostFailsWithAClearError() throws Exception {
         org.junit.jupiter.api.Assumptions.assumeTrue(
                 !Files.exists(Path.of("/sys/fs/cgroup/cgroup.controllers")) && Files.isDirectory(Path.of("/sys/fs/cgroup/unified")),

@@ -191,8 +191,11 @@ public final class ConmonRuntime {
         if (pid <= 0) {
             String msg = node.path("message").asText("");
             abandon(id, layout);
-            throw BerthException.failedPrecondition("%s could not create container %s: %s", handler, id,
-                    msg.isBlank() ? "exit status " + pid : msg.strip());
+            String why = msg.isBlank() ? "exit status " + pid : msg.strip();
+            if (why.contains("hybrid mode")) {
+                why += " (this host mixes cgroup v1 controllers with cgroup v2; use the runc handler here)";
+            }
+            throw BerthException.failedPrecondition("%s could not create container %s: %s", handler, id, why);
         }
         long conmonPid = readPid(layout.conmonPidFile());
         return new Created(pid, conmonPid);
