@@ -68,13 +68,21 @@ final class ContainerFixture implements AutoCloseable {
         return manager(ContainerManager.Options.defaults());
     }
 
+    ContainerManager manager(ContainerManager.OomProbe probe) {
+        return manager(ContainerManager.Options.defaults(), probe);
+    }
+
     ContainerManager manager(ContainerManager.Options options) {
+        return manager(options, rec -> false);
+    }
+
+    ContainerManager manager(ContainerManager.Options options, ContainerManager.OomProbe probe) {
         Duration t = Duration.ofSeconds(60);
         Map<String, ConmonRuntime> handlers = Map.of(
                 "runc", new ConmonRuntime("runc", CONMON, RUNC, runDir.resolve("runc"), t),
                 "crun", new ConmonRuntime("crun", CONMON, CRUN, runDir.resolve("crun"), t));
         ContainerManager m = new ContainerManager(stateDir, runDir, handlers, "runc", HostFacts.current(),
-                rec -> false, options);
+                probe, options);
         managers.add(m);
         return m;
     }

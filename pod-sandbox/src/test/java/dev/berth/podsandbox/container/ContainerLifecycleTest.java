@@ -406,6 +406,35 @@ class ContainerLifecycleTest {
     }
 
     @Test
+    void aContainerKilledByTheOomKillerIsReportedOomKilled() throws Exception {
+        String cgroup = "/berth-test-oom-" + fx.tag;
+        Path oomControl = Path.of("/sys/fs/cgroup/memory" + cgroup, "memory.oom_control");
+        org.junit.jupiter.api.Assumptions.assumeTrue(Files.isDirectory(Path.of("/sys/fs/cgroup/memory")),
+                "the probe here reads the cgroup v1 memory controller");
+        // what the cgroups module does for the agent: count OOM kills in the container's cgroup
+        ContainerManager withProbe = fx.manager(rec -> {
+            try {
+                return Files.readAllLines(oomControl).stream().anyMatch(l -> l.startsWith("oom_kill ")
+                        && !l.equals("oom_kill 0"));
+            } catch (java.io.IOException e) {
+                return false;
+            }
+        });
+        long limit = 16L << 20;
+        ContainerRecord c = withProbe.create(new CreateRequest(fx.config("hog")
+                .command("dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1")
+                .resources(new ContainerConfig.Resources(null, null, null, null, null, limit, limit, null, null, null))
+                .build(), ImageConfig.empty(), "busybox:test",
+                dev.berth.podsandbox.container.spec.SandboxContext.standalone("s-" + fx.tag, cgroup), fx.rootfs, ""));
+        withProbe.start(c.id());
+        ContainerRecord done = awaitExit(withProbe, c.id());
+        assertEquals(137, done.exitCode());
+        assertEquals(ContainerRecord.REASON_OOM_KILLED, done.reason());
+        withProbe.remove(c.id());
+        assertFalse(Files.exists(oomControl.getParent()), "cgroup left behind");
+    }
+
+    @Test
     void crunOnThisHybridCgroupHostFailsWithAClearError() throws Exception {
         org.junit.jupiter.api.Assumptions.assumeTrue(
                 !Files.exists(Path.of("/sys/fs/cgroup/cgroup.controllers")) && Files.isDirectory(Path.of("/sys/fs/cgroup/unified")),
