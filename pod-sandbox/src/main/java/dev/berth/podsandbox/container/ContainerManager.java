@@ -212,7 +212,7 @@ public final class ContainerManager {
                     return refresh(get(id));
                 }
             }
-            runtime.kill(id, "KILL");
+            runtime.kill(id, "SIGKILL");
             if (!waitExit(rec, KILL_WAIT)) {
                 throw BerthException.deadlineExceeded("container %s did not exit within %s of SIGKILL", id, KILL_WAIT);
             }
@@ -229,7 +229,7 @@ public final class ContainerManager {
             }
             rec = refresh(rec);
             if (rec.state() != ContainerState.EXITED) {
-                runtime(rec).kill(id, "KILL");
+                runtime(rec).kill(id, "SIGKILL");
                 if (!waitExit(rec, KILL_WAIT)) {
                     LOG.warn("container {} did not exit within {} of SIGKILL; deleting it by force", id, KILL_WAIT);
                 }
@@ -351,7 +351,7 @@ public final class ContainerManager {
                     + " container, its real exit status is unknown";
             LOG.warn("container {}: {}", rec.id(), msg);
             try {
-                runtime(rec).kill(rec.id(), "KILL");
+                runtime(rec).kill(rec.id(), "SIGKILL");
             } catch (BerthException e) {
                 LOG.warn("cannot kill unmonitored container {}: {}", rec.id(), e.getMessage());
             }
@@ -599,16 +599,19 @@ public final class ContainerManager {
         }
     }
 
-    /** The signal name the runtime understands for an image StopSignal ("SIGQUIT", "QUIT", "3"); SIGTERM if unset. */
+    /**
+     * The signal, in the "SIGNAME" form both runc and crun accept, for an image StopSignal
+     * ("SIGQUIT", "quit", "3"); SIGTERM if unset.
+     */
     static String stopSignal(String imageSignal) {
         if (imageSignal == null || imageSignal.isBlank()) {
-            return "TERM";
+            return "SIGTERM";
         }
         String s = imageSignal.trim().toUpperCase(java.util.Locale.ROOT);
         if (s.chars().allMatch(Character::isDigit)) {
             return s;
         }
-        return s.startsWith("SIG") ? s.substring(3) : s;
+        return s.startsWith("SIG") ? s : "SIG" + s;
     }
 
     private static String newId() {
