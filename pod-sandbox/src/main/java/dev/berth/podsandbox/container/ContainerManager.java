@@ -46,7 +46,7 @@ import org.slf4j.LoggerFactory;
  * ended meanwhile report conmon's exit code and time, and a container whose conmon died is
  * reported exited.
  */
-public final class ContainerManager {
+public final class ContainerManager implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(ContainerManager.class);
     private static final SecureRandom RANDOM = new SecureRandom();
     private static final Duration KILL_WAIT = Duration.ofSeconds(30);
@@ -80,6 +80,10 @@ public final class ContainerManager {
     private final Options options;
     private final ConcurrentHashMap<String, ContainerRecord> records = new ConcurrentHashMap<>();
     private final ConcurrentHashMap<String, Object> opLocks = new ConcurrentHashMap<>();
+    private final java.util.concurrent.CopyOnWriteArrayList<java.util.function.Consumer<ContainerRecord>> exitListeners =
+            new java.util.concurrent.CopyOnWriteArrayList<>();
+    private volatile Thread exitWatcher;
+    private volatile java.nio.file.WatchService watchService;
 
     /**
      * @param stateDir persistent state (records)
@@ -493,6 +497,74 @@ public final class ContainerManager {
         }
     }
 
+    // ---------------------------------------------------------------- exit events
+
+    /**
+     * Calls {@code listener} once with the record of each container that berth sees exit,
+     * however it notices (the source for CRI container events). Starts a watcher thread on the
+     * exit directory on first use, so exits are noticed without anyone asking; it also checks
+     * every {@code sweep} for monitors that died without an exit file.
+     */
+    public synchronized void onExit(java.util.function.Consumer<ContainerRecord> listener, Duration sweep) {
+        exitListeners.add(listener);
+        if (exitWatcher != null) {
+            return;
+        }
+        try {
+            Files.createDirectories(exitDir);
+            watchService = exitDir.getFileSystem().newWatchService();
+            exitDir.register(watchService, java.nio.file.StandardWatchEventKinds.ENTRY_CREATE,
+                    java.nio.file.StandardWatchEventKinds.ENTRY_MODIFY);
+        } catch (IOException e) {
+            throw BerthException.internal("cannot watch " + exitDir, e);
+        }
+        Thread t = new Thread(() -> watchExits(sweep), "berth-container-exits");
+        t.setDaemon(true);
+        exitWatcher = t;
+        t.start();
+    }
+
+    private void watchExits(Duration sweep) {
+        java.nio.file.WatchService ws = watchService;
+        while (!Thread.currentThread().isInterrupted()) {
+            try {
+                java.nio.file.WatchKey key = ws.poll(sweep.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS);
+                if (key != null) {
+                    key.pollEvents();
+                    key.reset();
+                }
+                for (ContainerRecord r : records.values()) {
+                    if (r.state() == ContainerState.EXITED || r.creating()) {
+                        continue;
+                    }
+                    refresh(r); // an exit found here reaches the listeners through update()
+                }
+            } catch (InterruptedException | java.nio.file.ClosedWatchServiceException e) {
+                return;
+            } catch (RuntimeException e) {
+                LOG.warn("container exit watcher: {}", e.toString());
+            }
+        }
+    }
+
+    /** Stops the exit watcher. Containers keep running. */
+    @Override
+    public synchronized void close() {
+        Thread t = exitWatcher;
+        exitWatcher = null;
+        if (t != null) {
+            t.interrupt();
+            try {
+                watchService.close();
+                t.join(5000);
+            } catch (IOException e) {
+                LOG.debug("closing the exit watch: {}", e.getMessage());
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+    }
+
     // ---------------------------------------------------------------- recovery
 
     private void recover() {
@@ -559,16 +631,27 @@ public final class ContainerManager {
     /** Applies a change to the record under the store's lock and persists it. */
     private ContainerRecord update(String id, UnaryOperator<ContainerRecord> fn) {
         ContainerRecord[] out = new ContainerRecord[1];
+        boolean[] exited = new boolean[1];
         records.computeIfPresent(id, (k, r) -> {
             ContainerRecord n = fn.apply(r);
             if (n != r) {
                 persist(n);
             }
+            exited[0] = r.state() != ContainerState.EXITED && n.state() == ContainerState.EXITED;
             out[0] = n;
             return n;
         });
         if (out[0] == null) {
             throw BerthException.notFound("container %s not found", id);
+        }
+        if (exited[0]) {
+            for (java.util.function.Consumer<ContainerRecord> l : exitListeners) {
+                try {
+                    l.accept(out[0]);
+                } catch (RuntimeException e) {
+                    LOG.warn("container exit listener failed: {}", e.toString());
+                }
+            }
         }
         return out[0];
     }

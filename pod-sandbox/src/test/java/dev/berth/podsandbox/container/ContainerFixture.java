@@ -182,6 +182,7 @@ final class ContainerFixture implements AutoCloseable {
     public void close() throws IOException {
         AssertionError failure = null;
         for (ContainerManager m : managers) {
+            m.close();
             for (ContainerRecord r : m.list()) {
                 try {
                     m.remove(r.id());

@@ -435,6 +435,32 @@ class ContainerLifecycleTest {
     }
 
     @Test
+    void exitsAreReportedToListenersWithoutAnyoneAsking() throws Exception {
+        java.util.concurrent.LinkedBlockingQueue<ContainerRecord> exits = new java.util.concurrent.LinkedBlockingQueue<>();
+        m.onExit(exits::add, Duration.ofMillis(500));
+        ContainerRecord c = m.create(fx.request(fx.config("short").command("sh", "-c", "exit 3").build()));
+        m.start(c.id());
+        ContainerRecord seen = exits.poll(30, java.util.concurrent.TimeUnit.SECONDS);
+        org.junit.jupiter.api.Assertions.assertNotNull(seen, "no exit event");
+        assertEquals(c.id(), seen.id());
+        assertEquals(3, seen.exitCode());
+        ContainerRecord lost = m.create(fx.request(fx.config("lost").command("sleep", "1000").build()));
+        m.start(lost.id());
+        assertTrue(Processes.kill(lost.conmonPid(), 9));
+        ContainerRecord dead = exits.poll(30, java.util.concurrent.TimeUnit.SECONDS);
+        org.junit.jupiter.api.Assertions.assertNotNull(dead, "no event for a container whose conmon died");
+        assertEquals(lost.id(), dead.id());
+        assertTrue(dead.message().contains("conmon"), dead.message());
+        ContainerRecord stopped = m.create(fx.request(fx.config("stopped").command("sleep", "1000").build()));
+        m.start(stopped.id());
+        m.stop(stopped.id(), 0);
+        assertEquals(stopped.id(), exits.poll(30, java.util.concurrent.TimeUnit.SECONDS).id());
+        m.status(c.id());
+        m.status(stopped.id());
+        assertEquals(null, exits.poll(1, java.util.concurrent.TimeUnit.SECONDS), "an exit reported twice");
+    }
+
+    @Test
     void crunOnThisHybridCgroupHostFailsWithAClearError() throws Exception {
         org.junit.jupiter.api.Assumptions.assumeTrue(
                 !Files.exists(Path.of("/sys/fs/cgroup/cgroup.controllers")) && Files.isDirectory(Path.of("/sys/fs/cgroup/unified")),
