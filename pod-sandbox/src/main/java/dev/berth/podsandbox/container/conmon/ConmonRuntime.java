@@ -153,6 +153,7 @@ public final class ConmonRuntime {
         try {
             json = message.get(timeout.toMillis(), TimeUnit.MILLISECONDS);
         } catch (TimeoutException e) {
+            p.destroyForcibly();
             unblock(fifo);
             abandon(id, layout);
             throw BerthException.deadlineExceeded("%s did not create container %s within %s", handler, id, timeout);
