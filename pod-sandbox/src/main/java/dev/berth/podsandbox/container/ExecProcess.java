@@ -1,0 +1,150 @@
+package dev.berth.podsandbox.container;
+
+import dev.berth.common.BerthException;
+import dev.berth.podsandbox.container.conmon.Processes;
+import java.io.ByteArrayOutputStream;
+import java.io.File;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * One ExecSync: the runtime's {@code exec} as a child of berth (the JDK reaps it; the runtime
+ * reaps the process it runs in the container). On timeout the process in the container (and
+ * its process group) is killed by the pid the runtime recorded, then the runtime itself.
+ */
+final class ExecProcess {
+    private static final Duration DRAIN_AFTER_EXIT = Duration.ofSeconds(2);
+
+    private final List<String> argv;
+    private final Path pidFile;
+    private final long cap;
+
+    ExecProcess(List<String> argv, Path pidFile, long cap) {
+        this.argv = argv;
+        this.pidFile = pidFile;
+        this.cap = cap;
+    }
+
+    ExecResult run(Duration timeout, String containerId, List<String> cmd) {
+        Process p;
+        try {
+            p = new ProcessBuilder(argv).redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null"))).start();
+        } catch (IOException e) {
+            throw BerthException.unavailable("cannot run %s: %s", argv.get(0), e.getMessage());
+        }
+        Capture out = new Capture(p.getInputStream(), cap);
+        Capture err = new Capture(p.getErrorStream(), cap);
+        out.start();
+        err.start();
+        try {
+            boolean done = timeout.isZero() || timeout.isNegative() ? waitForever(p)
+                    : p.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS);
+            if (!done) {
+                long pid = readPid();
+                if (pid > 0) {
+                    Processes.killGroup(pid, 9);
+                    Processes.kill(pid, 9);
+                }
+                if (!p.waitFor(5, TimeUnit.SECONDS)) {
+                    p.destroyForcibly();
+                    p.waitFor();
+                }
+                out.close();
+                err.close();
+                throw BerthException.deadlineExceeded("command %s in container %s timed out after %s and was killed",
+                        cmd, containerId, timeout);
+            }
+            // a background child of the command may hold the pipes open: do not wait for it forever
+            out.join(DRAIN_AFTER_EXIT.toMillis());
+            err.join(DRAIN_AFTER_EXIT.toMillis());
+            out.close();
+            err.close();
+            out.join(1000);
+            err.join(1000);
+            return new ExecResult(p.exitValue(), out.result(), err.result(), out.truncated, err.truncated);
+        } catch (InterruptedException e) {
+            p.destroyForcibly();
+            Thread.currentThread().interrupt();
+            throw new BerthException(BerthException.Kind.CANCELLED, "interrupted exec in " + containerId, e);
+        }
+    }
+
+    private static boolean waitForever(Process p) throws InterruptedException {
+        p.waitFor();
+        return true;
+    }
+
+    private long readPid() {
+        try {
+            return Long.parseLong(Files.readString(pidFile).trim());
+        } catch (IOException | NumberFormatException e) {
+            return -1;
+        }
+    }
+
+    /** Keeps at most {@code cap} bytes of a stream and drains (discards) the rest. */
+    private static final class Capture extends Thread {
+        private final InputStream in;
+        private final long cap;
+        private final ByteArrayOutputStream kept = new ByteArrayOutputStream();
+        private volatile boolean truncated;
+
+        Capture(InputStream in, long cap) {
+            super("berth-exec-output");
+            setDaemon(true);
+            this.in = in;
+            this.cap = cap;
+        }
+
+        @Override
+        public void run() {
+            byte[] buf = new byte[8192];
+            try {
+                int n;
+                while ((n = in.read(buf)) >= 0) {
+                    synchronized (kept) {
+                        long room = cap - kept.size();
+                        if (room >= n) {
+                            kept.write(buf, 0, n);
+                        } else {
+                            if (room > 0) {
+                                kept.write(buf, 0, (int) room);
+                            }
+                            truncated = true;
+                        }
+                    }
+                }
+            } catch (IOException e) {
+                // closed by us after the command ended
+            }
+        }
+
+        void close() {
+            try {
+                in.close();
+            } catch (IOException e) {
+                // already closed
+            }
+        }
+
+        byte[] result() {
+            synchronized (kept) {
+                if (!truncated) {
+                    return kept.toByteArray();
+                }
+                ByteArrayOutputStream o = new ByteArrayOutputStream();
+                byte[] k = kept.toByteArray();
+                o.write(k, 0, k.length);
+                byte[] note = ("\n[berth: output truncated after " + cap + " bytes]\n").getBytes(StandardCharsets.UTF_8);
+                o.write(note, 0, note.length);
+                return o.toByteArray();
+            }
+        }
+    }
+}

@@ -1,0 +1,350 @@
+package dev.berth.podsandbox.container.conmon;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.berth.common.BerthException;
+import dev.berth.common.Json;
+import java.io.ByteArrayOutputStream;
+import java.io.File;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * One runtime handler: an OCI runtime binary (runc or crun) with its own state root, whose
+ * containers are each created under a {@code conmon} monitor. conmon daemonizes, so the
+ * container and its monitor outlive berth; it writes the container's output to the CRI log and
+ * the exit code to {@code <exitDir>/<id>} when the container ends.
+ */
+public final class ConmonRuntime {
+    private static final Logger LOG = LoggerFactory.getLogger(ConmonRuntime.class);
+    /** conmon reads the descriptor number of its sync pipe from this variable. */
+    private static final String SYNC_PIPE_ENV = "_OCI_SYNCPIPE";
+
+    private final String handler;
+    private final Path conmon;
+    private final Path runtimeBinary;
+    private final Path runtimeRoot;
+    private final Duration commandTimeout;
+
+    /**
+     * @param handler       the CRI runtime handler name ("runc", "crun")
+     * @param conmon        the conmon binary
+     * @param runtimeBinary the OCI runtime binary
+     * @param runtimeRoot   the runtime's state directory (its --root), private to berth
+     */
+    public ConmonRuntime(String handler, Path conmon, Path runtimeBinary, Path runtimeRoot, Duration commandTimeout) {
+        this.handler = handler;
+        this.conmon = conmon;
+        this.runtimeBinary = runtimeBinary;
+        this.runtimeRoot = runtimeRoot;
+        this.commandTimeout = commandTimeout;
+    }
+
+    public String handler() {
+        return handler;
+    }
+
+    public Path runtimeBinary() {
+        return runtimeBinary;
+    }
+
+    /** What {@link #create} started: the container's init pid and its conmon's pid. */
+    public record Created(long pid, long conmonPid) {
+    }
+
+    /** Where conmon keeps what it needs for one container. */
+    public record Layout(Path bundle, Path logPath, Path exitDir, Path socketDir) {
+        public Path pidFile() {
+            return bundle.resolve("pidfile");
+        }
+
+        public Path conmonPidFile() {
+            return bundle.resolve("conmon.pid");
+        }
+
+        public Path ctlFifo() {
+            return bundle.resolve("ctl");
+        }
+
+        public Path conmonStderr() {
+            return bundle.resolve("conmon.stderr");
+        }
+
+        public Path exitFile(String id) {
+            return exitDir.resolve(id);
+        }
+    }
+
+    /**
+     * Starts conmon, which runs {@code <runtime> create} on the bundle and reports the
+     * container's pid (or the runtime's error) through its sync pipe: a FIFO in the bundle that
+     * a shell opens as descriptor 3 before it execs conmon, so no descriptor of berth leaks into
+     * the long-lived monitor.
+     */
+    public Created create(String id, Layout layout, boolean terminal, boolean stdin, Duration timeout) {
+        try {
+            Files.createDirectories(runtimeRoot);
+            Files.createDirectories(layout.exitDir());
+            Files.createDirectories(layout.socketDir());
+            Files.createDirectories(layout.logPath().toAbsolutePath().getParent());
+        } catch (IOException e) {
+            throw BerthException.internal("cannot prepare directories for container " + id, e);
+        }
+        // conmon daemonizes at once: its report comes from the grandchild, after the process we
+        // start has exited (the JDK closes a child's stdout pipe when the child exits, so the
+        // report travels through a FIFO in the bundle instead)
+        Path fifo = layout.bundle().resolve("sync.fifo");
+        Command.Result mk = Command.run(List.of("mkfifo", "-m", "0600", fifo.toString()), null, commandTimeout);
+        if (!mk.ok()) {
+            throw BerthException.internal("cannot create the sync FIFO for container " + id,
+                    new IOException(mk.diagnostic()));
+        }
+        List<String> argv = new ArrayList<>(List.of("/bin/sh", "-c", "f=$1; shift; exec \"$@\" 3>\"$f\"", "sh",
+                fifo.toString(),
+                conmon.toString(), "--api-version", "1",
+                "-c", id, "-u", id, "-n", id,
+                "-r", runtimeBinary.toString(),
+                "-b", layout.bundle().toString(),
+                "-p", layout.pidFile().toString(),
+                "-P", layout.conmonPidFile().toString(),
+                "-l", "k8s-file:" + layout.logPath(),
+                "--exit-dir", layout.exitDir().toString(),
+                "--socket-dir-path", layout.socketDir().toString(),
+                "--runtime-arg", "--root=" + runtimeRoot,
+                "--log-level", "info"));
+        if (terminal) {
+            argv.add("-t");
+        }
+        if (stdin) {
+            argv.add("-i");
+        }
+        ProcessBuilder pb = new ProcessBuilder(argv)
+                .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
+                .redirectOutput(ProcessBuilder.Redirect.DISCARD)
+                .redirectError(layout.conmonStderr().toFile());
+        pb.environment().put(SYNC_PIPE_ENV, "3");
+        CompletableFuture<String> message = CompletableFuture.supplyAsync(() -> {
+            try (InputStream in = Files.newInputStream(fifo)) {
+                return readJsonObject(in);
+            } catch (IOException e) {
+                return null;
+            }
+        });
+        Process p;
+        try {
+            p = pb.start();
+        } catch (IOException e) {
+            unblock(fifo);
+            throw BerthException.unavailable("cannot start conmon (%s): %s", conmon, e.getMessage());
+        }
+        String json;
+        try {
+            json = message.get(timeout.toMillis(), TimeUnit.MILLISECONDS);
+        } catch (TimeoutException e) {
+            p.destroyForcibly();
+            unblock(fifo);
+            abandon(id, layout);
+            throw BerthException.deadlineExceeded("%s did not create container %s within %s", handler, id, timeout);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            unblock(fifo);
+            abandon(id, layout);
+            throw new BerthException(BerthException.Kind.CANCELLED, "interrupted creating container " + id, e);
+        } catch (ExecutionException e) {
+            unblock(fifo);
+            abandon(id, layout);
+            throw BerthException.internal("cannot read conmon's report for container " + id, e.getCause());
+        }
+        try {
+            p.waitFor(5, TimeUnit.SECONDS);
+            Files.deleteIfExists(fifo);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } catch (IOException e) {
+            LOG.debug("cannot remove {}: {}", fifo, e.getMessage());
+        }
+        if (json == null) {
+            String err = readQuietly(layout.conmonStderr());
+            abandon(id, layout);
+            throw BerthException.unavailable("conmon exited without reporting on container %s%s", id,
+                    err.isBlank() ? "" : ": " + err.strip());
+        }
+        JsonNode node;
+        try {
+            node = Json.mapper().readTree(json);
+        } catch (IOException e) {
+            abandon(id, layout);
+            throw BerthException.internal("conmon sent an unreadable report for container " + id + ": " + json, e);
+        }
+        long pid = node.path("data").asLong(-1);
+        if (pid <= 0) {
+            String msg = node.path("message").asText("");
+            abandon(id, layout);
+            String why = msg.isBlank() ? "exit status " + pid : msg.strip();
+            if (why.contains("hybrid mode")) {
+                why += " (this host mixes cgroup v1 controllers with cgroup v2; use the runc handler here)";
+            }
+            throw BerthException.failedPrecondition("%s could not create container %s: %s", handler, id, why);
+        }
+        long conmonPid = readPid(layout.conmonPidFile());
+        return new Created(pid, conmonPid);
+    }
+
+    /** Undoes a create that went wrong half-way: the runtime's container and conmon go. */
+    private void abandon(String id, Layout layout) {
+        long conmonPid = readPidQuietly(layout.conmonPidFile());
+        delete(id);
+        if (conmonPid > 0) {
+            Processes.kill(conmonPid, 9);
+        }
+        try {
+            Files.deleteIfExists(layout.exitFile(id));
+            Files.deleteIfExists(layout.socketDir().resolve(id));
+        } catch (IOException e) {
+            LOG.warn("cannot remove conmon files of abandoned container {}: {}", id, e.getMessage());
+        }
+    }
+
+    /** Reads one JSON object (conmon writes it without a newline) or null at end of stream. */
+    private static String readJsonObject(InputStream in) {
+        ByteArrayOutputStream buf = new ByteArrayOutputStream();
+        int depth = 0;
+        boolean started = false;
+        boolean inString = false;
+        boolean escaped = false;
+        try {
+            int c;
+            while ((c = in.read()) >= 0) {
+                if (!started && c != '{') {
+                    continue;
+                }
+                buf.write(c);
+                if (inString) {
+                    if (escaped) {
+                        escaped = false;
+                    } else if (c == '\\') {
+                        escaped = true;
+                    } else if (c == '"') {
+                        inString = false;
+                    }
+                    continue;
+                }
+                if (c == '"') {
+                    inString = true;
+                } else if (c == '{') {
+                    started = true;
+                    depth++;
+                } else if (c == '}') {
+                    depth--;
+                    if (depth == 0) {
+                        return buf.toString(StandardCharsets.UTF_8);
+                    }
+                }
+            }
+        } catch (IOException e) {
+            return null;
+        }
+        return null;
+    }
+
+    public void start(String id) {
+        Command.Result r = runtime(List.of("start", id), null);
+        if (!r.ok()) {
+            throw BerthException.failedPrecondition("%s could not start container %s: %s", handler, id, r.diagnostic());
+        }
+    }
+
+    /** Sends a signal to the container's init; a container that is already gone is not an error. */
+    public boolean kill(String id, String signal) {
+        Command.Result r = runtime(List.of("kill", id, signal), null);
+        if (r.ok()) {
+            return true;
+        }
+        String d = r.diagnostic().toLowerCase(Locale.ROOT);
+        if (d.contains("not running") || d.contains("does not exist") || d.contains("not exist")
+                || d.contains("no such process") || d.contains("stopped")) {
+            return false;
+        }
+        throw BerthException.unavailable("%s could not signal container %s: %s", handler, id, r.diagnostic());
+    }
+
+    /** Forcibly deletes the runtime's state for the container; an unknown container is fine. */
+    public void delete(String id) {
+        Command.Result r = runtime(List.of("delete", "--force", id), null);
+        if (!r.ok()) {
+            String d = r.diagnostic().toLowerCase(Locale.ROOT);
+            if (!d.contains("does not exist") && !d.contains("not exist") && !d.contains("no such file")) {
+                throw BerthException.unavailable("%s could not delete container %s: %s", handler, id, r.diagnostic());
+            }
+        }
+    }
+
+    /** Applies resources (OCI linux.resources JSON) to a running container. */
+    public void update(String id, Path resourcesJson) {
+        Command.Result r = runtime(List.of("update", "--resources", resourcesJson.toString(), id), null);
+        if (!r.ok()) {
+            throw BerthException.failedPrecondition("%s could not update container %s: %s", handler, id, r.diagnostic());
+        }
+    }
+
+    /** The runtime's {@code exec} command line for a process spec, recording the process's pid. */
+    public List<String> execCommand(String id, Path processJson, Path pidFile) {
+        return List.of(runtimeBinary.toString(), "--root", runtimeRoot.toString(), "exec", "--process",
+                processJson.toString(), "--pid-file", pidFile.toString(), id);
+    }
+
+    private Command.Result runtime(List<String> args, byte[] stdin) {
+        List<String> argv = new ArrayList<>();
+        argv.add(runtimeBinary.toString());
+        argv.add("--root");
+        argv.add(runtimeRoot.toString());
+        argv.addAll(args);
+        return Command.run(argv, stdin, commandTimeout);
+    }
+
+    static long readPid(Path file) {
+        try {
+            return Long.parseLong(Files.readString(file).trim());
+        } catch (IOException | NumberFormatException e) {
+            throw BerthException.internal("cannot read pid file " + file, e);
+        }
+    }
+
+    static long readPidQuietly(Path file) {
+        try {
+            return Long.parseLong(Files.readString(file).trim());
+        } catch (IOException | NumberFormatException e) {
+            return -1;
+        }
+    }
+
+    private static String readQuietly(Path file) {
+        try {
+            return Files.readString(file);
+        } catch (IOException e) {
+            return "";
+        }
+    }
+
+    /** Lets a reader still blocked opening the FIFO go (it then sees end of file). */
+    private static void unblock(Path fifo) {
+        try (java.nio.channels.FileChannel ch = java.nio.channels.FileChannel.open(fifo,
+                java.nio.file.StandardOpenOption.READ, java.nio.file.StandardOpenOption.WRITE)) {
+            // opening read-write never blocks; closing it ends the reader's open
+        } catch (IOException e) {
+            // gone already
+        }
+    }
+}

@@ -1,0 +1,191 @@
+package dev.berth.podsandbox.container.spec;
+
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * What the caller asks of a container, mirroring CRI {@code ContainerConfig} and its Linux
+ * security context and resources in berth's own terms. Built with {@link #builder(String)}.
+ */
+public record ContainerConfig(
+        String name,
+        int attempt,
+        List<String> command,
+        List<String> args,
+        Map<String, String> envs,
+        String workingDir,
+        List<Mount> mounts,
+        List<Device> devices,
+        Map<String, String> labels,
+        Map<String, String> annotations,
+        String logPath,
+        boolean stdin,
+        boolean stdinOnce,
+        boolean tty,
+        Resources resources,
+        Security security) {
+
+    public ContainerConfig {
+        command = List.copyOf(command);
+        args = List.copyOf(args);
+        envs = java.util.Collections.unmodifiableMap(new LinkedHashMap<>(envs));
+        workingDir = workingDir == null ? "" : workingDir;
+        mounts = List.copyOf(mounts);
+        devices = List.copyOf(devices);
+        labels = Map.copyOf(labels);
+        annotations = Map.copyOf(annotations);
+        logPath = logPath == null ? "" : logPath;
+        resources = resources == null ? Resources.none() : resources;
+        security = security == null ? Security.defaults() : security;
+    }
+
+    /** CRI {@code MountPropagation}. */
+    public enum Propagation { PRIVATE, HOST_TO_CONTAINER, BIDIRECTIONAL }
+
+    /** A CRI mount: a host path bound into the container. */
+    public record Mount(String containerPath, String hostPath, boolean readonly, Propagation propagation) {
+        public Mount {
+            propagation = propagation == null ? Propagation.PRIVATE : propagation;
+        }
+    }
+
+    /** A host device made available in the container; permissions like "rwm". */
+    public record Device(String containerPath, String hostPath, String permissions) {
+    }
+
+    /** CRI seccomp {@code SecurityProfile}. */
+    public record SeccompProfile(Type type, String localhostRef) {
+        public enum Type { RUNTIME_DEFAULT, UNCONFINED, LOCALHOST }
+
+        public static SeccompProfile runtimeDefault() {
+            return new SeccompProfile(Type.RUNTIME_DEFAULT, "");
+        }
+
+        public static SeccompProfile unconfined() {
+            return new SeccompProfile(Type.UNCONFINED, "");
+        }
+
+        public static SeccompProfile localhost(String path) {
+            return new SeccompProfile(Type.LOCALHOST, path);
+        }
+    }
+
+    /**
+     * CRI {@code LinuxContainerSecurityContext}. {@code maskedPaths}/{@code readonlyPaths} null
+     * means "the defaults". {@code seccomp} null means "not set": then the older
+     * {@code seccompProfilePath} string is used.
+     */
+    public record Security(
+            List<String> addCapabilities,
+            List<String> dropCapabilities,
+            boolean privileged,
+            Long runAsUser,
+            String runAsUsername,
+            Long runAsGroup,
+            List<Long> supplementalGroups,
+            boolean readonlyRootfs,
+            boolean noNewPrivs,
+            List<String> maskedPaths,
+            List<String> readonlyPaths,
+            SeccompProfile seccomp,
+            String seccompProfilePath) {
+        public Security {
+            addCapabilities = addCapabilities == null ? List.of() : List.copyOf(addCapabilities);
+            dropCapabilities = dropCapabilities == null ? List.of() : List.copyOf(dropCapabilities);
+            runAsUsername = runAsUsername == null ? "" : runAsUsername;
+            supplementalGroups = supplementalGroups == null ? List.of() : List.copyOf(supplementalGroups);
+            maskedPaths = maskedPaths == null ? null : List.copyOf(maskedPaths);
+            readonlyPaths = readonlyPaths == null ? null : List.copyOf(readonlyPaths);
+            seccompProfilePath = seccompProfilePath == null ? "" : seccompProfilePath;
+        }
+
+        public static Security defaults() {
+            return new Security(List.of(), List.of(), false, null, "", null, List.of(), false, false,
+                    null, null, null, "");
+        }
+    }
+
+    /**
+     * CRI {@code LinuxContainerResources}; null means "not set". {@code hugepageLimits} maps a
+     * page size ("2MB", "1GB") to a byte limit; {@code unified} is the cgroup v2 file map.
+     */
+    public record Resources(
+            Long cpuShares,
+            Long cpuQuota,
+            Long cpuPeriod,
+            String cpusetCpus,
+            String cpusetMems,
+            Long memoryLimitBytes,
+            Long memorySwapLimitBytes,
+            Long oomScoreAdj,
+            Map<String, Long> hugepageLimits,
+            Map<String, String> unified) {
+        public Resources {
+            hugepageLimits = hugepageLimits == null ? Map.of() : Map.copyOf(hugepageLimits);
+            unified = unified == null ? Map.of() : Map.copyOf(unified);
+        }
+
+        public static Resources none() {
+            return new Resources(null, null, null, null, null, null, null, null, Map.of(), Map.of());
+        }
+    }
+
+    public static Builder builder(String name) {
+        return new Builder(name);
+    }
+
+    /** Copy of this config with other resources (UpdateContainerResources). */
+    public ContainerConfig withResources(Resources r) {
+        return new ContainerConfig(name, attempt, command, args, envs, workingDir, mounts, devices, labels,
+                annotations, logPath, stdin, stdinOnce, tty, r, security);
+    }
+
+    /** Mutable builder; every field optional except the name. */
+    public static final class Builder {
+        private final String name;
+        private int attempt;
+        private List<String> command = List.of();
+        private List<String> args = List.of();
+        private final Map<String, String> envs = new LinkedHashMap<>();
+        private String workingDir = "";
+        private final List<Mount> mounts = new ArrayList<>();
+        private final List<Device> devices = new ArrayList<>();
+        private Map<String, String> labels = Map.of();
+        private Map<String, String> annotations = Map.of();
+        private String logPath = "";
+        private boolean stdin;
+        private boolean stdinOnce;
+        private boolean tty;
+        private Resources resources = Resources.none();
+        private Security security = Security.defaults();
+
+        private Builder(String name) {
+            this.name = name;
+        }
+
+        public Builder attempt(int v) { attempt = v; return this; }
+        public Builder command(String... v) { command = List.of(v); return this; }
+        public Builder command(List<String> v) { command = List.copyOf(v); return this; }
+        public Builder args(String... v) { args = List.of(v); return this; }
+        public Builder args(List<String> v) { args = List.copyOf(v); return this; }
+        public Builder env(String key, String value) { envs.put(key, value); return this; }
+        public Builder workingDir(String v) { workingDir = v; return this; }
+        public Builder mount(Mount m) { mounts.add(m); return this; }
+        public Builder device(Device d) { devices.add(d); return this; }
+        public Builder labels(Map<String, String> v) { labels = v; return this; }
+        public Builder annotations(Map<String, String> v) { annotations = v; return this; }
+        public Builder logPath(String v) { logPath = v; return this; }
+        public Builder stdin(boolean v) { stdin = v; return this; }
+        public Builder stdinOnce(boolean v) { stdinOnce = v; return this; }
+        public Builder tty(boolean v) { tty = v; return this; }
+        public Builder resources(Resources v) { resources = v; return this; }
+        public Builder security(Security v) { security = v; return this; }
+
+        public ContainerConfig build() {
+            return new ContainerConfig(name, attempt, command, args, envs, workingDir, mounts, devices, labels,
+                    annotations, logPath, stdin, stdinOnce, tty, resources, security);
+        }
+    }
+}

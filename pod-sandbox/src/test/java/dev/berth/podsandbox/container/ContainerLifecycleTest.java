@@ -1,0 +1,476 @@
+package dev.berth.podsandbox.container;
+
+import static dev.berth.podsandbox.container.ContainerFixture.await;
+import static dev.berth.podsandbox.container.ContainerFixture.awaitExit;
+import static dev.berth.podsandbox.container.ContainerFixture.logLines;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.berth.common.BerthException;
+import dev.berth.podsandbox.container.conmon.Processes;
+import dev.berth.podsandbox.container.spec.Capabilities;
+import dev.berth.podsandbox.container.spec.ContainerConfig;
+import dev.berth.podsandbox.container.spec.ImageConfig;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Set;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/** Containers run by runc under conmon on a busybox root filesystem. */
+class ContainerLifecycleTest {
+    private ContainerFixture fx;
+    private ContainerManager m;
+
+    @BeforeEach
+    void setUp() throws Exception {
+        fx = new ContainerFixture();
+        m = fx.manager();
+    }
+
+    @AfterEach
+    void tearDown() throws Exception {
+        fx.close();
+    }
+
+    private ContainerRecord run(ContainerConfig config) {
+        ContainerRecord c = m.create(fx.request(config));
+        m.start(c.id());
+        return awaitExit(m, c.id());
+    }
+
+    private static ContainerConfig.Security security(boolean readonly, ContainerConfig.SeccompProfile seccomp,
+                                                     List<String> add, List<String> drop) {
+        return new ContainerConfig.Security(add, drop, false, null, "", null, List.of(), readonly, false, null, null,
+                seccomp, "");
+    }
+
+    @Test
+    void runsTheCommandWithArgsEnvUserAndWorkingDirectoryAsGiven() throws Exception {
+        ContainerConfig config = fx.config("whoami")
+                .command("sh", "-c")
+                .args("id; pwd; echo \"FOO=$FOO BAR=$BAR\"")
+                .env("FOO", "from-config")
+                .workingDir("/work/dir")
+                .security(new ContainerConfig.Security(List.of(), List.of(), false, 1000L, "", null, List.of(3000L),
+                        false, false, null, null, null, ""))
+                .build();
+        ImageConfig image = new ImageConfig(List.of("/bin/false"), List.of("ignored"), List.of("BAR=from-image",
+                "FOO=from-image"), "/", "", "");
+        ContainerRecord c = m.create(fx.request(config, image, "runc"));
+        assertEquals(ContainerState.CREATED, c.state());
+        assertTrue(c.pid() > 0);
+        m.start(c.id());
+        ContainerRecord done = awaitExit(m, c.id());
+        assertEquals(0, done.exitCode());
+        assertEquals(ContainerRecord.REASON_COMPLETED, done.reason());
+        assertTrue(done.createdAt() <= done.startedAt() && done.startedAt() <= done.finishedAt(), done.toString());
+        List<String> out = logLines(Path.of(done.logPath()), "stdout");
+        assertEquals("uid=1000(app) gid=1001(appgrp) groups=1001(appgrp),2000(extra),3000", out.get(0));
+        assertEquals("/work/dir", out.get(1));
+        assertEquals("FOO=from-config BAR=from-image", out.get(2));
+    }
+
+    @Test
+    void aFailingCommandReportsItsExitCodeAndError() throws Exception {
+        ContainerRecord done = run(fx.config("fails").command("sh", "-c", "echo oops >&2; exit 42").build());
+        assertEquals(42, done.exitCode());
+        assertEquals(ContainerRecord.REASON_ERROR, done.reason());
+        assertEquals(List.of("oops"), logLines(Path.of(done.logPath()), "stderr"));
+    }
+
+    @Test
+    void readonlyRootfsRefusesWrites() throws Exception {
+        ContainerRecord ro = run(fx.config("ro").command("sh", "-c", "touch /newfile")
+                .security(security(true, null, List.of(), List.of())).build());
+        assertNotEquals(0, ro.exitCode());
+        assertTrue(String.join("\n", logLines(Path.of(ro.logPath()), "stderr")).contains("Read-only file system"));
+        assertFalse(Files.exists(fx.rootfs.resolve("newfile")));
+        ContainerRecord rw = run(fx.config("rw").command("sh", "-c", "touch /newfile").build());
+        assertEquals(0, rw.exitCode());
+        assertTrue(Files.exists(fx.rootfs.resolve("newfile")));
+    }
+
+    @Test
+    void runtimeDefaultSeccompRefusesABlockedSyscallThatUnconfinedAllows() throws Exception {
+        String probe = "grep Seccomp: /proc/self/status; unshare -U true && echo allowed || echo refused";
+        ContainerRecord confined = run(fx.config("confined").command("sh", "-c", probe)
+                .security(security(false, ContainerConfig.SeccompProfile.runtimeDefault(), List.of(), List.of())).build());
+        List<String> out = logLines(Path.of(confined.logPath()), "stdout");
+        assertEquals(List.of("Seccomp:\t2", "refused"), out);
+        ContainerRecord open = run(fx.config("unconfined").command("sh", "-c", probe)
+                .security(security(false, ContainerConfig.SeccompProfile.unconfined(), List.of(), List.of())).build());
+        assertEquals(List.of("Seccomp:\t0", "allowed"), logLines(Path.of(open.logPath()), "stdout"));
+        ContainerRecord legacy = run(fx.config("legacy").command("sh", "-c", probe)
+                .security(new ContainerConfig.Security(List.of(), List.of(), false, null, "", null, List.of(), false,
+                        false, null, null, null, "runtime/default")).build());
+        assertEquals(List.of("Seccomp:\t2", "refused"), logLines(Path.of(legacy.logPath()), "stdout"));
+    }
+
+    @Test
+    void capabilitiesAreTheDefaultSetWithAddsAndDrops() throws Exception {
+        ContainerRecord dflt = run(fx.config("caps-default").command("grep", "CapEff:", "/proc/self/status").build());
+        assertEquals(Set.copyOf(Capabilities.DEFAULT), capsOf(dflt));
+        ContainerRecord changed = run(fx.config("caps-changed").command("grep", "CapEff:", "/proc/self/status")
+                .security(security(false, null, List.of("NET_ADMIN", "CAP_SYS_TIME"), List.of("chown", "CAP_KILL")))
+                .build());
+        Set<String> expected = new java.util.HashSet<>(Capabilities.DEFAULT);
+        expected.addAll(List.of("CAP_NET_ADMIN", "CAP_SYS_TIME"));
+        expected.removeAll(List.of("CAP_CHOWN", "CAP_KILL"));
+        assertEquals(expected, capsOf(changed));
+        ContainerRecord none = run(fx.config("caps-none").command("grep", "CapEff:", "/proc/self/status")
+                .security(security(false, null, List.of(), List.of("ALL"))).build());
+        assertEquals(Set.of(), capsOf(none));
+    }
+
+    private static Set<String> capsOf(ContainerRecord r) throws Exception {
+        String line = logLines(Path.of(r.logPath()), "stdout").get(0);
+        return Capabilities.fromMask(Long.parseUnsignedLong(line.substring("CapEff:".length()).trim(), 16));
+    }
+
+    @Test
+    void stopFallsBackToSigkillWhenTheProcessIgnoresTheStopSignal() throws Exception {
+        ContainerRecord c = m.create(fx.request(fx.config("stubborn")
+                .command("sh", "-c", "trap '' TERM; echo ready; while true; do sleep 1; done").build()));
+        m.start(c.id());
+        await("the trap to be set", Duration.ofSeconds(10), () -> logged(c, "ready"));
+        ContainerRecord stopped = m.stop(c.id(), 1);
+        assertEquals(ContainerState.EXITED, stopped.state());
+        assertEquals(137, stopped.exitCode());
+        assertTrue(stopped.finishedAt() - stopped.startedAt() >= 1_000_000_000L, stopped.toString());
+        // idempotent
+        assertEquals(stopped, m.stop(c.id(), 1));
+        assertFalse(Processes.alive(c.conmonPid(), c.conmonStartTime()));
+    }
+
+    @Test
+    void stopUsesTheImageStopSignal() throws Exception {
+        ImageConfig image = new ImageConfig(List.of(), List.of(), List.of(), "", "", "SIGUSR1");
+        ContainerRecord c = m.create(fx.request(fx.config("usr1")
+                .command("sh", "-c", "trap 'echo got-usr1; exit 5' USR1; echo ready; while true; do sleep 1; done")
+                .build(), image, "runc"));
+        m.start(c.id());
+        await("the trap to be set", Duration.ofSeconds(10), () -> logged(c, "ready"));
+        ContainerRecord stopped = m.stop(c.id(), 30);
+        assertEquals(5, stopped.exitCode());
+    }
+
+    private static boolean logged(ContainerRecord c, String line) {
+        try {
+            return logLines(Path.of(c.logPath()), "stdout").contains(line);
+        } catch (java.io.IOException e) {
+            return false;
+        }
+    }
+
+    @Test
+    void logsAreInTheCriFormatWithPartialLinesForLongLines() throws Exception {
+        ContainerRecord done = run(fx.config("long").command("sh", "-c",
+                "echo short; head -c 20000 /dev/zero | tr '\\0' x; echo; echo after").build());
+        List<String> raw = Files.readAllLines(Path.of(done.logPath()));
+        String format = "\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d\\.\\d+(Z|[+-]\\d\\d:\\d\\d) (stdout|stderr) [PF] .*";
+        for (String l : raw) {
+            assertTrue(l.matches(format), l);
+        }
+        assertTrue(raw.stream().anyMatch(l -> l.split(" ")[2].equals("P")), "no partial line in " + raw.size());
+        assertEquals(List.of("short", "x".repeat(20000), "after"), logLines(Path.of(done.logPath()), "stdout"));
+    }
+
+    @Test
+    void reopenLogStartsANewFileWithoutLosingLines() throws Exception {
+        ContainerRecord c = m.create(fx.request(fx.config("chatty").command("sh", "-c",
+                "i=0; while [ $i -lt 400 ]; do echo line$i; i=$((i+1)); sleep 0.005; done").build()));
+        m.start(c.id());
+        Path log = Path.of(c.logPath());
+        await("some output", Duration.ofSeconds(10), () -> logged(c, "line20"));
+        Path rotated = log.resolveSibling("chatty.log.1");
+        Files.move(log, rotated);
+        m.reopenLog(c.id());
+        assertTrue(Files.exists(log));
+        awaitExit(m, c.id());
+        List<String> lines = new java.util.ArrayList<>(logLines(rotated, "stdout"));
+        lines.addAll(logLines(log, "stdout"));
+        assertFalse(logLines(log, "stdout").isEmpty(), "nothing written to the reopened file");
+        for (int i = 0; i < 400; i++) {
+            assertEquals("line" + i, lines.get(i));
+        }
+        assertEquals(400, lines.size());
+        m.remove(c.id());
+        assertThrows(BerthException.class, () -> m.reopenLog(c.id()));
+    }
+
+    @Test
+    void execSyncReturnsOutputAndExitCodeAndKillsOnTimeout() throws Exception {
+        ContainerRecord c = m.create(fx.request(fx.config("exec").command("sleep", "1000").build()));
+        m.start(c.id());
+        ExecResult r = m.execSync(c.id(), List.of("sh", "-c", "echo out; echo err >&2; exit 3"), Duration.ofSeconds(30));
+        assertEquals(3, r.exitCode());
+        assertEquals("out\n", new String(r.stdout(), StandardCharsets.UTF_8));
+        assertEquals("err\n", new String(r.stderr(), StandardCharsets.UTF_8));
+        assertFalse(r.stdoutTruncated());
+        BerthException e = assertThrows(BerthException.class,
+                () -> m.execSync(c.id(), List.of("sleep", "4711"), Duration.ofSeconds(1)));
+        assertEquals(BerthException.Kind.DEADLINE_EXCEEDED, e.kind());
+        await("the timed-out exec to be gone", Duration.ofSeconds(10), () -> !hasProcess("sleep 4711"));
+        ExecResult ps = m.execSync(c.id(), List.of("ps", "-o", "pid,stat,args"), Duration.ofSeconds(30));
+        String table = new String(ps.stdout(), StandardCharsets.UTF_8);
+        assertFalse(table.contains(" Z "), table);
+        assertEquals(ContainerState.RUNNING, m.status(c.id()).state());
+    }
+
+    @Test
+    void execOutputBeyondTheCapIsTruncatedWithANote() throws Exception {
+        ContainerManager capped = fx.manager(new ContainerManager.Options(1000, Duration.ofMinutes(1)));
+        ContainerRecord c = capped.create(fx.request(fx.config("capped").command("sleep", "1000").build()));
+        capped.start(c.id());
+        ExecResult r = capped.execSync(c.id(), List.of("sh", "-c", "head -c 5000 /dev/zero | tr '\\0' y"),
+                Duration.ofSeconds(30));
+        assertEquals(0, r.exitCode());
+        assertTrue(r.stdoutTruncated());
+        String out = new String(r.stdout(), StandardCharsets.UTF_8);
+        assertTrue(out.startsWith("y".repeat(1000) + "\n[berth: output truncated"), out);
+    }
+
+    private static boolean hasProcess(String cmdline) {
+        try (var procs = Files.list(Path.of("/proc"))) {
+            return procs.anyMatch(p -> {
+                try {
+                    return Files.readString(p.resolve("cmdline")).replace('\0', ' ').trim().equals(cmdline);
+                } catch (Exception ex) {
+                    return false;
+                }
+            });
+        } catch (java.io.IOException ex) {
+            return true;
+        }
+    }
+
+    @Test
+    void updateResourcesChangesTheLiveCgroupAndTheRecord() throws Exception {
+        String cgroup = "/berth-test-" + fx.tag;
+        ContainerRecord c = m.create(new dev.berth.podsandbox.container.CreateRequest(fx.config("limited")
+                .command("sleep", "1000")
+                .resources(new ContainerConfig.Resources(512L, null, null, null, null, 64L << 20, null, null, null,
+                        null)).build(), ImageConfig.empty(), "busybox:test",
+                dev.berth.podsandbox.container.spec.SandboxContext.standalone("s-" + fx.tag, cgroup), fx.rootfs, ""));
+        m.start(c.id());
+        Path limit = Path.of("/sys/fs/cgroup/memory" + cgroup, "memory.limit_in_bytes");
+        assertEquals(64L << 20, Long.parseLong(Files.readString(limit).trim()));
+        ContainerConfig.Resources bigger = new ContainerConfig.Resources(1024L, null, null, null, null, 128L << 20,
+                null, null, null, null);
+        ContainerRecord updated = m.updateResources(c.id(), bigger);
+        assertEquals(128L << 20, Long.parseLong(Files.readString(limit).trim()));
+        assertEquals(1024L, Long.parseLong(Files.readString(Path.of("/sys/fs/cgroup/cpu" + cgroup, "cpu.shares")).trim()));
+        assertEquals(bigger, updated.config().resources());
+        m.remove(c.id());
+        assertFalse(Files.exists(limit.getParent()), "cgroup left behind");
+    }
+
+    @Test
+    void removeKillsARunningContainerAndFreesEverything() throws Exception {
+        ContainerRecord c = m.create(fx.request(fx.config("doomed").command("sleep", "1000").build()));
+        m.start(c.id());
+        m.remove(c.id());
+        assertThrows(BerthException.class, () -> m.status(c.id()));
+        assertFalse(Files.exists(Path.of(c.bundle())));
+        assertFalse(Processes.alive(c.conmonPid(), c.conmonStartTime()));
+        assertEquals(List.of(), fx.leftovers());
+        m.remove(c.id()); // unknown id: success
+        m.remove("no-such-container");
+    }
+
+    @Test
+    void badInputIsRefusedAndLeavesNothingBehind() throws Exception {
+        BerthException missing = assertThrows(BerthException.class, () -> m.create(fx.request(fx.config("m")
+                .command("true").mount(new ContainerConfig.Mount("/data", fx.dir.resolve("absent").toString(), false,
+                        null)).build())));
+        assertEquals(BerthException.Kind.INVALID_ARGUMENT, missing.kind());
+        BerthException noCommand = assertThrows(BerthException.class,
+                () -> m.create(fx.request(fx.config("nocmd").build())));
+        assertEquals(BerthException.Kind.INVALID_ARGUMENT, noCommand.kind());
+        BerthException notFound = assertThrows(BerthException.class,
+                () -> m.create(fx.request(fx.config("nobin").command("/bin/does-not-exist").build())));
+        assertEquals(BerthException.Kind.FAILED_PRECONDITION, notFound.kind());
+        ContainerRecord first = m.create(fx.request(fx.config("twin").command("true").build()));
+        BerthException dup = assertThrows(BerthException.class,
+                () -> m.create(fx.request(fx.config("twin").command("true").build())));
+        assertEquals(BerthException.Kind.ALREADY_EXISTS, dup.kind());
+        assertEquals(List.of(first.id()), m.list().stream().map(ContainerRecord::id).toList());
+        m.remove(first.id());
+        assertEquals(List.of(), fx.leftovers());
+        try (var s = Files.list(fx.runDir.resolve("containers"))) {
+            assertEquals(0, s.count());
+        }
+        assertEquals(BerthException.Kind.NOT_FOUND,
+                assertThrows(BerthException.class, () -> m.start("nope")).kind());
+    }
+
+    @Test
+    void aNewManagerAdoptsRunningContainersAndReportsThoseThatExitedMeanwhile() throws Exception {
+        ContainerRecord steady = m.create(fx.request(fx.config("steady").command("sleep", "1000").build()));
+        m.start(steady.id());
+        ContainerRecord brief = m.create(fx.request(fx.config("brief").command("sh", "-c", "sleep 1; exit 7").build()));
+        m.start(brief.id());
+        ContainerRecord orphan = m.create(fx.request(fx.config("orphan").command("sleep", "1000").build()));
+        m.start(orphan.id());
+        // berth "dies" here: a new manager reads the same state; meanwhile one container exits
+        // and one loses its conmon
+        assertTrue(Processes.kill(orphan.conmonPid(), 9));
+        await("brief to exit", Duration.ofSeconds(30), () -> Files.exists(fx.runDir.resolve("exits").resolve(brief.id())));
+        ContainerManager again = fx.manager();
+        ContainerRecord s = again.status(steady.id());
+        assertEquals(ContainerState.RUNNING, s.state());
+        assertEquals(steady.pid(), s.pid());
+        assertTrue(Processes.startTime(s.pid()) > 0);
+        ContainerRecord b = again.status(brief.id());
+        assertEquals(ContainerState.EXITED, b.state());
+        assertEquals(7, b.exitCode());
+        assertTrue(b.finishedAt() > b.startedAt());
+        ContainerRecord o = again.status(orphan.id());
+        assertEquals(ContainerState.EXITED, o.state());
+        assertEquals(ContainerRecord.REASON_ERROR, o.reason());
+        assertTrue(o.message().contains("conmon"), o.message());
+        await("the unmonitored container to be killed", Duration.ofSeconds(10),
+                () -> Processes.startTime(orphan.pid()) < 0);
+        ExecResult r = again.execSync(steady.id(), List.of("echo", "still here"), Duration.ofSeconds(30));
+        assertEquals("still here\n", new String(r.stdout(), StandardCharsets.UTF_8));
+        ContainerRecord stopped = again.stop(steady.id(), 1);
+        assertEquals(ContainerState.EXITED, stopped.state());
+    }
+
+    @Test
+    void aCreateCutShortByACrashIsRolledBackByTheNextManager() throws Exception {
+        ContainerRecord c = m.create(fx.request(fx.config("half").command("sleep", "1000").build()));
+        // berth died after conmon created the container but before the record said so
+        Path record = fx.stateDir.resolve("containers").resolve(c.id()).resolve("record.json");
+        com.fasterxml.jackson.databind.node.ObjectNode json = (com.fasterxml.jackson.databind.node.ObjectNode)
+                dev.berth.common.Json.mapper().readTree(record.toFile());
+        json.put("creating", true);
+        json.put("conmonPid", 0);
+        Files.writeString(record, json.toString());
+        ContainerManager again = fx.manager();
+        assertEquals(List.of(), again.list());
+        assertFalse(Files.exists(record.getParent()));
+        assertFalse(Files.exists(Path.of(c.bundle())));
+        await("conmon to be gone", Duration.ofSeconds(10), () -> !Processes.alive(c.conmonPid(), c.conmonStartTime()));
+        assertEquals(List.of(), fx.leftovers());
+    }
+
+    @Test
+    void listFiltersAndVerboseInfo() throws Exception {
+        ContainerRecord a = m.create(fx.request(fx.config("a").command("sleep", "1000")
+                .labels(java.util.Map.of("app", "web", "tier", "front")).build()));
+        ContainerRecord b = m.create(fx.request(fx.config("b").command("sleep", "1000")
+                .labels(java.util.Map.of("app", "db")).build()));
+        m.start(b.id());
+        assertEquals(List.of(a.id(), b.id()), m.list(ContainerFilter.all()).stream().map(ContainerRecord::id).toList());
+        assertEquals(List.of(b.id()), m.list(new ContainerFilter("", ContainerState.RUNNING, "", null)).stream()
+                .map(ContainerRecord::id).toList());
+        assertEquals(List.of(a.id()), m.list(new ContainerFilter(a.id().substring(0, 12), null, a.sandboxId(),
+                java.util.Map.of("app", "web"))).stream().map(ContainerRecord::id).toList());
+        assertEquals(List.of(), m.list(new ContainerFilter("", null, "other-sandbox", null)));
+        com.fasterxml.jackson.databind.JsonNode info = dev.berth.common.Json.mapper().readTree(m.verboseInfo(b.id()));
+        assertEquals(b.pid(), info.get("pid").asLong());
+        assertEquals(b.bundle(), info.get("bundle").asText());
+        assertEquals("sleep", info.path("runtimeSpec").path("process").path("args").get(0).asText());
+    }
+
+    @Test
+    void joinsThePodNetworkNamespaceByPathAndHasItsOwnPidNamespace() throws Exception {
+        Path pin = Files.createFile(fx.dir.resolve("netns"));
+        Process unshare = new ProcessBuilder("unshare", "--net=" + pin, "true").inheritIO().start();
+        assertEquals(0, unshare.waitFor());
+        try {
+            long inode = (Long) Files.getAttribute(pin, "unix:ino");
+            dev.berth.podsandbox.container.spec.SandboxContext sb = fx.sandbox()
+                    .withNamespaces(dev.berth.podsandbox.container.spec.SandboxContext.Namespace.join(pin.toString()),
+                            null, null, null)
+                    .withPodFiles(null, null, null, null, "podhost");
+            ContainerRecord c = m.create(new CreateRequest(fx.config("netns").command("sh", "-c",
+                    "readlink /proc/self/ns/net; echo $$; hostname").build(), ImageConfig.empty(), "busybox:test", sb,
+                    fx.rootfs, "runc"));
+            m.start(c.id());
+            ContainerRecord done = awaitExit(m, c.id());
+            assertEquals(List.of("net:[" + inode + "]", "1", "podhost"), logLines(Path.of(done.logPath()), "stdout"));
+            m.remove(c.id());
+        } finally {
+            new ProcessBuilder("umount", pin.toString()).inheritIO().start().waitFor();
+        }
+    }
+
+    @Test
+    void aContainerKilledByTheOomKillerIsReportedOomKilled() throws Exception {
+        String cgroup = "/berth-test-oom-" + fx.tag;
+        Path oomControl = Path.of("/sys/fs/cgroup/memory" + cgroup, "memory.oom_control");
+        org.junit.jupiter.api.Assumptions.assumeTrue(Files.isDirectory(Path.of("/sys/fs/cgroup/memory")),
+                "the probe here reads the cgroup v1 memory controller");
+        // what the cgroups module does for the agent: count OOM kills in the container's cgroup
+        ContainerManager withProbe = fx.manager(rec -> {
+            try {
+                return Files.readAllLines(oomControl).stream().anyMatch(l -> l.startsWith("oom_kill ")
+                        && !l.equals("oom_kill 0"));
+            } catch (java.io.IOException e) {
+                return false;
+            }
+        });
+        long limit = 16L << 20;
+        ContainerRecord c = withProbe.create(new CreateRequest(fx.config("hog")
+                .command("dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1")
+                .resources(new ContainerConfig.Resources(null, null, null, null, null, limit, limit, null, null, null))
+                .build(), ImageConfig.empty(), "busybox:test",
+                dev.berth.podsandbox.container.spec.SandboxContext.standalone("s-" + fx.tag, cgroup), fx.rootfs, ""));
+        withProbe.start(c.id());
+        ContainerRecord done = awaitExit(withProbe, c.id());
+        assertEquals(137, done.exitCode());
+        assertEquals(ContainerRecord.REASON_OOM_KILLED, done.reason());
+        withProbe.remove(c.id());
+        assertFalse(Files.exists(oomControl.getParent()), "cgroup left behind");
+    }
+
+    @Test
+    void exitsAreReportedToListenersWithoutAnyoneAsking() throws Exception {
+        java.util.concurrent.LinkedBlockingQueue<ContainerRecord> exits = new java.util.concurrent.LinkedBlockingQueue<>();
+        m.onExit(exits::add, Duration.ofMillis(500));
+        ContainerRecord c = m.create(fx.request(fx.config("short").command("sh", "-c", "exit 3").build()));
+        m.start(c.id());
+        ContainerRecord seen = exits.poll(30, java.util.concurrent.TimeUnit.SECONDS);
+        org.junit.jupiter.api.Assertions.assertNotNull(seen, "no exit event");
+        assertEquals(c.id(), seen.id());
+        assertEquals(3, seen.exitCode());
+        ContainerRecord lost = m.create(fx.request(fx.config("lost").command("sleep", "1000").build()));
+        m.start(lost.id());
+        assertTrue(Processes.kill(lost.conmonPid(), 9));
+        ContainerRecord dead = exits.poll(30, java.util.concurrent.TimeUnit.SECONDS);
+        org.junit.jupiter.api.Assertions.assertNotNull(dead, "no event for a container whose conmon died");
+        assertEquals(lost.id(), dead.id());
+        assertTrue(dead.message().contains("conmon"), dead.message());
+        ContainerRecord stopped = m.create(fx.request(fx.config("stopped").command("sleep", "1000").build()));
+        m.start(stopped.id());
+        m.stop(stopped.id(), 0);
+        assertEquals(stopped.id(), exits.poll(30, java.util.concurrent.TimeUnit.SECONDS).id());
+        m.status(c.id());
+        m.status(stopped.id());
+        assertEquals(null, exits.poll(1, java.util.concurrent.TimeUnit.SECONDS), "an exit reported twice");
+    }
+
+    @Test
+    void crunOnThisHybridCgroupHostFailsWithAClearError() throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue(
+                !Files.exists(Path.of("/sys/fs/cgroup/cgroup.controllers")) && Files.isDirectory(Path.of("/sys/fs/cgroup/unified")),
+                "only on hybrid cgroup hosts");
+        BerthException e = assertThrows(BerthException.class, () -> m.create(fx.request(
+                fx.config("crun").command("true").build(), ImageConfig.empty(), "crun")));
+        assertEquals(BerthException.Kind.FAILED_PRECONDITION, e.kind());
+        assertTrue(e.getMessage().contains("crun") && e.getMessage().contains("hybrid"), e.getMessage());
+        System.out.println("crun on a hybrid host: " + e.getMessage());
+        assertEquals(List.of(), m.list());
+        assertEquals(List.of(), fx.leftovers());
+    }
+}
