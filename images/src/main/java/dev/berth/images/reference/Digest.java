@@ -1,5 +1,7 @@
 package dev.berth.images.reference;
 
+import com.fasterxml.jackson.annotation.JsonCreator;
+import com.fasterxml.jackson.annotation.JsonValue;
 import dev.berth.common.BerthException;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
@@ -22,6 +24,7 @@ public record Digest(String algorithm, String hex) implements Comparable<Digest>
     }
 
     /** Parses {@code algorithm:hex}; anything else is an invalid argument. */
+    @JsonCreator
     public static Digest parse(String s) {
         if (s == null) {
             throw BerthException.invalidArgument("digest is missing");
@@ -68,6 +71,7 @@ public record Digest(String algorithm, String hex) implements Comparable<Digest>
         return new Digest(algorithm, HexFormat.of().formatHex(value));
     }
 
+    @JsonValue
     @Override
     public String toString() {
         return algorithm + ":" + hex;
