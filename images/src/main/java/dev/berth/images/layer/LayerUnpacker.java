@@ -13,7 +13,6 @@ import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
-import java.nio.file.attribute.BasicFileAttributeView;
 import java.nio.file.attribute.BasicFileAttributes;
 import java.nio.file.attribute.FileTime;
 import java.security.DigestInputStream;
@@ -274,7 +273,18 @@ public final class LayerUnpacker {
             directories.add(p);
             directoryTimes.add(mtime);
         } else {
-            Files.getFileAttributeView(p, BasicFileAttributeView.class, LinkOption.NOFOLLOW_LINKS).setTimes(mtime, null, null);
+            setTimes(p, mtime);
+        }
+    }
+
+    /** Sets atime and mtime without opening or following the entry (a FIFO must not be opened). */
+    private static void setTimes(Path p, FileTime t) {
+        long nanos = t.to(java.util.concurrent.TimeUnit.NANOSECONDS);
+        long sec = Math.floorDiv(nanos, 1_000_000_000L);
+        long ns = Math.floorMod(nanos, 1_000_000_000L);
+        if (Libc.c().utimensat(Libc.AT_FDCWD, p.toString(), new long[] {sec, ns, sec, ns}, Libc.AT_SYMLINK_NOFOLLOW) != 0) {
+            int err = Libc.errno();
+            throw BerthException.failedPrecondition("cannot set the times of %s: %s", p, Libc.strerror(err));
         }
     }
 
@@ -283,7 +293,7 @@ public final class LayerUnpacker {
         for (int i = directories.size() - 1; i >= 0; i--) {
             Path d = directories.get(i);
             if (Files.isDirectory(d, LinkOption.NOFOLLOW_LINKS)) {
-                Files.getFileAttributeView(d, BasicFileAttributeView.class, LinkOption.NOFOLLOW_LINKS).setTimes(directoryTimes.get(i), null, null);
+                setTimes(d, directoryTimes.get(i));
             }
         }
     }

@@ -17,8 +17,12 @@ final class Libc {
         long lgetxattr(String path, String name, byte[] value, long size);
 
         String strerror(int errnum);
+
+        int utimensat(int dirfd, String path, long[] times, int flags);
     }
 
+    static final int AT_FDCWD = -100;
+    static final int AT_SYMLINK_NOFOLLOW = 0x100;
     static final int S_IFIFO = 0010000;
     static final int S_IFCHR = 0020000;
     static final int S_IFBLK = 0060000;
