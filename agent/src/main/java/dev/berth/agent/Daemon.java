@@ -1,6 +1,8 @@
 package dev.berth.agent;
 
 import dev.berth.agent.config.BerthConfig;
+import dev.berth.agent.cri.ImageRpcs;
+import dev.berth.agent.cri.Images;
 import dev.berth.agent.cri.RuntimeInfoRpcs;
 import dev.berth.agent.grpc.CriRegistry;
 import dev.berth.agent.grpc.CriServer;
@@ -8,6 +10,7 @@ import dev.berth.agent.runtime.NetworkReadiness;
 import dev.berth.agent.runtime.RuntimeReadiness;
 import dev.berth.agent.runtime.RuntimeState;
 import dev.berth.common.BerthException;
+import dev.berth.images.ImageService;
 import java.io.IOException;
 import java.lang.management.ManagementFactory;
 import java.nio.file.Files;
@@ -40,6 +43,8 @@ public final class Daemon {
         CriRegistry registry = new CriRegistry();
         new RuntimeInfoRpcs(config, state, List.of(new RuntimeReadiness(config), new NetworkReadiness()))
                 .register(registry);
+        ImageService images = Images.open(config);
+        new ImageRpcs(images, config.root().resolve("containers")).register(registry);
 
         CriServer server = CriServer.start(config.grpc().socket(), registry, config.grpc().maxMessageSize());
         Signal.handle(new Signal("TERM"), this::onSignal);
@@ -47,6 +52,7 @@ public final class Daemon {
         LOG.info("berth ready in {} ms", ManagementFactory.getRuntimeMXBean().getUptime());
         stop.await();
         server.shutdown(config.grpc().shutdownTimeout());
+        images.close();
         LOG.info("berth stopped");
         return 0;
     }
