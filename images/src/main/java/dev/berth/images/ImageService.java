@@ -77,6 +77,8 @@ public final class ImageService implements AutoCloseable {
     private final Set<Watch> watches = ConcurrentHashMap.newKeySet();
     private final PullMetrics metrics = new PullMetrics();
     private final Object gcLock = new Object();
+    /** Taken before the store's file lock (the file lock excludes other processes, this one other threads). */
+    private final java.util.concurrent.locks.ReentrantLock storeLock = new java.util.concurrent.locks.ReentrantLock();
     private final Map<Digest, Integer> pullingBlobs = new HashMap<>();
     private final Map<Digest, Integer> pullingLayers = new HashMap<>();
 
@@ -255,8 +257,29 @@ public final class ImageService implements AutoCloseable {
         LOG.info("removed image {} ({})", r.get().id(), r.get().repoTags());
     }
 
+    /**
+     * Runs {@code action} holding the store's file lock, which {@code berth image import} in
+     * another process also takes, so a sweep never deletes what an import is adding.
+     */
+    private void underStoreLock(Runnable action) {
+        storeLock.lock();
+        try (java.nio.channels.FileChannel ch = java.nio.channels.FileChannel.open(root.resolve("lock"),
+                java.nio.file.StandardOpenOption.CREATE, java.nio.file.StandardOpenOption.WRITE);
+             java.nio.channels.FileLock lock = ch.lock()) {
+            action.run();
+        } catch (IOException e) {
+            throw BerthException.internal("cannot lock image store " + root, e);
+        } finally {
+            storeLock.unlock();
+        }
+    }
+
     /** Deletes every layer and blob that no image, hold or pull under way references. Callers hold gcLock. */
     private void sweep() {
+        underStoreLock(this::sweepLocked);
+    }
+
+    private void sweepLocked() {
         Set<Digest> liveLayers = new HashSet<>(holds.heldChainIds());
         Set<Digest> liveBlobs = new HashSet<>();
         for (ImageRecord r : images.snapshot()) {
@@ -288,7 +311,7 @@ public final class ImageService implements AutoCloseable {
         synchronized (gcLock) {
             blobs.forEach(b -> pullingBlobs.computeIfPresent(b, (k, v) -> v == 1 ? null : v - 1));
             chains.forEach(c -> pullingLayers.computeIfPresent(c, (k, v) -> v == 1 ? null : v - 1));
-            sweepLeftovers(blobs, chains);
+            underStoreLock(() -> sweepLeftovers(blobs, chains));
         }
     }
 
@@ -433,6 +456,65 @@ public final class ImageService implements AutoCloseable {
         if (failure != null) {
             throw failure;
         }
+    }
+
+    /** A layer of an image being imported from a file. */
+    public record LocalLayer(Descriptor descriptor, Path file) {
+    }
+
+    /**
+     * Imports an image whose blobs are local files (an OCI layout or {@code docker save}
+     * archive): every blob is verified against its digest, layers are unpacked, and the
+     * image is recorded under {@code tags}. Holds the store's file lock throughout, so a
+     * daemon sharing the store does not sweep what is being added.
+     */
+    public ImageRecord importImage(byte[] manifest, String manifestMediaType, Descriptor configDesc, Path configFile,
+                                   List<LocalLayer> localLayers, List<String> tags) {
+        Descriptor manifestDesc = Descriptor.of(manifestMediaType, Digest.sha256(manifest), manifest.length);
+        Set<Digest> blobs = new HashSet<>();
+        blobs.add(manifestDesc.digest());
+        blobs.add(configDesc.digest());
+        localLayers.forEach(l -> blobs.add(l.descriptor().digest()));
+        Set<Digest> chains = new HashSet<>();
+        ImageRecord[] out = new ImageRecord[1];
+        pinWhilePulling(blobs, chains);
+        try {
+            underStoreLock(() -> {
+                content.put(manifestDesc, manifest);
+                content.ensure(configDesc, () -> Files.newInputStream(configFile), n -> { });
+                JsonNode config;
+                try {
+                    config = Json.mapper().readTree(content.read(configDesc.digest()));
+                } catch (IOException e) {
+                    throw BerthException.invalidArgument("image config %s is not valid JSON", configDesc.digest());
+                }
+                List<Digest> diffIds = new ArrayList<>();
+                for (JsonNode d : config.path("rootfs").path("diff_ids")) {
+                    diffIds.add(Digest.parse(d.asText()));
+                }
+                if (diffIds.size() != localLayers.size()) {
+                    throw BerthException.invalidArgument("image config %s lists %d layers, the archive %d", configDesc.digest(), diffIds.size(), localLayers.size());
+                }
+                // no sweep can run while the store lock is held: the chain ids need no pin
+                List<Digest> chainIds = LayerStore.chainIds(diffIds);
+                chains.addAll(chainIds);
+                for (int i = 0; i < localLayers.size(); i++) {
+                    LocalLayer l = localLayers.get(i);
+                    Path blob = content.ensure(l.descriptor(), () -> Files.newInputStream(l.file()), n -> { });
+                    layers.ensure(chainIds.get(i), diffIds.get(i), () -> Files.newInputStream(blob));
+                }
+                String user = config.path("config").path("User").asText("");
+                Object[] u = ImageRecord.parseUser(user);
+                long size = configDesc.size() + manifest.length + localLayers.stream().mapToLong(l -> l.descriptor().size()).sum();
+                ImageRecord record = new ImageRecord(configDesc.digest(), tags, List.of(), size, manifestDesc.digest(), manifestMediaType, null,
+                        localLayers.stream().map(l -> l.descriptor().digest()).toList(), diffIds, chainIds, user, (Long) u[0], (String) u[1],
+                        false, Map.of(), System.currentTimeMillis());
+                out[0] = images.put(record);
+            });
+        } finally {
+            unpin(blobs, chains);
+        }
+        return out[0];
     }
 
     /** A download being watched for progress. */

@@ -27,10 +27,34 @@ public final class ImageStore {
     private final Path root;
     private final Map<Digest, ImageRecord> images = new HashMap<>();
 
+    private long seenStamp = Long.MIN_VALUE;
+
     public ImageStore(Path root) {
         this.root = root;
         try {
             Files.createDirectories(root);
+        } catch (IOException e) {
+            throw BerthException.failedPrecondition("cannot create image record directory %s: %s", root, e.getMessage());
+        }
+        reload();
+    }
+
+    /** Reads the records again when the directory changed (e.g. {@code berth image import} added one). */
+    private void refresh() {
+        try {
+            long stamp = Files.getLastModifiedTime(root).to(java.util.concurrent.TimeUnit.NANOSECONDS);
+            if (stamp != seenStamp) {
+                reload();
+            }
+        } catch (IOException e) {
+            // keep what is known
+        }
+    }
+
+    private void reload() {
+        try {
+            long stamp = Files.getLastModifiedTime(root).to(java.util.concurrent.TimeUnit.NANOSECONDS);
+            images.clear();
             try (DirectoryStream<Path> ds = Files.newDirectoryStream(root, "*.json")) {
                 for (Path p : ds) {
                     try {
@@ -41,24 +65,29 @@ public final class ImageStore {
                     }
                 }
             }
+            seenStamp = stamp;
         } catch (IOException e) {
             throw BerthException.failedPrecondition("cannot read image records in %s: %s", root, e.getMessage());
         }
     }
 
     public synchronized List<ImageRecord> list() {
+        refresh();
         return new ArrayList<>(images.values());
     }
 
     public synchronized Optional<ImageRecord> get(Digest id) {
+        refresh();
         return Optional.ofNullable(images.get(id));
     }
 
     public synchronized Optional<ImageRecord> byTag(String tag) {
+        refresh();
         return images.values().stream().filter(r -> r.repoTags().contains(tag)).findFirst();
     }
 
     public synchronized Optional<ImageRecord> byRepoDigest(String repoDigest) {
+        refresh();
         return images.values().stream().filter(r -> r.repoDigests().contains(repoDigest)).findFirst();
     }
 
@@ -67,6 +96,7 @@ public final class ImageStore {
      * carries are taken from any other image.
      */
     public synchronized ImageRecord put(ImageRecord record) {
+        refresh();
         ImageRecord current = images.get(record.id());
         List<String> tags = new ArrayList<>(current == null ? List.of() : current.repoTags());
         List<String> digests = new ArrayList<>(current == null ? List.of() : current.repoDigests());
@@ -93,6 +123,7 @@ public final class ImageStore {
     }
 
     public synchronized void remove(Digest id) {
+        refresh();
         if (images.remove(id) != null) {
             try {
                 Files.deleteIfExists(file(id));
@@ -104,6 +135,7 @@ public final class ImageStore {
     }
 
     public synchronized Collection<ImageRecord> snapshot() {
+        refresh();
         return List.copyOf(images.values());
     }
 
