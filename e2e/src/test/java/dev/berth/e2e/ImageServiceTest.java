@@ -114,6 +114,30 @@ class ImageServiceTest {
         }
     }
 
+    @Test
+    void anImageImportedWithTheCliIsServedByTheRunningDaemon() throws Exception {
+        try (BerthProcess berth = BerthProcess.start(dir.resolve("berth"))) {
+            Path archive = dir.resolve("busybox.tar");
+            TestImage image = TestImage.of(TestLayer.busybox().build(TestLayer.Compression.NONE));
+            image.writeDockerSave(archive, "offline/busybox:1");
+            Process p = new ProcessBuilder(BerthProcess.launcher().toString(), "image", "import", archive.toString(),
+                    "--root", berth.root().toString()).redirectErrorStream(true).start();
+            String out = new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+            assertEquals(0, p.waitFor(), out);
+            assertTrue(out.contains("docker.io/offline/busybox:1"), out);
+            List<Image> all = berth.images().listImages(ListImagesRequest.getDefaultInstance()).getImagesList();
+            assertEquals(1, all.size());
+            assertEquals(List.of("docker.io/offline/busybox:1"), all.get(0).getRepoTagsList());
+            assertTrue(out.startsWith(all.get(0).getId()), out);
+
+            Process bad = new ProcessBuilder(BerthProcess.launcher().toString(), "image", "import", dir.resolve("missing.tar").toString(),
+                    "--root", berth.root().toString()).redirectErrorStream(true).start();
+            String err = new String(bad.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+            assertEquals(1, bad.waitFor(), err);
+            assertTrue(err.contains("no such file"), err);
+        }
+    }
+
     /** Not a test of correctness: prints PullImage latency and throughput. Run with -Dberth.benchmark=true. */
     @Test
     void benchmarkPullImage() throws Exception {

@@ -90,4 +90,29 @@ public final class TestImage {
         byte[] index = Pusher.utf8("{\"schemaVersion\":2,\"mediaType\":\"" + mt + "\",\"manifests\":[" + ms + "]}");
         return p.manifest(repo, tag, mt, index);
     }
+
+    /** Writes this image as a {@code docker save} archive (uncompressed layers must have been built with Compression.NONE). */
+    public void writeDockerSave(java.nio.file.Path file, String repoTag) throws IOException {
+        byte[] config = config();
+        String configName = Pusher.sha256(config).substring(7) + ".json";
+        StringBuilder names = new StringBuilder();
+        java.util.Map<String, byte[]> files = new java.util.LinkedHashMap<>();
+        for (int i = 0; i < layers.size(); i++) {
+            String n = "layer" + i + "/layer.tar";
+            names.append(i == 0 ? "" : ",").append('"').append(n).append('"');
+            files.put(n, layers.get(i).blob());
+        }
+        files.put(configName, config);
+        files.put("manifest.json", Pusher.utf8("[{\"Config\":\"" + configName + "\",\"RepoTags\":[\"" + repoTag + "\"],\"Layers\":[" + names + "]}]"));
+        try (org.apache.commons.compress.archivers.tar.TarArchiveOutputStream out =
+                     new org.apache.commons.compress.archivers.tar.TarArchiveOutputStream(java.nio.file.Files.newOutputStream(file))) {
+            for (java.util.Map.Entry<String, byte[]> e : files.entrySet()) {
+                org.apache.commons.compress.archivers.tar.TarArchiveEntry t = new org.apache.commons.compress.archivers.tar.TarArchiveEntry(e.getKey());
+                t.setSize(e.getValue().length);
+                out.putArchiveEntry(t);
+                out.write(e.getValue());
+                out.closeArchiveEntry();
+            }
+        }
+    }
 }
