@@ -332,6 +332,26 @@ class ImagePullTest {
         }
     }
 
+    @Test
+    void transientRegistryErrorsAreRetriedWithBackoff() throws Exception {
+        try (RegistryProxy proxy = new RegistryProxy(registry.url())) {
+            proxy.failNext(2, 503);
+            ImageRecord r = pull(proxy.host() + "/test/app1:v1");
+            assertEquals(app1.configDigest(), r.id().toString());
+            assertEquals(3, proxy.hits("/test/app1/manifests/v1"), "two failures, then success");
+
+            proxy.failNext(5, 503);
+            BerthException e = assertThrows(BerthException.class, () -> pull(proxy.host() + "/test/app2:v1"));
+            assertEquals(BerthException.Kind.UNAVAILABLE, e.kind());
+            assertTrue(e.getMessage().contains("503") && e.getMessage().contains(proxy.host()), e.getMessage());
+
+            proxy.failNext(1, 403);
+            BerthException denied = assertThrows(BerthException.class, () -> pull(proxy.host() + "/test/app2:v1"));
+            assertEquals(BerthException.Kind.PERMISSION_DENIED, denied.kind());
+            assertConsistent(images);
+        }
+    }
+
     static byte[] random(int n) {
         byte[] b = new byte[n];
         new Random(n).nextBytes(b);

@@ -38,6 +38,8 @@ public final class RegistryProxy implements AutoCloseable {
     private volatile String bearerPassword;
     private volatile String issuedToken;
     private volatile long stallBlobsLargerThan = -1;
+    private final AtomicInteger failuresLeft = new AtomicInteger();
+    private volatile int failStatus;
     private volatile CountDownLatch stalled = new CountDownLatch(1);
     private volatile CountDownLatch release = new CountDownLatch(1);
 
@@ -66,6 +68,12 @@ public final class RegistryProxy implements AutoCloseable {
         this.stalled = new CountDownLatch(1);
         this.release = new CountDownLatch(1);
         this.stallBlobsLargerThan = size;
+    }
+
+    /** The next {@code n} registry requests fail with HTTP {@code status}. */
+    public void failNext(int n, int status) {
+        failStatus = status;
+        failuresLeft.set(n);
     }
 
     public void passThrough() {
@@ -114,6 +122,10 @@ public final class RegistryProxy implements AutoCloseable {
                 return;
             }
             hits.computeIfAbsent(path, p -> new AtomicInteger()).incrementAndGet();
+            if (failuresLeft.getAndUpdate(n -> Math.max(0, n - 1)) > 0) {
+                ex.sendResponseHeaders(failStatus, -1);
+                return;
+            }
             HttpRequest.Builder b = HttpRequest.newBuilder(URI.create(upstream + path)).GET();
             String accept = ex.getRequestHeaders().getFirst("Accept");
             if (accept != null) {
