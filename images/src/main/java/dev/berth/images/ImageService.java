@@ -5,6 +5,7 @@ import dev.berth.common.BerthException;
 import dev.berth.common.Json;
 import dev.berth.images.content.ContentStore;
 import dev.berth.images.content.Descriptor;
+import dev.berth.images.layer.Durability;
 import dev.berth.images.layer.LayerStore;
 import dev.berth.images.layer.Trees;
 import dev.berth.images.reference.Digest;
@@ -424,6 +425,7 @@ public final class ImageService implements AutoCloseable {
                     resolved.manifest().mediaType(), resolved.index().map(RegistryClient.Fetched::digest).orElse(null),
                     layerDescs.stream().map(Descriptor::digest).toList(), diffIds, chainIds, user, (Long) u[0], (String) u[1],
                     false, annotations == null ? Map.of() : annotations, System.currentTimeMillis());
+            Durability.syncFilesystemOf(root);
             synchronized (gcLock) {
                 return images.put(record);
             }
@@ -509,6 +511,7 @@ public final class ImageService implements AutoCloseable {
                 ImageRecord record = new ImageRecord(configDesc.digest(), tags, List.of(), size, manifestDesc.digest(), manifestMediaType, null,
                         localLayers.stream().map(l -> l.descriptor().digest()).toList(), diffIds, chainIds, user, (Long) u[0], (String) u[1],
                         false, Map.of(), System.currentTimeMillis());
+                Durability.syncFilesystemOf(root);
                 out[0] = images.put(record);
             });
         } finally {

@@ -1,6 +1,5 @@
 package dev.berth.images.content;
 
-import dev.berth.common.AtomicFiles;
 import dev.berth.common.BerthException;
 import dev.berth.images.reference.Digest;
 import java.io.IOException;
@@ -26,7 +25,8 @@ import java.util.function.LongConsumer;
  * Blobs stored by digest under {@code <root>/blobs/<algorithm>/<hex>}. Every byte written is
  * checked against the expected digest and size while it streams; a download goes to a
  * temporary file under {@code <root>/ingest} that is renamed into place only once verified, so
- * a blob is either absent or whole. Concurrent requests for the same blob share one download.
+ * a blob is either absent or whole (durable once the image service has synced the filesystem
+ * before recording an image that needs it). Concurrent requests for the same blob share one download.
  */
 public final class ContentStore {
     /** Opens the content of a blob (e.g. from a registry). */
@@ -143,16 +143,13 @@ public final class ContentStore {
                     throw BerthException.failedPrecondition("blob %s does not match its digest (content hashes to %s)", d.digest(), actual);
                 }
             }
-            try (var ch = java.nio.channels.FileChannel.open(tmp, StandardOpenOption.WRITE)) {
-                ch.force(true);
-            }
+            // not synced here: the image service syncs the filesystem once before it records an image
             Files.createDirectories(target.getParent());
             try {
                 Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE);
             } catch (AtomicMoveNotSupportedException e) {
                 Files.move(tmp, target);
             }
-            AtomicFiles.syncDirectory(target.getParent());
             return target;
         } catch (InterruptedIOException e) {
             throw new BerthException(BerthException.Kind.CANCELLED, "download of blob " + d.digest() + " was cancelled", e);

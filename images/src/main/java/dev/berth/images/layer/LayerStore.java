@@ -1,6 +1,5 @@
 package dev.berth.images.layer;
 
-import dev.berth.common.AtomicFiles;
 import dev.berth.common.BerthException;
 import dev.berth.common.Json;
 import dev.berth.images.reference.Digest;
@@ -129,11 +128,12 @@ public final class LayerStore {
                 r = LayerUnpacker.unpack(in, diff, diffId);
             }
             Layer layer = new Layer(chainId, diffId, r.bytes(), r.inodes() + 1);
-            AtomicFiles.writeString(tmp.resolve("layer.json"), Json.write(layer));
+            // not synced here: the image service syncs the filesystem once before it records an image,
+            // and layers no record names are swept at start
+            Files.writeString(tmp.resolve("layer.json"), Json.write(layer));
             Path target = layerDir(chainId);
             Files.createDirectories(target.getParent());
             Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE);
-            AtomicFiles.syncDirectory(target.getParent());
             return layer;
         } catch (BerthException e) {
             throw new BerthException(e.kind(), "layer " + diffId + ": " + e.getMessage(), e);

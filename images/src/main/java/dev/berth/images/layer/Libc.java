@@ -18,6 +18,12 @@ final class Libc {
 
         String strerror(int errnum);
 
+        int open(String path, int flags);
+
+        int close(int fd);
+
+        int syncfs(int fd);
+
         int utimensat(int dirfd, String path, long[] times, int flags);
     }
 
