@@ -1,6 +1,8 @@
 package dev.berth.agent;
 
 import dev.berth.agent.config.BerthConfig;
+import dev.berth.agent.cri.ImageRpcs;
+import dev.berth.agent.cri.Images;
 import dev.berth.agent.cri.RuntimeInfoRpcs;
 import dev.berth.agent.cri.SandboxRpcs;
 import dev.berth.agent.grpc.CriRegistry;
@@ -20,6 +22,7 @@ import dev.berth.networking.cni.CniPodNetwork;
 import dev.berth.podsandbox.oci.RuntimeHandlers;
 import dev.berth.podsandbox.sandbox.SandboxContainers;
 import dev.berth.podsandbox.sandbox.SandboxService;
+import dev.berth.images.ImageService;
 import java.io.IOException;
 import java.lang.management.ManagementFactory;
 import java.nio.file.Files;
@@ -72,6 +75,8 @@ public final class Daemon {
         sandboxes.recover();
         network.garbageCollect(sandboxes.ids());
         new SandboxRpcs(sandboxes).register(registry);
+        ImageService images = Images.open(config);
+        new ImageRpcs(images, config.root().resolve("containers")).register(registry);
 
         BerthMetrics metrics = metricsReady.join();
         CriServer server = CriServer.start(config.grpc().socket(), registry, config.grpc().maxMessageSize(),
@@ -95,6 +100,7 @@ public final class Daemon {
         }
         server.shutdown(config.grpc().shutdownTimeout());
         metrics.close();
+        images.close();
         LOG.info("berth stopped");
         return 0;
     }

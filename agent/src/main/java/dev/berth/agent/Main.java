@@ -14,7 +14,7 @@ import picocli.CommandLine.Option;
 /** The {@code berth} command. */
 @Command(name = "berth", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         description = "berth: a Kubernetes node runtime serving the CRI on a UNIX socket.",
-        subcommands = {Main.DaemonCommand.class, CommandLine.HelpCommand.class})
+        subcommands = {Main.DaemonCommand.class, Main.ImageCommand.class, CommandLine.HelpCommand.class})
 public final class Main {
     /** Exit status for configuration errors. */
     public static final int EXIT_CONFIG = 2;
@@ -75,6 +75,37 @@ public final class Main {
             BerthConfig cfg = ConfigLoader.load(config, new BerthConfig.Overrides(root, runRoot, socket, logLevel, logFormat, metricsAddress));
             Logging.configure(cfg.log().level(), cfg.log().format());
             return new Daemon(cfg).run();
+        }
+    }
+
+    @Command(name = "image", mixinStandardHelpOptions = true, description = "Manage berth's image store offline.",
+            subcommands = {ImageImportCommand.class})
+    static final class ImageCommand {
+    }
+
+    @Command(name = "import", mixinStandardHelpOptions = true,
+            description = "Load an OCI image layout (directory or tar) or a docker save archive (tar, optionally gzipped) into the image store.")
+    static final class ImageImportCommand implements Callable<Integer> {
+        @CommandLine.Parameters(paramLabel = "FILE", description = "the archive or OCI layout directory")
+        Path file;
+
+        @Option(names = "--config", paramLabel = "FILE", description = "configuration file (default: /etc/berth/config.toml if it exists)")
+        Path config;
+
+        @Option(names = "--root", paramLabel = "DIR", description = "persistent state (default: /var/lib/berth)")
+        Path root;
+
+        @Override
+        public Integer call() throws Exception {
+            BerthConfig cfg = ConfigLoader.load(config, new BerthConfig.Overrides(root, null, null, null, null));
+            Logging.configure("warn", "text");
+            try (dev.berth.images.ImageService images = dev.berth.agent.cri.Images.open(cfg)) {
+                for (dev.berth.images.store.ImageRecord r : dev.berth.images.archive.ImageArchive.importFile(images, file.toAbsolutePath(),
+                        dev.berth.images.registry.Platform.host())) {
+                    System.out.println(r.id() + (r.repoTags().isEmpty() ? "" : " " + String.join(" ", r.repoTags())));
+                }
+            }
+            return 0;
         }
     }
 }

@@ -63,6 +63,18 @@ class BadConfigurationTest {
     }
 
     @Test
+    void badRegistryAndImageSettingsAreNamed() throws Exception {
+        assertOneLine(daemon("--config", config("[registry]\npull_progress_timeout = \"0s\"\n").toString()), 2,
+                "'registry.pull_progress_timeout' must be positive");
+        assertOneLine(daemon("--config", config("[registry]\nmax_concurrent_downloads = 0\n").toString()), 2,
+                "'registry.max_concurrent_downloads' must be between 1 and 64");
+        assertOneLine(daemon("--config", config("[registry]\nconfig_path = \"certs.d\"\n").toString()), 2,
+                "'config_path' must be an absolute path");
+        assertOneLine(daemon("--config", config("[images]\npinned_images = [\"Bad Ref\"]\n").toString()), 2,
+                "'images.pinned_images'", "white space");
+    }
+
+    @Test
     void invalidTomlIsReported() throws Exception {
         Outcome o = daemon("--config", config("[grpc\n").toString());
         assertOneLine(o, 2, "is not valid TOML");

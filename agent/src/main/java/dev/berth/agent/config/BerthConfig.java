@@ -19,13 +19,15 @@ public record BerthConfig(
         Runtime runtime,
         Network network,
         Metrics metrics,
+        Registry registry,
+        Images images,
         String source) {
 
     public static final Path DEFAULT_FILE = Path.of("/etc/berth/config.toml");
 
     /** The same configuration, said to come from elsewhere. */
     public BerthConfig withSource(String newSource) {
-        return new BerthConfig(root, runRoot, log, grpc, cgroup, runtime, network, metrics, newSource);
+        return new BerthConfig(root, runRoot, log, grpc, cgroup, runtime, network, metrics, registry, images, newSource);
     }
 
     /** Logging: level and format of the daemon's own log on stderr. */
@@ -171,6 +173,42 @@ public record BerthConfig(
         }
     }
 
+    /** How images are fetched from registries. */
+    public record Registry(Path configPath, Path authFile, Duration requestTimeout, Duration pullProgressTimeout,
+                           int maxConcurrentDownloads) {
+        static Registry read(ConfigSection s) {
+            Duration progress = s.duration("pull_progress_timeout", Duration.ofMinutes(5));
+            if (progress.isZero() || progress.isNegative()) {
+                throw new ConfigException("config key 'registry.pull_progress_timeout' must be positive");
+            }
+            Duration request = s.duration("request_timeout", Duration.ofSeconds(30));
+            if (request.isZero() || request.isNegative()) {
+                throw new ConfigException("config key 'registry.request_timeout' must be positive");
+            }
+            return new Registry(
+                    absolute(s, "config_path", s.string("config_path", "/etc/berth/certs.d")),
+                    absolute(s, "auth_file", s.string("auth_file", "/etc/berth/auth.json")),
+                    request,
+                    progress,
+                    (int) s.integer("max_concurrent_downloads", 3, 1, 64));
+        }
+    }
+
+    /** The image store. */
+    public record Images(List<String> pinnedImages) {
+        static Images read(ConfigSection s) {
+            List<String> pinned = new java.util.ArrayList<>();
+            for (String ref : s.strings("pinned_images", List.of())) {
+                try {
+                    pinned.add(dev.berth.images.reference.Reference.parse(ref).toString());
+                } catch (dev.berth.common.BerthException e) {
+                    throw new ConfigException("config key 'images.pinned_images': " + e.getMessage());
+                }
+            }
+            return new Images(List.copyOf(pinned));
+        }
+    }
+
     /** Values given on the command line; each non-null one wins over the file. */
     public record Overrides(Path root, Path runRoot, Path socket, String logLevel, String logFormat, String metricsAddress) {
         /** Without a metrics address flag. */
@@ -208,6 +246,8 @@ public record BerthConfig(
                 Runtime.read(top.section("runtime")),
                 Network.read(top.section("network"), root),
                 metrics,
+                Registry.read(top.section("registry")),
+                Images.read(top.section("images")),
                 source);
         top.requireNoUnknownKeys();
         return config;

@@ -1,0 +1,206 @@
+package dev.berth.images.content;
+
+import dev.berth.common.BerthException;
+import dev.berth.images.reference.Digest;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.InterruptedIOException;
+import java.io.OutputStream;
+import java.io.UncheckedIOException;
+import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.DirectoryStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.security.MessageDigest;
+import java.util.HashSet;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.function.LongConsumer;
+
+/**
+ * Blobs stored by digest under {@code <root>/blobs/<algorithm>/<hex>}. Every byte written is
+ * checked against the expected digest and size while it streams; a download goes to a
+ * temporary file under {@code <root>/ingest} that is renamed into place only once verified, so
+ * a blob is either absent or whole (durable once the image service has synced the filesystem
+ * before recording an image that needs it). Concurrent requests for the same blob share one download.
+ */
+public final class ContentStore {
+    /** Opens the content of a blob (e.g. from a registry). */
+    @FunctionalInterface
+    public interface Source {
+        InputStream open() throws IOException;
+    }
+
+    private final Path root;
+    private final Path blobs;
+    private final Path ingest;
+    private final ConcurrentHashMap<Digest, CompletableFuture<Path>> inFlight = new ConcurrentHashMap<>();
+
+    public ContentStore(Path root) {
+        this.root = root;
+        this.blobs = root.resolve("blobs");
+        this.ingest = root.resolve("ingest");
+        try {
+            Files.createDirectories(blobs);
+            Files.createDirectories(ingest);
+            // whatever was being downloaded when berth last stopped is incomplete
+            try (DirectoryStream<Path> ds = Files.newDirectoryStream(ingest)) {
+                for (Path p : ds) {
+                    Files.deleteIfExists(p);
+                }
+            }
+        } catch (IOException e) {
+            throw BerthException.failedPrecondition("cannot prepare content store %s: %s", root, e.getMessage());
+        }
+    }
+
+    public Path root() {
+        return root;
+    }
+
+    public Path path(Digest d) {
+        return blobs.resolve(d.algorithm()).resolve(d.hex());
+    }
+
+    public boolean has(Digest d) {
+        return Files.isRegularFile(path(d));
+    }
+
+    public byte[] read(Digest d) {
+        try {
+            return Files.readAllBytes(path(d));
+        } catch (IOException e) {
+            throw BerthException.notFound("blob %s is not in the content store", d);
+        }
+    }
+
+    /** Stores bytes already in memory (a manifest or config), after checking them against {@code d}. */
+    public Path put(Descriptor d, byte[] content) {
+        return ensure(d, () -> new java.io.ByteArrayInputStream(content), n -> { });
+    }
+
+    /**
+     * Makes sure the blob is present: returns at once if it is; joins a download of the same
+     * blob already under way; otherwise copies it from {@code source}, verifying as it goes.
+     * {@code progress} hears the bytes copied so far.
+     */
+    public Path ensure(Descriptor d, Source source, LongConsumer progress) {
+        Path target = path(d.digest());
+        if (Files.isRegularFile(target)) {
+            return target;
+        }
+        CompletableFuture<Path> mine = new CompletableFuture<>();
+        CompletableFuture<Path> existing = inFlight.putIfAbsent(d.digest(), mine);
+        if (existing != null) {
+            try {
+                return existing.join();
+            } catch (java.util.concurrent.CompletionException e) {
+                if (e.getCause() instanceof RuntimeException re) {
+                    throw re;
+                }
+                throw e;
+            }
+        }
+        try {
+            Path p = Files.isRegularFile(target) ? target : download(d, source, progress);
+            mine.complete(p);
+            return p;
+        } catch (RuntimeException e) {
+            mine.completeExceptionally(e);
+            throw e;
+        } finally {
+            inFlight.remove(d.digest(), mine);
+        }
+    }
+
+    private Path download(Descriptor d, Source source, LongConsumer progress) {
+        Path target = path(d.digest());
+        Path tmp = ingest.resolve(d.digest().hex() + "." + Long.toHexString(ThreadLocalRandom.current().nextLong()));
+        try {
+            MessageDigest hasher = d.digest().newHasher();
+            long total = 0;
+            try (InputStream in = source.open(); OutputStream out = Files.newOutputStream(tmp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
+                byte[] buf = new byte[128 * 1024];
+                int n;
+                while ((n = in.read(buf)) > 0) {
+                    total += n;
+                    if (total > d.size()) {
+                        throw BerthException.failedPrecondition("blob %s is larger than the %d bytes its descriptor says", d.digest(), d.size());
+                    }
+                    hasher.update(buf, 0, n);
+                    out.write(buf, 0, n);
+                    progress.accept(total);
+                }
+                if (total != d.size()) {
+                    throw BerthException.failedPrecondition("blob %s ended after %d of %d bytes", d.digest(), total, d.size());
+                }
+                Digest actual = d.digest().withValue(hasher.digest());
+                if (!actual.equals(d.digest())) {
+                    throw BerthException.failedPrecondition("blob %s does not match its digest (content hashes to %s)", d.digest(), actual);
+                }
+            }
+            // not synced here: the image service syncs the filesystem once before it records an image
+            Files.createDirectories(target.getParent());
+            try {
+                Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE);
+            } catch (AtomicMoveNotSupportedException e) {
+                Files.move(tmp, target);
+            }
+            return target;
+        } catch (InterruptedIOException e) {
+            throw new BerthException(BerthException.Kind.CANCELLED, "download of blob " + d.digest() + " was cancelled", e);
+        } catch (IOException e) {
+            throw BerthException.unavailable("download of blob %s failed: %s", d.digest(), e.getMessage() == null ? e.toString() : e.getMessage());
+        } catch (UncheckedIOException e) {
+            throw BerthException.unavailable("download of blob %s failed: %s", d.digest(), e.getCause().getMessage());
+        } finally {
+            try {
+                Files.deleteIfExists(tmp);
+            } catch (IOException e) {
+                // best effort; ingest is emptied at start-up too
+            }
+        }
+    }
+
+    public void delete(Digest d) {
+        try {
+            Files.deleteIfExists(path(d));
+        } catch (IOException e) {
+            throw BerthException.internal("cannot delete blob " + d, e);
+        }
+    }
+
+    /** Every blob present. */
+    public Set<Digest> list() {
+        Set<Digest> out = new HashSet<>();
+        try (DirectoryStream<Path> algs = Files.newDirectoryStream(blobs)) {
+            for (Path alg : algs) {
+                try (DirectoryStream<Path> ds = Files.newDirectoryStream(alg)) {
+                    for (Path p : ds) {
+                        try {
+                            out.add(new Digest(alg.getFileName().toString(), p.getFileName().toString()));
+                        } catch (BerthException e) {
+                            // not a blob
+                        }
+                    }
+                }
+            }
+        } catch (IOException e) {
+            throw BerthException.internal("cannot list content store " + root, e);
+        }
+        return out;
+    }
+
+    /** Temporary files of downloads under way (none once every pull has ended). */
+    public long ingestCount() {
+        try (var s = Files.list(ingest)) {
+            return s.count();
+        } catch (IOException e) {
+            return 0;
+        }
+    }
+}

@@ -1,0 +1,154 @@
+package dev.berth.images.store;
+
+import dev.berth.common.AtomicFiles;
+import dev.berth.common.BerthException;
+import dev.berth.common.Json;
+import dev.berth.images.reference.Digest;
+import java.io.IOException;
+import java.nio.file.DirectoryStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Image records, one JSON file per image under {@code <root>/<hex>.json}, written crash-safely
+ * and read back at start. A repo tag names at most one image: giving it to a new image takes it
+ * from the old one. All mutations are serialised by the store's lock; reads see a snapshot.
+ */
+public final class ImageStore {
+    private static final Logger LOG = LoggerFactory.getLogger(ImageStore.class);
+    private final Path root;
+    private final Map<Digest, ImageRecord> images = new HashMap<>();
+
+    private long seenStamp = Long.MIN_VALUE;
+
+    public ImageStore(Path root) {
+        this.root = root;
+        try {
+            Files.createDirectories(root);
+        } catch (IOException e) {
+            throw BerthException.failedPrecondition("cannot create image record directory %s: %s", root, e.getMessage());
+        }
+        reload();
+    }
+
+    /** Reads the records again when the directory changed (e.g. {@code berth image import} added one). */
+    private void refresh() {
+        try {
+            long stamp = Files.getLastModifiedTime(root).to(java.util.concurrent.TimeUnit.NANOSECONDS);
+            if (stamp != seenStamp) {
+                reload();
+            }
+        } catch (IOException e) {
+            // keep what is known
+        }
+    }
+
+    private void reload() {
+        try {
+            long stamp = Files.getLastModifiedTime(root).to(java.util.concurrent.TimeUnit.NANOSECONDS);
+            images.clear();
+            try (DirectoryStream<Path> ds = Files.newDirectoryStream(root, "*.json")) {
+                for (Path p : ds) {
+                    try {
+                        ImageRecord r = Json.mapper().readValue(p.toFile(), ImageRecord.class);
+                        images.put(r.id(), r);
+                    } catch (IOException | RuntimeException e) {
+                        LOG.warn("ignoring unreadable image record {}: {}", p, e.getMessage());
+                    }
+                }
+            }
+            seenStamp = stamp;
+        } catch (IOException e) {
+            throw BerthException.failedPrecondition("cannot read image records in %s: %s", root, e.getMessage());
+        }
+    }
+
+    public synchronized List<ImageRecord> list() {
+        refresh();
+        return new ArrayList<>(images.values());
+    }
+
+    public synchronized Optional<ImageRecord> get(Digest id) {
+        refresh();
+        return Optional.ofNullable(images.get(id));
+    }
+
+    public synchronized Optional<ImageRecord> byTag(String tag) {
+        refresh();
+        return images.values().stream().filter(r -> r.repoTags().contains(tag)).findFirst();
+    }
+
+    public synchronized Optional<ImageRecord> byRepoDigest(String repoDigest) {
+        refresh();
+        return images.values().stream().filter(r -> r.repoDigests().contains(repoDigest)).findFirst();
+    }
+
+    /**
+     * Adds an image or merges its references into the one with the same id; the tags it
+     * carries are taken from any other image.
+     */
+    public synchronized ImageRecord put(ImageRecord record) {
+        refresh();
+        ImageRecord current = images.get(record.id());
+        List<String> tags = new ArrayList<>(current == null ? List.of() : current.repoTags());
+        List<String> digests = new ArrayList<>(current == null ? List.of() : current.repoDigests());
+        for (String t : record.repoTags()) {
+            if (!tags.contains(t)) {
+                tags.add(t);
+            }
+        }
+        for (String d : record.repoDigests()) {
+            if (!digests.contains(d)) {
+                digests.add(d);
+            }
+        }
+        ImageRecord merged = (current == null ? record : current.withPinned(current.pinned() || record.pinned())).withRefs(tags, digests);
+        for (ImageRecord other : List.copyOf(images.values())) {
+            if (!other.id().equals(record.id()) && other.repoTags().stream().anyMatch(tags::contains)) {
+                List<String> left = new ArrayList<>(other.repoTags());
+                left.removeAll(tags);
+                write(other.withRefs(left, other.repoDigests()));
+            }
+        }
+        write(merged);
+        return merged;
+    }
+
+    public synchronized void remove(Digest id) {
+        refresh();
+        if (images.remove(id) != null) {
+            try {
+                Files.deleteIfExists(file(id));
+                AtomicFiles.syncDirectory(root);
+            } catch (IOException e) {
+                throw BerthException.internal("cannot remove image record " + id, e);
+            }
+        }
+    }
+
+    public synchronized Collection<ImageRecord> snapshot() {
+        refresh();
+        return List.copyOf(images.values());
+    }
+
+    private void write(ImageRecord r) {
+        try {
+            AtomicFiles.writeString(file(r.id()), Json.write(r));
+        } catch (IOException e) {
+            throw BerthException.internal("cannot write image record " + r.id(), e);
+        }
+        images.put(r.id(), r);
+    }
+
+    private Path file(Digest id) {
+        return root.resolve(id.algorithm() + "-" + id.hex() + ".json");
+    }
+}

@@ -1,0 +1,186 @@
+package dev.berth.images.testing;
+
+import com.sun.net.httpserver.HttpExchange;
+import com.sun.net.httpserver.HttpServer;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.InetSocketAddress;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.util.Base64;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * A test front for a real registry on loopback: forwards {@code /v2/} GETs, counts requests
+ * per path, can require Bearer tokens from its own token endpoint ({@code /token}, guarded by
+ * HTTP Basic), and can cut blob downloads off half-way (stalling until released).
+ */
+public final class RegistryProxy implements AutoCloseable {
+    private final String upstream;
+    private final HttpServer server;
+    private final ExecutorService executor = Executors.newCachedThreadPool();
+    private final HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
+    private final Map<String, AtomicInteger> hits = new ConcurrentHashMap<>();
+    public final AtomicInteger tokenRequests = new AtomicInteger();
+
+    private volatile String bearerUser;
+    private volatile String bearerPassword;
+    private volatile String issuedToken;
+    private volatile long stallBlobsLargerThan = -1;
+    private final AtomicInteger failuresLeft = new AtomicInteger();
+    private volatile int failStatus;
+    private volatile CountDownLatch stalled = new CountDownLatch(1);
+    private volatile CountDownLatch release = new CountDownLatch(1);
+
+    public RegistryProxy(String upstream) throws IOException {
+        this.upstream = upstream;
+        this.server = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 50);
+        server.setExecutor(executor);
+        server.createContext("/v2/", this::forward);
+        server.createContext("/token", this::token);
+        server.start();
+    }
+
+    public String host() {
+        return "127.0.0.1:" + server.getAddress().getPort();
+    }
+
+    /** Requires Bearer tokens, handed out by /token to this user (Basic) only. */
+    public void requireBearer(String user, String password) {
+        this.bearerUser = user;
+        this.bearerPassword = password;
+        this.issuedToken = "tok-" + System.nanoTime();
+    }
+
+    /** Blobs larger than {@code size} are sent half-way, then the response stalls until {@link #releaseStalled()}. */
+    public void stallBlobsLargerThan(long size) {
+        this.stalled = new CountDownLatch(1);
+        this.release = new CountDownLatch(1);
+        this.stallBlobsLargerThan = size;
+    }
+
+    /** The next {@code n} registry requests fail with HTTP {@code status}. */
+    public void failNext(int n, int status) {
+        failStatus = status;
+        failuresLeft.set(n);
+    }
+
+    public void passThrough() {
+        stallBlobsLargerThan = -1;
+        release.countDown();
+    }
+
+    public boolean awaitStalled(long seconds) throws InterruptedException {
+        return stalled.await(seconds, TimeUnit.SECONDS);
+    }
+
+    /** Ends stalled responses by closing their connections (the client sees a truncated body). */
+    public void releaseStalled() {
+        release.countDown();
+    }
+
+    public int hits(String pathSuffix) {
+        return hits.entrySet().stream().filter(e -> e.getKey().endsWith(pathSuffix)).mapToInt(e -> e.getValue().get()).sum();
+    }
+
+    private void token(HttpExchange ex) throws IOException {
+        tokenRequests.incrementAndGet();
+        String expected = "Basic " + Base64.getEncoder().encodeToString((bearerUser + ":" + bearerPassword).getBytes(StandardCharsets.UTF_8));
+        String query = ex.getRequestURI().getQuery();
+        if (!expected.equals(ex.getRequestHeaders().getFirst("Authorization")) || query == null || !query.contains("scope=repository")) {
+            ex.sendResponseHeaders(401, -1);
+            ex.close();
+            return;
+        }
+        byte[] body = ("{\"token\":\"" + issuedToken + "\",\"expires_in\":300}").getBytes(StandardCharsets.UTF_8);
+        ex.getResponseHeaders().set("Content-Type", "application/json");
+        ex.sendResponseHeaders(200, body.length);
+        try (OutputStream out = ex.getResponseBody()) {
+            out.write(body);
+        }
+    }
+
+    private void forward(HttpExchange ex) throws IOException {
+        String path = ex.getRequestURI().getRawPath();
+        try {
+            if (bearerUser != null && !("Bearer " + issuedToken).equals(ex.getRequestHeaders().getFirst("Authorization"))) {
+                String repo = path.substring("/v2/".length()).replaceAll("/(manifests|blobs)/.*$", "");
+                ex.getResponseHeaders().set("WWW-Authenticate", "Bearer realm=\"http://" + host() + "/token\",service=\"berth-test\",scope=\"repository:"
+                        + repo + ":pull\"");
+                ex.sendResponseHeaders(401, -1);
+                return;
+            }
+            hits.computeIfAbsent(path, p -> new AtomicInteger()).incrementAndGet();
+            if (failuresLeft.getAndUpdate(n -> Math.max(0, n - 1)) > 0) {
+                ex.sendResponseHeaders(failStatus, -1);
+                return;
+            }
+            HttpRequest.Builder b = HttpRequest.newBuilder(URI.create(upstream + path)).GET();
+            String accept = ex.getRequestHeaders().getFirst("Accept");
+            if (accept != null) {
+                b.header("Accept", accept);
+            }
+            HttpResponse<InputStream> r;
+            try {
+                r = http.send(b.build(), HttpResponse.BodyHandlers.ofInputStream());
+            } catch (IOException e) {
+                ex.sendResponseHeaders(502, -1);
+                return;
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                ex.sendResponseHeaders(503, -1);
+                return;
+            }
+            for (String h : List.of("Content-Type", "Docker-Content-Digest")) {
+                r.headers().firstValue(h).ifPresent(v -> ex.getResponseHeaders().set(h, v));
+            }
+            long length = r.headers().firstValueAsLong("Content-Length").orElse(0);
+            try (InputStream in = r.body()) {
+                if (r.statusCode() != 200) {
+                    byte[] body = in.readAllBytes();
+                    ex.sendResponseHeaders(r.statusCode(), body.length == 0 ? -1 : body.length);
+                    if (body.length > 0) {
+                        ex.getResponseBody().write(body);
+                    }
+                    return;
+                }
+                ex.sendResponseHeaders(200, length == 0 ? -1 : length);
+                OutputStream out = ex.getResponseBody();
+                long stallAt = stallBlobsLargerThan;
+                if (stallAt >= 0 && path.contains("/blobs/") && length > stallAt) {
+                    out.write(in.readNBytes((int) (length / 2)));
+                    out.flush();
+                    stalled.countDown();
+                    try {
+                        release.await(120, TimeUnit.SECONDS);
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                    }
+                    return; // the connection closes short of Content-Length
+                }
+                in.transferTo(out);
+                out.close();
+            }
+        } finally {
+            ex.close();
+        }
+    }
+
+    @Override
+    public void close() {
+        release.countDown();
+        server.stop(0);
+        executor.shutdownNow();
+    }
+}
