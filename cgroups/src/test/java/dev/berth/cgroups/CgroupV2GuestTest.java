@@ -38,8 +38,18 @@ class CgroupV2GuestTest {
         String classpath = System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
         String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
 
-        List<String> command = new ArrayList<>(List.of(script.toString(), "--timeout", Integer.toString(GUEST_TIMEOUT_SECONDS),
-                "--", java, "-Dberth.cgroups.expectMode=v2", "-cp", classpath, GuestTestMain.class.getName()));
+        List<String> command = new ArrayList<>(List.of(script.toString(), "--timeout", Integer.toString(GUEST_TIMEOUT_SECONDS)));
+        // the guest sees the host's root read-only but gets a fresh /tmp, and only the working
+        // directory is shared: share every class directory of the other modules explicitly
+        Path cwd = Path.of(System.getProperty("user.dir")).toAbsolutePath();
+        for (String entry : classpath.split(java.io.File.pathSeparator)) {
+            Path p = Path.of(entry).toAbsolutePath();
+            if (java.nio.file.Files.isDirectory(p) && !p.startsWith(cwd)) {
+                command.add("--share");
+                command.add(p.toString());
+            }
+        }
+        command.addAll(List.of("--", java, "-Dberth.cgroups.expectMode=v2", "-cp", classpath, GuestTestMain.class.getName()));
         ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true)
                 .directory(Path.of(System.getProperty("user.dir")).toFile());
         pb.environment().put("JAVA_TOOL_OPTIONS", "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC");
