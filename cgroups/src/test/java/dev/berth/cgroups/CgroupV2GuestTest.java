@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assumptions.abort;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.io.ByteArrayOutputStream;
+import java.io.File;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
@@ -42,9 +43,9 @@ class CgroupV2GuestTest {
         // the guest sees the host's root read-only but gets a fresh /tmp, and only the working
         // directory is shared: share every class directory of the other modules explicitly
         Path cwd = Path.of(System.getProperty("user.dir")).toAbsolutePath();
-        for (String entry : classpath.split(java.io.File.pathSeparator)) {
+        for (String entry : classpath.split(File.pathSeparator)) {
             Path p = Path.of(entry).toAbsolutePath();
-            if (java.nio.file.Files.isDirectory(p) && !p.startsWith(cwd)) {
+            if (Files.isDirectory(p) && !p.startsWith(cwd)) {
                 command.add("--share");
                 command.add(p.toString());
             }
