@@ -43,12 +43,18 @@ class CgroupV2GuestTest {
         // the guest sees the host's root read-only but gets a fresh /tmp, and only the working
         // directory is shared: share every class directory of the other modules explicitly
         Path cwd = Path.of(System.getProperty("user.dir")).toAbsolutePath();
+        Path m2 = Path.of(System.getProperty("user.home"), ".m2").toAbsolutePath();
+        java.util.Set<Path> shared = new java.util.LinkedHashSet<>();
         for (String entry : classpath.split(File.pathSeparator)) {
             Path p = Path.of(entry).toAbsolutePath();
-            if (Files.isDirectory(p) && !p.startsWith(cwd)) {
-                command.add("--share");
-                command.add(p.toString());
+            if (p.startsWith(cwd) || p.startsWith(m2) || !Files.exists(p)) {
+                continue;
             }
+            shared.add(Files.isDirectory(p) ? p : p.getParent());
+        }
+        for (Path dir : shared) {
+            command.add("--share");
+            command.add(dir.toString());
         }
         command.addAll(List.of("--", java, "-Dberth.cgroups.expectMode=v2", "-cp", classpath, GuestTestMain.class.getName()));
         ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true)
