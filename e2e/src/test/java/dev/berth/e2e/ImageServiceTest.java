@@ -20,6 +20,7 @@ import dev.berth.cri.v1.RemoveImageRequest;
 import dev.berth.cri.v1.StreamImagesRequest;
 import dev.berth.cri.v1.StreamImagesResponse;
 import dev.berth.images.testing.RegistryFixture;
+import dev.berth.images.testing.RegistryProxy;
 import dev.berth.images.testing.TestImage;
 import dev.berth.images.testing.TestLayer;
 import io.grpc.Status;
@@ -111,6 +112,52 @@ class ImageServiceTest {
             }
             berth.images().removeImage(RemoveImageRequest.newBuilder().setImage(spec(ref)).build()); // idempotent
             berth.images().removeImage(RemoveImageRequest.newBuilder().setImage(spec(id)).build());
+        }
+    }
+
+    @Test
+    void aDaemonKilledMidPullLeavesNoPartialImageAndPullsItAfterRestart() throws Exception {
+        try (RegistryFixture registry = RegistryFixture.start(dir.resolve("registry"));
+             RegistryProxy proxy = new RegistryProxy(registry.url());
+             BerthProcess berth = BerthProcess.start(dir.resolve("berth"))) {
+            byte[] data = new byte[8 << 20];
+            new Random(7).nextBytes(data);
+            TestLayer.Built big = TestLayer.create().file("big", data, 0644).build(TestLayer.Compression.GZIP);
+            TestImage.Pushed pushed = TestImage.of(TestLayer.busybox().build(TestLayer.Compression.GZIP), big)
+                    .push(registry.pusher(), "e2e/big", "1");
+            proxy.stallBlobsLargerThan(4 << 20);
+            String ref = proxy.host() + "/e2e/big:1";
+            berth.imagesAsync().pullImage(PullImageRequest.newBuilder().setImage(spec(ref)).build(), new io.grpc.stub.StreamObserver<>() {
+                @Override
+                public void onNext(dev.berth.cri.v1.PullImageResponse value) {
+                }
+
+                @Override
+                public void onError(Throwable t) {
+                }
+
+                @Override
+                public void onCompleted() {
+                }
+            });
+            assertTrue(proxy.awaitStalled(60), "the pull reached half of the big layer");
+            berth.kill();
+            proxy.passThrough();
+            Path images = berth.root().resolve("images");
+            berth.restart();
+            assertEquals(0, berth.images().listImages(ListImagesRequest.getDefaultInstance()).getImagesCount());
+            try (var s = Files.list(images.resolve("content/ingest"))) {
+                assertEquals(0, s.count(), "no partial download remains");
+            }
+            try (var s = Files.walk(images.resolve("content/blobs"))) {
+                assertEquals(List.of(), s.filter(Files::isRegularFile).toList(), "no blob of an unrecorded image remains");
+            }
+            try (var s = Files.walk(images.resolve("layers"), 2)) {
+                assertEquals(List.of(), s.filter(p -> p.getFileName().toString().startsWith(".") || p.getNameCount() - images.resolve("layers").getNameCount() == 2).toList(),
+                        "no layer of an unrecorded image remains");
+            }
+            String id = berth.images().pullImage(PullImageRequest.newBuilder().setImage(spec(ref)).build()).getImageRef();
+            assertEquals(pushed.configDigest(), id);
         }
     }
 
