@@ -366,10 +366,8 @@ public final class ImageService implements AutoCloseable {
         for (JsonNode l : manifest.path("layers")) {
             Descriptor d = Descriptor.fromJson(l, "manifest of " + ref);
             String mt = d.mediaType();
-            if (!mt.isEmpty() && !(mt.equals(MediaTypes.OCI_LAYER) || mt.equals(MediaTypes.OCI_LAYER_GZIP) || mt.equals(MediaTypes.OCI_LAYER_ZSTD)
-                    || mt.equals(MediaTypes.DOCKER_LAYER_GZIP) || mt.equals(MediaTypes.DOCKER_FOREIGN_LAYER)
-                    || mt.equals("application/vnd.oci.image.layer.nondistributable.v1.tar+gzip")
-                    || mt.equals("application/vnd.oci.image.layer.nondistributable.v1.tar"))) {
+            // plain, gzip and zstd tars (compression is detected from the content); not encrypted layers
+            if (!mt.isEmpty() && (!MediaTypes.isLayer(mt) || mt.contains("+encrypted"))) {
                 throw BerthException.failedPrecondition("image %s has a layer of unsupported media type %s", ref, mt);
             }
             layerDescs.add(d);
