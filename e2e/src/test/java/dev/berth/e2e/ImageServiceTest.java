@@ -193,7 +193,7 @@ class ImageServiceTest {
              BerthProcess berth = BerthProcess.start(dir.resolve("berth"))) {
             TestImage.of(TestLayer.busybox().build(TestLayer.Compression.GZIP)).push(registry.pusher(), "bench/busybox", "1");
             String small = registry.host() + "/bench/busybox:1";
-            System.out.println("busybox image: " + medianMillis(berth, small, 11) + " ms median PullImage (fresh each time)");
+            System.out.println("busybox image: " + medianMillis(berth, small, 21) + " ms median PullImage (fresh each time)");
 
             List<TestLayer.Built> big = new ArrayList<>();
             Random rnd = new Random(1);
@@ -204,9 +204,24 @@ class ImageServiceTest {
             }
             TestImage.of(big.toArray(TestLayer.Built[]::new)).push(registry.pusher(), "bench/big", "1");
             long bytes = big.stream().mapToLong(b -> b.blob().length).sum();
+            long cpuBefore = cpuMillis(berth.pid());
             double ms = medianMillis(berth, registry.host() + "/bench/big:1", 5);
-            System.out.printf("5-layer image of %d MB: %.0f ms median PullImage, %.0f MB/s%n", bytes >> 20, ms, (bytes / 1048576.0) / (ms / 1000));
+            long cpu = (cpuMillis(berth.pid()) - cpuBefore) / 5;
+            System.out.printf("5-layer image of %d MB: %.0f ms median PullImage, %.0f MB/s, daemon CPU %d ms per pull (mean), daemon peak RSS %s%n",
+                    bytes >> 20, ms, (bytes / 1048576.0) / (ms / 1000), cpu, peakRss(berth.pid()));
         }
+    }
+
+    /** utime + stime of a process, in milliseconds (clock ticks of 10 ms). */
+    private static long cpuMillis(long pid) throws java.io.IOException {
+        String stat = Files.readString(Path.of("/proc/" + pid + "/stat"));
+        String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+        return (Long.parseLong(f[11]) + Long.parseLong(f[12])) * 10;
+    }
+
+    private static String peakRss(long pid) throws java.io.IOException {
+        return Files.readAllLines(Path.of("/proc/" + pid + "/status")).stream().filter(l -> l.startsWith("VmHWM")).findFirst()
+                .map(l -> l.substring(6).strip()).orElse("?");
     }
 
     private static double medianMillis(BerthProcess berth, String ref, int runs) {
