@@ -54,6 +54,7 @@ public final class Daemon {
         // every component records its metrics here (see BerthMetrics); /metrics exposes them.
         // Built in parallel with the rest of start-up: loading its classes takes a few hundred ms.
         CompletableFuture<BerthMetrics> metricsReady = CompletableFuture.supplyAsync(BerthMetrics::create);
+        CriServer.prepareSocketPath(config.grpc().socket());
         createStateDirectory(config.root());
         createStateDirectory(config.runRoot());
 
