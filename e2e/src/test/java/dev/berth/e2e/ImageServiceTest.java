@@ -182,6 +182,19 @@ class ImageServiceTest {
             String err = new String(bad.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
             assertEquals(1, bad.waitFor(), err);
             assertTrue(err.contains("no such file"), err);
+
+            Path rootfs = dir.resolve("rootfs");
+            Files.createDirectories(rootfs.resolve("bin"));
+            Files.copy(Path.of("/bin/busybox"), rootfs.resolve("bin/busybox"));
+            Files.createSymbolicLink(rootfs.resolve("bin/sh"), Path.of("busybox"));
+            Process build = new ProcessBuilder(BerthProcess.launcher().toString(), "image", "build-rootfs", rootfs.toString(),
+                    "--tag", "offline/tools:2", "--cmd", "/bin/sh,-c,echo hi", "--root", berth.root().toString())
+                    .redirectErrorStream(true).start();
+            String built = new String(build.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+            assertEquals(0, build.waitFor(), built);
+            assertTrue(built.contains("docker.io/offline/tools:2"), built);
+            assertTrue(berth.images().listImages(ListImagesRequest.getDefaultInstance()).getImagesList().stream()
+                    .anyMatch(i -> i.getRepoTagsList().contains("docker.io/offline/tools:2")), "the daemon serves the built image");
         }
     }
 
