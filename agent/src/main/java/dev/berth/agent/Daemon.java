@@ -80,6 +80,7 @@ public final class Daemon {
         new ImageRpcs(images, config.root().resolve("containers")).register(registry);
 
         BerthMetrics metrics = metricsReady.join();
+        images.metrics().listen(new dev.berth.agent.metrics.ImagePullMeters(metrics.registry()));
         CriServer server = CriServer.start(config.grpc().socket(), registry, config.grpc().maxMessageSize(),
                 new CriCallMetrics(metrics.registry()));
         MetricsServer metricsServer = null;
