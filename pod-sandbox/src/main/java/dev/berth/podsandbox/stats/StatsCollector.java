@@ -7,6 +7,7 @@ import dev.berth.images.ImageService;
 import dev.berth.podsandbox.container.ContainerFilter;
 import dev.berth.podsandbox.container.ContainerManager;
 import dev.berth.podsandbox.container.ContainerRecord;
+import dev.berth.podsandbox.container.ContainerState;
 import dev.berth.podsandbox.sandbox.SandboxService;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -93,7 +94,8 @@ public final class StatsCollector {
     }
 
     private Usage.Container container(ContainerRecord r) {
-        Usage.Cgroup cg = cgroup("c/" + r.id(), r.cgroupsPath());
+        // an exited container's cgroup may linger until removal: its figures are not usage any more
+        Usage.Cgroup cg = r.state() == ContainerState.RUNNING ? cgroup("c/" + r.id(), r.cgroupsPath()) : null;
         Usage.Filesystem fs = layer(r);
         long ts = cg != null ? cg.timestampNanos() : now();
         return new Usage.Container(r.id(), r.sandboxId(), r.name(), r.attempt(), r.imageRef(), r.labels(),

@@ -68,7 +68,7 @@ public final class Usage {
     }
 
     /**
-     * One container's usage. {@code cgroup} is null when its cgroup is gone (not running);
+     * One container's usage. {@code cgroup} is null unless it is running;
      * {@code writableLayer} is null when berth does not know where it is.
      */
     public record Container(String id, String sandboxId, String name, int attempt, String imageRef,

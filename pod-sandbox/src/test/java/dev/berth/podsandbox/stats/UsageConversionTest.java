@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 
 import dev.berth.cgroups.Cgroups.CgroupStats;
+import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
@@ -17,7 +18,7 @@ class UsageConversionTest {
 
     @Test
     void theFirstSampleHasNoRateAndTheSecondGivesNanoCores() {
-        CpuRates rates = new CpuRates();
+        CpuRates rates = new CpuRates(Duration.ZERO);
         assertNull(rates.sample("c/a", 1_000_000_000L, 5_000_000_000L));
         // 0.5 s of CPU over 2 s of wall clock: a quarter of a core
         assertEquals(250_000_000L, rates.sample("c/a", 3_000_000_000L, 5_500_000_000L));
@@ -29,7 +30,7 @@ class UsageConversionTest {
 
     @Test
     void aSampleAtTheSameInstantOrACounterResetHasNoRate() {
-        CpuRates rates = new CpuRates();
+        CpuRates rates = new CpuRates(Duration.ZERO);
         rates.sample("k", 10, 100);
         assertNull(rates.sample("k", 10, 100));
         assertNull(rates.sample("k", 20, 50), "a smaller counter is a new cgroup");
@@ -38,7 +39,7 @@ class UsageConversionTest {
 
     @Test
     void anOlderConcurrentSampleIsMeasuredAgainstTheKeptOneWithoutReplacingIt() {
-        CpuRates rates = new CpuRates();
+        CpuRates rates = new CpuRates(Duration.ZERO);
         rates.sample("k", 100, 1000);
         rates.sample("k", 200, 2000);
         assertEquals(10_000_000_000L, rates.sample("k", 150, 1500));
@@ -46,8 +47,19 @@ class UsageConversionTest {
     }
 
     @Test
+    void aSampleSoonerThanTheMinimumIntervalIsMeasuredFromTheKeptOne() {
+        CpuRates rates = new CpuRates(Duration.ofMillis(100));
+        long ms = 1_000_000L;
+        rates.sample("k", 1000 * ms, 0);
+        assertEquals(1_000_000_000L, rates.sample("k", 1200 * ms, 200 * ms));
+        // 1 ms later, with no CPU used in that millisecond: still measured over 201 ms
+        assertEquals((long) (200 * ms * 1e9 / (201 * ms)), rates.sample("k", 1201 * ms, 200 * ms));
+        assertEquals(500_000_000L, rates.sample("k", 1400 * ms, 300 * ms), "from the sample at 1200 ms");
+    }
+
+    @Test
     void retainForgetsRemovedKeysOfOnePrefixOnly() {
-        CpuRates rates = new CpuRates();
+        CpuRates rates = new CpuRates(Duration.ZERO);
         rates.sample("c/a", 1, 1);
         rates.sample("c/b", 1, 1);
         rates.sample("p/a", 1, 1);
