@@ -81,10 +81,18 @@ class StatsCollectorIntegrationTest {
                     problems.add("cannot remove container " + r.id() + ": " + e);
                 }
             }
-            manager.close();
+            try {
+                manager.close();
+            } catch (RuntimeException e) {
+                problems.add("cannot close the container manager: " + e);
+            }
         }
         if (podCgroup != null) {
-            cgroups.remove(podCgroup);
+            try {
+                cgroups.remove(podCgroup);
+            } catch (RuntimeException e) {
+                problems.add("cannot remove cgroup " + podCgroup + ": " + e);
+            }
             cgroups.close();
         }
         for (String ns : netns) {
