@@ -51,6 +51,7 @@ class StatsCollectorBenchmark {
                         dir.resolve("run/runc"), Duration.ofSeconds(120))),
                 "runc", HostFacts.current(), rec -> false, ContainerManager.Options.defaults());
         StringBuilder report = new StringBuilder();
+        List<String> namespaces = new ArrayList<>();
         try {
             PodDirectory.Pod p = new PodDirectory.Pod("pod-" + tag, new SandboxConfig.Metadata("bench", "u", "default", 0),
                     Map.of(), Map.of(), pod, null);
@@ -98,6 +99,22 @@ class StatsCollectorBenchmark {
             long s = System.nanoTime();
             collector.pod(p.id());
             report.append(String.format("PodSandboxStats of the pod with %d containers: %.1f ms%n", n, (System.nanoTime() - s) / 1e6));
+            // the network part of a pod's stats: reading one namespace's counters
+            for (int i = 0; i < 20; i++) {
+                String ns = "berth-bn-" + i + "-" + tag.substring(Math.max(0, tag.length() - 6));
+                namespaces.add(ns);
+                new ProcessBuilder("ip", "netns", "add", ns).inheritIO().start().waitFor();
+            }
+            NetDev net = new NetDev();
+            List<Long> reads = new ArrayList<>();
+            for (String ns : namespaces) {
+                long r0 = System.nanoTime();
+                net.read(Path.of("/run/netns", ns));
+                reads.add(System.nanoTime() - r0);
+            }
+            Collections.sort(reads);
+            report.append(String.format("reading one pod's /proc/net/dev through nsenter, 20 namespaces: p50 %.1f ms, max %.1f ms%n",
+                    reads.get(9) / 1e6, reads.get(19) / 1e6));
         } finally {
             for (ContainerRecord r : manager.list()) {
                 try {
@@ -108,6 +125,9 @@ class StatsCollectorBenchmark {
                 }
             }
             manager.close();
+            for (String ns : namespaces) {
+                new ProcessBuilder("ip", "netns", "delete", ns).inheritIO().start().waitFor();
+            }
             cgroups.remove(pod);
             cgroups.close();
             try (Stream<Path> walk = Files.walk(dir)) {
