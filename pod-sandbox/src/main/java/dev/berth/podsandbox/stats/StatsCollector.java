@@ -28,7 +28,8 @@ import org.slf4j.LoggerFactory;
  * Measures containers and pods: cgroup counters (CPU with a rate from the previous sample,
  * memory, swap, processes, PSI), the containers' writable layers (walked, and cached for a
  * few seconds) and the pods' network interfaces (read inside their network namespace).
- * Reads only; never blocks a runtime operation (record lookups are the stores' snapshots).
+ * Reads only: it changes no container, sandbox or cgroup; its own state is the last CPU sample
+ * per cgroup and the cached layer usages, both forgotten when their container goes.
  */
 public final class StatsCollector {
     private static final Logger LOG = LoggerFactory.getLogger(StatsCollector.class);
