@@ -1,0 +1,359 @@
+package dev.berth.e2e;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.berth.cri.v1.Container;
+import dev.berth.cri.v1.ContainerConfig;
+import dev.berth.cri.v1.ContainerFilter;
+import dev.berth.cri.v1.ContainerMetadata;
+import dev.berth.cri.v1.ContainerState;
+import dev.berth.cri.v1.ContainerStateValue;
+import dev.berth.cri.v1.ContainerStatus;
+import dev.berth.cri.v1.ContainerStatusRequest;
+import dev.berth.cri.v1.ContainerStatusResponse;
+import dev.berth.cri.v1.CreateContainerRequest;
+import dev.berth.cri.v1.ExecSyncRequest;
+import dev.berth.cri.v1.ExecSyncResponse;
+import dev.berth.cri.v1.ImageSpec;
+import dev.berth.cri.v1.LinuxContainerConfig;
+import dev.berth.cri.v1.LinuxContainerSecurityContext;
+import dev.berth.cri.v1.LinuxPodSandboxConfig;
+import dev.berth.cri.v1.LinuxSandboxSecurityContext;
+import dev.berth.cri.v1.ListContainersRequest;
+import dev.berth.cri.v1.ListPodSandboxRequest;
+import dev.berth.cri.v1.Mount;
+import dev.berth.cri.v1.NamespaceMode;
+import dev.berth.cri.v1.NamespaceOption;
+import dev.berth.cri.v1.PodSandbox;
+import dev.berth.cri.v1.PodSandboxConfig;
+import dev.berth.cri.v1.PodSandboxMetadata;
+import dev.berth.cri.v1.RemoveContainerRequest;
+import dev.berth.cri.v1.RemovePodSandboxRequest;
+import dev.berth.cri.v1.RunPodSandboxRequest;
+import dev.berth.cri.v1.StartContainerRequest;
+import dev.berth.cri.v1.StopContainerRequest;
+import dev.berth.cri.v1.StopPodSandboxRequest;
+import dev.berth.cri.v1.StreamContainersRequest;
+import dev.berth.images.testing.TestImage;
+import dev.berth.images.testing.TestLayer;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Containers through the real daemon: a busybox image imported with the CLI, a pod on the
+ * test's default network, containers run by conmon and runc on overlayfs.
+ */
+class ContainerE2eTest {
+    static final String IMAGE = "docker.io/e2e/busybox:1";
+
+    @TempDir
+    Path dir;
+
+    BerthProcess berth;
+
+    @AfterEach
+    void cleanUp() throws Exception {
+        if (berth == null) {
+            return;
+        }
+        try {
+            if (berth.process().isAlive()) {
+                for (Container c : berth.runtime().listContainers(ListContainersRequest.getDefaultInstance()).getContainersList()) {
+                    berth.runtime().removeContainer(RemoveContainerRequest.newBuilder().setContainerId(c.getId()).build());
+                }
+                for (PodSandbox p : berth.runtime().listPodSandbox(ListPodSandboxRequest.getDefaultInstance()).getItemsList()) {
+                    berth.runtime().removePodSandbox(RemovePodSandboxRequest.newBuilder().setPodSandboxId(p.getId()).build());
+                }
+            }
+        } finally {
+            berth.close();
+            // a safety net for a failed test: no container process, bridge or mount may stay
+            for (long pid : processesMentioning(dir.toString())) {
+                new ProcessBuilder("kill", "-KILL", Long.toString(pid)).start().waitFor();
+            }
+            if (Files.exists(Path.of("/sys/class/net/berthe2e0"))) {
+                new ProcessBuilder("ip", "link", "delete", "berthe2e0").start().waitFor();
+            }
+            List<String> left = PodSandboxE2eTest.mountsUnder(dir);
+            for (int i = left.size() - 1; i >= 0; i--) {
+                new ProcessBuilder("umount", "--lazy", left.get(i)).start().waitFor();
+            }
+        }
+    }
+
+    @Test
+    void containersRunLogExecStayIsolatedSurviveARestartAndLeaveNothingWhenRemoved() throws Exception {
+        berth = BerthProcess.start(dir.resolve("berth"));
+        String imageId = importBusybox();
+        Path logs = dir.resolve("logs");
+        String pod = berth.runtime().runPodSandbox(pod("web", logs)).getPodSandboxId();
+
+        String c1 = create(pod, "one", "one/0.log");
+        berth.runtime().startContainer(StartContainerRequest.newBuilder().setContainerId(c1).build());
+        ContainerStatusResponse s1 = status(c1);
+        ContainerStatus st = s1.getStatus();
+        assertEquals(ContainerState.CONTAINER_RUNNING, st.getState());
+        assertEquals(imageId, st.getImageId());
+        assertEquals(IMAGE, st.getImage().getImage());
+        assertEquals(logs.resolve("one/0.log").toString(), st.getLogPath());
+        assertTrue(st.getCreatedAt() > 0 && st.getStartedAt() >= st.getCreatedAt());
+        assertEquals(0, st.getUser().getLinux().getUid());
+        assertEquals("e2e", st.getLabelsOrThrow("suite"));
+        JsonNode info = new ObjectMapper().readTree(s1.getInfoOrThrow("info"));
+        long pid = info.path("pid").asLong();
+        assertTrue(PodSandboxE2eTest.isRunning(pid), "the container's process runs");
+        assertEquals("sh", info.path("runtimeSpec").path("process").path("args").get(0).asText());
+
+        // the CRI log line of the first output line
+        Path log = logs.resolve("one/0.log");
+        String logText = awaitContent(log, " stdout F hello");
+        assertTrue(logText.lines().anyMatch(l -> l.matches("\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d\\.\\d+.* stdout F hello")), logText);
+
+        // ExecSync: output and exit codes; the container's hostname is the pod's
+        ExecSyncResponse hn = exec(c1, "hostname");
+        assertEquals(0, hn.getExitCode());
+        assertEquals("web", hn.getStdout().toStringUtf8().strip());
+        assertEquals("hi there\n", exec(c1, "echo", "hi there").getStdout().toStringUtf8());
+        assertEquals(3, exec(c1, "sh", "-c", "echo oops >&2; exit 3").getExitCode());
+        assertEquals("oops\n", exec(c1, "sh", "-c", "echo oops >&2; exit 3").getStderr().toStringUtf8());
+
+        // a second container of the same image does not see what the first wrote
+        assertEquals(0, exec(c1, "sh", "-c", "echo secret > /marker").getExitCode());
+        String c2 = create(pod, "two", "two/0.log");
+        berth.runtime().startContainer(StartContainerRequest.newBuilder().setContainerId(c2).build());
+        assertEquals("secret\n", exec(c1, "cat", "/marker").getStdout().toStringUtf8());
+        assertNotEquals(0, exec(c2, "cat", "/marker").getExitCode());
+
+        // lists and filters
+        assertEquals(List.of(c1, c2), ids(ListContainersRequest.getDefaultInstance()));
+        assertEquals(List.of(c2), ids(ListContainersRequest.newBuilder().setFilter(ContainerFilter.newBuilder()
+                .putLabelSelector("name", "two")).build()));
+        assertEquals(List.of(c1), ids(ListContainersRequest.newBuilder().setFilter(ContainerFilter.newBuilder()
+                .setId(c1.substring(0, 12))).build()));
+        assertEquals(List.of(c1, c2), ids(ListContainersRequest.newBuilder().setFilter(ContainerFilter.newBuilder()
+                .setPodSandboxId(pod).setState(ContainerStateValue.newBuilder().setState(ContainerState.CONTAINER_RUNNING))).build()));
+        assertEquals(List.of(), ids(ListContainersRequest.newBuilder().setFilter(ContainerFilter.newBuilder()
+                .setState(ContainerStateValue.newBuilder().setState(ContainerState.CONTAINER_EXITED))).build()));
+        List<String> streamed = new ArrayList<>();
+        berth.runtime().streamContainers(StreamContainersRequest.getDefaultInstance())
+                .forEachRemaining(r -> r.getContainersList().forEach(c -> streamed.add(c.getId())));
+        assertEquals(List.of(c1, c2), streamed);
+
+        // stop: SIGTERM ends the shell; stop again is fine
+        stop(c2, 10);
+        ContainerStatus stopped = status(c2).getStatus();
+        assertEquals(ContainerState.CONTAINER_EXITED, stopped.getState());
+        assertEquals(143, stopped.getExitCode());
+        assertEquals("Error", stopped.getReason());
+        assertTrue(stopped.getFinishedAt() >= stopped.getStartedAt());
+        stop(c2, 10);
+
+        // remove: no overlay mount, no writable layer, no conmon left
+        Path rootfs2 = berth.runRoot().resolve("rootfs").resolve(c2);
+        assertTrue(Files.exists(berth.root().resolve("container-layers").resolve(c2).resolve("upper")));
+        berth.runtime().removeContainer(RemoveContainerRequest.newBuilder().setContainerId(c2).build());
+        berth.runtime().removeContainer(RemoveContainerRequest.newBuilder().setContainerId(c2).build());
+        berth.runtime().removeContainer(RemoveContainerRequest.newBuilder().setContainerId("0123456789abcdef").build());
+        assertEquals(List.of(), PodSandboxE2eTest.mountsUnder(rootfs2), "the overlay of a removed container is unmounted");
+        assertFalse(Files.exists(rootfs2));
+        assertFalse(Files.exists(berth.root().resolve("container-layers").resolve(c2)), "its writable layer is deleted");
+        assertEquals(List.of(), processesMentioning(c2), "no conmon or process of a removed container");
+        assertEquals(Status.Code.NOT_FOUND, assertThrows(StatusRuntimeException.class, () -> status(c2)).getStatus().getCode());
+
+        // SIGKILL of berth: the container keeps running, with the same pid, and its exit is reported
+        berth.kill();
+        berth.restart();
+        ContainerStatusResponse again = status(c1);
+        assertEquals(ContainerState.CONTAINER_RUNNING, again.getStatus().getState());
+        assertEquals(pid, new ObjectMapper().readTree(again.getInfoOrThrow("info")).path("pid").asLong());
+        assertEquals("secret\n", exec(c1, "cat", "/marker").getStdout().toStringUtf8());
+        stop(c1, 10);
+        assertEquals(ContainerState.CONTAINER_EXITED, status(c1).getStatus().getState());
+        assertEquals(143, status(c1).getStatus().getExitCode());
+
+        // RemovePodSandbox removes the containers it still has, running or not
+        String c3 = create(pod, "three", "three/0.log");
+        berth.runtime().startContainer(StartContainerRequest.newBuilder().setContainerId(c3).build());
+        berth.runtime().stopPodSandbox(StopPodSandboxRequest.newBuilder().setPodSandboxId(pod).build());
+        assertEquals(ContainerState.CONTAINER_EXITED, status(c3).getStatus().getState());
+        berth.runtime().removePodSandbox(RemovePodSandboxRequest.newBuilder().setPodSandboxId(pod).build());
+        assertEquals(0, berth.runtime().listContainers(ListContainersRequest.getDefaultInstance()).getContainersCount());
+        assertEquals(List.of(), PodSandboxE2eTest.mountsUnder(berth.runRoot()), "nothing mounted under the run root");
+        assertEquals(List.of(), layerDirs(), "no writable layer left");
+        assertEquals(List.of(), processesMentioning(c1));
+        assertEquals(List.of(), processesMentioning(c3));
+    }
+
+    @Test
+    void badRequestsAreRejectedWithTheRightCodeAndLeaveNothingBehind() throws Exception {
+        berth = BerthProcess.start(dir.resolve("berth"));
+        importBusybox();
+        Path logs = dir.resolve("logs");
+        String pod = berth.runtime().runPodSandbox(pod("bad", logs)).getPodSandboxId();
+
+        StatusRuntimeException noImage = assertThrows(StatusRuntimeException.class, () -> berth.runtime().createContainer(
+                request(pod, "x", "x/0.log").toBuilder().setConfig(request(pod, "x", "x/0.log").getConfig().toBuilder()
+                        .setImage(ImageSpec.newBuilder().setImage("docker.io/e2e/none:1"))).build()));
+        assertEquals(Status.Code.NOT_FOUND, noImage.getStatus().getCode());
+        assertNothingLeft();
+
+        StatusRuntimeException noSource = assertThrows(StatusRuntimeException.class, () -> berth.runtime().createContainer(
+                request(pod, "x", "x/0.log").toBuilder().setConfig(request(pod, "x", "x/0.log").getConfig().toBuilder()
+                        .addMounts(Mount.newBuilder().setContainerPath("/data").setHostPath(dir.resolve("missing").toString()))).build()));
+        assertEquals(Status.Code.INVALID_ARGUMENT, noSource.getStatus().getCode());
+        assertTrue(noSource.getStatus().getDescription().contains("missing"), noSource.getStatus().getDescription());
+        assertNothingLeft();
+
+        StatusRuntimeException noSandbox = assertThrows(StatusRuntimeException.class,
+                () -> berth.runtime().createContainer(request("f".repeat(64), "x", "x/0.log")));
+        assertEquals(Status.Code.NOT_FOUND, noSandbox.getStatus().getCode());
+
+        String first = create(pod, "twin", "twin/0.log");
+        StatusRuntimeException twin = assertThrows(StatusRuntimeException.class, () -> create(pod, "twin", "twin/1.log"));
+        assertEquals(Status.Code.ALREADY_EXISTS, twin.getStatus().getCode());
+        assertTrue(twin.getStatus().getDescription().contains(first), twin.getStatus().getDescription());
+        assertEquals(List.of(first), ids(ListContainersRequest.getDefaultInstance()));
+        assertEquals(1, layerDirs().size(), "only the first container's layer");
+        berth.runtime().removeContainer(RemoveContainerRequest.newBuilder().setContainerId(first).build());
+        assertNothingLeft();
+
+        berth.runtime().stopPodSandbox(StopPodSandboxRequest.newBuilder().setPodSandboxId(pod).build());
+        StatusRuntimeException notReady = assertThrows(StatusRuntimeException.class, () -> create(pod, "late", "late/0.log"));
+        assertEquals(Status.Code.FAILED_PRECONDITION, notReady.getStatus().getCode());
+        assertNothingLeft();
+
+        assertEquals(Status.Code.NOT_FOUND, assertThrows(StatusRuntimeException.class,
+                () -> berth.runtime().startContainer(StartContainerRequest.newBuilder().setContainerId("f".repeat(64)).build()))
+                .getStatus().getCode());
+        assertEquals(Status.Code.INVALID_ARGUMENT, assertThrows(StatusRuntimeException.class,
+                () -> berth.runtime().removeContainer(RemoveContainerRequest.getDefaultInstance())).getStatus().getCode());
+    }
+
+    // ---------------------------------------------------------------- helpers
+
+    /** Imports a busybox image with {@code berth image import} into the running daemon's store; returns its id. */
+    String importBusybox() throws Exception {
+        Path archive = dir.resolve("busybox.tar");
+        TestLayer layer = TestLayer.busybox();
+        for (String applet : List.of("echo", "sleep", "hostname", "cat")) {
+            layer.symlink("bin/" + applet, "busybox");
+        }
+        TestImage.of(layer.build(TestLayer.Compression.NONE)).writeDockerSave(archive, "e2e/busybox:1");
+        Process p = new ProcessBuilder(BerthProcess.launcher().toString(), "image", "import", archive.toString(),
+                "--root", berth.root().toString()).redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertEquals(0, p.waitFor(), out);
+        return out.strip().split("\\s+")[0];
+    }
+
+    static RunPodSandboxRequest pod(String name, Path logs) {
+        return RunPodSandboxRequest.newBuilder().setConfig(PodSandboxConfig.newBuilder()
+                .setMetadata(PodSandboxMetadata.newBuilder().setName(name).setNamespace("e2e").setUid("uid-" + name))
+                .setHostname(name)
+                .setLogDirectory(logs.toString())
+                .setLinux(LinuxPodSandboxConfig.newBuilder().setSecurityContext(LinuxSandboxSecurityContext.newBuilder()
+                        .setNamespaceOptions(NamespaceOption.newBuilder().setPid(NamespaceMode.POD)))))
+                .build();
+    }
+
+    static CreateContainerRequest request(String pod, String name, String logPath) {
+        return CreateContainerRequest.newBuilder().setPodSandboxId(pod).setConfig(ContainerConfig.newBuilder()
+                .setMetadata(ContainerMetadata.newBuilder().setName(name))
+                .setImage(ImageSpec.newBuilder().setImage(IMAGE))
+                .addCommand("sh").addArgs("-c").addArgs("echo hello; sleep 1000")
+                .setLogPath(logPath)
+                .putLabels("suite", "e2e")
+                .putLabels("name", name)
+                .setLinux(LinuxContainerConfig.newBuilder().setSecurityContext(LinuxContainerSecurityContext.newBuilder()
+                        .setNamespaceOptions(NamespaceOption.newBuilder().setPid(NamespaceMode.POD)))))
+                .build();
+    }
+
+    String create(String pod, String name, String logPath) {
+        return berth.runtime().createContainer(request(pod, name, logPath)).getContainerId();
+    }
+
+    ContainerStatusResponse status(String id) {
+        return berth.runtime().containerStatus(ContainerStatusRequest.newBuilder().setContainerId(id).setVerbose(true).build());
+    }
+
+    void stop(String id, long timeout) {
+        berth.runtime().stopContainer(StopContainerRequest.newBuilder().setContainerId(id).setTimeout(timeout).build());
+    }
+
+    ExecSyncResponse exec(String id, String... cmd) {
+        return berth.runtime().execSync(ExecSyncRequest.newBuilder().setContainerId(id).addAllCmd(List.of(cmd)).setTimeout(30).build());
+    }
+
+    List<String> ids(ListContainersRequest r) {
+        return berth.runtime().listContainers(r).getContainersList().stream().map(Container::getId).toList();
+    }
+
+    List<String> layerDirs() throws IOException {
+        Path d = berth.root().resolve("container-layers");
+        if (!Files.isDirectory(d)) {
+            return List.of();
+        }
+        try (Stream<Path> s = Files.list(d)) {
+            return s.map(Path::toString).toList();
+        }
+    }
+
+    void assertNothingLeft() throws IOException {
+        assertEquals(0, berth.runtime().listContainers(ListContainersRequest.getDefaultInstance()).getContainersCount());
+        assertEquals(List.of(), PodSandboxE2eTest.mountsUnder(berth.runRoot().resolve("rootfs")), "no root filesystem mounted");
+        assertEquals(List.of(), layerDirs(), "no writable layer");
+        assertEquals(List.of(), processesMentioning(berth.runRoot().resolve("containers").toString()), "no conmon");
+    }
+
+    /** Live processes whose command line mentions {@code text} (conmon names the container id and bundle). */
+    static List<Long> processesMentioning(String text) throws IOException {
+        List<Long> out = new ArrayList<>();
+        try (Stream<Path> procs = Files.list(Path.of("/proc"))) {
+            for (Path p : procs.filter(p -> p.getFileName().toString().matches("\\d+")).toList()) {
+                try {
+                    String cmd = new String(Files.readAllBytes(p.resolve("cmdline")), StandardCharsets.UTF_8).replace('\0', ' ');
+                    long pid = Long.parseLong(p.getFileName().toString());
+                    if (cmd.contains(text) && pid != ProcessHandle.current().pid() && PodSandboxE2eTest.isRunning(pid)) {
+                        out.add(pid);
+                    }
+                } catch (IOException e) {
+                    // gone meanwhile
+                }
+            }
+        }
+        return out;
+    }
+
+    /** Waits until the file contains {@code text} (conmon writes the log asynchronously); gives up after a minute. */
+    static String awaitContent(Path file, String text) throws Exception {
+        long deadline = System.nanoTime() + 60_000_000_000L;
+        String content = "";
+        while (System.nanoTime() < deadline) {
+            if (Files.exists(file)) {
+                content = Files.readString(file);
+                if (content.contains(text)) {
+                    return content;
+                }
+            }
+            Thread.sleep(20);
+        }
+        return content;
+    }
+}
