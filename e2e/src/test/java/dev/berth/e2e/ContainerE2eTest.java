@@ -178,7 +178,20 @@ class ContainerE2eTest {
 
         // SIGKILL of berth: the container keeps running, with the same pid, and its exit is reported
         berth.kill();
+        // what a crash in the middle of CreateContainer leaves: a writable layer and a mounted overlay, no record
+        String stray = "e".repeat(64);
+        Path strayLayer = Files.createDirectories(berth.root().resolve("container-layers").resolve(stray));
+        Files.createDirectories(strayLayer.resolve("upper"));
+        Files.createDirectories(strayLayer.resolve("work"));
+        Path strayLower = Files.createDirectories(dir.resolve("stray-lower"));
+        Path strayRoot = Files.createDirectories(berth.runRoot().resolve("rootfs").resolve(stray));
+        assertEquals(0, new ProcessBuilder("mount", "-t", "overlay", "-o", "lowerdir=" + strayLower + ",upperdir="
+                + strayLayer.resolve("upper") + ",workdir=" + strayLayer.resolve("work"), "overlay", strayRoot.toString())
+                .inheritIO().start().waitFor());
         berth.restart();
+        assertEquals(List.of(), PodSandboxE2eTest.mountsUnder(strayRoot), "the leftover overlay is unmounted at start-up");
+        assertFalse(Files.exists(strayLayer), "and its layer deleted");
+        assertFalse(Files.exists(strayRoot));
         ContainerStatusResponse again = status(c1);
         assertEquals(ContainerState.CONTAINER_RUNNING, again.getStatus().getState());
         assertEquals(pid, new ObjectMapper().readTree(again.getInfoOrThrow("info")).path("pid").asLong());
