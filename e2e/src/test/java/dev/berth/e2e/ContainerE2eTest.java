@@ -258,6 +258,48 @@ class ContainerE2eTest {
                 () -> berth.runtime().removeContainer(RemoveContainerRequest.getDefaultInstance())).getStatus().getCode());
     }
 
+    /**
+     * Not a test of correctness: prints CreateContainer and StartContainer latency through the
+     * daemon (one pod, containers created, started and removed one after another). Run with
+     * -Dberth.benchmark=true; -Dberth.benchmark.runs sets the number of containers (default 50).
+     */
+    @Test
+    void benchmarkCreateAndStartContainer() throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue(Boolean.getBoolean("berth.benchmark"), "benchmark: run with -Dberth.benchmark=true");
+        int runs = Integer.getInteger("berth.benchmark.runs", 50);
+        berth = BerthProcess.start(dir.resolve("berth"));
+        importBusybox();
+        String pod = berth.runtime().runPodSandbox(pod("bench", dir.resolve("logs"))).getPodSandboxId();
+        for (int i = 0; i < 3; i++) { // warm-up: class loading and JIT of the daemon's paths
+            String id = create(pod, "warm" + i, "warm" + i + "/0.log");
+            berth.runtime().startContainer(StartContainerRequest.newBuilder().setContainerId(id).build());
+            berth.runtime().removeContainer(RemoveContainerRequest.newBuilder().setContainerId(id).build());
+        }
+        List<Double> create = new ArrayList<>();
+        List<Double> start = new ArrayList<>();
+        List<Double> both = new ArrayList<>();
+        for (int i = 0; i < runs; i++) {
+            long t0 = System.nanoTime();
+            String id = create(pod, "c" + i, "c" + i + "/0.log");
+            long t1 = System.nanoTime();
+            berth.runtime().startContainer(StartContainerRequest.newBuilder().setContainerId(id).build());
+            long t2 = System.nanoTime();
+            create.add((t1 - t0) / 1e6);
+            start.add((t2 - t1) / 1e6);
+            both.add((t2 - t0) / 1e6);
+            berth.runtime().removeContainer(RemoveContainerRequest.newBuilder().setContainerId(id).build());
+        }
+        System.out.printf("containers (runc, %d runs): CreateContainer p50 %.1f ms p95 %.1f ms; StartContainer p50 %.1f ms p95 %.1f ms;"
+                        + " create+start p50 %.1f ms p95 %.1f ms%n", runs, pct(create, 50), pct(create, 95), pct(start, 50),
+                pct(start, 95), pct(both, 50), pct(both, 95));
+    }
+
+    private static double pct(List<Double> values, int p) {
+        List<Double> sorted = new ArrayList<>(values);
+        java.util.Collections.sort(sorted);
+        return sorted.get(Math.min(sorted.size() - 1, (int) Math.ceil(p / 100.0 * sorted.size()) - 1));
+    }
+
     // ---------------------------------------------------------------- helpers
 
     /** Imports a busybox image with {@code berth image import} into the running daemon's store; returns its id. */
