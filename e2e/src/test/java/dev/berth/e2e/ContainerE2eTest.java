@@ -258,6 +258,84 @@ class ContainerE2eTest {
                 () -> berth.runtime().removeContainer(RemoveContainerRequest.getDefaultInstance())).getStatus().getCode());
     }
 
+    @Test
+    void userEnvReadonlyRootfsPodPidsExecTimeoutResourceUpdatesAndLogReopening() throws Exception {
+        berth = BerthProcess.start(dir.resolve("berth"));
+        importBusybox();
+        Path logs = dir.resolve("logs");
+        String pod = berth.runtime().runPodSandbox(pod("opts", logs)).getPodSandboxId();
+        CreateContainerRequest base = request(pod, "ticker", "ticker/0.log");
+        CreateContainerRequest ticker = base.toBuilder().setConfig(base.getConfig().toBuilder()
+                .clearArgs().addArgs("-c").addArgs("echo first; n=0; while true; do if [ -e /dev/shm/tick$n ]; then echo tick$n; n=$((n+1)); fi; sleep 0.1; done")
+                .setWorkingDir("/tmp")
+                .addEnvs(dev.berth.cri.v1.KeyValue.newBuilder().setKey("FOO").setValue(com.google.protobuf.ByteString.copyFromUtf8("bar baz")))
+                .setLinux(base.getConfig().getLinux().toBuilder()
+                        .setResources(dev.berth.cri.v1.LinuxContainerResources.newBuilder().setCpuShares(256))
+                        .setSecurityContext(base.getConfig().getLinux().getSecurityContext().toBuilder()
+                                .setRunAsUser(dev.berth.cri.v1.Int64Value.newBuilder().setValue(65534)))))
+                .build();
+        String id = berth.runtime().createContainer(ticker).getContainerId();
+        berth.runtime().startContainer(StartContainerRequest.newBuilder().setContainerId(id).build());
+
+        ExecSyncResponse who = exec(id, "sh", "-c", "echo \"$FOO\"; id -u; pwd");
+        assertEquals("bar baz\n65534\n/tmp\n", who.getStdout().toStringUtf8(), who.getStderr().toStringUtf8());
+        assertEquals(65534, status(id).getStatus().getUser().getLinux().getUid());
+
+        // the pod's PID namespace: its infra process is PID 1 and no host process is visible
+        String procs = exec(id, "sh", "-c", "echo /proc/[0-9]*").getStdout().toStringUtf8().strip();
+        List<String> pids = List.of(procs.split(" "));
+        assertTrue(pids.contains("/proc/1"), procs);
+        assertTrue(pids.size() <= 6, "only the pod's processes: " + procs);
+
+        // an ExecSync past its timeout is DEADLINE_EXCEEDED and its process is gone
+        StatusRuntimeException late = assertThrows(StatusRuntimeException.class, () -> berth.runtime().execSync(
+                ExecSyncRequest.newBuilder().setContainerId(id).addCmd("sleep").addCmd("7777").setTimeout(1).build()));
+        assertEquals(Status.Code.DEADLINE_EXCEEDED, late.getStatus().getCode());
+        assertEquals(List.of(), processesMentioning("sleep 7777"), "the timed-out exec process is killed");
+
+        // UpdateContainerResources: live in the cgroup and in the status
+        assertEquals(256, status(id).getStatus().getResources().getLinux().getCpuShares());
+        berth.runtime().updateContainerResources(dev.berth.cri.v1.UpdateContainerResourcesRequest.newBuilder().setContainerId(id)
+                .setLinux(dev.berth.cri.v1.LinuxContainerResources.newBuilder().setCpuShares(768)).build());
+        assertEquals(768, status(id).getStatus().getResources().getLinux().getCpuShares());
+        long pid = new ObjectMapper().readTree(status(id).getInfoOrThrow("info")).path("pid").asLong();
+        assertEquals("768", Files.readString(cpuCgroupDir(pid).resolve("cpu.shares")).strip());
+
+        // ReopenContainerLog: after a rotation the output goes on in a new file, nothing lost
+        Path log = logs.resolve("ticker/0.log");
+        assertTrue(awaitContent(log, " stdout F first").contains(" stdout F first"));
+        assertEquals(0, exec(id, "sh", "-c", ": > /dev/shm/tick0").getExitCode());
+        assertTrue(awaitContent(log, " stdout F tick0").contains("tick0"));
+        Files.move(log, logs.resolve("ticker/0.log.1"));
+        berth.runtime().reopenContainerLog(dev.berth.cri.v1.ReopenContainerLogRequest.newBuilder().setContainerId(id).build());
+        assertEquals(0, exec(id, "sh", "-c", ": > /dev/shm/tick1").getExitCode());
+        assertTrue(awaitContent(log, " stdout F tick1").contains(" stdout F tick1"), "the new file gets the new lines");
+        assertFalse(Files.readString(logs.resolve("ticker/0.log.1")).contains("tick1"));
+
+        // a read-only root filesystem refuses writes
+        CreateContainerRequest ro = request(pod, "ro", "ro/0.log");
+        String roId = berth.runtime().createContainer(ro.toBuilder().setConfig(ro.getConfig().toBuilder()
+                .setLinux(ro.getConfig().getLinux().toBuilder().setSecurityContext(ro.getConfig().getLinux().getSecurityContext()
+                        .toBuilder().setReadonlyRootfs(true)))).build()).getContainerId();
+        berth.runtime().startContainer(StartContainerRequest.newBuilder().setContainerId(roId).build());
+        ExecSyncResponse refused = exec(roId, "sh", "-c", "echo x > /written");
+        assertNotEquals(0, refused.getExitCode());
+        assertTrue(refused.getStderr().toStringUtf8().contains("Read-only"), refused.getStderr().toStringUtf8());
+    }
+
+    /** The container's cgroup directory in the v1 cpu hierarchy (this host's cgroups are hybrid), or v2 where cpu is there. */
+    static Path cpuCgroupDir(long pid) throws IOException {
+        for (String line : Files.readAllLines(Path.of("/proc/" + pid + "/cgroup"))) {
+            String[] f = line.split(":", 3);
+            if (List.of(f[1].split(",")).contains("cpu")) {
+                Path root = Files.isDirectory(Path.of("/sys/fs/cgroup/cpu,cpuacct")) ? Path.of("/sys/fs/cgroup/cpu,cpuacct")
+                        : Path.of("/sys/fs/cgroup/cpu");
+                return Path.of(root + f[2]);
+            }
+        }
+        throw new IllegalStateException("no cpu cgroup for " + pid);
+    }
+
     /**
      * Not a test of correctness: prints CreateContainer and StartContainer latency through the
      * daemon (one pod, containers created, started and removed one after another). Run with
@@ -306,7 +384,7 @@ class ContainerE2eTest {
     String importBusybox() throws Exception {
         Path archive = dir.resolve("busybox.tar");
         TestLayer layer = TestLayer.busybox();
-        for (String applet : List.of("echo", "sleep", "hostname", "cat")) {
+        for (String applet : List.of("echo", "sleep", "hostname", "cat", "id")) {
             layer.symlink("bin/" + applet, "busybox");
         }
         TestImage.of(layer.build(TestLayer.Compression.NONE)).writeDockerSave(archive, "e2e/busybox:1");
