@@ -176,8 +176,17 @@ class ContainerE2eTest {
         assertEquals(List.of(), processesMentioning(c2), "no conmon or process of a removed container");
         assertEquals(Status.Code.NOT_FOUND, assertThrows(StatusRuntimeException.class, () -> status(c2)).getStatus().getCode());
 
-        // SIGKILL of berth: the container keeps running, with the same pid, and its exit is reported
+        // SIGKILL of berth: the containers keep running, with the same pids, and exits are reported,
+        // also one that happened while berth was down
+        List<String> more = new ArrayList<>();
+        for (int i = 0; i < 4; i++) {
+            String c = create(pod, "more" + i, "more" + i + "/0.log");
+            berth.runtime().startContainer(StartContainerRequest.newBuilder().setContainerId(c).build());
+            more.add(c);
+        }
+        long diesPid = new ObjectMapper().readTree(status(more.get(0)).getInfoOrThrow("info")).path("pid").asLong();
         berth.kill();
+        new ProcessBuilder("kill", "-KILL", Long.toString(diesPid)).start().waitFor();
         // what a crash in the middle of CreateContainer leaves: a writable layer and a mounted overlay, no record
         String stray = "e".repeat(64);
         Path strayLayer = Files.createDirectories(berth.root().resolve("container-layers").resolve(stray));
@@ -192,6 +201,13 @@ class ContainerE2eTest {
         assertEquals(List.of(), PodSandboxE2eTest.mountsUnder(strayRoot), "the leftover overlay is unmounted at start-up");
         assertFalse(Files.exists(strayLayer), "and its layer deleted");
         assertFalse(Files.exists(strayRoot));
+        ContainerStatus died = status(more.get(0)).getStatus();
+        assertEquals(ContainerState.CONTAINER_EXITED, died.getState(), "it died while berth was down");
+        assertEquals(137, died.getExitCode());
+        assertEquals("Error", died.getReason());
+        for (String c : more.subList(1, more.size())) {
+            assertEquals(ContainerState.CONTAINER_RUNNING, status(c).getStatus().getState());
+        }
         ContainerStatusResponse again = status(c1);
         assertEquals(ContainerState.CONTAINER_RUNNING, again.getStatus().getState());
         assertEquals(pid, new ObjectMapper().readTree(again.getInfoOrThrow("info")).path("pid").asLong());
