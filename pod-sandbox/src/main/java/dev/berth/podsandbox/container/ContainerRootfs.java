@@ -1,7 +1,7 @@
 package dev.berth.podsandbox.container;
 
 import dev.berth.common.BerthException;
-import dev.berth.podsandbox.host.Command;
+import dev.berth.podsandbox.host.MountCalls;
 import dev.berth.podsandbox.host.MountTable;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -66,11 +66,7 @@ public final class ContainerRootfs {
             Files.createDirectories(layer.resolve("upper"));
             Files.createDirectories(layer.resolve("work"));
             Files.createDirectories(target);
-            Command.Result r = Command.run("mount", "-t", "overlay", "-o", options, "overlay", target.toString());
-            if (!r.ok()) {
-                throw BerthException.internal("cannot mount the root filesystem of container " + id + ": "
-                        + r.stderr().strip(), null);
-            }
+            MountCalls.overlay(target.toString(), options);
             return target;
         } catch (IOException | RuntimeException e) {
             try {
@@ -88,13 +84,12 @@ public final class ContainerRootfs {
     /** Unmounts the overlay and deletes the writable layer and the mount point. Idempotent. */
     public void remove(String id) {
         Path target = mountPoint(id);
-        while (MountTable.isMountPoint(target)) {
-            if (!Command.run("umount", target.toString()).ok()) {
-                Command.Result lazy = Command.run("umount", "--lazy", target.toString());
-                if (!lazy.ok()) {
-                    throw BerthException.internal("cannot unmount " + target + ": " + lazy.stderr().strip(), null);
-                }
-            }
+        // stacked mounts come off one by one
+        for (int i = 0; i < 16 && MountTable.isMountPoint(target); i++) {
+            MountCalls.unmount(target.toString());
+        }
+        if (MountTable.isMountPoint(target)) {
+            throw BerthException.internal("cannot unmount " + target + ": still mounted", null);
         }
         try {
             Files.deleteIfExists(target);
