@@ -138,7 +138,23 @@ public final class ContainerRpcs implements CriRegistry.Feature {
         Function<String, SandboxContext> context = sandboxContext(sandbox, request.getConfig());
         ContainerRecord rec = containers.create(image.id(), imageConfig(images.config(image)), config, context,
                 sandbox.runtimeHandler());
+        // a StopPodSandbox or RemovePodSandbox that ran meanwhile did not see this container
+        if (!stillReady(sandbox.id())) {
+            containers.remove(rec.id());
+            throw BerthException.failedPrecondition("pod sandbox %s was stopped while the container was created", sandbox.id());
+        }
         return CreateContainerResponse.newBuilder().setContainerId(rec.id()).build();
+    }
+
+    private boolean stillReady(String sandboxId) {
+        try {
+            return sandboxes.status(sandboxId, false).state() == SandboxState.READY;
+        } catch (BerthException e) {
+            if (e.kind() == BerthException.Kind.NOT_FOUND) {
+                return false;
+            }
+            throw e;
+        }
     }
 
     /** The container's log file: the sandbox's log directory joined with the container's log path. */
