@@ -62,6 +62,7 @@ public final class Daemon {
         // every component records its metrics here (see BerthMetrics); /metrics exposes them.
         // Built in parallel with the rest of start-up: loading its classes takes a few hundred ms.
         CompletableFuture<BerthMetrics> metricsReady = CompletableFuture.supplyAsync(BerthMetrics::create);
+        CriServer.prepareSocketPath(config.grpc().socket());
         createStateDirectory(config.root());
         createStateDirectory(config.runRoot());
 
@@ -89,6 +90,7 @@ public final class Daemon {
         new ContainerRpcs(containers, sandboxes, images, cgroups).register(registry);
 
         BerthMetrics metrics = metricsReady.join();
+        images.metrics().listen(new dev.berth.agent.metrics.ImagePullMeters(metrics.registry()));
         CriServer server = CriServer.start(config.grpc().socket(), registry, config.grpc().maxMessageSize(),
                 new CriCallMetrics(metrics.registry()));
         MetricsServer metricsServer = null;

@@ -6,6 +6,7 @@ import dev.berth.agent.config.ConfigLoader;
 import dev.berth.agent.logging.Logging;
 import dev.berth.common.BerthException;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.concurrent.Callable;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -79,7 +80,7 @@ public final class Main {
     }
 
     @Command(name = "image", mixinStandardHelpOptions = true, description = "Manage berth's image store offline.",
-            subcommands = {ImageImportCommand.class})
+            subcommands = {ImageImportCommand.class, ImageBuildRootfsCommand.class})
     static final class ImageCommand {
     }
 
@@ -104,6 +105,49 @@ public final class Main {
                         dev.berth.images.registry.Platform.host())) {
                     System.out.println(r.id() + (r.repoTags().isEmpty() ? "" : " " + String.join(" ", r.repoTags())));
                 }
+            }
+            return 0;
+        }
+    }
+
+    @Command(name = "build-rootfs", mixinStandardHelpOptions = true,
+            description = "Make a one-layer image from a root filesystem directory and store it under a tag.")
+    static final class ImageBuildRootfsCommand implements Callable<Integer> {
+        @CommandLine.Parameters(paramLabel = "DIR", description = "the root filesystem")
+        Path dir;
+
+        @Option(names = "--tag", required = true, paramLabel = "NAME", description = "the image reference, e.g. local/tools:1")
+        String tag;
+
+        @Option(names = "--entrypoint", split = ",", paramLabel = "ARG", description = "the image's entrypoint (comma-separated)")
+        List<String> entrypoint;
+
+        @Option(names = "--cmd", split = ",", paramLabel = "ARG", description = "the image's default command (comma-separated)")
+        List<String> cmd;
+
+        @Option(names = "--env", paramLabel = "NAME=VALUE", description = "an environment variable (repeatable; default: a PATH)")
+        List<String> env;
+
+        @Option(names = "--user", paramLabel = "USER", description = "the user the image runs as")
+        String user;
+
+        @Option(names = "--workdir", paramLabel = "DIR", description = "the working directory")
+        String workdir;
+
+        @Option(names = "--config", paramLabel = "FILE", description = "configuration file (default: /etc/berth/config.toml if it exists)")
+        Path config;
+
+        @Option(names = "--root", paramLabel = "DIR", description = "persistent state (default: /var/lib/berth)")
+        Path root;
+
+        @Override
+        public Integer call() throws Exception {
+            BerthConfig cfg = ConfigLoader.load(config, new BerthConfig.Overrides(root, null, null, null, null));
+            Logging.configure("warn", "text");
+            try (dev.berth.images.ImageService images = dev.berth.agent.cri.Images.open(cfg)) {
+                dev.berth.images.store.ImageRecord r = dev.berth.images.archive.RootfsImage.build(images, dir.toAbsolutePath(), tag,
+                        new dev.berth.images.archive.RootfsImage.RunConfig(entrypoint, cmd, env, user, workdir));
+                System.out.println(r.id() + " " + String.join(" ", r.repoTags()));
             }
             return 0;
         }

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assumptions.abort;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.io.ByteArrayOutputStream;
+import java.io.File;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
@@ -38,8 +39,24 @@ class CgroupV2GuestTest {
         String classpath = System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
         String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
 
-        List<String> command = new ArrayList<>(List.of(script.toString(), "--timeout", Integer.toString(GUEST_TIMEOUT_SECONDS),
-                "--", java, "-Dberth.cgroups.expectMode=v2", "-cp", classpath, GuestTestMain.class.getName()));
+        List<String> command = new ArrayList<>(List.of(script.toString(), "--timeout", Integer.toString(GUEST_TIMEOUT_SECONDS)));
+        // the guest sees the host's root read-only but gets a fresh /tmp, and only the working
+        // directory is shared: share every class directory of the other modules explicitly
+        Path cwd = Path.of(System.getProperty("user.dir")).toAbsolutePath();
+        Path m2 = Path.of(System.getProperty("user.home"), ".m2").toAbsolutePath();
+        java.util.Set<Path> shared = new java.util.LinkedHashSet<>();
+        for (String entry : classpath.split(File.pathSeparator)) {
+            Path p = Path.of(entry).toAbsolutePath();
+            if (p.startsWith(cwd) || p.startsWith(m2) || !Files.exists(p)) {
+                continue;
+            }
+            shared.add(Files.isDirectory(p) ? p : p.getParent());
+        }
+        for (Path dir : shared) {
+            command.add("--share");
+            command.add(dir.toString());
+        }
+        command.addAll(List.of("--", java, "-Dberth.cgroups.expectMode=v2", "-cp", classpath, GuestTestMain.class.getName()));
         ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true)
                 .directory(Path.of(System.getProperty("user.dir")).toFile());
         pb.environment().put("JAVA_TOOL_OPTIONS", "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC");

@@ -22,6 +22,12 @@ class BadConfigurationTest {
     private Outcome daemon(String... args) throws Exception {
         List<String> cmd = new ArrayList<>(List.of(BerthProcess.launcher().toString(), "daemon",
                 "--root", dir.resolve("root").toString(), "--run-root", dir.resolve("run").toString()));
+        if (!List.of(args).contains("--config")) {
+            // a daemon that gets as far as building its network must not write into /etc/cni/net.d
+            Path isolated = dir.resolve("isolated.toml");
+            Files.writeString(isolated, BerthProcess.isolatedNetworkToml(dir) + "[metrics]\naddress = \"\"\n");
+            cmd.addAll(List.of("--config", isolated.toString()));
+        }
         cmd.addAll(List.of(args));
         Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
         assertTrue(p.waitFor(60, TimeUnit.SECONDS), "berth did not exit");

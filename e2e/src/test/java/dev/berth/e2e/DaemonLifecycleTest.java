@@ -178,7 +178,7 @@ class DaemonLifecycleTest {
 
             Process second = new ProcessBuilder(BerthProcess.launcher().toString(), "daemon",
                     "--root", dir.resolve("root2").toString(), "--run-root", dir.resolve("run2").toString(),
-                    "--socket", socket.toString())
+                    "--socket", socket.toString(), "--metrics-address", "")
                     .redirectErrorStream(true).start();
             assertTrue(second.waitFor(60, TimeUnit.SECONDS));
             String out = new String(second.getInputStream().readAllBytes());
@@ -186,6 +186,7 @@ class DaemonLifecycleTest {
             assertTrue(out.contains("another process is serving " + socket), out);
             assertEquals("berth", berth.runtime().version(VersionRequest.getDefaultInstance()).getRuntimeName(),
                     "the first daemon still serves");
+            assertFalse(Files.exists(dir.resolve("root2")), "the refused daemon made no state of its own");
         }
     }
 }

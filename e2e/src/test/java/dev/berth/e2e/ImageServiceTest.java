@@ -20,6 +20,7 @@ import dev.berth.cri.v1.RemoveImageRequest;
 import dev.berth.cri.v1.StreamImagesRequest;
 import dev.berth.cri.v1.StreamImagesResponse;
 import dev.berth.images.testing.RegistryFixture;
+import dev.berth.images.testing.RegistryProxy;
 import dev.berth.images.testing.TestImage;
 import dev.berth.images.testing.TestLayer;
 import io.grpc.Status;
@@ -115,6 +116,52 @@ class ImageServiceTest {
     }
 
     @Test
+    void aDaemonKilledMidPullLeavesNoPartialImageAndPullsItAfterRestart() throws Exception {
+        try (RegistryFixture registry = RegistryFixture.start(dir.resolve("registry"));
+             RegistryProxy proxy = new RegistryProxy(registry.url());
+             BerthProcess berth = BerthProcess.start(dir.resolve("berth"))) {
+            byte[] data = new byte[8 << 20];
+            new Random(7).nextBytes(data);
+            TestLayer.Built big = TestLayer.create().file("big", data, 0644).build(TestLayer.Compression.GZIP);
+            TestImage.Pushed pushed = TestImage.of(TestLayer.busybox().build(TestLayer.Compression.GZIP), big)
+                    .push(registry.pusher(), "e2e/big", "1");
+            proxy.stallBlobsLargerThan(4 << 20);
+            String ref = proxy.host() + "/e2e/big:1";
+            berth.imagesAsync().pullImage(PullImageRequest.newBuilder().setImage(spec(ref)).build(), new io.grpc.stub.StreamObserver<>() {
+                @Override
+                public void onNext(dev.berth.cri.v1.PullImageResponse value) {
+                }
+
+                @Override
+                public void onError(Throwable t) {
+                }
+
+                @Override
+                public void onCompleted() {
+                }
+            });
+            assertTrue(proxy.awaitStalled(60), "the pull reached half of the big layer");
+            berth.kill();
+            proxy.passThrough();
+            Path images = berth.root().resolve("images");
+            berth.restart();
+            assertEquals(0, berth.images().listImages(ListImagesRequest.getDefaultInstance()).getImagesCount());
+            try (var s = Files.list(images.resolve("content/ingest"))) {
+                assertEquals(0, s.count(), "no partial download remains");
+            }
+            try (var s = Files.walk(images.resolve("content/blobs"))) {
+                assertEquals(List.of(), s.filter(Files::isRegularFile).toList(), "no blob of an unrecorded image remains");
+            }
+            try (var s = Files.walk(images.resolve("layers"), 2)) {
+                assertEquals(List.of(), s.filter(p -> p.getFileName().toString().startsWith(".") || p.getNameCount() - images.resolve("layers").getNameCount() == 2).toList(),
+                        "no layer of an unrecorded image remains");
+            }
+            String id = berth.images().pullImage(PullImageRequest.newBuilder().setImage(spec(ref)).build()).getImageRef();
+            assertEquals(pushed.configDigest(), id);
+        }
+    }
+
+    @Test
     void anImageImportedWithTheCliIsServedByTheRunningDaemon() throws Exception {
         try (BerthProcess berth = BerthProcess.start(dir.resolve("berth"))) {
             Path archive = dir.resolve("busybox.tar");
@@ -135,6 +182,19 @@ class ImageServiceTest {
             String err = new String(bad.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
             assertEquals(1, bad.waitFor(), err);
             assertTrue(err.contains("no such file"), err);
+
+            Path rootfs = dir.resolve("rootfs");
+            Files.createDirectories(rootfs.resolve("bin"));
+            Files.copy(Path.of("/bin/busybox"), rootfs.resolve("bin/busybox"));
+            Files.createSymbolicLink(rootfs.resolve("bin/sh"), Path.of("busybox"));
+            Process build = new ProcessBuilder(BerthProcess.launcher().toString(), "image", "build-rootfs", rootfs.toString(),
+                    "--tag", "offline/tools:2", "--cmd", "/bin/sh,-c,echo hi", "--root", berth.root().toString())
+                    .redirectErrorStream(true).start();
+            String built = new String(build.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+            assertEquals(0, build.waitFor(), built);
+            assertTrue(built.contains("docker.io/offline/tools:2"), built);
+            assertTrue(berth.images().listImages(ListImagesRequest.getDefaultInstance()).getImagesList().stream()
+                    .anyMatch(i -> i.getRepoTagsList().contains("docker.io/offline/tools:2")), "the daemon serves the built image");
         }
     }
 
@@ -146,7 +206,7 @@ class ImageServiceTest {
              BerthProcess berth = BerthProcess.start(dir.resolve("berth"))) {
             TestImage.of(TestLayer.busybox().build(TestLayer.Compression.GZIP)).push(registry.pusher(), "bench/busybox", "1");
             String small = registry.host() + "/bench/busybox:1";
-            System.out.println("busybox image: " + medianMillis(berth, small, 11) + " ms median PullImage (fresh each time)");
+            System.out.println("busybox image: " + medianMillis(berth, small, 21) + " ms median PullImage (fresh each time)");
 
             List<TestLayer.Built> big = new ArrayList<>();
             Random rnd = new Random(1);
@@ -157,9 +217,24 @@ class ImageServiceTest {
             }
             TestImage.of(big.toArray(TestLayer.Built[]::new)).push(registry.pusher(), "bench/big", "1");
             long bytes = big.stream().mapToLong(b -> b.blob().length).sum();
+            long cpuBefore = cpuMillis(berth.pid());
             double ms = medianMillis(berth, registry.host() + "/bench/big:1", 5);
-            System.out.printf("5-layer image of %d MB: %.0f ms median PullImage, %.0f MB/s%n", bytes >> 20, ms, (bytes / 1048576.0) / (ms / 1000));
+            long cpu = (cpuMillis(berth.pid()) - cpuBefore) / 5;
+            System.out.printf("5-layer image of %d MB: %.0f ms median PullImage, %.0f MB/s, daemon CPU %d ms per pull (mean), daemon peak RSS %s%n",
+                    bytes >> 20, ms, (bytes / 1048576.0) / (ms / 1000), cpu, peakRss(berth.pid()));
         }
+    }
+
+    /** utime + stime of a process, in milliseconds (clock ticks of 10 ms). */
+    private static long cpuMillis(long pid) throws java.io.IOException {
+        String stat = Files.readString(Path.of("/proc/" + pid + "/stat"));
+        String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+        return (Long.parseLong(f[11]) + Long.parseLong(f[12])) * 10;
+    }
+
+    private static String peakRss(long pid) throws java.io.IOException {
+        return Files.readAllLines(Path.of("/proc/" + pid + "/status")).stream().filter(l -> l.startsWith("VmHWM")).findFirst()
+                .map(l -> l.substring(6).strip()).orElse("?");
     }
 
     private static double medianMillis(BerthProcess berth, String ref, int runs) {

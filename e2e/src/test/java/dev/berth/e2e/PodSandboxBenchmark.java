@@ -69,6 +69,34 @@ class PodSandboxBenchmark {
             }
             removeAll(berth);
 
+            // the default bridge network through CNI (bridge + host-local + portmap, loopback)
+            List<Long> net = new ArrayList<>();
+            for (int i = 0; i < 50; i++) {
+                RunPodSandboxRequest r = podNetworkPod("net" + i);
+                long t0 = System.nanoTime();
+                berth.runtime().runPodSandbox(r);
+                net.add(System.nanoTime() - t0);
+            }
+            long rssNet = rssKb(berth.pid());
+            report.append(String.format("default bridge network (CNI), pid=CONTAINER, 50 sequential RunPodSandbox: p50 %.1f ms, p95 %.1f ms; "
+                    + "daemon RSS %d MiB with 50 ready%n", pct(net, 50), pct(net, 95), rssNet / 1024));
+            removeAll(berth);
+            ExecutorService netPool = Executors.newFixedThreadPool(20);
+            try {
+                long t0 = System.nanoTime();
+                List<CompletableFuture<String>> runs = new ArrayList<>();
+                for (int i = 0; i < 20; i++) {
+                    RunPodSandboxRequest r = podNetworkPod("npar" + i);
+                    runs.add(CompletableFuture.supplyAsync(() -> berth.runtime().runPodSandbox(r).getPodSandboxId(), netPool));
+                }
+                runs.forEach(CompletableFuture::join);
+                report.append(String.format("default bridge network (CNI), 20 RunPodSandbox in parallel: %.0f ms in total%n",
+                        (System.nanoTime() - t0) / 1e6));
+            } finally {
+                netPool.shutdownNow();
+            }
+            removeAll(berth);
+
             List<Long> infra = new ArrayList<>();
             for (int i = 0; i < 20; i++) {
                 RunPodSandboxRequest r = PodSandboxE2eTest.hostNetworkPod("infra" + i, NamespaceMode.POD);
@@ -82,10 +110,21 @@ class PodSandboxBenchmark {
             removeAll(berth);
             report.append(String.format("removing those 20 (runc delete each): %.0f ms in total%n", (System.nanoTime() - t0) / 1e6));
         }
+        if (Files.exists(Path.of("/sys/class/net/berthe2e0"))) {
+            new ProcessBuilder("ip", "link", "delete", "berthe2e0").start().waitFor();
+        }
         System.out.print(report);
         Path out = Path.of("target/pod-sandbox-benchmark.txt");
         Files.createDirectories(out.getParent());
         Files.writeString(out, report.toString());
+    }
+
+    private static RunPodSandboxRequest podNetworkPod(String name) {
+        RunPodSandboxRequest host = PodSandboxE2eTest.hostNetworkPod(name, NamespaceMode.CONTAINER);
+        return host.toBuilder().setConfig(host.getConfig().toBuilder().setLinux(host.getConfig().getLinux().toBuilder()
+                .setSecurityContext(host.getConfig().getLinux().getSecurityContext().toBuilder()
+                        .setNamespaceOptions(host.getConfig().getLinux().getSecurityContext().getNamespaceOptions().toBuilder()
+                                .setNetwork(NamespaceMode.POD))))).build();
     }
 
     private static void removeAll(BerthProcess berth) {

@@ -366,10 +366,8 @@ public final class ImageService implements AutoCloseable {
         for (JsonNode l : manifest.path("layers")) {
             Descriptor d = Descriptor.fromJson(l, "manifest of " + ref);
             String mt = d.mediaType();
-            if (!mt.isEmpty() && !(mt.equals(MediaTypes.OCI_LAYER) || mt.equals(MediaTypes.OCI_LAYER_GZIP) || mt.equals(MediaTypes.OCI_LAYER_ZSTD)
-                    || mt.equals(MediaTypes.DOCKER_LAYER_GZIP) || mt.equals(MediaTypes.DOCKER_FOREIGN_LAYER)
-                    || mt.equals("application/vnd.oci.image.layer.nondistributable.v1.tar+gzip")
-                    || mt.equals("application/vnd.oci.image.layer.nondistributable.v1.tar"))) {
+            // plain, gzip and zstd tars (compression is detected from the content); not encrypted layers
+            if (!mt.isEmpty() && (!MediaTypes.isLayer(mt) || mt.contains("+encrypted"))) {
                 throw BerthException.failedPrecondition("image %s has a layer of unsupported media type %s", ref, mt);
             }
             layerDescs.add(d);
@@ -403,11 +401,15 @@ public final class ImageService implements AutoCloseable {
             pinWhilePulling(Set.of(), chainSet);
             chains.addAll(chainSet);
             List<Future<?>> tasks = new ArrayList<>();
+            java.util.concurrent.atomic.AtomicBoolean abort = new java.util.concurrent.atomic.AtomicBoolean();
             for (int i = 0; i < layerDescs.size(); i++) {
                 Descriptor d = layerDescs.get(i);
                 Digest chain = chainIds.get(i);
                 Digest diff = diffIds.get(i);
                 tasks.add(downloads.submit(() -> {
+                    if (abort.get()) {
+                        return null; // another layer of this pull failed
+                    }
                     if (!layers.has(chain)) {
                         Path blob = fetchBlob(ref, d, creds, "layer");
                         layers.ensure(chain, diff, () -> Files.newInputStream(blob));
@@ -415,7 +417,7 @@ public final class ImageService implements AutoCloseable {
                     return null;
                 }));
             }
-            awaitAll(tasks);
+            awaitAll(tasks, abort);
             String user = config.path("config").path("User").asText("");
             Object[] u = ImageRecord.parseUser(user);
             long size = configDesc.size() + resolved.manifest().bytes().length + layerDescs.stream().mapToLong(Descriptor::size).sum();
@@ -434,26 +436,36 @@ public final class ImageService implements AutoCloseable {
         }
     }
 
-    private static void awaitAll(List<Future<?>> tasks) {
+    /**
+     * Waits for every layer task. After a failure the tasks not yet started are skipped and
+     * the running ones are let finish (not interrupted: another pull may be waiting on the same
+     * blob or layer), so nothing of this pull is still writing when it returns.
+     */
+    private static void awaitAll(List<Future<?>> tasks, java.util.concurrent.atomic.AtomicBoolean abort) {
         RuntimeException failure = null;
+        boolean interrupted = false;
         for (Future<?> f : tasks) {
-            try {
-                if (failure != null) {
-                    f.cancel(true);
+            while (true) {
+                try {
+                    f.get();
+                    break;
+                } catch (ExecutionException e) {
+                    if (failure == null) {
+                        failure = e.getCause() instanceof RuntimeException re ? re : BerthException.internal("layer download failed", e.getCause());
+                        abort.set(true);
+                    }
+                    break;
+                } catch (InterruptedException e) {
+                    interrupted = true;
+                    abort.set(true);
+                    if (failure == null) {
+                        failure = new BerthException(BerthException.Kind.CANCELLED, "pull interrupted");
+                    }
                 }
-                f.get();
-            } catch (ExecutionException e) {
-                if (failure == null) {
-                    failure = e.getCause() instanceof RuntimeException re ? re : BerthException.internal("layer download failed", e.getCause());
-                    tasks.forEach(t -> t.cancel(true));
-                }
-            } catch (java.util.concurrent.CancellationException e) {
-                // cancelled after another layer failed
-            } catch (InterruptedException e) {
-                tasks.forEach(t -> t.cancel(true));
-                Thread.currentThread().interrupt();
-                throw new BerthException(BerthException.Kind.CANCELLED, "pull interrupted");
             }
+        }
+        if (interrupted) {
+            Thread.currentThread().interrupt();
         }
         if (failure != null) {
             throw failure;
@@ -529,7 +541,8 @@ public final class ImageService implements AutoCloseable {
         volatile InputStream stream;
 
         void check() {
-            if (!stalled && System.nanoTime() - lastProgress > timeoutNanos) {
+            // only a download this thread leads is watched: a thread waiting for another's download is not reading
+            if (stream != null && !stalled && System.nanoTime() - lastProgress > timeoutNanos) {
                 stalled = true;
                 InputStream s = stream;
                 try {
@@ -576,7 +589,7 @@ public final class ImageService implements AutoCloseable {
             long[] lastLog = {System.nanoTime()};
             long[] counted = {0};
             try {
-                return content.ensure(d, () -> w.wrap(client.openBlob(ref, d, creds)), done -> {
+                Path p = content.ensure(d, () -> w.wrap(client.openBlob(ref, d, creds)), done -> {
                     metrics.downloaded(done - counted[0]);
                     counted[0] = done;
                     long now = System.nanoTime();
@@ -585,6 +598,10 @@ public final class ImageService implements AutoCloseable {
                         LOG.info("pulling {}: {} {} {}/{} bytes", ref, what, d.digest().hex().substring(0, 12), done, d.size());
                     }
                 });
+                if (w.stalled) {
+                    Thread.interrupted(); // the watchdog fired as the download ended: the blob is whole
+                }
+                return p;
             } catch (BerthException e) {
                 if (w.stalled) {
                     Thread.interrupted();

@@ -177,6 +177,24 @@ class ImagePullTest {
     }
 
     @Test
+    void whatACrashLeftHalfDoneIsSweptAtStart() throws Exception {
+        ImageRecord one = pull(registry.host() + "/test/app1:v1");
+        images.close();
+        // a download, an unpacking, an unrecorded blob and an unrecorded layer, as a crash leaves them
+        Files.writeString(root.resolve("content/ingest/" + "ab".repeat(32) + ".1234"), "partial");
+        Files.createDirectories(root.resolve("layers/.tmp-" + "cd".repeat(32) + "-1/diff/etc"));
+        Path orphanBlob = root.resolve("content/blobs/sha256/" + "ef".repeat(32));
+        Files.writeString(orphanBlob, "orphan");
+        Path orphanLayer = Files.createDirectories(root.resolve("layers/sha256/" + "12".repeat(32) + "/diff"));
+        images = service(root, Duration.ofMinutes(5));
+        assertFalse(Files.exists(orphanBlob));
+        assertFalse(Files.exists(orphanLayer));
+        assertConsistent(images);
+        assertEquals(List.of(one), images.list());
+        assertEquals(2, images.lowerDirs(one.id()).size());
+    }
+
+    @Test
     void recordsSurviveARestart() {
         ImageRecord one = pull(registry.host() + "/test/app1:v1");
         images.close();

@@ -128,15 +128,20 @@ public final class ImageRpcs implements CriRegistry.Feature {
         }
         Credentials creds = credentials(request.getAuth());
         pulls.execute(() -> {
-            ImageRecord r;
+            // the pull completes even when the caller gave up: the next PullImage finds the image
             try {
-                r = images.pull(ref, creds, request.getImage().getAnnotationsMap());
+                ImageRecord r = images.pull(ref, creds, request.getImage().getAnnotationsMap());
+                out.onNext(PullImageResponse.newBuilder().setImageRef(r.id().toString()).build());
+                out.onCompleted();
+            } catch (io.grpc.StatusRuntimeException cancelled) {
+                // the call was cancelled meanwhile: nobody to answer
             } catch (Throwable t) {
-                out.onError(dev.berth.agent.grpc.GrpcErrors.toStatusException(t));
-                return;
+                try {
+                    out.onError(dev.berth.agent.grpc.GrpcErrors.toStatusException(t));
+                } catch (RuntimeException cancelled) {
+                    // the call was cancelled meanwhile
+                }
             }
-            out.onNext(PullImageResponse.newBuilder().setImageRef(r.id().toString()).build());
-            out.onCompleted();
         });
     }
 

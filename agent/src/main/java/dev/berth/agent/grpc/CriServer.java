@@ -86,7 +86,12 @@ public final class CriServer implements AutoCloseable {
         return new CriServer(socket, server, boss, workers, executor);
     }
 
-    private static void prepareSocketPath(Path socket) {
+    /**
+     * Makes sure berth may serve on {@code socket}: its directory exists and is writable, nothing
+     * but a stale socket is in the way (and that is removed), no live process serves it. The
+     * daemon calls this first of all, so a second daemon touches no state before it is refused.
+     */
+    public static void prepareSocketPath(Path socket) {
         Path dir = socket.toAbsolutePath().getParent();
         try {
             Files.createDirectories(dir);

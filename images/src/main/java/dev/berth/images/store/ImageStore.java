@@ -125,12 +125,14 @@ public final class ImageStore {
     public synchronized void remove(Digest id) {
         refresh();
         if (images.remove(id) != null) {
+            long before = stamp();
             try {
                 Files.deleteIfExists(file(id));
                 AtomicFiles.syncDirectory(root);
             } catch (IOException e) {
                 throw BerthException.internal("cannot remove image record " + id, e);
             }
+            ownChange(before);
         }
     }
 
@@ -140,12 +142,29 @@ public final class ImageStore {
     }
 
     private void write(ImageRecord r) {
+        long before = stamp();
         try {
             AtomicFiles.writeString(file(r.id()), Json.write(r));
         } catch (IOException e) {
             throw BerthException.internal("cannot write image record " + r.id(), e);
         }
         images.put(r.id(), r);
+        ownChange(before);
+    }
+
+    private long stamp() {
+        try {
+            return Files.getLastModifiedTime(root).to(java.util.concurrent.TimeUnit.NANOSECONDS);
+        } catch (IOException e) {
+            return Long.MIN_VALUE;
+        }
+    }
+
+    /** Our own change need not be read back, unless another process changed the directory too. */
+    private void ownChange(long before) {
+        if (before == seenStamp) {
+            seenStamp = stamp();
+        }
     }
 
     private Path file(Digest id) {
