@@ -1,6 +1,8 @@
 package dev.berth.agent;
 
 import dev.berth.agent.config.BerthConfig;
+import dev.berth.agent.cri.ContainerRpcs;
+import dev.berth.agent.cri.Containers;
 import dev.berth.agent.cri.ImageRpcs;
 import dev.berth.agent.cri.Images;
 import dev.berth.agent.cri.RuntimeInfoRpcs;
@@ -19,8 +21,11 @@ import dev.berth.cgroups.Cgroups;
 import dev.berth.common.BerthException;
 import dev.berth.networking.PodNetwork;
 import dev.berth.networking.cni.CniPodNetwork;
+import dev.berth.podsandbox.container.ContainerManager;
+import dev.berth.podsandbox.container.ContainerRootfs;
+import dev.berth.podsandbox.container.conmon.ConmonRuntime;
+import dev.berth.podsandbox.container.spec.HostFacts;
 import dev.berth.podsandbox.oci.RuntimeHandlers;
-import dev.berth.podsandbox.sandbox.SandboxContainers;
 import dev.berth.podsandbox.sandbox.SandboxService;
 import dev.berth.images.ImageService;
 import java.io.IOException;
@@ -40,6 +45,9 @@ import sun.misc.Signal;
 /** {@code berth daemon}: builds every part of the runtime from the configuration and serves the CRI until told to stop. */
 public final class Daemon {
     private static final Logger LOG = LoggerFactory.getLogger(Daemon.class);
+    private static final Path CONMON = Path.of("/usr/bin/conmon");
+    private static final java.time.Duration RUNTIME_COMMAND_TIMEOUT = java.time.Duration.ofSeconds(60);
+    private static final String CONTAINER_LAYERS = "container-layers";
 
     private final BerthConfig config;
     private final CountDownLatch stop = new CountDownLatch(1);
@@ -68,16 +76,18 @@ public final class Daemon {
                 .withVerboseInfo("cgroupMode", cgroups.mode())
                 .withVerboseInfo("cgroupLayout", cgroups.describe())
                 .register(registry);
+        ImageService images = Images.open(config);
+        Containers containers = containers(config, cgroups, images);
         SandboxService sandboxes = new SandboxService(config.root().resolve("sandboxes"), config.runRoot(),
                 new RuntimeHandlers(config.runtime().handlers().entrySet().stream()
                         .collect(Collectors.toMap(Map.Entry::getKey, e -> e.getValue().binary())),
                         config.runtime().defaultHandler(), config.runRoot().resolve("runtimes")),
-                network, cgroups, SandboxContainers.NONE);
+                network, cgroups, containers);
         sandboxes.recover();
         network.garbageCollect(sandboxes.ids());
         new SandboxRpcs(sandboxes).register(registry);
-        ImageService images = Images.open(config);
-        new ImageRpcs(images, config.root().resolve("containers")).register(registry);
+        new ImageRpcs(images, config.root().resolve(CONTAINER_LAYERS)).register(registry);
+        new ContainerRpcs(containers, sandboxes, images, cgroups).register(registry);
 
         BerthMetrics metrics = metricsReady.join();
         images.metrics().listen(new dev.berth.agent.metrics.ImagePullMeters(metrics.registry()));
@@ -102,9 +112,55 @@ public final class Daemon {
         }
         server.shutdown(config.grpc().shutdownTimeout());
         metrics.close();
+        containers.manager().close();
         images.close();
         LOG.info("berth stopped");
         return 0;
+    }
+
+    /**
+     * The container engine: one conmon-monitored OCI runtime per configured handler, records
+     * under {@code <root>/containers}, writable layers under {@code <root>/container-layers}
+     * (what ImageFsInfo reports as the container filesystem), root filesystems mounted under
+     * {@code <run root>/rootfs}.
+     */
+    private static Containers containers(BerthConfig config, Cgroups cgroups, ImageService images) {
+        Map<String, ConmonRuntime> handlers = new java.util.TreeMap<>();
+        config.runtime().handlers().forEach((name, h) -> handlers.put(name, new ConmonRuntime(name, CONMON,
+                executable(h.binary()), config.runRoot().resolve("runtimes").resolve(name), RUNTIME_COMMAND_TIMEOUT)));
+        ContainerManager manager = new ContainerManager(config.root(), config.runRoot(), handlers,
+                config.runtime().defaultHandler(), HostFacts.current(), rec -> oomKilled(cgroups, rec.cgroupsPath()),
+                ContainerManager.Options.defaults());
+        Containers containers = new Containers(manager, new ContainerRootfs(config.root().resolve(CONTAINER_LAYERS),
+                config.runRoot().resolve("rootfs")), images);
+        containers.recover();
+        return containers;
+    }
+
+    private static boolean oomKilled(Cgroups cgroups, String cgroupsPath) {
+        if (cgroupsPath == null || cgroupsPath.isEmpty()) {
+            return false;
+        }
+        try {
+            return cgroups.oomKills(cgroupsPath) > 0;
+        } catch (RuntimeException e) {
+            LOG.debug("cannot read the OOM kills of {}: {}", cgroupsPath, e.getMessage());
+            return false;
+        }
+    }
+
+    /** A binary named in the configuration: a path as it is, a bare name looked up on PATH. */
+    private static Path executable(String binary) {
+        if (binary.contains("/")) {
+            return Path.of(binary);
+        }
+        for (String dir : System.getenv().getOrDefault("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin").split(":")) {
+            Path p = Path.of(dir.isEmpty() ? "." : dir, binary);
+            if (Files.isExecutable(p)) {
+                return p.toAbsolutePath();
+            }
+        }
+        throw BerthException.failedPrecondition("runtime binary %s is not on PATH", binary);
     }
 
     /** CNI networking on the configured directories; follows the kubelet's pod CIDR for the default network. */

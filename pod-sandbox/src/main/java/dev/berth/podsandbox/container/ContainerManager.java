@@ -110,6 +110,18 @@ public final class ContainerManager implements AutoCloseable {
     // ---------------------------------------------------------------- create
 
     public ContainerRecord create(CreateRequest req) {
+        return create(newId(), req);
+    }
+
+    /**
+     * Creates a container under an id the caller chose beforehand (64 lowercase hex digits,
+     * e.g. from {@link #newContainerId()}), so that what it prepared for the container (root
+     * filesystem, cgroup) can carry the same id.
+     */
+    public ContainerRecord create(String id, CreateRequest req) {
+        if (id == null || !id.matches("[0-9a-f]{64}")) {
+            throw BerthException.invalidArgument("invalid container id \"%s\"", id);
+        }
         ContainerConfig config = req.config();
         if (config.name() == null || config.name().isEmpty()) {
             throw BerthException.invalidArgument("container name is empty");
@@ -123,7 +135,6 @@ public final class ContainerManager implements AutoCloseable {
             throw BerthException.invalidArgument("root filesystem %s is not a directory", req.rootfs());
         }
         String logPath = config.logPath();
-        String id = newId();
         Path bundle = bundlesDir.resolve(id);
         if (logPath.isEmpty()) {
             logPath = bundle.resolve("container.log").toString();
@@ -140,6 +151,9 @@ public final class ContainerManager implements AutoCloseable {
                 req.sandbox().cgroupsPath(), ContainerState.CREATED, true, now(), 0, 0, 0, "", "", 0, 0, 0,
                 config.labels(), config.annotations());
         synchronized (this) {
+            if (records.containsKey(id)) {
+                throw BerthException.alreadyExists("container %s already exists", id);
+            }
             for (ContainerRecord r : records.values()) {
                 if (r.sandboxId().equals(rec.sandboxId()) && r.name().equals(rec.name()) && r.attempt() == rec.attempt()) {
                     throw BerthException.alreadyExists("container %s (attempt %d) already exists in sandbox %s as %s",
@@ -695,6 +709,11 @@ public final class ContainerManager implements AutoCloseable {
             return s;
         }
         return s.startsWith("SIG") ? s : "SIG" + s;
+    }
+
+    /** A fresh random container id. */
+    public static String newContainerId() {
+        return newId();
     }
 
     private static String newId() {

@@ -1,0 +1,145 @@
+package dev.berth.podsandbox.container;
+
+import dev.berth.common.BerthException;
+import dev.berth.podsandbox.host.MountCalls;
+import dev.berth.podsandbox.host.MountTable;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.stream.Collectors;
+import java.util.stream.Stream;
+
+/**
+ * Containers' root filesystems: an overlayfs of an image's read-only layers with one writable
+ * layer per container. The writable layer ({@code upper/} and {@code work/}) lives in
+ * {@code <layersDir>/<id>/}, so what containers write is accounted there; the overlay is
+ * mounted on {@code <mountsDir>/<id>}, outside it, so that walking the layers never walks
+ * into a mounted tree.
+ */
+public final class ContainerRootfs {
+    /** Most bytes of the overlay mount options the kernel takes (one page). */
+    private static final int MAX_OPTIONS = 4096 - 1;
+
+    private final Path layersDir;
+    private final Path mountsDir;
+
+    public ContainerRootfs(Path layersDir, Path mountsDir) {
+        this.layersDir = layersDir;
+        this.mountsDir = mountsDir;
+    }
+
+    /** Where the root filesystem of container {@code id} is (or would be) mounted. */
+    public Path mountPoint(String id) {
+        return mountsDir.resolve(checkId(id));
+    }
+
+    /** The writable layer of container {@code id}. */
+    public Path layerDir(String id) {
+        return layersDir.resolve(checkId(id));
+    }
+
+    /**
+     * Creates the writable layer and mounts the overlay; returns the mount point. On failure
+     * nothing is left behind.
+     *
+     * @param lowerDirs the image's layer directories, top layer first
+     */
+    public Path mount(String id, List<Path> lowerDirs) {
+        if (lowerDirs.isEmpty()) {
+            throw BerthException.failedPrecondition("the image of container %s has no layers", id);
+        }
+        Path layer = layerDir(id);
+        Path target = mountPoint(id);
+        String options = "lowerdir=" + lowerDirs.stream().map(ContainerRootfs::escape).collect(Collectors.joining(":"))
+                + ",upperdir=" + escape(layer.resolve("upper")) + ",workdir=" + escape(layer.resolve("work"));
+        if (options.length() > MAX_OPTIONS) {
+            throw BerthException.failedPrecondition("the image of container %s has too many layers (%d) for one overlay mount",
+                    id, lowerDirs.size());
+        }
+        try {
+            Files.createDirectories(layer.resolve("upper"));
+            Files.createDirectories(layer.resolve("work"));
+            Files.createDirectories(target);
+            MountCalls.overlay(target.toString(), options);
+            return target;
+        } catch (IOException | RuntimeException e) {
+            try {
+                remove(id);
+            } catch (RuntimeException c) {
+                e.addSuppressed(c);
+            }
+            if (e instanceof BerthException be) {
+                throw be;
+            }
+            throw BerthException.internal("cannot prepare the root filesystem of container " + id, e);
+        }
+    }
+
+    /** Unmounts the overlay and deletes the writable layer and the mount point. Idempotent. */
+    public void remove(String id) {
+        Path target = mountPoint(id);
+        // stacked mounts come off one by one
+        for (int i = 0; i < 16 && MountTable.isMountPoint(target); i++) {
+            MountCalls.unmount(target.toString());
+        }
+        if (MountTable.isMountPoint(target)) {
+            throw BerthException.internal("cannot unmount " + target + ": still mounted", null);
+        }
+        try {
+            Files.deleteIfExists(target);
+            deleteTree(layerDir(id));
+        } catch (IOException e) {
+            throw BerthException.internal("cannot delete the root filesystem of container " + id, e);
+        }
+    }
+
+    /** The ids that have a writable layer or a mount point (for finding leftovers of interrupted work). */
+    public Set<String> ids() {
+        Set<String> out = new TreeSet<>();
+        for (Path dir : List.of(layersDir, mountsDir)) {
+            if (!Files.isDirectory(dir)) {
+                continue;
+            }
+            try (Stream<Path> s = Files.list(dir)) {
+                s.map(p -> p.getFileName().toString()).filter(n -> n.matches("[0-9a-f]{64}")).forEach(out::add);
+            } catch (IOException e) {
+                throw BerthException.internal("cannot list " + dir, e);
+            }
+        }
+        return out;
+    }
+
+    private static String checkId(String id) {
+        if (id == null || !id.matches("[0-9a-f]{64}")) {
+            throw BerthException.invalidArgument("invalid container id \"%s\"", id);
+        }
+        return id;
+    }
+
+    /** overlayfs splits its options at ',' and lowerdir at ':'; both are escaped with '\'. */
+    private static String escape(Path p) {
+        return p.toAbsolutePath().toString().replace("\\", "\\\\").replace(":", "\\:").replace(",", "\\,");
+    }
+
+    private static void deleteTree(Path root) throws IOException {
+        if (!Files.exists(root, LinkOption.NOFOLLOW_LINKS)) {
+            return;
+        }
+        if (MountTable.mountCountUnder(root) > 0) {
+            throw BerthException.internal("refusing to delete " + root + ": something is mounted below it", null);
+        }
+        try (Stream<Path> walk = Files.walk(root)) {
+            List<Path> paths = new ArrayList<>(walk.toList());
+            paths.sort(Comparator.comparingInt(Path::getNameCount).reversed());
+            for (Path p : paths) {
+                Files.deleteIfExists(p);
+            }
+        }
+    }
+}
