@@ -1,0 +1,45 @@
+package dev.berth.podsandbox.container;
+
+import dev.berth.podsandbox.container.conmon.Processes;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+
+/**
+ * A runtime {@code exec} ready to run: its command line, and the process spec and pid file it
+ * uses, which {@link #release()} removes once the process has ended.
+ */
+public record PreparedExec(List<String> argv, Path processJson, Path pidFile) {
+    public PreparedExec {
+        argv = List.copyOf(argv);
+    }
+
+    /** The pid of the process in the container as the runtime recorded it, or -1 before that. */
+    public long pid() {
+        try {
+            return Long.parseLong(Files.readString(pidFile).trim());
+        } catch (IOException | NumberFormatException e) {
+            return -1;
+        }
+    }
+
+    /** Kills the process in the container (and its process group) with SIGKILL, if it started. */
+    public void kill() {
+        long pid = pid();
+        if (pid > 0) {
+            Processes.killGroup(pid, 9);
+            Processes.kill(pid, 9);
+        }
+    }
+
+    /** Removes the process spec and pid file; idempotent. */
+    public void release() {
+        try {
+            Files.deleteIfExists(processJson);
+            Files.deleteIfExists(pidFile);
+        } catch (IOException e) {
+            // the bundle is removed with the container anyway
+        }
+    }
+}
