@@ -23,6 +23,9 @@ public final class ProcessExecBackend implements ExecBackend {
     public record Launch(List<String> argv, Runnable kill, Runnable release) {
     }
 
+    /** How long a kill waits for the runtime to record the pid of the process it started. */
+    static final java.time.Duration PID_WAIT = java.time.Duration.ofSeconds(5);
+
     private final Launcher launcher;
 
     public ProcessExecBackend(Launcher launcher) {
@@ -33,7 +36,7 @@ public final class ProcessExecBackend implements ExecBackend {
     public static ProcessExecBackend runtime(ContainerManager containers) {
         return new ProcessExecBackend(req -> {
             PreparedExec p = containers.prepareExec(req.containerId(), req.cmd());
-            return new Launch(p.argv(), p::kill, p::release);
+            return new Launch(p.argv(), () -> p.kill(PID_WAIT), p::release);
         });
     }
 
@@ -73,8 +76,13 @@ public final class ProcessExecBackend implements ExecBackend {
             @Override
             public void kill() {
                 if (p.isAlive()) {
-                    launch.kill().run();
-                    p.destroyForcibly();
+                    // off the caller's thread (an event loop): waiting for the pid file may take a moment
+                    Thread t = new Thread(() -> {
+                        launch.kill().run();
+                        p.destroyForcibly();
+                    }, "berth-exec-kill");
+                    t.setDaemon(true);
+                    t.start();
                 }
             }
         };

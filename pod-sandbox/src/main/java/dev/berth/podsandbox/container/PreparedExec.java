@@ -24,9 +24,24 @@ public record PreparedExec(List<String> argv, Path processJson, Path pidFile) {
         }
     }
 
-    /** Kills the process in the container (and its process group) with SIGKILL, if it started. */
-    public void kill() {
+    /**
+     * Kills the process in the container (and its process group) with SIGKILL. The runtime
+     * writes the pid file only after the process has started (it may already be running and
+     * printing by then), so this waits up to {@code waitForPid} for it; call it while the
+     * runtime's exec is still running, and kill the runtime afterwards.
+     */
+    public void kill(java.time.Duration waitForPid) {
+        long deadline = System.nanoTime() + waitForPid.toNanos();
         long pid = pid();
+        while (pid <= 0 && System.nanoTime() < deadline) {
+            try {
+                Thread.sleep(10);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                break;
+            }
+            pid = pid();
+        }
         if (pid > 0) {
             Processes.killGroup(pid, 9);
             Processes.kill(pid, 9);
