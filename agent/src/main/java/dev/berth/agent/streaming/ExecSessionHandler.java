@@ -65,11 +65,20 @@ final class ExecSessionHandler extends ChannelInboundHandlerAdapter {
     @Override
     public void handlerAdded(ChannelHandlerContext ctx) {
         channel = ctx.channel();
+        // starting runs the runtime (a child process): never on the event loop
+        Thread t = new Thread(this::begin, "berth-exec-start");
+        t.setDaemon(true);
+        t.start();
+    }
+
+    private void begin() {
         ExecBackend.Session s;
         try {
             s = backend.start(request);
-        } catch (BerthException e) {
-            sendStatusAndClose(failure("InternalError", e.getMessage(), null));
+        } catch (RuntimeException e) {
+            String reason = e instanceof BerthException b && b.kind() == BerthException.Kind.NOT_FOUND ? "NotFound"
+                    : "InternalError";
+            sendStatusAndClose(failure(reason, String.valueOf(e.getMessage()), null));
             return;
         }
         session = s;

@@ -69,6 +69,11 @@ final class ChannelClient implements WebSocket.Listener {
         }
     }
 
+    private int size(int ch) {
+        ByteArrayOutputStream o = received.get(ch);
+        return o == null ? 0 : o.size();
+    }
+
     String text(int ch) {
         return new String(channel(ch), StandardCharsets.UTF_8);
     }
@@ -77,7 +82,7 @@ final class ChannelClient implements WebSocket.Listener {
     byte[] awaitBytes(int ch, int n) throws InterruptedException {
         synchronized (lock) {
             long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-            while (channel(ch).length < n && !closed.isDone() && System.nanoTime() < end) {
+            while (size(ch) < n && !closed.isDone() && System.nanoTime() < end) {
                 lock.wait(100);
             }
             return channel(ch);
