@@ -95,6 +95,12 @@ public final class StreamingServer implements AutoCloseable {
         this.dialer = dialer;
     }
 
+    /** Starts the server the {@code [streaming]} section describes. */
+    public static StreamingServer start(dev.berth.agent.config.StreamingSettings settings, ExecBackend exec) {
+        return start(settings.host(), settings.port(), new Options(settings.tokenTtl(), settings.maxStreams(),
+                settings.idleTimeout()), exec, Clock.systemUTC());
+    }
+
     /** Binds {@code host:port} (port 0 = ephemeral) and starts serving. */
     public static StreamingServer start(String host, int port, Options options, ExecBackend exec, Clock clock) {
         EventLoopGroup loop = new MultiThreadIoEventLoopGroup(2, r -> {
