@@ -32,6 +32,7 @@ public final class NetnsDialer implements AutoCloseable {
     private static final int O_RDONLY = 0;
     private static final int O_CLOEXEC = 02000000;
     private static final int CLONE_NEWNET = 0x40000000;
+    static final int CONNECT_TIMEOUT_MS = 5000;
 
     private static final class Holder {
         static final C LIBC = LibraryLoader.create(C.class).failImmediately()
@@ -86,7 +87,8 @@ public final class NetnsDialer implements AutoCloseable {
             }
             try {
                 ch = SocketChannel.open();
-                ch.connect(new InetSocketAddress("127.0.0.1", port));
+                // a port behind a dropping firewall must not hold up every other dial for minutes
+                ch.socket().connect(new InetSocketAddress("127.0.0.1", port), CONNECT_TIMEOUT_MS);
                 result.complete(ch);
                 ch = null;
             } catch (IOException e) {
@@ -112,6 +114,25 @@ public final class NetnsDialer implements AutoCloseable {
 
     @Override
     public void close() {
-        thread.shutdownNow();
+        try {
+            thread.execute(() -> {
+                Integer fd = homeFd.get();
+                if (fd != null) {
+                    Holder.LIBC.close(fd);
+                    homeFd.remove();
+                }
+            });
+        } catch (RuntimeException e) {
+            // already closed
+        }
+        thread.shutdown();
+        try {
+            if (!thread.awaitTermination(CONNECT_TIMEOUT_MS + 1000L, TimeUnit.MILLISECONDS)) {
+                thread.shutdownNow();
+            }
+        } catch (InterruptedException e) {
+            thread.shutdownNow();
+            Thread.currentThread().interrupt();
+        }
     }
 }

@@ -126,6 +126,12 @@ class PortForwardTest {
             for (Future<Boolean> r : results) {
                 assertTrue(r.get(), "each connection got its own bytes back");
             }
+            // every connection into the pod is closed once its session is
+            long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+            while (!established().isEmpty() && System.nanoTime() < end) {
+                Thread.sleep(50);
+            }
+            assertEquals("", established());
         } finally {
             pool.shutdownNow();
         }
@@ -167,6 +173,14 @@ class PortForwardTest {
     void aPortNotRequestedIsRefused() {
         assertEquals(400, ChannelClient.connect(url(List.of(ECHO_PORT), CLOSED_PORT), "portforward.k8s.io"));
         assertEquals(400, ChannelClient.connect(url(List.of()), "portforward.k8s.io"), "no port at all");
+    }
+
+    private String established() throws Exception {
+        Process p = new ProcessBuilder("ip", "netns", "exec", netns, "ss", "-tnH", "state", "established")
+                .redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes()).trim();
+        p.waitFor();
+        return out;
     }
 
     private void awaitListening() throws Exception {
