@@ -458,6 +458,41 @@ public final class ContainerManager implements AutoCloseable {
         }
     }
 
+    /**
+     * The runtime's {@code exec} command line for a streaming (non-TTY) exec of {@code cmd} in
+     * the running container, with the process spec and pid file it needs; the caller runs it
+     * with its own pipes and calls {@link PreparedExec#release()} when the process has ended.
+     */
+    public PreparedExec prepareExec(String id, List<String> cmd) {
+        ContainerRecord rec = refresh(get(id));
+        if (rec.state() != ContainerState.RUNNING) {
+            throw BerthException.failedPrecondition("container %s is %s, not RUNNING", id, rec.state());
+        }
+        if (cmd.isEmpty()) {
+            throw BerthException.invalidArgument("exec command is empty");
+        }
+        Path bundle = Path.of(rec.bundle());
+        String tag = Long.toHexString(RANDOM.nextLong());
+        Path processJson = bundle.resolve("exec-" + tag + ".json");
+        Path pidFile = bundle.resolve("exec-" + tag + ".pid");
+        try {
+            JsonNode spec = Json.mapper().readTree(bundle.resolve("config.json").toFile());
+            ObjectNode process = (ObjectNode) spec.get("process").deepCopy();
+            process.set("args", Json.mapper().valueToTree(cmd));
+            process.put("terminal", false);
+            process.remove("oomScoreAdj");
+            AtomicFiles.write(processJson, Json.mapper().writeValueAsBytes(process));
+            return new PreparedExec(runtime(rec).execCommand(id, processJson, pidFile), processJson, pidFile);
+        } catch (IOException e) {
+            try {
+                Files.deleteIfExists(processJson);
+            } catch (IOException ignored) {
+                // best effort
+            }
+            throw BerthException.internal("cannot exec in container " + id, e);
+        }
+    }
+
     /** Applies new resources to the running container's cgroup and records them. */
     public ContainerRecord updateResources(String id, ContainerConfig.Resources resources) {
         synchronized (opLock(id)) {

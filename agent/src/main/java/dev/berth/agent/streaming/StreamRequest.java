@@ -1,0 +1,58 @@
+package dev.berth.agent.streaming;
+
+import dev.berth.common.BerthException;
+import java.util.List;
+
+/** What a one-time streaming URL was issued for. */
+public sealed interface StreamRequest permits StreamRequest.Exec, StreamRequest.PortForward {
+    /** The first path segment of the URL. */
+    String kind();
+
+    /** A command to run in a running container, with the streams the caller asked for. */
+    record Exec(String containerId, List<String> cmd, boolean tty, boolean stdin, boolean stdout, boolean stderr)
+            implements StreamRequest {
+        public Exec {
+            if (containerId == null || containerId.isEmpty()) {
+                throw BerthException.invalidArgument("exec: container id is empty");
+            }
+            if (cmd == null || cmd.isEmpty()) {
+                throw BerthException.invalidArgument("exec: command is empty");
+            }
+            if (!stdin && !stdout && !stderr) {
+                throw BerthException.invalidArgument("exec: one of stdin, stdout or stderr must be requested");
+            }
+            if (tty) {
+                throw BerthException.failedPrecondition("exec: TTY sessions are not supported yet");
+            }
+            cmd = List.copyOf(cmd);
+        }
+
+        @Override
+        public String kind() {
+            return "exec";
+        }
+    }
+
+    /**
+     * Connections to ports on the pod's loopback, inside the network namespace at
+     * {@code netnsPath}. {@code ports} limits which ports may be asked for; empty allows any.
+     */
+    record PortForward(String sandboxId, String netnsPath, List<Integer> ports) implements StreamRequest {
+        public PortForward {
+            if (netnsPath == null || netnsPath.isEmpty()) {
+                throw BerthException.failedPrecondition("port-forward: sandbox %s has no network namespace", sandboxId);
+            }
+            ports = List.copyOf(ports);
+            for (int p : ports) {
+                if (p < 1 || p > 65535) {
+                    throw BerthException.invalidArgument("port-forward: port %d is out of range", p);
+                }
+            }
+        }
+
+        @Override
+        public String kind() {
+            return "portforward";
+        }
+    }
+}

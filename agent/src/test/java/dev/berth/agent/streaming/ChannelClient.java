@@ -1,0 +1,138 @@
+package dev.berth.agent.streaming;
+
+import java.io.ByteArrayOutputStream;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.WebSocket;
+import java.net.http.WebSocketHandshakeException;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * The test's client of the channel WebSocket protocols: every binary message is a channel byte
+ * and data. Collects what arrives per channel (and each channel's messages) until the server
+ * closes.
+ */
+final class ChannelClient implements WebSocket.Listener {
+    final Map<Integer, ByteArrayOutputStream> received = new ConcurrentHashMap<>();
+    final Map<Integer, List<byte[]>> messages = new ConcurrentHashMap<>();
+    final CompletableFuture<Integer> closed = new CompletableFuture<>();
+    private final ByteArrayOutputStream partial = new ByteArrayOutputStream();
+    private final Object lock = new Object();
+    WebSocket socket;
+    String protocol;
+
+    /** Connects; returns the HTTP status when the upgrade is refused. */
+    static Object connect(String url, String... protocols) {
+        ChannelClient c = new ChannelClient();
+        WebSocket.Builder b = HttpClient.newHttpClient().newWebSocketBuilder().connectTimeout(Duration.ofSeconds(10));
+        if (protocols.length > 0) {
+            b.subprotocols(protocols[0], java.util.Arrays.copyOfRange(protocols, 1, protocols.length));
+        }
+        try {
+            c.socket = b.buildAsync(URI.create(url.replace("http://", "ws://")), c).join();
+            c.protocol = c.socket.getSubprotocol();
+            return c;
+        } catch (CompletionException e) {
+            if (e.getCause() instanceof WebSocketHandshakeException h) {
+                return h.getResponse().statusCode();
+            }
+            throw e;
+        }
+    }
+
+    static ChannelClient open(String url, String... protocols) {
+        Object r = connect(url, protocols);
+        if (r instanceof ChannelClient c) {
+            return c;
+        }
+        throw new AssertionError("upgrade refused with HTTP " + r);
+    }
+
+    void send(int channel, byte[] data) {
+        ByteBuffer b = ByteBuffer.allocate(data.length + 1).put((byte) channel).put(data).flip();
+        socket.sendBinary(b, true).join();
+    }
+
+    byte[] channel(int ch) {
+        synchronized (lock) {
+            ByteArrayOutputStream o = received.get(ch);
+            return o == null ? new byte[0] : o.toByteArray();
+        }
+    }
+
+    private int size(int ch) {
+        ByteArrayOutputStream o = received.get(ch);
+        return o == null ? 0 : o.size();
+    }
+
+    String text(int ch) {
+        return new String(channel(ch), StandardCharsets.UTF_8);
+    }
+
+    /** Waits until {@code n} bytes arrived on channel {@code ch} (or the socket closed). */
+    byte[] awaitBytes(int ch, int n) throws InterruptedException {
+        synchronized (lock) {
+            long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+            while (size(ch) < n && !closed.isDone() && System.nanoTime() < end) {
+                lock.wait(100);
+            }
+            return channel(ch);
+        }
+    }
+
+    int awaitClose() {
+        return closed.orTimeout(60, TimeUnit.SECONDS).join();
+    }
+
+    @Override
+    public void onOpen(WebSocket webSocket) {
+        webSocket.request(Long.MAX_VALUE);
+    }
+
+    @Override
+    public CompletableFuture<?> onBinary(WebSocket webSocket, ByteBuffer data, boolean last) {
+        synchronized (lock) {
+            byte[] b = new byte[data.remaining()];
+            data.get(b);
+            partial.write(b, 0, b.length);
+            if (last) {
+                byte[] msg = partial.toByteArray();
+                partial.reset();
+                if (msg.length > 0) {
+                    int ch = msg[0] & 0xff;
+                    received.computeIfAbsent(ch, k -> new ByteArrayOutputStream()).write(msg, 1, msg.length - 1);
+                    messages.computeIfAbsent(ch, k -> new ArrayList<>())
+                            .add(java.util.Arrays.copyOfRange(msg, 1, msg.length));
+                }
+                lock.notifyAll();
+            }
+        }
+        return null;
+    }
+
+    @Override
+    public CompletableFuture<?> onClose(WebSocket webSocket, int statusCode, String reason) {
+        synchronized (lock) {
+            closed.complete(statusCode);
+            lock.notifyAll();
+        }
+        return null;
+    }
+
+    @Override
+    public void onError(WebSocket webSocket, Throwable error) {
+        synchronized (lock) {
+            closed.complete(-1);
+            lock.notifyAll();
+        }
+    }
+}

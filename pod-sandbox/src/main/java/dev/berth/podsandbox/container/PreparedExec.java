@@ -1,0 +1,60 @@
+package dev.berth.podsandbox.container;
+
+import dev.berth.podsandbox.container.conmon.Processes;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+
+/**
+ * A runtime {@code exec} ready to run: its command line, and the process spec and pid file it
+ * uses, which {@link #release()} removes once the process has ended.
+ */
+public record PreparedExec(List<String> argv, Path processJson, Path pidFile) {
+    public PreparedExec {
+        argv = List.copyOf(argv);
+    }
+
+    /** The pid of the process in the container as the runtime recorded it, or -1 before that. */
+    public long pid() {
+        try {
+            return Long.parseLong(Files.readString(pidFile).trim());
+        } catch (IOException | NumberFormatException e) {
+            return -1;
+        }
+    }
+
+    /**
+     * Kills the process in the container (and its process group) with SIGKILL. The runtime
+     * writes the pid file only after the process has started (it may already be running and
+     * printing by then), so this waits up to {@code waitForPid} for it; call it while the
+     * runtime's exec is still running, and kill the runtime afterwards.
+     */
+    public void kill(java.time.Duration waitForPid) {
+        long deadline = System.nanoTime() + waitForPid.toNanos();
+        long pid = pid();
+        while (pid <= 0 && System.nanoTime() < deadline) {
+            try {
+                Thread.sleep(10);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                break;
+            }
+            pid = pid();
+        }
+        if (pid > 0) {
+            Processes.killGroup(pid, 9);
+            Processes.kill(pid, 9);
+        }
+    }
+
+    /** Removes the process spec and pid file; idempotent. */
+    public void release() {
+        try {
+            Files.deleteIfExists(processJson);
+            Files.deleteIfExists(pidFile);
+        } catch (IOException e) {
+            // the bundle is removed with the container anyway
+        }
+    }
+}
