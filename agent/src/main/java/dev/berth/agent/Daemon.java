@@ -8,6 +8,9 @@ import dev.berth.agent.cri.Images;
 import dev.berth.agent.cri.PodMetricsRpcs;
 import dev.berth.agent.cri.RuntimeInfoRpcs;
 import dev.berth.agent.cri.StatsRpcs;
+import dev.berth.agent.cri.StreamingRpcs;
+import dev.berth.agent.streaming.ProcessExecBackend;
+import dev.berth.agent.streaming.StreamingServer;
 import dev.berth.agent.cri.SandboxRpcs;
 import dev.berth.agent.grpc.CriRegistry;
 import dev.berth.agent.grpc.CriServer;
@@ -99,6 +102,8 @@ public final class Daemon {
                 record -> layers.resolve(record.id()).resolve("upper"), layers, new NetDev(), Clock.systemUTC());
         new StatsRpcs(stats).register(registry);
         new PodMetricsRpcs(stats).register(registry);
+        StreamingServer streaming = StreamingServer.start(config.streaming(), ProcessExecBackend.runtime(containers.manager()));
+        new StreamingRpcs(streaming, containers.manager(), sandboxes).register(registry);
 
         BerthMetrics metrics = metricsReady.join();
         images.metrics().listen(new dev.berth.agent.metrics.ImagePullMeters(metrics.registry()));
@@ -123,6 +128,7 @@ public final class Daemon {
         }
         server.shutdown(config.grpc().shutdownTimeout());
         metrics.close();
+        streaming.close();
         containers.manager().close();
         images.close();
         LOG.info("berth stopped");

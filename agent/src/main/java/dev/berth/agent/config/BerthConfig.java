@@ -21,13 +21,14 @@ public record BerthConfig(
         Metrics metrics,
         Registry registry,
         Images images,
+        StreamingSettings streaming,
         String source) {
 
     public static final Path DEFAULT_FILE = Path.of("/etc/berth/config.toml");
 
     /** The same configuration, said to come from elsewhere. */
     public BerthConfig withSource(String newSource) {
-        return new BerthConfig(root, runRoot, log, grpc, cgroup, runtime, network, metrics, registry, images, newSource);
+        return new BerthConfig(root, runRoot, log, grpc, cgroup, runtime, network, metrics, registry, images, streaming, newSource);
     }
 
     /** Logging: level and format of the daemon's own log on stderr. */
@@ -248,6 +249,7 @@ public record BerthConfig(
                 metrics,
                 Registry.read(top.section("registry")),
                 Images.read(top.section("images")),
+                StreamingSettings.read(top.section("streaming")),
                 source);
         top.requireNoUnknownKeys();
         return config;
