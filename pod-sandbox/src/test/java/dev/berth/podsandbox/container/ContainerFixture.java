@@ -35,7 +35,13 @@ final class ContainerFixture implements AutoCloseable {
     final List<ContainerManager> managers = new ArrayList<>();
 
     ContainerFixture() throws IOException {
-        dir = Files.createTempDirectory("berth-ctr-test");
+        this(null);
+    }
+
+    /** A fixture whose directories live under {@code base} (the system temp directory when null). */
+    ContainerFixture(Path base) throws IOException {
+        dir = base == null ? Files.createTempDirectory("berth-ctr-test")
+                : Files.createTempDirectory(Files.createDirectories(base), "berth-ctr-test");
         tag = dir.getFileName().toString().replaceAll("[^A-Za-z0-9]", "").toLowerCase();
         rootfs = dir.resolve("rootfs");
         stateDir = dir.resolve("state");
