@@ -1,7 +1,9 @@
 package dev.berth.agent;
 
 import dev.berth.agent.config.BerthConfig;
+import dev.berth.agent.cri.ContainerEvents;
 import dev.berth.agent.cri.ContainerRpcs;
+import dev.berth.agent.cri.PodEvents;
 import dev.berth.agent.cri.Containers;
 import dev.berth.agent.cri.ImageRpcs;
 import dev.berth.agent.cri.Images;
@@ -57,6 +59,8 @@ public final class Daemon {
     private static final Path CONMON = Path.of("/usr/bin/conmon");
     private static final java.time.Duration RUNTIME_COMMAND_TIMEOUT = java.time.Duration.ofSeconds(60);
     private static final String CONTAINER_LAYERS = "container-layers";
+    /** How often the engine looks for container monitors that died without writing an exit file. */
+    private static final java.time.Duration EXIT_SWEEP = java.time.Duration.ofSeconds(10);
 
     private final BerthConfig config;
     private final CountDownLatch stop = new CountDownLatch(1);
@@ -94,9 +98,14 @@ public final class Daemon {
                 network, cgroups, containers);
         sandboxes.recover();
         network.garbageCollect(sandboxes.ids());
-        new SandboxRpcs(sandboxes).register(registry);
+        ContainerEvents eventHub = new ContainerEvents(ContainerEvents.DEFAULT_BUFFER);
+        eventHub.register(registry);
+        PodEvents events = new PodEvents(eventHub, sandboxes, containers.manager());
+        containers.onRemove(events::containerRemoval);
+        containers.manager().onExit(events::containerExited, EXIT_SWEEP);
+        new SandboxRpcs(sandboxes, events).register(registry);
         new ImageRpcs(images, config.root().resolve(CONTAINER_LAYERS)).register(registry);
-        new ContainerRpcs(containers, sandboxes, images, cgroups).register(registry);
+        new ContainerRpcs(containers, sandboxes, images, cgroups, events).register(registry);
         Path layers = config.root().resolve(CONTAINER_LAYERS);
         StatsCollector stats = new StatsCollector(containers.manager(), PodDirectory.of(sandboxes), cgroups,
                 record -> layers.resolve(record.id()).resolve("upper"), layers, new NetDev(), Clock.systemUTC());

@@ -68,19 +68,24 @@ public final class ContainerRpcs implements CriRegistry.Feature {
     private final SandboxService sandboxes;
     private final ImageService images;
     private final Cgroups cgroups;
+    private final PodEvents events;
 
-    public ContainerRpcs(Containers containers, SandboxService sandboxes, ImageService images, Cgroups cgroups) {
+    public ContainerRpcs(Containers containers, SandboxService sandboxes, ImageService images, Cgroups cgroups, PodEvents events) {
         this.containers = containers;
         this.sandboxes = sandboxes;
         this.images = images;
         this.cgroups = cgroups;
+        this.events = events;
+        events.containerStatuses(this::containerStatus);
     }
 
     @Override
     public void register(CriRegistry registry) {
         registry.unary(RuntimeServiceGrpc.getCreateContainerMethod(), this::create);
         registry.unary(RuntimeServiceGrpc.getStartContainerMethod(), (StartContainerRequest r) -> {
-            containers.manager().start(requireId(r.getContainerId()));
+            String id = requireId(r.getContainerId());
+            containers.manager().start(id);
+            events.containerStarted(id);
             return StartContainerResponse.getDefaultInstance();
         });
         registry.unary(RuntimeServiceGrpc.getStopContainerMethod(), (StopContainerRequest r) -> {
@@ -143,6 +148,7 @@ public final class ContainerRpcs implements CriRegistry.Feature {
             containers.remove(rec.id());
             throw BerthException.failedPrecondition("pod sandbox %s was stopped while the container was created", sandbox.id());
         }
+        events.containerCreated(rec.id(), sandbox.id());
         return CreateContainerResponse.newBuilder().setContainerId(rec.id()).build();
     }
 
@@ -247,6 +253,15 @@ public final class ContainerRpcs implements CriRegistry.Feature {
 
     private ContainerStatusResponse status(ContainerStatusRequest request) {
         String id = requireId(request.getContainerId());
+        ContainerStatusResponse.Builder b = ContainerStatusResponse.newBuilder().setStatus(containerStatus(id));
+        if (request.getVerbose()) {
+            b.putInfo("info", containers.manager().verboseInfo(id));
+        }
+        return b.build();
+    }
+
+    /** The CRI status of one container (also what container events carry). */
+    dev.berth.cri.v1.ContainerStatus containerStatus(String id) {
         ContainerRecord r = containers.manager().status(id);
         ContainerConfig c = r.config();
         dev.berth.cri.v1.ContainerStatus.Builder s = dev.berth.cri.v1.ContainerStatus.newBuilder()
@@ -285,11 +300,7 @@ public final class ContainerRpcs implements CriRegistry.Feature {
             user.path("additionalGids").forEach(g -> u.addSupplementalGroups(g.asLong()));
             s.setUser(ContainerUser.newBuilder().setLinux(u));
         }
-        ContainerStatusResponse.Builder b = ContainerStatusResponse.newBuilder().setStatus(s);
-        if (request.getVerbose()) {
-            b.putInfo("info", containers.manager().verboseInfo(id));
-        }
-        return b.build();
+        return s.build();
     }
 
     private record ImageRefs(String image, String ref) {

@@ -33,6 +33,7 @@ public final class Containers implements SandboxContainers {
     private final ContainerManager manager;
     private final ContainerRootfs rootfs;
     private final ImageService images;
+    private volatile Function<String, Runnable> removal = id -> () -> { };
 
     public Containers(ContainerManager manager, ContainerRootfs rootfs, ImageService images) {
         this.manager = manager;
@@ -42,6 +43,14 @@ public final class Containers implements SandboxContainers {
 
     public ContainerManager manager() {
         return manager;
+    }
+
+    /**
+     * {@code hook} is called with the id before each removal; the action it returns runs once
+     * the container is gone (how container events report a DELETED container).
+     */
+    public void onRemove(Function<String, Runnable> hook) {
+        this.removal = hook;
     }
 
     /**
@@ -105,6 +114,7 @@ public final class Containers implements SandboxContainers {
         if (rec != null && rec.state() != ContainerState.EXITED) {
             manager.stop(id, 0); // nothing may use the root filesystem when it is unmounted
         }
+        Runnable removed = rec == null ? () -> { } : removal.apply(id);
         if (id.matches("[0-9a-f]{64}")) {
             rootfs.remove(id);
         }
@@ -114,6 +124,7 @@ public final class Containers implements SandboxContainers {
         if (id.matches("[0-9a-f]{64}")) {
             images.release(id);
         }
+        removed.run();
     }
 
     /** StopPodSandbox: every container of the pod is killed (the kubelet has given them their grace period before). */

@@ -54,20 +54,29 @@ public final class SandboxRpcs implements CriRegistry.Feature {
     private static final int STREAM_BATCH = 100;
 
     private final SandboxService sandboxes;
+    private final PodEvents events;
 
-    public SandboxRpcs(SandboxService sandboxes) {
+    public SandboxRpcs(SandboxService sandboxes, PodEvents events) {
         this.sandboxes = sandboxes;
+        this.events = events;
     }
 
     @Override
     public void register(CriRegistry registry) {
         registry.unary(RuntimeServiceGrpc.getRunPodSandboxMethod(), this::run);
         registry.unary(RuntimeServiceGrpc.getStopPodSandboxMethod(), (StopPodSandboxRequest r) -> {
+            SandboxStatus before = find(r.getPodSandboxId());
             sandboxes.stop(r.getPodSandboxId());
+            if (before != null && before.state() == SandboxState.READY) {
+                events.sandboxStopped(before.id());
+            }
             return StopPodSandboxResponse.getDefaultInstance();
         });
         registry.unary(RuntimeServiceGrpc.getRemovePodSandboxMethod(), (RemovePodSandboxRequest r) -> {
+            SandboxStatus before = find(r.getPodSandboxId());
+            Runnable removed = before == null ? () -> { } : events.sandboxRemoval(before.id());
             sandboxes.remove(r.getPodSandboxId());
+            removed.run();
             return RemovePodSandboxResponse.getDefaultInstance();
         });
         registry.unary(RuntimeServiceGrpc.getPodSandboxStatusMethod(), this::status);
@@ -81,13 +90,39 @@ public final class SandboxRpcs implements CriRegistry.Feature {
             throw BerthException.invalidArgument("RunPodSandbox needs a config");
         }
         String id = sandboxes.run(toConfig(request.getConfig(), request.getRuntimeHandler()));
+        events.sandboxCreatedAndStarted(id);
         return RunPodSandboxResponse.newBuilder().setPodSandboxId(id).build();
+    }
+
+    /** The sandbox, or null when there is none by that id (stop and remove are idempotent). */
+    private SandboxStatus find(String id) {
+        if (id == null || id.isEmpty()) {
+            return null;
+        }
+        try {
+            return sandboxes.status(id, false);
+        } catch (BerthException e) {
+            if (e.kind() == BerthException.Kind.NOT_FOUND) {
+                return null;
+            }
+            throw e;
+        }
     }
 
     private PodSandboxStatusResponse status(PodSandboxStatusRequest request) {
         SandboxStatus s = sandboxes.status(request.getPodSandboxId(), request.getVerbose());
         PodSandboxStatusResponse.Builder b = PodSandboxStatusResponse.newBuilder()
-                .setStatus(dev.berth.cri.v1.PodSandboxStatus.newBuilder()
+                .setStatus(podSandboxStatus(s))
+                .setTimestamp(nowNanos());
+        if (request.getVerbose()) {
+            b.putInfo("info", Json.write(s.info()));
+        }
+        return b.build();
+    }
+
+    /** The CRI status of one sandbox (also what container events carry). */
+    static dev.berth.cri.v1.PodSandboxStatus podSandboxStatus(SandboxStatus s) {
+        return dev.berth.cri.v1.PodSandboxStatus.newBuilder()
                         .setId(s.id())
                         .setMetadata(metadata(s))
                         .setState(state(s.state()))
@@ -101,12 +136,8 @@ public final class SandboxRpcs implements CriRegistry.Feature {
                                         .setTargetId(s.namespaces().targetId()))))
                         .putAllLabels(s.labels())
                         .putAllAnnotations(s.annotations())
-                        .setRuntimeHandler(s.runtimeHandler()))
-                .setTimestamp(nowNanos());
-        if (request.getVerbose()) {
-            b.putInfo("info", Json.write(s.info()));
-        }
-        return b.build();
+                        .setRuntimeHandler(s.runtimeHandler())
+                        .build();
     }
 
     private List<PodSandbox> list(PodSandboxFilter filter) {
