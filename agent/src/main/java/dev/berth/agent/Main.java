@@ -84,23 +84,33 @@ public final class Main {
     static final class ImageCommand {
     }
 
-    @Command(name = "import", mixinStandardHelpOptions = true,
-            description = "Load an OCI image layout (directory or tar) or a docker save archive (tar, optionally gzipped) into the image store.")
-    static final class ImageImportCommand implements Callable<Integer> {
-        @CommandLine.Parameters(paramLabel = "FILE", description = "the archive or OCI layout directory")
-        Path file;
-
+    /** The options of the offline image commands: which configuration and which store. */
+    static final class StoreOptions {
         @Option(names = "--config", paramLabel = "FILE", description = "configuration file (default: /etc/berth/config.toml if it exists)")
         Path config;
 
         @Option(names = "--root", paramLabel = "DIR", description = "persistent state (default: /var/lib/berth)")
         Path root;
 
-        @Override
-        public Integer call() throws Exception {
+        dev.berth.images.ImageService openImages() {
             BerthConfig cfg = ConfigLoader.load(config, new BerthConfig.Overrides(root, null, null, null, null));
             Logging.configure("warn", "text");
-            try (dev.berth.images.ImageService images = dev.berth.agent.cri.Images.open(cfg)) {
+            return dev.berth.agent.cri.Images.open(cfg);
+        }
+    }
+
+    @Command(name = "import", mixinStandardHelpOptions = true,
+            description = "Load an OCI image layout (directory or tar) or a docker save archive (tar, optionally gzipped) into the image store.")
+    static final class ImageImportCommand implements Callable<Integer> {
+        @CommandLine.Parameters(paramLabel = "FILE", description = "the archive or OCI layout directory")
+        Path file;
+
+        @CommandLine.Mixin
+        StoreOptions store;
+
+        @Override
+        public Integer call() throws Exception {
+            try (dev.berth.images.ImageService images = store.openImages()) {
                 for (dev.berth.images.store.ImageRecord r : dev.berth.images.archive.ImageArchive.importFile(images, file.toAbsolutePath(),
                         dev.berth.images.registry.Platform.host())) {
                     System.out.println(r.id() + (r.repoTags().isEmpty() ? "" : " " + String.join(" ", r.repoTags())));
@@ -134,17 +144,12 @@ public final class Main {
         @Option(names = "--workdir", paramLabel = "DIR", description = "the working directory")
         String workdir;
 
-        @Option(names = "--config", paramLabel = "FILE", description = "configuration file (default: /etc/berth/config.toml if it exists)")
-        Path config;
-
-        @Option(names = "--root", paramLabel = "DIR", description = "persistent state (default: /var/lib/berth)")
-        Path root;
+        @CommandLine.Mixin
+        StoreOptions store;
 
         @Override
         public Integer call() throws Exception {
-            BerthConfig cfg = ConfigLoader.load(config, new BerthConfig.Overrides(root, null, null, null, null));
-            Logging.configure("warn", "text");
-            try (dev.berth.images.ImageService images = dev.berth.agent.cri.Images.open(cfg)) {
+            try (dev.berth.images.ImageService images = store.openImages()) {
                 dev.berth.images.store.ImageRecord r = dev.berth.images.archive.RootfsImage.build(images, dir.toAbsolutePath(), tag,
                         new dev.berth.images.archive.RootfsImage.RunConfig(entrypoint, cmd, env, user, workdir));
                 System.out.println(r.id() + " " + String.join(" ", r.repoTags()));
