@@ -99,7 +99,8 @@ class MetricsEndpointTest {
         Path cfg = config("[metrics]\naddress = \"127.0.0.1:" + port + "\"\n");
         try (BerthProcess berth = BerthProcess.start(dir.resolve("berth"), "--config", cfg.toString())) {
             String before = awaitEndpoint(base + "/metrics", berth).body();
-            assertEquals(Set.of(port), listeningTcpPorts(berth.pid()), "berth listens on the metrics port and no other");
+            assertEquals(Set.of(port, streamingPort(berth)), listeningTcpPorts(berth.pid()),
+                    "berth listens on the metrics port and the streaming server's, no other");
             double versionsBefore = sample(before, "berth_cri_requests_total{" + LABELS_VERSION_OK + "}");
 
             int versions = 5;
@@ -263,7 +264,7 @@ class MetricsEndpointTest {
             assertTrue(berth.metricsPort() > 0, "the fixture chose a port");
             HttpResponse<String> health = awaitEndpoint("http://127.0.0.1:" + berth.metricsPort() + "/healthz", berth);
             assertEquals(200, health.statusCode(), health.body());
-            assertEquals(Set.of(berth.metricsPort()), listeningTcpPorts(berth.pid()));
+            assertEquals(Set.of(berth.metricsPort(), streamingPort(berth)), listeningTcpPorts(berth.pid()));
         }
     }
 
@@ -272,12 +273,20 @@ class MetricsEndpointTest {
         Path cfg = config("[metrics]\naddress = \"\"\n");
         try (BerthProcess berth = BerthProcess.start(dir.resolve("berth"), "--config", cfg.toString())) {
             berth.runtime().version(VersionRequest.getDefaultInstance());
-            assertEquals(Set.of(), listeningTcpPorts(berth.pid()), "berth listens on no TCP port");
+            assertEquals(Set.of(streamingPort(berth)), listeningTcpPorts(berth.pid()),
+                    "berth listens on no TCP port but the streaming server's");
             assertFalse(berth.logText().contains("serving metrics"), berth.logText());
         }
     }
 
     /** TCP ports on which the process holds a listening socket, read from /proc. */
+    /** The port of the streaming server (Exec/PortForward URLs), from the daemon's start-up log. */
+    private static int streamingPort(BerthProcess berth) {
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("streaming server listening on \\S*:(\\d+)").matcher(berth.logText());
+        assertTrue(m.find(), berth.logText());
+        return Integer.parseInt(m.group(1));
+    }
+
     private static Set<Integer> listeningTcpPorts(long pid) throws IOException {
         Set<String> inodes = new HashSet<>();
         try (Stream<Path> fds = Files.list(Path.of("/proc", Long.toString(pid), "fd"))) {
