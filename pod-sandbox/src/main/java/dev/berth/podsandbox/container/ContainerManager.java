@@ -426,35 +426,11 @@ public final class ContainerManager implements AutoCloseable {
      * command is killed when it passes and DEADLINE_EXCEEDED is thrown.
      */
     public ExecResult execSync(String id, List<String> cmd, Duration timeout) {
-        ContainerRecord rec = refresh(get(id));
-        if (rec.state() != ContainerState.RUNNING) {
-            throw BerthException.failedPrecondition("container %s is %s, not RUNNING", id, rec.state());
-        }
-        if (cmd.isEmpty()) {
-            throw BerthException.invalidArgument("exec command is empty");
-        }
-        Path bundle = Path.of(rec.bundle());
-        String tag = Long.toHexString(RANDOM.nextLong());
-        Path processJson = bundle.resolve("exec-" + tag + ".json");
-        Path pidFile = bundle.resolve("exec-" + tag + ".pid");
+        PreparedExec exec = prepareExec(id, cmd);
         try {
-            JsonNode spec = Json.mapper().readTree(bundle.resolve("config.json").toFile());
-            ObjectNode process = (ObjectNode) spec.get("process").deepCopy();
-            process.set("args", Json.mapper().valueToTree(cmd));
-            process.put("terminal", false);
-            process.remove("oomScoreAdj");
-            AtomicFiles.write(processJson, Json.mapper().writeValueAsBytes(process));
-            return new ExecProcess(runtime(rec).execCommand(id, processJson, pidFile), pidFile,
-                    options.execOutputCap()).run(timeout, id, cmd);
-        } catch (IOException e) {
-            throw BerthException.internal("cannot exec in container " + id, e);
+            return new ExecProcess(exec.argv(), exec.pidFile(), options.execOutputCap()).run(timeout, id, cmd);
         } finally {
-            try {
-                Files.deleteIfExists(processJson);
-                Files.deleteIfExists(pidFile);
-            } catch (IOException e) {
-                LOG.debug("cannot remove exec files of {}: {}", id, e.getMessage());
-            }
+            exec.release();
         }
     }
 

@@ -1,11 +1,11 @@
 package dev.berth.podsandbox.container;
 
 import dev.berth.common.BerthException;
+import dev.berth.podsandbox.container.conmon.Command;
 import dev.berth.podsandbox.container.conmon.Processes;
 import java.io.ByteArrayOutputStream;
 import java.io.File;
 import java.io.IOException;
-import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -38,8 +38,8 @@ final class ExecProcess {
         } catch (IOException e) {
             throw BerthException.unavailable("cannot run %s: %s", argv.get(0), e.getMessage());
         }
-        Capture out = new Capture(p.getInputStream(), cap);
-        Capture err = new Capture(p.getErrorStream(), cap);
+        Command.Drain out = new Command.Drain(p.getInputStream(), cap);
+        Command.Drain err = new Command.Drain(p.getErrorStream(), cap);
         out.start();
         err.start();
         try {
@@ -67,7 +67,7 @@ final class ExecProcess {
             err.close();
             out.join(1000);
             err.join(1000);
-            return new ExecResult(p.exitValue(), out.result(), err.result(), out.truncated, err.truncated);
+            return new ExecResult(p.exitValue(), withNote(out), withNote(err), out.truncated(), err.truncated());
         } catch (InterruptedException e) {
             p.destroyForcibly();
             Thread.currentThread().interrupt();
@@ -88,63 +88,16 @@ final class ExecProcess {
         }
     }
 
-    /** Keeps at most {@code cap} bytes of a stream and drains (discards) the rest. */
-    private static final class Capture extends Thread {
-        private final InputStream in;
-        private final long cap;
-        private final ByteArrayOutputStream kept = new ByteArrayOutputStream();
-        private volatile boolean truncated;
-
-        Capture(InputStream in, long cap) {
-            super("berth-exec-output");
-            setDaemon(true);
-            this.in = in;
-            this.cap = cap;
+    /** The captured stream, with a note appended when it was cut at the cap. */
+    private byte[] withNote(Command.Drain d) {
+        byte[] kept = d.bytes();
+        if (!d.truncated()) {
+            return kept;
         }
-
-        @Override
-        public void run() {
-            byte[] buf = new byte[8192];
-            try {
-                int n;
-                while ((n = in.read(buf)) >= 0) {
-                    synchronized (kept) {
-                        long room = cap - kept.size();
-                        if (room >= n) {
-                            kept.write(buf, 0, n);
-                        } else {
-                            if (room > 0) {
-                                kept.write(buf, 0, (int) room);
-                            }
-                            truncated = true;
-                        }
-                    }
-                }
-            } catch (IOException e) {
-                // closed by us after the command ended
-            }
-        }
-
-        void close() {
-            try {
-                in.close();
-            } catch (IOException e) {
-                // already closed
-            }
-        }
-
-        byte[] result() {
-            synchronized (kept) {
-                if (!truncated) {
-                    return kept.toByteArray();
-                }
-                ByteArrayOutputStream o = new ByteArrayOutputStream();
-                byte[] k = kept.toByteArray();
-                o.write(k, 0, k.length);
-                byte[] note = ("\n[berth: output truncated after " + cap + " bytes]\n").getBytes(StandardCharsets.UTF_8);
-                o.write(note, 0, note.length);
-                return o.toByteArray();
-            }
-        }
+        byte[] note = ("\n[berth: output truncated after " + cap + " bytes]\n").getBytes(StandardCharsets.UTF_8);
+        ByteArrayOutputStream o = new ByteArrayOutputStream(kept.length + note.length);
+        o.write(kept, 0, kept.length);
+        o.write(note, 0, note.length);
+        return o.toByteArray();
     }
 }

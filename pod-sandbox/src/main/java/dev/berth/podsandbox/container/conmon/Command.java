@@ -64,13 +64,13 @@ public final class Command {
     }
 
     /** Reads a stream to its end on its own thread, keeping at most {@code cap} bytes. */
-    static final class Drain extends Thread {
+    public static final class Drain extends Thread {
         private final InputStream in;
         private final long cap;
         private final ByteArrayOutputStream kept = new ByteArrayOutputStream();
         private volatile boolean truncated;
 
-        Drain(InputStream in, long cap) {
+        public Drain(InputStream in, long cap) {
             super("berth-output-drain");
             setDaemon(true);
             this.in = in;
@@ -100,7 +100,7 @@ public final class Command {
             }
         }
 
-        byte[] bytes() {
+        public byte[] bytes() {
             synchronized (kept) {
                 return kept.toByteArray();
             }
@@ -110,11 +110,11 @@ public final class Command {
             return new String(bytes(), StandardCharsets.UTF_8);
         }
 
-        boolean truncated() {
+        public boolean truncated() {
             return truncated;
         }
 
-        void close() {
+        public void close() {
             try {
                 in.close();
             } catch (IOException e) {
