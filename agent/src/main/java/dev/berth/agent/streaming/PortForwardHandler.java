@@ -11,9 +11,6 @@ import io.netty.channel.socket.nio.NioSocketChannel;
 import io.netty.handler.codec.http.QueryStringDecoder;
 import io.netty.handler.codec.http.websocketx.BinaryWebSocketFrame;
 import io.netty.handler.codec.http.websocketx.CloseWebSocketFrame;
-import io.netty.handler.codec.http.websocketx.PingWebSocketFrame;
-import io.netty.handler.codec.http.websocketx.PongWebSocketFrame;
-import io.netty.handler.codec.http.websocketx.WebSocketFrame;
 import io.netty.handler.timeout.IdleStateEvent;
 import io.netty.util.ReferenceCountUtil;
 import java.nio.charset.StandardCharsets;
@@ -197,19 +194,8 @@ final class PortForwardHandler extends ChannelInboundHandlerAdapter {
     @Override
     public void channelRead(ChannelHandlerContext ctx, Object msg) {
         try {
-            if (msg instanceof PingWebSocketFrame p) {
-                ctx.writeAndFlush(new PongWebSocketFrame(p.content().retain()));
-                return;
-            }
-            if (msg instanceof CloseWebSocketFrame) {
-                ctx.writeAndFlush(new CloseWebSocketFrame(1000, "")).addListener(ChannelFutureListener.CLOSE);
-                return;
-            }
-            if (!(msg instanceof WebSocketFrame frame) || msg instanceof PongWebSocketFrame) {
-                return;
-            }
-            ByteBuf c = frame.content();
-            if (!c.isReadable()) {
+            ByteBuf c = ChannelFrames.data(ctx, msg);
+            if (c == null) {
                 return;
             }
             int ch = c.readUnsignedByte();
