@@ -4,13 +4,26 @@ import dev.berth.common.BerthException;
 import java.util.List;
 
 /** What a one-time streaming URL was issued for. */
-public sealed interface StreamRequest permits StreamRequest.Exec, StreamRequest.PortForward {
+public sealed interface StreamRequest permits StreamRequest.Command, StreamRequest.PortForward {
     /** The first path segment of the URL. */
     String kind();
 
+    /** A remotecommand session (exec or attach): the container and the streams the caller asked for. */
+    sealed interface Command extends StreamRequest permits Exec, Attach {
+        String containerId();
+
+        boolean tty();
+
+        boolean stdin();
+
+        boolean stdout();
+
+        boolean stderr();
+    }
+
     /** A command to run in a running container, with the streams the caller asked for. */
     record Exec(String containerId, List<String> cmd, boolean tty, boolean stdin, boolean stdout, boolean stderr)
-            implements StreamRequest {
+            implements Command {
         public Exec {
             if (containerId == null || containerId.isEmpty()) {
                 throw BerthException.invalidArgument("exec: container id is empty");
@@ -30,6 +43,26 @@ public sealed interface StreamRequest permits StreamRequest.Exec, StreamRequest.
         @Override
         public String kind() {
             return "exec";
+        }
+    }
+
+    /**
+     * A connection to the standard streams of a running container's own process. With a TTY,
+     * the container's terminal carries stdout and stderr together.
+     */
+    record Attach(String containerId, boolean tty, boolean stdin, boolean stdout, boolean stderr) implements Command {
+        public Attach {
+            if (containerId == null || containerId.isEmpty()) {
+                throw BerthException.invalidArgument("attach: container id is empty");
+            }
+            if (!stdin && !stdout && !stderr) {
+                throw BerthException.invalidArgument("attach: one of stdin, stdout or stderr must be requested");
+            }
+        }
+
+        @Override
+        public String kind() {
+            return "attach";
         }
     }
 

@@ -43,12 +43,12 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The streaming server behind the CRI Exec and PortForward calls. A call registers its
+ * The streaming server behind the CRI Exec, Attach and PortForward calls. A call registers its
  * (validated) request with {@link #register} and hands the returned one-time URL to the
  * client, which connects to it with a WebSocket upgrade:
  * <ul>
- * <li>{@code /exec/<token>}: subprotocols {@code v5.channel.k8s.io} and {@code v4.channel.k8s.io}
- * (see {@link ExecSessionHandler});</li>
+ * <li>{@code /exec/<token>} and {@code /attach/<token>}: subprotocols {@code v5.channel.k8s.io} and
+ * {@code v4.channel.k8s.io} (see {@link WebSocketCommandHandler}, {@link RemoteCommand});</li>
  * <li>{@code /portforward/<token>?port=N...}: subprotocol {@code portforward.k8s.io}
  * (see {@link PortForwardHandler}).</li>
  * </ul>
@@ -191,7 +191,7 @@ public final class StreamingServer implements AutoCloseable {
                     offered.add(p.trim());
                 }
             }
-            List<String> supported = request instanceof StreamRequest.Exec ? ExecSessionHandler.PROTOCOLS
+            List<String> supported = request instanceof StreamRequest.Command ? WebSocketCommandHandler.PROTOCOLS
                     : PortForwardHandler.PROTOCOLS;
             String chosen = offered.stream().filter(supported::contains).findFirst().orElse(null);
             if (chosen == null) {
@@ -229,8 +229,8 @@ public final class StreamingServer implements AutoCloseable {
                     return;
                 }
                 ch.pipeline().addLast("frames", new WebSocketFrameAggregator(MAX_FRAME));
-                if (request instanceof StreamRequest.Exec e) {
-                    ch.pipeline().addLast("session", new ExecSessionHandler(e, chosen, exec));
+                if (request instanceof StreamRequest.Command c) {
+                    ch.pipeline().addLast("session", new WebSocketCommandHandler(c, chosen, exec));
                 } else {
                     ch.pipeline().addLast("session", new PortForwardHandler((StreamRequest.PortForward) request,
                             finalPorts, dialer));

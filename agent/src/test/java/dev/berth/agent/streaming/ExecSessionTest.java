@@ -51,8 +51,8 @@ class ExecSessionTest {
                 "v4.channel.k8s.io");
         assertEquals("v5.channel.k8s.io", c.protocol);
         assertEquals(1000, c.awaitClose());
-        assertEquals("hello world\n", c.text(ExecSessionHandler.STDOUT));
-        assertEquals(SUCCESS, c.text(ExecSessionHandler.ERROR));
+        assertEquals("hello world\n", c.text(RemoteCommand.STDOUT));
+        assertEquals(SUCCESS, c.text(RemoteCommand.ERROR));
     }
 
     @Test
@@ -60,8 +60,8 @@ class ExecSessionTest {
         ChannelClient c = ChannelClient.open(url(false, "sh", "-c", "echo oops >&2; exit 3"), "v4.channel.k8s.io");
         assertEquals("v4.channel.k8s.io", c.protocol);
         c.awaitClose();
-        assertEquals("oops\n", c.text(ExecSessionHandler.STDERR));
-        String status = c.text(ExecSessionHandler.ERROR);
+        assertEquals("oops\n", c.text(RemoteCommand.STDERR));
+        String status = c.text(RemoteCommand.ERROR);
         assertTrue(status.contains("\"status\":\"Failure\""), status);
         assertTrue(status.contains("\"reason\":\"NonZeroExitCode\""), status);
         assertTrue(status.contains("{\"reason\":\"ExitCode\",\"message\":\"3\"}"), status);
@@ -72,15 +72,15 @@ class ExecSessionTest {
         ChannelClient c = ChannelClient.open(url(true, "cat"), "v5.channel.k8s.io");
         byte[] chunk = "line of input\n".repeat(1000).getBytes(StandardCharsets.UTF_8);
         for (int i = 0; i < 10; i++) {
-            c.send(ExecSessionHandler.STDIN, chunk);
+            c.send(RemoteCommand.STDIN, chunk);
         }
-        byte[] out = c.awaitBytes(ExecSessionHandler.STDOUT, chunk.length * 10);
+        byte[] out = c.awaitBytes(RemoteCommand.STDOUT, chunk.length * 10);
         assertEquals(chunk.length * 10, out.length);
         assertFalse(c.closed.isDone(), "cat runs until its stdin is closed");
-        c.send(ExecSessionHandler.CLOSE, new byte[] {ExecSessionHandler.STDIN});
+        c.send(WebSocketCommandHandler.CLOSE, new byte[] {RemoteCommand.STDIN});
         assertEquals(1000, c.awaitClose());
-        assertEquals("line of input\n".repeat(10000), c.text(ExecSessionHandler.STDOUT));
-        assertEquals(SUCCESS, c.text(ExecSessionHandler.ERROR));
+        assertEquals("line of input\n".repeat(10000), c.text(RemoteCommand.STDOUT));
+        assertEquals(SUCCESS, c.text(RemoteCommand.ERROR));
     }
 
     @Test
@@ -88,7 +88,7 @@ class ExecSessionTest {
         String marker = "sleep " + (100000 + new java.util.Random().nextInt(800000));
         ChannelClient c = ChannelClient.open(url(false, "sh", "-c", "echo started; exec " + marker),
                 "v5.channel.k8s.io");
-        c.awaitBytes(ExecSessionHandler.STDOUT, 8);
+        c.awaitBytes(RemoteCommand.STDOUT, 8);
         assertEquals(1, ctr.leftovers(marker).size(), "the exec runs");
         c.socket.abort();
         long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
@@ -104,7 +104,7 @@ class ExecSessionTest {
         ChannelClient c = ChannelClient.open(server.register(new StreamRequest.Exec("no-such-container",
                 List.of("true"), false, false, true, false)), "v5.channel.k8s.io");
         c.awaitClose();
-        String status = c.text(ExecSessionHandler.ERROR);
+        String status = c.text(RemoteCommand.ERROR);
         assertTrue(status.contains("\"status\":\"Failure\"") && status.contains("no-such-container"), status);
     }
 

@@ -49,8 +49,8 @@ public final class StreamingBenchmark {
         ChannelClient c = ChannelClient.open(server.register(new StreamRequest.Exec(ctr.id, List.of("true"), false,
                 false, true, true)), "v5.channel.k8s.io");
         c.awaitClose();
-        if (!c.text(ExecSessionHandler.ERROR).contains("Success")) {
-            throw new AssertionError("exec failed: " + c.text(ExecSessionHandler.ERROR));
+        if (!c.text(RemoteCommand.ERROR).contains("Success")) {
+            throw new AssertionError("exec failed: " + c.text(RemoteCommand.ERROR));
         }
     }
 
