@@ -96,11 +96,11 @@ public final class CgroupManager implements Cgroups {
     private static Controller v2(String name) {
         switch (name) {
             case "cpu": return new dev.berth.cgroups.v2.CpuController();
-            case "cpuset": return new dev.berth.cgroups.v2.CpusetController();
+            case "cpuset": return new CpusetController(false);
             case "memory": return new dev.berth.cgroups.v2.MemoryController();
-            case "pids": return new dev.berth.cgroups.v2.PidsController();
+            case "pids": return new PidsController();
             case "io": return new dev.berth.cgroups.v2.IoController();
-            case "hugetlb": return new dev.berth.cgroups.v2.HugetlbController();
+            case "hugetlb": return new HugetlbController(true);
             default: throw new IllegalArgumentException(name);
         }
     }
@@ -108,11 +108,11 @@ public final class CgroupManager implements Cgroups {
     private static Controller v1(String name) {
         switch (name) {
             case "cpu": return new dev.berth.cgroups.v1.CpuController();
-            case "cpuset": return new dev.berth.cgroups.v1.CpusetController();
+            case "cpuset": return new CpusetController(true);
             case "memory": return new dev.berth.cgroups.v1.MemoryController();
-            case "pids": return new dev.berth.cgroups.v1.PidsController();
+            case "pids": return new PidsController();
             case "io": return new dev.berth.cgroups.v1.BlkioController();
-            case "hugetlb": return new dev.berth.cgroups.v1.HugetlbController();
+            case "hugetlb": return new HugetlbController(false);
             default: throw new IllegalArgumentException(name);
         }
     }

@@ -1,13 +1,8 @@
-package dev.berth.cgroups.v1;
+package dev.berth.cgroups;
 
-import dev.berth.cgroups.CgroupFiles;
-import dev.berth.cgroups.Cgroups;
-import dev.berth.cgroups.Controller;
-import dev.berth.cgroups.Conversions;
-import dev.berth.cgroups.StatsAccumulator;
 import java.nio.file.Path;
 
-/** v1 {@code pids}: pids.max; pids.current. */
+/** {@code pids}, the same files in v1 and v2: pids.max; pids.current. */
 public final class PidsController implements Controller {
     @Override
     public String name() {

@@ -1,17 +1,21 @@
-package dev.berth.cgroups.v1;
+package dev.berth.cgroups;
 
-import dev.berth.cgroups.CgroupFiles;
-import dev.berth.cgroups.Cgroups;
-import dev.berth.cgroups.Controller;
-import dev.berth.cgroups.Conversions;
-import dev.berth.cgroups.StatsAccumulator;
 import dev.berth.common.BerthException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
 
-/** v1 {@code hugetlb}: hugetlb.&lt;size&gt;.limit_in_bytes per page size. */
+/**
+ * {@code hugetlb}, one limit file per page size: hugetlb.&lt;size&gt;.max in v2 ("max" for
+ * no limit), hugetlb.&lt;size&gt;.limit_in_bytes in v1 (-1 for no limit).
+ */
 public final class HugetlbController implements Controller {
+    private final boolean v2;
+
+    public HugetlbController(boolean v2) {
+        this.v2 = v2;
+    }
+
     @Override
     public String name() {
         return "hugetlb";
@@ -24,11 +28,12 @@ public final class HugetlbController implements Controller {
         }
         for (Map.Entry<String, Long> e : r.hugepageLimits().entrySet()) {
             String size = Conversions.hugepageSize(e.getKey());
-            Path file = dir.resolve("hugetlb." + size + ".limit_in_bytes");
+            Path file = dir.resolve("hugetlb." + size + (v2 ? ".max" : ".limit_in_bytes"));
             if (!Files.exists(file)) {
                 throw BerthException.invalidArgument("hugepage size %s is not supported by this kernel", size);
             }
-            CgroupFiles.write(file, Long.toString(e.getValue() == null ? -1 : e.getValue()));
+            long limit = e.getValue() == null ? -1 : e.getValue();
+            CgroupFiles.write(file, v2 ? Conversions.v2Bytes(limit) : Long.toString(limit));
         }
     }
 

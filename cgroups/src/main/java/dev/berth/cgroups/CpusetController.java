@@ -1,17 +1,19 @@
-package dev.berth.cgroups.v1;
+package dev.berth.cgroups;
 
-import dev.berth.cgroups.CgroupFiles;
-import dev.berth.cgroups.Cgroups;
-import dev.berth.cgroups.Controller;
-import dev.berth.cgroups.Conversions;
-import dev.berth.cgroups.StatsAccumulator;
 import java.nio.file.Path;
 
 /**
- * v1 {@code cpuset}: cpuset.cpus and cpuset.mems. A new v1 cpuset starts empty and no task
- * may join it, so a cgroup berth creates first takes its parent's cpus and mems.
+ * {@code cpuset}: cpuset.cpus and cpuset.mems, the same files in v1 and v2. A new v1 cpuset
+ * starts empty and no task may join it, so in v1 a cgroup berth creates first takes its
+ * parent's cpus and mems (a v2 cpuset inherits its parent's effective sets by itself).
  */
 public final class CpusetController implements Controller {
+    private final boolean v1;
+
+    public CpusetController(boolean v1) {
+        this.v1 = v1;
+    }
+
     @Override
     public String name() {
         return "cpuset";
@@ -19,6 +21,9 @@ public final class CpusetController implements Controller {
 
     @Override
     public void prepare(Path dir) {
+        if (!v1) {
+            return;
+        }
         for (String file : new String[] {"cpuset.cpus", "cpuset.mems"}) {
             String own = CgroupFiles.readString(dir.resolve(file));
             if (own != null && own.isEmpty()) {
