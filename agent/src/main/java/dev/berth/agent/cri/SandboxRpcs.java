@@ -32,6 +32,8 @@ import dev.berth.cri.v1.StopPodSandboxRequest;
 import dev.berth.cri.v1.StopPodSandboxResponse;
 import dev.berth.cri.v1.StreamPodSandboxesRequest;
 import dev.berth.cri.v1.StreamPodSandboxesResponse;
+import dev.berth.cri.v1.UpdatePodSandboxResourcesRequest;
+import dev.berth.cri.v1.UpdatePodSandboxResourcesResponse;
 import dev.berth.networking.PodNetwork;
 import dev.berth.podsandbox.sandbox.SandboxConfig;
 import dev.berth.podsandbox.sandbox.SandboxFilter;
@@ -83,6 +85,11 @@ public final class SandboxRpcs implements CriRegistry.Feature {
         registry.unary(RuntimeServiceGrpc.getListPodSandboxMethod(), (ListPodSandboxRequest r) -> ListPodSandboxResponse.newBuilder()
                 .addAllItems(list(r.hasFilter() ? r.getFilter() : null)).build());
         registry.serverStreaming(RuntimeServiceGrpc.getStreamPodSandboxesMethod(), this::stream);
+        registry.unary(RuntimeServiceGrpc.getUpdatePodSandboxResourcesMethod(), (UpdatePodSandboxResourcesRequest r) -> {
+            sandboxes.updateResources(r.getPodSandboxId(), r.hasResources() ? resources(r.getResources()) : null,
+                    r.hasOverhead() ? resources(r.getOverhead()) : null);
+            return UpdatePodSandboxResourcesResponse.getDefaultInstance();
+        });
     }
 
     private RunPodSandboxResponse run(RunPodSandboxRequest request) {

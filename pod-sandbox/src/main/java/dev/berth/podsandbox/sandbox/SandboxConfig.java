@@ -43,6 +43,12 @@ public record SandboxConfig(
         runtimeHandler = runtimeHandler == null ? "" : runtimeHandler;
     }
 
+    /** This config with new pod-level resources and overhead (UpdatePodSandboxResources). */
+    public SandboxConfig withResources(Cgroups.Resources newResources, Cgroups.Resources newOverhead) {
+        return new SandboxConfig(metadata, hostname, logDirectory, dns, portMappings, labels, annotations, cgroupParent,
+                sysctls, namespaces, newResources, newOverhead, shmSizeBytes, runtimeHandler);
+    }
+
     /** Identity of the pod: the kubelet's (name, namespace, uid, attempt). */
     public record Metadata(String name, String uid, String namespace, int attempt) {
         /** Unique among live sandboxes. */

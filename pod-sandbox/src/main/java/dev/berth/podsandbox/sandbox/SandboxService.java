@@ -298,6 +298,44 @@ public final class SandboxService {
         }
     }
 
+    // ---------------------------------------------------------------- UpdatePodSandboxResources
+
+    /**
+     * Records new pod-level resources and overhead (an in-place pod resize) and applies their sum
+     * to the pod cgroup berth created, so that the pod cgroup never holds the pod's containers
+     * below the size the kubelet gave them. Null leaves that part as it was. A pod without a
+     * pod cgroup only records them.
+     *
+     * @throws BerthException NOT_FOUND for an unknown sandbox, FAILED_PRECONDITION for a stopped one,
+     *         INVALID_ARGUMENT for resources the cgroup rejects (nothing is recorded then)
+     */
+    public void updateResources(String idOrPrefix, Cgroups.Resources resources, Cgroups.Resources overhead) {
+        requireId(idOrPrefix);
+        SandboxStore.Entry entry = store.find(idOrPrefix)
+                .filter(e -> e.record().phase() != Phase.CREATING)
+                .orElseThrow(() -> BerthException.notFound("sandbox %s not found", idOrPrefix));
+        entry.lock().lock();
+        try {
+            if (entry.removed()) {
+                throw BerthException.notFound("sandbox %s not found", idOrPrefix);
+            }
+            SandboxRecord rec = entry.record();
+            if (rec.phase() != Phase.READY) {
+                throw BerthException.failedPrecondition("sandbox %s is not ready", rec.id());
+            }
+            SandboxConfig updated = rec.config().withResources(
+                    resources != null ? resources : rec.config().resources(),
+                    overhead != null ? overhead : rec.config().overhead());
+            if (rec.cgroupPath() != null) {
+                cgroups.update(rec.cgroupPath(), podResources(updated.resources(), updated.overhead()));
+            }
+            store.update(entry, r -> r.withConfig(updated));
+            LOG.info("sandbox {} resources updated", rec.id());
+        } finally {
+            entry.lock().unlock();
+        }
+    }
+
     // ---------------------------------------------------------------- status and list
 
     /** @throws BerthException NOT_FOUND for an unknown sandbox */

@@ -65,6 +65,11 @@ public record SandboxRecord(
                 cgroupPath, attached, addresses, infraPid, infraStartTime);
     }
 
+    public SandboxRecord withConfig(SandboxConfig c) {
+        return new SandboxRecord(id, c, createdAtNanos, phase, hostname, handler, runtimeBinary, netns, ipcns, utsns,
+                cgroupPath, networkAttached, ips, infraPid, infraStartTime);
+    }
+
     public SandboxRecord withInfra(long pid, long startTime) {
         return new SandboxRecord(id, config, createdAtNanos, phase, hostname, handler, runtimeBinary, netns, ipcns, utsns,
                 cgroupPath, networkAttached, ips, pid, startTime);
