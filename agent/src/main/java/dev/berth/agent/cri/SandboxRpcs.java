@@ -44,7 +44,6 @@ import io.grpc.stub.StreamObserver;
 import java.time.Instant;
 import java.util.List;
 import java.util.Map;
-import java.util.stream.Collectors;
 
 /**
  * RunPodSandbox, StopPodSandbox, RemovePodSandbox, PodSandboxStatus, ListPodSandbox and
@@ -215,17 +214,7 @@ public final class SandboxRpcs implements CriRegistry.Feature {
     }
 
     static Cgroups.Resources resources(LinuxContainerResources r) {
-        return new Cgroups.Resources(
-                r.getCpuShares() == 0 ? null : r.getCpuShares(),
-                r.getCpuQuota() == 0 ? null : r.getCpuQuota(),
-                r.getCpuPeriod() == 0 ? null : r.getCpuPeriod(),
-                r.getCpusetCpus().isEmpty() ? null : r.getCpusetCpus(),
-                r.getCpusetMems().isEmpty() ? null : r.getCpusetMems(),
-                r.getMemoryLimitInBytes() == 0 ? null : r.getMemoryLimitInBytes(),
-                r.getMemorySwapLimitInBytes() == 0 ? null : r.getMemorySwapLimitInBytes(),
-                null,
-                r.getHugepageLimitsList().stream().collect(Collectors.toMap(h -> h.getPageSize(), h -> h.getLimit(), (x, y) -> y)),
-                r.getUnifiedMap());
+        return ContainerTranslation.resources(r).cgroupLimits();
     }
 
     private static long shmSize(Map<String, String> annotations) {

@@ -130,6 +130,12 @@ public record ContainerConfig(
         public static Resources none() {
             return new Resources(null, null, null, null, null, null, null, null, Map.of(), Map.of());
         }
+
+        /** The cgroup limits among these (all but the OOM score); no pids limit. */
+        public dev.berth.cgroups.Cgroups.Resources cgroupLimits() {
+            return new dev.berth.cgroups.Cgroups.Resources(cpuShares, cpuQuota, cpuPeriod, cpusetCpus, cpusetMems,
+                    memoryLimitBytes, memorySwapLimitBytes, null, hugepageLimits, unified);
+        }
     }
 
     public static Builder builder(String name) {
