@@ -17,6 +17,8 @@ import dev.berth.agent.cri.SandboxRpcs;
 import dev.berth.agent.grpc.CriRegistry;
 import dev.berth.agent.grpc.CriServer;
 import dev.berth.agent.metrics.BerthMetrics;
+import dev.berth.agent.metrics.CniOperationMeters;
+import dev.berth.agent.metrics.RuntimeCollectors;
 import dev.berth.agent.metrics.CriCallMetrics;
 import dev.berth.agent.metrics.Health;
 import dev.berth.agent.metrics.MetricsServer;
@@ -116,6 +118,10 @@ public final class Daemon {
 
         BerthMetrics metrics = metricsReady.join();
         images.metrics().listen(new dev.berth.agent.metrics.ImagePullMeters(metrics.registry()));
+        if (network instanceof CniPodNetwork cni) {
+            cni.listen(new CniOperationMeters(metrics.registry()));
+        }
+        RuntimeCollectors.register(metrics, sandboxes, containers.manager(), stats, config.metrics().containerInterval());
         CriServer server = CriServer.start(config.grpc().socket(), registry, config.grpc().maxMessageSize(),
                 new CriCallMetrics(metrics.registry()));
         MetricsServer metricsServer = null;
