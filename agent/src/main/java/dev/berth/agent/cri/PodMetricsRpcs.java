@@ -21,6 +21,7 @@ import io.grpc.stub.StreamObserver;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.UnaryOperator;
 
 /**
  * ListMetricDescriptors, ListPodSandboxMetrics and StreamPodSandboxMetrics: the pods' and
@@ -35,9 +36,17 @@ public final class PodMetricsRpcs implements CriRegistry.Feature {
     private static final int STREAM_BATCH = 100;
 
     private final StatsCollector stats;
+    private final UnaryOperator<String> imageName;
 
+    /** With the image id as the {@code image} label. */
     public PodMetricsRpcs(StatsCollector stats) {
+        this(stats, UnaryOperator.identity());
+    }
+
+    /** @param imageName the {@code image} label of a container from its image id */
+    public PodMetricsRpcs(StatsCollector stats, UnaryOperator<String> imageName) {
         this.stats = stats;
+        this.imageName = imageName;
     }
 
     @Override
@@ -64,16 +73,20 @@ public final class PodMetricsRpcs implements CriRegistry.Feature {
     }
 
     private List<PodSandboxMetrics> all() {
-        return stats.pods("", null).stream().map(PodMetricsRpcs::pod).toList();
+        return stats.pods("", null).stream().map(p -> pod(p, imageName)).toList();
     }
 
     static PodSandboxMetrics pod(Usage.Pod p) {
+        return pod(p, UnaryOperator.identity());
+    }
+
+    static PodSandboxMetrics pod(Usage.Pod p, UnaryOperator<String> imageName) {
         PodSandboxMetrics.Builder b = PodSandboxMetrics.newBuilder().setPodSandboxId(p.id());
         Map<String, ContainerMetrics.Builder> containers = new LinkedHashMap<>();
         for (Usage.Container c : p.containers()) {
             containers.put(c.id(), ContainerMetrics.newBuilder().setContainerId(c.id()));
         }
-        ContainerFamilies.walk(p, (family, containerId, labels, ts, value) -> {
+        ContainerFamilies.walk(p, imageName, (family, containerId, labels, ts, value) -> {
             Metric m = Metric.newBuilder().setName(family.name()).setTimestamp(ts)
                     .setMetricType(family.counter() ? MetricType.COUNTER : MetricType.GAUGE).addAllLabelValues(labels)
                     .setValue(UInt64Value.newBuilder().setValue(Math.max(0, (long) value))).build();

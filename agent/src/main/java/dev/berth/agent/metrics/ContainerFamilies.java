@@ -3,7 +3,10 @@ package dev.berth.agent.metrics;
 import dev.berth.podsandbox.stats.Usage;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.HashMap;
+import java.util.Map;
 import java.util.function.ToDoubleFunction;
+import java.util.function.UnaryOperator;
 
 /**
  * The cAdvisor-compatible {@code container_*} family as berth measures it: each metric's name,
@@ -104,8 +107,11 @@ public final class ContainerFamilies {
     /**
      * Every sample of {@code pod}: its cgroup's (when it has one), its interfaces' (loopback left
      * out), then each container's cgroup (running containers) and writable layer.
+     *
+     * @param imageName the {@code image} label of a container from its image id (e.g. {@link ImageNames})
      */
-    public static void walk(Usage.Pod pod, Sink sink) {
+    public static void walk(Usage.Pod pod, UnaryOperator<String> imageName, Sink sink) {
+        Map<String, String> names = new HashMap<>();
         if (pod.cgroup() != null) {
             cgroup(pod.cgroup(), null, List.of("", pod.name(), pod.namespace(), "", pod.id()), sink);
         }
@@ -119,7 +125,8 @@ public final class ContainerFamilies {
             }
         }
         for (Usage.Container c : pod.containers()) {
-            List<String> labels = List.of(c.name(), pod.name(), pod.namespace(), c.imageRef() == null ? "" : c.imageRef(), c.id());
+            String image = c.imageRef() == null ? "" : names.computeIfAbsent(c.imageRef(), imageName);
+            List<String> labels = List.of(c.name(), pod.name(), pod.namespace(), image == null ? "" : image, c.id());
             if (c.cgroup() != null) {
                 cgroup(c.cgroup(), c.id(), labels, sink);
             }

@@ -15,6 +15,7 @@ import java.util.Map;
 import java.util.Set;
 import java.util.function.LongSupplier;
 import java.util.function.Supplier;
+import java.util.function.UnaryOperator;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -39,6 +40,7 @@ public final class ContainerMetricsCollector implements MultiCollector {
 
     private final Supplier<List<Usage.Pod>> measure;
     private final Supplier<Set<String>> existing;
+    private final UnaryOperator<String> imageName;
     private final long intervalNanos;
     private final LongSupplier nanoTime;
     private Measurement last;
@@ -47,19 +49,22 @@ public final class ContainerMetricsCollector implements MultiCollector {
     /**
      * @param measure measures every pod and its containers (the stats collector's {@code pods("", null)})
      * @param existing the ids of the pods and containers that exist now (cheap: no measuring)
+     * @param imageName the {@code image} label of a container from its image id
      * @param interval how long a measurement is reused; zero measures on every scrape
      */
-    public ContainerMetricsCollector(Supplier<List<Usage.Pod>> measure, Supplier<Set<String>> existing, Duration interval) {
-        this(measure, existing, interval, System::nanoTime);
+    public ContainerMetricsCollector(Supplier<List<Usage.Pod>> measure, Supplier<Set<String>> existing,
+                                     UnaryOperator<String> imageName, Duration interval) {
+        this(measure, existing, imageName, interval, System::nanoTime);
     }
 
-    ContainerMetricsCollector(Supplier<List<Usage.Pod>> measure, Supplier<Set<String>> existing, Duration interval,
-                              LongSupplier nanoTime) {
+    ContainerMetricsCollector(Supplier<List<Usage.Pod>> measure, Supplier<Set<String>> existing,
+                              UnaryOperator<String> imageName, Duration interval, LongSupplier nanoTime) {
         if (interval.isNegative()) {
             throw new IllegalArgumentException("the container metrics interval must not be negative: " + interval);
         }
         this.measure = measure;
         this.existing = existing;
+        this.imageName = imageName;
         this.intervalNanos = interval.toNanos();
         this.nanoTime = nanoTime;
     }
@@ -81,7 +86,7 @@ public final class ContainerMetricsCollector implements MultiCollector {
             if (!live.contains(pod.id())) {
                 continue;
             }
-            ContainerFamilies.walk(pod, (family, containerId, labels, ts, value) -> {
+            ContainerFamilies.walk(pod, imageName, (family, containerId, labels, ts, value) -> {
                 if (containerId == null || live.contains(containerId)) {
                     byFamily.get(family.name()).add(new Sample(Labels.of(family.labelNames(), labels), value));
                 }

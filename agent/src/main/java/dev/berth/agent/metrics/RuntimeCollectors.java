@@ -11,6 +11,7 @@ import dev.berth.podsandbox.stats.StatsCollector;
 import java.time.Duration;
 import java.util.HashSet;
 import java.util.Set;
+import java.util.function.UnaryOperator;
 
 /**
  * Registers the collectors that read the runtime's stores at scrape time: the counts of pod
@@ -23,7 +24,8 @@ public final class RuntimeCollectors {
 
     /** @return the per-container collector (its measurement count is useful to tests) */
     public static ContainerMetricsCollector register(BerthMetrics metrics, SandboxService sandboxes, ContainerManager containers,
-                                                     StatsCollector stats, Duration containerInterval) {
+                                                     StatsCollector stats, UnaryOperator<String> imageName,
+                                                     Duration containerInterval) {
         metrics.prometheusRegistry().register(new RuntimeStateCollector(
                 SandboxState.class, () -> sandboxes.list(SandboxFilter.ALL).stream().map(SandboxStatus::state).toList(),
                 ContainerState.class, () -> containers.list().stream().map(ContainerRecord::state).toList()));
@@ -33,7 +35,7 @@ public final class RuntimeCollectors {
                 ids.add(r.id());
             }
             return ids;
-        }, containerInterval);
+        }, imageName, containerInterval);
         metrics.prometheusRegistry().register(perContainer);
         return perContainer;
     }

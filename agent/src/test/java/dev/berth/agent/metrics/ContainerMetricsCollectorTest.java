@@ -28,7 +28,7 @@ class ContainerMetricsCollectorTest {
 
     private static Usage.Pod pod(String id, long cpuNanos, String... containerIds) {
         List<Usage.Container> cs = java.util.Arrays.stream(containerIds).map(c -> new Usage.Container(c, id, "app-" + c, 0,
-                "docker.io/library/busybox:1", Map.of(), Map.of(), 100, cgroup(cpuNanos, 4096),
+                "sha256:abc", Map.of(), Map.of(), 100, cgroup(cpuNanos, 4096),
                 new Usage.Filesystem(90, Path.of("/layers"), 8192, 12))).toList();
         return new Usage.Pod(id, "web-" + id, "uid", "prod", 0, Map.of(), Map.of(), 100, null, 120,
                 List.of(new Usage.Interface("lo", 1, 1, 0, 0, 1, 1, 0, 0), new Usage.Interface("eth0", 1000, 10, 1, 2, 2000, 20, 3, 4)),
@@ -50,7 +50,7 @@ class ContainerMetricsCollectorTest {
     void containerAndPodSeriesCarryTheirLabelsAndExactValues() throws Exception {
         try (BerthMetrics metrics = BerthMetrics.bare()) {
             metrics.prometheusRegistry().register(new ContainerMetricsCollector(() -> List.of(pod("p1", 7_250_000_000L, "c1")),
-                    () -> Set.of("p1", "c1"), Duration.ofSeconds(10)));
+                    () -> Set.of("p1", "c1"), id -> id.equals("sha256:abc") ? "docker.io/library/busybox:1" : "?", Duration.ofSeconds(10)));
             String text = render(metrics);
             String c1 = "{container=\"app-c1\",id=\"c1\",image=\"docker.io/library/busybox:1\",namespace=\"prod\",pod=\"web-p1\"}";
             assertEquals(7.25, value(text, "container_cpu_usage_seconds_total" + c1), text);
@@ -78,10 +78,10 @@ class ContainerMetricsCollectorTest {
             ContainerMetricsCollector c = new ContainerMetricsCollector(() -> {
                 measured.incrementAndGet();
                 return List.of(pod("p1", cpu.get(), "c1"));
-            }, () -> Set.of("p1", "c1"), Duration.ofSeconds(10), clock::get);
+            }, () -> Set.of("p1", "c1"), java.util.function.UnaryOperator.identity(), Duration.ofSeconds(10), clock::get);
             metrics.prometheusRegistry().register(c);
             String series = "container_cpu_usage_seconds_total{container=\"app-c1\",id=\"c1\","
-                    + "image=\"docker.io/library/busybox:1\",namespace=\"prod\",pod=\"web-p1\"}";
+                    + "image=\"sha256:abc\",namespace=\"prod\",pod=\"web-p1\"}";
             assertEquals(1, value(render(metrics), series));
             cpu.set(3_000_000_000L);
             clock.set(Duration.ofSeconds(9).toNanos());
@@ -99,7 +99,7 @@ class ContainerMetricsCollectorTest {
         AtomicReference<Set<String>> live = new AtomicReference<>(Set.of("p1", "c1", "c2", "p2", "c3"));
         try (BerthMetrics metrics = BerthMetrics.bare()) {
             metrics.prometheusRegistry().register(new ContainerMetricsCollector(
-                    () -> List.of(pod("p1", 1, "c1", "c2"), pod("p2", 1, "c3")), live::get, Duration.ofMinutes(5)));
+                    () -> List.of(pod("p1", 1, "c1", "c2"), pod("p2", 1, "c3")), live::get, java.util.function.UnaryOperator.identity(), Duration.ofMinutes(5)));
             String before = render(metrics);
             for (String id : List.of("c1", "c2", "c3", "p2")) {
                 assertTrue(before.contains("id=\"" + id + "\""), id);
@@ -125,7 +125,7 @@ class ContainerMetricsCollectorTest {
                     throw new IllegalStateException("cgroup vanished");
                 }
                 return List.of(pod("p1", 2_000_000_000L, "c1"));
-            }, () -> Set.of("p1", "c1"), Duration.ZERO));
+            }, () -> Set.of("p1", "c1"), java.util.function.UnaryOperator.identity(), Duration.ZERO));
             assertTrue(render(metrics).contains("id=\"c1\""));
             assertTrue(render(metrics).contains("id=\"c1\""), "answered from the earlier measurement");
             assertEquals(2, calls.get());
