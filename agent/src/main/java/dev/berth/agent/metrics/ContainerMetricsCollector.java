@@ -48,7 +48,8 @@ public final class ContainerMetricsCollector implements MultiCollector {
 
     /**
      * @param measure measures every pod and its containers (the stats collector's {@code pods("", null)})
-     * @param existing the ids of the pods and containers that exist now (cheap: no measuring)
+     * @param existing the ids of the pods and containers that exist now (cheap: no measuring); null
+     *     when the caller passes them to {@link #collect(Set)} itself
      * @param imageName the {@code image} label of a container from its image id
      * @param interval how long a measurement is reused; zero measures on every scrape
      */
@@ -76,8 +77,15 @@ public final class ContainerMetricsCollector implements MultiCollector {
 
     @Override
     public MetricSnapshots collect() {
+        if (existing == null) {
+            throw new IllegalStateException("this collector is asked through collect(Set) with the ids that exist");
+        }
+        return collect(existing.get());
+    }
+
+    /** The series of the pods and containers in {@code live} (ids of those that exist now), from the current measurement. */
+    public MetricSnapshots collect(Set<String> live) {
         List<Usage.Pod> pods = current();
-        Set<String> live = existing.get();
         Map<String, List<Sample>> byFamily = new LinkedHashMap<>();
         for (ContainerFamilies.Family<?> f : ContainerFamilies.ALL) {
             byFamily.put(f.name(), new ArrayList<>());

@@ -50,9 +50,14 @@ public final class RuntimeStateCollector implements MultiCollector {
 
     @Override
     public MetricSnapshots collect() {
+        return collect(sandboxes.get(), containers.get());
+    }
+
+    /** The counts of the given states of every sandbox and every container. */
+    public MetricSnapshots collect(Collection<? extends Enum<?>> sandboxesNow, Collection<? extends Enum<?>> containersNow) {
         return MetricSnapshots.of(
-                gauge(SANDBOXES, "Pod sandboxes berth holds, by state", sandboxStates, sandboxes.get()),
-                gauge(CONTAINERS, "Containers berth holds, by state", containerStates, containers.get()));
+                gauge(SANDBOXES, "Pod sandboxes berth holds, by state", sandboxStates, sandboxesNow),
+                gauge(CONTAINERS, "Containers berth holds, by state", containerStates, containersNow));
     }
 
     private static GaugeSnapshot gauge(String name, String help, List<String> states, Collection<? extends Enum<?>> now) {
