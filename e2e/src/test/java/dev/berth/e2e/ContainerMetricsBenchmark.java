@@ -1,7 +1,12 @@
 package dev.berth.e2e;
 
+import dev.berth.cri.v1.Container;
 import dev.berth.cri.v1.ListContainerStatsRequest;
 import dev.berth.cri.v1.ListContainersRequest;
+import dev.berth.cri.v1.ListPodSandboxRequest;
+import dev.berth.cri.v1.PodSandbox;
+import dev.berth.cri.v1.RemoveContainerRequest;
+import dev.berth.cri.v1.RemovePodSandboxRequest;
 import dev.berth.cri.v1.StartContainerRequest;
 import java.io.IOException;
 import java.net.InetAddress;
@@ -36,6 +41,8 @@ class ContainerMetricsBenchmark {
     private static final int PODS = Integer.getInteger("berth.benchmark.pods", 10);
     private static final int PER_POD = Integer.getInteger("berth.benchmark.containersPerPod", 10);
     private static final Duration INTERVAL = Duration.ofSeconds(2);
+    /** A bridge and subnet of its own: other e2e runs on this machine use the fixture's. */
+    private static final String BRIDGE = "berthmb0";
 
     @TempDir
     Path dir;
@@ -45,7 +52,33 @@ class ContainerMetricsBenchmark {
 
     @AfterEach
     void cleanUp() throws Exception {
-        containers.cleanUp();
+        BerthProcess berth = containers.berth;
+        if (berth == null) {
+            return;
+        }
+        try {
+            if (berth.process().isAlive()) {
+                for (Container c : berth.runtime().listContainers(ListContainersRequest.getDefaultInstance()).getContainersList()) {
+                    berth.runtime().removeContainer(RemoveContainerRequest.newBuilder().setContainerId(c.getId()).build());
+                }
+                for (PodSandbox p : berth.runtime().listPodSandbox(ListPodSandboxRequest.getDefaultInstance()).getItemsList()) {
+                    berth.runtime().removePodSandbox(RemovePodSandboxRequest.newBuilder().setPodSandboxId(p.getId()).build());
+                }
+            }
+        } finally {
+            berth.close();
+            // a safety net for a failed run: no container process, bridge or mount may stay
+            for (long pid : ContainerE2eTest.processesMentioning(dir.toString())) {
+                new ProcessBuilder("kill", "-KILL", Long.toString(pid)).start().waitFor();
+            }
+            if (Files.exists(Path.of("/sys/class/net/" + BRIDGE))) {
+                new ProcessBuilder("ip", "link", "delete", BRIDGE).start().waitFor();
+            }
+            List<String> left = PodSandboxE2eTest.mountsUnder(dir);
+            for (int i = left.size() - 1; i >= 0; i--) {
+                new ProcessBuilder("umount", "--lazy", left.get(i)).start().waitFor();
+            }
+        }
     }
 
     @Test
@@ -57,7 +90,8 @@ class ContainerMetricsBenchmark {
         String url = "http://127.0.0.1:" + port + "/metrics";
         Path cfg = dir.resolve("config.toml");
         Files.writeString(cfg, "[metrics]\naddress = \"127.0.0.1:" + port + "\"\ncontainer_interval = \"" + INTERVAL.toSeconds()
-                + "s\"\n" + BerthProcess.isolatedNetworkToml(dir));
+                + "s\"\n[network]\ncni_config_dir = \"" + dir.resolve("net.d") + "\"\ndefault_bridge = \"" + BRIDGE
+                + "\"\ndefault_subnet = \"10.199.160.0/20\"\n");
         containers.dir = dir;
         containers.berth = BerthProcess.start(dir.resolve("berth"), "--config", cfg.toString());
         BerthProcess berth = containers.berth;
