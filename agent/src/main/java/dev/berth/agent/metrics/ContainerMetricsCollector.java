@@ -29,7 +29,8 @@ import org.slf4j.LoggerFactory;
  * measurement runs on the scraping thread (the metrics server's renderer, never a CRI thread)
  * and takes no lock a CRI call holds. Before each answer the samples are filtered against the
  * pods and containers that exist at that moment, so a removed container's series disappear
- * with the first scrape after its removal, not one interval later.
+ * with the first scrape after its removal, not one interval later. The series built from one
+ * measurement are kept and answered again as long as the same pods and containers exist.
  */
 public final class ContainerMetricsCollector implements MultiCollector {
     private static final Logger LOG = LoggerFactory.getLogger(ContainerMetricsCollector.class);
@@ -45,6 +46,10 @@ public final class ContainerMetricsCollector implements MultiCollector {
     private final LongSupplier nanoTime;
     private Measurement last;
     private long measurements;
+    /** The series last answered, for the measurement and the set of ids they were built from. */
+    private Measurement answeredFrom;
+    private Set<String> answeredFor;
+    private MetricSnapshots answer;
 
     /**
      * @param measure measures every pod and its containers (the stats collector's {@code pods("", null)})
@@ -84,8 +89,12 @@ public final class ContainerMetricsCollector implements MultiCollector {
     }
 
     /** The series of the pods and containers in {@code live} (ids of those that exist now), from the current measurement. */
-    public MetricSnapshots collect(Set<String> live) {
-        List<Usage.Pod> pods = current();
+    public synchronized MetricSnapshots collect(Set<String> live) {
+        Measurement m = current();
+        if (m == answeredFrom && live.equals(answeredFor)) {
+            return answer; // nothing measured, created or removed since: the same series
+        }
+        List<Usage.Pod> pods = m == null ? List.of() : m.pods();
         Map<String, List<Sample>> byFamily = new LinkedHashMap<>();
         for (ContainerFamilies.Family<?> f : ContainerFamilies.ALL) {
             byFamily.put(f.name(), new ArrayList<>());
@@ -107,7 +116,10 @@ public final class ContainerMetricsCollector implements MultiCollector {
                 out.metricSnapshot(snapshot(f, samples));
             }
         }
-        return out.build();
+        answeredFrom = m;
+        answeredFor = Set.copyOf(live);
+        answer = out.build();
+        return answer;
     }
 
     private record Sample(Labels labels, double value) {
@@ -130,8 +142,8 @@ public final class ContainerMetricsCollector implements MultiCollector {
         return b.build();
     }
 
-    /** The last measurement, or a new one when it is older than the interval. */
-    private synchronized List<Usage.Pod> current() {
+    /** The last measurement (null when none succeeded yet), or a new one when it is older than the interval. */
+    private Measurement current() {
         long now = nanoTime.getAsLong();
         if (last == null || now - last.takenNanos() >= intervalNanos) {
             try {
@@ -140,12 +152,9 @@ public final class ContainerMetricsCollector implements MultiCollector {
             } catch (RuntimeException e) {
                 // keep answering with what was measured before (filtered to what still exists)
                 LOG.warn("cannot measure the pods for /metrics: {}", e.toString());
-                if (last == null) {
-                    return List.of();
-                }
             }
         }
-        return last.pods();
+        return last;
     }
 
     @Override
