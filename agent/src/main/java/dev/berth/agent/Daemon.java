@@ -17,6 +17,9 @@ import dev.berth.agent.cri.SandboxRpcs;
 import dev.berth.agent.grpc.CriRegistry;
 import dev.berth.agent.grpc.CriServer;
 import dev.berth.agent.metrics.BerthMetrics;
+import dev.berth.agent.metrics.CniOperationMeters;
+import dev.berth.agent.metrics.ImageNames;
+import dev.berth.agent.metrics.RuntimeCollectors;
 import dev.berth.agent.metrics.CriCallMetrics;
 import dev.berth.agent.metrics.Health;
 import dev.berth.agent.metrics.MetricsServer;
@@ -110,12 +113,17 @@ public final class Daemon {
         StatsCollector stats = new StatsCollector(containers.manager(), PodDirectory.of(sandboxes), cgroups,
                 record -> layers.resolve(record.id()).resolve("upper"), layers, new NetDev(), Clock.systemUTC());
         new StatsRpcs(stats).register(registry);
-        new PodMetricsRpcs(stats).register(registry);
+        new PodMetricsRpcs(stats, new ImageNames(images)).register(registry);
         StreamingServer streaming = StreamingServer.start(config.streaming(), ProcessExecBackend.runtime(containers.manager()));
         new StreamingRpcs(streaming, containers.manager(), sandboxes).register(registry);
 
         BerthMetrics metrics = metricsReady.join();
         images.metrics().listen(new dev.berth.agent.metrics.ImagePullMeters(metrics.registry()));
+        if (network instanceof CniPodNetwork cni) {
+            cni.listen(new CniOperationMeters(metrics.registry()));
+        }
+        RuntimeCollectors.register(metrics, sandboxes, containers.manager(), stats, new ImageNames(images),
+                config.metrics().containerInterval());
         CriServer server = CriServer.start(config.grpc().socket(), registry, config.grpc().maxMessageSize(),
                 new CriCallMetrics(metrics.registry()));
         MetricsServer metricsServer = null;

@@ -17,7 +17,6 @@ import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.net.URI;
-import java.net.URLEncoder;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
@@ -41,7 +40,6 @@ import org.junit.jupiter.api.io.TempDir;
  * Prometheus server scraping it over loopback.
  */
 class MetricsEndpointTest {
-    private static final Path PROMETHEUS = Path.of("/usr/bin/prometheus");
     private static final Path PROMTOOL = Path.of("/usr/bin/promtool");
     private static final String LABELS_VERSION_OK = "code=\"OK\",method=\"Version\",service=\"runtime.v1.RuntimeService\"";
     private static final ObjectMapper JSON = new ObjectMapper();
@@ -172,65 +170,23 @@ class MetricsEndpointTest {
 
     /** A real Prometheus on loopback scrapes berth every second; its PromQL sees the Version calls. */
     private void prometheusScrapes(int berthPort, double expectedVersions) throws Exception {
-        Path home = dir.resolve("prometheus");
-        Files.createDirectories(home.resolve("data"));
-        Path yml = home.resolve("prometheus.yml");
-        Files.writeString(yml, String.join("\n",
-                "global:",
-                "  scrape_interval: 1s",
-                "  evaluation_interval: 1s",
-                "scrape_configs:",
-                "  - job_name: berth",
-                "    scrape_interval: 1s",
-                "    scrape_timeout: 1s",
-                "    static_configs:",
-                "      - targets: ['127.0.0.1:" + berthPort + "']",
-                ""));
-        int port = freeLoopbackPort();
-        Path log = home.resolve("prometheus.log");
-        Process prometheus = new ProcessBuilder(PROMETHEUS.toString(),
-                "--config.file=" + yml,
-                "--storage.tsdb.path=" + home.resolve("data"),
-                "--web.listen-address=127.0.0.1:" + port)
-                .redirectErrorStream(true)
-                .redirectOutput(log.toFile())
-                .start();
-        try {
+        try (PrometheusServer prometheus = PrometheusServer.start(dir.resolve("prometheus"), berthPort)) {
             String query = "sum(berth_cri_requests_total{job=\"berth\",method=\"Version\",code=\"OK\"})";
-            String url = "http://127.0.0.1:" + port + "/api/v1/query?query=" + URLEncoder.encode(query, StandardCharsets.UTF_8);
             long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
-            String last = "(no answer)";
             double value = -1;
             while (System.nanoTime() < deadline && value < expectedVersions) {
-                assertTrue(prometheus.isAlive(), "prometheus exited:\n" + Files.readString(log));
-                try {
-                    HttpResponse<String> r = get(url);
-                    last = r.body();
-                    JsonNode result = JSON.readTree(r.body()).path("data").path("result");
-                    if (result.size() == 1) {
-                        value = Double.parseDouble(result.get(0).path("value").get(1).asText());
-                    }
-                } catch (IOException notYet) {
-                    last = notYet.toString();
-                }
+                assertTrue(prometheus.alive(), "prometheus exited:\n" + prometheus.log());
+                value = prometheus.query(query).orElse(-1);
                 if (value < expectedVersions) {
                     Thread.sleep(500);
                 }
             }
             assertTrue(value >= expectedVersions, "PromQL " + query + " gave " + value + " (want >= " + expectedVersions
-                    + "); last answer: " + last + "\nprometheus log:\n" + Files.readString(log));
-
-            HttpResponse<String> up = get("http://127.0.0.1:" + port + "/api/v1/query?query="
-                    + URLEncoder.encode("up{job=\"berth\"}", StandardCharsets.UTF_8));
-            assertTrue(up.body().contains("\"1\"]"), "the berth target is up: " + up.body());
-        } finally {
-            prometheus.destroy();
-            if (!prometheus.waitFor(15, TimeUnit.SECONDS)) {
-                prometheus.destroyForcibly();
-                prometheus.waitFor(15, TimeUnit.SECONDS);
-            }
+                    + "); last answer: " + prometheus.queryRaw(query) + "\nprometheus log:\n" + prometheus.log());
+            String up = prometheus.queryRaw("up{job=\"berth\"}");
+            assertTrue(up.contains("\"1\"]"), "the berth target is up: " + up);
         }
-        assertFalse(prometheus.isAlive(), "prometheus is gone");
+        assertFalse(Files.exists(dir.resolve("prometheus")), "prometheus stopped and its directory is removed");
     }
 
     @Test

@@ -125,13 +125,28 @@ public record BerthConfig(
     /**
      * The Prometheus endpoint ({@code /metrics}, {@code /healthz}): {@code host:port}, where
      * host is an IP address, a name, {@code [v6 address]}, or empty for every interface. An
-     * empty address turns the endpoint off.
+     * empty address turns the endpoint off. {@code containerInterval}: how long one measurement
+     * of the pods and containers is reused for the per-container series (0: every scrape measures).
      */
-    public record Metrics(String address, String host, int port) {
+    public record Metrics(String address, String host, int port, Duration containerInterval) {
         public static final String DEFAULT_ADDRESS = "127.0.0.1:9464";
+        public static final Duration DEFAULT_CONTAINER_INTERVAL = Duration.ofSeconds(10);
+
+        public Metrics(String address, String host, int port) {
+            this(address, host, port, DEFAULT_CONTAINER_INTERVAL);
+        }
 
         static Metrics read(ConfigSection s) {
-            return parse(s.string("address", DEFAULT_ADDRESS), "config key 'metrics.address'");
+            Duration interval = s.duration("container_interval", DEFAULT_CONTAINER_INTERVAL);
+            if (interval.isNegative()) {
+                throw new ConfigException("config key 'metrics.container_interval' must not be negative");
+            }
+            return parse(s.string("address", DEFAULT_ADDRESS), "config key 'metrics.address'").withContainerInterval(interval);
+        }
+
+        /** The same endpoint with another container measurement interval. */
+        public Metrics withContainerInterval(Duration interval) {
+            return new Metrics(address, host, port, interval);
         }
 
         /** Parses {@code host:port} (or "" for off); {@code setting} names it in the error. */
@@ -236,7 +251,7 @@ public record BerthConfig(
         }
         Metrics metrics = Metrics.read(top.section("metrics"));
         if (o.metricsAddress() != null) {
-            metrics = Metrics.parse(o.metricsAddress(), "option --metrics-address");
+            metrics = Metrics.parse(o.metricsAddress(), "option --metrics-address").withContainerInterval(metrics.containerInterval());
         }
         Grpc grpc = Grpc.read(top.section("grpc"), runRoot);
         if (o.socket() != null) {

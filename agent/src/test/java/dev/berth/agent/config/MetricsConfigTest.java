@@ -22,6 +22,19 @@ class MetricsConfigTest {
     }
 
     @Test
+    void containerMeasurementsAreReusedForTenSecondsUnlessConfiguredAndTheFlagKeepsTheInterval() {
+        assertEquals(java.time.Duration.ofSeconds(10), parse("").containerInterval());
+        assertEquals(java.time.Duration.ofMillis(1500), parse("[metrics]\ncontainer_interval = \"1500ms\"\n").containerInterval());
+        assertEquals(java.time.Duration.ZERO, parse("[metrics]\ncontainer_interval = \"0s\"\n").containerInterval());
+        BerthConfig.Metrics flagged = ConfigLoader.parse("[metrics]\ncontainer_interval = \"3s\"\n",
+                new BerthConfig.Overrides(null, null, null, null, null, "127.0.0.1:9999"), "test.toml").metrics();
+        assertEquals(9999, flagged.port());
+        assertEquals(java.time.Duration.ofSeconds(3), flagged.containerInterval());
+        ConfigException bad = assertThrows(ConfigException.class, () -> parse("[metrics]\ncontainer_interval = \"soon\"\n"));
+        assertTrue(bad.getMessage().contains("metrics.container_interval"), bad.getMessage());
+    }
+
+    @Test
     void anEmptyAddressTurnsTheEndpointOff() {
         assertFalse(parse("[metrics]\naddress = \"\"\n").enabled());
     }

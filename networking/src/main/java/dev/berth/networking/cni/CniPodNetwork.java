@@ -70,6 +70,7 @@ public final class CniPodNetwork implements PodNetwork {
     private final Set<String> inFlight = ConcurrentHashMap.newKeySet();
     private final Map<String, String> versionProblems = new ConcurrentHashMap<>();
     private volatile List<String> podCidrs = List.of();
+    private volatile CniOperationListener listener = CniOperationListener.NONE;
 
     public CniPodNetwork(Settings settings) {
         this.settings = settings;
@@ -84,6 +85,20 @@ public final class CniPodNetwork implements PodNetwork {
             Files.createDirectories(settings.cacheDir());
         } catch (IOException e) {
             throw BerthException.failedPrecondition("cannot create the CNI result cache directory %s: %s", settings.cacheDir(), e.getMessage());
+        }
+    }
+
+    /** Tells {@code listener} about every ADD, DEL, CHECK, STATUS and GC run from now on (replacing the previous one). */
+    public void listen(CniOperationListener listener) {
+        this.listener = listener == null ? CniOperationListener.NONE : listener;
+    }
+
+    /** Reports one chain operation that started at {@code startNanos} (System.nanoTime) to the listener. */
+    private void completed(CniOperationListener.Operation op, String network, long startNanos, boolean success) {
+        try {
+            listener.completed(op, network, System.nanoTime() - startNanos, success);
+        } catch (RuntimeException e) {
+            LOG.debug("the CNI operation listener failed: {}", e.toString());
         }
     }
 
@@ -134,14 +149,17 @@ public final class CniPodNetwork implements PodNetwork {
             }
         }
         if (CniVersion.atLeast(net.cniVersion(), "1.1.0")) {
+            long start = System.nanoTime();
             for (ObjectNode plugin : net.plugins()) {
                 try {
                     exec.run(plugin.get("type").asText(), CniPluginExec.Call.simple("STATUS", net.name()),
                             bytes(pluginConfig(plugin, net, null, JsonNodeFactory.instance.objectNode())));
                 } catch (BerthException e) {
+                    completed(CniOperationListener.Operation.STATUS, net.name(), start, false);
                     return new NetworkReadiness(false, REASON, e.getMessage());
                 }
             }
+            completed(CniOperationListener.Operation.STATUS, net.name(), start, true);
         }
         return new NetworkReadiness(true, "", "");
     }
@@ -273,6 +291,7 @@ public final class CniPodNetwork implements PodNetwork {
         AttachmentCache.Entry entry = new AttachmentCache.Entry(a.sandboxId(), IF_NAME, a.netnsPath().toString(), cniArgs(a),
                 capabilityArgs(a), net, null);
         cache.put(entry);
+        long start = System.nanoTime();
         try {
             loopbackUp(entry);
             JsonNode result = null;
@@ -287,9 +306,11 @@ public final class CniPodNetwork implements PodNetwork {
             }
             cache.put(entry.withResult(result));
             PodNetworkStatus status = status(result);
+            completed(CniOperationListener.Operation.ADD, net.name(), start, true);
             LOG.debug("sandbox {} attached to network {}: {}", a.sandboxId(), net.name(), status.ips());
             return status;
         } catch (RuntimeException e) {
+            completed(CniOperationListener.Operation.ADD, net.name(), start, false);
             try {
                 teardown(entry, null);
                 cache.remove(a.sandboxId());
@@ -342,6 +363,7 @@ public final class CniPodNetwork implements PodNetwork {
         NetworkConfigList net = entry.network();
         JsonNode prev = CniVersion.atLeast(net.cniVersion(), "0.4.0") ? entry.result() : null;
         BerthException first = null;
+        long start = System.nanoTime();
         List<ObjectNode> plugins = new ArrayList<>(net.plugins());
         for (int i = plugins.size() - 1; i >= 0; i--) {
             ObjectNode plugin = plugins.get(i);
@@ -372,6 +394,7 @@ public final class CniPodNetwork implements PodNetwork {
                 }
             }
         }
+        completed(CniOperationListener.Operation.DEL, net.name(), start, first == null);
         if (first != null) {
             throw first;
         }
@@ -387,9 +410,16 @@ public final class CniPodNetwork implements PodNetwork {
             if (!CniVersion.atLeast(net.cniVersion(), "0.4.0") || net.disableCheck()) {
                 return;
             }
-            for (ObjectNode plugin : net.plugins()) {
-                exec.run(plugin.get("type").asText(), call("CHECK", entry),
-                        bytes(pluginConfig(plugin, net, entry.result(), entry.capabilityArgs())));
+            long start = System.nanoTime();
+            boolean ok = false;
+            try {
+                for (ObjectNode plugin : net.plugins()) {
+                    exec.run(plugin.get("type").asText(), call("CHECK", entry),
+                            bytes(pluginConfig(plugin, net, entry.result(), entry.capabilityArgs())));
+                }
+                ok = true;
+            } finally {
+                completed(CniOperationListener.Operation.CHECK, net.name(), start, ok);
             }
         }
     }
@@ -451,6 +481,8 @@ public final class CniPodNetwork implements PodNetwork {
                 failures.add(e.getMessage());
             }
         }
+        long start = System.nanoTime();
+        boolean ok = true;
         for (ObjectNode plugin : net.plugins()) {
             ObjectNode conf = pluginConfig(plugin, net, null, JsonNodeFactory.instance.objectNode());
             conf.set("cni.dev/valid-attachments", valid.deepCopy());
@@ -458,8 +490,10 @@ public final class CniPodNetwork implements PodNetwork {
                 exec.run(plugin.get("type").asText(), CniPluginExec.Call.simple("GC", net.name()), bytes(conf));
             } catch (BerthException e) {
                 failures.add(e.getMessage());
+                ok = false;
             }
         }
+        completed(CniOperationListener.Operation.GC, net.name(), start, ok);
     }
 
     /**

@@ -116,6 +116,22 @@ class CniPodNetworkTest {
     }
 
     @Test
+    void everyChainOperationIsReportedToTheListenerWithItsNetworkAndOutcome() {
+        CniPodNetwork net = fx.network();
+        List<String> seen = java.util.Collections.synchronizedList(new ArrayList<>());
+        net.listen((op, network, nanos, ok) -> seen.add(op + " " + network + " " + ok + (nanos > 0 ? "" : " no-time")));
+        TestNetns ns = netns();
+        PodNetwork.PodAttachment pod = BridgeFixture.pod("listened", ns, List.of());
+        attach(net, pod);
+        attach(net, pod); // already attached: no plugin runs, nothing to report
+        net.check(pod);
+        net.detach(pod);
+        net.detach(pod); // nothing cached any more: no plugin runs
+        assertEquals(List.of("ADD " + NET + " true", "CHECK " + NET + " true", "DEL " + NET + " true"), seen);
+        assertNothingLeft(NET, BRIDGE, List.of("listened"));
+    }
+
+    @Test
     void hostPortsAnswerFromTheHostOverTcpAndUdp() throws Exception {
         CniPodNetwork net = fx.network();
         TestNetns ns = netns();
@@ -166,9 +182,12 @@ class CniPodNetworkTest {
         CniPodNetwork net = new CniPodNetwork(new CniPodNetwork.Settings(confDir, dirs, fx.cacheDir, Duration.ofSeconds(60), null));
         assertTrue(net.readiness().ready(), net.readiness().message());
         TestNetns ns = netns();
+        List<String> seen = java.util.Collections.synchronizedList(new ArrayList<>());
+        net.listen((op, network, nanos, ok) -> seen.add(op + " " + network + " " + ok));
 
         BerthException e = assertThrows(BerthException.class,
                 () -> net.attach(BridgeFixture.pod("halfmade", ns, List.of(new PortMapping("tcp", 80, 18090, "")))));
+        assertEquals(List.of("ADD " + NET + " false", "DEL " + NET + " true"), seen, "the failed ADD, then its undo");
         assertTrue(e.getMessage().contains("berth-test-fail") && e.getMessage().contains("berth test plugin refuses ADD")
                 && e.getMessage().contains("on purpose") && e.getMessage().contains("ADD"), e.getMessage());
         assertEquals(BerthException.Kind.FAILED_PRECONDITION, e.kind());
