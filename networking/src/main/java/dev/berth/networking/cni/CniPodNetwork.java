@@ -69,6 +69,7 @@ public final class CniPodNetwork implements PodNetwork {
     private final Object[] locks = new Object[64];
     private final Set<String> inFlight = ConcurrentHashMap.newKeySet();
     private final Map<String, String> versionProblems = new ConcurrentHashMap<>();
+    private final Map<String, SubnetMasquerade> masquerades = new ConcurrentHashMap<>();
     private volatile List<String> podCidrs = List.of();
 
     public CniPodNetwork(Settings settings) {
@@ -251,6 +252,7 @@ public final class CniPodNetwork implements PodNetwork {
     }
 
     private PodNetworkStatus attachLocked(PodAttachment a) {
+        StepTimes times = new StepTimes(LOG.isDebugEnabled());
         Optional<AttachmentCache.Entry> existing = cache.get(a.sandboxId());
         if (existing.isPresent()) {
             AttachmentCache.Entry e = existing.get();
@@ -261,7 +263,9 @@ public final class CniPodNetwork implements PodNetwork {
             teardown(e, null);
             cache.remove(a.sandboxId());
         }
+        times.mark("cache lookup");
         NetworkReadiness ready = readiness();
+        times.mark("readiness");
         if (!ready.ready()) {
             throw BerthException.failedPrecondition("cannot network sandbox %s: %s", a.sandboxId(), ready.message());
         }
@@ -272,13 +276,23 @@ public final class CniPodNetwork implements PodNetwork {
         }
         AttachmentCache.Entry entry = new AttachmentCache.Entry(a.sandboxId(), IF_NAME, a.netnsPath().toString(), cniArgs(a),
                 capabilityArgs(a), net, null);
+        times.mark("netns check");
         cache.put(entry);
+        times.mark("cache entry");
         try {
+            if (!net.masqueradeSubnets().isEmpty()) {
+                // after the cache entry: a detach that finds no attachment left removes the rules only
+                // before this pod was recorded, and then this call puts them back
+                masquerade(net.name()).ensure(net.masqueradeSubnets());
+                times.mark("masquerade");
+            }
             loopbackUp(entry);
+            times.mark("loopback");
             JsonNode result = null;
             for (ObjectNode plugin : net.plugins()) {
                 String type = plugin.get("type").asText();
                 JsonNode out = exec.run(type, call("ADD", entry), bytes(pluginConfig(plugin, net, result, entry.capabilityArgs())));
+                times.mark(type);
                 if (out == null || !out.isObject()) {
                     throw BerthException.failedPrecondition("CNI plugin \"%s\" of network \"%s\" returned no result for ADD of container %s",
                             type, net.name(), a.sandboxId());
@@ -286,13 +300,15 @@ public final class CniPodNetwork implements PodNetwork {
                 result = out;
             }
             cache.put(entry.withResult(result));
+            times.mark("cache result");
             PodNetworkStatus status = status(result);
-            LOG.debug("sandbox {} attached to network {}: {}", a.sandboxId(), net.name(), status.ips());
+            LOG.debug("sandbox {} attached to network {}: {} ({})", a.sandboxId(), net.name(), status.ips(), times);
             return status;
         } catch (RuntimeException e) {
             try {
                 teardown(entry, null);
                 cache.remove(a.sandboxId());
+                releaseMasqueradeIfIdle();
             } catch (RuntimeException undo) {
                 LOG.warn("undoing the failed CNI ADD of sandbox {} failed too (GC will retry): {}", a.sandboxId(), undo.getMessage());
                 e.addSuppressed(undo);
@@ -327,6 +343,29 @@ public final class CniPodNetwork implements PodNetwork {
                 inFlight.remove(a.sandboxId());
             }
         }
+        releaseMasqueradeIfIdle();
+    }
+
+    private SubnetMasquerade masquerade(String network) {
+        return masquerades.computeIfAbsent(network, n -> new SubnetMasquerade(n, settings.cacheDir().toAbsolutePath().toString()));
+    }
+
+    /**
+     * Removes the networks' masquerade rules once no pod is attached any more. Only the default network's rules are looked for when berth has not set up any
+     * since it started (rules left by an earlier run).
+     */
+    private void releaseMasqueradeIfIdle() {
+        if (defaultNetwork != null) {
+            masquerade(defaultNetwork.settings().networkName());
+        }
+        for (SubnetMasquerade m : masquerades.values()) {
+            synchronized (m) {
+                // under the rules' lock, which an attach takes only after writing its cache entry
+                if (cache.sandboxIds().isEmpty()) {
+                    m.removeAll();
+                }
+            }
+        }
     }
 
     /**
@@ -335,6 +374,9 @@ public final class CniPodNetwork implements PodNetwork {
      * is thrown (the cache entry stays, for a retry or GC).
      */
     private void teardown(AttachmentCache.Entry entry, Path netnsNow) {
+        if (!entry.network().masqueradeSubnets().isEmpty()) {
+            masquerade(entry.network().name()); // known from now on, so its rules go with the last pod
+        }
         Path netns = netnsNow != null ? netnsNow : (entry.netns().isEmpty() ? null : Path.of(entry.netns()));
         String netnsArg = netns != null && NetnsPaths.isNetns(netns) ? netns.toString() : "";
         AttachmentCache.Entry call = new AttachmentCache.Entry(entry.sandboxId(), entry.ifName(), netnsArg, entry.cniArgs(),
@@ -426,6 +468,11 @@ public final class CniPodNetwork implements PodNetwork {
         keep.addAll(inFlight);
         keep.addAll(cache.sandboxIds());
         releaseOrphanLeases(keep);
+        try {
+            releaseMasqueradeIfIdle();
+        } catch (BerthException e) {
+            failures.add(e.getMessage());
+        }
         gcVerb(failures);
         if (!failures.isEmpty()) {
             throw BerthException.failedPrecondition("CNI garbage collection left work undone: %s", String.join("; ", failures));

@@ -109,6 +109,7 @@ public final class SandboxService {
 
     /** Creates and starts a sandbox; returns its id. */
     public String run(SandboxConfig config) {
+        PhaseTimer timer = new PhaseTimer(LOG.isDebugEnabled());
         SandboxConfig.Metadata md = config.metadata();
         if (md == null || blank(md.name()) || blank(md.namespace()) || blank(md.uid())) {
             throw BerthException.invalidArgument("sandbox metadata needs a name, a namespace and a uid");
@@ -135,6 +136,7 @@ public final class SandboxService {
         long shmSize = config.shmSizeBytes() > 0 ? config.shmSizeBytes() : SandboxConfig.DEFAULT_SHM_SIZE;
 
         String id = newId();
+        timer.mark("checks");
         store.reserveName(md.key(), id);
         UndoStack undo = new UndoStack();
         SandboxStore.Entry entry;
@@ -147,9 +149,11 @@ public final class SandboxService {
         try {
             SandboxStore.Entry e = entry;
             undo.push("record", () -> store.delete(e));
-            create(entry, config, runtime, sysctls, shmSize, undo);
+            timer.mark("record");
+            create(entry, config, runtime, sysctls, shmSize, undo, timer);
             undo.clear();
             LOG.info("sandbox {} ({}) ready", id, md.key());
+            LOG.debug("sandbox {} run (wall/cpu): {}", id, timer.summary());
             return id;
         } catch (RuntimeException ex) {
             LOG.warn("RunPodSandbox {} failed, undoing: {}", md.key(), ex.getMessage());
@@ -162,7 +166,7 @@ public final class SandboxService {
     }
 
     private void create(SandboxStore.Entry entry, SandboxConfig config, OciRuntime runtime, Map<String, String> sysctls,
-            long shmSize, UndoStack undo) {
+            long shmSize, UndoStack undo, PhaseTimer timer) {
         SandboxRecord rec = entry.record();
         String id = rec.id();
         Path dir = runDir.resolve(id);
@@ -173,6 +177,7 @@ public final class SandboxService {
             throw BerthException.internal("cannot create " + dir, e);
         }
         undo.push("run directory", () -> deleteRunDirectory(dir));
+        timer.mark("run directory");
 
         Path shm = dir.resolve("shm");
         PodNamespaces ns = NamespacePins.create(dir.resolve("ns"), !nso.hostNetwork(), !nso.hostIpc(), !nso.hostNetwork(),
@@ -184,10 +189,13 @@ public final class SandboxService {
         // kept in memory here; on disk with the next write (the paths follow from the id, so a
         // crash before that write is still cleaned up by RemovePodSandbox)
         rec = entry.record().withNamespaces(str(ns.net()), str(ns.ipc()), str(ns.uts()));
+        timer.mark("namespaces");
 
         NamespacePins.applySysctls(ns, sysctls);
+        timer.mark("sysctls");
 
         IdentityFiles.write(dir, config, rec.hostname(), List.of());
+        timer.mark("identity files");
 
         if (!config.cgroupParent().isEmpty()) {
             String path = cgroups.createPod(config.cgroupParent(), podResources(config.resources(), config.overhead()));
@@ -197,6 +205,7 @@ public final class SandboxService {
                 SandboxRecord withCgroup = rec;
                 rec = store.update(entry, r -> withCgroup);
             }
+            timer.mark("cgroup");
         }
 
         if (!nso.hostNetwork()) {
@@ -204,11 +213,15 @@ public final class SandboxService {
             // leaves a record that says what to detach and remove
             SandboxRecord beforeAttach = rec.withNetwork(true, List.of());
             rec = store.update(entry, r -> beforeAttach);
+            timer.mark("record before network");
             PodNetwork.PodAttachment attachment = attachment(rec);
             undo.push("network", () -> network.detach(attachment));
             PodNetwork.PodNetworkStatus net = network.attach(attachment);
+            timer.mark("network");
             rec = store.update(entry, r -> r.withNetwork(true, net.ips()));
+            timer.mark("record with ips");
             IdentityFiles.write(dir, config, rec.hostname(), net.ips());
+            timer.mark("hosts file");
         }
 
         if (nso.pid() == SandboxConfig.NamespaceMode.POD) {
@@ -223,10 +236,12 @@ public final class SandboxService {
             ProcessIdentity proc = ProcessIdentity.of(pid)
                     .orElseThrow(() -> BerthException.internal("the infra process " + pid + " of sandbox " + id + " exited at once", null));
             rec = rec.withInfra(proc.pid(), proc.startTime());
+            timer.mark("infra process");
         }
 
         SandboxRecord ready = rec.withPhase(Phase.READY);
         store.update(entry, r -> ready);
+        timer.mark("record ready");
     }
 
     // ---------------------------------------------------------------- StopPodSandbox
