@@ -26,8 +26,8 @@ import org.slf4j.LoggerFactory;
 
 /**
  * Pod networking through CNI plugins. The network is the first valid configuration in the
- * CNI configuration directory (re-read whenever the directory changes); each pod gets the
- * loopback plugin (so {@code lo} is up) and then the network's plugin chain, ADD in order with
+ * CNI configuration directory (re-read whenever the directory changes); each pod gets
+ * {@code lo} up (in-process, what the loopback plugin would do) and then the network's plugin chain, ADD in order with
  * each plugin's result passed to the next as prevResult, DEL in reverse. Every attachment is
  * cached on disk before its first plugin runs, so DEL after a restart, after a config change
  * or after a crash half-way through ADD uses exactly what ADD used.
@@ -35,7 +35,6 @@ import org.slf4j.LoggerFactory;
 public final class CniPodNetwork implements PodNetwork {
     private static final Logger LOG = LoggerFactory.getLogger(CniPodNetwork.class);
     static final String IF_NAME = "eth0";
-    static final String LOOPBACK = "loopback";
     private static final Pattern CONTAINER_ID = Pattern.compile("[A-Za-z0-9][A-Za-z0-9_.\\-]{0,252}");
     private static final String REASON = "NetworkPluginNotReady";
 
@@ -118,7 +117,7 @@ public final class CniPodNetwork implements PodNetwork {
         }
         NetworkConfigList net = snap.network().get();
         List<String> missing = new ArrayList<>();
-        for (String type : typesWithLoopback(net)) {
+        for (String type : net.pluginTypes()) {
             if (exec.find(type).isEmpty() && !missing.contains(type)) {
                 missing.add(type);
             }
@@ -145,12 +144,6 @@ public final class CniPodNetwork implements PodNetwork {
             }
         }
         return new NetworkReadiness(true, "", "");
-    }
-
-    private static List<String> typesWithLoopback(NetworkConfigList net) {
-        List<String> types = new ArrayList<>(net.pluginTypes());
-        types.add(LOOPBACK);
-        return types;
     }
 
     /** Asks the plugin (VERSION) whether it speaks {@code version}; remembered per binary and version. */
@@ -299,7 +292,7 @@ public final class CniPodNetwork implements PodNetwork {
                 }
                 result = out;
             }
-            cache.put(entry.withResult(result));
+            cache.put(entry.withResult(result), false);
             times.mark("cache result");
             PodNetworkStatus status = status(result);
             LOG.debug("sandbox {} attached to network {}: {} ({})", a.sandboxId(), net.name(), status.ips(), times);
@@ -317,12 +310,9 @@ public final class CniPodNetwork implements PodNetwork {
         }
     }
 
-    private void loopbackUp(AttachmentCache.Entry entry) {
-        ObjectNode conf = JsonNodeFactory.instance.objectNode();
-        conf.put("cniVersion", "1.0.0");
-        conf.put("name", "cni-loopback");
-        conf.put("type", LOOPBACK);
-        exec.run(LOOPBACK, new CniPluginExec.Call("ADD", entry.sandboxId(), entry.netns(), "lo", entry.cniArgs(), "cni-loopback"), bytes(conf));
+    /** What the loopback plugin's ADD does (lo up), done in-process: one thread instead of a plugin process. */
+    private static void loopbackUp(AttachmentCache.Entry entry) {
+        LoopbackInterface.up(Path.of(entry.netns()));
     }
 
     // ---------------------------------------------------------------- DEL, CHECK, GC

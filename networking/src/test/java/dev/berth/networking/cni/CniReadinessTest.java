@@ -60,14 +60,13 @@ class CniReadinessTest {
     }
 
     @Test
-    void aMissingLoopbackPluginIsNotReady() throws Exception {
+    void theLoopbackPluginIsNotNeededBecauseBerthBringsLoUpItself() throws Exception {
         Path bin = Files.createDirectories(tmp.resolve("bin"));
         Files.copy(Path.of("/usr/lib/cni/bridge"), bin.resolve("bridge"));
         Path dir = Files.createDirectories(tmp.resolve("net.d"));
         Files.writeString(dir.resolve("10-net.conf"), "{\"cniVersion\":\"1.0.0\",\"name\":\"n\",\"type\":\"bridge\"}");
         NetworkReadiness r = network(dir, List.of(bin), null).readiness();
-        assertFalse(r.ready());
-        assertTrue(r.message().contains("loopback"), r.message());
+        assertTrue(r.ready(), r.message());
     }
 
     @Test
