@@ -202,8 +202,9 @@ public final class SandboxService {
             undo.push("cgroup", () -> cgroups.remove(path));
             rec = rec.withCgroup(path);
             if (nso.hostNetwork()) {
+                // a crash from here on finds the cgroup in the record (a reboot removes it anyway)
                 SandboxRecord withCgroup = rec;
-                rec = store.update(entry, r -> withCgroup);
+                rec = store.update(entry, r -> withCgroup, false);
             }
             timer.mark("cgroup");
         }
@@ -218,8 +219,9 @@ public final class SandboxService {
             undo.push("network", () -> network.detach(attachment));
             PodNetwork.PodNetworkStatus net = network.attach(attachment);
             timer.mark("network");
-            rec = store.update(entry, r -> r.withNetwork(true, net.ips()));
-            timer.mark("record with ips");
+            // the IPs reach the disk with the READY record: what a crash before that needs (detach)
+            // is already there
+            rec = rec.withNetwork(true, net.ips());
             IdentityFiles.write(dir, config, rec.hostname(), net.ips());
             timer.mark("hosts file");
         }
@@ -239,8 +241,11 @@ public final class SandboxService {
             timer.mark("infra process");
         }
 
+        // not synced: lost only by a power failure, after which the pod is NOTREADY anyway (its
+        // namespaces, mounts and cgroup do not survive a reboot) and is found as CREATING, which
+        // start-up turns into NOTREADY
         SandboxRecord ready = rec.withPhase(Phase.READY);
-        store.update(entry, r -> ready);
+        store.update(entry, r -> ready, false);
         timer.mark("record ready");
     }
 
