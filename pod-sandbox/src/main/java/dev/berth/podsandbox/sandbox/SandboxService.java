@@ -141,7 +141,12 @@ public final class SandboxService {
         UndoStack undo = new UndoStack();
         SandboxStore.Entry entry;
         try {
-            entry = store.add(SandboxRecord.creating(id, config, nowNanos(), hostname, runtime.handler(), runtime.binary()));
+            // a pod with its own network gets a synced record before its network is set up, the
+            // first thing of it that outlives a reboot (IP lease, CNI cache); until then everything
+            // it has is gone after a reboot, and a daemon crash does not lose written pages, so
+            // this first write is not flushed to disk; a host-network pod's is
+            entry = store.add(SandboxRecord.creating(id, config, nowNanos(), hostname, runtime.handler(), runtime.binary()),
+                    !ownNet);
         } catch (RuntimeException e) {
             store.releaseName(md.key(), id);
             throw e;

@@ -107,9 +107,21 @@ public final class SandboxStore {
         idByName.remove(nameKey, id);
     }
 
-    /** Adds a new sandbox, its record already written to disk. The returned entry is locked by the caller. */
+    /** Adds a new sandbox, its record already written to disk and synced. The returned entry is locked by the caller. */
     public Entry add(SandboxRecord record) {
-        persist(record);
+        return add(record, true);
+    }
+
+    /**
+     * Adds a new sandbox, its record already written to disk (synced when {@code durable}; see
+     * {@link #update(Entry, UnaryOperator, boolean)}). The returned entry is locked by the caller.
+     */
+    public Entry add(SandboxRecord record, boolean durable) {
+        if (durable) {
+            persist(record);
+        } else {
+            replace(record);
+        }
         Entry e = new Entry(record);
         e.lock.lock();
         if (byId.putIfAbsent(record.id(), e) != null) {
@@ -193,6 +205,11 @@ public final class SandboxStore {
 
     private void replace(SandboxRecord r) {
         Path target = dir.resolve(r.id()).resolve(FILE);
+        try {
+            Files.createDirectories(target.getParent());
+        } catch (IOException e) {
+            throw BerthException.internal("cannot write the record of sandbox " + r.id(), e);
+        }
         Path tmp = target.resolveSibling("." + FILE + ".tmp-" + Long.toHexString(ThreadLocalRandom.current().nextLong()));
         try {
             try {
