@@ -7,13 +7,17 @@ import dev.berth.common.AtomicFiles;
 import dev.berth.common.BerthException;
 import dev.berth.common.Json;
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
+import java.util.concurrent.ThreadLocalRandom;
 
 /**
  * One file per pod attachment, written before the first plugin runs (so that a crash in the
@@ -45,7 +49,19 @@ final class AttachmentCache {
         return dir.resolve(sandboxId + ".json");
     }
 
+    /** Writes the entry crash-safely and syncs it (before a plugin runs: what a crash leaves must be known). */
     void put(Entry e) {
+        put(e, true);
+    }
+
+    /**
+     * Writes the entry; with {@code durable} false it replaces the previous one atomically but
+     * is not synced, so only a power failure can bring the previous entry back. For the result
+     * after a completed ADD that is harmless: the previous entry has the same network, netns and
+     * arguments without the result, and DEL from it releases the same resources (plugins find
+     * them by container id and interface).
+     */
+    void put(Entry e, boolean durable) {
         ObjectNode n = JsonNodeFactory.instance.objectNode();
         n.put("kind", "cniCacheV1");
         n.put("containerId", e.sandboxId());
@@ -58,7 +74,18 @@ final class AttachmentCache {
             n.set("result", e.result());
         }
         try {
-            AtomicFiles.writeString(file(e.sandboxId()), Json.write(n));
+            if (durable) {
+                AtomicFiles.writeString(file(e.sandboxId()), Json.write(n));
+            } else {
+                Path target = file(e.sandboxId());
+                Path tmp = dir.resolve("." + e.sandboxId() + ".json.tmp-" + Long.toHexString(ThreadLocalRandom.current().nextLong()));
+                try {
+                    Files.writeString(tmp, Json.write(n), StandardCharsets.UTF_8, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE);
+                    Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+                } finally {
+                    Files.deleteIfExists(tmp);
+                }
+            }
         } catch (IOException ex) {
             throw BerthException.internal("cannot write the CNI result cache " + file(e.sandboxId()), ex);
         }

@@ -2,19 +2,12 @@ package dev.berth.networking.cni;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.berth.common.BerthException;
-import java.io.ByteArrayOutputStream;
-import java.io.IOException;
-import java.io.InputStream;
-import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 
 /**
  * The bridge plugin finds the pod's addresses for its masquerade rules inside the pod's
@@ -57,7 +50,10 @@ final class BridgeMasqueradeRules {
         String comment = "name: \\\"" + network + "\\\" id: \\\"" + containerId + "\\\"";
         String chain = chainName(network, containerId);
         for (String family : new String[] {"iptables", "ip6tables"}) {
-            String save = run(List.of(family + "-save", "-t", "nat"), null);
+            if (!IptablesCommands.available(family)) {
+                continue;
+            }
+            String save = IptablesCommands.saveNat(family).orElse(null);
             if (save == null) {
                 continue;
             }
@@ -80,48 +76,10 @@ final class BridgeMasqueradeRules {
                 in.append("-F ").append(chain).append('\n').append("-X ").append(chain).append('\n');
             }
             in.append("COMMIT\n");
-            if (run(List.of(family + "-restore", "--noflush", "-w"), in.toString()) == null) {
+            if (!IptablesCommands.restoreNoflush(family, in.toString())) {
                 throw BerthException.failedPrecondition("cannot remove the masquerade rules (chain %s) of container %s in network \"%s\" "
                         + "with %s-restore", chain, containerId, network, family);
             }
         }
-    }
-
-    /** Runs a command; its stdout, or null when it is missing or fails. */
-    private static String run(List<String> cmd, String stdin) {
-        if (!onPath(cmd.get(0))) {
-            return null;
-        }
-        try {
-            Process p = new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.DISCARD).start();
-            try (OutputStream os = p.getOutputStream()) {
-                if (stdin != null) {
-                    os.write(stdin.getBytes(StandardCharsets.UTF_8));
-                }
-            }
-            ByteArrayOutputStream out = new ByteArrayOutputStream();
-            try (InputStream is = p.getInputStream()) {
-                is.transferTo(out);
-            }
-            if (!p.waitFor(60, TimeUnit.SECONDS)) {
-                p.destroyForcibly();
-                return null;
-            }
-            return p.exitValue() == 0 ? out.toString(StandardCharsets.UTF_8) : null;
-        } catch (IOException e) {
-            return null;
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            return null;
-        }
-    }
-
-    private static boolean onPath(String name) {
-        for (String d : new String[] {"/usr/sbin", "/sbin", "/usr/bin", "/bin", "/usr/local/sbin"}) {
-            if (Files.isExecutable(Path.of(d, name))) {
-                return true;
-            }
-        }
-        return false;
     }
 }

@@ -26,8 +26,8 @@ import org.slf4j.LoggerFactory;
 
 /**
  * Pod networking through CNI plugins. The network is the first valid configuration in the
- * CNI configuration directory (re-read whenever the directory changes); each pod gets the
- * loopback plugin (so {@code lo} is up) and then the network's plugin chain, ADD in order with
+ * CNI configuration directory (re-read whenever the directory changes); each pod gets
+ * {@code lo} up (in-process, what the loopback plugin would do) and then the network's plugin chain, ADD in order with
  * each plugin's result passed to the next as prevResult, DEL in reverse. Every attachment is
  * cached on disk before its first plugin runs, so DEL after a restart, after a config change
  * or after a crash half-way through ADD uses exactly what ADD used.
@@ -35,7 +35,6 @@ import org.slf4j.LoggerFactory;
 public final class CniPodNetwork implements PodNetwork {
     private static final Logger LOG = LoggerFactory.getLogger(CniPodNetwork.class);
     static final String IF_NAME = "eth0";
-    static final String LOOPBACK = "loopback";
     private static final Pattern CONTAINER_ID = Pattern.compile("[A-Za-z0-9][A-Za-z0-9_.\\-]{0,252}");
     private static final String REASON = "NetworkPluginNotReady";
 
@@ -69,6 +68,7 @@ public final class CniPodNetwork implements PodNetwork {
     private final Object[] locks = new Object[64];
     private final Set<String> inFlight = ConcurrentHashMap.newKeySet();
     private final Map<String, String> versionProblems = new ConcurrentHashMap<>();
+    private final Map<String, SubnetMasquerade> masquerades = new ConcurrentHashMap<>();
     private volatile List<String> podCidrs = List.of();
     private volatile CniOperationListener listener = CniOperationListener.NONE;
 
@@ -132,7 +132,7 @@ public final class CniPodNetwork implements PodNetwork {
         }
         NetworkConfigList net = snap.network().get();
         List<String> missing = new ArrayList<>();
-        for (String type : typesWithLoopback(net)) {
+        for (String type : net.pluginTypes()) {
             if (exec.find(type).isEmpty() && !missing.contains(type)) {
                 missing.add(type);
             }
@@ -162,12 +162,6 @@ public final class CniPodNetwork implements PodNetwork {
             completed(CniOperationListener.Operation.STATUS, net.name(), start, true);
         }
         return new NetworkReadiness(true, "", "");
-    }
-
-    private static List<String> typesWithLoopback(NetworkConfigList net) {
-        List<String> types = new ArrayList<>(net.pluginTypes());
-        types.add(LOOPBACK);
-        return types;
     }
 
     /** Asks the plugin (VERSION) whether it speaks {@code version}; remembered per binary and version. */
@@ -269,6 +263,7 @@ public final class CniPodNetwork implements PodNetwork {
     }
 
     private PodNetworkStatus attachLocked(PodAttachment a) {
+        StepTimes times = new StepTimes(LOG.isDebugEnabled());
         Optional<AttachmentCache.Entry> existing = cache.get(a.sandboxId());
         if (existing.isPresent()) {
             AttachmentCache.Entry e = existing.get();
@@ -279,7 +274,9 @@ public final class CniPodNetwork implements PodNetwork {
             teardown(e, null);
             cache.remove(a.sandboxId());
         }
+        times.mark("cache lookup");
         NetworkReadiness ready = readiness();
+        times.mark("readiness");
         if (!ready.ready()) {
             throw BerthException.failedPrecondition("cannot network sandbox %s: %s", a.sandboxId(), ready.message());
         }
@@ -290,30 +287,42 @@ public final class CniPodNetwork implements PodNetwork {
         }
         AttachmentCache.Entry entry = new AttachmentCache.Entry(a.sandboxId(), IF_NAME, a.netnsPath().toString(), cniArgs(a),
                 capabilityArgs(a), net, null);
+        times.mark("netns check");
         cache.put(entry);
+        times.mark("cache entry");
         long start = System.nanoTime();
         try {
+            if (!net.masqueradeSubnets().isEmpty()) {
+                // after the cache entry: a detach that finds no attachment left removes the rules only
+                // before this pod was recorded, and then this call puts them back
+                masquerade(net.name()).ensure(net.masqueradeSubnets());
+                times.mark("masquerade");
+            }
             loopbackUp(entry);
+            times.mark("loopback");
             JsonNode result = null;
             for (ObjectNode plugin : net.plugins()) {
                 String type = plugin.get("type").asText();
                 JsonNode out = exec.run(type, call("ADD", entry), bytes(pluginConfig(plugin, net, result, entry.capabilityArgs())));
+                times.mark(type);
                 if (out == null || !out.isObject()) {
                     throw BerthException.failedPrecondition("CNI plugin \"%s\" of network \"%s\" returned no result for ADD of container %s",
                             type, net.name(), a.sandboxId());
                 }
                 result = out;
             }
-            cache.put(entry.withResult(result));
+            cache.put(entry.withResult(result), false);
+            times.mark("cache result");
             PodNetworkStatus status = status(result);
             completed(CniOperationListener.Operation.ADD, net.name(), start, true);
-            LOG.debug("sandbox {} attached to network {}: {}", a.sandboxId(), net.name(), status.ips());
+            LOG.debug("sandbox {} attached to network {}: {} ({})", a.sandboxId(), net.name(), status.ips(), times);
             return status;
         } catch (RuntimeException e) {
             completed(CniOperationListener.Operation.ADD, net.name(), start, false);
             try {
                 teardown(entry, null);
                 cache.remove(a.sandboxId());
+                releaseMasqueradeIfIdle();
             } catch (RuntimeException undo) {
                 LOG.warn("undoing the failed CNI ADD of sandbox {} failed too (GC will retry): {}", a.sandboxId(), undo.getMessage());
                 e.addSuppressed(undo);
@@ -322,12 +331,9 @@ public final class CniPodNetwork implements PodNetwork {
         }
     }
 
-    private void loopbackUp(AttachmentCache.Entry entry) {
-        ObjectNode conf = JsonNodeFactory.instance.objectNode();
-        conf.put("cniVersion", "1.0.0");
-        conf.put("name", "cni-loopback");
-        conf.put("type", LOOPBACK);
-        exec.run(LOOPBACK, new CniPluginExec.Call("ADD", entry.sandboxId(), entry.netns(), "lo", entry.cniArgs(), "cni-loopback"), bytes(conf));
+    /** What the loopback plugin's ADD does (lo up), done in-process: one thread instead of a plugin process. */
+    private static void loopbackUp(AttachmentCache.Entry entry) {
+        LoopbackInterface.up(Path.of(entry.netns()));
     }
 
     // ---------------------------------------------------------------- DEL, CHECK, GC
@@ -348,6 +354,29 @@ public final class CniPodNetwork implements PodNetwork {
                 inFlight.remove(a.sandboxId());
             }
         }
+        releaseMasqueradeIfIdle();
+    }
+
+    private SubnetMasquerade masquerade(String network) {
+        return masquerades.computeIfAbsent(network, n -> new SubnetMasquerade(n, settings.cacheDir().toAbsolutePath().toString()));
+    }
+
+    /**
+     * Removes the networks' masquerade rules once no pod is attached any more. Only the default network's rules are looked for when berth has not set up any
+     * since it started (rules left by an earlier run).
+     */
+    private void releaseMasqueradeIfIdle() {
+        if (defaultNetwork != null) {
+            masquerade(defaultNetwork.settings().networkName());
+        }
+        for (SubnetMasquerade m : masquerades.values()) {
+            synchronized (m) {
+                // under the rules' lock, which an attach takes only after writing its cache entry
+                if (cache.sandboxIds().isEmpty()) {
+                    m.removeAll();
+                }
+            }
+        }
     }
 
     /**
@@ -356,6 +385,9 @@ public final class CniPodNetwork implements PodNetwork {
      * is thrown (the cache entry stays, for a retry or GC).
      */
     private void teardown(AttachmentCache.Entry entry, Path netnsNow) {
+        if (!entry.network().masqueradeSubnets().isEmpty()) {
+            masquerade(entry.network().name()); // known from now on, so its rules go with the last pod
+        }
         Path netns = netnsNow != null ? netnsNow : (entry.netns().isEmpty() ? null : Path.of(entry.netns()));
         String netnsArg = netns != null && NetnsPaths.isNetns(netns) ? netns.toString() : "";
         AttachmentCache.Entry call = new AttachmentCache.Entry(entry.sandboxId(), entry.ifName(), netnsArg, entry.cniArgs(),
@@ -456,6 +488,11 @@ public final class CniPodNetwork implements PodNetwork {
         keep.addAll(inFlight);
         keep.addAll(cache.sandboxIds());
         releaseOrphanLeases(keep);
+        try {
+            releaseMasqueradeIfIdle();
+        } catch (BerthException e) {
+            failures.add(e.getMessage());
+        }
         gcVerb(failures);
         if (!failures.isEmpty()) {
             throw BerthException.failedPrecondition("CNI garbage collection left work undone: %s", String.join("; ", failures));

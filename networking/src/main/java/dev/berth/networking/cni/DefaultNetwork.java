@@ -15,7 +15,9 @@ import java.util.List;
 
 /**
  * The network berth installs when the CNI configuration directory has none: a Linux bridge
- * with a gateway address, IP masquerading and hairpin mode, host-local IPAM on the pod CIDR
+ * with a gateway address and hairpin mode, IP masquerading of the subnets by berth itself
+ * ({@code berthMasquerade}, one set of rules for all pods rather than the bridge plugin's chain
+ * per pod), host-local IPAM on the pod CIDR
  * (or the configured subnet) with its leases in berth's own state directory, and portmap for
  * host ports. The file is marked as berth's, so a later pod CIDR from the kubelet rewrites it,
  * while a file an operator wrote is never touched.
@@ -56,13 +58,15 @@ final class DefaultNetwork {
         root.put("cniVersion", "1.0.0");
         root.put("name", settings.networkName());
         root.put(MARKER, true);
+        ArrayNode masquerade = root.putArray(NetworkConfigList.MASQUERADE_KEY);
         ArrayNode plugins = root.putArray("plugins");
 
         ObjectNode bridge = plugins.addObject();
         bridge.put("type", "bridge");
         bridge.put("bridge", settings.bridge());
         bridge.put("isGateway", true);
-        bridge.put("ipMasq", true);
+        // berth masquerades the whole subnet once (berthMasquerade) instead of a chain per pod
+        bridge.put("ipMasq", false);
         bridge.put("hairpinMode", true);
         ObjectNode ipam = bridge.putObject("ipam");
         ipam.put("type", "host-local");
@@ -70,10 +74,12 @@ final class DefaultNetwork {
         ArrayNode ranges = ipam.putArray("ranges");
         ArrayNode routes = ipam.putArray("routes");
         if (v4 != null) {
+            masquerade.add(v4);
             ranges.addArray().addObject().put("subnet", v4);
             routes.addObject().put("dst", "0.0.0.0/0");
         }
         if (v6 != null) {
+            masquerade.add(v6);
             ranges.addArray().addObject().put("subnet", v6);
             routes.addObject().put("dst", "::/0");
         }

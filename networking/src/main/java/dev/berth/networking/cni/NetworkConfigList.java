@@ -9,17 +9,25 @@ import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.regex.Pattern;
 
 /**
  * One CNI network: a named chain of plugin configurations sharing a spec version. Read from a
  * {@code .conflist}, or from a single-plugin {@code .conf}/{@code .json} wrapped into a chain
  * of one. Immutable; {@link #toJson()} is what the attachment cache keeps for DEL.
+ *
+ * <p>{@code masqueradeSubnets} is berth's own top-level key {@code berthMasquerade}: subnets
+ * whose outgoing traffic berth masquerades once for the whole network (see
+ * {@link SubnetMasquerade}); plugins never see it.
  */
 record NetworkConfigList(String name, String cniVersion, boolean disableCheck, boolean disableGc,
-                         List<ObjectNode> plugins, String source) {
+                         List<ObjectNode> plugins, String source, List<String> masqueradeSubnets) {
+    static final String MASQUERADE_KEY = "berthMasquerade";
+    private static final Pattern CIDR = Pattern.compile("[0-9.]+/[0-9]{1,2}|[0-9a-fA-F:.]*:[0-9a-fA-F:.]*/[0-9]{1,3}");
 
     NetworkConfigList {
         plugins = List.copyOf(plugins);
+        masqueradeSubnets = List.copyOf(masqueradeSubnets);
     }
 
     /** Parses a file's bytes; {@code conflist} tells whether it is a list or a single plugin config. */
@@ -70,7 +78,25 @@ record NetworkConfigList(String name, String cniVersion, boolean disableCheck, b
             i++;
         }
         return new NetworkConfigList(name, version, root.path("disableCheck").asBoolean(false),
-                root.path("disableGC").asBoolean(false), out, source);
+                root.path("disableGC").asBoolean(false), out, source, masqueradeSubnets(root));
+    }
+
+    private static List<String> masqueradeSubnets(ObjectNode root) {
+        JsonNode m = root.get(MASQUERADE_KEY);
+        if (m == null || m.isNull()) {
+            return List.of();
+        }
+        if (!m.isArray()) {
+            throw new InvalidConfig("has \"" + MASQUERADE_KEY + "\" that is not a list of subnets");
+        }
+        List<String> out = new ArrayList<>();
+        for (JsonNode s : m) {
+            if (!s.isTextual() || !CIDR.matcher(s.asText()).matches()) {
+                throw new InvalidConfig("has \"" + MASQUERADE_KEY + "\" entry " + s + ", which is not a subnet (address/prefix)");
+            }
+            out.add(s.asText());
+        }
+        return out;
     }
 
     private static NetworkConfigList fromSingle(ObjectNode root, String source) {
@@ -82,7 +108,7 @@ record NetworkConfigList(String name, String cniVersion, boolean disableCheck, b
             throw new InvalidConfig("has no \"type\"");
         }
         checkType(type.asText(), 0);
-        return new NetworkConfigList(name, version, false, false, List.of(root.deepCopy()), source);
+        return new NetworkConfigList(name, version, false, false, List.of(root.deepCopy()), source, List.of());
     }
 
     /** The network name, which the CNI specification restricts to letters, digits, '_', '.' and '-'. */
@@ -135,6 +161,10 @@ record NetworkConfigList(String name, String cniVersion, boolean disableCheck, b
         }
         if (disableGc) {
             n.put("disableGC", true);
+        }
+        if (!masqueradeSubnets.isEmpty()) {
+            ArrayNode m = n.putArray(MASQUERADE_KEY);
+            masqueradeSubnets.forEach(m::add);
         }
         ArrayNode arr = n.putArray("plugins");
         plugins.forEach(p -> arr.add(p.deepCopy()));

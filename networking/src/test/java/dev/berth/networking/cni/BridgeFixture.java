@@ -174,7 +174,7 @@ final class BridgeFixture implements AutoCloseable {
                     String chain = line.split(" ")[1];
                     int j = line.indexOf(" -j ");
                     String target = j < 0 ? "" : line.substring(j + 4).split(" ")[0];
-                    if (target.startsWith("CNI-") && !target.startsWith("CNI-HOSTPORT")) {
+                    if ((target.startsWith("CNI-") && !target.startsWith("CNI-HOSTPORT")) || target.startsWith("BERTH-MASQ-")) {
                         chains.add(target);
                     }
                     if (!chains.contains(chain)) {

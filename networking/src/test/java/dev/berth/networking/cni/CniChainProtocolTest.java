@@ -106,7 +106,7 @@ class CniChainProtocolTest {
             clearLog();
             PodNetwork.PodNetworkStatus status = net.attach(pod);
             assertEquals(List.of("10.199.77.5"), status.ips());
-            assertTrue(ns.exec("ip", "-o", "link", "show", "lo").ok().out().contains("LOOPBACK,UP"), "the loopback plugin ran");
+            assertTrue(ns.exec("ip", "-o", "link", "show", "lo").ok().out().contains("LOOPBACK,UP"), "lo is up (brought up by berth before the chain)");
 
             List<Call> add = calls().stream().filter(c -> c.command().equals("ADD")).toList();
             assertEquals(List.of("berth-rec-a", "berth-rec-b"), add.stream().map(Call::plugin).toList());

@@ -11,7 +11,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.condition.EnabledIfSystemProperty;
 
 /**
- * CNI ADD and DEL latency with berth's default chain (loopback, bridge + host-local, portmap
+ * CNI ADD and DEL latency with berth's default chain (lo up in-process, bridge + host-local, portmap
  * with one host port), on an empty node and with 100 pods already attached. Prints figures,
  * asserts nothing; run with {@code -Dberth.benchmark=true -Dtest=CniLatencyBenchmark}.
  */

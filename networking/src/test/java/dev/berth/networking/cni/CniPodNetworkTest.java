@@ -109,7 +109,17 @@ class CniPodNetworkTest {
 
         net.check(BridgeFixture.pod("reach-a", a, List.of()));
 
+        List<String> masq = BridgeFixture.rulesOfNetwork(NET);
+        assertTrue(masq.stream().anyMatch(l -> l.startsWith("-A POSTROUTING -s 10.199.0.0/24 ") && l.contains("berth masquerade")
+                && l.contains("-j BERTH-MASQ-")), "one masquerade jump for the subnet: " + masq);
+        assertTrue(masq.stream().anyMatch(l -> l.startsWith("-A BERTH-MASQ-") && l.contains("-d 10.199.0.0/24") && l.endsWith("-j ACCEPT")),
+                masq.toString());
+        assertTrue(masq.stream().anyMatch(l -> l.startsWith("-A BERTH-MASQ-") && l.contains("! -d 224.0.0.0/4")
+                && l.endsWith("-j MASQUERADE")), masq.toString());
+        assertEquals(3, masq.size(), "no rule per pod: " + masq);
+
         net.detach(BridgeFixture.pod("reach-a", a, List.of()));
+        assertEquals(masq, BridgeFixture.rulesOfNetwork(NET), "the rules stay while a pod is attached");
         net.detach(BridgeFixture.pod("reach-b", b, List.of()));
         assertFalse(a.exec("ip", "link", "show", "eth0").exit() == 0, "eth0 removed from the pod");
         assertNothingLeft(NET, BRIDGE, List.of("reach-a", "reach-b"));

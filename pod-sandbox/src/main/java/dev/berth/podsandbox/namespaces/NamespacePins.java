@@ -14,8 +14,8 @@ import java.util.Map;
 /**
  * Creates a pod's network, IPC and UTS namespaces and keeps them alive without any process by
  * bind-mounting them onto files in a pin directory (itself a private bind mount, so the pins do
- * not propagate into other mount namespaces). Creation happens in one util-linux
- * {@code unshare} helper, which also sets the hostname inside the new UTS namespace.
+ * not propagate into other mount namespaces). Creation happens in-process (see
+ * {@link NamespaceCalls}): no helper process is forked for a sandbox.
  */
 public final class NamespacePins {
     private NamespacePins() {
@@ -24,9 +24,9 @@ public final class NamespacePins {
     /**
      * Pins new namespaces in {@code dir} (created if absent): a network namespace when
      * {@code net}, an IPC one when {@code ipc}, a UTS one (with {@code hostname}) when {@code uts};
-     * and mounts the pod's /dev/shm tmpfs when {@code shm} is given. All of it happens in one
-     * helper process. When the mount that holds {@code dir} propagates (shared), {@code dir} is
-     * first made a private bind mount of itself. On failure whatever was mounted is released.
+     * and mounts the pod's /dev/shm tmpfs when {@code shm} is given. When the mount that holds
+     * {@code dir} propagates (shared), {@code dir} is first made a private bind mount of itself. On failure whatever was mounted is released.
+     * All of it is system calls from the daemon; nothing is forked.
      */
     public static PodNamespaces create(Path dir, boolean net, boolean ipc, boolean uts, String hostname, Shm shm) {
         Path netPin = net ? dir.resolve("net") : null;
@@ -37,43 +37,24 @@ public final class NamespacePins {
         }
         try {
             Files.createDirectories(dir);
-            StringBuilder script = new StringBuilder("set -e\n");
-            List<String> args = new ArrayList<>();
             if (net || ipc || uts) {
                 MountTable.Mount holder = MountTable.containing(dir);
                 if (holder != null && holder.shared()) {
-                    script.append("mount --bind --make-private \"$1\" \"$1\"\n");
+                    NamespaceCalls.makePrivateBindMount(dir);
                 }
-                List<String> unshare = new ArrayList<>(List.of("unshare"));
                 for (Path pin : new Path[] {netPin, ipcPin, utsPin}) {
                     if (pin != null) {
                         Files.write(pin, new byte[0]);
                     }
                 }
-                if (netPin != null) {
-                    unshare.add("--net=" + netPin);
-                }
-                if (ipcPin != null) {
-                    unshare.add("--ipc=" + ipcPin);
-                }
-                if (utsPin != null) {
-                    unshare.add("--uts=" + utsPin);
-                    unshare.addAll(List.of("hostname", "\"$2\""));
-                } else {
-                    unshare.add("true");
-                }
-                script.append(String.join(" ", unshare.stream().map(a -> a.startsWith("\"") ? a : quote(a)).toList())).append('\n');
+                int flags = (net ? NamespaceCalls.CLONE_NEWNET : 0) | (ipc ? NamespaceCalls.CLONE_NEWIPC : 0)
+                        | (uts ? NamespaceCalls.CLONE_NEWUTS : 0);
+                NamespaceCalls.unshareAndPin(flags, netPin, ipcPin, utsPin, hostname);
             }
             if (shm != null) {
                 Files.createDirectories(shm.path());
-                script.append("mount -t tmpfs -o \"$3\" shm \"$4\"\n");
+                NamespaceCalls.mountTmpfs("shm", shm.path(), "mode=1777,size=" + shm.sizeBytes());
             }
-            args.addAll(List.of(dir.toString(), hostname == null ? "" : hostname,
-                    shm == null ? "" : "rw,nosuid,nodev,noexec,mode=1777,size=" + shm.sizeBytes(),
-                    shm == null ? "" : shm.path().toString()));
-            List<String> argv = new ArrayList<>(List.of("/bin/sh", "-c", script.toString(), "berth-pod-namespaces"));
-            argv.addAll(args);
-            Command.check(argv);
         } catch (IOException | RuntimeException e) {
             try {
                 if (shm != null) {
@@ -93,10 +74,6 @@ public final class NamespacePins {
 
     /** The pod's /dev/shm: a tmpfs of {@code sizeBytes} mounted at {@code path}. */
     public record Shm(Path path, long sizeBytes) {
-    }
-
-    private static String quote(String s) {
-        return "'" + s.replace("'", "'\\''") + "'";
     }
 
     /**

@@ -4,14 +4,18 @@ import dev.berth.common.AtomicFiles;
 import dev.berth.common.BerthException;
 import dev.berth.common.Json;
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.UnaryOperator;
 import java.util.stream.Stream;
@@ -103,9 +107,21 @@ public final class SandboxStore {
         idByName.remove(nameKey, id);
     }
 
-    /** Adds a new sandbox, its record already written to disk. The returned entry is locked by the caller. */
+    /** Adds a new sandbox, its record already written to disk and synced. The returned entry is locked by the caller. */
     public Entry add(SandboxRecord record) {
-        persist(record);
+        return add(record, true);
+    }
+
+    /**
+     * Adds a new sandbox, its record already written to disk (synced when {@code durable}; see
+     * {@link #update(Entry, UnaryOperator, boolean)}). The returned entry is locked by the caller.
+     */
+    public Entry add(SandboxRecord record, boolean durable) {
+        if (durable) {
+            persist(record);
+        } else {
+            replace(record);
+        }
         Entry e = new Entry(record);
         e.lock.lock();
         if (byId.putIfAbsent(record.id(), e) != null) {
@@ -115,10 +131,26 @@ public final class SandboxStore {
         return e;
     }
 
-    /** Applies {@code change} to the record: written to disk, then visible. Caller holds the entry's lock. */
+    /** Applies {@code change} to the record: written to disk and synced, then visible. Caller holds the entry's lock. */
     public SandboxRecord update(Entry e, UnaryOperator<SandboxRecord> change) {
+        return update(e, change, true);
+    }
+
+    /**
+     * Applies {@code change}; with {@code durable} false the new record replaces the old one
+     * atomically (a reader or a restarted daemon sees one or the other, whatever kills the
+     * daemon) but is not synced, so after a power loss the previous record may come back.
+     * For changes that a reboot undoes anyway (a pod turning READY: after a reboot its
+     * namespaces and cgroup are gone and it is NOTREADY either way) that costs nothing and
+     * saves two disk flushes.
+     */
+    public SandboxRecord update(Entry e, UnaryOperator<SandboxRecord> change, boolean durable) {
         SandboxRecord next = change.apply(e.record);
-        persist(next);
+        if (durable) {
+            persist(next);
+        } else {
+            replace(next);
+        }
         e.record = next;
         return next;
     }
@@ -169,6 +201,26 @@ public final class SandboxStore {
     public List<Entry> all() {
         Collection<Entry> values = byId.values();
         return values.stream().sorted(Comparator.comparingLong((Entry e) -> e.record.createdAtNanos())).toList();
+    }
+
+    private void replace(SandboxRecord r) {
+        Path target = dir.resolve(r.id()).resolve(FILE);
+        try {
+            Files.createDirectories(target.getParent());
+        } catch (IOException e) {
+            throw BerthException.internal("cannot write the record of sandbox " + r.id(), e);
+        }
+        Path tmp = target.resolveSibling("." + FILE + ".tmp-" + Long.toHexString(ThreadLocalRandom.current().nextLong()));
+        try {
+            try {
+                Files.writeString(tmp, Json.write(r), StandardCharsets.UTF_8, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE);
+                Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+            } finally {
+                Files.deleteIfExists(tmp);
+            }
+        } catch (IOException e) {
+            throw BerthException.internal("cannot write the record of sandbox " + r.id(), e);
+        }
     }
 
     private void persist(SandboxRecord r) {
