@@ -233,7 +233,11 @@ final class SpdyClient implements AutoCloseable {
                         sessionSendWindow -= n;
                     }
                 }
-                channel.writeAndFlush(new DefaultSpdyDataFrame(id, Unpooled.wrappedBuffer(data, off, n)));
+                var f = channel.writeAndFlush(new DefaultSpdyDataFrame(id, Unpooled.wrappedBuffer(data, off, n)));
+                if (!channel.isWritable()) {
+                    // as a Go client's write blocks on its socket
+                    f.awaitUninterruptibly();
+                }
                 off += n;
             }
         }
