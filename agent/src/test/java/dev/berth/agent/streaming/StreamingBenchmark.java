@@ -54,6 +54,61 @@ public final class StreamingBenchmark {
         portForward(mb);
     }
 
+    /** The same echo through {@code kubectl port-forward} (SPDY, Go client) and a fake API server in front of berth. */
+    private static void kubectlPortForward(StreamingServer server, String netns, int mb, String tag) throws Exception {
+        String kubectl = KubectlStreamingTest.findKubectl();
+        java.nio.file.Path home = java.nio.file.Files.createTempDirectory("berth-bench-kubectl");
+        java.nio.file.Files.writeString(home.resolve("config"), "apiVersion: v1\nkind: Config\n");
+        int local;
+        try (java.net.ServerSocket probe = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+            local = probe.getLocalPort();
+        }
+        Process p = null;
+        try (FakeApiServer api = new FakeApiServer("bench", q -> null,
+                () -> server.register(new StreamRequest.PortForward("bench", "/run/netns/" + netns, List.of())))) {
+            ProcessBuilder b = new ProcessBuilder(kubectl, "--server", api.url(), "port-forward", "--address",
+                    "127.0.0.1", "pod/bench", local + ":7777").redirectErrorStream(true);
+            b.environment().put("HOME", home.toString());
+            b.environment().put("KUBECONFIG", home.resolve("config").toString());
+            p = b.start();
+            var out = new java.io.BufferedReader(new java.io.InputStreamReader(p.getInputStream()));
+            String line;
+            while ((line = out.readLine()) != null && !line.startsWith("Forwarding from")) {
+                // kubectl's warnings
+            }
+            byte[] payload = new byte[mb << 20];
+            new Random(3).nextBytes(payload);
+            try (java.net.Socket s = new java.net.Socket(java.net.InetAddress.getLoopbackAddress(), local)) {
+                Thread writer = new Thread(() -> {
+                    try {
+                        s.getOutputStream().write(payload);
+                    } catch (java.io.IOException e) {
+                        // the count below tells
+                    }
+                });
+                long t0 = System.nanoTime();
+                writer.start();
+                byte[] got = s.getInputStream().readNBytes(payload.length);
+                long t = System.nanoTime() - t0;
+                writer.join();
+                if (!Arrays.equals(payload, got)) {
+                    throw new AssertionError("kubectl port-forward: " + got.length + " bytes, not the same");
+                }
+                System.out.printf("port-forward echo of %d MB through kubectl 1.20 (SPDY)%s: %.1f MB/s%n", mb, tag,
+                        mb / (t / 1e9));
+            }
+        } finally {
+            if (p != null) {
+                p.destroyForcibly().waitFor(10, TimeUnit.SECONDS);
+            }
+            try (var files = java.nio.file.Files.walk(home)) {
+                for (var f : files.sorted(java.util.Comparator.reverseOrder()).toList()) {
+                    java.nio.file.Files.deleteIfExists(f);
+                }
+            }
+        }
+    }
+
     private static void report(String what, long[] ns) {
         Arrays.sort(ns);
         System.out.printf("%s x%d: p50 %.1f ms, p95 %.1f ms%n", what, ns.length, ns[ns.length / 2] / 1e6,
@@ -111,6 +166,7 @@ public final class StreamingBenchmark {
                     System.out.printf("port-forward echo of %d MB over WebSocket%s: %.1f MB/s%n", mb, tag, mb / (t / 1e9));
                     c.socket.sendClose(1000, "").join();
                     c.awaitClose();
+                    kubectlPortForward(server, netns, mb, tag);
                     for (boolean flowControl : new boolean[] {false, true}) {
                         try (SpdyClient s = SpdyClient.connect(server.register(new StreamRequest.PortForward("bench",
                                 "/run/netns/" + netns, List.of())), flowControl, true, "portforward.k8s.io")) {
