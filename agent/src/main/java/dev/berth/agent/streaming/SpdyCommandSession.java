@@ -123,23 +123,37 @@ final class SpdyCommandSession implements SpdyConnection.Handler, RemoteCommand.
     /** Resize messages are JSON objects one after another; SPDY does not keep their boundaries. */
     private void resize(String text) {
         resizeBuffer.append(text);
-        int depth = 0;
-        int start = 0;
-        for (int i = 0; i < resizeBuffer.length(); i++) {
-            char c = resizeBuffer.charAt(i);
-            if (c == '{') {
-                depth++;
-            } else if (c == '}' && depth > 0 && --depth == 0) {
-                command.resize(resizeBuffer.substring(start, i + 1));
-                start = i + 1;
-            } else if (depth == 0 && !Character.isWhitespace(c)) {
-                start = i + 1; // garbage between messages
-            }
+        for (String message : completeObjects(resizeBuffer)) {
+            command.resize(message);
         }
-        resizeBuffer.delete(0, start);
         if (resizeBuffer.length() > 4096) {
             resizeBuffer.setLength(0);
         }
+    }
+
+    /**
+     * Takes the complete top-level JSON objects off the front of {@code buffer} (what is left
+     * is the start of the next one); anything between objects is dropped.
+     */
+    static List<String> completeObjects(StringBuilder buffer) {
+        List<String> out = new java.util.ArrayList<>();
+        int depth = 0;
+        int start = 0;
+        for (int i = 0; i < buffer.length(); i++) {
+            char c = buffer.charAt(i);
+            if (c == '{') {
+                if (depth++ == 0) {
+                    start = i;
+                }
+            } else if (c == '}' && depth > 0 && --depth == 0) {
+                out.add(buffer.substring(start, i + 1));
+                start = i + 1;
+            } else if (depth == 0) {
+                start = i + 1;
+            }
+        }
+        buffer.delete(0, depth > 0 ? start : buffer.length());
+        return out;
     }
 
     @Override

@@ -73,7 +73,7 @@ final class SpdyUpgrade {
     /** The 101 answer that switches the connection to SPDY/3.1 with {@code protocol}. */
     static FullHttpResponse switching(String protocol) {
         FullHttpResponse r = new DefaultFullHttpResponse(HttpVersion.HTTP_1_1, HttpResponseStatus.SWITCHING_PROTOCOLS);
-        r.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.UPGRADE);
+        r.headers().set(HttpHeaderNames.CONNECTION, "Upgrade");
         r.headers().set(HttpHeaderNames.UPGRADE, SPDY_3_1);
         r.headers().set(PROTOCOL_VERSION, protocol);
         return r;
