@@ -135,6 +135,32 @@ class SpdyPortForwardTest {
     }
 
     @Test
+    void aClientThatGoesAwayClosesItsConnectionsInThePod() throws Exception {
+        try (SpdyClient c = SpdyClient.open(url(List.of()), "portforward.k8s.io")) {
+            for (int i = 0; i < 3; i++) {
+                SpdyClient.Stream[] p = pair(c, ECHO_PORT, i);
+                p[0].write("ping");
+                assertEquals("ping", new String(p[0].awaitBytes(4)));
+            }
+            assertEquals(3, ns.established().lines().count() / 2, "three connections, both ends in the namespace");
+            c.abort();
+        }
+        awaitNoConnectionInThePod();
+    }
+
+    @Test
+    void clientsWithoutRequestIdsPairStreamsByTheirIds() throws Exception {
+        try (SpdyClient c = SpdyClient.open(url(List.of()), "portforward.k8s.io")) {
+            SpdyClient.Stream error = c.stream("streamtype", "error", "port", Integer.toString(ECHO_PORT));
+            SpdyClient.Stream data = c.stream("streamtype", "data", "port", Integer.toString(ECHO_PORT));
+            data.write("old client");
+            assertEquals("old client", new String(data.awaitBytes(10)));
+            data.close();
+            assertEquals("", error.awaitEnd());
+        }
+    }
+
+    @Test
     void aPortNotRequestedIsRefusedOnTheErrorStream() throws Exception {
         try (SpdyClient c = SpdyClient.open(url(List.of(ECHO_PORT)), "portforward.k8s.io")) {
             SpdyClient.Stream[] p = pair(c, CLOSED_PORT, 7);
