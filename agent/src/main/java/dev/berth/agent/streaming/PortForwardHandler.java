@@ -7,7 +7,6 @@ import io.netty.channel.Channel;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
-import io.netty.channel.socket.nio.NioSocketChannel;
 import io.netty.handler.codec.http.QueryStringDecoder;
 import io.netty.handler.codec.http.websocketx.BinaryWebSocketFrame;
 import io.netty.handler.codec.http.websocketx.CloseWebSocketFrame;
@@ -105,55 +104,38 @@ final class PortForwardHandler extends ChannelInboundHandlerAdapter {
             int idx = i;
             ws.write(frame(2 * i, portPrefix(port)));
             ws.write(frame(2 * i + 1, portPrefix(port)));
-            dialer.dial(request.netnsPath(), port).whenComplete((sc, t) -> {
-                if (t != null) {
-                    String msg = t instanceof java.util.concurrent.CompletionException && t.getCause() != null
-                            ? t.getCause().getMessage() : t.getMessage();
-                    ws.writeAndFlush(frame(2 * idx + 1, msg.getBytes(StandardCharsets.UTF_8)));
-                    ws.eventLoop().execute(() -> releasePending(idx));
+            PodPortConnector.connect(dialer, request.netnsPath(), port, ws.eventLoop(), new Backend(idx), (b, error) -> {
+                if (b == null) {
+                    ws.writeAndFlush(frame(2 * idx + 1, error.getBytes(StandardCharsets.UTF_8)));
+                    releasePending(idx);
                     backendDone();
-                    return;
-                }
-                try {
-                    ws.eventLoop().execute(() -> attach(idx, sc));
-                } catch (java.util.concurrent.RejectedExecutionException e) {
-                    try {
-                        sc.close();
-                    } catch (java.io.IOException ignored) {
-                        // the server is shutting down
-                    }
+                } else {
+                    attach(idx, b);
                 }
             });
         }
         ws.flush();
     }
 
-    /** On the event loop: serves a connected socket and sends it what the client sent so far. */
-    private void attach(int idx, java.nio.channels.SocketChannel sc) {
-        NioSocketChannel b = new NioSocketChannel(sc);
-        b.pipeline().addLast(new Backend(idx));
-        ws.eventLoop().register(b).addListener(f -> {
-            if (!f.isSuccess() || !ws.isActive()) {
-                b.close();
-                if (!f.isSuccess()) {
-                    backendDone();
-                }
-                releasePending(idx);
-                return;
+    /** On the event loop: the connection is up; sends it what the client sent so far. */
+    private void attach(int idx, Channel b) {
+        if (!ws.isActive()) {
+            b.close();
+            releasePending(idx);
+            return;
+        }
+        synchronized (backends) {
+            backends[idx] = b;
+        }
+        List<ByteBuf> queued = pending[idx];
+        pending[idx] = null;
+        if (queued != null) {
+            for (ByteBuf q : queued) {
+                b.write(q);
             }
-            synchronized (backends) {
-                backends[idx] = b;
-            }
-            List<ByteBuf> queued = pending[idx];
-            pending[idx] = null;
-            if (queued != null) {
-                for (ByteBuf q : queued) {
-                    b.write(q);
-                }
-                b.flush();
-            }
-            updateReading();
-        });
+            b.flush();
+        }
+        updateReading();
     }
 
     private void releasePending(int idx) {

@@ -7,6 +7,7 @@ import io.netty.channel.Channel;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInitializer;
+import io.netty.channel.ChannelPipeline;
 import io.netty.channel.EventLoopGroup;
 import io.netty.channel.MultiThreadIoEventLoopGroup;
 import io.netty.channel.SimpleChannelInboundHandler;
@@ -25,6 +26,8 @@ import io.netty.handler.codec.http.HttpUtil;
 import io.netty.handler.codec.http.HttpVersion;
 import io.netty.handler.codec.http.QueryStringDecoder;
 import io.netty.handler.codec.http.websocketx.WebSocketFrameAggregator;
+import io.netty.handler.codec.spdy.SpdyFrameCodec;
+import io.netty.handler.codec.spdy.SpdyVersion;
 import io.netty.handler.codec.http.websocketx.WebSocketServerHandshaker;
 import io.netty.handler.codec.http.websocketx.WebSocketServerHandshakerFactory;
 import io.netty.handler.timeout.IdleState;
@@ -45,12 +48,16 @@ import org.slf4j.LoggerFactory;
 /**
  * The streaming server behind the CRI Exec, Attach and PortForward calls. A call registers its
  * (validated) request with {@link #register} and hands the returned one-time URL to the
- * client, which connects to it with a WebSocket upgrade:
+ * client, which connects to it with a WebSocket upgrade or a SPDY/3.1 upgrade (see
+ * {@link SpdyUpgrade}; the protocols kubectl, crictl and the kubelet use by default):
  * <ul>
  * <li>{@code /exec/<token>} and {@code /attach/<token>}: subprotocols {@code v5.channel.k8s.io} and
  * {@code v4.channel.k8s.io} (see {@link WebSocketCommandHandler}, {@link RemoteCommand});</li>
  * <li>{@code /portforward/<token>?port=N...}: subprotocol {@code portforward.k8s.io}
  * (see {@link PortForwardHandler}).</li>
+ * <li>over SPDY, {@code /exec/<token>} and {@code /attach/<token>} speak {@code v4.channel.k8s.io}
+ * down to {@code channel.k8s.io} ({@link SpdyCommandSession}), {@code /portforward/<token>} speaks
+ * {@code portforward.k8s.io} with the ports in the streams' headers ({@link SpdyPortForwardSession}).</li>
  * </ul>
  * A token is good for one connection within its time to live; an unknown, used or expired
  * token is answered 404. At most {@code maxStreams} sessions run at once (503 past that); a
@@ -180,11 +187,15 @@ public final class StreamingServer implements AutoCloseable {
                 respond(ctx, HttpResponseStatus.NOT_FOUND, "unknown or expired streaming token");
                 return;
             }
-            if (!"websocket".equalsIgnoreCase(req.headers().get(HttpHeaderNames.UPGRADE, ""))) {
-                respond(ctx, HttpResponseStatus.BAD_REQUEST, "only WebSocket upgrades are served");
+            StreamRequest request = taken.get();
+            if (SpdyUpgrade.requested(req.headers())) {
+                upgradeToSpdy(ctx, req, request);
                 return;
             }
-            StreamRequest request = taken.get();
+            if (!"websocket".equalsIgnoreCase(req.headers().get(HttpHeaderNames.UPGRADE, ""))) {
+                respond(ctx, HttpResponseStatus.BAD_REQUEST, "only WebSocket and SPDY/3.1 upgrades are served");
+                return;
+            }
             List<String> offered = new ArrayList<>();
             for (String h : req.headers().getAll(HttpHeaderNames.SEC_WEBSOCKET_PROTOCOL)) {
                 for (String p : h.split(",")) {
@@ -208,12 +219,9 @@ public final class StreamingServer implements AutoCloseable {
                     return;
                 }
             }
-            if (active.incrementAndGet() > options.maxStreams()) {
-                active.decrementAndGet();
-                respond(ctx, HttpResponseStatus.SERVICE_UNAVAILABLE, "too many streams");
+            if (!admit(ctx)) {
                 return;
             }
-            ctx.channel().closeFuture().addListener(f -> active.decrementAndGet());
             WebSocketServerHandshaker hs = new WebSocketServerHandshakerFactory("ws://" + req.headers().get(
                     HttpHeaderNames.HOST, "localhost") + req.uri(), chosen, false, MAX_FRAME).newHandshaker(req);
             if (hs == null) {
@@ -236,6 +244,49 @@ public final class StreamingServer implements AutoCloseable {
                             finalPorts, dialer));
                 }
             });
+        }
+
+        /** Counts the session against the limit, or refuses it (503) past the limit. */
+        private boolean admit(ChannelHandlerContext ctx) {
+            if (active.incrementAndGet() > options.maxStreams()) {
+                active.decrementAndGet();
+                respond(ctx, HttpResponseStatus.SERVICE_UNAVAILABLE, "too many streams");
+                return false;
+            }
+            ctx.channel().closeFuture().addListener(f -> active.decrementAndGet());
+            return true;
+        }
+
+        /**
+         * The SPDY/3.1 upgrade: negotiates the subprotocol, answers 101 and replaces the HTTP
+         * codec with the SPDY frame codec and the session. All of it happens on the event loop
+         * before the next read, so bytes the client sends after the request reach the SPDY codec.
+         */
+        private void upgradeToSpdy(ChannelHandlerContext ctx, FullHttpRequest req, StreamRequest request) {
+            List<String> supported = request instanceof StreamRequest.Command ? SpdyCommandSession.PROTOCOLS
+                    : SpdyPortForwardSession.PROTOCOLS;
+            SpdyUpgrade.Result hs = SpdyUpgrade.handshake(req.headers(), supported);
+            if (hs.refusal() != null) {
+                ctx.writeAndFlush(hs.refusal()).addListener(ChannelFutureListener.CLOSE);
+                return;
+            }
+            if (!admit(ctx)) {
+                return;
+            }
+            SpdyConnection.Handler session = request instanceof StreamRequest.Command c
+                    ? new SpdyCommandSession(c, hs.protocol(), exec)
+                    : new SpdyPortForwardSession((StreamRequest.PortForward) request, dialer);
+            ChannelPipeline p = ctx.pipeline();
+            p.remove("aggregate");
+            ctx.writeAndFlush(SpdyUpgrade.switching(hs.protocol())).addListener(f -> {
+                if (!f.isSuccess()) {
+                    ctx.channel().close();
+                }
+            });
+            p.addAfter("http", "spdy", new SpdyFrameCodec(SpdyVersion.SPDY_3_1));
+            p.addAfter("spdy", "session", new SpdyConnection(session));
+            p.remove(this);
+            p.remove("http");
         }
 
         @Override

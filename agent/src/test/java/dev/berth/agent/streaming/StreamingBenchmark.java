@@ -10,8 +10,10 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * Not a test: exec round-trip latency ({@code true} in a runc container, from registering the
- * request to the closed socket, p50/p95) and port-forward throughput (bytes echoed back by
- * busybox {@code nc -e cat} on 127.0.0.1 in a scratch network namespace, MB/s one way).
+ * request to the final status, p50/p95) over WebSocket and over SPDY, and port-forward
+ * throughput (bytes echoed back by busybox {@code nc -e cat} on 127.0.0.1 in a scratch network
+ * namespace, MB/s one way) over WebSocket, over SPDY as the Go clients speak it (no flow
+ * control) and over SPDY with SPDY/3.1 flow control.
  *
  * <p>Run as root: {@code java -cp agent/target/classes:agent/target/test-classes:<test classpath>
  * dev.berth.agent.streaming.StreamingBenchmark [execs] [megabytes]}.
@@ -38,11 +40,91 @@ public final class StreamingBenchmark {
                 execTrue(server, ctr);
                 ns[i] = System.nanoTime() - t0;
             }
-            Arrays.sort(ns);
-            System.out.printf("exec true x%d: p50 %.1f ms, p95 %.1f ms%n", execs, ns[execs / 2] / 1e6,
-                    ns[(int) (execs * 0.95)] / 1e6);
+            report("exec true over WebSocket", ns);
+            for (int i = 0; i < 10; i++) {
+                execTrueSpdy(server, ctr);
+            }
+            for (int i = 0; i < execs; i++) {
+                long t0 = System.nanoTime();
+                execTrueSpdy(server, ctr);
+                ns[i] = System.nanoTime() - t0;
+            }
+            report("exec true over SPDY", ns);
         }
         portForward(mb);
+    }
+
+    /** The same echo through {@code kubectl port-forward} (SPDY, Go client) and a fake API server in front of berth. */
+    private static void kubectlPortForward(StreamingServer server, String netns, int mb, String tag) throws Exception {
+        String kubectl = KubectlStreamingTest.findKubectl();
+        java.nio.file.Path home = java.nio.file.Files.createTempDirectory("berth-bench-kubectl");
+        java.nio.file.Files.writeString(home.resolve("config"), "apiVersion: v1\nkind: Config\n");
+        int local;
+        try (java.net.ServerSocket probe = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+            local = probe.getLocalPort();
+        }
+        Process p = null;
+        try (FakeApiServer api = new FakeApiServer("bench", q -> null,
+                () -> server.register(new StreamRequest.PortForward("bench", "/run/netns/" + netns, List.of())))) {
+            ProcessBuilder b = new ProcessBuilder(kubectl, "--server", api.url(), "port-forward", "--address",
+                    "127.0.0.1", "pod/bench", local + ":7777").redirectErrorStream(true);
+            b.environment().put("HOME", home.toString());
+            b.environment().put("KUBECONFIG", home.resolve("config").toString());
+            p = b.start();
+            var out = new java.io.BufferedReader(new java.io.InputStreamReader(p.getInputStream()));
+            String line;
+            while ((line = out.readLine()) != null && !line.startsWith("Forwarding from")) {
+                // kubectl's warnings
+            }
+            byte[] payload = new byte[mb << 20];
+            new Random(3).nextBytes(payload);
+            try (java.net.Socket s = new java.net.Socket(java.net.InetAddress.getLoopbackAddress(), local)) {
+                Thread writer = new Thread(() -> {
+                    try {
+                        s.getOutputStream().write(payload);
+                    } catch (java.io.IOException e) {
+                        // the count below tells
+                    }
+                });
+                long t0 = System.nanoTime();
+                writer.start();
+                byte[] got = s.getInputStream().readNBytes(payload.length);
+                long t = System.nanoTime() - t0;
+                writer.join();
+                if (!Arrays.equals(payload, got)) {
+                    throw new AssertionError("kubectl port-forward: " + got.length + " bytes, not the same");
+                }
+                System.out.printf("port-forward echo of %d MB through kubectl 1.20 (SPDY)%s: %.1f MB/s%n", mb, tag,
+                        mb / (t / 1e9));
+            }
+        } finally {
+            if (p != null) {
+                p.destroyForcibly().waitFor(10, TimeUnit.SECONDS);
+            }
+            try (var files = java.nio.file.Files.walk(home)) {
+                for (var f : files.sorted(java.util.Comparator.reverseOrder()).toList()) {
+                    java.nio.file.Files.deleteIfExists(f);
+                }
+            }
+        }
+    }
+
+    private static void report(String what, long[] ns) {
+        Arrays.sort(ns);
+        System.out.printf("%s x%d: p50 %.1f ms, p95 %.1f ms%n", what, ns.length, ns[ns.length / 2] / 1e6,
+                ns[(int) (ns.length * 0.95)] / 1e6);
+    }
+
+    private static void execTrueSpdy(StreamingServer server, RuncContainer ctr) throws Exception {
+        try (SpdyClient c = SpdyClient.open(server.register(new StreamRequest.Exec(ctr.id, List.of("true"), false,
+                false, true, true)), "v4.channel.k8s.io")) {
+            SpdyClient.Stream error = c.stream("streamtype", "error");
+            c.stream("streamtype", "stdout");
+            c.stream("streamtype", "stderr");
+            if (!error.awaitEnd().contains("Success")) {
+                throw new AssertionError("exec failed: " + error.text());
+            }
+        }
     }
 
     private static void execTrue(StreamingServer server, RuncContainer ctr) {
@@ -65,23 +147,45 @@ public final class StreamingBenchmark {
             Thread.sleep(500);
             try (StreamingServer server = StreamingServer.start("127.0.0.1", 0, StreamingServer.Options.defaults(),
                     req -> null, Clock.systemUTC())) {
-                ChannelClient c = ChannelClient.open(server.register(new StreamRequest.PortForward("bench",
-                        "/run/netns/" + netns, List.of())) + "?port=7777", "portforward.k8s.io");
                 byte[] chunk = new byte[CHUNK];
                 new Random(1).nextBytes(chunk);
                 int n = mb * (1 << 20) / CHUNK;
-                long t0 = System.nanoTime();
-                for (int i = 0; i < n; i++) {
-                    c.send(0, chunk);
+                for (int round = 0; round < 2; round++) {
+                    String tag = round == 0 ? " (warm-up)" : "";
+                    ChannelClient c = ChannelClient.open(server.register(new StreamRequest.PortForward("bench",
+                            "/run/netns/" + netns, List.of())) + "?port=7777", "portforward.k8s.io");
+                    long t0 = System.nanoTime();
+                    for (int i = 0; i < n; i++) {
+                        c.send(0, chunk);
+                    }
+                    byte[] got = c.awaitBytes(0, 2 + n * chunk.length);
+                    long t = System.nanoTime() - t0;
+                    if (got.length != 2 + n * chunk.length) {
+                        throw new AssertionError("got " + got.length + " bytes back");
+                    }
+                    System.out.printf("port-forward echo of %d MB over WebSocket%s: %.1f MB/s%n", mb, tag, mb / (t / 1e9));
+                    c.socket.sendClose(1000, "").join();
+                    c.awaitClose();
+                    kubectlPortForward(server, netns, mb, tag);
+                    for (boolean flowControl : new boolean[] {false, true}) {
+                        try (SpdyClient s = SpdyClient.connect(server.register(new StreamRequest.PortForward("bench",
+                                "/run/netns/" + netns, List.of())), flowControl, true, "portforward.k8s.io")) {
+                            SpdyClient.Stream error = s.stream("streamtype", "error", "port", "7777", "requestid", "0");
+                            SpdyClient.Stream data = s.stream("streamtype", "data", "port", "7777", "requestid", "0");
+                            long s0 = System.nanoTime();
+                            for (int i = 0; i < n; i++) {
+                                data.write(chunk);
+                            }
+                            int size = data.awaitBytes(n * chunk.length).length;
+                            long st = System.nanoTime() - s0;
+                            if (size != n * chunk.length) {
+                                throw new AssertionError("got " + size + " bytes back over SPDY: " + error.text());
+                            }
+                            System.out.printf("port-forward echo of %d MB over SPDY%s%s: %.1f MB/s%n", mb,
+                                    flowControl ? " with flow control" : "", tag, mb / (st / 1e9));
+                        }
+                    }
                 }
-                byte[] got = c.awaitBytes(0, 2 + n * chunk.length);
-                long t = System.nanoTime() - t0;
-                if (got.length != 2 + n * chunk.length) {
-                    throw new AssertionError("got " + got.length + " bytes back");
-                }
-                System.out.printf("port-forward echo of %d MB: %.1f MB/s%n", mb, mb / (t / 1e9));
-                c.socket.sendClose(1000, "").join();
-                c.awaitClose();
             }
         } finally {
             if (echo != null) {
