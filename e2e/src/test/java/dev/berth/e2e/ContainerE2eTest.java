@@ -364,6 +364,9 @@ class ContainerE2eTest {
         assertEquals(limit, spec.path("linux").path("resources").path("memory").path("limit").asLong(), spec.toString());
         Path memoryCgroup = Path.of("/sys/fs/cgroup/memory" + spec.path("linux").path("cgroupsPath").asText());
 
+        // conmon leaves a marker file on an OOM: never in the daemon's working directory
+        Path cwdMarker = Path.of("/proc/" + berth.pid() + "/cwd").toRealPath().resolve("oom");
+        java.nio.file.attribute.FileTime before = Files.exists(cwdMarker) ? Files.getLastModifiedTime(cwdMarker) : null;
         berth.runtime().startContainer(StartContainerRequest.newBuilder().setContainerId(hog).build());
         berth.runtime().startContainer(StartContainerRequest.newBuilder().setContainerId(done).build());
         assertEquals(Long.toString(limit), Files.readString(memoryCgroup.resolve("memory.limit_in_bytes")).strip(),
@@ -387,6 +390,8 @@ class ContainerE2eTest {
             berth.runtime().removeContainer(RemoveContainerRequest.newBuilder().setContainerId(id).build());
         }
         assertFalse(Files.exists(memoryCgroup), "the container's memory cgroup is removed: " + memoryCgroup);
+        assertEquals(before, Files.exists(cwdMarker) ? Files.getLastModifiedTime(cwdMarker) : null,
+                "a file left in the daemon's working directory: " + cwdMarker);
         assertNothingLeft();
         assertEquals(List.of(), processesMentioning(hog));
         berth.runtime().removePodSandbox(RemovePodSandboxRequest.newBuilder().setPodSandboxId(pod).build());

@@ -449,6 +449,27 @@ class ContainerLifecycleTest {
             withProbe.remove(c.id());
             assertFalse(Files.exists(memoryCgroup), "cgroup left behind: " + memoryCgroup);
             assertFalse(Files.exists(Path.of(memoryCgroup + "-calm")), "cgroup left behind: " + memoryCgroup + "-calm");
+
+            // without a cgroup probe, conmon's OOM marker in the bundle tells; it is written
+            // there, not into berth's working directory, and goes with the bundle
+            Path cwdMarker = Path.of("oom").toAbsolutePath();
+            java.nio.file.attribute.FileTime before = Files.exists(cwdMarker) ? Files.getLastModifiedTime(cwdMarker) : null;
+            ContainerRecord marked = m.create(new CreateRequest(fx.config("hog2")
+                    .command("dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1")
+                    .resources(new ContainerConfig.Resources(null, null, null, null, null, limit, limit, null, null, null))
+                    .build(), ImageConfig.empty(), "busybox:test",
+                    dev.berth.podsandbox.container.spec.SandboxContext.standalone("s-" + fx.tag, cgroup + "-2"),
+                    fx.rootfs, fx.handler));
+            m.start(marked.id());
+            ContainerRecord markedDone = awaitExit(m, marked.id());
+            assertEquals(137, markedDone.exitCode(), markedDone.toString());
+            assertEquals(ContainerRecord.REASON_OOM_KILLED, markedDone.reason(), markedDone.toString());
+            assertTrue(Files.exists(Path.of(marked.bundle(), "oom")), "conmon's marker is in the bundle");
+            m.remove(marked.id());
+            assertFalse(Files.exists(Path.of(marked.bundle())));
+            assertEquals(before, Files.exists(cwdMarker) ? Files.getLastModifiedTime(cwdMarker) : null,
+                    "conmon wrote into the working directory " + cwdMarker.getParent());
+            assertFalse(Files.exists(Path.of(memoryCgroup + "-2")), "cgroup left behind: " + memoryCgroup + "-2");
         } finally {
             cgroups.close();
         }
@@ -464,6 +485,8 @@ class ContainerLifecycleTest {
         org.junit.jupiter.api.Assertions.assertNotNull(seen, "no exit event");
         assertEquals(c.id(), seen.id());
         assertEquals(3, seen.exitCode());
+        // it exits about as soon as it starts: still reported with its start time, never as unstarted
+        assertTrue(seen.startedAt() > 0 && seen.finishedAt() >= seen.startedAt(), seen.toString());
         ContainerRecord lost = m.create(fx.request(fx.config("lost").command("sleep", "1000").build()));
         m.start(lost.id());
         assertTrue(Processes.kill(lost.conmonPid(), 9));
