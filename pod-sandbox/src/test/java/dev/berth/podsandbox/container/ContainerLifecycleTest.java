@@ -230,6 +230,11 @@ class ContainerLifecycleTest {
                 () -> m.execSync(c.id(), List.of("sleep", "4711"), Duration.ofSeconds(1)));
         assertEquals(BerthException.Kind.DEADLINE_EXCEEDED, e.kind());
         await("the timed-out exec to be gone", Duration.ofSeconds(10), () -> !hasProcess("sleep 4711"));
+        // a deadline that passes before the runtime has even started the process
+        BerthException early = assertThrows(BerthException.class,
+                () -> m.execSync(c.id(), List.of("sleep", "4712"), Duration.ofMillis(1)));
+        assertEquals(BerthException.Kind.DEADLINE_EXCEEDED, early.kind());
+        await("the exec that timed out while starting to be gone", Duration.ofSeconds(10), () -> !hasProcess("sleep 4712"));
         ExecResult ps = m.execSync(c.id(), List.of("ps", "-o", "pid,stat,args"), Duration.ofSeconds(30));
         String table = new String(ps.stdout(), StandardCharsets.UTF_8);
         assertFalse(table.contains(" Z "), table);
