@@ -339,6 +339,77 @@ class ContainerE2eTest {
         assertTrue(refused.getStderr().toStringUtf8().contains("Read-only"), refused.getStderr().toStringUtf8());
     }
 
+    @Test
+    void aContainerAllocatingPastItsMemoryLimitEndsOomKilledAndLeavesNothing() throws Exception {
+        berth = BerthProcess.start(dir.resolve("berth"));
+        importBusybox();
+        Path logs = dir.resolve("logs");
+        String pod = berth.runtime().runPodSandbox(pod("oom", logs)).getPodSandboxId();
+        long limit = 32L << 20;
+        // the shell doubles a string until the kernel's OOM killer ends it at the cgroup's limit
+        CreateContainerRequest base = request(pod, "hog", "hog/0.log");
+        String hog = berth.runtime().createContainer(base.toBuilder().setConfig(base.getConfig().toBuilder()
+                .clearArgs().addArgs("-c").addArgs("echo filling; x=0123456789abcdef; while true; do x=$x$x; done")
+                .setLinux(base.getConfig().getLinux().toBuilder()
+                        .setResources(dev.berth.cri.v1.LinuxContainerResources.newBuilder().setMemoryLimitInBytes(limit))))
+                .build()).getContainerId();
+        // a sibling in the same pod that ends on its own, with the same limit and no OOM
+        CreateContainerRequest quiet = request(pod, "quiet", "quiet/0.log");
+        String done = berth.runtime().createContainer(quiet.toBuilder().setConfig(quiet.getConfig().toBuilder()
+                .clearArgs().addArgs("-c").addArgs("echo done")
+                .setLinux(quiet.getConfig().getLinux().toBuilder()
+                        .setResources(dev.berth.cri.v1.LinuxContainerResources.newBuilder().setMemoryLimitInBytes(limit))))
+                .build()).getContainerId();
+        JsonNode spec = new ObjectMapper().readTree(status(hog).getInfoOrThrow("info")).path("runtimeSpec");
+        assertEquals(limit, spec.path("linux").path("resources").path("memory").path("limit").asLong(), spec.toString());
+        Path memoryCgroup = Path.of("/sys/fs/cgroup/memory" + spec.path("linux").path("cgroupsPath").asText());
+
+        // conmon leaves a marker file on an OOM: never in the daemon's working directory
+        Path cwdMarker = Path.of("/proc/" + berth.pid() + "/cwd").toRealPath().resolve("oom");
+        java.nio.file.attribute.FileTime before = Files.exists(cwdMarker) ? Files.getLastModifiedTime(cwdMarker) : null;
+        berth.runtime().startContainer(StartContainerRequest.newBuilder().setContainerId(hog).build());
+        berth.runtime().startContainer(StartContainerRequest.newBuilder().setContainerId(done).build());
+        assertEquals(Long.toString(limit), Files.readString(memoryCgroup.resolve("memory.limit_in_bytes")).strip(),
+                "the limit is on the container's v1 memory cgroup " + memoryCgroup);
+        ContainerStatus killed = awaitExited(hog);
+        assertEquals("OOMKilled", killed.getReason(), killed.toString());
+        assertEquals(137, killed.getExitCode(), killed.toString());
+        assertTrue(killed.getFinishedAt() >= killed.getStartedAt() && killed.getStartedAt() > 0, killed.toString());
+        assertTrue(awaitContent(logs.resolve("hog/0.log"), " stdout F filling").contains("filling"));
+        // ListContainers agrees, and a later status reads the same
+        assertEquals(List.of(hog, done).stream().sorted().toList(), ids(ListContainersRequest.newBuilder().setFilter(
+                ContainerFilter.newBuilder().setState(ContainerStateValue.newBuilder().setState(ContainerState.CONTAINER_EXITED))
+        ).build()).stream().sorted().toList());
+        assertEquals(killed, status(hog).getStatus());
+
+        ContainerStatus completed = awaitExited(done);
+        assertEquals("Completed", completed.getReason(), completed.toString());
+        assertEquals(0, completed.getExitCode());
+
+        for (String id : List.of(hog, done)) {
+            berth.runtime().removeContainer(RemoveContainerRequest.newBuilder().setContainerId(id).build());
+        }
+        assertFalse(Files.exists(memoryCgroup), "the container's memory cgroup is removed: " + memoryCgroup);
+        assertEquals(before, Files.exists(cwdMarker) ? Files.getLastModifiedTime(cwdMarker) : null,
+                "a file left in the daemon's working directory: " + cwdMarker);
+        assertNothingLeft();
+        assertEquals(List.of(), processesMentioning(hog));
+        berth.runtime().removePodSandbox(RemovePodSandboxRequest.newBuilder().setPodSandboxId(pod).build());
+        assertEquals(List.of(), PodSandboxE2eTest.mountsUnder(berth.runRoot()), "nothing mounted under the run root");
+    }
+
+    /** Polls ContainerStatus until the container is EXITED; gives up after a minute. */
+    ContainerStatus awaitExited(String id) throws InterruptedException {
+        long deadline = System.nanoTime() + 60_000_000_000L;
+        ContainerStatus s = status(id).getStatus();
+        while (s.getState() != ContainerState.CONTAINER_EXITED && System.nanoTime() < deadline) {
+            Thread.sleep(20);
+            s = status(id).getStatus();
+        }
+        assertEquals(ContainerState.CONTAINER_EXITED, s.getState(), "container " + id + " did not exit: " + s);
+        return s;
+    }
+
     /** The container's cgroup directory in the v1 cpu hierarchy (this host's cgroups are hybrid), or v2 where cpu is there. */
     static Path cpuCgroupDir(long pid) throws IOException {
         for (String line : Files.readAllLines(Path.of("/proc/" + pid + "/cgroup"))) {
@@ -386,6 +457,102 @@ class ContainerE2eTest {
         System.out.printf("containers (runc, %d runs): CreateContainer p50 %.1f ms p95 %.1f ms; StartContainer p50 %.1f ms p95 %.1f ms;"
                         + " create+start p50 %.1f ms p95 %.1f ms%n", runs, pct(create, 50), pct(create, 95), pct(start, 50),
                 pct(start, 95), pct(both, 50), pct(both, 95));
+    }
+
+    /**
+     * Not a test of correctness: the daemon's memory per running container. Starts N containers
+     * (default 50, -Dberth.benchmark.runs) in one pod and compares the daemon before and after:
+     * VmRSS, the live heap after a full GC (the total of {@code jcmd GC.class_histogram}, which
+     * collects first), threads; and the PSS and RSS of the containers' conmon processes. Also
+     * prints create+start latency while the running containers accumulate. Run with
+     * -Dberth.benchmark=true.
+     */
+    @Test
+    void benchmarkMemoryPerRunningContainer() throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue(Boolean.getBoolean("berth.benchmark"), "benchmark: run with -Dberth.benchmark=true");
+        int runs = Integer.getInteger("berth.benchmark.runs", 50);
+        berth = BerthProcess.start(dir.resolve("berth"));
+        importBusybox();
+        String pod = berth.runtime().runPodSandbox(pod("mem", dir.resolve("logs"))).getPodSandboxId();
+        for (int i = 0; i < 3; i++) { // warm-up: class loading and JIT of the daemon's paths
+            String id = create(pod, "warm" + i, "warm" + i + "/0.log");
+            berth.runtime().startContainer(StartContainerRequest.newBuilder().setContainerId(id).build());
+            exec(id, "true");
+            status(id);
+            berth.runtime().removeContainer(RemoveContainerRequest.newBuilder().setContainerId(id).build());
+        }
+        long heapBefore = liveHeapBytes(berth.pid());
+        long rssBefore = statusKb(berth.pid(), "VmRSS:");
+        long threadsBefore = statusKb(berth.pid(), "Threads:");
+        List<Double> both = new ArrayList<>();
+        List<String> ids = new ArrayList<>();
+        for (int i = 0; i < runs; i++) {
+            long t0 = System.nanoTime();
+            String id = create(pod, "c" + i, "c" + i + "/0.log");
+            berth.runtime().startContainer(StartContainerRequest.newBuilder().setContainerId(id).build());
+            both.add((System.nanoTime() - t0) / 1e6);
+            ids.add(id);
+        }
+        // what a kubelet does meanwhile: status and list calls
+        for (String id : ids) {
+            assertEquals(ContainerState.CONTAINER_RUNNING, status(id).getStatus().getState());
+        }
+        berth.runtime().listContainers(ListContainersRequest.getDefaultInstance());
+        long heapAfter = liveHeapBytes(berth.pid());
+        long rssAfter = statusKb(berth.pid(), "VmRSS:");
+        long threadsAfter = statusKb(berth.pid(), "Threads:");
+        long conmonPss = 0;
+        long conmonRss = 0;
+        int conmons = 0;
+        for (String id : ids) {
+            for (long pid : processesMentioning(id)) {
+                String cmd = Files.readString(Path.of("/proc/" + pid + "/cmdline"));
+                if (cmd.startsWith("/usr/bin/conmon") || cmd.startsWith("conmon")) {
+                    conmonPss += smapsKb(pid, "Pss:");
+                    conmonRss += smapsKb(pid, "Rss:");
+                    conmons++;
+                }
+            }
+        }
+        assertEquals(runs, conmons, "one conmon per running container");
+        System.out.printf("containers (runc, %d running): create+start p50 %.1f ms p95 %.1f ms while they accumulate%n",
+                runs, pct(both, 50), pct(both, 95));
+        System.out.printf("daemon per running container: RSS %+.1f kB (%d -> %d kB), live heap after full GC %+.1f kB"
+                        + " (%d -> %d kB), threads %d -> %d; conmon per container PSS %d kB, RSS %d kB%n",
+                (rssAfter - rssBefore) / (double) runs, rssBefore, rssAfter, (heapAfter - heapBefore) / 1024.0 / runs,
+                heapBefore / 1024, heapAfter / 1024, threadsBefore, threadsAfter, conmonPss / runs, conmonRss / runs);
+        for (String id : ids) {
+            berth.runtime().removeContainer(RemoveContainerRequest.newBuilder().setContainerId(id).build());
+        }
+    }
+
+    /** The live heap of a JVM: the total of a class histogram, which runs a full GC first. */
+    static long liveHeapBytes(long pid) throws Exception {
+        Path jcmd = Path.of(System.getProperty("java.home"), "bin", "jcmd");
+        Process p = new ProcessBuilder(jcmd.toString(), Long.toString(pid), "GC.class_histogram").redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertEquals(0, p.waitFor(), out);
+        String total = out.lines().filter(l -> l.startsWith("Total")).findFirst().orElseThrow(() -> new AssertionError(out));
+        String[] f = total.trim().split("\\s+");
+        return Long.parseLong(f[f.length - 1]);
+    }
+
+    static long statusKb(long pid, String key) throws IOException {
+        for (String line : Files.readAllLines(Path.of("/proc/" + pid + "/status"))) {
+            if (line.startsWith(key)) {
+                return Long.parseLong(line.replaceAll("\\D", ""));
+            }
+        }
+        throw new IllegalStateException(key + " not in /proc/" + pid + "/status");
+    }
+
+    static long smapsKb(long pid, String key) throws IOException {
+        for (String line : Files.readAllLines(Path.of("/proc/" + pid + "/smaps_rollup"))) {
+            if (line.startsWith(key)) {
+                return Long.parseLong(line.replaceAll("\\D", ""));
+            }
+        }
+        return 0;
     }
 
     private static double pct(List<Double> values, int p) {

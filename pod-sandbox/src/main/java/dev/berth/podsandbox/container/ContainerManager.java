@@ -208,8 +208,10 @@ public final class ContainerManager implements AutoCloseable {
                 throw e;
             }
             // a container that ended at once may already be EXITED here: it still started
-            return update(id, r -> r.state() == ContainerState.CREATED ? r.running(startedAt)
+            ContainerRecord running = update(id, r -> r.state() == ContainerState.CREATED ? r.running(startedAt)
                     : r.startedAt() == 0 ? r.withStart(startedAt) : r);
+            // the exit watcher leaves CREATED containers alone: an exit during the start is reported here
+            return refresh(running);
         }
     }
 
@@ -405,7 +407,9 @@ public final class ContainerManager implements AutoCloseable {
         long finished = Math.max(at.getEpochSecond() * 1_000_000_000L + at.getNano(), rec.startedAt());
         String reason;
         String message = "";
-        if (oomProbe.oomKilled(rec)) {
+        // the cgroup's OOM kill count, or conmon's marker of an OOM event (which outlives the
+        // cgroup, should the runtime have removed it already)
+        if (oomProbe.oomKilled(rec) || Files.exists(layout(rec).oomFile())) {
             reason = ContainerRecord.REASON_OOM_KILLED;
         } else if (code == 0) {
             reason = ContainerRecord.REASON_COMPLETED;
@@ -559,7 +563,9 @@ public final class ContainerManager implements AutoCloseable {
                     key.reset();
                 }
                 for (ContainerRecord r : records.values()) {
-                    if (r.state() == ContainerState.EXITED || r.creating()) {
+                    // a CREATED container may be starting: its exit is start()'s to report, with
+                    // its start time, so listeners never see a started container end unstarted
+                    if (r.state() != ContainerState.RUNNING || r.creating()) {
                         continue;
                     }
                     refresh(r); // an exit found here reaches the listeners through update()

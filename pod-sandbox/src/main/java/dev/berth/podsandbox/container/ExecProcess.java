@@ -20,6 +20,8 @@ import java.util.concurrent.TimeUnit;
  */
 final class ExecProcess {
     private static final Duration DRAIN_AFTER_EXIT = Duration.ofSeconds(2);
+    /** How long a timed-out exec may take to report the pid of its process. */
+    private static final Duration PID_FILE_WAIT = Duration.ofSeconds(10);
 
     private final List<String> argv;
     private final Path pidFile;
@@ -46,15 +48,7 @@ final class ExecProcess {
             boolean done = timeout.isZero() || timeout.isNegative() ? waitForever(p)
                     : p.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS);
             if (!done) {
-                long pid = readPid();
-                if (pid > 0) {
-                    Processes.killGroup(pid, 9);
-                    Processes.kill(pid, 9);
-                }
-                if (!p.waitFor(5, TimeUnit.SECONDS)) {
-                    p.destroyForcibly();
-                    p.waitFor();
-                }
+                killExecd(p);
                 out.close();
                 err.close();
                 throw BerthException.deadlineExceeded("command %s in container %s timed out after %s and was killed",
@@ -72,6 +66,37 @@ final class ExecProcess {
             p.destroyForcibly();
             Thread.currentThread().interrupt();
             throw new BerthException(BerthException.Kind.CANCELLED, "interrupted exec in " + containerId, e);
+        }
+    }
+
+    /**
+     * Kills the timed-out process in the container, then the runtime. The runtime writes the pid
+     * file only once the process runs: on a slow machine the deadline can come first, so wait
+     * for the file (while the runtime lives, within a bound) rather than kill only the runtime
+     * and leave the process running in the container; and read it once more after the runtime
+     * is gone.
+     */
+    private void killExecd(Process runtime) throws InterruptedException {
+        long deadline = System.nanoTime() + PID_FILE_WAIT.toNanos();
+        long pid = readPid();
+        while (pid <= 0 && runtime.isAlive() && System.nanoTime() < deadline) {
+            Thread.sleep(10);
+            pid = readPid();
+        }
+        kill(pid);
+        if (!runtime.waitFor(5, TimeUnit.SECONDS)) {
+            runtime.destroyForcibly();
+            runtime.waitFor();
+        }
+        if (pid <= 0) {
+            kill(readPid());
+        }
+    }
+
+    private static void kill(long pid) {
+        if (pid > 0) {
+            Processes.killGroup(pid, 9);
+            Processes.kill(pid, 9);
         }
     }
 

@@ -32,6 +32,8 @@ final class ContainerFixture implements AutoCloseable {
     final Path runDir;
     final Path logDir;
     final String tag;
+    /** The handler of {@link #request(ContainerConfig)}: the suite runs with runc on the host, crun in the guest. */
+    final String handler;
     final List<ContainerManager> managers = new ArrayList<>();
 
     ContainerFixture() throws IOException {
@@ -40,6 +42,12 @@ final class ContainerFixture implements AutoCloseable {
 
     /** A fixture whose directories live under {@code base} (the system temp directory when null). */
     ContainerFixture(Path base) throws IOException {
+        this(base, "runc");
+    }
+
+    /** A fixture under {@code base} whose requests name {@code handler}. */
+    ContainerFixture(Path base, String handler) throws IOException {
+        this.handler = handler;
         dir = base == null ? Files.createTempDirectory("berth-ctr-test")
                 : Files.createTempDirectory(Files.createDirectories(base), "berth-ctr-test");
         tag = dir.getFileName().toString().replaceAll("[^A-Za-z0-9]", "").toLowerCase();
@@ -98,7 +106,7 @@ final class ContainerFixture implements AutoCloseable {
     }
 
     CreateRequest request(ContainerConfig config) {
-        return request(config, ImageConfig.empty(), "runc");
+        return request(config, ImageConfig.empty(), handler);
     }
 
     CreateRequest request(ContainerConfig config, ImageConfig image, String handler) {

@@ -9,6 +9,7 @@ import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.berth.cgroups.Cgroups;
 import dev.berth.common.BerthException;
 import dev.berth.podsandbox.container.conmon.Processes;
 import dev.berth.podsandbox.container.spec.Capabilities;
@@ -24,15 +25,23 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
-/** Containers run by runc under conmon on a busybox root filesystem. */
+/**
+ * Containers run by runc under conmon on a busybox root filesystem. {@link CrunSuiteInGuest}
+ * runs a selection of these tests with the crun handler in the cgroup v2 guest.
+ */
 class ContainerLifecycleTest {
-    private ContainerFixture fx;
-    private ContainerManager m;
+    ContainerFixture fx;
+    ContainerManager m;
 
     @BeforeEach
     void setUp() throws Exception {
-        fx = new ContainerFixture();
+        fx = newFixture();
         m = fx.manager();
+    }
+
+    /** The fixture of each test: runc, state under the system temp directory. */
+    ContainerFixture newFixture() throws Exception {
+        return new ContainerFixture();
     }
 
     @AfterEach
@@ -64,7 +73,7 @@ class ContainerLifecycleTest {
                 .build();
         ImageConfig image = new ImageConfig(List.of("/bin/false"), List.of("ignored"), List.of("BAR=from-image",
                 "FOO=from-image"), "/", "", "");
-        ContainerRecord c = m.create(fx.request(config, image, "runc"));
+        ContainerRecord c = m.create(fx.request(config, image, fx.handler));
         assertEquals(ContainerState.CREATED, c.state());
         assertTrue(c.pid() > 0);
         m.start(c.id());
@@ -147,7 +156,9 @@ class ContainerLifecycleTest {
         assertTrue(stopped.finishedAt() - stopped.startedAt() >= 1_000_000_000L, stopped.toString());
         // idempotent
         assertEquals(stopped, m.stop(c.id(), 1));
-        assertFalse(Processes.alive(c.conmonPid(), c.conmonStartTime()));
+        // conmon writes the exit file, then ends on its own (a moment later on a slow machine)
+        await("conmon to end after the container", Duration.ofSeconds(10),
+                () -> !Processes.alive(c.conmonPid(), c.conmonStartTime()));
     }
 
     @Test
@@ -155,7 +166,7 @@ class ContainerLifecycleTest {
         ImageConfig image = new ImageConfig(List.of(), List.of(), List.of(), "", "", "SIGUSR1");
         ContainerRecord c = m.create(fx.request(fx.config("usr1")
                 .command("sh", "-c", "trap 'echo got-usr1; exit 5' USR1; echo ready; while true; do sleep 1; done")
-                .build(), image, "runc"));
+                .build(), image, fx.handler));
         m.start(c.id());
         await("the trap to be set", Duration.ofSeconds(10), () -> logged(c, "ready"));
         ContainerRecord stopped = m.stop(c.id(), 30);
@@ -219,6 +230,11 @@ class ContainerLifecycleTest {
                 () -> m.execSync(c.id(), List.of("sleep", "4711"), Duration.ofSeconds(1)));
         assertEquals(BerthException.Kind.DEADLINE_EXCEEDED, e.kind());
         await("the timed-out exec to be gone", Duration.ofSeconds(10), () -> !hasProcess("sleep 4711"));
+        // a deadline that passes before the runtime has even started the process
+        BerthException early = assertThrows(BerthException.class,
+                () -> m.execSync(c.id(), List.of("sleep", "4712"), Duration.ofMillis(1)));
+        assertEquals(BerthException.Kind.DEADLINE_EXCEEDED, early.kind());
+        await("the exec that timed out while starting to be gone", Duration.ofSeconds(10), () -> !hasProcess("sleep 4712"));
         ExecResult ps = m.execSync(c.id(), List.of("ps", "-o", "pid,stat,args"), Duration.ofSeconds(30));
         String table = new String(ps.stdout(), StandardCharsets.UTF_8);
         assertFalse(table.contains(" Z "), table);
@@ -395,7 +411,7 @@ class ContainerLifecycleTest {
                     .withPodFiles(null, null, null, null, "podhost");
             ContainerRecord c = m.create(new CreateRequest(fx.config("netns").command("sh", "-c",
                     "readlink /proc/self/ns/net; echo $$; hostname").build(), ImageConfig.empty(), "busybox:test", sb,
-                    fx.rootfs, "runc"));
+                    fx.rootfs, fx.handler));
             m.start(c.id());
             ContainerRecord done = awaitExit(m, c.id());
             assertEquals(List.of("net:[" + inode + "]", "1", "podhost"), logLines(Path.of(done.logPath()), "stdout"));
@@ -408,30 +424,60 @@ class ContainerLifecycleTest {
     @Test
     void aContainerKilledByTheOomKillerIsReportedOomKilled() throws Exception {
         String cgroup = "/berth-test-oom-" + fx.tag;
-        Path oomControl = Path.of("/sys/fs/cgroup/memory" + cgroup, "memory.oom_control");
-        org.junit.jupiter.api.Assumptions.assumeTrue(Files.isDirectory(Path.of("/sys/fs/cgroup/memory")),
-                "the probe here reads the cgroup v1 memory controller");
-        // what the cgroups module does for the agent: count OOM kills in the container's cgroup
-        ContainerManager withProbe = fx.manager(rec -> {
-            try {
-                return Files.readAllLines(oomControl).stream().anyMatch(l -> l.startsWith("oom_kill ")
-                        && !l.equals("oom_kill 0"));
-            } catch (java.io.IOException e) {
-                return false;
-            }
-        });
+        // the agent's probe: the cgroups module counts OOM kills in the container's cgroup
+        // (memory.oom_control on v1, memory.events on v2)
+        Cgroups cgroups = Cgroups.detect("cgroupfs");
+        ContainerManager withProbe = fx.manager(rec -> cgroups.oomKills(rec.cgroupsPath()) > 0);
+        Path memoryCgroup = Files.exists(Path.of("/sys/fs/cgroup/cgroup.controllers"))
+                ? Path.of("/sys/fs/cgroup" + cgroup) : Path.of("/sys/fs/cgroup/memory" + cgroup);
         long limit = 16L << 20;
         ContainerRecord c = withProbe.create(new CreateRequest(fx.config("hog")
                 .command("dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1")
                 .resources(new ContainerConfig.Resources(null, null, null, null, null, limit, limit, null, null, null))
                 .build(), ImageConfig.empty(), "busybox:test",
-                dev.berth.podsandbox.container.spec.SandboxContext.standalone("s-" + fx.tag, cgroup), fx.rootfs, ""));
-        withProbe.start(c.id());
-        ContainerRecord done = awaitExit(withProbe, c.id());
-        assertEquals(137, done.exitCode());
-        assertEquals(ContainerRecord.REASON_OOM_KILLED, done.reason());
-        withProbe.remove(c.id());
-        assertFalse(Files.exists(oomControl.getParent()), "cgroup left behind");
+                dev.berth.podsandbox.container.spec.SandboxContext.standalone("s-" + fx.tag, cgroup), fx.rootfs, fx.handler));
+        try {
+            withProbe.start(c.id());
+            ContainerRecord done = awaitExit(withProbe, c.id());
+            assertEquals(137, done.exitCode(), done.toString());
+            assertEquals(ContainerRecord.REASON_OOM_KILLED, done.reason(), done.toString());
+            assertTrue(Files.isDirectory(memoryCgroup), "the OOM was counted in " + memoryCgroup);
+            // a container that ends normally under the same kind of limit is not OOMKilled
+            ContainerRecord calm = withProbe.create(new CreateRequest(fx.config("calm").command("true")
+                    .resources(new ContainerConfig.Resources(null, null, null, null, null, limit, limit, null, null, null))
+                    .build(), ImageConfig.empty(), "busybox:test",
+                    dev.berth.podsandbox.container.spec.SandboxContext.standalone("s-" + fx.tag, cgroup + "-calm"),
+                    fx.rootfs, fx.handler));
+            withProbe.start(calm.id());
+            assertEquals(ContainerRecord.REASON_COMPLETED, awaitExit(withProbe, calm.id()).reason());
+            withProbe.remove(calm.id());
+            withProbe.remove(c.id());
+            assertFalse(Files.exists(memoryCgroup), "cgroup left behind: " + memoryCgroup);
+            assertFalse(Files.exists(Path.of(memoryCgroup + "-calm")), "cgroup left behind: " + memoryCgroup + "-calm");
+
+            // without a cgroup probe, conmon's OOM marker in the bundle tells; it is written
+            // there, not into berth's working directory, and goes with the bundle
+            Path cwdMarker = Path.of("oom").toAbsolutePath();
+            java.nio.file.attribute.FileTime before = Files.exists(cwdMarker) ? Files.getLastModifiedTime(cwdMarker) : null;
+            ContainerRecord marked = m.create(new CreateRequest(fx.config("hog2")
+                    .command("dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1")
+                    .resources(new ContainerConfig.Resources(null, null, null, null, null, limit, limit, null, null, null))
+                    .build(), ImageConfig.empty(), "busybox:test",
+                    dev.berth.podsandbox.container.spec.SandboxContext.standalone("s-" + fx.tag, cgroup + "-2"),
+                    fx.rootfs, fx.handler));
+            m.start(marked.id());
+            ContainerRecord markedDone = awaitExit(m, marked.id());
+            assertEquals(137, markedDone.exitCode(), markedDone.toString());
+            assertEquals(ContainerRecord.REASON_OOM_KILLED, markedDone.reason(), markedDone.toString());
+            assertTrue(Files.exists(Path.of(marked.bundle(), "oom")), "conmon's marker is in the bundle");
+            m.remove(marked.id());
+            assertFalse(Files.exists(Path.of(marked.bundle())));
+            assertEquals(before, Files.exists(cwdMarker) ? Files.getLastModifiedTime(cwdMarker) : null,
+                    "conmon wrote into the working directory " + cwdMarker.getParent());
+            assertFalse(Files.exists(Path.of(memoryCgroup + "-2")), "cgroup left behind: " + memoryCgroup + "-2");
+        } finally {
+            cgroups.close();
+        }
     }
 
     @Test
@@ -444,6 +490,8 @@ class ContainerLifecycleTest {
         org.junit.jupiter.api.Assertions.assertNotNull(seen, "no exit event");
         assertEquals(c.id(), seen.id());
         assertEquals(3, seen.exitCode());
+        // it exits about as soon as it starts: still reported with its start time, never as unstarted
+        assertTrue(seen.startedAt() > 0 && seen.finishedAt() >= seen.startedAt(), seen.toString());
         ContainerRecord lost = m.create(fx.request(fx.config("lost").command("sleep", "1000").build()));
         m.start(lost.id());
         assertTrue(Processes.kill(lost.conmonPid(), 9));

@@ -78,6 +78,14 @@ public final class ConmonRuntime {
             return bundle.resolve("ctl");
         }
 
+        /**
+         * The empty file conmon creates in its working directory (berth starts it in the bundle)
+         * when the kernel reports an OOM event in the container's cgroup.
+         */
+        public Path oomFile() {
+            return bundle.resolve("oom");
+        }
+
         public Path conmonStderr() {
             return bundle.resolve("conmon.stderr");
         }
@@ -130,7 +138,10 @@ public final class ConmonRuntime {
         if (stdin) {
             argv.add("-i");
         }
+        // conmon writes files into its working directory (an "oom" marker on an OOM event): the
+        // bundle, removed with the container, never berth's own working directory
         ProcessBuilder pb = new ProcessBuilder(argv)
+                .directory(layout.bundle().toFile())
                 .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
                 .redirectOutput(ProcessBuilder.Redirect.DISCARD)
                 .redirectError(layout.conmonStderr().toFile());
