@@ -1,9 +1,9 @@
 package dev.berth.networking.cni;
 
 import dev.berth.common.BerthException;
+import dev.berth.common.OwnThread;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
-import java.util.concurrent.atomic.AtomicReference;
 import jnr.ffi.LibraryLoader;
 import jnr.ffi.Platform;
 
@@ -56,25 +56,7 @@ final class LoopbackInterface {
 
     /** Sets {@code lo} up in the network namespace pinned at {@code netns}. */
     static void up(Path netns) {
-        AtomicReference<RuntimeException> failure = new AtomicReference<>();
-        Thread t = new Thread(() -> {
-            try {
-                upInThisThread(netns);
-            } catch (RuntimeException e) {
-                failure.set(e);
-            }
-        }, "berth-netns-lo");
-        t.setDaemon(true);
-        t.start();
-        try {
-            t.join();
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new BerthException(BerthException.Kind.CANCELLED, "interrupted while bringing lo up in " + netns);
-        }
-        if (failure.get() != null) {
-            throw failure.get();
-        }
+        OwnThread.run("berth-netns-lo", "bringing lo up in " + netns, () -> upInThisThread(netns));
     }
 
     private static void upInThisThread(Path netns) {

@@ -1,9 +1,9 @@
 package dev.berth.podsandbox.namespaces;
 
 import dev.berth.common.BerthException;
+import dev.berth.common.OwnThread;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
-import java.util.concurrent.atomic.AtomicReference;
 import jnr.ffi.LibraryLoader;
 import jnr.ffi.Platform;
 
@@ -72,35 +72,19 @@ final class NamespaceCalls {
      * exist as empty files), with {@code hostname} set when a UTS namespace is made.
      */
     static void unshareAndPin(int cloneFlags, Path netPin, Path ipcPin, Path utsPin, String hostname) {
-        AtomicReference<RuntimeException> failure = new AtomicReference<>();
-        Thread t = new Thread(() -> {
-            try {
-                C c = libc();
-                if (c.unshare(cloneFlags) != 0) {
-                    throw fail(c, "create the pod's namespaces (unshare)");
-                }
-                if (utsPin != null && hostname != null && !hostname.isEmpty()
-                        && c.sethostname(hostname, hostname.getBytes(StandardCharsets.UTF_8).length) != 0) {
-                    throw fail(c, "set the hostname " + hostname);
-                }
-                pin(c, "net", netPin);
-                pin(c, "ipc", ipcPin);
-                pin(c, "uts", utsPin);
-            } catch (RuntimeException e) {
-                failure.set(e);
+        OwnThread.run("berth-pod-namespaces", "creating the pod's namespaces", () -> {
+            C c = libc();
+            if (c.unshare(cloneFlags) != 0) {
+                throw fail(c, "create the pod's namespaces (unshare)");
             }
-        }, "berth-pod-namespaces");
-        t.setDaemon(true);
-        t.start();
-        try {
-            t.join();
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new BerthException(BerthException.Kind.CANCELLED, "interrupted while creating the pod's namespaces");
-        }
-        if (failure.get() != null) {
-            throw failure.get();
-        }
+            if (utsPin != null && hostname != null && !hostname.isEmpty()
+                    && c.sethostname(hostname, hostname.getBytes(StandardCharsets.UTF_8).length) != 0) {
+                throw fail(c, "set the hostname " + hostname);
+            }
+            pin(c, "net", netPin);
+            pin(c, "ipc", ipcPin);
+            pin(c, "uts", utsPin);
+        });
     }
 
     private static void pin(C c, String kind, Path pin) {
