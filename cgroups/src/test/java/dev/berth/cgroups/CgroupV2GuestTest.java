@@ -1,28 +1,16 @@
 package dev.berth.cgroups;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assumptions.abort;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import java.io.ByteArrayOutputStream;
-import java.io.File;
-import java.io.IOException;
-import java.io.InputStream;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.util.ArrayList;
+import dev.berth.cgroups.guest.Cgroup2Guest;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /**
- * The cgroup enforcement group again, in a real cgroup v2 system: boots one throw-away QEMU
- * guest (cgroup2 only, every controller) through {@code <berth.shared>/vm/run-in-cgroup2-vm.sh}
- * and runs {@link GuestTestMain} there on this module's compiled classes. Fails with the
- * guest's output when a check fails; reported as skipped, with the reason, only when the guest
- * cannot start at all (no script, exit 125).
+ * The cgroup enforcement group again, in a real cgroup v2 system: boots one throw-away guest
+ * ({@link Cgroup2Guest}) and runs {@link GuestTestMain} there on this module's compiled classes.
  */
 @Tag("cgroups")
 @Tag("vm")
@@ -32,90 +20,9 @@ class CgroupV2GuestTest {
 
     @Test
     void enforcementChecksPassInACgroupV2Guest() throws Exception {
-        assumeTrue(CgroupEnforcementTest.isRoot(), "the cgroup v2 guest needs root");
-        Path script = findScript();
-        assumeTrue(script != null, "run-in-cgroup2-vm.sh not found (berth.shared=" + System.getProperty("berth.shared")
-                + ", BERTH_SHARED=" + System.getenv("BERTH_SHARED") + ")");
-        String classpath = System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
-        String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-
-        List<String> command = new ArrayList<>(List.of(script.toString(), "--timeout", Integer.toString(GUEST_TIMEOUT_SECONDS)));
-        // the guest sees the host's root read-only but gets a fresh /tmp, and only the working
-        // directory is shared: share every class directory of the other modules explicitly
-        Path cwd = Path.of(System.getProperty("user.dir")).toAbsolutePath();
-        Path m2 = Path.of(System.getProperty("user.home"), ".m2").toAbsolutePath();
-        java.util.Set<Path> shared = new java.util.LinkedHashSet<>();
-        for (String entry : classpath.split(File.pathSeparator)) {
-            Path p = Path.of(entry).toAbsolutePath();
-            if (p.startsWith(cwd) || p.startsWith(m2) || !Files.exists(p)) {
-                continue;
-            }
-            shared.add(Files.isDirectory(p) ? p : p.getParent());
-        }
-        for (Path dir : shared) {
-            command.add("--share");
-            command.add(dir.toString());
-        }
-        command.addAll(List.of("--", java, "-Dberth.cgroups.expectMode=v2", "-cp", classpath, GuestTestMain.class.getName()));
-        ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true)
-                .directory(Path.of(System.getProperty("user.dir")).toFile());
-        pb.environment().put("JAVA_TOOL_OPTIONS", "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC");
-        pb.redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")));
-        Process guest = pb.start();
-        ByteArrayOutputStream output = new ByteArrayOutputStream();
-        Thread pump = new Thread(() -> copy(guest.getInputStream(), output), "guest-output");
-        pump.start();
-        try {
-            if (!guest.waitFor(GUEST_TIMEOUT_SECONDS + 60, TimeUnit.SECONDS)) {
-                guest.destroy();
-                guest.waitFor(10, TimeUnit.SECONDS);
-            }
-        } finally {
-            if (guest.isAlive()) {
-                guest.destroyForcibly();
-            }
-            pump.join(10_000);
-        }
-        String text = output.toString(StandardCharsets.UTF_8);
-        int exit = guest.exitValue();
-        if (exit == 125) {
-            abort("the cgroup v2 guest could not start (exit 125): " + tail(text));
-        }
-        System.out.println(text);
-        assertEquals(0, exit, "cgroup v2 checks in the guest failed (exit " + exit + "):\n" + text);
-    }
-
-    private static Path findScript() {
-        List<String> bases = new ArrayList<>();
-        if (System.getProperty("berth.shared") != null) {
-            bases.add(System.getProperty("berth.shared"));
-        }
-        if (System.getenv("BERTH_SHARED") != null) {
-            bases.add(System.getenv("BERTH_SHARED"));
-        }
-        for (String base : bases) {
-            Path p = Path.of(base, "vm", "run-in-cgroup2-vm.sh");
-            if (Files.isExecutable(p)) {
-                return p;
-            }
-        }
-        return null;
-    }
-
-    private static void copy(InputStream in, ByteArrayOutputStream out) {
-        byte[] buf = new byte[8192];
-        try {
-            for (int n; (n = in.read(buf)) > 0; ) {
-                synchronized (out) {
-                    out.write(buf, 0, n);
-                }
-            }
-        } catch (IOException e) {
-            // the guest ended
-        }
-    }
-
-    private static String tail(String text) {
-        return text.length() <= 4000 ? text : text.substring(text.length() - 4000);
+        Cgroup2Guest.Result r = Cgroup2Guest.run(GUEST_TIMEOUT_SECONDS, List.of(),
+                List.of("-Dberth.cgroups.expectMode=v2"), GuestTestMain.class.getName());
+        assertEquals(0, r.exit(), "cgroup v2 checks in the guest failed (exit " + r.exit() + "):\n" + r.output());
+        assertTrue(r.output().contains("guest: all cgroup v2 checks passed"), r.output());
     }
 }
