@@ -34,8 +34,9 @@ public sealed interface StreamRequest permits StreamRequest.Command, StreamReque
             if (!stdin && !stdout && !stderr) {
                 throw BerthException.invalidArgument("exec: one of stdin, stdout or stderr must be requested");
             }
-            if (tty) {
-                throw BerthException.failedPrecondition("exec: TTY sessions are not supported yet");
+            if (tty && stderr) {
+                // a terminal carries stdout and stderr as one stream
+                throw BerthException.invalidArgument("exec: tty and stderr cannot both be requested");
             }
             cmd = List.copyOf(cmd);
         }
@@ -57,6 +58,9 @@ public sealed interface StreamRequest permits StreamRequest.Command, StreamReque
             }
             if (!stdin && !stdout && !stderr) {
                 throw BerthException.invalidArgument("attach: one of stdin, stdout or stderr must be requested");
+            }
+            if (tty && stderr) {
+                throw BerthException.invalidArgument("attach: tty and stderr cannot both be requested");
             }
         }
 

@@ -12,6 +12,7 @@ import dev.berth.podsandbox.container.spec.ContainerSpecs;
 import dev.berth.podsandbox.container.spec.HostFacts;
 import dev.berth.podsandbox.container.spec.OciSpec;
 import dev.berth.podsandbox.container.spec.SpecOptions;
+import dev.berth.podsandbox.container.stdio.ContainerAttachment;
 import java.io.IOException;
 import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
@@ -32,6 +33,7 @@ import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.OptionalInt;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.UnaryOperator;
 import java.util.stream.Stream;
@@ -73,6 +75,7 @@ public final class ContainerManager implements AutoCloseable {
     private final Path bundlesDir;
     private final Path exitDir;
     private final Path socketDir;
+    private final Path consoleDir;
     private final Map<String, ConmonRuntime> handlers;
     private final String defaultHandler;
     private final HostFacts host;
@@ -96,6 +99,7 @@ public final class ContainerManager implements AutoCloseable {
         this.bundlesDir = runDir.resolve("containers");
         this.exitDir = runDir.resolve("exits");
         this.socketDir = runDir.resolve("sockets");
+        this.consoleDir = runDir.resolve("console");
         this.handlers = Map.copyOf(handlers);
         this.defaultHandler = defaultHandler;
         this.host = host;
@@ -167,7 +171,7 @@ public final class ContainerManager implements AutoCloseable {
             Files.createDirectories(bundle);
             // runtime state: no fsync needed, a create cut short by a crash is rolled back
             Files.write(bundle.resolve("config.json"), Json.mapper().writeValueAsBytes(spec));
-            ConmonRuntime.Created created = runtime.create(id, layout(rec), config.tty(), config.stdin(),
+            ConmonRuntime.Created created = runtime.create(id, layout(rec), config.tty(), config.stdin(), config.stdinOnce(),
                     options.createTimeout());
             long conmonStart = Processes.startTime(created.conmonPid());
             ContainerRecord done = rec.created(created.pid(), created.conmonPid(), conmonStart);
@@ -426,7 +430,7 @@ public final class ContainerManager implements AutoCloseable {
      * command is killed when it passes and DEADLINE_EXCEEDED is thrown.
      */
     public ExecResult execSync(String id, List<String> cmd, Duration timeout) {
-        PreparedExec exec = prepareExec(id, cmd);
+        PreparedExec exec = prepareExec(id, cmd, false);
         try {
             return new ExecProcess(exec.argv(), exec.pidFile(), options.execOutputCap()).run(timeout, id, cmd);
         } finally {
@@ -435,11 +439,12 @@ public final class ContainerManager implements AutoCloseable {
     }
 
     /**
-     * The runtime's {@code exec} command line for a streaming (non-TTY) exec of {@code cmd} in
-     * the running container, with the process spec and pid file it needs; the caller runs it
-     * with its own pipes and calls {@link PreparedExec#release()} when the process has ended.
+     * The runtime's {@code exec} command line for a streaming exec of {@code cmd} in the running
+     * container, with the process spec and pid file it needs (and, with {@code tty}, the console
+     * socket path the runtime sends the terminal to); the caller runs it with its own pipes and
+     * calls {@link PreparedExec#release()} when the process has ended.
      */
-    public PreparedExec prepareExec(String id, List<String> cmd) {
+    public PreparedExec prepareExec(String id, List<String> cmd, boolean tty) {
         ContainerRecord rec = refresh(get(id));
         if (rec.state() != ContainerState.RUNNING) {
             throw BerthException.failedPrecondition("container %s is %s, not RUNNING", id, rec.state());
@@ -451,14 +456,22 @@ public final class ContainerManager implements AutoCloseable {
         String tag = Long.toHexString(RANDOM.nextLong());
         Path processJson = bundle.resolve("exec-" + tag + ".json");
         Path pidFile = bundle.resolve("exec-" + tag + ".pid");
+        // a socket address holds 107 bytes: console sockets live in a short directory of their own
+        Path consoleSocket = tty ? consoleDir.resolve(tag + ".sock") : null;
         try {
             JsonNode spec = Json.mapper().readTree(bundle.resolve("config.json").toFile());
             ObjectNode process = (ObjectNode) spec.get("process").deepCopy();
             process.set("args", Json.mapper().valueToTree(cmd));
-            process.put("terminal", false);
+            process.put("terminal", tty);
+            process.remove("consoleSize");
+            if (tty) {
+                withTerm(process);
+                Files.createDirectories(consoleDir);
+            }
             process.remove("oomScoreAdj");
             AtomicFiles.write(processJson, Json.mapper().writeValueAsBytes(process));
-            return new PreparedExec(runtime(rec).execCommand(id, processJson, pidFile), processJson, pidFile);
+            return new PreparedExec(runtime(rec).execCommand(id, processJson, pidFile, consoleSocket), processJson,
+                    pidFile, consoleSocket);
         } catch (IOException e) {
             try {
                 Files.deleteIfExists(processJson);
@@ -467,6 +480,37 @@ public final class ContainerManager implements AutoCloseable {
             }
             throw BerthException.internal("cannot exec in container " + id, e);
         }
+    }
+
+    /** A terminal program needs TERM: the process gets {@code xterm} unless its environment names one. */
+    private static void withTerm(ObjectNode process) {
+        com.fasterxml.jackson.databind.node.ArrayNode env = process.has("env") && process.get("env").isArray()
+                ? (com.fasterxml.jackson.databind.node.ArrayNode) process.get("env") : process.putArray("env");
+        for (JsonNode e : env) {
+            if (e.asText().startsWith("TERM=")) {
+                return;
+            }
+        }
+        env.add("TERM=xterm");
+    }
+
+    /**
+     * Connects to the standard streams of the running container {@code id} through its conmon's
+     * attach socket. Detaching leaves the container running; its exit ends the attachment with
+     * its exit code.
+     */
+    public ContainerAttachment attach(String id) {
+        ContainerRecord rec = refresh(get(id));
+        if (rec.state() != ContainerState.RUNNING) {
+            throw BerthException.failedPrecondition("container %s is %s, not RUNNING", id, rec.state());
+        }
+        return ContainerAttachment.connect(id, Path.of(rec.bundle()), () -> {
+            ContainerRecord now = find(id).orElse(null);
+            if (now == null) {
+                return OptionalInt.of(255); // removed meanwhile
+            }
+            return now.state() == ContainerState.EXITED ? OptionalInt.of(now.exitCode()) : OptionalInt.empty();
+        });
     }
 
     /** Applies new resources to the running container's cgroup and records them. */

@@ -8,9 +8,11 @@ import java.util.List;
 
 /**
  * A runtime {@code exec} ready to run: its command line, and the process spec and pid file it
- * uses, which {@link #release()} removes once the process has ended.
+ * uses, which {@link #release()} removes once the process has ended. A TTY exec also names the
+ * console socket the runtime sends its terminal to ({@code null} without a TTY): the caller
+ * listens there before it runs the command line.
  */
-public record PreparedExec(List<String> argv, Path processJson, Path pidFile) {
+public record PreparedExec(List<String> argv, Path processJson, Path pidFile, Path consoleSocket) {
     public PreparedExec {
         argv = List.copyOf(argv);
     }
@@ -48,11 +50,18 @@ public record PreparedExec(List<String> argv, Path processJson, Path pidFile) {
         }
     }
 
-    /** Removes the process spec and pid file; idempotent. */
+    public boolean tty() {
+        return consoleSocket != null;
+    }
+
+    /** Removes the process spec, pid file and console socket; idempotent. */
     public void release() {
         try {
             Files.deleteIfExists(processJson);
             Files.deleteIfExists(pidFile);
+            if (consoleSocket != null) {
+                Files.deleteIfExists(consoleSocket);
+            }
         } catch (IOException e) {
             // the bundle is removed with the container anyway
         }

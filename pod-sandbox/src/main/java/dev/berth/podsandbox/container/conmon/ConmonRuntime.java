@@ -93,7 +93,8 @@ public final class ConmonRuntime {
      * a shell opens as descriptor 3 before it execs conmon, so no descriptor of berth leaks into
      * the long-lived monitor.
      */
-    public Created create(String id, Layout layout, boolean terminal, boolean stdin, Duration timeout) {
+    public Created create(String id, Layout layout, boolean terminal, boolean stdin, boolean stdinOnce,
+            Duration timeout) {
         try {
             Files.createDirectories(runtimeRoot);
             Files.createDirectories(layout.exitDir());
@@ -129,6 +130,10 @@ public final class ConmonRuntime {
         }
         if (stdin) {
             argv.add("-i");
+            if (!stdinOnce) {
+                // stdin stays open for the next attach when a client detaches
+                argv.add("--leave-stdin-open");
+            }
         }
         ProcessBuilder pb = new ProcessBuilder(argv)
                 .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
@@ -299,10 +304,20 @@ public final class ConmonRuntime {
         }
     }
 
-    /** The runtime's {@code exec} command line for a process spec, recording the process's pid. */
-    public List<String> execCommand(String id, Path processJson, Path pidFile) {
-        return List.of(runtimeBinary.toString(), "--root", runtimeRoot.toString(), "exec", "--process",
-                processJson.toString(), "--pid-file", pidFile.toString(), id);
+    /**
+     * The runtime's {@code exec} command line for a process spec, recording the process's pid;
+     * with a console socket (a process spec asking for a terminal) the runtime sends the new
+     * terminal's master side there.
+     */
+    public List<String> execCommand(String id, Path processJson, Path pidFile, Path consoleSocket) {
+        List<String> argv = new ArrayList<>(List.of(runtimeBinary.toString(), "--root", runtimeRoot.toString(), "exec",
+                "--process", processJson.toString(), "--pid-file", pidFile.toString()));
+        if (consoleSocket != null) {
+            argv.add("--console-socket");
+            argv.add(consoleSocket.toString());
+        }
+        argv.add(id);
+        return List.copyOf(argv);
     }
 
     private Command.Result runtime(List<String> args, byte[] stdin) {
