@@ -3,26 +3,23 @@ package dev.berth.agent.streaming;
 import dev.berth.common.BerthException;
 import dev.berth.podsandbox.container.ContainerManager;
 import dev.berth.podsandbox.container.PreparedExec;
-import dev.berth.podsandbox.container.stdio.ConsoleSocket;
 import dev.berth.podsandbox.container.stdio.ContainerAttachment;
 import dev.berth.podsandbox.container.stdio.Terminal;
-import java.io.ByteArrayOutputStream;
 import java.io.File;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.TimeUnit;
 
 /**
  * Exec sessions as child processes: {@link #runtime(ContainerManager)} runs the OCI runtime's
  * {@code exec} in the container (the launcher decides the command line) with pipes, or for a
- * TTY with the terminal the runtime hands over its console socket; attach sessions connect to
- * the container's conmon.
+ * TTY with a pseudo-terminal berth allocates as the runtime's standard streams and controlling
+ * terminal (the runtime relays it to the terminal it creates for the process); attach sessions
+ * connect to the container's conmon.
  */
 public final class ProcessExecBackend implements ExecBackend {
     /** The command line to run for a request, and what to do to kill and release it. */
@@ -32,19 +29,18 @@ public final class ProcessExecBackend implements ExecBackend {
 
     /**
      * A prepared command line; {@code kill} stops what it runs, {@code release} frees its files.
-     * With a {@code consoleSocket} the command runs with a terminal that it sends there.
+     * With {@code tty} the command runs with a terminal as its standard streams.
      */
-    public record Launch(List<String> argv, Runnable kill, Runnable release, Path consoleSocket) {
+    public record Launch(List<String> argv, Runnable kill, Runnable release, boolean tty, boolean stdin) {
         public Launch(List<String> argv, Runnable kill, Runnable release) {
-            this(argv, kill, release, null);
+            this(argv, kill, release, false, false);
         }
     }
 
     /** How long a kill waits for the runtime to record the pid of the process it started. */
     static final Duration PID_WAIT = Duration.ofSeconds(5);
-    /** How long the runtime may take to hand over a TTY exec's terminal. */
-    static final Duration TERMINAL_WAIT = Duration.ofSeconds(30);
-    private static final int DIAGNOSTIC_CAP = 4096;
+    /** Runs a command as a session leader whose controlling terminal is its stdin, and waits for it. */
+    private static final List<String> SETSID = List.of("setsid", "--ctty", "--wait");
 
     private final Launcher launcher;
     private final ContainerManager containers;
@@ -61,16 +57,18 @@ public final class ProcessExecBackend implements ExecBackend {
     /** Exec through the container's OCI runtime ({@code runc/crun exec}), attach through conmon. */
     public static ProcessExecBackend runtime(ContainerManager containers) {
         return new ProcessExecBackend(req -> {
-            PreparedExec p = containers.prepareExec(req.containerId(), req.cmd(), req.tty());
-            return new Launch(p.argv(), () -> p.kill(PID_WAIT), p::release, p.consoleSocket());
+            StreamRequest.TerminalSize size = req.initialSize();
+            PreparedExec p = containers.prepareExec(req.containerId(), req.cmd(), req.tty(),
+                    size == null ? 0 : size.width(), size == null ? 0 : size.height());
+            return new Launch(p.argv(), () -> p.kill(PID_WAIT), p::release, p.tty(), req.stdin());
         }, containers);
     }
 
     @Override
     public Session start(StreamRequest.Exec request) {
         Launch launch = launcher.prepare(request);
-        if (launch.consoleSocket() != null) {
-            return startWithTerminal(launch);
+        if (launch.tty()) {
+            return startWithTerminal(launch, request.initialSize());
         }
         Process p;
         try {
@@ -100,56 +98,48 @@ public final class ProcessExecBackend implements ExecBackend {
     }
 
     /**
-     * A TTY exec: berth listens on the console socket, runs the runtime (which keeps running as
-     * the process's parent and exits with its status) and receives the terminal; the terminal's
-     * output is the session's stdout, its input the session's stdin.
+     * A TTY exec: the runtime runs in the foreground with the terminal's slave side as stdin,
+     * stdout and stderr and as its controlling terminal. It switches that terminal to raw mode
+     * and relays it to the terminal it made for the process, whose line discipline echoes and
+     * interprets ^C and ^D; a size set on the master reaches it as SIGWINCH, and it copies the
+     * size over. The master is the session's stdout and stdin; the runtime exits with the
+     * process's status.
      */
-    private Session startWithTerminal(Launch launch) {
-        ConsoleSocket socket;
+    private Session startWithTerminal(Launch launch, StreamRequest.TerminalSize size) {
+        Terminal terminal;
         try {
-            socket = ConsoleSocket.listen(launch.consoleSocket());
+            terminal = Terminal.open();
+            if (size != null) {
+                // the runtime copies its terminal's size to the process's at the start
+                terminal.resize(size.width(), size.height());
+            }
         } catch (RuntimeException e) {
             launch.release().run();
             throw e;
         }
+        List<String> argv = new ArrayList<>(SETSID);
+        argv.addAll(launch.argv());
+        File slave = terminal.slave().toFile();
         Process p;
         try {
-            p = new ProcessBuilder(launch.argv())
-                    .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
-                    .redirectOutput(ProcessBuilder.Redirect.DISCARD)
+            p = new ProcessBuilder(argv)
+                    .redirectInput(ProcessBuilder.Redirect.from(slave))
+                    .redirectOutput(ProcessBuilder.Redirect.appendTo(slave))
+                    .redirectError(ProcessBuilder.Redirect.appendTo(slave))
                     .start();
         } catch (IOException e) {
-            socket.close();
+            terminal.close();
             launch.release().run();
             throw BerthException.unavailable("cannot run %s: %s", launch.argv().get(0), e.getMessage());
         }
-        ByteArrayOutputStream diagnostic = new ByteArrayOutputStream();
-        Thread errors = drain(p.getErrorStream(), diagnostic);
-        Terminal terminal;
-        try {
-            terminal = socket.receive(TERMINAL_WAIT, p::isAlive);
-        } catch (RuntimeException e) {
-            p.destroyForcibly();
-            try {
-                p.waitFor(5, TimeUnit.SECONDS);
-                errors.join(1000);
-            } catch (InterruptedException ie) {
-                Thread.currentThread().interrupt();
-            }
-            launch.release().run();
-            String why;
-            synchronized (diagnostic) {
-                why = diagnostic.toString(StandardCharsets.UTF_8).strip();
-            }
-            throw BerthException.unavailable("cannot start a TTY exec: %s%s", e.getMessage(),
-                    why.isEmpty() ? "" : " (" + why + ")");
-        }
         CompletableFuture<Integer> exit = p.onExit().thenApply(Process::exitValue);
         exit.whenComplete((c, t) -> launch.release().run());
+        boolean stdin = launch.stdin();
         return new ProcessSession(p, launch, exit) {
             @Override
             public OutputStream stdin() {
-                return terminal.input();
+                // closing the terminal's input types ^D: only for a client that has a stdin to close
+                return stdin ? terminal.input() : OutputStream.nullOutputStream();
             }
 
             @Override
@@ -167,28 +157,6 @@ public final class ProcessExecBackend implements ExecBackend {
                 terminal.resize(width, height);
             }
         };
-    }
-
-    /** Copies what the runtime says on stderr into {@code into} (capped), for error messages. */
-    private static Thread drain(InputStream in, ByteArrayOutputStream into) {
-        Thread t = new Thread(() -> {
-            byte[] buf = new byte[1024];
-            try (in) {
-                int n;
-                while ((n = in.read(buf)) >= 0) {
-                    synchronized (into) {
-                        if (into.size() < DIAGNOSTIC_CAP) {
-                            into.write(buf, 0, Math.min(n, DIAGNOSTIC_CAP - into.size()));
-                        }
-                    }
-                }
-            } catch (IOException e) {
-                // the runtime exited
-            }
-        }, "berth-exec-stderr");
-        t.setDaemon(true);
-        t.start();
-        return t;
     }
 
     /** The exit and kill of a runtime process; subclasses add its streams. */

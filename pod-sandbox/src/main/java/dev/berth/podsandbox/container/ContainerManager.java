@@ -75,7 +75,6 @@ public final class ContainerManager implements AutoCloseable {
     private final Path bundlesDir;
     private final Path exitDir;
     private final Path socketDir;
-    private final Path consoleDir;
     private final Map<String, ConmonRuntime> handlers;
     private final String defaultHandler;
     private final HostFacts host;
@@ -99,7 +98,6 @@ public final class ContainerManager implements AutoCloseable {
         this.bundlesDir = runDir.resolve("containers");
         this.exitDir = runDir.resolve("exits");
         this.socketDir = runDir.resolve("sockets");
-        this.consoleDir = runDir.resolve("console");
         this.handlers = Map.copyOf(handlers);
         this.defaultHandler = defaultHandler;
         this.host = host;
@@ -430,7 +428,7 @@ public final class ContainerManager implements AutoCloseable {
      * command is killed when it passes and DEADLINE_EXCEEDED is thrown.
      */
     public ExecResult execSync(String id, List<String> cmd, Duration timeout) {
-        PreparedExec exec = prepareExec(id, cmd, false);
+        PreparedExec exec = prepareExec(id, cmd, false, 0, 0);
         try {
             return new ExecProcess(exec.argv(), exec.pidFile(), options.execOutputCap()).run(timeout, id, cmd);
         } finally {
@@ -440,11 +438,16 @@ public final class ContainerManager implements AutoCloseable {
 
     /**
      * The runtime's {@code exec} command line for a streaming exec of {@code cmd} in the running
-     * container, with the process spec and pid file it needs (and, with {@code tty}, the console
-     * socket path the runtime sends the terminal to); the caller runs it with its own pipes and
-     * calls {@link PreparedExec#release()} when the process has ended.
+     * container, with the process spec and pid file it needs; the caller runs it with its own
+     * pipes and calls {@link PreparedExec#release()} when the process has ended. With
+     * {@code tty} the runtime gives the process a terminal of its own and relays it to the
+     * runtime's standard streams, which must then be a terminal too (the runtime puts it in raw
+     * mode and copies its size to the process's terminal on SIGWINCH). The runtime's other
+     * way, sending the terminal over a console socket, works only with a detached exec, whose
+     * exit status then reaches nobody but a subreaper. A TTY process starts with a terminal of
+     * {@code width} x {@code height} characters when both are positive.
      */
-    public PreparedExec prepareExec(String id, List<String> cmd, boolean tty) {
+    public PreparedExec prepareExec(String id, List<String> cmd, boolean tty, int width, int height) {
         ContainerRecord rec = refresh(get(id));
         if (rec.state() != ContainerState.RUNNING) {
             throw BerthException.failedPrecondition("container %s is %s, not RUNNING", id, rec.state());
@@ -456,8 +459,6 @@ public final class ContainerManager implements AutoCloseable {
         String tag = Long.toHexString(RANDOM.nextLong());
         Path processJson = bundle.resolve("exec-" + tag + ".json");
         Path pidFile = bundle.resolve("exec-" + tag + ".pid");
-        // a socket address holds 107 bytes: console sockets live in a short directory of their own
-        Path consoleSocket = tty ? consoleDir.resolve(tag + ".sock") : null;
         try {
             JsonNode spec = Json.mapper().readTree(bundle.resolve("config.json").toFile());
             ObjectNode process = (ObjectNode) spec.get("process").deepCopy();
@@ -466,12 +467,13 @@ public final class ContainerManager implements AutoCloseable {
             process.remove("consoleSize");
             if (tty) {
                 withTerm(process);
-                Files.createDirectories(consoleDir);
+                if (width > 0 && height > 0) {
+                    process.putObject("consoleSize").put("height", height).put("width", width);
+                }
             }
             process.remove("oomScoreAdj");
             AtomicFiles.write(processJson, Json.mapper().writeValueAsBytes(process));
-            return new PreparedExec(runtime(rec).execCommand(id, processJson, pidFile, consoleSocket), processJson,
-                    pidFile, consoleSocket);
+            return new PreparedExec(runtime(rec).execCommand(id, processJson, pidFile), processJson, pidFile, tty);
         } catch (IOException e) {
             try {
                 Files.deleteIfExists(processJson);

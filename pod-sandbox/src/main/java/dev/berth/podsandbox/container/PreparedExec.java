@@ -8,11 +8,11 @@ import java.util.List;
 
 /**
  * A runtime {@code exec} ready to run: its command line, and the process spec and pid file it
- * uses, which {@link #release()} removes once the process has ended. A TTY exec also names the
- * console socket the runtime sends its terminal to ({@code null} without a TTY): the caller
- * listens there before it runs the command line.
+ * uses, which {@link #release()} removes once the process has ended. A TTY exec ({@code tty})
+ * expects the caller to run the command line with a terminal as its standard streams (and
+ * controlling terminal), which the runtime relays to the process's own terminal.
  */
-public record PreparedExec(List<String> argv, Path processJson, Path pidFile, Path consoleSocket) {
+public record PreparedExec(List<String> argv, Path processJson, Path pidFile, boolean tty) {
     public PreparedExec {
         argv = List.copyOf(argv);
     }
@@ -50,18 +50,11 @@ public record PreparedExec(List<String> argv, Path processJson, Path pidFile, Pa
         }
     }
 
-    public boolean tty() {
-        return consoleSocket != null;
-    }
-
-    /** Removes the process spec, pid file and console socket; idempotent. */
+    /** Removes the process spec and pid file; idempotent. */
     public void release() {
         try {
             Files.deleteIfExists(processJson);
             Files.deleteIfExists(pidFile);
-            if (consoleSocket != null) {
-                Files.deleteIfExists(consoleSocket);
-            }
         } catch (IOException e) {
             // the bundle is removed with the container anyway
         }

@@ -304,20 +304,10 @@ public final class ConmonRuntime {
         }
     }
 
-    /**
-     * The runtime's {@code exec} command line for a process spec, recording the process's pid;
-     * with a console socket (a process spec asking for a terminal) the runtime sends the new
-     * terminal's master side there.
-     */
-    public List<String> execCommand(String id, Path processJson, Path pidFile, Path consoleSocket) {
-        List<String> argv = new ArrayList<>(List.of(runtimeBinary.toString(), "--root", runtimeRoot.toString(), "exec",
-                "--process", processJson.toString(), "--pid-file", pidFile.toString()));
-        if (consoleSocket != null) {
-            argv.add("--console-socket");
-            argv.add(consoleSocket.toString());
-        }
-        argv.add(id);
-        return List.copyOf(argv);
+    /** The runtime's {@code exec} command line for a process spec, recording the process's pid. */
+    public List<String> execCommand(String id, Path processJson, Path pidFile) {
+        return List.of(runtimeBinary.toString(), "--root", runtimeRoot.toString(), "exec", "--process",
+                processJson.toString(), "--pid-file", pidFile.toString(), id);
     }
 
     private Command.Result runtime(List<String> args, byte[] stdin) {

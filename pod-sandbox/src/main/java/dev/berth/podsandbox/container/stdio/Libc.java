@@ -6,25 +6,17 @@ import jnr.ffi.Pointer;
 import jnr.ffi.annotations.In;
 
 /**
- * The few libc calls the Java platform lacks for terminals and UNIX sockets: receiving a
- * descriptor (SCM_RIGHTS), SOCK_SEQPACKET connections and the terminal size ioctl. Constants
- * and structure layouts are those of Linux on 64-bit machines.
+ * The few libc calls the Java platform lacks for terminals and UNIX sockets: pseudo-terminal
+ * allocation, SOCK_SEQPACKET connections and the terminal size ioctl. Constants and structure
+ * layouts are those of Linux on 64-bit machines.
  */
-final class Libc {
-    interface C {
+public final class Libc {
+    public interface C {
         int socket(int domain, int type, int protocol);
-
-        int bind(int fd, @In byte[] addr, int len);
-
-        int listen(int fd, int backlog);
-
-        int accept4(int fd, Pointer addr, Pointer len, int flags);
 
         int connect(int fd, @In byte[] addr, int len);
 
         int shutdown(int fd, int how);
-
-        long recvmsg(int fd, Pointer msg, int flags);
 
         long read(int fd, Pointer buf, long n);
 
@@ -38,25 +30,32 @@ final class Libc {
 
         int ioctl(int fd, long request, Pointer arg);
 
-        int fcntl(int fd, int cmd, int arg);
+        int posix_openpt(int flags);
+
+        int grantpt(int fd);
+
+        int unlockpt(int fd);
+
+        int ptsname_r(int fd, Pointer buf, long len);
+
+        int tcgetattr(int fd, Pointer termios);
+
+        void cfmakeraw(Pointer termios);
+
+        int tcsetattr(int fd, int when, Pointer termios);
 
         String strerror(int errnum);
     }
 
     static final int AF_UNIX = 1;
-    static final int SOCK_STREAM = 1;
     static final int SOCK_SEQPACKET = 5;
     static final int SOCK_CLOEXEC = 0x80000;
-    static final int SOL_SOCKET = 1;
-    static final int SCM_RIGHTS = 1;
     static final int SHUT_WR = 1;
     static final int SHUT_RDWR = 2;
-    static final int MSG_CMSG_CLOEXEC = 0x40000000;
-    static final int MSG_NOSIGNAL = 0x4000;
     static final int O_PATH = 0x200000;
     static final int O_CLOEXEC = 0x80000;
-    static final int F_SETFD = 2;
-    static final int FD_CLOEXEC = 1;
+    static final int O_RDWR = 2;
+    static final int O_NOCTTY = 0x100;
     static final short POLLIN = 0x1;
     static final short POLLOUT = 0x4;
     static final short POLLERR = 0x8;
