@@ -16,8 +16,8 @@ import jnr.ffi.Pointer;
  * A connection to a running container's own standard streams through its conmon monitor.
  * conmon listens on a SOCK_SEQPACKET socket {@code attach} in the container's bundle
  * (reachable as {@code <socket dir>/<id>/attach}); every packet it sends is one read of the
- * container's output, prefixed by one byte naming the pipe (1 stdout, 2 stderr; a terminal's
- * output arrives as stdout). Packets berth sends go to the container's stdin; shutting down
+ * container's output, prefixed by one byte naming the pipe (conmon numbers them 1 stdin,
+ * 2 stdout, 3 stderr; a terminal's output arrives as stdout). Packets berth sends go to the container's stdin; shutting down
  * the sending side closes that stdin unless conmon leaves it open (containers not created
  * stdin-once). Terminal resizes go through conmon's control FIFO {@code ctl} in the bundle as
  * lines {@code "1 <rows> <columns>\n"}. {@link #detach()} drops the connection and leaves
@@ -25,8 +25,8 @@ import jnr.ffi.Pointer;
  * {@link #exit()} completes with its exit code.
  */
 public final class ContainerAttachment {
-    private static final int PIPE_STDOUT = 1;
-    private static final int PIPE_STDERR = 2;
+    private static final int PIPE_STDOUT = 2;
+    private static final int PIPE_STDERR = 3;
     /** conmon reads at most this much stdin per packet; larger packets would be cut. */
     private static final int STDIN_PACKET = 8192;
     private static final int RESIZE_EVENT = 1;
