@@ -68,8 +68,9 @@ class AttachSessionTest {
                 false, false, false);
         ChannelClient warm = ChannelClient.open(attach(false, false, true, false), "v5.channel.k8s.io");
         awaitLines(warm, 1);
-        warm.socket.abort();
-        long baseline = OpenFiles.settle(OpenFiles.count() - 1);
+        warm.socket.sendClose(java.net.http.WebSocket.NORMAL_CLOSURE, "").join();
+        warm.awaitClose();
+        long baseline = OpenFiles.quiet();
 
         for (int round = 0; round < 3; round++) {
             ChannelClient c = ChannelClient.open(attach(false, false, true, true), "v5.channel.k8s.io");

@@ -36,6 +36,20 @@ final class OpenFiles {
         return targets().stream().filter(t -> t.endsWith("ptmx")).count();
     }
 
+    /** The descriptor count once it has not changed for a second (bounded wait): a baseline. */
+    static long quiet() throws IOException, InterruptedException {
+        long end = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(20);
+        long n = count();
+        int still = 0;
+        while (still < 10 && System.nanoTime() < end) {
+            Thread.sleep(100);
+            long m = count();
+            still = m == n ? still + 1 : 0;
+            n = m;
+        }
+        return n;
+    }
+
     /**
      * Waits (bounded) for the descriptor count to come back to {@code baseline} or below: the
      * server releases a session's descriptors on its own threads after the client saw the end.

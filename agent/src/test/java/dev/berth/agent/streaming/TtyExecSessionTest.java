@@ -104,7 +104,7 @@ class TtyExecSessionTest {
         // a first session loads what every session shares (native library, thread pools)
         ChannelClient warm = ChannelClient.open(tty(false, "true"), "v5.channel.k8s.io");
         warm.awaitClose();
-        long baseline = OpenFiles.settle(OpenFiles.count());
+        long baseline = OpenFiles.quiet();
         for (int i = 0; i < 3; i++) {
             String marker = "sleep " + (100000 + new java.util.Random().nextInt(800000));
             ChannelClient c = ChannelClient.open(tty(true, "sh", "-c", "echo started; exec " + marker),
