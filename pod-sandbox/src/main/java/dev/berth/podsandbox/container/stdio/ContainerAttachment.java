@@ -212,8 +212,7 @@ public final class ContainerAttachment {
             return;
         }
         byte[] line = (RESIZE_EVENT + " " + height + " " + width + "\n").getBytes(StandardCharsets.US_ASCII);
-        int fd = Libc.LIBC.open(bundle.resolve("ctl").toString(), 1 /* O_WRONLY */ | 0x800 /* O_NONBLOCK */
-                | Libc.O_CLOEXEC);
+        int fd = Libc.LIBC.open(bundle.resolve("ctl").toString(), Libc.O_WRONLY | Libc.O_NONBLOCK | Libc.O_CLOEXEC);
         if (fd < 0) {
             return; // conmon is gone: the session ends by itself
         }

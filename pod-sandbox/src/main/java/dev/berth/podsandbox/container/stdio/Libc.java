@@ -8,7 +8,8 @@ import jnr.ffi.annotations.In;
 /**
  * The few libc calls the Java platform lacks for terminals and UNIX sockets: pseudo-terminal
  * allocation, SOCK_SEQPACKET connections and the terminal size ioctl. Constants and structure
- * layouts are those of Linux on 64-bit machines.
+ * layouts are those of Linux on 64-bit machines. Public only because the generated binding
+ * must see its interface; not an API.
  */
 public final class Libc {
     public interface C {
@@ -54,7 +55,9 @@ public final class Libc {
     static final int SHUT_RDWR = 2;
     static final int O_PATH = 0x200000;
     static final int O_CLOEXEC = 0x80000;
+    static final int O_WRONLY = 1;
     static final int O_RDWR = 2;
+    static final int O_NONBLOCK = 0x800;
     static final int O_NOCTTY = 0x100;
     static final short POLLIN = 0x1;
     static final short POLLOUT = 0x4;
@@ -87,7 +90,7 @@ public final class Libc {
     /** A {@code struct sockaddr_un} for {@code path} (at most {@link #SUN_PATH_MAX} bytes). */
     static byte[] sockaddr(String path) {
         byte[] p = path.getBytes(java.nio.charset.StandardCharsets.UTF_8);
-        if (p.length > SUN_PATH_MAX) {
+        if (p.length > SUN_PATH_MAX) { // the caller goes through /proc/self/fd/N to stay short
             throw new IllegalArgumentException("socket path too long (" + p.length + " bytes): " + path);
         }
         byte[] addr = new byte[2 + 108];
