@@ -59,7 +59,8 @@ class AttachSessionTest {
     }
 
     private static void awaitDetached(long baseline) throws Exception {
-        assertEquals(baseline, OpenFiles.settle(baseline), "descriptors: " + OpenFiles.targets());
+        long now = OpenFiles.settle(baseline);
+        assertTrue(now <= baseline, "descriptors: " + now + " now, " + baseline + " before: " + OpenFiles.targets());
     }
 
     @Test
