@@ -4,6 +4,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.berth.cri.v1.AttachRequest;
+import dev.berth.cri.v1.CreateContainerRequest;
 import dev.berth.cri.v1.ExecRequest;
 import dev.berth.cri.v1.StartContainerRequest;
 import io.grpc.Status;
@@ -22,7 +24,10 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** Exec through the real daemon: the CRI call answers a one-time URL, a WebSocket client runs the command. */
+/**
+ * Exec and attach through the real daemon: the CRI call answers a one-time URL, a WebSocket
+ * client runs the session.
+ */
 class StreamingE2eTest {
     @TempDir
     Path dir;
@@ -113,5 +118,90 @@ class StreamingE2eTest {
         var second = http.send(java.net.http.HttpRequest.newBuilder(URI.create(url)).build(),
                 java.net.http.HttpResponse.BodyHandlers.discarding());
         assertEquals(404, second.statusCode());
+    }
+
+    /** Attaches to {@code url}, reads stdout until it holds {@code lines} lines, then goes away (detaches). */
+    static String attachLines(String url, int lines) throws Exception {
+        ByteArrayOutputStream stdout = new ByteArrayOutputStream();
+        CompletableFuture<String> enough = new CompletableFuture<>();
+        WebSocket.Listener listener = new WebSocket.Listener() {
+            final ByteArrayOutputStream frame = new ByteArrayOutputStream();
+
+            @Override
+            public CompletionStage<?> onBinary(WebSocket ws, ByteBuffer data, boolean last) {
+                byte[] b = new byte[data.remaining()];
+                data.get(b);
+                frame.writeBytes(b);
+                if (last) {
+                    byte[] all = frame.toByteArray();
+                    frame.reset();
+                    if (all.length > 0 && all[0] == 1) {
+                        stdout.write(all, 1, all.length - 1);
+                        String text = stdout.toString(StandardCharsets.UTF_8);
+                        if (text.chars().filter(c -> c == '\n').count() >= lines) {
+                            enough.complete(text);
+                        }
+                    }
+                }
+                ws.request(1);
+                return null;
+            }
+
+            @Override
+            public CompletionStage<?> onClose(WebSocket ws, int code, String reason) {
+                enough.complete(stdout.toString(StandardCharsets.UTF_8));
+                return null;
+            }
+        };
+        WebSocket ws = HttpClient.newHttpClient().newWebSocketBuilder().subprotocols("v5.channel.k8s.io")
+                .buildAsync(URI.create(url.replaceFirst("^http", "ws")), listener).get(30, TimeUnit.SECONDS);
+        String text = enough.get(60, TimeUnit.SECONDS);
+        ws.sendClose(WebSocket.NORMAL_CLOSURE, "").get(10, TimeUnit.SECONDS);
+        return text;
+    }
+
+    /** The container's status as runc reports it under the daemon's runtime root. */
+    static String runcStatus(BerthProcess berth, String id) throws Exception {
+        Process p = new ProcessBuilder("runc", "--root", berth.runRoot().resolve("runtimes/runc").toString(), "state", id)
+                .redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        p.waitFor();
+        return out;
+    }
+
+    @Test
+    void attachIsValidatedThenStreamsTheContainersOutputAndDetachesWithoutStoppingIt() throws Exception {
+        containers.dir = dir;
+        containers.berth = BerthProcess.start(dir.resolve("berth"));
+        BerthProcess berth = containers.berth;
+        containers.importBusybox();
+        String pod = berth.runtime().runPodSandbox(ContainerE2eTest.pod("attach", dir.resolve("logs"))).getPodSandboxId();
+        CreateContainerRequest ticker = ContainerE2eTest.request(pod, "ticker", "ticker/0.log");
+        String id = berth.runtime().createContainer(ticker.toBuilder().setConfig(ticker.getConfig().toBuilder().clearArgs()
+                .addArgs("-c").addArgs("i=0; while true; do i=$((i+1)); echo line $i; sleep 1; done"))
+                .build()).getContainerId();
+
+        AttachRequest stdout = AttachRequest.newBuilder().setContainerId(id).setStdout(true).build();
+        assertEquals(Status.Code.FAILED_PRECONDITION, assertThrows(StatusRuntimeException.class,
+                () -> berth.runtime().attach(stdout)).getStatus().getCode());
+        berth.runtime().startContainer(StartContainerRequest.newBuilder().setContainerId(id).build());
+        assertEquals(Status.Code.INVALID_ARGUMENT, assertThrows(StatusRuntimeException.class,
+                () -> berth.runtime().attach(AttachRequest.newBuilder().setStdout(true).build())).getStatus().getCode());
+        assertEquals(Status.Code.NOT_FOUND, assertThrows(StatusRuntimeException.class,
+                () -> berth.runtime().attach(stdout.toBuilder().setContainerId("missing").build())).getStatus().getCode());
+        assertEquals(Status.Code.INVALID_ARGUMENT, assertThrows(StatusRuntimeException.class,
+                () -> berth.runtime().attach(AttachRequest.newBuilder().setContainerId(id).build())).getStatus().getCode());
+        assertEquals(Status.Code.INVALID_ARGUMENT, assertThrows(StatusRuntimeException.class,
+                () -> berth.runtime().attach(stdout.toBuilder().setStdin(true).build())).getStatus().getCode(),
+                "the container was created without stdin");
+
+        String out = attachLines(berth.runtime().attach(stdout).getUrl(), 2);
+        assertTrue(out.matches("(?s)line \\d+\nline \\d+\n.*"), out);
+        String state = runcStatus(berth, id);
+        assertTrue(state.contains("\"status\": \"running\""), state);
+        // and again: the first attachment left nothing behind that stops a second
+        String more = attachLines(berth.runtime().attach(stdout).getUrl(), 1);
+        assertTrue(more.startsWith("line "), more);
+        assertTrue(runcStatus(berth, id).contains("\"status\": \"running\""));
     }
 }

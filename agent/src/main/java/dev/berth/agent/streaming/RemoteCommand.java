@@ -27,6 +27,11 @@ final class RemoteCommand {
     private static final int STDIN_HIGH = 16;
     private static final int STDIN_LOW = 4;
     private static final long DRAIN_AFTER_EXIT_MS = 2000;
+    /**
+     * How long a TTY exec waits for the client's first size before it starts: the runtime gives
+     * the process a terminal of that size from the start (clients send it at once).
+     */
+    static final long INITIAL_SIZE_WAIT_MS = 1000;
 
     /** What carries a session's bytes to and from the client. */
     interface Transport {
@@ -52,6 +57,7 @@ final class RemoteCommand {
     private volatile ExecBackend.Session session;
     private volatile boolean stdinClosed;
     private volatile int[] pendingSize;
+    private final java.util.concurrent.CompletableFuture<int[]> firstSize = new java.util.concurrent.CompletableFuture<>();
 
     RemoteCommand(StreamRequest.Command request, ExecBackend backend, Transport transport) {
         this.request = request;
@@ -73,8 +79,10 @@ final class RemoteCommand {
     private void begin() {
         ExecBackend.Session s;
         try {
-            s = request instanceof StreamRequest.Exec e ? backend.start(e) : backend.attach((StreamRequest.Attach) request);
-        } catch (RuntimeException e) {
+            s = request instanceof StreamRequest.Exec e ? backend.start(withInitialSize(e))
+                    : backend.attach((StreamRequest.Attach) request);
+        } catch (RuntimeException | Error e) {
+            // a session that cannot start still ends with a status, never hangs
             String reason = e instanceof BerthException b && b.kind() == BerthException.Kind.NOT_FOUND ? "NotFound"
                     : "InternalError";
             transport.finish(failure(reason, String.valueOf(e.getMessage()), null));
@@ -120,6 +128,22 @@ final class RemoteCommand {
         });
     }
 
+    /** A TTY exec with the size the client sent first, if it sent one soon enough. */
+    private StreamRequest.Exec withInitialSize(StreamRequest.Exec e) {
+        if (!e.tty() || e.initialSize() != null) {
+            return e;
+        }
+        try {
+            int[] size = firstSize.get(INITIAL_SIZE_WAIT_MS, java.util.concurrent.TimeUnit.MILLISECONDS);
+            return e.withInitialSize(new StreamRequest.TerminalSize(size[0], size[1]));
+        } catch (java.util.concurrent.TimeoutException | java.util.concurrent.ExecutionException ex) {
+            return e;
+        } catch (InterruptedException ex) {
+            Thread.currentThread().interrupt();
+            return e;
+        }
+    }
+
     /** Bytes the client sent on stdin. */
     void stdin(byte[] b) {
         if (!request.stdin() || stdinClosed || b.length == 0) {
@@ -145,6 +169,7 @@ final class RemoteCommand {
         if (size == null) {
             return;
         }
+        firstSize.complete(size);
         ExecBackend.Session s = session;
         if (s == null) {
             pendingSize = size;

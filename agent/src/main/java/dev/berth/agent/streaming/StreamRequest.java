@@ -21,9 +21,25 @@ public sealed interface StreamRequest permits StreamRequest.Command, StreamReque
         boolean stderr();
     }
 
-    /** A command to run in a running container, with the streams the caller asked for. */
-    record Exec(String containerId, List<String> cmd, boolean tty, boolean stdin, boolean stdout, boolean stderr)
-            implements Command {
+    /** A terminal's size in characters. */
+    record TerminalSize(int width, int height) {
+    }
+
+    /**
+     * A command to run in a running container, with the streams the caller asked for; a TTY
+     * exec may carry the terminal's size the process starts with ({@code null}: none yet).
+     */
+    record Exec(String containerId, List<String> cmd, boolean tty, boolean stdin, boolean stdout, boolean stderr,
+            TerminalSize initialSize) implements Command {
+        public Exec(String containerId, List<String> cmd, boolean tty, boolean stdin, boolean stdout, boolean stderr) {
+            this(containerId, cmd, tty, stdin, stdout, stderr, null);
+        }
+
+        /** This request with the size its terminal starts with. */
+        public Exec withInitialSize(TerminalSize size) {
+            return new Exec(containerId, cmd, tty, stdin, stdout, stderr, size);
+        }
+
         public Exec {
             if (containerId == null || containerId.isEmpty()) {
                 throw BerthException.invalidArgument("exec: container id is empty");
@@ -34,8 +50,9 @@ public sealed interface StreamRequest permits StreamRequest.Command, StreamReque
             if (!stdin && !stdout && !stderr) {
                 throw BerthException.invalidArgument("exec: one of stdin, stdout or stderr must be requested");
             }
-            if (tty) {
-                throw BerthException.failedPrecondition("exec: TTY sessions are not supported yet");
+            if (tty && stderr) {
+                // a terminal carries stdout and stderr as one stream
+                throw BerthException.invalidArgument("exec: tty and stderr cannot both be requested");
             }
             cmd = List.copyOf(cmd);
         }
@@ -57,6 +74,9 @@ public sealed interface StreamRequest permits StreamRequest.Command, StreamReque
             }
             if (!stdin && !stdout && !stderr) {
                 throw BerthException.invalidArgument("attach: one of stdin, stdout or stderr must be requested");
+            }
+            if (tty && stderr) {
+                throw BerthException.invalidArgument("attach: tty and stderr cannot both be requested");
             }
         }
 

@@ -22,6 +22,9 @@ import java.util.concurrent.TimeUnit;
  * closes.
  */
 final class ChannelClient implements WebSocket.Listener {
+    /** One client for every session: its selector and descriptors are not counted as a session's. */
+    private static final HttpClient HTTP = HttpClient.newHttpClient();
+
     final Map<Integer, ByteArrayOutputStream> received = new ConcurrentHashMap<>();
     final Map<Integer, List<byte[]>> messages = new ConcurrentHashMap<>();
     final CompletableFuture<Integer> closed = new CompletableFuture<>();
@@ -33,7 +36,7 @@ final class ChannelClient implements WebSocket.Listener {
     /** Connects; returns the HTTP status when the upgrade is refused. */
     static Object connect(String url, String... protocols) {
         ChannelClient c = new ChannelClient();
-        WebSocket.Builder b = HttpClient.newHttpClient().newWebSocketBuilder().connectTimeout(Duration.ofSeconds(10));
+        WebSocket.Builder b = HTTP.newWebSocketBuilder().connectTimeout(Duration.ofSeconds(10));
         if (protocols.length > 0) {
             b.subprotocols(protocols[0], java.util.Arrays.copyOfRange(protocols, 1, protocols.length));
         }
@@ -87,6 +90,31 @@ final class ChannelClient implements WebSocket.Listener {
             }
             return channel(ch);
         }
+    }
+
+    /** Waits until the text on channel {@code ch} contains {@code part} (or the socket closed); returns the text. */
+    String awaitText(int ch, String part) throws InterruptedException {
+        synchronized (lock) {
+            long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+            while (!text(ch).contains(part) && !closed.isDone() && System.nanoTime() < end) {
+                lock.wait(100);
+            }
+            return text(ch);
+        }
+    }
+
+    /** Waits up to {@code ms} for more than {@code known} bytes on channel {@code ch}. */
+    void awaitMore(int ch, int known, long ms) throws InterruptedException {
+        synchronized (lock) {
+            long end = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(ms);
+            while (size(ch) <= known && !closed.isDone() && System.nanoTime() < end) {
+                lock.wait(50);
+            }
+        }
+    }
+
+    void sendText(int channel, String text) {
+        send(channel, text.getBytes(StandardCharsets.UTF_8));
     }
 
     int awaitClose() {

@@ -29,12 +29,20 @@ final class RuncContainer implements AutoCloseable {
     final String id;
 
     RuncContainer() throws IOException {
+        this(List.of("sleep", "100000"), false, false, false);
+    }
+
+    /**
+     * A container running {@code cmd}, with a terminal ({@code tty}) and a stdin pipe
+     * ({@code stdin}, closed after the first attachment when {@code stdinOnce}).
+     */
+    RuncContainer(List<String> cmd, boolean tty, boolean stdin, boolean stdinOnce) throws IOException {
         dir = Files.createTempDirectory("berth-stream-test");
         String tag = dir.getFileName().toString().replaceAll("[^A-Za-z0-9]", "").toLowerCase();
         Path rootfs = dir.resolve("rootfs");
         Path bin = Files.createDirectories(rootfs.resolve("bin"));
         Files.copy(Path.of("/bin/busybox"), bin.resolve("busybox"));
-        for (String app : List.of("sh", "echo", "cat", "sleep", "true", "false", "wc")) {
+        for (String app : List.of("sh", "echo", "cat", "sleep", "true", "false", "wc", "stty")) {
             Files.createSymbolicLink(bin.resolve(app), Path.of("busybox"));
         }
         Files.createDirectories(rootfs.resolve("etc"));
@@ -49,11 +57,21 @@ final class RuncContainer implements AutoCloseable {
                         runDir.resolve("runc"), Duration.ofSeconds(60))),
                 "runc", HostFacts.current(), rec -> false, ContainerManager.Options.defaults());
         ContainerConfig config = ContainerConfig.builder("main").logPath(dir.resolve("main.log").toString())
-                .command("sleep").args("100000").build();
+                .command(cmd.get(0)).args(cmd.subList(1, cmd.size()).toArray(String[]::new)).tty(tty).stdin(stdin)
+                .stdinOnce(stdinOnce).build();
         ContainerRecord rec = manager.create(new CreateRequest(config, ImageConfig.empty(), "busybox:test",
                 SandboxContext.standalone("sandbox-" + tag, null), rootfs, "runc"));
         id = rec.id();
         manager.start(id);
+    }
+
+    /** The container's status as the OCI runtime reports it ({@code runc state}), not as berth recorded it. */
+    String runtimeStatus() throws IOException, InterruptedException {
+        Process p = new ProcessBuilder("/usr/sbin/runc", "--root", dir.resolve("run/runc").toString(), "state", id)
+                .redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+        p.waitFor();
+        return dev.berth.common.Json.mapper().readTree(out).path("status").asText(out);
     }
 
     /** Processes on the host whose command line contains {@code cmdlinePart}. */

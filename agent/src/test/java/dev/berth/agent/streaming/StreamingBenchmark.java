@@ -10,13 +10,14 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * Not a test: exec round-trip latency ({@code true} in a runc container, from registering the
- * request to the final status, p50/p95) over WebSocket and over SPDY, and port-forward
+ * request to the final status, p50/p95) over WebSocket without and with a TTY (the TTY client
+ * sending its terminal size first as kubectl and crictl do) and over SPDY, and port-forward
  * throughput (bytes echoed back by busybox {@code nc -e cat} on 127.0.0.1 in a scratch network
  * namespace, MB/s one way) over WebSocket, over SPDY as the Go clients speak it (no flow
  * control) and over SPDY with SPDY/3.1 flow control.
  *
  * <p>Run as root: {@code java -cp agent/target/classes:agent/target/test-classes:<test classpath>
- * dev.berth.agent.streaming.StreamingBenchmark [execs] [megabytes]}.
+ * dev.berth.agent.streaming.StreamingBenchmark [execs] [megabytes]} (0 megabytes: no port-forward).
  */
 public final class StreamingBenchmark {
     static final int CHUNK = Integer.getInteger("chunk", 64 * 1024);
@@ -31,16 +32,19 @@ public final class StreamingBenchmark {
         try (RuncContainer ctr = new RuncContainer();
                 StreamingServer server = StreamingServer.start("127.0.0.1", 0, StreamingServer.Options.defaults(),
                         ProcessExecBackend.runtime(ctr.manager), Clock.systemUTC())) {
-            for (int i = 0; i < 10; i++) {
-                execTrue(server, ctr);
+            for (boolean tty : new boolean[] {false, true}) {
+                for (int i = 0; i < 10; i++) {
+                    execTrue(server, ctr, tty);
+                }
+                long[] ns = new long[execs];
+                for (int i = 0; i < execs; i++) {
+                    long t0 = System.nanoTime();
+                    execTrue(server, ctr, tty);
+                    ns[i] = System.nanoTime() - t0;
+                }
+                report("exec true over WebSocket" + (tty ? " with a TTY" : ""), ns);
             }
             long[] ns = new long[execs];
-            for (int i = 0; i < execs; i++) {
-                long t0 = System.nanoTime();
-                execTrue(server, ctr);
-                ns[i] = System.nanoTime() - t0;
-            }
-            report("exec true over WebSocket", ns);
             for (int i = 0; i < 10; i++) {
                 execTrueSpdy(server, ctr);
             }
@@ -51,7 +55,9 @@ public final class StreamingBenchmark {
             }
             report("exec true over SPDY", ns);
         }
-        portForward(mb);
+        if (mb > 0) {
+            portForward(mb);
+        }
     }
 
     /** The same echo through {@code kubectl port-forward} (SPDY, Go client) and a fake API server in front of berth. */
@@ -127,9 +133,12 @@ public final class StreamingBenchmark {
         }
     }
 
-    private static void execTrue(StreamingServer server, RuncContainer ctr) {
-        ChannelClient c = ChannelClient.open(server.register(new StreamRequest.Exec(ctr.id, List.of("true"), false,
-                false, true, true)), "v5.channel.k8s.io");
+    private static void execTrue(StreamingServer server, RuncContainer ctr, boolean tty) {
+        ChannelClient c = ChannelClient.open(server.register(new StreamRequest.Exec(ctr.id, List.of("true"), tty,
+                false, true, !tty)), "v5.channel.k8s.io");
+        if (tty) {
+            c.sendText(RemoteCommand.RESIZE, "{\"Width\":80,\"Height\":24}");
+        }
         c.awaitClose();
         if (!c.text(RemoteCommand.ERROR).contains("Success")) {
             throw new AssertionError("exec failed: " + c.text(RemoteCommand.ERROR));

@@ -12,6 +12,7 @@ import dev.berth.podsandbox.container.spec.ContainerSpecs;
 import dev.berth.podsandbox.container.spec.HostFacts;
 import dev.berth.podsandbox.container.spec.OciSpec;
 import dev.berth.podsandbox.container.spec.SpecOptions;
+import dev.berth.podsandbox.container.stdio.ContainerAttachment;
 import java.io.IOException;
 import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
@@ -32,6 +33,7 @@ import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.OptionalInt;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.UnaryOperator;
 import java.util.stream.Stream;
@@ -167,7 +169,7 @@ public final class ContainerManager implements AutoCloseable {
             Files.createDirectories(bundle);
             // runtime state: no fsync needed, a create cut short by a crash is rolled back
             Files.write(bundle.resolve("config.json"), Json.mapper().writeValueAsBytes(spec));
-            ConmonRuntime.Created created = runtime.create(id, layout(rec), config.tty(), config.stdin(),
+            ConmonRuntime.Created created = runtime.create(id, layout(rec), config.tty(), config.stdin(), config.stdinOnce(),
                     options.createTimeout());
             long conmonStart = Processes.startTime(created.conmonPid());
             ContainerRecord done = rec.created(created.pid(), created.conmonPid(), conmonStart);
@@ -430,7 +432,7 @@ public final class ContainerManager implements AutoCloseable {
      * command is killed when it passes and DEADLINE_EXCEEDED is thrown.
      */
     public ExecResult execSync(String id, List<String> cmd, Duration timeout) {
-        PreparedExec exec = prepareExec(id, cmd);
+        PreparedExec exec = prepareExec(id, cmd, false, 0, 0);
         try {
             return new ExecProcess(exec.argv(), exec.pidFile(), options.execOutputCap()).run(timeout, id, cmd);
         } finally {
@@ -439,11 +441,17 @@ public final class ContainerManager implements AutoCloseable {
     }
 
     /**
-     * The runtime's {@code exec} command line for a streaming (non-TTY) exec of {@code cmd} in
-     * the running container, with the process spec and pid file it needs; the caller runs it
-     * with its own pipes and calls {@link PreparedExec#release()} when the process has ended.
+     * The runtime's {@code exec} command line for a streaming exec of {@code cmd} in the running
+     * container, with the process spec and pid file it needs; the caller runs it with its own
+     * pipes and calls {@link PreparedExec#release()} when the process has ended. With
+     * {@code tty} the runtime gives the process a terminal of its own and relays it to the
+     * runtime's standard streams, which must then be a terminal too (the runtime puts it in raw
+     * mode and copies its size to the process's terminal on SIGWINCH). The runtime's other
+     * way, sending the terminal over a console socket, works only with a detached exec, whose
+     * exit status then reaches nobody but a subreaper. A TTY process starts with a terminal of
+     * {@code width} x {@code height} characters when both are positive.
      */
-    public PreparedExec prepareExec(String id, List<String> cmd) {
+    public PreparedExec prepareExec(String id, List<String> cmd, boolean tty, int width, int height) {
         ContainerRecord rec = refresh(get(id));
         if (rec.state() != ContainerState.RUNNING) {
             throw BerthException.failedPrecondition("container %s is %s, not RUNNING", id, rec.state());
@@ -459,10 +467,17 @@ public final class ContainerManager implements AutoCloseable {
             JsonNode spec = Json.mapper().readTree(bundle.resolve("config.json").toFile());
             ObjectNode process = (ObjectNode) spec.get("process").deepCopy();
             process.set("args", Json.mapper().valueToTree(cmd));
-            process.put("terminal", false);
+            process.put("terminal", tty);
+            process.remove("consoleSize");
+            if (tty) {
+                withTerm(process);
+                if (width > 0 && height > 0) {
+                    process.putObject("consoleSize").put("height", height).put("width", width);
+                }
+            }
             process.remove("oomScoreAdj");
             AtomicFiles.write(processJson, Json.mapper().writeValueAsBytes(process));
-            return new PreparedExec(runtime(rec).execCommand(id, processJson, pidFile), processJson, pidFile);
+            return new PreparedExec(runtime(rec).execCommand(id, processJson, pidFile), processJson, pidFile, tty);
         } catch (IOException e) {
             try {
                 Files.deleteIfExists(processJson);
@@ -471,6 +486,37 @@ public final class ContainerManager implements AutoCloseable {
             }
             throw BerthException.internal("cannot exec in container " + id, e);
         }
+    }
+
+    /** A terminal program needs TERM: the process gets {@code xterm} unless its environment names one. */
+    private static void withTerm(ObjectNode process) {
+        com.fasterxml.jackson.databind.node.ArrayNode env = process.has("env") && process.get("env").isArray()
+                ? (com.fasterxml.jackson.databind.node.ArrayNode) process.get("env") : process.putArray("env");
+        for (JsonNode e : env) {
+            if (e.asText().startsWith("TERM=")) {
+                return;
+            }
+        }
+        env.add("TERM=xterm");
+    }
+
+    /**
+     * Connects to the standard streams of the running container {@code id} through its conmon's
+     * attach socket. Detaching leaves the container running; its exit ends the attachment with
+     * its exit code.
+     */
+    public ContainerAttachment attach(String id) {
+        ContainerRecord rec = refresh(get(id));
+        if (rec.state() != ContainerState.RUNNING) {
+            throw BerthException.failedPrecondition("container %s is %s, not RUNNING", id, rec.state());
+        }
+        return ContainerAttachment.connect(id, Path.of(rec.bundle()), () -> {
+            ContainerRecord now = find(id).orElse(null);
+            if (now == null) {
+                return OptionalInt.of(255); // removed meanwhile
+            }
+            return now.state() == ContainerState.EXITED ? OptionalInt.of(now.exitCode()) : OptionalInt.empty();
+        });
     }
 
     /** Applies new resources to the running container's cgroup and records them. */

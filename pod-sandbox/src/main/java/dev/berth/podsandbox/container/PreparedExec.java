@@ -8,9 +8,11 @@ import java.util.List;
 
 /**
  * A runtime {@code exec} ready to run: its command line, and the process spec and pid file it
- * uses, which {@link #release()} removes once the process has ended.
+ * uses, which {@link #release()} removes once the process has ended. A TTY exec ({@code tty})
+ * expects the caller to run the command line with a terminal as its standard streams (and
+ * controlling terminal), which the runtime relays to the process's own terminal.
  */
-public record PreparedExec(List<String> argv, Path processJson, Path pidFile) {
+public record PreparedExec(List<String> argv, Path processJson, Path pidFile, boolean tty) {
     public PreparedExec {
         argv = List.copyOf(argv);
     }

@@ -101,7 +101,8 @@ public final class ConmonRuntime {
      * a shell opens as descriptor 3 before it execs conmon, so no descriptor of berth leaks into
      * the long-lived monitor.
      */
-    public Created create(String id, Layout layout, boolean terminal, boolean stdin, Duration timeout) {
+    public Created create(String id, Layout layout, boolean terminal, boolean stdin, boolean stdinOnce,
+            Duration timeout) {
         try {
             Files.createDirectories(runtimeRoot);
             Files.createDirectories(layout.exitDir());
@@ -137,6 +138,10 @@ public final class ConmonRuntime {
         }
         if (stdin) {
             argv.add("-i");
+            if (!stdinOnce) {
+                // stdin stays open for the next attach when a client detaches
+                argv.add("--leave-stdin-open");
+            }
         }
         // conmon writes files into its working directory (an "oom" marker on an OOM event): the
         // bundle, removed with the container, never berth's own working directory
