@@ -210,6 +210,13 @@ public final class RegistryClient {
             try {
                 resp = exchange(ep, uri, accept, creds, scope, ref);
             } catch (IOException e) {
+                java.security.cert.CertificateException tls = tlsFailure(e);
+                if (tls != null) {
+                    // a certificate that is not trusted now will not be trusted on the next attempt
+                    throw BerthException.unavailable("registry %s (%s): TLS verification failed for %s of %s: %s"
+                            + " (add the registry's CA with `ca` in its hosts.toml under registry.config_path, or set skip_verify)",
+                            ref.registry(), ep, what, ref, tls.getMessage());
+                }
                 if (attempt >= settings.attempts()) {
                     throw BerthException.unavailable("registry %s (%s): %s of %s failed after %d attempts: %s", ref.registry(), ep,
                             what, ref, attempt, describe(e));
@@ -238,6 +245,16 @@ public final class RegistryClient {
                 default -> new BerthException(status >= 500 ? BerthException.Kind.UNAVAILABLE : BerthException.Kind.FAILED_PRECONDITION, msg);
             };
         }
+    }
+
+    /** The certificate check that failed in a TLS handshake, if that is what {@code e} is (not a transient failure). */
+    private static java.security.cert.CertificateException tlsFailure(Throwable e) {
+        for (Throwable t = e; t != null; t = t.getCause()) {
+            if (t instanceof java.security.cert.CertificateException c) {
+                return c;
+            }
+        }
+        return null;
     }
 
     private static String describe(IOException e) {
