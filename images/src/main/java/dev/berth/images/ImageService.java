@@ -17,7 +17,6 @@ import dev.berth.images.registry.RegistryClient;
 import dev.berth.images.registry.RegistryHosts;
 import dev.berth.images.store.ImageRecord;
 import dev.berth.images.store.ImageStore;
-import java.io.FilterInputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.file.Files;
@@ -75,7 +74,7 @@ public final class ImageService implements AutoCloseable {
     private final CredentialStore credentials;
     private final ExecutorService downloads;
     private final ScheduledExecutorService watchdog;
-    private final Set<Watch> watches = ConcurrentHashMap.newKeySet();
+    private final Set<PullProgress> pulls = ConcurrentHashMap.newKeySet();
     private final PullMetrics metrics = new PullMetrics();
     private final Object gcLock = new Object();
     /** Taken before the store's file lock (the file lock excludes other processes, this one other threads). */
@@ -359,7 +358,26 @@ public final class ImageService implements AutoCloseable {
     private ImageRecord doPull(String image, Credentials given, Map<String, String> annotations) {
         Reference ref = Reference.parse(image);
         Credentials creds = given == null || given.isEmpty() ? credentials.lookup(ref.registry()) : given;
-        RegistryClient.Resolved resolved = client.resolve(ref, creds);
+        PullProgress progress = new PullProgress(ref, settings.progressTimeout());
+        pulls.add(progress);
+        try {
+            return doPull(ref, creds, annotations, progress);
+        } catch (RuntimeException e) {
+            if (progress.stalled()) {
+                Thread.interrupted();
+                throw progress.cancelled();
+            }
+            throw e;
+        } finally {
+            pulls.remove(progress);
+        }
+    }
+
+    private ImageRecord doPull(Reference ref, Credentials creds, Map<String, String> annotations, PullProgress progress) {
+        RegistryClient.Resolved resolved;
+        try (PullProgress.Reader reader = progress.reader("the manifest", true)) {
+            resolved = client.resolve(ref, creds, in -> progress.watch(reader, in));
+        }
         JsonNode manifest = resolved.manifest().json();
         Descriptor configDesc = Descriptor.fromJson(manifest.path("config"), "manifest of " + ref);
         List<Descriptor> layerDescs = new ArrayList<>();
@@ -372,6 +390,7 @@ public final class ImageService implements AutoCloseable {
             }
             layerDescs.add(d);
         }
+        progress.expect(configDesc.size() + layerDescs.stream().mapToLong(Descriptor::size).sum(), layerDescs.size());
         Set<Digest> blobs = new HashSet<>();
         blobs.add(resolved.manifest().digest());
         resolved.index().ifPresent(i -> blobs.add(i.digest()));
@@ -382,7 +401,7 @@ public final class ImageService implements AutoCloseable {
         try {
             resolved.index().ifPresent(i -> content.put(i.descriptor(), i.bytes()));
             content.put(resolved.manifest().descriptor(), resolved.manifest().bytes());
-            fetchBlob(ref, configDesc, creds, "config");
+            fetchBlob(ref, configDesc, creds, "config", progress);
             JsonNode config;
             try {
                 config = Json.mapper().readTree(content.read(configDesc.digest()));
@@ -411,9 +430,12 @@ public final class ImageService implements AutoCloseable {
                         return null; // another layer of this pull failed
                     }
                     if (!layers.has(chain)) {
-                        Path blob = fetchBlob(ref, d, creds, "layer");
+                        Path blob = fetchBlob(ref, d, creds, "layer", progress);
                         layers.ensure(chain, diff, () -> Files.newInputStream(blob));
+                    } else {
+                        progress.blob(d.digest(), d.size());
                     }
+                    progress.layerDone();
                     return null;
                 }));
             }
@@ -532,84 +554,40 @@ public final class ImageService implements AutoCloseable {
         return out[0];
     }
 
-    /** A download being watched for progress. */
-    private final class Watch {
-        final Thread reader = Thread.currentThread();
-        final long timeoutNanos = settings.progressTimeout().toNanos();
-        volatile long lastProgress = System.nanoTime();
-        volatile boolean stalled;
-        volatile InputStream stream;
-
-        void check() {
-            // only a download this thread leads is watched: a thread waiting for another's download is not reading
-            if (stream != null && !stalled && System.nanoTime() - lastProgress > timeoutNanos) {
-                stalled = true;
-                InputStream s = stream;
-                try {
-                    if (s != null) {
-                        s.close();
-                    }
-                } catch (IOException | RuntimeException e) {
-                    // the interrupt below unblocks the reader anyway
-                }
-                reader.interrupt();
+    private void checkProgress() {
+        long now = System.nanoTime();
+        for (PullProgress p : pulls) {
+            try {
+                p.check(now);
+            } catch (RuntimeException e) {
+                LOG.warn("pull watchdog: {}", e.toString());
             }
         }
-
-        InputStream wrap(InputStream in) {
-            lastProgress = System.nanoTime();
-            stream = in;
-            return new FilterInputStream(in) {
-                @Override
-                public int read(byte[] b, int off, int len) throws IOException {
-                    int n = super.read(b, off, len);
-                    if (n > 0) {
-                        lastProgress = System.nanoTime();
-                    }
-                    return n;
-                }
-            };
-        }
     }
 
-    private void checkProgress() {
-        for (Watch w : watches) {
-            w.check();
-        }
-    }
-
-    private Path fetchBlob(Reference ref, Descriptor d, Credentials creds, String what) {
+    private Path fetchBlob(Reference ref, Descriptor d, Credentials creds, String what, PullProgress progress) {
         if (content.has(d.digest())) {
+            progress.blob(d.digest(), d.size());
             return content.path(d.digest());
         }
+        String name = what + " " + d.digest();
         Duration delay = settings.registry().backoff();
         for (int attempt = 1; ; attempt++) {
-            Watch w = new Watch();
-            watches.add(w);
-            long[] lastLog = {System.nanoTime()};
             long[] counted = {0};
-            try {
-                Path p = content.ensure(d, () -> w.wrap(client.openBlob(ref, d, creds)), done -> {
+            try (PullProgress.Reader reader = progress.reader(name, false)) {
+                Path p = content.ensure(d, () -> progress.watch(reader, client.openBlob(ref, d, creds)), done -> {
                     metrics.downloaded(done - counted[0]);
                     counted[0] = done;
-                    long now = System.nanoTime();
-                    if (now - lastLog[0] >= 1_000_000_000L) {
-                        lastLog[0] = now;
-                        LOG.info("pulling {}: {} {} {}/{} bytes", ref, what, d.digest().hex().substring(0, 12), done, d.size());
-                    }
+                    progress.blob(d.digest(), done);
                 });
-                if (w.stalled) {
-                    Thread.interrupted(); // the watchdog fired as the download ended: the blob is whole
-                }
+                progress.blob(d.digest(), d.size());
                 return p;
             } catch (BerthException e) {
-                if (w.stalled) {
-                    Thread.interrupted();
-                    throw BerthException.deadlineExceeded("registry %s: pull of %s cancelled: %s %s made no progress for %s",
-                            ref.registry(), ref, what, d.digest(), settings.progressTimeout());
+                if (progress.stalled()) {
+                    throw progress.cancelled();
                 }
                 if (e.kind() == BerthException.Kind.UNAVAILABLE && attempt < settings.registry().attempts()) {
-                    LOG.info("pulling {}: {} {} failed ({}), retrying", ref, what, d.digest(), e.getMessage());
+                    LOG.info("pulling {}: {} failed ({}), retrying", ref, name, e.getMessage());
                     try {
                         Thread.sleep(delay.toMillis());
                     } catch (InterruptedException ie) {
@@ -623,8 +601,6 @@ public final class ImageService implements AutoCloseable {
                     throw e;
                 }
                 throw new BerthException(e.kind(), "registry " + ref.registry() + ": " + what + " of " + ref + ": " + e.getMessage(), e);
-            } finally {
-                watches.remove(w);
             }
         }
     }

@@ -22,6 +22,7 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.UnaryOperator;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.slf4j.Logger;
@@ -81,7 +82,15 @@ public final class RegistryClient {
 
     /** Resolves {@code ref} to the image manifest for this platform, verifying every digest. */
     public Resolved resolve(Reference ref, Credentials creds) {
-        Fetched top = fetchManifest(ref, ref.manifestReference(), creds, true);
+        return resolve(ref, creds, UnaryOperator.identity());
+    }
+
+    /**
+     * Resolves {@code ref} as {@link #resolve(Reference, Credentials)} does; {@code bodies} sees
+     * each manifest body before it is read (to track progress, and to close it when stalled).
+     */
+    public Resolved resolve(Reference ref, Credentials creds, UnaryOperator<InputStream> bodies) {
+        Fetched top = fetchManifest(ref, ref.manifestReference(), creds, true, bodies);
         if (ref.digest() != null && !top.digest().equals(ref.digest())) {
             throw BerthException.failedPrecondition("registry %s: manifest of %s has digest %s, not the one asked for",
                     ref.registry(), ref, top.digest());
@@ -90,7 +99,7 @@ public final class RegistryClient {
             return new Resolved(ref, top, Optional.empty());
         }
         Descriptor chosen = choosePlatform(ref, top);
-        Fetched manifest = fetchManifest(ref, chosen.digest().toString(), creds, false);
+        Fetched manifest = fetchManifest(ref, chosen.digest().toString(), creds, false, bodies);
         if (!manifest.digest().equals(chosen.digest())) {
             throw BerthException.failedPrecondition("registry %s: manifest %s of %s does not match its digest",
                     ref.registry(), chosen.digest(), ref);
@@ -122,13 +131,17 @@ public final class RegistryClient {
         return best;
     }
 
-    private Fetched fetchManifest(Reference ref, String tagOrDigest, Credentials creds, boolean byTagAllowed) {
+    private Fetched fetchManifest(Reference ref, String tagOrDigest, Credentials creds, boolean byTagAllowed,
+                                  UnaryOperator<InputStream> bodies) {
         boolean byDigest = Digest.isDigest(tagOrDigest);
         Response r = get(ref, "manifests/" + tagOrDigest, MediaTypes.MANIFEST_ACCEPT, creds, !byDigest && byTagAllowed,
                 "manifest " + tagOrDigest);
         byte[] bytes;
-        try (InputStream in = r.body) {
+        try (InputStream in = bodies.apply(r.body)) {
             bytes = in.readNBytes(MAX_MANIFEST + 1);
+        } catch (java.io.InterruptedIOException e) {
+            throw new BerthException(BerthException.Kind.CANCELLED,
+                    String.format("registry %s: reading manifest of %s was cancelled", ref.registry(), ref), e);
         } catch (IOException e) {
             throw BerthException.unavailable("registry %s: reading manifest of %s failed: %s", ref.registry(), ref, e.getMessage());
         }
@@ -189,6 +202,9 @@ public final class RegistryClient {
             try {
                 return getFrom(ep, ref, path, accept, creds, what);
             } catch (BerthException e) {
+                if (e.kind() == BerthException.Kind.CANCELLED) {
+                    throw e;
+                }
                 last = e;
                 if (endpoints.size() > 1) {
                     LOG.info("registry endpoint {} failed for {} of {}: {}", ep, what, ref, e.getMessage());
@@ -210,6 +226,11 @@ public final class RegistryClient {
             try {
                 resp = exchange(ep, uri, accept, creds, scope, ref);
             } catch (IOException e) {
+                if (e instanceof java.io.InterruptedIOException && !(e instanceof java.net.SocketTimeoutException)) {
+                    Thread.currentThread().interrupt(); // cancelled, not a transient failure: no retry
+                    throw new BerthException(BerthException.Kind.CANCELLED,
+                            String.format("registry %s (%s): %s of %s was cancelled", ref.registry(), ep, what, ref), e);
+                }
                 java.security.cert.CertificateException tls = tlsFailure(e);
                 if (tls != null) {
                     // a certificate that is not trusted now will not be trusted on the next attempt

@@ -24,7 +24,8 @@ import java.util.concurrent.atomic.AtomicInteger;
 /**
  * A test front for a real registry on loopback: forwards {@code /v2/} GETs, counts requests
  * per path, can require Bearer tokens from its own token endpoint ({@code /token}, guarded by
- * HTTP Basic), and can cut blob downloads off half-way (stalling until released).
+ * HTTP Basic), and can cut blob downloads off half-way or stall any response right after its
+ * headers (until released).
  */
 public final class RegistryProxy implements AutoCloseable {
     private final String upstream;
@@ -38,6 +39,7 @@ public final class RegistryProxy implements AutoCloseable {
     private volatile String bearerPassword;
     private volatile String issuedToken;
     private volatile long stallBlobsLargerThan = -1;
+    private volatile String stallAfterHeaders;
     private final AtomicInteger failuresLeft = new AtomicInteger();
     private volatile int failStatus;
     private volatile CountDownLatch stalled = new CountDownLatch(1);
@@ -70,6 +72,16 @@ public final class RegistryProxy implements AutoCloseable {
         this.stallBlobsLargerThan = size;
     }
 
+    /**
+     * Responses to paths containing {@code pathPart} send their status and headers (with the
+     * full Content-Length), then no byte of the body until {@link #releaseStalled()}.
+     */
+    public void stallAfterHeaders(String pathPart) {
+        this.stalled = new CountDownLatch(1);
+        this.release = new CountDownLatch(1);
+        this.stallAfterHeaders = pathPart;
+    }
+
     /** The next {@code n} registry requests fail with HTTP {@code status}. */
     public void failNext(int n, int status) {
         failStatus = status;
@@ -78,6 +90,7 @@ public final class RegistryProxy implements AutoCloseable {
 
     public void passThrough() {
         stallBlobsLargerThan = -1;
+        stallAfterHeaders = null;
         release.countDown();
     }
 
@@ -157,16 +170,19 @@ public final class RegistryProxy implements AutoCloseable {
                 }
                 ex.sendResponseHeaders(200, length == 0 ? -1 : length);
                 OutputStream out = ex.getResponseBody();
+                String stallPart = stallAfterHeaders;
+                if (stallPart != null && path.contains(stallPart)) {
+                    out.flush();
+                    stalled.countDown();
+                    awaitRelease();
+                    return;
+                }
                 long stallAt = stallBlobsLargerThan;
                 if (stallAt >= 0 && path.contains("/blobs/") && length > stallAt) {
                     out.write(in.readNBytes((int) (length / 2)));
                     out.flush();
                     stalled.countDown();
-                    try {
-                        release.await(120, TimeUnit.SECONDS);
-                    } catch (InterruptedException e) {
-                        Thread.currentThread().interrupt();
-                    }
+                    awaitRelease();
                     return; // the connection closes short of Content-Length
                 }
                 in.transferTo(out);
@@ -174,6 +190,14 @@ public final class RegistryProxy implements AutoCloseable {
             }
         } finally {
             ex.close();
+        }
+    }
+
+    private void awaitRelease() {
+        try {
+            release.await(120, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
         }
     }
 
