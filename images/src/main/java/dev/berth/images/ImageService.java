@@ -375,7 +375,7 @@ public final class ImageService implements AutoCloseable {
 
     private ImageRecord doPull(Reference ref, Credentials creds, Map<String, String> annotations, PullProgress progress) {
         RegistryClient.Resolved resolved;
-        try (PullProgress.Reader reader = progress.reader("the manifest", true)) {
+        try (PullProgress.Reader reader = progress.reader("the manifest")) {
             resolved = client.resolve(ref, creds, in -> progress.watch(reader, in));
         }
         JsonNode manifest = resolved.manifest().json();
@@ -574,7 +574,7 @@ public final class ImageService implements AutoCloseable {
         Duration delay = settings.registry().backoff();
         for (int attempt = 1; ; attempt++) {
             long[] counted = {0};
-            try (PullProgress.Reader reader = progress.reader(name, false)) {
+            try (PullProgress.Reader reader = progress.reader(name)) {
                 Path p = content.ensure(d, () -> progress.watch(reader, client.openBlob(ref, d, creds)), done -> {
                     metrics.downloaded(done - counted[0]);
                     counted[0] = done;

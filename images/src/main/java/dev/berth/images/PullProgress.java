@@ -55,6 +55,14 @@ final class PullProgress {
             stream = in;
         }
 
+        /** The body has been read and closed: what the thread does next is not reading from the registry. */
+        private void bodyClosed() {
+            synchronized (this) {
+                stream = null;
+            }
+            watched = false;
+        }
+
         /** Closes the stream and interrupts the thread, unless the reader has ended. */
         private synchronized boolean cancel() {
             if (!active) {
@@ -110,14 +118,12 @@ final class PullProgress {
 
     /**
      * Starts reading {@code what} on this thread; close the reader when done. The reader is
-     * watched for stalls once {@link #watch} sees a body, or at once when {@code watchedNow}.
+     * watched for stalls once {@link #watch} sees a response body (until then the registry
+     * client's request timeout applies).
      */
-    Reader reader(String what, boolean watchedNow) {
+    Reader reader(String what) {
         Reader r = new Reader(what);
         readers.add(r);
-        if (watchedNow) {
-            r.watch();
-        }
         if (stalled) {
             r.close();
             throw cancelled();
@@ -147,6 +153,12 @@ final class PullProgress {
                     lastProgress = System.nanoTime();
                 }
                 return n;
+            }
+
+            @Override
+            public void close() throws IOException {
+                r.bodyClosed();
+                super.close();
             }
         };
     }

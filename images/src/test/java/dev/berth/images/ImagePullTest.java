@@ -427,7 +427,7 @@ class ImagePullTest {
     @Test
     void aRegistryThatStallsAfterTheManifestHeadersIsCancelled() throws Exception {
         images.close();
-        images = service(root, Duration.ofMillis(500));
+        images = service(root, Duration.ofSeconds(2)); // long enough that a loaded machine does not look stalled
         try (RegistryProxy proxy = new RegistryProxy(registry.url())) {
             proxy.stallAfterHeaders("/manifests/");
             String ref = proxy.host() + "/test/app1:v1";
@@ -447,7 +447,7 @@ class ImagePullTest {
     @Test
     void aRegistryThatStallsAfterABlobsHeadersIsCancelled() throws Exception {
         images.close();
-        images = service(root, Duration.ofMillis(500));
+        images = service(root, Duration.ofSeconds(2)); // long enough that a loaded machine does not look stalled
         try (RegistryProxy proxy = new RegistryProxy(registry.url())) {
             proxy.stallAfterHeaders("/blobs/" + base.digest());
             String ref = proxy.host() + "/test/app2:v1";
