@@ -22,6 +22,7 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.LongSupplier;
 import java.util.function.UnaryOperator;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -70,10 +71,17 @@ public final class RegistryClient {
     private final RegistryHosts hosts;
     private final Settings settings;
     private final Map<String, Token> tokens = new ConcurrentHashMap<>();
+    private final LongSupplier clock;
 
     public RegistryClient(RegistryHosts hosts, Settings settings) {
+        this(hosts, settings, System::nanoTime);
+    }
+
+    /** With the clock token lifetimes are measured by (nanoseconds, as {@link System#nanoTime()}). */
+    RegistryClient(RegistryHosts hosts, Settings settings, LongSupplier clock) {
         this.hosts = hosts;
         this.settings = settings;
+        this.clock = clock;
     }
 
     public Settings settings() {
@@ -302,7 +310,7 @@ public final class RegistryClient {
             throws IOException {
         String key = ep.host() + " " + scope;
         Token cached = tokens.get(key);
-        String auth = cached != null && cached.expiresAtNanos - System.nanoTime() > 0 ? cached.header : null;
+        String auth = cached != null && (cached.expiresAtNanos == Long.MAX_VALUE || cached.expiresAtNanos - clock.getAsLong() > 0) ? cached.header : null;
         HttpResponse<InputStream> resp = send(ep, uri, accept, auth);
         if (resp.statusCode() == 401) {
             Optional<String> challenge = resp.headers().firstValue("WWW-Authenticate");
@@ -437,7 +445,7 @@ public final class RegistryClient {
         long expiresIn = Math.max(json.path("expires_in").asLong(60), 1);
         // renew a little early so that a token does not lapse between check and use
         long lifetime = Duration.ofSeconds(expiresIn).toNanos() * 9 / 10;
-        return new Token("Bearer " + token, System.nanoTime() + lifetime);
+        return new Token("Bearer " + token, clock.getAsLong() + lifetime);
     }
 
     private static String enc(String s) {
