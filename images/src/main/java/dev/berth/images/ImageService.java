@@ -117,6 +117,11 @@ public final class ImageService implements AutoCloseable {
         return metrics;
     }
 
+    /** HTTP requests sent to registries so far. */
+    public long registryRequests() {
+        return client.requests();
+    }
+
     public ContentStore content() {
         return content;
     }
@@ -374,10 +379,12 @@ public final class ImageService implements AutoCloseable {
     }
 
     private ImageRecord doPull(Reference ref, Credentials creds, Map<String, String> annotations, PullProgress progress) {
+        PullMetrics.Stopwatch watch = metrics.stopwatch();
         RegistryClient.Resolved resolved;
         try (PullProgress.Reader reader = progress.reader("the manifest")) {
             resolved = client.resolve(ref, creds, in -> progress.watch(reader, in));
         }
+        watch.lap(PullMetrics.Phase.RESOLVE);
         JsonNode manifest = resolved.manifest().json();
         Descriptor configDesc = Descriptor.fromJson(manifest.path("config"), "manifest of " + ref);
         List<Descriptor> layerDescs = new ArrayList<>();
@@ -399,6 +406,7 @@ public final class ImageService implements AutoCloseable {
         Set<Digest> chains = new HashSet<>();
         pinWhilePulling(blobs, chains);
         try {
+            watch.restart();
             resolved.index().ifPresent(i -> content.put(i.descriptor(), i.bytes()));
             content.put(resolved.manifest().descriptor(), resolved.manifest().bytes());
             fetchBlob(ref, configDesc, creds, "config", progress);
@@ -415,29 +423,35 @@ public final class ImageService implements AutoCloseable {
             if (diffIds.size() != layerDescs.size()) {
                 throw BerthException.failedPrecondition("image %s: its config lists %d layers but its manifest %d", ref, diffIds.size(), layerDescs.size());
             }
+            watch.lap(PullMetrics.Phase.CONFIG);
             List<Digest> chainIds = LayerStore.chainIds(diffIds);
             Set<Digest> chainSet = new HashSet<>(chainIds);
             pinWhilePulling(Set.of(), chainSet);
             chains.addAll(chainSet);
             List<Future<?>> tasks = new ArrayList<>();
             java.util.concurrent.atomic.AtomicBoolean abort = new java.util.concurrent.atomic.AtomicBoolean();
+            java.util.concurrent.FutureTask<Void> here = null;
             for (int i = 0; i < layerDescs.size(); i++) {
                 Descriptor d = layerDescs.get(i);
                 Digest chain = chainIds.get(i);
                 Digest diff = diffIds.get(i);
-                tasks.add(downloads.submit(() -> {
+                java.util.concurrent.FutureTask<Void> task = new java.util.concurrent.FutureTask<>(() -> {
                     if (abort.get()) {
                         return null; // another layer of this pull failed
                     }
-                    if (!layers.has(chain)) {
-                        Path blob = fetchBlob(ref, d, creds, "layer", progress);
-                        layers.ensure(chain, diff, () -> Files.newInputStream(blob));
-                    } else {
-                        progress.blob(d.digest(), d.size());
-                    }
+                    ensureLayer(ref, d, chain, diff, creds, progress);
                     progress.layerDone();
                     return null;
-                }));
+                });
+                tasks.add(task);
+                if (i == layerDescs.size() - 1) {
+                    here = task; // the pull's own thread takes one layer: no hand-off for a one-layer image
+                } else {
+                    downloads.execute(task);
+                }
+            }
+            if (here != null) {
+                here.run();
             }
             awaitAll(tasks, abort);
             String user = config.path("config").path("User").asText("");
@@ -449,12 +463,24 @@ public final class ImageService implements AutoCloseable {
                     resolved.manifest().mediaType(), resolved.index().map(RegistryClient.Fetched::digest).orElse(null),
                     layerDescs.stream().map(Descriptor::digest).toList(), diffIds, chainIds, user, (Long) u[0], (String) u[1],
                     false, annotations == null ? Map.of() : annotations, System.currentTimeMillis());
-            Durability.syncFilesystemOf(root);
-            synchronized (gcLock) {
-                return images.put(record);
+            watch.restart();
+            // the record is written ahead, so that one filesystem sync makes it durable with the content it names
+            ImageStore.Staged staged = images.stage(record);
+            try {
+                Durability.syncFilesystemOf(root);
+                watch.lap(PullMetrics.Phase.SYNC);
+                synchronized (gcLock) {
+                    ImageRecord stored = images.put(record, staged);
+                    watch.lap(PullMetrics.Phase.RECORD);
+                    return stored;
+                }
+            } finally {
+                images.discard(staged);
             }
         } finally {
+            watch.restart();
             unpin(blobs, chains);
+            watch.lap(PullMetrics.Phase.CLEANUP);
         }
     }
 
@@ -562,6 +588,82 @@ public final class ImageService implements AutoCloseable {
             } catch (RuntimeException e) {
                 LOG.warn("pull watchdog: {}", e.toString());
             }
+        }
+    }
+
+    /**
+     * Makes sure a layer is unpacked. A layer whose blob is not stored yet is unpacked as it
+     * downloads: the blob is stored and verified along the way, and the layer becomes visible
+     * only once both its diff id and its blob's digest check out.
+     */
+    private void ensureLayer(Reference ref, Descriptor d, Digest chain, Digest diff, Credentials creds, PullProgress progress) {
+        if (layers.has(chain)) {
+            progress.blob(d.digest(), d.size());
+            return;
+        }
+        PullMetrics.Stopwatch watch = metrics.stopwatch();
+        String name = "layer " + d.digest();
+        Duration delay = settings.registry().backoff();
+        for (int attempt = 1; ; attempt++) {
+            long[] counted = {0};
+            ContentStore.Storing storing = null;
+            try (PullProgress.Reader reader = progress.reader(name)) {
+                storing = content.openStoring(d, () -> progress.watch(reader, client.openBlob(ref, d, creds)), done -> {
+                    metrics.downloaded(done - counted[0]);
+                    counted[0] = done;
+                    progress.blob(d.digest(), done);
+                });
+                if (storing != null) {
+                    ContentStore.Storing s = storing;
+                    try {
+                        layers.ensure(chain, diff, () -> s, s::finish);
+                    } catch (BerthException e) {
+                        if (e.kind() == BerthException.Kind.FAILED_PRECONDITION && !s.ended()) {
+                            s.finish(); // a blob that does not match its digest explains a bad layer best
+                        }
+                        throw e;
+                    }
+                    if (!s.finished()) {
+                        s.finish(); // another pull unpacked the layer meanwhile; the blob is still needed
+                    }
+                    progress.blob(d.digest(), d.size());
+                    watch.lap(PullMetrics.Phase.LAYER_STREAM);
+                    return;
+                }
+            } catch (BerthException e) {
+                if (progress.stalled()) {
+                    throw progress.cancelled();
+                }
+                if (e.kind() == BerthException.Kind.UNAVAILABLE && attempt < settings.registry().attempts()) {
+                    LOG.info("pulling {}: {} failed ({}), retrying", ref, name, e.getMessage());
+                    sleepBeforeRetry(ref, delay);
+                    delay = delay.multipliedBy(2);
+                    continue;
+                }
+                if (e.getMessage().startsWith("registry ")) {
+                    throw e;
+                }
+                throw new BerthException(e.kind(), "registry " + ref.registry() + ": layer of " + ref + ": " + e.getMessage(), e);
+            } finally {
+                if (storing != null) {
+                    storing.abort();
+                }
+            }
+            // the blob is stored already, or another pull is downloading it
+            Path blob = fetchBlob(ref, d, creds, "layer", progress);
+            watch.lap(PullMetrics.Phase.LAYER_FETCH);
+            layers.ensure(chain, diff, () -> Files.newInputStream(blob));
+            watch.lap(PullMetrics.Phase.LAYER_UNPACK);
+            return;
+        }
+    }
+
+    private static void sleepBeforeRetry(Reference ref, Duration delay) {
+        try {
+            Thread.sleep(delay.toMillis());
+        } catch (InterruptedException ie) {
+            Thread.currentThread().interrupt();
+            throw new BerthException(BerthException.Kind.CANCELLED, "pull of " + ref + " interrupted");
         }
     }
 

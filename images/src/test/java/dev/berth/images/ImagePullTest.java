@@ -320,6 +320,22 @@ class ImagePullTest {
     }
 
     @Test
+    void aLayerThatUnpacksFineFromABlobNotMatchingItsDigestIsNotKept() throws Exception {
+        TestLayer.Built good = TestLayer.create().file("data", "unpacks the same").build(Compression.GZIP);
+        TestImage.of(good).push(registry.pusher(), "test/gzip-header", "v1");
+        Path data = registry.blobFile(good.digest());
+        byte[] bytes = Files.readAllBytes(data);
+        bytes[4] ^= 0x11; // the gzip header's mtime: the content decompresses the same, the blob's digest differs
+        Files.write(data, bytes);
+        BerthException e = assertThrows(BerthException.class, () -> pull(registry.host() + "/test/gzip-header:v1"));
+        assertEquals(BerthException.Kind.FAILED_PRECONDITION, e.kind());
+        assertTrue(e.getMessage().contains(good.digest()) && e.getMessage().contains("does not match"), e.getMessage());
+        assertConsistent(images);
+        assertEquals(Set.of(), images.content().list());
+        assertEquals(Set.of(), images.layers().list());
+    }
+
+    @Test
     void aHostileLayerFailsThePullAndWritesNothingOutside() throws Exception {
         Path outside = Files.createDirectory(root.resolve("outside"));
         TestLayer.Built evil = TestLayer.create().symlink("escape", outside.toString()).file("escape/pwned", "x").build(Compression.GZIP);

@@ -72,6 +72,7 @@ public final class RegistryClient {
     private final Settings settings;
     private final Map<String, Token> tokens = new ConcurrentHashMap<>();
     private final LongSupplier clock;
+    private final java.util.concurrent.atomic.LongAdder requests = new java.util.concurrent.atomic.LongAdder();
 
     public RegistryClient(RegistryHosts hosts, Settings settings) {
         this(hosts, settings, System::nanoTime);
@@ -86,6 +87,11 @@ public final class RegistryClient {
 
     public Settings settings() {
         return settings;
+    }
+
+    /** HTTP requests sent so far (registries, token endpoints, redirects each count). */
+    public long requests() {
+        return requests.sum();
     }
 
     /** Resolves {@code ref} to the image manifest for this platform, verifying every digest. */
@@ -338,6 +344,7 @@ public final class RegistryClient {
                 b.header("Authorization", authHeader);
             }
             HttpResponse<InputStream> resp;
+            requests.increment();
             try {
                 resp = ep.client().send(b.build(), HttpResponse.BodyHandlers.ofInputStream());
             } catch (InterruptedException e) {
@@ -422,6 +429,7 @@ public final class RegistryClient {
         }
         b.timeout(settings.requestTimeout()).header("User-Agent", "berth");
         HttpResponse<byte[]> resp;
+        requests.increment();
         try {
             resp = hosts.defaultClient.send(b.build(), HttpResponse.BodyHandlers.ofByteArray());
         } catch (InterruptedException e) {
