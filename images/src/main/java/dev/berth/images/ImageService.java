@@ -592,9 +592,9 @@ public final class ImageService implements AutoCloseable {
     }
 
     /**
-     * Makes sure a layer is unpacked. A layer whose blob is not stored yet is unpacked as it
-     * downloads: the blob is stored and verified along the way, and the layer becomes visible
-     * only once both its diff id and its blob's digest check out.
+     * Makes sure a layer is unpacked: its blob is downloaded (verified as it streams into the
+     * content store) and then unpacked from the stored file. Unpacking while downloading was
+     * measured slower on this kind of machine: the two compete for the cores.
      */
     private void ensureLayer(Reference ref, Descriptor d, Digest chain, Digest diff, Credentials creds, PullProgress progress) {
         if (layers.has(chain)) {
@@ -602,60 +602,10 @@ public final class ImageService implements AutoCloseable {
             return;
         }
         PullMetrics.Stopwatch watch = metrics.stopwatch();
-        String name = "layer " + d.digest();
-        Duration delay = settings.registry().backoff();
-        for (int attempt = 1; ; attempt++) {
-            long[] counted = {0};
-            ContentStore.Storing storing = null;
-            try (PullProgress.Reader reader = progress.reader(name)) {
-                storing = content.openStoring(d, () -> progress.watch(reader, client.openBlob(ref, d, creds)), done -> {
-                    metrics.downloaded(done - counted[0]);
-                    counted[0] = done;
-                    progress.blob(d.digest(), done);
-                });
-                if (storing != null) {
-                    ContentStore.Storing s = storing;
-                    try {
-                        layers.ensure(chain, diff, () -> s, s::finish);
-                    } catch (BerthException e) {
-                        if (e.kind() == BerthException.Kind.FAILED_PRECONDITION && !s.ended()) {
-                            s.finish(); // a blob that does not match its digest explains a bad layer best
-                        }
-                        throw e;
-                    }
-                    if (!s.finished()) {
-                        s.finish(); // another pull unpacked the layer meanwhile; the blob is still needed
-                    }
-                    progress.blob(d.digest(), d.size());
-                    watch.lap(PullMetrics.Phase.LAYER_STREAM);
-                    return;
-                }
-            } catch (BerthException e) {
-                if (progress.stalled()) {
-                    throw progress.cancelled();
-                }
-                if (e.kind() == BerthException.Kind.UNAVAILABLE && attempt < settings.registry().attempts()) {
-                    LOG.info("pulling {}: {} failed ({}), retrying", ref, name, e.getMessage());
-                    sleepBeforeRetry(ref, delay);
-                    delay = delay.multipliedBy(2);
-                    continue;
-                }
-                if (e.getMessage().startsWith("registry ")) {
-                    throw e;
-                }
-                throw new BerthException(e.kind(), "registry " + ref.registry() + ": layer of " + ref + ": " + e.getMessage(), e);
-            } finally {
-                if (storing != null) {
-                    storing.abort();
-                }
-            }
-            // the blob is stored already, or another pull is downloading it
-            Path blob = fetchBlob(ref, d, creds, "layer", progress);
-            watch.lap(PullMetrics.Phase.LAYER_FETCH);
-            layers.ensure(chain, diff, () -> Files.newInputStream(blob));
-            watch.lap(PullMetrics.Phase.LAYER_UNPACK);
-            return;
-        }
+        Path blob = fetchBlob(ref, d, creds, "layer", progress);
+        watch.lap(PullMetrics.Phase.LAYER_FETCH);
+        layers.ensure(chain, diff, () -> Files.newInputStream(blob));
+        watch.lap(PullMetrics.Phase.LAYER_UNPACK);
     }
 
     private static void sleepBeforeRetry(Reference ref, Duration delay) {
@@ -690,12 +640,7 @@ public final class ImageService implements AutoCloseable {
                 }
                 if (e.kind() == BerthException.Kind.UNAVAILABLE && attempt < settings.registry().attempts()) {
                     LOG.info("pulling {}: {} failed ({}), retrying", ref, name, e.getMessage());
-                    try {
-                        Thread.sleep(delay.toMillis());
-                    } catch (InterruptedException ie) {
-                        Thread.currentThread().interrupt();
-                        throw new BerthException(BerthException.Kind.CANCELLED, "pull of " + ref + " interrupted");
-                    }
+                    sleepBeforeRetry(ref, delay);
                     delay = delay.multipliedBy(2);
                     continue;
                 }

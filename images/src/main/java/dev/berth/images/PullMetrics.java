@@ -13,9 +13,7 @@ public final class PullMetrics {
         RESOLVE,
         /** Storing the manifest, fetching and reading the config. */
         CONFIG,
-        /** Downloading a layer and unpacking it as it arrives, verifying blob and diff id. */
-        LAYER_STREAM,
-        /** Downloading a layer blob without unpacking it at once (another pull was fetching it). */
+        /** Downloading layer blobs, verifying them as they stream into the content store. */
         LAYER_FETCH,
         /** Unpacking a layer from a stored blob (decompressing, checking the diff id, writing files). */
         LAYER_UNPACK,

@@ -94,14 +94,11 @@ public final class ContentStore {
             return target;
         }
         CompletableFuture<Path> mine = new CompletableFuture<>();
-        CompletableFuture<Path> existing;
-        while ((existing = inFlight.putIfAbsent(d.digest(), mine)) != null) {
+        CompletableFuture<Path> existing = inFlight.putIfAbsent(d.digest(), mine);
+        if (existing != null) {
             try {
                 return existing.join();
             } catch (java.util.concurrent.CompletionException e) {
-                if (e.getCause() instanceof Abandoned) {
-                    continue; // its reader gave up on it: download it here
-                }
                 if (e.getCause() instanceof RuntimeException re) {
                     throw re;
                 }
@@ -134,157 +131,6 @@ public final class ContentStore {
             throw BerthException.unavailable("download of blob %s failed: %s", d.digest(), e.getMessage() == null ? e.toString() : e.getMessage());
         } catch (UncheckedIOException e) {
             throw BerthException.unavailable("download of blob %s failed: %s", d.digest(), e.getCause().getMessage());
-        }
-    }
-
-    /**
-     * Opens {@code source} for a reader that consumes the blob as it arrives (e.g. unpacks a
-     * layer while it downloads): every byte read is also written to the store and hashed.
-     * {@link Storing#finish()} then reads what the consumer left, verifies the blob against its
-     * digest and size and only then moves it into place; {@link Storing#abort()} drops it.
-     * Returns null when the blob is present or another thread is storing it: the caller then
-     * waits for it with {@link #ensure} instead.
-     *
-     * <p>Failures reading {@code source} come out of every call as {@link BerthException}s
-     * (unavailable, cancelled); a digest or size mismatch as failed precondition.
-     */
-    public Storing openStoring(Descriptor d, Source source, LongConsumer progress) {
-        if (Files.isRegularFile(path(d.digest()))) {
-            return null;
-        }
-        CompletableFuture<Path> mine = new CompletableFuture<>();
-        if (inFlight.putIfAbsent(d.digest(), mine) != null) {
-            return null;
-        }
-        Writer w = null;
-        try {
-            w = new Writer(d, progress);
-            return new Storing(d, source.open(), w, mine);
-        } catch (IOException | RuntimeException e) {
-            BerthException b = asBerth(d, e);
-            if (w != null) {
-                w.close();
-            }
-            mine.completeExceptionally(b);
-            inFlight.remove(d.digest(), mine);
-            throw b;
-        }
-    }
-
-    /** What waiters on a download see when its reader abandons it: they try it themselves. */
-    private static final class Abandoned extends RuntimeException {
-        Abandoned() {
-            super("abandoned", null, false, false);
-        }
-    }
-
-    private static BerthException asBerth(Descriptor d, Exception e) {
-        if (e instanceof BerthException b) {
-            return b;
-        }
-        if (e instanceof InterruptedIOException) {
-            return new BerthException(BerthException.Kind.CANCELLED, "download of blob " + d.digest() + " was cancelled", e);
-        }
-        String m = e instanceof UncheckedIOException u ? u.getCause().getMessage() : e.getMessage();
-        return BerthException.unavailable("download of blob %s failed: %s", d.digest(), m == null ? e.toString() : m);
-    }
-
-    /**
-     * A blob read by a consumer as it is stored ({@link #openStoring}). Closing the stream
-     * (as a consumer does) does not end the download: {@link #finish()} or {@link #abort()} does.
-     */
-    public final class Storing extends InputStream {
-        private final Descriptor d;
-        private final InputStream in;
-        private final Writer w;
-        private final CompletableFuture<Path> done;
-        private boolean ended;
-
-        private Storing(Descriptor d, InputStream in, Writer w, CompletableFuture<Path> done) {
-            this.d = d;
-            this.in = in;
-            this.w = w;
-            this.done = done;
-        }
-
-        @Override
-        public int read() {
-            byte[] one = new byte[1];
-            int n = read(one, 0, 1);
-            return n < 0 ? -1 : one[0] & 0xff;
-        }
-
-        @Override
-        public int read(byte[] b, int off, int len) {
-            if (ended) {
-                throw BerthException.failedPrecondition("blob %s: read after the download ended", d.digest());
-            }
-            try {
-                int n = in.read(b, off, len);
-                if (n > 0) {
-                    w.write(b, off, n);
-                }
-                return n;
-            } catch (IOException | RuntimeException e) {
-                throw asBerth(d, e);
-            }
-        }
-
-        @Override
-        public void close() {
-            // the consumer is done; the download ends with finish() or abort()
-        }
-
-        /** Whether the download has ended (finished, failed or aborted). */
-        public boolean ended() {
-            return ended;
-        }
-
-        /** Whether the blob has been stored by {@link #finish()}. */
-        public boolean finished() {
-            return done.isDone() && !done.isCompletedExceptionally();
-        }
-
-        /** Reads the rest of the blob, verifies it and moves it into place. */
-        public Path finish() {
-            if (ended) {
-                throw BerthException.failedPrecondition("blob %s: the download already ended", d.digest());
-            }
-            try {
-                byte[] buf = new byte[128 * 1024];
-                int n;
-                while ((n = in.read(buf)) > 0) {
-                    w.write(buf, 0, n);
-                }
-                Path p = w.commit();
-                done.complete(p);
-                return p;
-            } catch (IOException | RuntimeException e) {
-                BerthException b = asBerth(d, e);
-                done.completeExceptionally(b);
-                throw b;
-            } finally {
-                end();
-            }
-        }
-
-        /** Drops the download (nothing is stored); does nothing after {@link #finish()}. */
-        public void abort() {
-            if (!ended) {
-                done.completeExceptionally(new Abandoned());
-                end();
-            }
-        }
-
-        private void end() {
-            ended = true;
-            w.close();
-            try {
-                in.close();
-            } catch (IOException | RuntimeException e) {
-                // nothing more to read
-            }
-            inFlight.remove(d.digest(), done);
         }
     }
 

@@ -91,15 +91,6 @@ public final class LayerStore {
 
     /** Makes sure the layer is unpacked: at once if it is; joining an unpacking under way; or unpacking {@code source}. */
     public Layer ensure(Digest chainId, Digest diffId, Source source) {
-        return ensure(chainId, diffId, source, () -> { });
-    }
-
-    /**
-     * As {@link #ensure(Digest, Digest, Source)}; when this call unpacks the layer,
-     * {@code beforeCommit} runs once the content is unpacked and verified and before the layer
-     * becomes visible: if it throws, the layer is dropped.
-     */
-    public Layer ensure(Digest chainId, Digest diffId, Source source, Runnable beforeCommit) {
         if (has(chainId)) {
             return get(chainId);
         }
@@ -116,7 +107,7 @@ public final class LayerStore {
             }
         }
         try {
-            Layer l = has(chainId) ? get(chainId) : unpack(chainId, diffId, source, beforeCommit);
+            Layer l = has(chainId) ? get(chainId) : unpack(chainId, diffId, source);
             mine.complete(l);
             return l;
         } catch (RuntimeException e) {
@@ -127,7 +118,7 @@ public final class LayerStore {
         }
     }
 
-    private Layer unpack(Digest chainId, Digest diffId, Source source, Runnable beforeCommit) {
+    private Layer unpack(Digest chainId, Digest diffId, Source source) {
         Path tmp = root.resolve(".tmp-" + chainId.hex() + "-" + Long.toHexString(ThreadLocalRandom.current().nextLong()));
         try {
             Path diff = tmp.resolve("diff");
@@ -136,7 +127,6 @@ public final class LayerStore {
             try (InputStream in = source.open()) {
                 r = LayerUnpacker.unpack(in, diff, diffId);
             }
-            beforeCommit.run();
             Layer layer = new Layer(chainId, diffId, r.bytes(), r.inodes() + 1);
             // not synced here: the image service syncs the filesystem once before it records an image,
             // and layers no record names are swept at start
