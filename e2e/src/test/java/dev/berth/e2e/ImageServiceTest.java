@@ -206,7 +206,11 @@ class ImageServiceTest {
              BerthProcess berth = BerthProcess.start(dir.resolve("berth"))) {
             TestImage.of(TestLayer.busybox().build(TestLayer.Compression.GZIP)).push(registry.pusher(), "bench/busybox", "1");
             String small = registry.host() + "/bench/busybox:1";
-            System.out.println("busybox image: " + medianMillis(berth, small, 21) + " ms median PullImage (fresh each time)");
+            long smallCpu = cpuMillis(berth.pid());
+            double smallMs = medianMillis(berth, small, 21);
+            smallCpu = cpuMillis(berth.pid()) - smallCpu;
+            System.out.printf("busybox image: %.1f ms median PullImage (fresh each time), daemon CPU %.1f ms per pull and removal (mean); load %s%n",
+                    smallMs, smallCpu / 21.0, Files.readString(Path.of("/proc/loadavg")).strip());
 
             List<TestLayer.Built> big = new ArrayList<>();
             Random rnd = new Random(1);

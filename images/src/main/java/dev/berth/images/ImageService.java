@@ -17,7 +17,6 @@ import dev.berth.images.registry.RegistryClient;
 import dev.berth.images.registry.RegistryHosts;
 import dev.berth.images.store.ImageRecord;
 import dev.berth.images.store.ImageStore;
-import java.io.FilterInputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.file.Files;
@@ -75,7 +74,7 @@ public final class ImageService implements AutoCloseable {
     private final CredentialStore credentials;
     private final ExecutorService downloads;
     private final ScheduledExecutorService watchdog;
-    private final Set<Watch> watches = ConcurrentHashMap.newKeySet();
+    private final Set<PullProgress> pulls = ConcurrentHashMap.newKeySet();
     private final PullMetrics metrics = new PullMetrics();
     private final Object gcLock = new Object();
     /** Taken before the store's file lock (the file lock excludes other processes, this one other threads). */
@@ -116,6 +115,11 @@ public final class ImageService implements AutoCloseable {
 
     public PullMetrics metrics() {
         return metrics;
+    }
+
+    /** HTTP requests sent to registries so far. */
+    public long registryRequests() {
+        return client.requests();
     }
 
     public ContentStore content() {
@@ -359,7 +363,28 @@ public final class ImageService implements AutoCloseable {
     private ImageRecord doPull(String image, Credentials given, Map<String, String> annotations) {
         Reference ref = Reference.parse(image);
         Credentials creds = given == null || given.isEmpty() ? credentials.lookup(ref.registry()) : given;
-        RegistryClient.Resolved resolved = client.resolve(ref, creds);
+        PullProgress progress = new PullProgress(ref, settings.progressTimeout());
+        pulls.add(progress);
+        try {
+            return doPull(ref, creds, annotations, progress);
+        } catch (RuntimeException e) {
+            if (progress.stalled()) {
+                Thread.interrupted();
+                throw progress.cancelled();
+            }
+            throw e;
+        } finally {
+            pulls.remove(progress);
+        }
+    }
+
+    private ImageRecord doPull(Reference ref, Credentials creds, Map<String, String> annotations, PullProgress progress) {
+        PullMetrics.Stopwatch watch = metrics.stopwatch();
+        RegistryClient.Resolved resolved;
+        try (PullProgress.Reader reader = progress.reader("the manifest")) {
+            resolved = client.resolve(ref, creds, in -> progress.watch(reader, in));
+        }
+        watch.lap(PullMetrics.Phase.RESOLVE);
         JsonNode manifest = resolved.manifest().json();
         Descriptor configDesc = Descriptor.fromJson(manifest.path("config"), "manifest of " + ref);
         List<Descriptor> layerDescs = new ArrayList<>();
@@ -372,6 +397,7 @@ public final class ImageService implements AutoCloseable {
             }
             layerDescs.add(d);
         }
+        progress.expect(configDesc.size() + layerDescs.stream().mapToLong(Descriptor::size).sum(), layerDescs.size());
         Set<Digest> blobs = new HashSet<>();
         blobs.add(resolved.manifest().digest());
         resolved.index().ifPresent(i -> blobs.add(i.digest()));
@@ -380,9 +406,10 @@ public final class ImageService implements AutoCloseable {
         Set<Digest> chains = new HashSet<>();
         pinWhilePulling(blobs, chains);
         try {
+            watch.restart();
             resolved.index().ifPresent(i -> content.put(i.descriptor(), i.bytes()));
             content.put(resolved.manifest().descriptor(), resolved.manifest().bytes());
-            fetchBlob(ref, configDesc, creds, "config");
+            fetchBlob(ref, configDesc, creds, "config", progress);
             JsonNode config;
             try {
                 config = Json.mapper().readTree(content.read(configDesc.digest()));
@@ -396,26 +423,35 @@ public final class ImageService implements AutoCloseable {
             if (diffIds.size() != layerDescs.size()) {
                 throw BerthException.failedPrecondition("image %s: its config lists %d layers but its manifest %d", ref, diffIds.size(), layerDescs.size());
             }
+            watch.lap(PullMetrics.Phase.CONFIG);
             List<Digest> chainIds = LayerStore.chainIds(diffIds);
             Set<Digest> chainSet = new HashSet<>(chainIds);
             pinWhilePulling(Set.of(), chainSet);
             chains.addAll(chainSet);
             List<Future<?>> tasks = new ArrayList<>();
             java.util.concurrent.atomic.AtomicBoolean abort = new java.util.concurrent.atomic.AtomicBoolean();
+            java.util.concurrent.FutureTask<Void> here = null;
             for (int i = 0; i < layerDescs.size(); i++) {
                 Descriptor d = layerDescs.get(i);
                 Digest chain = chainIds.get(i);
                 Digest diff = diffIds.get(i);
-                tasks.add(downloads.submit(() -> {
+                java.util.concurrent.FutureTask<Void> task = new java.util.concurrent.FutureTask<>(() -> {
                     if (abort.get()) {
                         return null; // another layer of this pull failed
                     }
-                    if (!layers.has(chain)) {
-                        Path blob = fetchBlob(ref, d, creds, "layer");
-                        layers.ensure(chain, diff, () -> Files.newInputStream(blob));
-                    }
+                    ensureLayer(ref, d, chain, diff, creds, progress);
+                    progress.layerDone();
                     return null;
-                }));
+                });
+                tasks.add(task);
+                if (i == layerDescs.size() - 1) {
+                    here = task; // the pull's own thread takes one layer: no hand-off for a one-layer image
+                } else {
+                    downloads.execute(task);
+                }
+            }
+            if (here != null) {
+                here.run();
             }
             awaitAll(tasks, abort);
             String user = config.path("config").path("User").asText("");
@@ -427,12 +463,24 @@ public final class ImageService implements AutoCloseable {
                     resolved.manifest().mediaType(), resolved.index().map(RegistryClient.Fetched::digest).orElse(null),
                     layerDescs.stream().map(Descriptor::digest).toList(), diffIds, chainIds, user, (Long) u[0], (String) u[1],
                     false, annotations == null ? Map.of() : annotations, System.currentTimeMillis());
-            Durability.syncFilesystemOf(root);
-            synchronized (gcLock) {
-                return images.put(record);
+            watch.restart();
+            // the record is written ahead, so that one filesystem sync makes it durable with the content it names
+            ImageStore.Staged staged = images.stage(record);
+            try {
+                Durability.syncFilesystemOf(root);
+                watch.lap(PullMetrics.Phase.SYNC);
+                synchronized (gcLock) {
+                    ImageRecord stored = images.put(record, staged);
+                    watch.lap(PullMetrics.Phase.RECORD);
+                    return stored;
+                }
+            } finally {
+                images.discard(staged);
             }
         } finally {
+            watch.restart();
             unpin(blobs, chains);
+            watch.lap(PullMetrics.Phase.CLEANUP);
         }
     }
 
@@ -532,90 +580,67 @@ public final class ImageService implements AutoCloseable {
         return out[0];
     }
 
-    /** A download being watched for progress. */
-    private final class Watch {
-        final Thread reader = Thread.currentThread();
-        final long timeoutNanos = settings.progressTimeout().toNanos();
-        volatile long lastProgress = System.nanoTime();
-        volatile boolean stalled;
-        volatile InputStream stream;
-
-        void check() {
-            // only a download this thread leads is watched: a thread waiting for another's download is not reading
-            if (stream != null && !stalled && System.nanoTime() - lastProgress > timeoutNanos) {
-                stalled = true;
-                InputStream s = stream;
-                try {
-                    if (s != null) {
-                        s.close();
-                    }
-                } catch (IOException | RuntimeException e) {
-                    // the interrupt below unblocks the reader anyway
-                }
-                reader.interrupt();
+    private void checkProgress() {
+        long now = System.nanoTime();
+        for (PullProgress p : pulls) {
+            try {
+                p.check(now);
+            } catch (RuntimeException e) {
+                LOG.warn("pull watchdog: {}", e.toString());
             }
         }
+    }
 
-        InputStream wrap(InputStream in) {
-            lastProgress = System.nanoTime();
-            stream = in;
-            return new FilterInputStream(in) {
-                @Override
-                public int read(byte[] b, int off, int len) throws IOException {
-                    int n = super.read(b, off, len);
-                    if (n > 0) {
-                        lastProgress = System.nanoTime();
-                    }
-                    return n;
-                }
-            };
+    /**
+     * Makes sure a layer is unpacked: its blob is downloaded (verified as it streams into the
+     * content store) and then unpacked from the stored file. (Unpacking while downloading was
+     * measured no faster here: inflating dominates, and the two compete for the cores.)
+     */
+    private void ensureLayer(Reference ref, Descriptor d, Digest chain, Digest diff, Credentials creds, PullProgress progress) {
+        if (layers.has(chain)) {
+            progress.blob(d.digest(), d.size());
+            return;
+        }
+        PullMetrics.Stopwatch watch = metrics.stopwatch();
+        Path blob = fetchBlob(ref, d, creds, "layer", progress);
+        watch.lap(PullMetrics.Phase.LAYER_FETCH);
+        layers.ensure(chain, diff, () -> Files.newInputStream(blob));
+        watch.lap(PullMetrics.Phase.LAYER_UNPACK);
+    }
+
+    private static void sleepBeforeRetry(Reference ref, Duration delay) {
+        try {
+            Thread.sleep(delay.toMillis());
+        } catch (InterruptedException ie) {
+            Thread.currentThread().interrupt();
+            throw new BerthException(BerthException.Kind.CANCELLED, "pull of " + ref + " interrupted");
         }
     }
 
-    private void checkProgress() {
-        for (Watch w : watches) {
-            w.check();
-        }
-    }
-
-    private Path fetchBlob(Reference ref, Descriptor d, Credentials creds, String what) {
+    private Path fetchBlob(Reference ref, Descriptor d, Credentials creds, String what, PullProgress progress) {
         if (content.has(d.digest())) {
+            progress.blob(d.digest(), d.size());
             return content.path(d.digest());
         }
+        String name = what + " " + d.digest();
         Duration delay = settings.registry().backoff();
         for (int attempt = 1; ; attempt++) {
-            Watch w = new Watch();
-            watches.add(w);
-            long[] lastLog = {System.nanoTime()};
             long[] counted = {0};
-            try {
-                Path p = content.ensure(d, () -> w.wrap(client.openBlob(ref, d, creds)), done -> {
+            try (PullProgress.Reader reader = progress.reader(name)) {
+                Path p = content.ensure(d, () -> progress.watch(reader, client.openBlob(ref, d, creds)), done -> {
                     metrics.downloaded(done - counted[0]);
                     counted[0] = done;
-                    long now = System.nanoTime();
-                    if (now - lastLog[0] >= 1_000_000_000L) {
-                        lastLog[0] = now;
-                        LOG.info("pulling {}: {} {} {}/{} bytes", ref, what, d.digest().hex().substring(0, 12), done, d.size());
-                    }
+                    progress.blob(d.digest(), done);
                 });
-                if (w.stalled) {
-                    Thread.interrupted(); // the watchdog fired as the download ended: the blob is whole
-                }
+                progress.blob(d.digest(), d.size());
                 return p;
             } catch (BerthException e) {
-                if (w.stalled) {
-                    Thread.interrupted();
-                    throw BerthException.deadlineExceeded("registry %s: pull of %s cancelled: %s %s made no progress for %s",
-                            ref.registry(), ref, what, d.digest(), settings.progressTimeout());
+                if (progress.stalled()) {
+                    throw progress.cancelled();
                 }
                 if (e.kind() == BerthException.Kind.UNAVAILABLE && attempt < settings.registry().attempts()) {
-                    LOG.info("pulling {}: {} {} failed ({}), retrying", ref, what, d.digest(), e.getMessage());
-                    try {
-                        Thread.sleep(delay.toMillis());
-                    } catch (InterruptedException ie) {
-                        Thread.currentThread().interrupt();
-                        throw new BerthException(BerthException.Kind.CANCELLED, "pull of " + ref + " interrupted");
-                    }
+                    LOG.info("pulling {}: {} failed ({}), retrying", ref, name, e.getMessage());
+                    sleepBeforeRetry(ref, delay);
                     delay = delay.multipliedBy(2);
                     continue;
                 }
@@ -623,8 +648,6 @@ public final class ImageService implements AutoCloseable {
                     throw e;
                 }
                 throw new BerthException(e.kind(), "registry " + ref.registry() + ": " + what + " of " + ref + ": " + e.getMessage(), e);
-            } finally {
-                watches.remove(w);
             }
         }
     }

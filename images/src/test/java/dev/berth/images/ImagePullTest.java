@@ -320,6 +320,22 @@ class ImagePullTest {
     }
 
     @Test
+    void aLayerThatUnpacksFineFromABlobNotMatchingItsDigestIsNotKept() throws Exception {
+        TestLayer.Built good = TestLayer.create().file("data", "unpacks the same").build(Compression.GZIP);
+        TestImage.of(good).push(registry.pusher(), "test/gzip-header", "v1");
+        Path data = registry.blobFile(good.digest());
+        byte[] bytes = Files.readAllBytes(data);
+        bytes[4] ^= 0x11; // the gzip header's mtime: the content decompresses the same, the blob's digest differs
+        Files.write(data, bytes);
+        BerthException e = assertThrows(BerthException.class, () -> pull(registry.host() + "/test/gzip-header:v1"));
+        assertEquals(BerthException.Kind.FAILED_PRECONDITION, e.kind());
+        assertTrue(e.getMessage().contains(good.digest()) && e.getMessage().contains("does not match"), e.getMessage());
+        assertConsistent(images);
+        assertEquals(Set.of(), images.content().list());
+        assertEquals(Set.of(), images.layers().list());
+    }
+
+    @Test
     void aHostileLayerFailsThePullAndWritesNothingOutside() throws Exception {
         Path outside = Files.createDirectory(root.resolve("outside"));
         TestLayer.Built evil = TestLayer.create().symlink("escape", outside.toString()).file("escape/pwned", "x").build(Compression.GZIP);
@@ -421,6 +437,83 @@ class ImagePullTest {
             assertConsistent(images);
             assertTrue(images.list().isEmpty());
             assertNotEquals(0, proxy.hits("/blobs/" + big.digest()));
+        }
+    }
+
+    @Test
+    void aRegistryThatStallsAfterTheManifestHeadersIsCancelled() throws Exception {
+        images.close();
+        images = service(root, Duration.ofSeconds(2)); // long enough that a loaded machine does not look stalled
+        try (RegistryProxy proxy = new RegistryProxy(registry.url())) {
+            proxy.stallAfterHeaders("/manifests/");
+            String ref = proxy.host() + "/test/app1:v1";
+            BerthException e = assertThrows(BerthException.class, () -> pull(ref));
+            assertEquals(BerthException.Kind.DEADLINE_EXCEEDED, e.kind(), e.getMessage());
+            assertTrue(e.getMessage().contains("registry " + proxy.host()) && e.getMessage().contains(ref)
+                    && e.getMessage().contains("no progress") && e.getMessage().contains("manifest"), e.getMessage());
+            assertTrue(proxy.awaitStalled(0));
+            assertConsistent(images);
+            assertTrue(images.list().isEmpty());
+            // the service is not worse for it
+            proxy.passThrough();
+            assertEquals(app1.configDigest(), pull(ref).id().toString());
+        }
+    }
+
+    @Test
+    void aRegistryThatStallsAfterABlobsHeadersIsCancelled() throws Exception {
+        images.close();
+        images = service(root, Duration.ofSeconds(2)); // long enough that a loaded machine does not look stalled
+        try (RegistryProxy proxy = new RegistryProxy(registry.url())) {
+            proxy.stallAfterHeaders("/blobs/" + base.digest());
+            String ref = proxy.host() + "/test/app2:v1";
+            BerthException e = assertThrows(BerthException.class, () -> pull(ref));
+            assertEquals(BerthException.Kind.DEADLINE_EXCEEDED, e.kind(), e.getMessage());
+            assertTrue(e.getMessage().contains("registry " + proxy.host()) && e.getMessage().contains(ref)
+                    && e.getMessage().contains("no progress") && e.getMessage().contains("layer " + base.digest()), e.getMessage());
+            assertEquals(1, proxy.hits("/blobs/" + base.digest()), "a stalled download is not retried");
+            assertConsistent(images);
+            assertTrue(images.list().isEmpty());
+        }
+    }
+
+    @Test
+    void aPullLogsItsProgressWhileItRuns() throws Exception {
+        ch.qos.logback.classic.Logger logger = (ch.qos.logback.classic.Logger) org.slf4j.LoggerFactory.getLogger(ImageService.class);
+        ch.qos.logback.core.read.ListAppender<ch.qos.logback.classic.spi.ILoggingEvent> lines = new ch.qos.logback.core.read.ListAppender<>();
+        lines.start();
+        logger.addAppender(lines);
+        TestLayer.Built big = TestLayer.create().file("big", random(3 << 20), 0644).build(Compression.NONE);
+        TestImage.Pushed pushed = TestImage.of(base, big).push(registry.pusher(), "test/progress", "v1");
+        try (RegistryProxy proxy = new RegistryProxy(registry.url())) {
+            proxy.stallBlobsLargerThan(2 << 20);
+            String ref = proxy.host() + "/test/progress:v1";
+            CompletableFuture<ImageRecord> pull = CompletableFuture.supplyAsync(() -> pull(ref));
+            assertTrue(proxy.awaitStalled(60));
+            java.util.regex.Pattern line = java.util.regex.Pattern.compile(
+                    "pulling " + java.util.regex.Pattern.quote(ref) + ": (\\d+) of (\\d+) bytes, (\\d+) of 2 layers \\(\\d+ s\\)");
+            java.util.regex.Matcher m = null;
+            for (int i = 0; i < 600 && m == null; i++) {
+                synchronized (lines.list) {
+                    for (ch.qos.logback.classic.spi.ILoggingEvent ev : lines.list) {
+                        java.util.regex.Matcher candidate = line.matcher(ev.getFormattedMessage());
+                        if (candidate.matches() && ev.getLevel() == ch.qos.logback.classic.Level.INFO) {
+                            m = candidate;
+                        }
+                    }
+                }
+                Thread.sleep(100);
+            }
+            proxy.passThrough(); // the stalled response ends short; the retry completes the pull
+            assertEquals(pushed.configDigest(), pull.get(60, java.util.concurrent.TimeUnit.SECONDS).id().toString());
+            assertTrue(m != null, "a progress line was logged while the download stalled half-way");
+            long total = Long.parseLong(m.group(2));
+            assertEquals(base.blob().length + big.blob().length + pushed.configSize(), total, m.group());
+            long done = Long.parseLong(m.group(1));
+            assertTrue(done >= big.blob().length / 2 && done < total, m.group());
+            assertTrue(Integer.parseInt(m.group(3)) <= 1, m.group());
+        } finally {
+            logger.detachAppender(lines);
         }
     }
 }

@@ -118,32 +118,64 @@ public final class ContentStore {
     }
 
     private Path download(Descriptor d, Source source, LongConsumer progress) {
-        Path target = path(d.digest());
-        Path tmp = ingest.resolve(d.digest().hex() + "." + Long.toHexString(ThreadLocalRandom.current().nextLong()));
-        try {
-            MessageDigest hasher = d.digest().newHasher();
-            long total = 0;
-            try (InputStream in = source.open(); OutputStream out = Files.newOutputStream(tmp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
-                byte[] buf = new byte[128 * 1024];
-                int n;
-                while ((n = in.read(buf)) > 0) {
-                    total += n;
-                    if (total > d.size()) {
-                        throw BerthException.failedPrecondition("blob %s is larger than the %d bytes its descriptor says", d.digest(), d.size());
-                    }
-                    hasher.update(buf, 0, n);
-                    out.write(buf, 0, n);
-                    progress.accept(total);
-                }
-                if (total != d.size()) {
-                    throw BerthException.failedPrecondition("blob %s ended after %d of %d bytes", d.digest(), total, d.size());
-                }
-                Digest actual = d.digest().withValue(hasher.digest());
-                if (!actual.equals(d.digest())) {
-                    throw BerthException.failedPrecondition("blob %s does not match its digest (content hashes to %s)", d.digest(), actual);
-                }
+        try (Writer w = new Writer(d, progress); InputStream in = source.open()) {
+            byte[] buf = new byte[128 * 1024];
+            int n;
+            while ((n = in.read(buf)) > 0) {
+                w.write(buf, 0, n);
+            }
+            return w.commit();
+        } catch (InterruptedIOException e) {
+            throw new BerthException(BerthException.Kind.CANCELLED, "download of blob " + d.digest() + " was cancelled", e);
+        } catch (IOException e) {
+            throw BerthException.unavailable("download of blob %s failed: %s", d.digest(), e.getMessage() == null ? e.toString() : e.getMessage());
+        } catch (UncheckedIOException e) {
+            throw BerthException.unavailable("download of blob %s failed: %s", d.digest(), e.getCause().getMessage());
+        }
+    }
+
+    /**
+     * A blob being written to a temporary file under {@code ingest}: bytes are counted and
+     * hashed as they come; {@link #commit} checks size and digest and moves the file into
+     * place; {@link #close} without a commit deletes it.
+     */
+    private final class Writer implements AutoCloseable {
+        private final Descriptor d;
+        private final LongConsumer progress;
+        private final Path tmp;
+        private final MessageDigest hasher;
+        private final OutputStream out;
+        private long total;
+
+        Writer(Descriptor d, LongConsumer progress) throws IOException {
+            this.d = d;
+            this.progress = progress;
+            this.tmp = ingest.resolve(d.digest().hex() + "." + Long.toHexString(ThreadLocalRandom.current().nextLong()));
+            this.hasher = d.digest().newHasher();
+            this.out = Files.newOutputStream(tmp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE);
+        }
+
+        void write(byte[] b, int off, int n) throws IOException {
+            total += n;
+            if (total > d.size()) {
+                throw BerthException.failedPrecondition("blob %s is larger than the %d bytes its descriptor says", d.digest(), d.size());
+            }
+            hasher.update(b, off, n);
+            out.write(b, off, n);
+            progress.accept(total);
+        }
+
+        Path commit() throws IOException {
+            out.close();
+            if (total != d.size()) {
+                throw BerthException.failedPrecondition("blob %s ended after %d of %d bytes", d.digest(), total, d.size());
+            }
+            Digest actual = d.digest().withValue(hasher.digest());
+            if (!actual.equals(d.digest())) {
+                throw BerthException.failedPrecondition("blob %s does not match its digest (content hashes to %s)", d.digest(), actual);
             }
             // not synced here: the image service syncs the filesystem once before it records an image
+            Path target = path(d.digest());
             Files.createDirectories(target.getParent());
             try {
                 Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE);
@@ -151,13 +183,15 @@ public final class ContentStore {
                 Files.move(tmp, target);
             }
             return target;
-        } catch (InterruptedIOException e) {
-            throw new BerthException(BerthException.Kind.CANCELLED, "download of blob " + d.digest() + " was cancelled", e);
-        } catch (IOException e) {
-            throw BerthException.unavailable("download of blob %s failed: %s", d.digest(), e.getMessage() == null ? e.toString() : e.getMessage());
-        } catch (UncheckedIOException e) {
-            throw BerthException.unavailable("download of blob %s failed: %s", d.digest(), e.getCause().getMessage());
-        } finally {
+        }
+
+        @Override
+        public void close() {
+            try {
+                out.close();
+            } catch (IOException e) {
+                // the file goes anyway
+            }
             try {
                 Files.deleteIfExists(tmp);
             } catch (IOException e) {

@@ -26,6 +26,7 @@ import javax.net.ssl.SSLEngine;
 import javax.net.ssl.TrustManager;
 import javax.net.ssl.TrustManagerFactory;
 import javax.net.ssl.X509ExtendedTrustManager;
+import javax.net.ssl.X509TrustManager;
 
 /**
  * Per-registry settings in the {@code hosts.toml} format operators know: a directory with one
@@ -37,7 +38,7 @@ import javax.net.ssl.X509ExtendedTrustManager;
  * [host."https://mirror.example"]              # mirrors, tried in order before the origin
  *   capabilities = ["pull", "resolve"]         # without "resolve", only content by digest
  *   skip_verify = false                        # do not verify the TLS certificate
- *   ca = "/etc/berth/certs.d/mirror/ca.crt"    # CA certificate(s) (file or list) to trust
+ *   ca = "/etc/berth/certs.d/mirror/ca.crt"    # CA certificate(s) (file or list) trusted in addition to the system's
  *   override_path = false                      # the URL path replaces /v2
  *   [host."https://mirror.example".header]
  *     x-example = "value"
@@ -142,33 +143,67 @@ public final class HostsDirectory extends RegistryHosts {
 
     private HttpClient tlsClient(Path file, String registry, boolean skipVerify, List<String> cas) {
         try {
-            TrustManager[] tms;
+            TrustManager tm;
             if (skipVerify) {
-                tms = new TrustManager[] {new TrustAll()};
+                tm = new TrustAll();
             } else {
-                KeyStore ks = KeyStore.getInstance(KeyStore.getDefaultType());
-                ks.load(null, null);
-                CertificateFactory cf = CertificateFactory.getInstance("X.509");
-                int i = 0;
+                List<Path> paths = new ArrayList<>();
                 for (String ca : cas) {
-                    Path p = Path.of(ca).isAbsolute() ? Path.of(ca) : file.getParent().resolve(ca);
-                    try (InputStream in = Files.newInputStream(p)) {
-                        for (Certificate cert : cf.generateCertificates(in)) {
-                            ks.setCertificateEntry("ca-" + i++, cert);
-                        }
-                    }
+                    paths.add(Path.of(ca).isAbsolute() ? Path.of(ca) : file.getParent().resolve(ca));
                 }
-                TrustManagerFactory tmf = TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());
-                tmf.init(ks);
-                tms = tmf.getTrustManagers();
+                tm = trustingAlso(paths);
             }
             SSLContext ssl = SSLContext.getInstance("TLS");
-            ssl.init(null, tms, new SecureRandom());
+            ssl.init(null, new TrustManager[] {tm}, new SecureRandom());
             return HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).followRedirects(HttpClient.Redirect.NEVER)
                     .connectTimeout(connectTimeout).sslContext(ssl).build();
         } catch (IOException | java.security.GeneralSecurityException e) {
             throw BerthException.failedPrecondition("registry %s: TLS settings of %s: %s", registry, file, e.getMessage());
         }
+    }
+
+    /**
+     * A trust manager that trusts what the JVM trusts by default (its trust store, or the one
+     * {@code javax.net.ssl.trustStore} names) and, in addition, the CA certificates in
+     * {@code caFiles}: a {@code ca} setting adds to the system's trust, it does not replace it.
+     */
+    static X509TrustManager trustingAlso(List<Path> caFiles) throws IOException, java.security.GeneralSecurityException {
+        KeyStore ks = KeyStore.getInstance(KeyStore.getDefaultType());
+        ks.load(null, null);
+        int i = 0;
+        TrustManagerFactory system = TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());
+        system.init((KeyStore) null);
+        for (TrustManager t : system.getTrustManagers()) {
+            if (t instanceof X509TrustManager x) {
+                for (X509Certificate cert : x.getAcceptedIssuers()) {
+                    ks.setCertificateEntry("system-" + i++, cert);
+                }
+            }
+        }
+        CertificateFactory cf = CertificateFactory.getInstance("X.509");
+        for (Path p : caFiles) {
+            try (InputStream in = Files.newInputStream(p)) {
+                java.util.Collection<? extends Certificate> certs = cf.generateCertificates(in);
+                if (certs.isEmpty()) {
+                    throw new java.security.cert.CertificateException(p + " holds no certificate");
+                }
+                for (Certificate cert : certs) {
+                    ks.setCertificateEntry("ca-" + i++, cert);
+                }
+            } catch (java.nio.file.NoSuchFileException e) {
+                throw new IOException("CA file " + p + " does not exist", e);
+            } catch (java.security.cert.CertificateException e) {
+                throw new java.security.cert.CertificateException("CA file " + p + ": " + e.getMessage(), e);
+            }
+        }
+        TrustManagerFactory tmf = TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());
+        tmf.init(ks);
+        for (TrustManager t : tmf.getTrustManagers()) {
+            if (t instanceof X509TrustManager x) {
+                return x;
+            }
+        }
+        throw new java.security.KeyStoreException("no X.509 trust manager available");
     }
 
     /** skip_verify: accepts any certificate for any name. */

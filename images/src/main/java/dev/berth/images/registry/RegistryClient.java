@@ -22,6 +22,8 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.LongSupplier;
+import java.util.function.UnaryOperator;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.slf4j.Logger;
@@ -69,19 +71,40 @@ public final class RegistryClient {
     private final RegistryHosts hosts;
     private final Settings settings;
     private final Map<String, Token> tokens = new ConcurrentHashMap<>();
+    private final LongSupplier clock;
+    private final java.util.concurrent.atomic.LongAdder requests = new java.util.concurrent.atomic.LongAdder();
 
     public RegistryClient(RegistryHosts hosts, Settings settings) {
+        this(hosts, settings, System::nanoTime);
+    }
+
+    /** With the clock token lifetimes are measured by (nanoseconds, as {@link System#nanoTime()}). */
+    RegistryClient(RegistryHosts hosts, Settings settings, LongSupplier clock) {
         this.hosts = hosts;
         this.settings = settings;
+        this.clock = clock;
     }
 
     public Settings settings() {
         return settings;
     }
 
+    /** HTTP requests sent so far (registries, token endpoints, redirects each count). */
+    public long requests() {
+        return requests.sum();
+    }
+
     /** Resolves {@code ref} to the image manifest for this platform, verifying every digest. */
     public Resolved resolve(Reference ref, Credentials creds) {
-        Fetched top = fetchManifest(ref, ref.manifestReference(), creds, true);
+        return resolve(ref, creds, UnaryOperator.identity());
+    }
+
+    /**
+     * Resolves {@code ref} as {@link #resolve(Reference, Credentials)} does; {@code bodies} sees
+     * each manifest body before it is read (to track progress, and to close it when stalled).
+     */
+    public Resolved resolve(Reference ref, Credentials creds, UnaryOperator<InputStream> bodies) {
+        Fetched top = fetchManifest(ref, ref.manifestReference(), creds, true, bodies);
         if (ref.digest() != null && !top.digest().equals(ref.digest())) {
             throw BerthException.failedPrecondition("registry %s: manifest of %s has digest %s, not the one asked for",
                     ref.registry(), ref, top.digest());
@@ -90,7 +113,7 @@ public final class RegistryClient {
             return new Resolved(ref, top, Optional.empty());
         }
         Descriptor chosen = choosePlatform(ref, top);
-        Fetched manifest = fetchManifest(ref, chosen.digest().toString(), creds, false);
+        Fetched manifest = fetchManifest(ref, chosen.digest().toString(), creds, false, bodies);
         if (!manifest.digest().equals(chosen.digest())) {
             throw BerthException.failedPrecondition("registry %s: manifest %s of %s does not match its digest",
                     ref.registry(), chosen.digest(), ref);
@@ -122,13 +145,17 @@ public final class RegistryClient {
         return best;
     }
 
-    private Fetched fetchManifest(Reference ref, String tagOrDigest, Credentials creds, boolean byTagAllowed) {
+    private Fetched fetchManifest(Reference ref, String tagOrDigest, Credentials creds, boolean byTagAllowed,
+                                  UnaryOperator<InputStream> bodies) {
         boolean byDigest = Digest.isDigest(tagOrDigest);
         Response r = get(ref, "manifests/" + tagOrDigest, MediaTypes.MANIFEST_ACCEPT, creds, !byDigest && byTagAllowed,
                 "manifest " + tagOrDigest);
         byte[] bytes;
-        try (InputStream in = r.body) {
+        try (InputStream in = bodies.apply(r.body)) {
             bytes = in.readNBytes(MAX_MANIFEST + 1);
+        } catch (java.io.InterruptedIOException e) {
+            throw new BerthException(BerthException.Kind.CANCELLED,
+                    String.format("registry %s: reading manifest of %s was cancelled", ref.registry(), ref), e);
         } catch (IOException e) {
             throw BerthException.unavailable("registry %s: reading manifest of %s failed: %s", ref.registry(), ref, e.getMessage());
         }
@@ -189,6 +216,9 @@ public final class RegistryClient {
             try {
                 return getFrom(ep, ref, path, accept, creds, what);
             } catch (BerthException e) {
+                if (e.kind() == BerthException.Kind.CANCELLED) {
+                    throw e;
+                }
                 last = e;
                 if (endpoints.size() > 1) {
                     LOG.info("registry endpoint {} failed for {} of {}: {}", ep, what, ref, e.getMessage());
@@ -210,6 +240,18 @@ public final class RegistryClient {
             try {
                 resp = exchange(ep, uri, accept, creds, scope, ref);
             } catch (IOException e) {
+                if (e instanceof java.io.InterruptedIOException && !(e instanceof java.net.SocketTimeoutException)) {
+                    Thread.currentThread().interrupt(); // cancelled, not a transient failure: no retry
+                    throw new BerthException(BerthException.Kind.CANCELLED,
+                            String.format("registry %s (%s): %s of %s was cancelled", ref.registry(), ep, what, ref), e);
+                }
+                java.security.cert.CertificateException tls = tlsFailure(e);
+                if (tls != null) {
+                    // a certificate that is not trusted now will not be trusted on the next attempt
+                    throw BerthException.unavailable("registry %s (%s): TLS verification failed for %s of %s: %s"
+                            + " (add the registry's CA with `ca` in its hosts.toml under registry.config_path, or set skip_verify)",
+                            ref.registry(), ep, what, ref, tls.getMessage());
+                }
                 if (attempt >= settings.attempts()) {
                     throw BerthException.unavailable("registry %s (%s): %s of %s failed after %d attempts: %s", ref.registry(), ep,
                             what, ref, attempt, describe(e));
@@ -240,6 +282,16 @@ public final class RegistryClient {
         }
     }
 
+    /** The certificate check that failed in a TLS handshake, if that is what {@code e} is (not a transient failure). */
+    private static java.security.cert.CertificateException tlsFailure(Throwable e) {
+        for (Throwable t = e; t != null; t = t.getCause()) {
+            if (t instanceof java.security.cert.CertificateException c) {
+                return c;
+            }
+        }
+        return null;
+    }
+
     private static String describe(IOException e) {
         String m = e.getMessage();
         return e.getClass().getSimpleName() + (m == null ? "" : ": " + m);
@@ -264,7 +316,7 @@ public final class RegistryClient {
             throws IOException {
         String key = ep.host() + " " + scope;
         Token cached = tokens.get(key);
-        String auth = cached != null && cached.expiresAtNanos - System.nanoTime() > 0 ? cached.header : null;
+        String auth = cached != null && (cached.expiresAtNanos == Long.MAX_VALUE || cached.expiresAtNanos - clock.getAsLong() > 0) ? cached.header : null;
         HttpResponse<InputStream> resp = send(ep, uri, accept, auth);
         if (resp.statusCode() == 401) {
             Optional<String> challenge = resp.headers().firstValue("WWW-Authenticate");
@@ -292,6 +344,7 @@ public final class RegistryClient {
                 b.header("Authorization", authHeader);
             }
             HttpResponse<InputStream> resp;
+            requests.increment();
             try {
                 resp = ep.client().send(b.build(), HttpResponse.BodyHandlers.ofInputStream());
             } catch (InterruptedException e) {
@@ -376,6 +429,7 @@ public final class RegistryClient {
         }
         b.timeout(settings.requestTimeout()).header("User-Agent", "berth");
         HttpResponse<byte[]> resp;
+        requests.increment();
         try {
             resp = hosts.defaultClient.send(b.build(), HttpResponse.BodyHandlers.ofByteArray());
         } catch (InterruptedException e) {
@@ -399,7 +453,7 @@ public final class RegistryClient {
         long expiresIn = Math.max(json.path("expires_in").asLong(60), 1);
         // renew a little early so that a token does not lapse between check and use
         long lifetime = Duration.ofSeconds(expiresIn).toNanos() * 9 / 10;
-        return new Token("Bearer " + token, System.nanoTime() + lifetime);
+        return new Token("Bearer " + token, clock.getAsLong() + lifetime);
     }
 
     private static String enc(String s) {

@@ -25,14 +25,41 @@ import org.slf4j.LoggerFactory;
 public final class ImageStore {
     private static final Logger LOG = LoggerFactory.getLogger(ImageStore.class);
     private final Path root;
+    private final Path staging;
     private final Map<Digest, ImageRecord> images = new HashMap<>();
 
     private long seenStamp = Long.MIN_VALUE;
 
+    /**
+     * A record written ahead to a temporary file, not synced and not visible: made durable by
+     * a filesystem sync its writer runs, and visible by {@link #put(ImageRecord, Staged)}.
+     */
+    public static final class Staged {
+        private final ImageRecord record;
+        private final Path file;
+
+        private Staged(ImageRecord record, Path file) {
+            this.record = record;
+            this.file = file;
+        }
+    }
+
     public ImageStore(Path root) {
         this.root = root;
+        this.staging = root.resolve(".staging"); // not the records' directory: staging does not change its time stamp
         try {
             Files.createDirectories(root);
+            // writes cut short by a crash
+            Files.createDirectories(staging);
+            for (Path dir : List.of(root, staging)) {
+                try (DirectoryStream<Path> ds = Files.newDirectoryStream(dir, ".*")) {
+                    for (Path p : ds) {
+                        if (Files.isRegularFile(p, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+                            Files.delete(p);
+                        }
+                    }
+                }
+            }
         } catch (IOException e) {
             throw BerthException.failedPrecondition("cannot create image record directory %s: %s", root, e.getMessage());
         }
@@ -92,10 +119,52 @@ public final class ImageStore {
     }
 
     /**
+     * Writes {@code record} ahead, for {@link #put(ImageRecord, Staged)}: the caller syncs the
+     * filesystem in between, so that making the record visible costs one rename and one
+     * directory sync. Needs no lock.
+     */
+    public Staged stage(ImageRecord record) {
+        Path tmp = staging.resolve("." + file(record.id()).getFileName() + ".staged-" + Long.toHexString(java.util.concurrent.ThreadLocalRandom.current().nextLong()));
+        try {
+            Files.write(tmp, Json.write(record).getBytes(java.nio.charset.StandardCharsets.UTF_8), java.nio.file.StandardOpenOption.CREATE_NEW,
+                    java.nio.file.StandardOpenOption.WRITE);
+        } catch (IOException e) {
+            throw BerthException.internal("cannot write image record " + record.id(), e);
+        }
+        return new Staged(record, tmp);
+    }
+
+    /** Drops a staged record that was not put (e.g. the pull failed after staging it). */
+    public void discard(Staged staged) {
+        try {
+            Files.deleteIfExists(staged.file);
+        } catch (IOException e) {
+            // removed at the next start
+        }
+    }
+
+    /**
+     * As {@link #put(ImageRecord)}; when the record to store is the one staged (as it is for an
+     * image new to the store), its staged file, synced by the caller since it was staged, is
+     * renamed into place. The staged file is gone afterwards either way.
+     */
+    public synchronized ImageRecord put(ImageRecord record, Staged staged) {
+        try {
+            return merge(record, staged);
+        } finally {
+            discard(staged);
+        }
+    }
+
+    /**
      * Adds an image or merges its references into the one with the same id; the tags it
      * carries are taken from any other image.
      */
     public synchronized ImageRecord put(ImageRecord record) {
+        return merge(record, null);
+    }
+
+    private ImageRecord merge(ImageRecord record, Staged staged) {
         refresh();
         ImageRecord current = images.get(record.id());
         List<String> tags = new ArrayList<>(current == null ? List.of() : current.repoTags());
@@ -118,7 +187,20 @@ public final class ImageStore {
                 write(other.withRefs(left, other.repoDigests()));
             }
         }
-        write(merged);
+        if (staged != null && staged.record.equals(merged)) {
+            long before = stamp();
+            try {
+                Files.move(staged.file, file(merged.id()), java.nio.file.StandardCopyOption.ATOMIC_MOVE,
+                        java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+                AtomicFiles.syncDirectory(root);
+            } catch (IOException e) {
+                throw BerthException.internal("cannot write image record " + merged.id(), e);
+            }
+            images.put(merged.id(), merged);
+            ownChange(before);
+        } else {
+            write(merged);
+        }
         return merged;
     }
 

@@ -26,12 +26,16 @@ public final class RegistryFixture implements AutoCloseable {
     private final int port;
     private final String user;
     private final String password;
+    private final Path storage;
+    private final TestCertificates.Server tls;
     private Process process;
 
-    private RegistryFixture(Path dir, String user, String password) throws IOException {
+    private RegistryFixture(Path dir, String user, String password, Path storage, TestCertificates.Server tls) throws IOException {
         this.dir = dir;
         this.user = user;
         this.password = password;
+        this.storage = storage == null ? dir.resolve("storage") : storage;
+        this.tls = tls;
         try (ServerSocket s = new ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
             this.port = s.getLocalPort();
         }
@@ -48,20 +52,35 @@ public final class RegistryFixture implements AutoCloseable {
 
     /** A registry requiring HTTP Basic authentication as {@code user}/{@code password} (null for none). */
     public static RegistryFixture start(Path dir, String user, String password) throws IOException, InterruptedException {
-        RegistryFixture r = new RegistryFixture(dir, user, password);
+        RegistryFixture r = new RegistryFixture(dir, user, password, null, null);
+        r.writeConfig();
+        r.start();
+        return r;
+    }
+
+    /**
+     * A registry serving HTTPS with {@code server}'s certificate and key, from {@code storage}
+     * (e.g. another fixture's, so that images pushed there over plain HTTP are served here).
+     */
+    public static RegistryFixture startTls(Path dir, Path storage, TestCertificates.Server server) throws IOException, InterruptedException {
+        RegistryFixture r = new RegistryFixture(dir, null, null, storage, server);
         r.writeConfig();
         r.start();
         return r;
     }
 
     private void writeConfig() throws IOException, InterruptedException {
-        Files.createDirectories(dir.resolve("storage"));
+        Files.createDirectories(dir);
+        Files.createDirectories(storage);
         StringBuilder yaml = new StringBuilder()
                 .append("version: 0.1\n")
                 .append("log:\n  level: error\n  accesslog:\n    disabled: true\n")
-                .append("storage:\n  filesystem:\n    rootdirectory: ").append(dir.resolve("storage")).append('\n')
+                .append("storage:\n  filesystem:\n    rootdirectory: ").append(storage).append('\n')
                 .append("  delete:\n    enabled: true\n")
                 .append("http:\n  addr: 127.0.0.1:").append(port).append('\n');
+        if (tls != null) {
+            yaml.append("  tls:\n    certificate: ").append(tls.certificate()).append("\n    key: ").append(tls.key()).append('\n');
+        }
         if (user != null) {
             Process p = new ProcessBuilder("htpasswd", "-Bbn", user, password).redirectErrorStream(false).start();
             String line = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).strip();
@@ -85,6 +104,14 @@ public final class RegistryFixture implements AutoCloseable {
         while (System.nanoTime() < deadline) {
             if (!process.isAlive()) {
                 throw new IOException("docker-registry exited: " + Files.readString(dir.resolve("registry.log")));
+            }
+            if (tls != null) {
+                try (java.net.Socket s = new java.net.Socket(java.net.InetAddress.getLoopbackAddress(), port)) {
+                    return; // listening (TLS is checked by the tests themselves)
+                } catch (IOException e) {
+                    Thread.sleep(20);
+                    continue;
+                }
             }
             try {
                 int s = c.send(HttpRequest.newBuilder(URI.create(url() + "/v2/")).build(), HttpResponse.BodyHandlers.discarding()).statusCode();
@@ -119,11 +146,11 @@ public final class RegistryFixture implements AutoCloseable {
     }
 
     public String url() {
-        return "http://" + host();
+        return (tls != null ? "https://" : "http://") + host();
     }
 
     public Path storage() {
-        return dir.resolve("storage");
+        return storage;
     }
 
     /** The file in the registry's storage holding a blob's bytes. */

@@ -24,7 +24,8 @@ import java.util.concurrent.atomic.AtomicInteger;
 /**
  * A test front for a real registry on loopback: forwards {@code /v2/} GETs, counts requests
  * per path, can require Bearer tokens from its own token endpoint ({@code /token}, guarded by
- * HTTP Basic), and can cut blob downloads off half-way (stalling until released).
+ * HTTP Basic), and can cut blob downloads off half-way or stall any response right after its
+ * headers (until released).
  */
 public final class RegistryProxy implements AutoCloseable {
     private final String upstream;
@@ -33,11 +34,21 @@ public final class RegistryProxy implements AutoCloseable {
     private final HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
     private final Map<String, AtomicInteger> hits = new ConcurrentHashMap<>();
     public final AtomicInteger tokenRequests = new AtomicInteger();
+    /** The query string of each token request, in order. */
+    public final List<String> tokenQueries = new java.util.concurrent.CopyOnWriteArrayList<>();
+    /** The Authorization header of each token request ("" for none), in order. */
+    public final List<String> tokenAuthorizations = new java.util.concurrent.CopyOnWriteArrayList<>();
+    /** Tokens handed out, each with the scope it grants. */
+    private final Map<String, String> tokenScopes = new ConcurrentHashMap<>();
+    private volatile boolean anonymousTokens;
+    private volatile String tokenField = "token";
+    private volatile Long expiresIn = 300L;
+    private volatile int tokenStatus;
 
     private volatile String bearerUser;
     private volatile String bearerPassword;
-    private volatile String issuedToken;
     private volatile long stallBlobsLargerThan = -1;
+    private volatile String stallAfterHeaders;
     private final AtomicInteger failuresLeft = new AtomicInteger();
     private volatile int failStatus;
     private volatile CountDownLatch stalled = new CountDownLatch(1);
@@ -56,11 +67,39 @@ public final class RegistryProxy implements AutoCloseable {
         return "127.0.0.1:" + server.getAddress().getPort();
     }
 
-    /** Requires Bearer tokens, handed out by /token to this user (Basic) only. */
+    /**
+     * Requires Bearer tokens, handed out by /token to this user (Basic) only; each grants pull
+     * access to the one repository its scope names. Tokens handed out before are revoked.
+     */
     public void requireBearer(String user, String password) {
         this.bearerUser = user;
         this.bearerPassword = password;
-        this.issuedToken = "tok-" + System.nanoTime();
+        tokenScopes.clear();
+    }
+
+    /** The token endpoint also hands out tokens to requests without credentials. */
+    public void anonymousTokens(boolean allowed) {
+        this.anonymousTokens = allowed;
+    }
+
+    /** The token endpoint answers with the token in this field ({@code token} or {@code access_token}). */
+    public void tokenField(String field) {
+        this.tokenField = field;
+    }
+
+    /** The token endpoint says tokens last this many seconds (null: it says nothing). */
+    public void expiresIn(Long seconds) {
+        this.expiresIn = seconds;
+    }
+
+    /** The token endpoint answers every request with this status (0: it works). */
+    public void tokenStatus(int status) {
+        this.tokenStatus = status;
+    }
+
+    /** Revokes every token handed out (the registry refuses them from now on). */
+    public void revokeTokens() {
+        tokenScopes.clear();
     }
 
     /** Blobs larger than {@code size} are sent half-way, then the response stalls until {@link #releaseStalled()}. */
@@ -68,6 +107,16 @@ public final class RegistryProxy implements AutoCloseable {
         this.stalled = new CountDownLatch(1);
         this.release = new CountDownLatch(1);
         this.stallBlobsLargerThan = size;
+    }
+
+    /**
+     * Responses to paths containing {@code pathPart} send their status and headers (with the
+     * full Content-Length), then no byte of the body until {@link #releaseStalled()}.
+     */
+    public void stallAfterHeaders(String pathPart) {
+        this.stalled = new CountDownLatch(1);
+        this.release = new CountDownLatch(1);
+        this.stallAfterHeaders = pathPart;
     }
 
     /** The next {@code n} registry requests fail with HTTP {@code status}. */
@@ -78,6 +127,7 @@ public final class RegistryProxy implements AutoCloseable {
 
     public void passThrough() {
         stallBlobsLargerThan = -1;
+        stallAfterHeaders = null;
         release.countDown();
     }
 
@@ -96,14 +146,29 @@ public final class RegistryProxy implements AutoCloseable {
 
     private void token(HttpExchange ex) throws IOException {
         tokenRequests.incrementAndGet();
+        String query = ex.getRequestURI().getRawQuery();
+        String given = ex.getRequestHeaders().getFirst("Authorization");
+        tokenQueries.add(query == null ? "" : query);
+        tokenAuthorizations.add(given == null ? "" : given);
         String expected = "Basic " + Base64.getEncoder().encodeToString((bearerUser + ":" + bearerPassword).getBytes(StandardCharsets.UTF_8));
-        String query = ex.getRequestURI().getQuery();
-        if (!expected.equals(ex.getRequestHeaders().getFirst("Authorization")) || query == null || !query.contains("scope=repository")) {
-            ex.sendResponseHeaders(401, -1);
+        String scope = null;
+        for (String kv : query == null ? new String[0] : query.split("&")) {
+            if (kv.startsWith("scope=")) {
+                scope = java.net.URLDecoder.decode(kv.substring("scope=".length()), StandardCharsets.UTF_8);
+            }
+        }
+        boolean allowed = given == null ? anonymousTokens : expected.equals(given);
+        int status = tokenStatus != 0 ? tokenStatus : !allowed || scope == null || !scope.startsWith("repository:") ? 401 : 200;
+        if (status != 200) {
+            ex.sendResponseHeaders(status, -1);
             ex.close();
             return;
         }
-        byte[] body = ("{\"token\":\"" + issuedToken + "\",\"expires_in\":300}").getBytes(StandardCharsets.UTF_8);
+        String token = "tok-" + tokenRequests.get() + "-" + System.nanoTime();
+        tokenScopes.put(token, scope);
+        Long ttl = expiresIn;
+        byte[] body = ("{\"" + tokenField + "\":\"" + token + "\"" + (ttl == null ? "" : ",\"expires_in\":" + ttl) + "}")
+                .getBytes(StandardCharsets.UTF_8);
         ex.getResponseHeaders().set("Content-Type", "application/json");
         ex.sendResponseHeaders(200, body.length);
         try (OutputStream out = ex.getResponseBody()) {
@@ -114,8 +179,10 @@ public final class RegistryProxy implements AutoCloseable {
     private void forward(HttpExchange ex) throws IOException {
         String path = ex.getRequestURI().getRawPath();
         try {
-            if (bearerUser != null && !("Bearer " + issuedToken).equals(ex.getRequestHeaders().getFirst("Authorization"))) {
-                String repo = path.substring("/v2/".length()).replaceAll("/(manifests|blobs)/.*$", "");
+            String repo = path.substring("/v2/".length()).replaceAll("/(manifests|blobs)/.*$", "");
+            String auth = ex.getRequestHeaders().getFirst("Authorization");
+            String granted = auth != null && auth.startsWith("Bearer ") ? tokenScopes.get(auth.substring("Bearer ".length())) : null;
+            if (bearerUser != null && !("repository:" + repo + ":pull").equals(granted)) {
                 ex.getResponseHeaders().set("WWW-Authenticate", "Bearer realm=\"http://" + host() + "/token\",service=\"berth-test\",scope=\"repository:"
                         + repo + ":pull\"");
                 ex.sendResponseHeaders(401, -1);
@@ -157,16 +224,19 @@ public final class RegistryProxy implements AutoCloseable {
                 }
                 ex.sendResponseHeaders(200, length == 0 ? -1 : length);
                 OutputStream out = ex.getResponseBody();
+                String stallPart = stallAfterHeaders;
+                if (stallPart != null && path.contains(stallPart)) {
+                    out.flush();
+                    stalled.countDown();
+                    awaitRelease();
+                    return;
+                }
                 long stallAt = stallBlobsLargerThan;
                 if (stallAt >= 0 && path.contains("/blobs/") && length > stallAt) {
                     out.write(in.readNBytes((int) (length / 2)));
                     out.flush();
                     stalled.countDown();
-                    try {
-                        release.await(120, TimeUnit.SECONDS);
-                    } catch (InterruptedException e) {
-                        Thread.currentThread().interrupt();
-                    }
+                    awaitRelease();
                     return; // the connection closes short of Content-Length
                 }
                 in.transferTo(out);
@@ -174,6 +244,14 @@ public final class RegistryProxy implements AutoCloseable {
             }
         } finally {
             ex.close();
+        }
+    }
+
+    private void awaitRelease() {
+        try {
+            release.await(120, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
         }
     }
 

@@ -12,7 +12,7 @@ public final class TestImage {
     public static final String DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json";
 
     /** What a push produced. */
-    public record Pushed(String manifestDigest, int manifestSize, String configDigest, List<TestLayer.Built> layers) {
+    public record Pushed(String manifestDigest, int manifestSize, String configDigest, int configSize, List<TestLayer.Built> layers) {
     }
 
     private final List<TestLayer.Built> layers = new ArrayList<>();
@@ -72,7 +72,7 @@ public final class TestImage {
         byte[] manifest = Pusher.utf8("{\"schemaVersion\":2,\"mediaType\":\"" + mediaType + "\",\"config\":{\"mediaType\":\"" + configType
                 + "\",\"digest\":\"" + configDigest + "\",\"size\":" + config.length + "},\"layers\":[" + ls + "]}");
         String digest = p.manifest(repo, tag == null ? Pusher.sha256(manifest) : tag, mediaType, manifest);
-        return new Pushed(digest, manifest.length, configDigest, List.copyOf(layers));
+        return new Pushed(digest, manifest.length, configDigest, config.length, List.copyOf(layers));
     }
 
     /** Pushes an index over already pushed manifests, each given as {platform "os/arch[/variant]", pushed}. */
