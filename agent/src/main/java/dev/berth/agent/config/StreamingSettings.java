@@ -11,9 +11,16 @@ import java.time.Duration;
  * token_ttl = "1m"          # how long a streaming URL stays good (used once)
  * max_streams = 256         # sessions at once
  * idle_timeout = "4h"       # a session with no traffic either way is closed
+ * tls_cert_file = ""        # PEM certificate chain: serve HTTPS (with tls_key_file)
+ * tls_key_file = ""         # its PEM (PKCS#8) private key
  * </pre>
  */
-public record StreamingSettings(String host, int port, Duration tokenTtl, int maxStreams, Duration idleTimeout) {
+public record StreamingSettings(String host, int port, Duration tokenTtl, int maxStreams, Duration idleTimeout,
+        java.nio.file.Path tlsCertFile, java.nio.file.Path tlsKeyFile) {
+    public StreamingSettings(String host, int port, Duration tokenTtl, int maxStreams, Duration idleTimeout) {
+        this(host, port, tokenTtl, maxStreams, idleTimeout, null, null);
+    }
+
     public static final String DEFAULT_ADDRESS = "127.0.0.1:0";
 
     /** Reads the section; bad values name their key. */
@@ -53,6 +60,19 @@ public record StreamingSettings(String host, int port, Duration tokenTtl, int ma
             throw new ConfigException("config key 'streaming.address' must end in a port between 0 and 65535, got \""
                     + address + "\"");
         }
-        return new StreamingSettings(host, Integer.parseInt(port), ttl, maxStreams, idle);
+        String cert = s.string("tls_cert_file", "");
+        String key = s.string("tls_key_file", "");
+        if (cert.isEmpty() != key.isEmpty()) {
+            throw new ConfigException("config keys 'streaming.tls_cert_file' and 'streaming.tls_key_file' go together; "
+                    + (cert.isEmpty() ? "tls_cert_file" : "tls_key_file") + " is missing");
+        }
+        for (String[] k : new String[][] {{"tls_cert_file", cert}, {"tls_key_file", key}}) {
+            if (!k[1].isEmpty() && !java.nio.file.Files.isReadable(java.nio.file.Path.of(k[1]))) {
+                throw new ConfigException("config key 'streaming." + k[0] + "' names a file that cannot be read: \"" + k[1]
+                        + "\"");
+            }
+        }
+        return new StreamingSettings(host, Integer.parseInt(port), ttl, maxStreams, idle,
+                cert.isEmpty() ? null : java.nio.file.Path.of(cert), key.isEmpty() ? null : java.nio.file.Path.of(key));
     }
 }

@@ -68,16 +68,36 @@ public final class StreamingServer implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(StreamingServer.class);
     static final int MAX_FRAME = 1 << 20;
 
-    /** The server's settings. */
-    public record Options(Duration tokenTtl, int maxStreams, Duration idleTimeout) {
+    /**
+     * The server's settings; with {@code tls} the server speaks HTTPS only (a PEM certificate
+     * chain and its PKCS#8 private key) and hands out https URLs.
+     */
+    public record Options(Duration tokenTtl, int maxStreams, Duration idleTimeout, Tls tls) {
         public static Options defaults() {
-            return new Options(Duration.ofMinutes(1), 256, Duration.ofHours(4));
+            return new Options(Duration.ofMinutes(1), 256, Duration.ofHours(4), null);
+        }
+
+        public Options(Duration tokenTtl, int maxStreams, Duration idleTimeout) {
+            this(tokenTtl, maxStreams, idleTimeout, null);
         }
 
         public Options {
             if (tokenTtl.isNegative() || tokenTtl.isZero() || maxStreams < 1 || idleTimeout.isNegative()
                     || idleTimeout.isZero()) {
                 throw BerthException.invalidArgument("streaming: token ttl, max streams and idle timeout must be positive");
+            }
+        }
+    }
+
+    /** The server's certificate chain and private key, PEM files. */
+    public record Tls(java.nio.file.Path certificateChain, java.nio.file.Path privateKey) {
+        io.netty.handler.ssl.SslContext context() {
+            try {
+                return io.netty.handler.ssl.SslContextBuilder.forServer(certificateChain.toFile(), privateKey.toFile())
+                        .build();
+            } catch (javax.net.ssl.SSLException | IllegalArgumentException e) {
+                throw BerthException.failedPrecondition("streaming: cannot use the TLS certificate %s and key %s: %s",
+                        certificateChain, privateKey, e.getMessage());
             }
         }
     }
@@ -104,12 +124,14 @@ public final class StreamingServer implements AutoCloseable {
 
     /** Starts the server the {@code [streaming]} section describes. */
     public static StreamingServer start(dev.berth.agent.config.StreamingSettings settings, ExecBackend exec) {
+        Tls tls = settings.tlsCertFile() == null ? null : new Tls(settings.tlsCertFile(), settings.tlsKeyFile());
         return start(settings.host(), settings.port(), new Options(settings.tokenTtl(), settings.maxStreams(),
-                settings.idleTimeout()), exec, Clock.systemUTC());
+                settings.idleTimeout(), tls), exec, Clock.systemUTC());
     }
 
     /** Binds {@code host:port} (port 0 = ephemeral) and starts serving. */
     public static StreamingServer start(String host, int port, Options options, ExecBackend exec, Clock clock) {
+        io.netty.handler.ssl.SslContext ssl = options.tls() == null ? null : options.tls().context();
         EventLoopGroup loop = new MultiThreadIoEventLoopGroup(2, r -> {
             Thread t = new Thread(r, "berth-streaming");
             t.setDaemon(true);
@@ -123,6 +145,9 @@ public final class StreamingServer implements AutoCloseable {
                     .childHandler(new ChannelInitializer<SocketChannel>() {
                         @Override
                         protected void initChannel(SocketChannel c) {
+                            if (ssl != null) {
+                                c.pipeline().addLast("tls", ssl.newHandler(c.alloc()));
+                            }
                             c.pipeline().addLast("idle", new IdleStateHandler(0, 0,
                                     options.idleTimeout().toMillis(), TimeUnit.MILLISECONDS));
                             c.pipeline().addLast("http", new HttpServerCodec());
@@ -131,7 +156,7 @@ public final class StreamingServer implements AutoCloseable {
                         }
                     }).bind(host, port).syncUninterruptibly().channel();
             self[0] = new StreamingServer(loop, ch, tokens, options, exec, dialer);
-            LOG.info("streaming server listening on {}", ch.localAddress());
+            LOG.info("streaming server listening on {}{}", ch.localAddress(), ssl == null ? "" : " (TLS)");
             return self[0];
         } catch (RuntimeException e) {
             loop.shutdownGracefully(0, 1, TimeUnit.SECONDS);
@@ -157,7 +182,8 @@ public final class StreamingServer implements AutoCloseable {
         if (host.contains(":")) {
             host = "[" + host + "]";
         }
-        return "http://" + host + ":" + address.getPort() + "/" + request.kind() + "/" + token;
+        return (options.tls() == null ? "http://" : "https://") + host + ":" + address.getPort() + "/" + request.kind()
+                + "/" + token;
     }
 
     @Override

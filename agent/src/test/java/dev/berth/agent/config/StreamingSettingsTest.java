@@ -51,10 +51,21 @@ class StreamingSettingsTest {
             {"max_streams = 0", "streaming.max_streams"},
             {"idle_timeout = \"soon\"", "streaming.idle_timeout"},
             {"tls = true", "streaming.tls"},
+            {"tls_cert_file = \"/etc/hostname\"", "streaming.tls_key_file"},
+            {"tls_key_file = \"/etc/hostname\"", "streaming.tls_cert_file"},
+            {"tls_cert_file = \"/nonexistent/cert.pem\"\ntls_key_file = \"/etc/hostname\"", "streaming.tls_cert_file"},
         };
         for (String[] c : cases) {
             ConfigException e = assertThrows(ConfigException.class, () -> parse("[streaming]\n" + c[0] + "\n"), c[0]);
             assertTrue(e.getMessage().contains(c[1]), c[0] + ": " + e.getMessage());
         }
+    }
+
+    @Test
+    void aCertificateAndKeyTogetherTurnOnTls() throws Exception {
+        StreamingSettings s = parse("[streaming]\ntls_cert_file = \"/etc/hostname\"\ntls_key_file = \"/etc/hosts\"\n");
+        assertEquals(java.nio.file.Path.of("/etc/hostname"), s.tlsCertFile());
+        assertEquals(java.nio.file.Path.of("/etc/hosts"), s.tlsKeyFile());
+        assertEquals(null, parse("[streaming]\n").tlsCertFile());
     }
 }

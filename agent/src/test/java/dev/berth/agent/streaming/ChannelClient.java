@@ -35,13 +35,18 @@ final class ChannelClient implements WebSocket.Listener {
 
     /** Connects; returns the HTTP status when the upgrade is refused. */
     static Object connect(String url, String... protocols) {
+        return connect(HTTP, url, protocols);
+    }
+
+    /** As {@link #connect(String, String...)}, through {@code http} (e.g. one that trusts a test CA). */
+    static Object connect(HttpClient http, String url, String... protocols) {
         ChannelClient c = new ChannelClient();
-        WebSocket.Builder b = HTTP.newWebSocketBuilder().connectTimeout(Duration.ofSeconds(10));
+        WebSocket.Builder b = http.newWebSocketBuilder().connectTimeout(Duration.ofSeconds(10));
         if (protocols.length > 0) {
             b.subprotocols(protocols[0], java.util.Arrays.copyOfRange(protocols, 1, protocols.length));
         }
         try {
-            c.socket = b.buildAsync(URI.create(url.replace("http://", "ws://")), c).join();
+            c.socket = b.buildAsync(URI.create(url.replace("http://", "ws://").replace("https://", "wss://")), c).join();
             c.protocol = c.socket.getSubprotocol();
             return c;
         } catch (CompletionException e) {
