@@ -4,10 +4,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import java.time.Clock;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
@@ -16,29 +14,9 @@ import org.junit.jupiter.api.Timeout;
  * channel.k8s.io WebSocket protocol.
  */
 @Timeout(value = 3, unit = TimeUnit.MINUTES)
-class AttachSessionTest {
-    static final String SUCCESS = "{\"metadata\":{},\"status\":\"Success\"}";
-
-    RuncContainer ctr;
-    StreamingServer server;
-
+class AttachSessionTest extends ContainerStreamingTest {
     private void start(List<String> cmd, boolean tty, boolean stdin, boolean stdinOnce) throws Exception {
-        ctr = new RuncContainer(cmd, tty, stdin, stdinOnce);
-        server = StreamingServer.start("127.0.0.1", 0, StreamingServer.Options.defaults(),
-                ProcessExecBackend.runtime(ctr.manager), Clock.systemUTC());
-    }
-
-    @AfterEach
-    void tearDown() throws Exception {
-        try {
-            if (server != null) {
-                server.close();
-            }
-        } finally {
-            if (ctr != null) {
-                ctr.close();
-            }
-        }
+        start(new RuncContainer(cmd, tty, stdin, stdinOnce));
     }
 
     private String attach(boolean tty, boolean stdin, boolean stdout, boolean stderr) {

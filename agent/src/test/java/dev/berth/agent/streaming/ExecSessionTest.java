@@ -7,38 +7,18 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.berth.common.BerthException;
 import java.nio.charset.StandardCharsets;
-import java.time.Clock;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
 /** Exec over the channel.k8s.io WebSocket protocols into a running runc container. */
 @Timeout(value = 3, unit = TimeUnit.MINUTES)
-class ExecSessionTest {
-    static final String SUCCESS = "{\"metadata\":{},\"status\":\"Success\"}";
-
-    RuncContainer ctr;
-    StreamingServer server;
-
+class ExecSessionTest extends ContainerStreamingTest {
     @BeforeEach
     void setUp() throws Exception {
-        ctr = new RuncContainer();
-        server = StreamingServer.start("127.0.0.1", 0, StreamingServer.Options.defaults(),
-                ProcessExecBackend.runtime(ctr.manager), Clock.systemUTC());
-    }
-
-    @AfterEach
-    void tearDown() throws Exception {
-        try {
-            if (server != null) {
-                server.close();
-            }
-        } finally {
-            ctr.close();
-        }
+        start(new RuncContainer());
     }
 
     private String url(boolean stdin, String... cmd) {

@@ -7,35 +7,16 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.time.Clock;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
 /** Exec (and attach) over the SPDY/3.1 remotecommand protocols into a running runc container. */
 @Timeout(value = 3, unit = TimeUnit.MINUTES)
-class SpdyExecTest {
-    static final String SUCCESS = "{\"metadata\":{},\"status\":\"Success\"}";
-
-    RuncContainer ctr;
-    StreamingServer server;
-
+class SpdyExecTest extends ContainerStreamingTest {
     @BeforeEach
     void setUp() throws Exception {
-        ctr = new RuncContainer();
-        server = StreamingServer.start("127.0.0.1", 0, StreamingServer.Options.defaults(),
-                ProcessExecBackend.runtime(ctr.manager), Clock.systemUTC());
-    }
-
-    @AfterEach
-    void tearDown() throws Exception {
-        try {
-            if (server != null) {
-                server.close();
-            }
-        } finally {
-            ctr.close();
-        }
+        start(new RuncContainer());
     }
 
     private String url(boolean stdin, String... cmd) {

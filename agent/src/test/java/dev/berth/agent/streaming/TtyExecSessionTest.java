@@ -8,39 +8,19 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.berth.common.BerthException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Clock;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
 /** Exec with a terminal (a pseudo-terminal berth allocates) into a running runc container under conmon. */
 @Timeout(value = 3, unit = TimeUnit.MINUTES)
-class TtyExecSessionTest {
-    static final String SUCCESS = "{\"metadata\":{},\"status\":\"Success\"}";
-
-    RuncContainer ctr;
-    StreamingServer server;
-
+class TtyExecSessionTest extends ContainerStreamingTest {
     @BeforeEach
     void setUp() throws Exception {
-        ctr = new RuncContainer();
-        server = StreamingServer.start("127.0.0.1", 0, StreamingServer.Options.defaults(),
-                ProcessExecBackend.runtime(ctr.manager), Clock.systemUTC());
-    }
-
-    @AfterEach
-    void tearDown() throws Exception {
-        try {
-            if (server != null) {
-                server.close();
-            }
-        } finally {
-            ctr.close();
-        }
+        start(new RuncContainer());
     }
 
     private String tty(boolean stdin, String... cmd) {
