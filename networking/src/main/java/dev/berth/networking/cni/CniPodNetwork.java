@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.berth.common.BerthException;
+import dev.berth.common.StepTimer;
 import dev.berth.common.Json;
 import dev.berth.networking.PodNetwork;
 import java.io.IOException;
@@ -263,7 +264,7 @@ public final class CniPodNetwork implements PodNetwork {
     }
 
     private PodNetworkStatus attachLocked(PodAttachment a) {
-        StepTimes times = new StepTimes(LOG.isDebugEnabled());
+        StepTimer times = new StepTimer(LOG.isDebugEnabled());
         Optional<AttachmentCache.Entry> existing = cache.get(a.sandboxId());
         if (existing.isPresent()) {
             AttachmentCache.Entry e = existing.get();
@@ -315,7 +316,7 @@ public final class CniPodNetwork implements PodNetwork {
             times.mark("cache result");
             PodNetworkStatus status = status(result);
             completed(CniOperationListener.Operation.ADD, net.name(), start, true);
-            LOG.debug("sandbox {} attached to network {}: {} ({})", a.sandboxId(), net.name(), status.ips(), times);
+            LOG.debug("sandbox {} attached to network {}: {} ({})", a.sandboxId(), net.name(), status.ips(), times.summary());
             return status;
         } catch (RuntimeException e) {
             completed(CniOperationListener.Operation.ADD, net.name(), start, false);

@@ -2,6 +2,7 @@ package dev.berth.podsandbox.sandbox;
 
 import dev.berth.cgroups.Cgroups;
 import dev.berth.common.BerthException;
+import dev.berth.common.StepTimer;
 import dev.berth.networking.PodNetwork;
 import dev.berth.podsandbox.host.MountTable;
 import dev.berth.podsandbox.host.Mounts;
@@ -109,7 +110,7 @@ public final class SandboxService {
 
     /** Creates and starts a sandbox; returns its id. */
     public String run(SandboxConfig config) {
-        PhaseTimer timer = new PhaseTimer(LOG.isDebugEnabled());
+        StepTimer timer = new StepTimer(LOG.isDebugEnabled());
         SandboxConfig.Metadata md = config.metadata();
         if (md == null || blank(md.name()) || blank(md.namespace()) || blank(md.uid())) {
             throw BerthException.invalidArgument("sandbox metadata needs a name, a namespace and a uid");
@@ -171,7 +172,7 @@ public final class SandboxService {
     }
 
     private void create(SandboxStore.Entry entry, SandboxConfig config, OciRuntime runtime, Map<String, String> sysctls,
-            long shmSize, UndoStack undo, PhaseTimer timer) {
+            long shmSize, UndoStack undo, StepTimer timer) {
         SandboxRecord rec = entry.record();
         String id = rec.id();
         Path dir = runDir.resolve(id);

@@ -1,17 +1,17 @@
-package dev.berth.podsandbox.sandbox;
+package dev.berth.common;
 
 import java.lang.management.ManagementFactory;
 import java.lang.management.ThreadMXBean;
 
 /**
- * Wall time and the calling thread's CPU time of each step of one RunPodSandbox, logged at
- * debug level when the call ends ({@code sandbox ID run: namespaces 4.1/1.2 ms, ...}: wall/CPU).
+ * Wall time and the calling thread's CPU time of each step of one operation (a RunPodSandbox,
+ * a CNI ADD), for a debug log line when it ends ({@code namespaces 4.1/1.2 ms, ...}: wall/CPU).
  * The CPU figure counts only the daemon's own thread, so a step that waits for a helper
  * process or for the disk shows a wall time well above its CPU time; load on the machine
  * stretches wall times but hardly the CPU times. Costs two clock reads per step when debug
  * logging is off.
  */
-final class PhaseTimer {
+public final class StepTimer {
     private static final ThreadMXBean THREADS = ManagementFactory.getThreadMXBean();
 
     private final boolean enabled;
@@ -21,7 +21,8 @@ final class PhaseTimer {
     private long last;
     private long lastCpu;
 
-    PhaseTimer(boolean enabled) {
+    /** A timer that measures only when {@code enabled} (e.g. debug logging is on). */
+    public StepTimer(boolean enabled) {
         this.enabled = enabled;
         this.start = System.nanoTime();
         this.startCpu = enabled ? cpu() : 0;
@@ -30,7 +31,7 @@ final class PhaseTimer {
     }
 
     /** Ends the step that began with the previous mark (or the timer's creation) and names it. */
-    void mark(String step) {
+    public void mark(String step) {
         if (!enabled) {
             return;
         }
@@ -42,7 +43,7 @@ final class PhaseTimer {
     }
 
     /** The steps and the total so far, e.g. {@code record 1.0/0.4 ms, network 30.2/3.1 ms, total 31.2/3.5 ms}. */
-    String summary() {
+    public String summary() {
         if (!enabled) {
             return "";
         }
