@@ -39,6 +39,30 @@ class StreamingE2eTest {
         containers.cleanUp();
     }
 
+    /** A WebSocket listener that puts binary messages together and hands each one on with its channel byte. */
+    abstract static class ChannelMessages implements WebSocket.Listener {
+        private final ByteArrayOutputStream frame = new ByteArrayOutputStream();
+
+        /** One whole message of {@code channel}: {@code length} bytes of {@code data} from {@code offset}. */
+        abstract void message(int channel, byte[] data, int offset, int length);
+
+        @Override
+        public CompletionStage<?> onBinary(WebSocket ws, ByteBuffer data, boolean last) {
+            byte[] b = new byte[data.remaining()];
+            data.get(b);
+            frame.writeBytes(b);
+            if (last) {
+                byte[] all = frame.toByteArray();
+                frame.reset();
+                if (all.length > 0) {
+                    message(all[0] & 0xff, all, 1, all.length - 1);
+                }
+            }
+            ws.request(1);
+            return null;
+        }
+    }
+
     /** What a channel.k8s.io session delivered: stdout, stderr and the final status. */
     record Session(String stdout, String stderr, String status) {
     }
@@ -47,23 +71,12 @@ class StreamingE2eTest {
         ByteArrayOutputStream[] channels = {new ByteArrayOutputStream(), new ByteArrayOutputStream(), new ByteArrayOutputStream(),
                 new ByteArrayOutputStream()};
         CompletableFuture<Void> closed = new CompletableFuture<>();
-        WebSocket.Listener listener = new WebSocket.Listener() {
-            final ByteArrayOutputStream frame = new ByteArrayOutputStream();
-
+        WebSocket.Listener listener = new ChannelMessages() {
             @Override
-            public CompletionStage<?> onBinary(WebSocket ws, ByteBuffer data, boolean last) {
-                byte[] b = new byte[data.remaining()];
-                data.get(b);
-                frame.writeBytes(b);
-                if (last) {
-                    byte[] all = frame.toByteArray();
-                    frame.reset();
-                    if (all.length > 0 && all[0] >= 0 && all[0] < channels.length) {
-                        channels[all[0]].write(all, 1, all.length - 1);
-                    }
+            void message(int channel, byte[] data, int offset, int length) {
+                if (channel < channels.length) {
+                    channels[channel].write(data, offset, length);
                 }
-                ws.request(1);
-                return null;
             }
 
             @Override
@@ -124,27 +137,16 @@ class StreamingE2eTest {
     static String attachLines(String url, int lines) throws Exception {
         ByteArrayOutputStream stdout = new ByteArrayOutputStream();
         CompletableFuture<String> enough = new CompletableFuture<>();
-        WebSocket.Listener listener = new WebSocket.Listener() {
-            final ByteArrayOutputStream frame = new ByteArrayOutputStream();
-
+        WebSocket.Listener listener = new ChannelMessages() {
             @Override
-            public CompletionStage<?> onBinary(WebSocket ws, ByteBuffer data, boolean last) {
-                byte[] b = new byte[data.remaining()];
-                data.get(b);
-                frame.writeBytes(b);
-                if (last) {
-                    byte[] all = frame.toByteArray();
-                    frame.reset();
-                    if (all.length > 0 && all[0] == 1) {
-                        stdout.write(all, 1, all.length - 1);
-                        String text = stdout.toString(StandardCharsets.UTF_8);
-                        if (text.chars().filter(c -> c == '\n').count() >= lines) {
-                            enough.complete(text);
-                        }
+            void message(int channel, byte[] data, int offset, int length) {
+                if (channel == 1) {
+                    stdout.write(data, offset, length);
+                    String text = stdout.toString(StandardCharsets.UTF_8);
+                    if (text.chars().filter(c -> c == '\n').count() >= lines) {
+                        enough.complete(text);
                     }
                 }
-                ws.request(1);
-                return null;
             }
 
             @Override
