@@ -1,8 +1,8 @@
 package dev.berth.podsandbox.container;
 
 import dev.berth.common.BerthException;
-import dev.berth.podsandbox.host.MountCalls;
-import dev.berth.podsandbox.host.MountTable;
+import dev.berth.host.MountCalls;
+import dev.berth.host.MountTable;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;

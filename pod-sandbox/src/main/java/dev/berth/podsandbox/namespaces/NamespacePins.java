@@ -1,9 +1,9 @@
 package dev.berth.podsandbox.namespaces;
 
 import dev.berth.common.BerthException;
-import dev.berth.podsandbox.host.Command;
-import dev.berth.podsandbox.host.MountTable;
-import dev.berth.podsandbox.host.Mounts;
+import dev.berth.host.Command;
+import dev.berth.host.MountTable;
+import dev.berth.host.Mounts;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;

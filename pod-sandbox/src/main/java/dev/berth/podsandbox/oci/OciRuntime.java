@@ -1,7 +1,7 @@
 package dev.berth.podsandbox.oci;
 
 import dev.berth.common.BerthException;
-import dev.berth.podsandbox.host.Command;
+import dev.berth.host.Command;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;

@@ -6,7 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.berth.common.BerthException;
-import dev.berth.podsandbox.host.MountTable;
+import dev.berth.host.MountTable;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;

@@ -1,6 +1,6 @@
 package dev.berth.podsandbox.sandbox;
 
-import dev.berth.podsandbox.host.Mounts;
+import dev.berth.host.Mounts;
 import dev.berth.podsandbox.oci.RuntimeHandlers;
 import dev.berth.podsandbox.testing.FakeCgroups;
 import dev.berth.podsandbox.testing.FakePodNetwork;

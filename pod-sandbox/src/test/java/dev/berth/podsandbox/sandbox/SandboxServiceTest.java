@@ -8,8 +8,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.berth.cgroups.Cgroups;
 import dev.berth.common.BerthException;
-import dev.berth.podsandbox.host.Command;
-import dev.berth.podsandbox.host.Mounts;
+import dev.berth.host.Command;
+import dev.berth.host.Mounts;
 import dev.berth.podsandbox.oci.RuntimeHandlers;
 import dev.berth.podsandbox.sandbox.SandboxConfig.NamespaceMode;
 import dev.berth.podsandbox.sandbox.SandboxConfig.NamespaceOptions;

@@ -2,7 +2,7 @@ package dev.berth.podsandbox.testing;
 
 import dev.berth.common.BerthException;
 import dev.berth.networking.PodNetwork;
-import dev.berth.podsandbox.host.Command;
+import dev.berth.host.Command;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;

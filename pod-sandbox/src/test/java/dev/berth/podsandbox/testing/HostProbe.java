@@ -1,6 +1,6 @@
 package dev.berth.podsandbox.testing;
 
-import dev.berth.podsandbox.host.Command;
+import dev.berth.host.Command;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;

@@ -1,0 +1,243 @@
+package dev.berth.cli;
+
+import dev.berth.cli.config.BerthConfig;
+import dev.berth.cli.config.StreamingSettings;
+import dev.berth.streaming.ExecBackend;
+import dev.berth.criserver.cri.ContainerEvents;
+import dev.berth.criserver.cri.ContainerRpcs;
+import dev.berth.criserver.cri.PodEvents;
+import dev.berth.criserver.cri.Containers;
+import dev.berth.criserver.cri.ImageRpcs;
+import dev.berth.common.BerthVersion;
+import dev.berth.criserver.cri.PodMetricsRpcs;
+import dev.berth.criserver.cri.RuntimeInfoRpcs;
+import dev.berth.criserver.cri.StatsRpcs;
+import dev.berth.criserver.cri.StreamingRpcs;
+import dev.berth.criserver.streaming.ProcessExecBackend;
+import dev.berth.streaming.StreamingServer;
+import dev.berth.criserver.cri.SandboxRpcs;
+import dev.berth.criserver.grpc.CriRegistry;
+import dev.berth.criserver.grpc.CriServer;
+import dev.berth.cli.metrics.BerthMetrics;
+import dev.berth.cli.metrics.CniOperationMeters;
+import dev.berth.cli.metrics.ImageNames;
+import dev.berth.cli.metrics.RuntimeCollectors;
+import dev.berth.cli.metrics.CriCallMetrics;
+import dev.berth.cli.metrics.Health;
+import dev.berth.cli.metrics.MetricsServer;
+import dev.berth.criserver.runtime.NetworkReadiness;
+import dev.berth.criserver.runtime.Readiness;
+import dev.berth.criserver.runtime.RuntimeReadiness;
+import dev.berth.criserver.runtime.RuntimeState;
+import dev.berth.cgroups.Cgroups;
+import dev.berth.common.BerthException;
+import dev.berth.networking.PodNetwork;
+import dev.berth.networking.cni.CniPodNetwork;
+import dev.berth.podsandbox.container.ContainerManager;
+import dev.berth.podsandbox.container.ContainerRootfs;
+import dev.berth.podsandbox.container.conmon.ConmonRuntime;
+import dev.berth.podsandbox.container.spec.HostFacts;
+import dev.berth.podsandbox.oci.RuntimeHandlers;
+import dev.berth.podsandbox.stats.NetDev;
+import dev.berth.podsandbox.stats.PodDirectory;
+import dev.berth.podsandbox.stats.StatsCollector;
+import dev.berth.podsandbox.sandbox.SandboxService;
+import dev.berth.images.ImageService;
+import java.io.IOException;
+import java.lang.management.ManagementFactory;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.time.Clock;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
+import java.util.stream.Collectors;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import sun.misc.Signal;
+
+/** {@code berth daemon}: builds every part of the runtime from the configuration and serves the CRI until told to stop. */
+public final class Daemon {
+    private static final Logger LOG = LoggerFactory.getLogger(Daemon.class);
+    private static final Path CONMON = Path.of("/usr/bin/conmon");
+    private static final java.time.Duration RUNTIME_COMMAND_TIMEOUT = java.time.Duration.ofSeconds(60);
+    private static final String CONTAINER_LAYERS = "container-layers";
+    /** How often the engine looks for container monitors that died without writing an exit file. */
+    private static final java.time.Duration EXIT_SWEEP = java.time.Duration.ofSeconds(10);
+
+    private final BerthConfig config;
+    private final CountDownLatch stop = new CountDownLatch(1);
+
+    public Daemon(BerthConfig config) {
+        this.config = config;
+    }
+
+    public int run() throws InterruptedException {
+        LOG.info("berth {} starting (config: {}, root: {}, run root: {})", BerthVersion.get(), config.source(),
+                config.root(), config.runRoot());
+        // every component records its metrics here (see BerthMetrics); /metrics exposes them.
+        // Built in parallel with the rest of start-up: loading its classes takes a few hundred ms.
+        CompletableFuture<BerthMetrics> metricsReady = CompletableFuture.supplyAsync(BerthMetrics::create);
+        CriServer.prepareSocketPath(config.grpc().socket());
+        createStateDirectory(config.root());
+        createStateDirectory(config.runRoot());
+
+        RuntimeState state = new RuntimeState(config.root());
+        PodNetwork network = podNetwork(config.network(), state);
+        Cgroups cgroups = Cgroups.detect(config.cgroup().driver());
+        LOG.info("cgroups: {}", cgroups.describe());
+        List<Readiness.Check> readiness = List.of(new RuntimeReadiness(config.runtime().handler("").name(), config.runtime().handler("").binary(),
+                List.of(config.root(), config.runRoot())), new NetworkReadiness(network));
+        CriRegistry registry = new CriRegistry();
+        new RuntimeInfoRpcs(new RuntimeInfoRpcs.Settings(config.cgroup().driver(), config.runtime().defaultHandler(),
+                config.runtime().handlers(), config.grpc().socket(), config.root(), config.runRoot(), config.source()),
+                state, readiness)
+                .withVerboseInfo("cgroupMode", cgroups.mode())
+                .withVerboseInfo("cgroupLayout", cgroups.describe())
+                .register(registry);
+        ImageService images = Images.open(config);
+        Containers containers = containers(config, cgroups, images);
+        SandboxService sandboxes = new SandboxService(config.root().resolve("sandboxes"), config.runRoot(),
+                new RuntimeHandlers(config.runtime().handlers().entrySet().stream()
+                        .collect(Collectors.toMap(Map.Entry::getKey, e -> e.getValue().binary())),
+                        config.runtime().defaultHandler(), config.runRoot().resolve("runtimes")),
+                network, cgroups, containers);
+        sandboxes.recover();
+        network.garbageCollect(sandboxes.ids());
+        ContainerEvents eventHub = new ContainerEvents(ContainerEvents.DEFAULT_BUFFER);
+        eventHub.register(registry);
+        PodEvents events = new PodEvents(eventHub, sandboxes, containers.manager());
+        containers.onRemove(events::containerRemoval);
+        containers.manager().onExit(events::containerExited, EXIT_SWEEP);
+        new SandboxRpcs(sandboxes, events).register(registry);
+        new ImageRpcs(images, config.root().resolve(CONTAINER_LAYERS)).register(registry);
+        new ContainerRpcs(containers, sandboxes, images, cgroups, events).register(registry);
+        Path layers = config.root().resolve(CONTAINER_LAYERS);
+        StatsCollector stats = new StatsCollector(containers.manager(), PodDirectory.of(sandboxes), cgroups,
+                record -> layers.resolve(record.id()).resolve("upper"), layers, new NetDev(), Clock.systemUTC());
+        new StatsRpcs(stats).register(registry);
+        new PodMetricsRpcs(stats, new ImageNames(images)).register(registry);
+        StreamingServer streaming = streamingServer(config.streaming(), ProcessExecBackend.runtime(containers.manager()));
+        new StreamingRpcs(streaming, containers.manager(), sandboxes).register(registry);
+
+        BerthMetrics metrics = metricsReady.join();
+        images.metrics().listen(new dev.berth.cli.metrics.ImagePullMeters(metrics.registry()));
+        if (network instanceof CniPodNetwork cni) {
+            cni.listen(new CniOperationMeters(metrics.registry()));
+        }
+        RuntimeCollectors.register(metrics, sandboxes, containers.manager(), stats, new ImageNames(images),
+                config.metrics().containerInterval());
+        CriServer server = CriServer.start(config.grpc().socket(), registry, config.grpc().maxMessageSize(),
+                new CriCallMetrics(metrics.registry()));
+        MetricsServer metricsServer = null;
+        if (config.metrics().enabled()) {
+            try {
+                metricsServer = MetricsServer.start(config.metrics().host(), config.metrics().port(), metrics, new Health(readiness));
+            } catch (RuntimeException e) {
+                server.shutdown(config.grpc().shutdownTimeout());
+                metrics.close();
+                throw e;
+            }
+        }
+        Signal.handle(new Signal("TERM"), this::onSignal);
+        Signal.handle(new Signal("INT"), this::onSignal);
+        LOG.info("berth ready in {} ms", ManagementFactory.getRuntimeMXBean().getUptime());
+        stop.await();
+        if (metricsServer != null) {
+            metricsServer.close();
+        }
+        server.shutdown(config.grpc().shutdownTimeout());
+        metrics.close();
+        streaming.close();
+        containers.manager().close();
+        images.close();
+        LOG.info("berth stopped");
+        return 0;
+    }
+
+    /**
+     * The container engine: one conmon-monitored OCI runtime per configured handler, records
+     * under {@code <root>/containers}, writable layers under {@code <root>/container-layers}
+     * (what ImageFsInfo reports as the container filesystem), root filesystems mounted under
+     * {@code <run root>/rootfs}.
+     */
+    private static Containers containers(BerthConfig config, Cgroups cgroups, ImageService images) {
+        Map<String, ConmonRuntime> handlers = new java.util.TreeMap<>();
+        config.runtime().handlers().forEach((name, h) -> handlers.put(name, new ConmonRuntime(name, CONMON,
+                executable(h.binary()), config.runRoot().resolve("runtimes").resolve(name), RUNTIME_COMMAND_TIMEOUT)));
+        ContainerManager manager = new ContainerManager(config.root(), config.runRoot(), handlers,
+                config.runtime().defaultHandler(), HostFacts.current(), rec -> oomKilled(cgroups, rec.cgroupsPath()),
+                ContainerManager.Options.defaults());
+        Containers containers = new Containers(manager, new ContainerRootfs(config.root().resolve(CONTAINER_LAYERS),
+                config.runRoot().resolve("rootfs")), images);
+        containers.recover();
+        return containers;
+    }
+
+    private static boolean oomKilled(Cgroups cgroups, String cgroupsPath) {
+        if (cgroupsPath == null || cgroupsPath.isEmpty()) {
+            return false;
+        }
+        try {
+            return cgroups.oomKills(cgroupsPath) > 0;
+        } catch (RuntimeException e) {
+            LOG.debug("cannot read the OOM kills of {}: {}", cgroupsPath, e.getMessage());
+            return false;
+        }
+    }
+
+    /** A binary named in the configuration: a path as it is, a bare name looked up on PATH. */
+    private static Path executable(String binary) {
+        if (binary.contains("/")) {
+            return Path.of(binary);
+        }
+        for (String dir : System.getenv().getOrDefault("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin").split(":")) {
+            Path p = Path.of(dir.isEmpty() ? "." : dir, binary);
+            if (Files.isExecutable(p)) {
+                return p.toAbsolutePath();
+            }
+        }
+        throw BerthException.failedPrecondition("runtime binary %s is not on PATH", binary);
+    }
+
+    /** CNI networking on the configured directories; follows the kubelet's pod CIDR for the default network. */
+    private static PodNetwork podNetwork(BerthConfig.Network n, RuntimeState state) {
+        CniPodNetwork.DefaultNetworkSettings defaultNetwork = n.defaultNetwork()
+                ? new CniPodNetwork.DefaultNetworkSettings("berth", n.defaultBridge(), n.defaultSubnet(), n.ipamDataDir(),
+                        "99-berth-default.conflist")
+                : null;
+        CniPodNetwork network = new CniPodNetwork(new CniPodNetwork.Settings(n.cniConfigDir(), n.cniBinDirs(), n.cacheDir(),
+                n.pluginTimeout(), defaultNetwork));
+        network.setPodCidrs(state.podCidrs());
+        state.onPodCidrChange(network::setPodCidrs);
+        return network;
+    }
+
+    /** Starts the streaming server the {@code [streaming]} section describes. */
+    private static StreamingServer streamingServer(StreamingSettings settings, ExecBackend exec) {
+        StreamingServer.Tls tls = settings.tlsCertFile() == null ? null
+                : new StreamingServer.Tls(settings.tlsCertFile(), settings.tlsKeyFile());
+        return StreamingServer.start(settings.host(), settings.port(), new StreamingServer.Options(settings.tokenTtl(),
+                settings.maxStreams(), settings.idleTimeout(), tls), exec, Clock.systemUTC());
+    }
+
+    private void onSignal(Signal signal) {
+        LOG.info("received SIG{}, shutting down", signal.getName());
+        stop.countDown();
+    }
+
+    private static void createStateDirectory(Path dir) {
+        try {
+            if (!Files.isDirectory(dir)) {
+                Files.createDirectories(dir, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx--x--x")));
+            }
+        } catch (IOException e) {
+            throw BerthException.failedPrecondition("cannot create state directory %s: %s", dir, e.getMessage());
+        }
+        if (!Files.isWritable(dir)) {
+            throw BerthException.failedPrecondition("state directory %s is not writable", dir);
+        }
+    }
+}

@@ -1,0 +1,161 @@
+package dev.berth.cli;
+
+import dev.berth.common.BerthVersion;
+import dev.berth.cli.config.BerthConfig;
+import dev.berth.cli.config.ConfigException;
+import dev.berth.cli.config.ConfigLoader;
+import dev.berth.cli.logging.Logging;
+import dev.berth.common.BerthException;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.Callable;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** The {@code berth} command. */
+@Command(name = "berth", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
+        description = "berth: a Kubernetes node runtime serving the CRI on a UNIX socket.",
+        subcommands = {Main.DaemonCommand.class, Main.ImageCommand.class, CommandLine.HelpCommand.class})
+public final class Main {
+    /** Exit status for configuration errors. */
+    public static final int EXIT_CONFIG = 2;
+    /** Exit status when the daemon cannot start or fails. */
+    public static final int EXIT_FAILURE = 1;
+
+    public static void main(String[] args) {
+        CommandLine cli = new CommandLine(new Main());
+        cli.setExecutionExceptionHandler((e, cmd, parsed) -> {
+            if (e instanceof ConfigException) {
+                cmd.getErr().println("berth: " + e.getMessage());
+                return EXIT_CONFIG;
+            }
+            if (e instanceof BerthException) {
+                cmd.getErr().println("berth: " + e.getMessage());
+                return EXIT_FAILURE;
+            }
+            throw e;
+        });
+        System.exit(cli.execute(args));
+    }
+
+    static final class Version implements CommandLine.IVersionProvider {
+        @Override
+        public String[] getVersion() {
+            return new String[] {"berth " + BerthVersion.get()};
+        }
+    }
+
+    @Command(name = "daemon", mixinStandardHelpOptions = true,
+            description = "Serve the CRI (RuntimeService and ImageService) on a UNIX socket until SIGTERM or SIGINT.")
+    static final class DaemonCommand implements Callable<Integer> {
+        @Option(names = "--config", paramLabel = "FILE",
+                description = "configuration file (default: /etc/berth/config.toml if it exists)")
+        Path config;
+
+        @Option(names = "--socket", paramLabel = "PATH", description = "CRI socket (default: <run-root>/berth.sock)")
+        Path socket;
+
+        @Option(names = "--root", paramLabel = "DIR", description = "persistent state (default: /var/lib/berth)")
+        Path root;
+
+        @Option(names = "--run-root", paramLabel = "DIR", description = "runtime state (default: /run/berth)")
+        Path runRoot;
+
+        @Option(names = "--log-level", paramLabel = "LEVEL", description = "error, warn, info, debug or trace (default: info)")
+        String logLevel;
+
+        @Option(names = "--log-format", paramLabel = "FORMAT", description = "text or json (default: text)")
+        String logFormat;
+
+        @Option(names = "--metrics-address", paramLabel = "HOST:PORT",
+                description = "Prometheus endpoint (/metrics, /healthz); empty turns it off (default: 127.0.0.1:9464)")
+        String metricsAddress;
+
+        @Override
+        public Integer call() throws Exception {
+            BerthConfig cfg = ConfigLoader.load(config, new BerthConfig.Overrides(root, runRoot, socket, logLevel, logFormat, metricsAddress));
+            Logging.configure(cfg.log().level(), cfg.log().format());
+            return new Daemon(cfg).run();
+        }
+    }
+
+    @Command(name = "image", mixinStandardHelpOptions = true, description = "Manage berth's image store offline.",
+            subcommands = {ImageImportCommand.class, ImageBuildRootfsCommand.class})
+    static final class ImageCommand {
+    }
+
+    /** The options of the offline image commands: which configuration and which store. */
+    static final class StoreOptions {
+        @Option(names = "--config", paramLabel = "FILE", description = "configuration file (default: /etc/berth/config.toml if it exists)")
+        Path config;
+
+        @Option(names = "--root", paramLabel = "DIR", description = "persistent state (default: /var/lib/berth)")
+        Path root;
+
+        dev.berth.images.ImageService openImages() {
+            BerthConfig cfg = ConfigLoader.load(config, new BerthConfig.Overrides(root, null, null, null, null));
+            Logging.configure("warn", "text");
+            return dev.berth.cli.Images.open(cfg);
+        }
+    }
+
+    @Command(name = "import", mixinStandardHelpOptions = true,
+            description = "Load an OCI image layout (directory or tar) or a docker save archive (tar, optionally gzipped) into the image store.")
+    static final class ImageImportCommand implements Callable<Integer> {
+        @CommandLine.Parameters(paramLabel = "FILE", description = "the archive or OCI layout directory")
+        Path file;
+
+        @CommandLine.Mixin
+        StoreOptions store;
+
+        @Override
+        public Integer call() throws Exception {
+            try (dev.berth.images.ImageService images = store.openImages()) {
+                for (dev.berth.images.store.ImageRecord r : dev.berth.images.archive.ImageArchive.importFile(images, file.toAbsolutePath(),
+                        dev.berth.images.registry.Platform.host())) {
+                    System.out.println(r.id() + (r.repoTags().isEmpty() ? "" : " " + String.join(" ", r.repoTags())));
+                }
+            }
+            return 0;
+        }
+    }
+
+    @Command(name = "build-rootfs", mixinStandardHelpOptions = true,
+            description = "Make a one-layer image from a root filesystem directory and store it under a tag.")
+    static final class ImageBuildRootfsCommand implements Callable<Integer> {
+        @CommandLine.Parameters(paramLabel = "DIR", description = "the root filesystem")
+        Path dir;
+
+        @Option(names = "--tag", required = true, paramLabel = "NAME", description = "the image reference, e.g. local/tools:1")
+        String tag;
+
+        @Option(names = "--entrypoint", split = ",", paramLabel = "ARG", description = "the image's entrypoint (comma-separated)")
+        List<String> entrypoint;
+
+        @Option(names = "--cmd", split = ",", paramLabel = "ARG", description = "the image's default command (comma-separated)")
+        List<String> cmd;
+
+        @Option(names = "--env", paramLabel = "NAME=VALUE", description = "an environment variable (repeatable; default: a PATH)")
+        List<String> env;
+
+        @Option(names = "--user", paramLabel = "USER", description = "the user the image runs as")
+        String user;
+
+        @Option(names = "--workdir", paramLabel = "DIR", description = "the working directory")
+        String workdir;
+
+        @CommandLine.Mixin
+        StoreOptions store;
+
+        @Override
+        public Integer call() throws Exception {
+            try (dev.berth.images.ImageService images = store.openImages()) {
+                dev.berth.images.store.ImageRecord r = dev.berth.images.archive.RootfsImage.build(images, dir.toAbsolutePath(), tag,
+                        new dev.berth.images.archive.RootfsImage.RunConfig(entrypoint, cmd, env, user, workdir));
+                System.out.println(r.id() + " " + String.join(" ", r.repoTags()));
+            }
+            return 0;
+        }
+    }
+}

@@ -1,0 +1,287 @@
+package dev.berth.cli.config;
+
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * berth's whole configuration: one typed tree, each section reading and validating its own
+ * keys. Defaults here are the documented ones (see manifests/config.toml and README.md).
+ */
+public record BerthConfig(
+        Path root,
+        Path runRoot,
+        Log log,
+        Grpc grpc,
+        Cgroup cgroup,
+        Runtime runtime,
+        Network network,
+        Metrics metrics,
+        Registry registry,
+        Images images,
+        StreamingSettings streaming,
+        String source) {
+
+    public static final Path DEFAULT_FILE = Path.of("/etc/berth/config.toml");
+
+    /** The same configuration, said to come from elsewhere. */
+    public BerthConfig withSource(String newSource) {
+        return new BerthConfig(root, runRoot, log, grpc, cgroup, runtime, network, metrics, registry, images, streaming, newSource);
+    }
+
+    /** Logging: level and format of the daemon's own log on stderr. */
+    public record Log(String level, String format) {
+        static Log read(ConfigSection s) {
+            return new Log(
+                    s.oneOf("level", "info", "error", "warn", "info", "debug", "trace"),
+                    s.oneOf("format", "text", "text", "json"));
+        }
+    }
+
+    /** The CRI endpoint. */
+    public record Grpc(Path socket, int maxMessageSize, Duration shutdownTimeout) {
+        static Grpc read(ConfigSection s, Path runRoot) {
+            String socket = s.string("socket", "");
+            return new Grpc(
+                    socket.isEmpty() ? runRoot.resolve("berth.sock") : absolute(s, "socket", socket),
+                    (int) s.integer("max_message_size", 16 * 1024 * 1024, 4096, Integer.MAX_VALUE),
+                    s.duration("shutdown_timeout", Duration.ofSeconds(10)));
+        }
+    }
+
+    /** How pod and container cgroups are named; reported to the kubelet by RuntimeConfig. */
+    public record Cgroup(String driver) {
+        static Cgroup read(ConfigSection s) {
+            return new Cgroup(s.oneOf("driver", "cgroupfs", "cgroupfs", "systemd"));
+        }
+    }
+
+    /** OCI runtimes, one per CRI runtime handler. */
+    public record Runtime(String defaultHandler, Map<String, Handler> handlers) {
+        static Runtime read(ConfigSection s) {
+            String defaultHandler = s.string("default_handler", "runc");
+            Map<String, Handler> handlers = new LinkedHashMap<>();
+            handlers.put("runc", new Handler("runc", "runc"));
+            handlers.put("crun", new Handler("crun", "crun"));
+            ConfigSection table = s.section("handlers");
+            table.namedSections().forEach((name, h) -> handlers.put(name, Handler.read(name, h)));
+            if (!handlers.containsKey(defaultHandler)) {
+                throw new ConfigException("config key 'runtime.default_handler' names \"" + defaultHandler
+                        + "\", which is not a configured handler (known: " + String.join(", ", handlers.keySet()) + ")");
+            }
+            return new Runtime(defaultHandler, Map.copyOf(handlers));
+        }
+
+        public Handler handler(String name) {
+            return handlers.get(name.isEmpty() ? defaultHandler : name);
+        }
+    }
+
+    /** One runtime handler: the OCI runtime binary (a name looked up on PATH, or a path). */
+    public record Handler(String name, String binary) {
+        static Handler read(String name, ConfigSection s) {
+            return new Handler(name, s.string("binary", name));
+        }
+    }
+
+    /**
+     * Pod networking through CNI: where network configurations and plugins live, berth's default
+     * network (written into the config directory when it holds none), the per-call plugin timeout
+     * and where attachments are cached for DEL.
+     */
+    public record Network(Path cniConfigDir, List<Path> cniBinDirs, boolean defaultNetwork, String defaultSubnet,
+                          String defaultBridge, Duration pluginTimeout, Path cacheDir, Path ipamDataDir) {
+        static Network read(ConfigSection s, Path root) {
+            String cacheDir = s.string("cache_dir", "");
+            String subnet = s.string("default_subnet", "10.88.0.0/16");
+            if (!subnet.matches("[0-9.]+/[0-9]{1,2}|[0-9a-fA-F:]+/[0-9]{1,3}")) {
+                throw new ConfigException("config key 'network.default_subnet' must be a CIDR such as \"10.88.0.0/16\", got \""
+                        + subnet + "\"");
+            }
+            String bridge = s.string("default_bridge", "berth0");
+            if (!bridge.matches("[A-Za-z0-9_.\\-]{1,15}")) {
+                throw new ConfigException("config key 'network.default_bridge' must be an interface name of 1 to 15 letters, digits,"
+                        + " '_', '.' or '-', got \"" + bridge + "\"");
+            }
+            Duration timeout = s.duration("plugin_timeout", Duration.ofMinutes(1));
+            if (timeout.isZero() || timeout.isNegative()) {
+                throw new ConfigException("config key 'network.plugin_timeout' must be positive, got \"" + timeout + "\"");
+            }
+            return new Network(
+                    absolute(s, "cni_config_dir", s.string("cni_config_dir", "/etc/cni/net.d")),
+                    s.strings("cni_bin_dirs", List.of("/opt/cni/bin", "/usr/lib/cni")).stream()
+                            .map(d -> absolute(s, "cni_bin_dirs", d)).toList(),
+                    s.bool("default_network", true),
+                    subnet,
+                    bridge,
+                    timeout,
+                    cacheDir.isEmpty() ? root.resolve("cni/results") : absolute(s, "cache_dir", cacheDir),
+                    root.resolve("cni/ipam"));
+        }
+    }
+
+    /**
+     * The Prometheus endpoint ({@code /metrics}, {@code /healthz}): {@code host:port}, where
+     * host is an IP address, a name, {@code [v6 address]}, or empty for every interface. An
+     * empty address turns the endpoint off. {@code containerInterval}: how long one measurement
+     * of the pods and containers is reused for the per-container series (0: every scrape measures).
+     */
+    public record Metrics(String address, String host, int port, Duration containerInterval) {
+        public static final String DEFAULT_ADDRESS = "127.0.0.1:9464";
+        public static final Duration DEFAULT_CONTAINER_INTERVAL = Duration.ofSeconds(10);
+
+        public Metrics(String address, String host, int port) {
+            this(address, host, port, DEFAULT_CONTAINER_INTERVAL);
+        }
+
+        static Metrics read(ConfigSection s) {
+            Duration interval = s.duration("container_interval", DEFAULT_CONTAINER_INTERVAL);
+            if (interval.isNegative()) {
+                throw new ConfigException("config key 'metrics.container_interval' must not be negative");
+            }
+            return parse(s.string("address", DEFAULT_ADDRESS), "config key 'metrics.address'").withContainerInterval(interval);
+        }
+
+        /** The same endpoint with another container measurement interval. */
+        public Metrics withContainerInterval(Duration interval) {
+            return new Metrics(address, host, port, interval);
+        }
+
+        /** Parses {@code host:port} (or "" for off); {@code setting} names it in the error. */
+        public static Metrics parse(String address, String setting) {
+            if (address.isEmpty()) {
+                return new Metrics("", "", 0);
+            }
+            int colon = address.lastIndexOf(':');
+            if (colon < 0) {
+                throw new ConfigException(setting + " must be host:port (e.g. \"" + DEFAULT_ADDRESS
+                        + "\"), or empty to turn the endpoint off, got \"" + address + "\"");
+            }
+            String host = address.substring(0, colon);
+            String port = address.substring(colon + 1);
+            if (host.startsWith("[") && host.endsWith("]")) {
+                host = host.substring(1, host.length() - 1);
+                if (!host.matches("[0-9a-fA-F:.]+(%[A-Za-z0-9_.-]+)?") || !host.contains(":")) {
+                    throw new ConfigException(setting + " has an invalid IPv6 address in brackets, got \"" + address + "\"");
+                }
+            } else if (host.contains(":")) {
+                throw new ConfigException(setting + " must write an IPv6 address in brackets ([::1]:9464), got \""
+                        + address + "\"");
+            } else if (!host.matches("[A-Za-z0-9.-]*")) {
+                throw new ConfigException(setting + " has an invalid host name, got \"" + address + "\"");
+            }
+            int n;
+            try {
+                n = port.matches("[0-9]{1,5}") ? Integer.parseInt(port) : -1;
+            } catch (NumberFormatException e) {
+                n = -1;
+            }
+            if (n < 1 || n > 65535) {
+                throw new ConfigException(setting + " must end in a port between 1 and 65535, got \"" + address + "\"");
+            }
+            return new Metrics(address, host, n);
+        }
+
+        public boolean enabled() {
+            return !address.isEmpty();
+        }
+    }
+
+    /** How images are fetched from registries. */
+    public record Registry(Path configPath, Path authFile, Duration requestTimeout, Duration pullProgressTimeout,
+                           int maxConcurrentDownloads) {
+        static Registry read(ConfigSection s) {
+            Duration progress = s.duration("pull_progress_timeout", Duration.ofMinutes(5));
+            if (progress.isZero() || progress.isNegative()) {
+                throw new ConfigException("config key 'registry.pull_progress_timeout' must be positive");
+            }
+            Duration request = s.duration("request_timeout", Duration.ofSeconds(30));
+            if (request.isZero() || request.isNegative()) {
+                throw new ConfigException("config key 'registry.request_timeout' must be positive");
+            }
+            return new Registry(
+                    absolute(s, "config_path", s.string("config_path", "/etc/berth/certs.d")),
+                    absolute(s, "auth_file", s.string("auth_file", "/etc/berth/auth.json")),
+                    request,
+                    progress,
+                    (int) s.integer("max_concurrent_downloads", 3, 1, 64));
+        }
+    }
+
+    /** The image store. */
+    public record Images(List<String> pinnedImages) {
+        static Images read(ConfigSection s) {
+            List<String> pinned = new java.util.ArrayList<>();
+            for (String ref : s.strings("pinned_images", List.of())) {
+                try {
+                    pinned.add(dev.berth.images.reference.Reference.parse(ref).toString());
+                } catch (dev.berth.common.BerthException e) {
+                    throw new ConfigException("config key 'images.pinned_images': " + e.getMessage());
+                }
+            }
+            return new Images(List.copyOf(pinned));
+        }
+    }
+
+    /** Values given on the command line; each non-null one wins over the file. */
+    public record Overrides(Path root, Path runRoot, Path socket, String logLevel, String logFormat, String metricsAddress) {
+        /** Without a metrics address flag. */
+        public Overrides(Path root, Path runRoot, Path socket, String logLevel, String logFormat) {
+            this(root, runRoot, socket, logLevel, logFormat, null);
+        }
+
+        public static Overrides none() {
+            return new Overrides(null, null, null, null, null, null);
+        }
+    }
+
+    static BerthConfig read(ConfigSection top, Overrides o, String source) {
+        // the file's values are read (and so validated) even when a flag overrides them
+        Path root = absolute(top, "root", top.string("root", "/var/lib/berth"));
+        Path runRoot = absolute(top, "run_root", top.string("run_root", "/run/berth"));
+        root = o.root() != null ? o.root().toAbsolutePath() : root;
+        runRoot = o.runRoot() != null ? o.runRoot().toAbsolutePath() : runRoot;
+        Log log = Log.read(top.section("log"));
+        if (o.logLevel() != null || o.logFormat() != null) {
+            log = new Log(
+                    o.logLevel() == null ? log.level() : flagOneOf("--log-level", o.logLevel(), "error", "warn", "info", "debug", "trace"),
+                    o.logFormat() == null ? log.format() : flagOneOf("--log-format", o.logFormat(), "text", "json"));
+        }
+        Metrics metrics = Metrics.read(top.section("metrics"));
+        if (o.metricsAddress() != null) {
+            metrics = Metrics.parse(o.metricsAddress(), "option --metrics-address").withContainerInterval(metrics.containerInterval());
+        }
+        Grpc grpc = Grpc.read(top.section("grpc"), runRoot);
+        if (o.socket() != null) {
+            grpc = new Grpc(o.socket().toAbsolutePath(), grpc.maxMessageSize(), grpc.shutdownTimeout());
+        }
+        BerthConfig config = new BerthConfig(root, runRoot, log, grpc,
+                Cgroup.read(top.section("cgroup")),
+                Runtime.read(top.section("runtime")),
+                Network.read(top.section("network"), root),
+                metrics,
+                Registry.read(top.section("registry")),
+                Images.read(top.section("images")),
+                StreamingSettings.read(top.section("streaming")),
+                source);
+        top.requireNoUnknownKeys();
+        return config;
+    }
+
+    private static String flagOneOf(String flag, String value, String... allowed) {
+        if (!List.of(allowed).contains(value)) {
+            throw new ConfigException("option " + flag + " must be one of " + String.join(", ", allowed) + ", got \"" + value + "\"");
+        }
+        return value;
+    }
+
+    private static Path absolute(ConfigSection s, String key, String value) {
+        Path p = Path.of(value);
+        if (!p.isAbsolute()) {
+            throw new ConfigException("config key '" + key + "' must be an absolute path, got \"" + value + "\"");
+        }
+        return p;
+    }
+}

@@ -1,0 +1,112 @@
+package dev.berth.cli.config;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class ConfigLoaderTest {
+    private static final BerthConfig.Overrides NONE = BerthConfig.Overrides.none();
+
+    @TempDir
+    Path dir;
+
+    private static BerthConfig parse(String toml) {
+        return ConfigLoader.parse(toml, NONE, "test.toml");
+    }
+
+    private static String error(String toml) {
+        return assertThrows(ConfigException.class, () -> parse(toml)).getMessage();
+    }
+
+    @Test
+    void everyKeyHasItsDocumentedDefault() {
+        BerthConfig c = parse("");
+        assertEquals(Path.of("/var/lib/berth"), c.root());
+        assertEquals(Path.of("/run/berth"), c.runRoot());
+        assertEquals(Path.of("/run/berth/berth.sock"), c.grpc().socket());
+        assertEquals(16 * 1024 * 1024, c.grpc().maxMessageSize());
+        assertEquals(Duration.ofSeconds(10), c.grpc().shutdownTimeout());
+        assertEquals("info", c.log().level());
+        assertEquals("text", c.log().format());
+        assertEquals("cgroupfs", c.cgroup().driver());
+        assertEquals("runc", c.runtime().defaultHandler());
+        assertEquals("crun", c.runtime().handler("crun").binary());
+        assertEquals(Path.of("/etc/cni/net.d"), c.network().cniConfigDir());
+        assertEquals(List.of(Path.of("/opt/cni/bin"), Path.of("/usr/lib/cni")), c.network().cniBinDirs());
+    }
+
+    @Test
+    void theShippedConfigFileDocumentsTheDefaults() throws Exception {
+        Path shipped = Path.of(System.getProperty("berth.home", ".."), "manifests", "config.toml");
+        BerthConfig fromFile = ConfigLoader.load(shipped, NONE);
+        BerthConfig defaults = parse("");
+        assertEquals(defaults.withSource("x"), fromFile.withSource("x"));
+        // and with every commented default switched on, the values are still the defaults
+        String uncommented = Files.readString(shipped).replaceAll("(?m)^#(\\[|[a-z_]+ = )", "$1");
+        assertEquals(defaults.withSource("x"), parse(uncommented).withSource("x"));
+    }
+
+    @Test
+    void socketFollowsRunRootUnlessSetAndFlagsWinOverTheFile() {
+        assertEquals(Path.of("/tmp/r/berth.sock"), parse("run_root = \"/tmp/r\"").grpc().socket());
+        BerthConfig c = ConfigLoader.parse("root = \"/a\"\n[log]\nlevel = \"warn\"\n",
+                new BerthConfig.Overrides(Path.of("/b"), null, Path.of("/c/s.sock"), "debug", "json"), "t");
+        assertEquals(Path.of("/b"), c.root());
+        assertEquals(Path.of("/c/s.sock"), c.grpc().socket());
+        assertEquals("debug", c.log().level());
+        assertEquals("json", c.log().format());
+    }
+
+    @Test
+    void unknownKeysAreNamedWithTheirFullPath() {
+        assertTrue(error("rooot = \"/x\"").contains("unknown config key 'rooot'"));
+        assertTrue(error("[grpc]\nsockett = \"/x\"").contains("unknown config key 'grpc.sockett'"));
+        assertTrue(error("[runtime.handlers.kata]\nbinary = \"kata\"\npath = \"/x\"")
+                .contains("unknown config key 'runtime.handlers.kata.path'"));
+        assertTrue(error("[nonsense]\na = 1").contains("unknown config key 'nonsense'"));
+    }
+
+    @Test
+    void badValuesNameTheKeyAndTheExpectation() {
+        assertTrue(error("[grpc]\nmax_message_size = \"x\"").contains("'grpc.max_message_size' must be an integer"));
+        assertTrue(error("[grpc]\nmax_message_size = 1").contains("must be between 4096"));
+        assertTrue(error("[grpc]\nshutdown_timeout = \"soon\"").contains("'grpc.shutdown_timeout' must be a duration"));
+        assertTrue(error("[log]\nlevel = \"loud\"").contains("'log.level' must be one of"));
+        assertTrue(error("root = \"relative/dir\"").contains("'root' must be an absolute path"));
+        assertTrue(error("grpc = 3").contains("'grpc' must be a table"));
+        assertTrue(error("[runtime]\ndefault_handler = \"kata\"").contains("'runtime.default_handler' names \"kata\""));
+        assertTrue(error("[network]\ncni_bin_dirs = \"/opt/cni/bin\"").contains("must be an array of strings"));
+    }
+
+    @Test
+    void invalidTomlAndMissingFilesAreReported() {
+        assertTrue(error("[grpc").contains("is not valid TOML"));
+        String missing = assertThrows(ConfigException.class,
+                () -> ConfigLoader.load(dir.resolve("absent.toml"), NONE)).getMessage();
+        assertTrue(missing.contains("absent.toml does not exist"), missing);
+    }
+
+    @Test
+    void extraHandlersAreAddedBesideTheBuiltInOnes() {
+        BerthConfig c = parse("[runtime]\ndefault_handler = \"fast\"\n[runtime.handlers.fast]\nbinary = \"/usr/bin/crun\"\n");
+        assertEquals("/usr/bin/crun", c.runtime().handler("").binary());
+        assertEquals("runc", c.runtime().handler("runc").binary());
+    }
+
+    @Test
+    void durationsReadLikeContainerdsAndPrintBack() {
+        assertEquals(Duration.ofMinutes(90), Durations.parse("1h30m"));
+        assertEquals(Duration.ofMillis(250), Durations.parse("250ms"));
+        assertEquals(Duration.ofMillis(1500), Durations.parse("1.5s"));
+        assertEquals("1h30m", Durations.format(Duration.ofMinutes(90)));
+        assertThrows(IllegalArgumentException.class, () -> Durations.parse("10"));
+        assertThrows(IllegalArgumentException.class, () -> Durations.parse("10s garbage"));
+    }
+}

@@ -1,0 +1,114 @@
+package dev.berth.criserver.cri;
+
+import dev.berth.common.BerthVersion;
+import dev.berth.criserver.grpc.CriRegistry;
+import dev.berth.criserver.runtime.Readiness;
+import dev.berth.criserver.runtime.RuntimeState;
+import dev.berth.common.Json;
+import dev.berth.cri.v1.CgroupDriver;
+import dev.berth.cri.v1.LinuxRuntimeConfiguration;
+import dev.berth.cri.v1.RuntimeCondition;
+import dev.berth.cri.v1.RuntimeConfigResponse;
+import dev.berth.cri.v1.RuntimeHandler;
+import dev.berth.cri.v1.RuntimeHandlerFeatures;
+import dev.berth.cri.v1.RuntimeServiceGrpc;
+import dev.berth.cri.v1.RuntimeStatus;
+import dev.berth.cri.v1.StatusRequest;
+import dev.berth.cri.v1.StatusResponse;
+import dev.berth.cri.v1.UpdateRuntimeConfigRequest;
+import dev.berth.cri.v1.UpdateRuntimeConfigResponse;
+import dev.berth.cri.v1.VersionResponse;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeSet;
+
+/** Version, Status, RuntimeConfig and UpdateRuntimeConfig: what the kubelet asks of the runtime as a whole. */
+public final class RuntimeInfoRpcs implements CriRegistry.Feature {
+    /** The version of the CRI API berth serves, in VersionResponse.version (as the kubelet expects). */
+    static final String KUBELET_API_VERSION = "0.1.0";
+
+    /**
+     * What the runtime says of its own set-up: the cgroup driver it shares with the kubelet,
+     * its handlers (name to the facts Status verbose lists of each), and where it keeps state.
+     */
+    public record Settings(String cgroupDriver, String defaultHandler, Map<String, ?> handlers, java.nio.file.Path socket,
+                           java.nio.file.Path root, java.nio.file.Path runRoot, String configSource) {
+    }
+
+    private final Settings config;
+    private final RuntimeState state;
+    private final List<Readiness.Check> checks;
+    private final Map<String, Object> verboseExtras = new LinkedHashMap<>();
+
+    public RuntimeInfoRpcs(Settings config, RuntimeState state, List<Readiness.Check> checks) {
+        this.config = config;
+        this.state = state;
+        this.checks = List.copyOf(checks);
+    }
+
+    /** More facts for Status verbose info (e.g. what cgroup layout is in use). */
+    public RuntimeInfoRpcs withVerboseInfo(String key, Object value) {
+        verboseExtras.put(key, value);
+        return this;
+    }
+
+    @Override
+    public void register(CriRegistry registry) {
+        registry.unary(RuntimeServiceGrpc.getVersionMethod(), request -> VersionResponse.newBuilder()
+                .setVersion(KUBELET_API_VERSION)
+                .setRuntimeName("berth")
+                .setRuntimeVersion(BerthVersion.get())
+                .setRuntimeApiVersion("v1")
+                .build());
+        registry.unary(RuntimeServiceGrpc.getStatusMethod(), this::status);
+        registry.unary(RuntimeServiceGrpc.getRuntimeConfigMethod(), request -> RuntimeConfigResponse.newBuilder()
+                .setLinux(LinuxRuntimeConfiguration.newBuilder()
+                        .setCgroupDriver("systemd".equals(config.cgroupDriver()) ? CgroupDriver.SYSTEMD : CgroupDriver.CGROUPFS))
+                .build());
+        registry.unary(RuntimeServiceGrpc.getUpdateRuntimeConfigMethod(), this::updateRuntimeConfig);
+    }
+
+    private StatusResponse status(StatusRequest request) {
+        RuntimeStatus.Builder status = RuntimeStatus.newBuilder();
+        for (Readiness.Check check : checks) {
+            Readiness r = check.check();
+            status.addConditions(RuntimeCondition.newBuilder()
+                    .setType(r.type()).setStatus(r.ready()).setReason(r.reason()).setMessage(r.message()));
+        }
+        StatusResponse.Builder response = StatusResponse.newBuilder().setStatus(status);
+        // the default handler is listed under the empty name as well as its own
+        for (String name : new TreeSet<>(config.handlers().keySet())) {
+            response.addRuntimeHandlers(handler(name));
+        }
+        response.addRuntimeHandlers(0, handler(""));
+        if (request.getVerbose()) {
+            Map<String, Object> info = new LinkedHashMap<>();
+            info.put("runtimeVersion", BerthVersion.get());
+            info.put("socket", config.socket().toString());
+            info.put("root", config.root().toString());
+            info.put("runRoot", config.runRoot().toString());
+            info.put("cgroupDriver", config.cgroupDriver());
+            info.put("defaultRuntimeHandler", config.defaultHandler());
+            info.put("runtimeHandlers", config.handlers());
+            info.put("podCidrs", state.podCidrs());
+            info.put("configSource", config.configSource());
+            info.putAll(verboseExtras);
+            response.putInfo("config", Json.write(info));
+        }
+        return response.build();
+    }
+
+    private static RuntimeHandler handler(String name) {
+        return RuntimeHandler.newBuilder().setName(name)
+                .setFeatures(RuntimeHandlerFeatures.newBuilder()
+                        .setRecursiveReadOnlyMounts(false)
+                        .setUserNamespaces(false))
+                .build();
+    }
+
+    private UpdateRuntimeConfigResponse updateRuntimeConfig(UpdateRuntimeConfigRequest request) {
+        state.updatePodCidr(request.getRuntimeConfig().getNetworkConfig().getPodCidr());
+        return UpdateRuntimeConfigResponse.getDefaultInstance();
+    }
+}

@@ -1,0 +1,38 @@
+package dev.berth.criserver.runtime;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+import dev.berth.common.BerthException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class RuntimeStateTest {
+    @TempDir
+    Path root;
+
+    @Test
+    void podCidrsPersistAndNotifyOnlyOnChange() {
+        RuntimeState state = new RuntimeState(root);
+        List<List<String>> seen = new ArrayList<>();
+        state.onPodCidrChange(seen::add);
+        state.updatePodCidr("10.244.1.0/24,fd00:10:244:1::/64");
+        state.updatePodCidr("10.244.1.0/24, fd00:10:244:1::/64");
+        state.updatePodCidr("");
+        assertEquals(1, seen.size());
+        assertEquals(List.of("10.244.1.0/24", "fd00:10:244:1::/64"), new RuntimeState(root).podCidrs());
+    }
+
+    @Test
+    void malformedCidrsAreInvalidArguments() {
+        RuntimeState state = new RuntimeState(root);
+        for (String bad : new String[] {"10.0.0.0", "10.0.0.0/40", "host.example/24", "10.0.0.0/x", "fd00::/129"}) {
+            BerthException e = assertThrows(BerthException.class, () -> state.updatePodCidr(bad), bad);
+            assertEquals(BerthException.Kind.INVALID_ARGUMENT, e.kind());
+        }
+        assertEquals(List.of(), state.podCidrs());
+    }
+}
