@@ -30,10 +30,12 @@ import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /** The sandbox lifecycle against real namespaces, mounts and processes (root), with fake network and cgroups. */
+@Tag("root")
 class SandboxServiceTest {
     @TempDir
     Path tmp;
