@@ -32,6 +32,7 @@ import org.junit.jupiter.api.Test;
  * {@code berth-test-*} parent that is removed after each test and checked on the filesystem.
  */
 @Tag("cgroups")
+@Tag("root")
 class CgroupEnforcementTest {
     private static final long MIB = 1 << 20;
 

@@ -14,6 +14,7 @@ import org.junit.jupiter.api.Test;
  */
 @Tag("cgroups")
 @Tag("vm")
+@Tag("root")
 class CgroupV2GuestTest {
     /** The guest's own deadline; JVMs run about ten times slower under emulation. */
     private static final int GUEST_TIMEOUT_SECONDS = 240;

@@ -52,6 +52,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -59,6 +60,7 @@ import org.junit.jupiter.api.io.TempDir;
  * Containers through the real daemon: a busybox image imported with the CLI, a pod on the
  * test's default network, containers run by conmon and runc on overlayfs.
  */
+@Tag("root")
 class ContainerE2eTest {
     static final String IMAGE = "docker.io/e2e/busybox:1";
 

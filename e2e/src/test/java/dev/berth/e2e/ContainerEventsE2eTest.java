@@ -24,6 +24,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -32,6 +33,7 @@ import org.junit.jupiter.api.io.TempDir;
  * pod arrive in order, a container that exits on its own is reported stopped, and a
  * subscriber that never reads does not hold up the runtime.
  */
+@Tag("root")
 class ContainerEventsE2eTest {
     @TempDir
     Path dir;

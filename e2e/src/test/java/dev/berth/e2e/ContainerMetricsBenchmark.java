@@ -24,6 +24,7 @@ import java.util.List;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.condition.EnabledIfSystemProperty;
 import org.junit.jupiter.api.io.TempDir;
@@ -37,6 +38,7 @@ import org.junit.jupiter.api.io.TempDir;
  * to stdout and {@code target/container-metrics-benchmark.txt}.
  */
 @EnabledIfSystemProperty(named = "berth.benchmark", matches = "true")
+@Tag("root")
 class ContainerMetricsBenchmark {
     private static final int PODS = Integer.getInteger("berth.benchmark.pods", 10);
     private static final int PER_POD = Integer.getInteger("berth.benchmark.containersPerPod", 10);

@@ -28,6 +28,7 @@ import java.util.function.Predicate;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -37,6 +38,7 @@ import org.junit.jupiter.api.io.TempDir;
  * queried through a real Prometheus server), the counts of pod sandboxes and containers by state
  * as they are created, started, stopped and removed, and the CNI operation histogram.
  */
+@Tag("root")
 class ContainerMetricsE2eTest {
     private static final Path PROMTOOL = Path.of("/usr/bin/promtool");
 

@@ -29,10 +29,12 @@ import java.nio.file.Path;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Collectors;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /** The berth daemon as a process: serving, answering, refusing, stopping. */
+@Tag("root")
 class DaemonLifecycleTest {
     @TempDir
     Path dir;

@@ -32,10 +32,12 @@ import java.util.Collections;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Random;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /** The CRI ImageService of the real daemon against a real registry on loopback. */
+@Tag("root")
 class ImageServiceTest {
     @TempDir
     Path dir;

@@ -32,6 +32,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -39,6 +40,7 @@ import org.junit.jupiter.api.io.TempDir;
  * berth's Prometheus endpoint as a scraper sees it: the real daemon, promtool, and a real
  * Prometheus server scraping it over loopback.
  */
+@Tag("root")
 class MetricsEndpointTest {
     private static final Path PROMTOOL = Path.of("/usr/bin/promtool");
     private static final String LABELS_VERSION_OK = "code=\"OK\",method=\"Version\",service=\"runtime.v1.RuntimeService\"";

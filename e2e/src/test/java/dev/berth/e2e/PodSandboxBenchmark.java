@@ -13,6 +13,7 @@ import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.condition.EnabledIfSystemProperty;
 import org.junit.jupiter.api.io.TempDir;
@@ -25,6 +26,7 @@ import org.junit.jupiter.api.io.TempDir;
  * {@code target/pod-sandbox-benchmark.txt}.
  */
 @EnabledIfSystemProperty(named = "berth.benchmark", matches = "true")
+@Tag("root")
 class PodSandboxBenchmark {
     @TempDir
     Path dir;

@@ -34,10 +34,12 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.stream.Collectors;
 import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /** Pod sandboxes through the real daemon: run, status, list, SIGKILL + restart, stop, remove. */
+@Tag("root")
 class PodSandboxE2eTest {
     @TempDir
     Path dir;

@@ -25,6 +25,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.UUID;
 import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -33,6 +34,7 @@ import org.junit.jupiter.api.io.TempDir;
  * resources reach the pod cgroup on the system, are kept across a SIGKILL of berth, and bad
  * requests get the right codes.
  */
+@Tag("root")
 class PodSandboxResourcesE2eTest {
     private static final long MIB = 1L << 20;
 

@@ -17,10 +17,12 @@ import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import java.nio.file.Path;
 import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /** Container and pod stats through the real daemon, for a container that burns CPU and writes to its layer. */
+@Tag("root")
 class StatsE2eTest {
     @TempDir
     Path dir;

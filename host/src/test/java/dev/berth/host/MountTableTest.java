@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -19,6 +20,7 @@ class MountTableTest {
         assertEquals("/plain", MountTable.unescape("/plain"));
     }
 
+    @Tag("root")
     @Test
     void seesATmpfsMountedWithSpacesInItsPathAndItsRemoval() throws Exception {
         Path target = dir.resolve("with space");
@@ -35,6 +37,7 @@ class MountTableTest {
         Mounts.unmountAllUnder(dir);
     }
 
+    @Tag("root")
     @Test
     void mountsStackedOnOnePointAreAllUnmounted() throws Exception {
         Path target = dir.resolve("stacked");

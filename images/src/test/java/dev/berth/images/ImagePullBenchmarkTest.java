@@ -16,6 +16,7 @@ import java.util.Collections;
 import java.util.EnumMap;
 import java.util.List;
 import java.util.Map;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -25,6 +26,7 @@ import org.junit.jupiter.api.io.TempDir;
  * pull) and prints the wall time (min, p10, median), the process CPU, the median of each phase
  * (wall and CPU), and the HTTP requests and threads started per pull. Run with -Dberth.benchmark=true.
  */
+@Tag("root")
 class ImagePullBenchmarkTest {
     @TempDir
     Path dir;

@@ -37,10 +37,12 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /** Pulls from a real registry (docker-registry on loopback) into a real store, as root. */
+@Tag("root")
 class ImagePullTest {
     @TempDir
     static Path registryDir;

@@ -21,6 +21,7 @@ import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
@@ -29,6 +30,7 @@ import org.junit.jupiter.api.Timeout;
  * 127.0.0.1 inside a network namespace the test creates.
  */
 @Timeout(value = 3, unit = TimeUnit.MINUTES)
+@Tag("root")
 public class PortForwardTest {
     public static final int ECHO_PORT = 7777;
     public static final int CLOSED_PORT = 7778;

@@ -20,6 +20,7 @@ import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
@@ -28,6 +29,7 @@ import org.junit.jupiter.api.Timeout;
  * running cat) on 127.0.0.1 inside a network namespace the test creates.
  */
 @Timeout(value = 3, unit = TimeUnit.MINUTES)
+@Tag("root")
 public class SpdyPortForwardTest {
     public static final int ECHO_PORT = PortForwardTest.ECHO_PORT;
     public static final int CLOSED_PORT = PortForwardTest.CLOSED_PORT;

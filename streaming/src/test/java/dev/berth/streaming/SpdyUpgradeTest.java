@@ -1,5 +1,6 @@
 package dev.berth.streaming;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -63,6 +64,6 @@ class SpdyUpgradeTest {
         b.append("00,\"Height\":50}\n");
         assertEquals(List.of("{\"Width\":100,\"Height\":50}"), SpdyCommandSession.completeObjects(b));
         assertEquals("", b.toString());
-        assertEquals(new int[] {100, 50}[0], RemoteCommand.parseSize("{\"Width\":100,\"Height\":50}")[0]);
+        assertArrayEquals(new int[] {100, 50}, RemoteCommand.parseSize("{\"Width\":100,\"Height\":50}"));
     }
 }

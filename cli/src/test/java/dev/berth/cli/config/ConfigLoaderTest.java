@@ -1,6 +1,7 @@
 package dev.berth.cli.config;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -50,6 +51,7 @@ class ConfigLoaderTest {
         assertEquals(defaults.withSource("x"), fromFile.withSource("x"));
         // and with every commented default switched on, the values are still the defaults
         String uncommented = Files.readString(shipped).replaceAll("(?m)^#(\\[|[a-z_]+ = )", "$1");
+        assertNotEquals(Files.readString(shipped), uncommented, "the shipped file has commented defaults to switch on");
         assertEquals(defaults.withSource("x"), parse(uncommented).withSource("x"));
     }
 

@@ -219,6 +219,7 @@ class MetricsServerTest {
     @Test
     void closingReleasesThePortAndTheThreads() throws Exception {
         int port = server.address().getPort();
+        assertTrue(metricsThreads() > 0, "the server runs on metrics-* threads: " + Thread.getAllStackTraces().keySet());
         server.close();
         try (ServerSocket again = new ServerSocket()) {
             again.setReuseAddress(true);

@@ -50,7 +50,10 @@ class SandboxRpcsTest {
         SandboxConfig s = SandboxRpcs.toConfig(c, "crun");
         assertEquals(new SandboxConfig.Metadata("web", "u-1", "prod", 2), s.metadata());
         assertEquals("web-0", s.hostname());
-        assertEquals(List.of("10.96.0.10"), s.dns().servers());
+        assertEquals("/var/log/pods/x", s.logDirectory());
+        assertEquals(new SandboxConfig.Dns(List.of("10.96.0.10"), List.of("svc.cluster.local"), List.of("ndots:5")), s.dns());
+        assertEquals(Map.of("app", "web"), s.labels());
+        assertEquals(Map.of("a", "b", SandboxRpcs.SHM_SIZE_ANNOTATION, "1048576"), s.annotations());
         assertEquals(List.of(new PodNetwork.PortMapping("udp", 53, 5353, "127.0.0.1")), s.portMappings());
         assertEquals("/kubepods/burstable", s.cgroupParent());
         assertEquals(Map.of("net.core.somaxconn", "1024"), s.sysctls());

@@ -3,11 +3,13 @@ package dev.berth.criserver.streaming;
 import dev.berth.streaming.*;
 import java.time.Clock;
 import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Tag;
 
 /**
  * What the exec and attach session tests share: a runc container under conmon and a streaming
  * server whose backend execs and attaches into it, both closed after each test.
  */
+@Tag("root")
 abstract class ContainerStreamingTest {
     static final String SUCCESS = "{\"metadata\":{},\"status\":\"Success\"}";
 

@@ -31,6 +31,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
@@ -41,6 +42,7 @@ import org.junit.jupiter.api.Timeout;
  * and a scratch network namespace with a TCP echo server for port-forward.
  */
 @Timeout(value = 4, unit = TimeUnit.MINUTES)
+@Tag("root")
 class KubectlStreamingTest {
     /** Where scripts/install-deps --test leaves Debian's kubectl when another package owns /usr/bin/kubectl. */
     static final List<String> CANDIDATES = List.of("/opt/berth-test/kubernetes-client/usr/bin/kubectl", "/usr/bin/kubectl");

@@ -2,6 +2,7 @@ package dev.berth.criserver.streaming;
 
 import dev.berth.streaming.*;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
 import java.time.Clock;
@@ -71,8 +72,14 @@ class SpdyLimitsTest {
 
     @Test
     void anIdleSessionIsClosedAndItsProcessKilled() throws Exception {
-        start(4, Duration.ofMillis(500));
+        start(4, Duration.ofSeconds(2));
         try (SpdyClient c = sleeper()) {
+            boolean ran = false;
+            for (long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(30); !c.closed.isDone() && System.nanoTime() < end; ) {
+                ran |= !StreamingLimitsTest.running(marker).isEmpty();
+                Thread.sleep(10);
+            }
+            assertTrue(ran, "the session's process ran before the session went idle");
             c.closed.orTimeout(30, TimeUnit.SECONDS).join();
         }
         awaitProcess(0);

@@ -2,6 +2,7 @@ package dev.berth.criserver.streaming;
 
 import dev.berth.streaming.*;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -51,6 +52,7 @@ class StreamingLimitsTest {
         start(1, Duration.ofHours(1));
         ChannelClient first = ChannelClient.open(sleeper(), "v5.channel.k8s.io");
         assertEquals(503, ChannelClient.connect(sleeper(), "v5.channel.k8s.io"));
+        awaitProcesses(1);
         first.socket.sendClose(1000, "").join();
         first.awaitClose();
         awaitNoProcess();
@@ -65,11 +67,25 @@ class StreamingLimitsTest {
 
     @Test
     void anIdleSessionIsClosedAndItsProcessKilled() throws Exception {
-        start(4, Duration.ofMillis(500));
+        start(4, Duration.ofSeconds(2));
         ChannelClient c = ChannelClient.open(sleeper(), "v5.channel.k8s.io");
+        boolean ran = false;
+        for (long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(60); !c.closed.isDone() && System.nanoTime() < end; ) {
+            ran |= !running(marker).isEmpty();
+            Thread.sleep(10);
+        }
+        assertTrue(ran, "the session's process ran before the session went idle");
         c.awaitClose();
         awaitNoProcess();
         assertEquals(List.of(), running(marker));
+    }
+
+    private void awaitProcesses(int n) throws Exception {
+        long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+        while (running(marker).size() != n && System.nanoTime() < end) {
+            Thread.sleep(20);
+        }
+        assertEquals(n, running(marker).size(), "processes of the sessions");
     }
 
     private void awaitNoProcess() throws Exception {

@@ -17,10 +17,12 @@ import java.time.Duration;
 import java.util.List;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /** A one-layer image made from a directory, for machines with no registry in reach. */
+@Tag("root")
 class RootfsImageTest {
     @TempDir
     Path tmp;

@@ -22,6 +22,7 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -30,6 +31,7 @@ import org.junit.jupiter.api.io.TempDir;
  * come from the challenge's realm, are asked for per repository, cached until they expire (by
  * a clock the test moves), and the endpoint's refusals become Unauthenticated or PermissionDenied.
  */
+@Tag("root")
 class BearerTokenTest {
     @TempDir
     static Path dir;

@@ -15,6 +15,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -66,6 +67,7 @@ class HostsDirectoryTest {
         assertTrue(e.getMessage().contains("http:// or https://"), e.getMessage());
     }
 
+    @Tag("root")
     @Test
     void mirrorsAreTriedInOrderThenTheOrigin() throws Exception {
         try (RegistryFixture origin = RegistryFixture.start(dir.resolve("origin"));

@@ -18,10 +18,12 @@ import java.time.Duration;
 import java.util.Base64;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /** Anonymous, Basic (a real registry with htpasswd) and Bearer (a token endpoint in front of a real registry) authentication. */
+@Tag("root")
 class RegistryAuthTest {
     @TempDir
     static Path dir;

@@ -26,6 +26,7 @@ import javax.net.ssl.TrustManagerFactory;
 import javax.net.ssl.X509TrustManager;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -34,6 +35,7 @@ import org.junit.jupiter.api.io.TempDir;
  * not trusted by default, trusted once hosts.toml names the CA in {@code ca} (in addition to
  * the system's trust), and reachable without verification with {@code skip_verify}.
  */
+@Tag("root")
 class RegistryTlsTest {
     @TempDir
     static Path dir;

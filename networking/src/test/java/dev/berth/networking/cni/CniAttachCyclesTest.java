@@ -10,9 +10,11 @@ import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /** Many attach/detach cycles on the default network leave nothing behind on the system. */
+@Tag("root")
 class CniAttachCyclesTest {
     private static final String NET = "berthcycle";
     private static final String BRIDGE = "berthtest1";

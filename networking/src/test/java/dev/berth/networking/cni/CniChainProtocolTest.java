@@ -18,6 +18,7 @@ import java.util.Map;
 import java.util.Set;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -26,6 +27,7 @@ import org.junit.jupiter.api.io.TempDir;
  * that logs its environment and stdin) on a real namespace, through ADD, CHECK, DEL, STATUS
  * and GC. Debian's plugins speak 1.0 only, so STATUS and GC are exercised here.
  */
+@Tag("root")
 class CniChainProtocolTest {
     @TempDir
     Path tmp;

@@ -30,12 +30,14 @@ import java.util.Set;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /**
  * berth's CNI client with Debian's real plugins (bridge, host-local, portmap, loopback) on real
  * network namespaces: the default network on a test-only bridge and subnet.
  */
+@Tag("root")
 class CniPodNetworkTest {
     private static final String NET = "berthtest";
     private static final String BRIDGE = "berthtest0";

@@ -14,6 +14,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /** What berth puts on a plugin's stdin and environment, and what it reads from a result. */
@@ -110,6 +111,7 @@ class CniProtocolTest {
         assertTrue(CniVersion.atLeast("1.1.0", "1.0.0") && !CniVersion.atLeast("0.4.0", "1.0.0") && CniVersion.atLeast("0.10.0", "0.4.0"));
     }
 
+    @Tag("root")
     @Test
     void pluginErrorsAreTurnedIntoActionableMessages() throws Exception {
         CniPluginExec exec = new CniPluginExec(List.of(Path.of("/nonexistent")), java.time.Duration.ofSeconds(5));

@@ -14,10 +14,12 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /** NetworkReady and config selection with the real plugin directory, without creating any network. */
+@Tag("root")
 class CniReadinessTest {
     @TempDir
     Path tmp;

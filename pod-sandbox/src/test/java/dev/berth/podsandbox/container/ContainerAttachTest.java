@@ -10,11 +10,13 @@ import java.nio.charset.StandardCharsets;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
 /** ContainerManager.attach against real runc containers under conmon. */
 @Timeout(value = 2, unit = TimeUnit.MINUTES)
+@Tag("root")
 class ContainerAttachTest {
     ContainerFixture fx;
     ContainerManager m;

@@ -5,6 +5,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.condition.EnabledIfSystemProperty;
 
@@ -14,6 +15,7 @@ import org.junit.jupiter.api.condition.EnabledIfSystemProperty;
  * {@code -Dberth.benchmark=true -Dtest=ContainerBenchmark}.
  */
 @EnabledIfSystemProperty(named = "berth.benchmark", matches = "true")
+@Tag("root")
 class ContainerBenchmark {
     private static final int N = Integer.getInteger("berth.benchmark.n", 50);
 

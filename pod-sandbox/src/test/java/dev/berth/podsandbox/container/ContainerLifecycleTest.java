@@ -23,12 +23,14 @@ import java.util.List;
 import java.util.Set;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /**
  * Containers run by runc under conmon on a busybox root filesystem. {@link CrunSuiteInGuest}
  * runs a selection of these tests with the crun handler in the cgroup v2 guest.
  */
+@Tag("root")
 class ContainerLifecycleTest {
     ContainerFixture fx;
     ContainerManager m;
@@ -237,6 +239,8 @@ class ContainerLifecycleTest {
         await("the exec that timed out while starting to be gone", Duration.ofSeconds(10), () -> !hasProcess("sleep 4712"));
         ExecResult ps = m.execSync(c.id(), List.of("ps", "-o", "pid,stat,args"), Duration.ofSeconds(30));
         String table = new String(ps.stdout(), StandardCharsets.UTF_8);
+        assertEquals(0, ps.exitCode(), table);
+        assertTrue(table.contains("sleep 1000"), "ps lists the container's processes: " + table);
         assertFalse(table.contains(" Z "), table);
         assertEquals(ContainerState.RUNNING, m.status(c.id()).state());
     }

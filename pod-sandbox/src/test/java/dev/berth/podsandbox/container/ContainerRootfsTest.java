@@ -12,10 +12,12 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.Set;
 import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /** Overlay root filesystems on real overlayfs: layering, a private writable layer, removal. */
+@Tag("root")
 class ContainerRootfsTest {
     private static final String A = "a".repeat(64);
     private static final String B = "b".repeat(64);

@@ -16,6 +16,7 @@ import org.junit.jupiter.api.Test;
  * compiled classes, with the state directories on a guest tmpfs.
  */
 @Tag("vm")
+@Tag("root")
 class CrunGuestTest {
     /**
      * The guest's own deadline; JVMs run about ten times slower under emulation. The checks take

@@ -20,6 +20,7 @@ import java.time.Duration;
 import java.util.List;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.condition.EnabledIfEnvironmentVariable;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -30,6 +31,7 @@ import org.junit.jupiter.params.provider.ValueSource;
  * boots ({@code CGROUP2_VM=1}); its name keeps surefire from picking it up on the host.
  */
 @EnabledIfEnvironmentVariable(named = "CGROUP2_VM", matches = "1")
+@Tag("root")
 class CrunLifecycleInGuest {
     /** A {@code --tmpfs} directory of the guest: overlay upper dirs cannot live on its root. */
     static final Path STATE_BASE = Path.of(System.getProperty("berth.guest.stateDir", "/var/lib/berth-guest-test"));

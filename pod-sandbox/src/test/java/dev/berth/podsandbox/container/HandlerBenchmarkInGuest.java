@@ -9,6 +9,7 @@ import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.condition.EnabledIfEnvironmentVariable;
 import org.junit.jupiter.api.condition.EnabledIfSystemProperty;
@@ -22,6 +23,7 @@ import org.junit.jupiter.api.condition.EnabledIfSystemProperty;
  */
 @EnabledIfEnvironmentVariable(named = "CGROUP2_VM", matches = "1")
 @EnabledIfSystemProperty(named = "berth.benchmark", matches = "true")
+@Tag("root")
 class HandlerBenchmarkInGuest {
     private static final int N = Integer.getInteger("berth.benchmark.n", 50);
     private static final List<String> HANDLERS = List.of("crun", "runc");

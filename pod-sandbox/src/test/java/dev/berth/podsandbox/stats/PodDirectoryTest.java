@@ -20,10 +20,12 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /** The sandbox service seen through the stats collector's pod directory: cgroup and pinned netns of real sandboxes. */
+@Tag("root")
 class PodDirectoryTest {
     @TempDir
     Path tmp;

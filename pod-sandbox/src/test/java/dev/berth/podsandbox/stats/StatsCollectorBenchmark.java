@@ -21,6 +21,7 @@ import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
 import java.util.stream.Stream;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.condition.EnabledIfSystemProperty;
 
@@ -31,6 +32,7 @@ import org.junit.jupiter.api.condition.EnabledIfSystemProperty;
  * Measured, not asserted; run with {@code -Dberth.benchmark=true} ({@code -Dberth.benchmark.n=N}).
  */
 @EnabledIfSystemProperty(named = "berth.benchmark", matches = "true")
+@Tag("root")
 class StatsCollectorBenchmark {
     @Test
     void listContainerStats() throws Exception {

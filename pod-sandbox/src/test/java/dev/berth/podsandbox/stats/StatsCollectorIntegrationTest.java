@@ -35,12 +35,14 @@ import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /**
  * Stats of real containers (runc under conmon) in a real pod cgroup, and of a network
  * namespace the test creates and sends traffic through.
  */
+@Tag("root")
 class StatsCollectorIntegrationTest {
     private static final Path CONMON = Path.of("/usr/bin/conmon");
     private static final Path RUNC = Path.of("/usr/sbin/runc");
