@@ -1,7 +1,5 @@
 package dev.berth.cgroups;
 
-import java.nio.file.Path;
-import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 
@@ -41,9 +39,6 @@ public interface Cgroups {
     /** Applies resources to an existing cgroup (UpdateContainerResources, pod overhead). */
     void update(String path, Resources resources);
 
-    /** Kills every process in the cgroup and its children. */
-    void killAll(String path);
-
     /** Removes the cgroup and its children (once empty; retries while the kernel drains them). Idempotent. */
     void remove(String path);
 
@@ -56,64 +51,6 @@ public interface Cgroups {
     /** A one-line account of the layout in use (mode, which controllers come from v1/v2, driver), for logs and Status. */
     default String describe() {
         return mode() + "; driver " + driver();
-    }
-
-    /**
-     * Creates a container's cgroup under its pod ahead of the OCI runtime (which adopts an
-     * existing cgroup) and applies resources to it; returns {@link #containerPath}. Nothing
-     * is delegated below it: processes live in it.
-     */
-    default String createContainer(String podCgroup, String containerId, Resources resources) {
-        return containerPath(podCgroup, containerId);
-    }
-
-    /** The cgroup's directory in each hierarchy berth creates cgroups in (a process joins by writing its pid to each cgroup.procs). */
-    default List<Path> directories(String path) {
-        return List.of();
-    }
-
-    /**
-     * Calls {@code listener} whenever the OOM killer kills a process in the cgroup (or below
-     * it, on v2) from now on, until the returned handle is closed or the cgroup is removed
-     * through {@link #remove}; both deliver kills not yet reported first.
-     */
-    default AutoCloseable watchOom(String path, OomListener listener) {
-        return () -> { };
-    }
-
-    /** Stops background work (the OOM watcher). */
-    default void close() {
-    }
-
-    /** Told about OOM kills in a watched cgroup. */
-    @FunctionalInterface
-    interface OomListener {
-        /**
-         * @param path the watched cgroup (absolute path)
-         * @param newKills kills since the last call
-         * @param totalKills the cgroup's counter now
-         */
-        void oomKilled(String path, long newKills, long totalKills);
-    }
-
-    /**
-     * Resources in CRI terms (LinuxContainerResources); null/0 fields mean "not set".
-     * {@code unified} is the CRI unified map of cgroup v2 files.
-     */
-    record Resources(
-            Long cpuShares,
-            Long cpuQuota,
-            Long cpuPeriod,
-            String cpusetCpus,
-            String cpusetMems,
-            Long memoryLimitBytes,
-            Long memorySwapLimitBytes,
-            Long pidsLimit,
-            Map<String, Long> hugepageLimits,
-            Map<String, String> unified) {
-        public static Resources none() {
-            return new Resources(null, null, null, null, null, null, null, null, Map.of(), Map.of());
-        }
     }
 
     /**

@@ -3,7 +3,7 @@ package dev.berth.cgroups;
 import java.nio.file.Path;
 
 /**
- * One cgroup controller in one hierarchy version: turns {@link Cgroups.Resources} into its
+ * One cgroup controller in one hierarchy version: turns {@link Resources} into its
  * files and its files into stats. Implementations live in {@code v1} and {@code v2}; the
  * manager decides which one serves each controller on this host.
  */
@@ -16,7 +16,7 @@ public interface Controller {
     }
 
     /** Writes the fields of {@code resources} this controller owns; unset fields are left alone. */
-    void apply(Path dir, Cgroups.Resources resources);
+    void apply(Path dir, Resources resources);
 
     /** Adds this controller's counters, read from {@code dir} (a string path ending in '/'). */
     void stats(String dir, StatsAccumulator out);

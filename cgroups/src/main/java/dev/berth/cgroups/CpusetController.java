@@ -36,7 +36,7 @@ public final class CpusetController implements Controller {
     }
 
     @Override
-    public void apply(Path dir, Cgroups.Resources r) {
+    public void apply(Path dir, Resources r) {
         String cpus = Conversions.cpuset(r.cpusetCpus(), "cpuset cpus");
         if (cpus != null) {
             CgroupFiles.write(dir.resolve("cpuset.cpus"), cpus);

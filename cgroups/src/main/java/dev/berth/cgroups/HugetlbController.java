@@ -22,7 +22,7 @@ public final class HugetlbController implements Controller {
     }
 
     @Override
-    public void apply(Path dir, Cgroups.Resources r) {
+    public void apply(Path dir, Resources r) {
         if (r.hugepageLimits() == null) {
             return;
         }

@@ -10,7 +10,7 @@ public final class PidsController implements Controller {
     }
 
     @Override
-    public void apply(Path dir, Cgroups.Resources r) {
+    public void apply(Path dir, Resources r) {
         String max = Conversions.pidsMax(r.pidsLimit());
         if (max != null) {
             CgroupFiles.write(dir.resolve("pids.max"), max);

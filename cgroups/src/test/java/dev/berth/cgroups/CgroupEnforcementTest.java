@@ -16,7 +16,6 @@ import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
@@ -40,8 +39,9 @@ class CgroupEnforcementTest {
     private CgroupManager cgroups;
     private String parent;
     private final List<Process> processes = new ArrayList<>();
-    /** The manager the spawn/wait helpers resolve paths with. */
+    /** The manager the spawn/wait helpers read stats with, and its driver. */
     private Cgroups helpers;
+    private CgroupDriver helperDriver;
 
     @BeforeEach
     void setUp() throws IOException {
@@ -53,8 +53,9 @@ class CgroupEnforcementTest {
         }
         assumeTrue(layout.available().containsAll(List.of("cpu", "memory", "pids")),
                 "this host offers no cpu/memory/pids controllers: " + layout.describe());
-        cgroups = new CgroupManager(layout, CgroupDriver.CGROUPFS, 50);
+        cgroups = new CgroupManager(layout, CgroupDriver.CGROUPFS);
         helpers = cgroups;
+        helperDriver = CgroupDriver.CGROUPFS;
         parent = "/berth-test-" + HexFormat.of().toHexDigits(ThreadLocalRandom.current().nextInt());
     }
 
@@ -63,27 +64,21 @@ class CgroupEnforcementTest {
         if (cgroups == null) {
             return;
         }
-        try {
-            for (Process p : processes) {
-                p.destroyForcibly();
-            }
-            if (anyExists(parent)) {
-                cgroups.killAll(parent);
-                cgroups.remove(parent);
-            }
-            assertFalse(anyExists(parent), "test cgroups left behind under " + parent);
-        } finally {
-            cgroups.close();
+        for (Process p : processes) {
+            p.destroyForcibly();
         }
+        if (anyExists(parent)) {
+            TestCgroups.killAll(layout, parent);
+            cgroups.remove(parent);
+        }
+        assertFalse(anyExists(parent), "test cgroups left behind under " + parent);
     }
 
     @Test
     void memoryLimitedProcessIsOomKilledAndCounted() throws Exception {
-        String pod = cgroups.createPod(parent + "/pod-mem", Cgroups.Resources.none());
-        String ctr = cgroups.createContainer(pod, "mem", limits(null, null, 32 * MIB, 32 * MIB, null));
+        String pod = cgroups.createPod(parent + "/pod-mem", Resources.none());
+        String ctr = container(pod, "mem", limits(null, null, 32 * MIB, 32 * MIB, null));
         assertEquals(0, cgroups.oomKills(ctr));
-        List<Long> seen = new CopyOnWriteArrayList<>();
-        AutoCloseable watch = cgroups.watchOom(ctr, (path, fresh, total) -> seen.add(fresh));
 
         // dd touches its whole 128 MiB buffer while reading /dev/zero into it
         Process p = spawn(ctr, "dd if=/dev/zero of=/dev/null bs=128M count=1");
@@ -91,8 +86,6 @@ class CgroupEnforcementTest {
         assertEquals(128 + 9, exit, "dd should die of SIGKILL: " + output(p));
         assertTrue(cgroups.oomKills(ctr) >= 1, "oom_kill counted");
         assertTrue(cgroups.stats(ctr).orElseThrow().oomKills() >= 1);
-        watch.close(); // delivers what the last poll has not yet
-        assertTrue(seen.stream().mapToLong(Long::longValue).sum() >= 1, "OOM listener told");
 
         // the same limit raised live lets the same work through
         cgroups.update(ctr, limits(null, null, 256 * MIB, 256 * MIB, null));
@@ -102,8 +95,8 @@ class CgroupEnforcementTest {
 
     @Test
     void pidsLimitStopsForks() throws Exception {
-        String pod = cgroups.createPod(parent + "/pod-pids", Cgroups.Resources.none());
-        String ctr = cgroups.createContainer(pod, "pids", limits(null, null, null, null, 4L));
+        String pod = cgroups.createPod(parent + "/pod-pids", Resources.none());
+        String ctr = container(pod, "pids", limits(null, null, null, null, 4L));
         // the shell and three sleeps fit; the other forks are refused by the kernel
         Process p = spawn(ctr, "sh -c 'for i in 1 2 3 4 5 6 7 8; do sleep 1000 </dev/null >/dev/null 2>&1 & done; echo forked'");
         p.waitFor();
@@ -114,16 +107,15 @@ class CgroupEnforcementTest {
         assertTrue(refused >= 1, "pids.events max " + refused + "; " + out);
         assertTrue(out.contains("fork") || out.contains("Resource temporarily unavailable"), out);
 
-        cgroups.killAll(ctr);
-        assertTrue(cgroups.livePids(CgroupDriver.CGROUPFS.resolve(ctr)).isEmpty());
+        TestCgroups.killAll(layout, CgroupDriver.CGROUPFS.resolve(ctr));
         // killed orphans count until their new parent reaps them
         waitForPids(ctr, 0);
     }
 
     @Test
     void cpuQuotaThrottlesABusyLoop() throws Exception {
-        String pod = cgroups.createPod(parent + "/pod-cpu", Cgroups.Resources.none());
-        String ctr = cgroups.createContainer(pod, "cpu", limits(10_000L, 100_000L, null, null, null));
+        String pod = cgroups.createPod(parent + "/pod-cpu", Resources.none());
+        String ctr = container(pod, "cpu", limits(10_000L, 100_000L, null, null, null));
         spawn(ctr, "sh -c 'while :; do :; done'");
         Cgroups.CgroupStats s = cgroups.stats(ctr).orElseThrow();
         // wait (bounded) until the kernel has had to throttle; every period should throttle
@@ -137,118 +129,117 @@ class CgroupEnforcementTest {
         assertTrue(s.cpuThrottledNanos() > 0, s.toString());
         assertTrue(s.cpuUsageNanos() > 0, s.toString());
         assertTrue(rawThrottled(ctr) > 0, "cpu.stat nr_throttled on disk");
-        if (layout.unifiedMount() != null && Files.exists(cgroups.directories(ctr).get(0).resolve("cpu.pressure"))) {
+        if (layout.unifiedMount() != null && Files.exists(layout.unifiedMount().resolve(ctr.substring(1)).resolve("cpu.pressure"))) {
             double[] cpuPressure = s.pressure().get("cpu");
             assertTrue(cpuPressure != null && cpuPressure.length == 8, "PSI read where the kernel has it: " + s.pressure().keySet());
         }
-        cgroups.killAll(ctr);
+        TestCgroups.killAll(layout, ctr);
     }
 
     @Test
     void teardownLeavesNoCgroupBehind() throws Exception {
         String pod = cgroups.createPod(parent + "/pod-teardown", limits(null, null, 512 * MIB, null, null));
-        String a = cgroups.createContainer(pod, "a", Cgroups.Resources.none());
-        String b = cgroups.createContainer(pod, "b", limits(20_000L, 100_000L, 64 * MIB, 64 * MIB, 32L));
+        String a = container(pod, "a", Resources.none());
+        String b = container(pod, "b", limits(20_000L, 100_000L, 64 * MIB, 64 * MIB, 32L));
         Process pa = spawn(a, "sleep 1000");
         Process pb = spawn(b, "sh -c 'sleep 1000 & sleep 1000 & wait'");
         waitForPids(b, 3);
-        for (Path dir : cgroups.directories(a)) {
-            assertTrue(Files.isDirectory(dir), dir + " exists while the pod runs");
-        }
-        cgroups.killAll(pod);
+        assertEquals(TestCgroups.directories(layout, pod).size(), TestCgroups.directories(layout, a).size(),
+                "the container's cgroup exists in every hierarchy of its pod while the pod runs");
+        TestCgroups.killAll(layout, pod);
         assertEquals(128 + 9, pa.waitFor());
         assertEquals(128 + 9, pb.waitFor());
         cgroups.remove(pod);
         assertFalse(anyExists(pod), "pod cgroup removed in every hierarchy");
         cgroups.remove(pod); // idempotent
         assertTrue(cgroups.stats(a).isEmpty());
-        assertThrows(BerthException.class, () -> cgroups.update(b, Cgroups.Resources.none()));
+        assertThrows(BerthException.class, () -> cgroups.update(b, Resources.none()));
     }
 
     @Test
-    void freezeAndKillStopsAForkingLoop() throws Exception {
-        cgroups.useCgroupKill = false; // the path for v1 and for v2 kernels without cgroup.kill
-        String pod = cgroups.createPod(parent + "/pod-fork", Cgroups.Resources.none());
+    void removeWaitsUntilAKilledForkingLoopHasDrained() throws Exception {
+        String pod = cgroups.createPod(parent + "/pod-fork", Resources.none());
         // paced so it keeps forking (a shell exits when a fork is refused) until it is killed; the pids limit is a safety net
-        String ctr = cgroups.createContainer(pod, "fork", limits(null, null, null, null, 2000L));
+        String ctr = container(pod, "fork", limits(null, null, null, null, 2000L));
         Process p = spawn(ctr, "sh -c 'while :; do sleep 1000 </dev/null >/dev/null 2>&1 & sleep 0.02; done'");
         waitForPidsAtLeast(ctr, 10);
-        cgroups.killAll(ctr);
+        assertTrue(cgroups.stats(ctr).orElseThrow().pids() >= 10, "pids.current counts the whole loop");
+        p.destroyForcibly();
+        TestCgroups.killAll(layout, ctr);
         assertEquals(128 + 9, p.waitFor());
-        assertTrue(cgroups.livePids(CgroupDriver.CGROUPFS.resolve(ctr)).isEmpty());
-        waitForPids(ctr, 0);
+        // the kernel may still be draining the killed processes: remove retries until the directories go
         cgroups.remove(ctr);
-        assertFalse(anyExists(CgroupDriver.CGROUPFS.resolve(ctr)));
+        assertFalse(anyExists(ctr));
+        assertTrue(cgroups.stats(ctr).isEmpty());
+        assertTrue(anyExists(pod), "removing a container keeps its pod");
     }
 
     @Test
     void hugepageLimitsReachTheKernel() {
         assumeTrue(layout.available().contains("hugetlb"), "no hugetlb controller: " + layout.describe());
-        String pod = cgroups.createPod(parent + "/pod-huge", Cgroups.Resources.none());
+        String pod = cgroups.createPod(parent + "/pod-huge", Resources.none());
         Path dir = controllerDir("hugetlb", pod);
         String suffix = layout.onV2("hugetlb") ? ".max" : ".limit_in_bytes";
         assumeTrue(Files.exists(dir.resolve("hugetlb.2MB" + suffix)), "no 2MB hugepages on this kernel");
-        cgroups.update(pod, new Cgroups.Resources(null, null, null, null, null, null, null, null, Map.of("2MB", 4 * MIB), Map.of()));
+        cgroups.update(pod, new Resources(null, null, null, null, null, null, null, null, null, Map.of("2MB", 4 * MIB), Map.of()));
         assertEquals(Long.toString(4 * MIB), CgroupFiles.readString(dir.resolve("hugetlb.2MB" + suffix)));
         BerthException odd = assertThrows(BerthException.class, () -> cgroups.update(pod,
-                new Cgroups.Resources(null, null, null, null, null, null, null, null, Map.of("3MB", MIB), Map.of())));
+                new Resources(null, null, null, null, null, null, null, null, null, Map.of("3MB", MIB), Map.of())));
         assertEquals(BerthException.Kind.INVALID_ARGUMENT, odd.kind());
     }
 
     @Test
     void unifiedSettingsNeedV2AndAreWrittenVerbatim() {
-        String pod = cgroups.createPod(parent + "/pod-unified", Cgroups.Resources.none());
-        String ctr = cgroups.createContainer(pod, "u", Cgroups.Resources.none());
-        Cgroups.Resources high = new Cgroups.Resources(null, null, null, null, null, 64 * MIB, null, null, Map.of(),
+        String pod = cgroups.createPod(parent + "/pod-unified", Resources.none());
+        String ctr = container(pod, "u", Resources.none());
+        Resources high = new Resources(null, null, null, null, null, 64 * MIB, null, null, null, Map.of(),
                 Map.of("memory.high", Long.toString(48 * MIB)));
         if (layout.onV2("memory")) {
             cgroups.update(ctr, high);
-            assertEquals(Long.toString(48 * MIB), CgroupFiles.readString(cgroups.directories(ctr).get(0).resolve("memory.high")));
-            BerthException e = assertThrows(BerthException.class, () -> cgroups.update(ctr, new Cgroups.Resources(null, null, null,
-                    null, null, null, null, null, Map.of(), Map.of("memory.high", "lots"))));
+            assertEquals(Long.toString(48 * MIB), CgroupFiles.readString(layout.unifiedMount().resolve(ctr.substring(1)).resolve("memory.high")));
+            BerthException e = assertThrows(BerthException.class, () -> cgroups.update(ctr, new Resources(null, null, null,
+                    null, null, null, null, null, null, Map.of(), Map.of("memory.high", "lots"))));
             assertEquals(BerthException.Kind.INVALID_ARGUMENT, e.kind());
         } else {
             BerthException e = assertThrows(BerthException.class, () -> cgroups.update(ctr, high));
             assertEquals(BerthException.Kind.INVALID_ARGUMENT, e.kind());
         }
-        BerthException unknown = assertThrows(BerthException.class, () -> cgroups.update(ctr, new Cgroups.Resources(null, null, null,
-                null, null, null, null, null, Map.of(), Map.of("memory.bogus", "1"))));
+        BerthException unknown = assertThrows(BerthException.class, () -> cgroups.update(ctr, new Resources(null, null, null,
+                null, null, null, null, null, null, Map.of(), Map.of("memory.bogus", "1"))));
         assertEquals(BerthException.Kind.INVALID_ARGUMENT, unknown.kind());
     }
 
     @Test
     void systemdSlicesBecomeNestedCgroupsAndScopesHoldContainers() throws Exception {
-        CgroupManager systemd = new CgroupManager(layout, CgroupDriver.SYSTEMD, 50);
+        CgroupManager systemd = new CgroupManager(layout, CgroupDriver.SYSTEMD);
         String prefix = "berth_test_" + parent.substring("/berth-test-".length());
         parent = "/" + prefix + ".slice"; // what tearDown removes
         helpers = systemd;
-        try {
-            String pod = systemd.createPod(prefix + "-burstable-pod_1.slice", limits(null, null, 64 * MIB, null, null));
-            assertEquals(parent + "/" + prefix + "-burstable.slice/" + prefix + "-burstable-pod_1.slice", pod);
-            String ctr = systemd.createContainer(pod, "c1", limits(null, null, null, null, 8L));
-            assertEquals(prefix + "-burstable-pod_1.slice:berth:c1", ctr);
-            Path scope = Path.of(pod.substring(1), "berth-c1.scope");
-            for (Path dir : systemd.directories(ctr)) {
-                assertTrue(dir.endsWith(scope), dir.toString());
-                assertTrue(Files.isDirectory(dir), dir + " created");
-            }
-            Process p = spawn(ctr, "sleep 1000");
-            waitForPids(ctr, 1);
-            systemd.killAll(pod);
-            assertEquals(128 + 9, p.waitFor());
-            systemd.remove(ctr);
-            assertFalse(anyExists("/" + scope));
-            assertTrue(anyExists(pod), "removing a container keeps its pod");
-        } finally {
-            systemd.close();
-        }
+        helperDriver = CgroupDriver.SYSTEMD;
+        String pod = systemd.createPod(prefix + "-burstable-pod_1.slice", limits(null, null, 64 * MIB, null, null));
+        assertEquals(parent + "/" + prefix + "-burstable.slice/" + prefix + "-burstable-pod_1.slice", pod);
+        String ctr = systemd.containerPath(pod, "c1");
+        assertEquals(prefix + "-burstable-pod_1.slice:berth:c1", ctr);
+        Path scope = Path.of(pod.substring(1), "berth-c1.scope");
+        assertEquals(parent + "/" + prefix + "-burstable.slice/" + prefix + "-burstable-pod_1.slice/berth-c1.scope",
+                CgroupDriver.SYSTEMD.resolve(ctr));
+        TestCgroups.mkdirContainer(layout, CgroupDriver.SYSTEMD.resolve(ctr));
+        systemd.update(ctr, limits(null, null, null, null, 8L));
+        assertEquals("8", CgroupFiles.readString(controllerDir("pids", CgroupDriver.SYSTEMD.resolve(ctr)).resolve("pids.max")));
+        Process p = spawn(ctr, "sleep 1000");
+        waitForPids(ctr, 1);
+        TestCgroups.killAll(layout, pod);
+        assertEquals(128 + 9, p.waitFor());
+        systemd.remove(ctr);
+        assertFalse(anyExists("/" + scope));
+        assertTrue(anyExists(pod), "removing a container keeps its pod");
     }
 
     @Test
     void blockIoIsCountedPerDevice() throws Exception {
         assumeTrue(layout.available().contains("io"), "no io/blkio controller: " + layout.describe());
-        String pod = cgroups.createPod(parent + "/pod-io", Cgroups.Resources.none());
-        String ctr = cgroups.createContainer(pod, "io", Cgroups.Resources.none());
+        String pod = cgroups.createPod(parent + "/pod-io", Resources.none());
+        String ctr = container(pod, "io", Resources.none());
         boolean guest = System.getenv("CGROUP2_VM") != null;
         // direct I/O so the page cache cannot absorb it: the guest's scratch disk, or a read of a big file on the host
         String command = guest
@@ -275,7 +266,7 @@ class CgroupEnforcementTest {
         if (guest && layout.onV2("io")) {
             String device = CgroupFiles.readString(Path.of("/sys/block/vda/dev"));
             assertTrue(io.containsKey(device), device + " in " + io.keySet());
-            cgroups.update(ctr, new Cgroups.Resources(null, null, null, null, null, null, null, null, Map.of(),
+            cgroups.update(ctr, new Resources(null, null, null, null, null, null, null, null, null, Map.of(),
                     Map.of("io.max", device + " wbps=8388608")));
             String max = CgroupFiles.readString(controllerDir("io", ctr).resolve("io.max"));
             assertTrue(max.startsWith(device + " ") && max.contains("wbps=8388608"), max);
@@ -284,14 +275,25 @@ class CgroupEnforcementTest {
 
     // ---- helpers
 
-    private static Cgroups.Resources limits(Long quota, Long period, Long memory, Long swapTotal, Long pids) {
-        return new Cgroups.Resources(null, quota, period, null, null, memory, swapTotal, pids, Map.of(), Map.of());
+    /**
+     * A container's cgroup as production gets it: the path from {@link Cgroups#containerPath},
+     * the directories made as the OCI runtime makes them, the limits applied through {@link Cgroups#update}.
+     */
+    private String container(String pod, String id, Resources limits) {
+        String ctr = cgroups.containerPath(pod, id);
+        TestCgroups.mkdirContainer(layout, CgroupDriver.CGROUPFS.resolve(ctr));
+        cgroups.update(ctr, limits);
+        return ctr;
+    }
+
+    private static Resources limits(Long quota, Long period, Long memory, Long swapTotal, Long pids) {
+        return new Resources(null, quota, period, null, null, memory, swapTotal, null, pids, Map.of(), Map.of());
     }
 
     /** Starts {@code command} under sh after the shell moved itself into every hierarchy of {@code cgroup}. */
     private Process spawn(String cgroup, String command) throws IOException {
         StringBuilder script = new StringBuilder();
-        for (Path dir : helpers.directories(cgroup)) {
+        for (Path dir : TestCgroups.directories(layout, helperDriver.resolve(cgroup))) {
             script.append("echo $$ > '").append(dir.resolve("cgroup.procs")).append("' || exit 99; ");
         }
         script.append("exec ").append(command);

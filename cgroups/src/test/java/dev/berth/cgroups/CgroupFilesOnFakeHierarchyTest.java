@@ -34,9 +34,9 @@ class CgroupFilesOnFakeHierarchyTest {
         return Files.readString(file).trim();
     }
 
-    private static Cgroups.Resources resources(Long shares, Long quota, Long period, String cpus, Long mem, Long swap, Long pids,
+    private static Resources resources(Long shares, Long quota, Long period, String cpus, Long mem, Long swap, Long pids,
             Map<String, Long> huge, Map<String, String> unified) {
-        return new Cgroups.Resources(shares, quota, period, cpus, null, mem, swap, pids, huge, unified);
+        return new Resources(shares, quota, period, cpus, null, mem, swap, null, pids, huge, unified);
     }
 
     private CgroupManager v2() throws IOException {
@@ -57,11 +57,14 @@ class CgroupFilesOnFakeHierarchyTest {
     @Test
     void createPodDelegatesV2ControllersFromTheRoot() throws IOException {
         CgroupManager m = v2();
-        String pod = m.createPod("/kubepods/burstable/pod1", Cgroups.Resources.none());
+        String pod = m.createPod("/kubepods/burstable/pod1", Resources.none());
         assertEquals("/kubepods/burstable/pod1", pod);
         assertTrue(Files.isDirectory(tmp.resolve("unified/kubepods/burstable/pod1")));
         assertEquals("+cpu +cpuset +memory +pids +io +hugetlb", read(tmp.resolve("unified/cgroup.subtree_control")));
-        assertEquals(m.directories(pod), java.util.List.of(tmp.resolve("unified/kubepods/burstable/pod1")));
+        try (java.util.stream.Stream<Path> created = Files.list(tmp.resolve("unified/kubepods/burstable"))) {
+            assertEquals(java.util.List.of(tmp.resolve("unified/kubepods/burstable/pod1")), created.filter(Files::isDirectory).toList(),
+                    "the pod's one directory in the one hierarchy in use");
+        }
     }
 
     @Test
@@ -100,7 +103,7 @@ class CgroupFilesOnFakeHierarchyTest {
         assertInvalid(() -> m.update("/pod", resources(512L, null, null, null, null, null, null, Map.of("1GB", 1L), Map.of())));
         assertInvalid(() -> m.update("/pod", resources(512L, null, null, null, null, null, null, Map.of("huge", 1L), Map.of())));
         assertEquals("", read(d.resolve("cpu.weight")), "validation happens before any write");
-        BerthException missing = assertThrows(BerthException.class, () -> m.update("/nope", Cgroups.Resources.none()));
+        BerthException missing = assertThrows(BerthException.class, () -> m.update("/nope", Resources.none()));
         assertEquals(BerthException.Kind.NOT_FOUND, missing.kind());
     }
 
@@ -223,7 +226,7 @@ class CgroupFilesOnFakeHierarchyTest {
         Path pod = tmp.resolve("cpuset/kubepods.slice");
         file(pod, "cpuset.cpus", "");
         file(pod, "cpuset.mems", "");
-        m.createPod("kubepods.slice", Cgroups.Resources.none());
+        m.createPod("kubepods.slice", Resources.none());
         assertEquals("0-1", read(pod.resolve("cpuset.cpus")));
         assertEquals("0", read(pod.resolve("cpuset.mems")));
     }

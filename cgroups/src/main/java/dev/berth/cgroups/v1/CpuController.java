@@ -1,7 +1,7 @@
 package dev.berth.cgroups.v1;
 
 import dev.berth.cgroups.CgroupFiles;
-import dev.berth.cgroups.Cgroups;
+import dev.berth.cgroups.Resources;
 import dev.berth.cgroups.Controller;
 import dev.berth.cgroups.Conversions;
 import dev.berth.cgroups.StatsAccumulator;
@@ -17,7 +17,7 @@ public final class CpuController implements Controller {
     }
 
     @Override
-    public void apply(Path dir, Cgroups.Resources r) {
+    public void apply(Path dir, Resources r) {
         if (r.cpuShares() != null && r.cpuShares() != 0) {
             CgroupFiles.write(dir.resolve("cpu.shares"), Long.toString(Conversions.clampShares(r.cpuShares())));
         }

@@ -1,7 +1,7 @@
 package dev.berth.cgroups.v1;
 
 import dev.berth.cgroups.CgroupFiles;
-import dev.berth.cgroups.Cgroups;
+import dev.berth.cgroups.Resources;
 import dev.berth.cgroups.Controller;
 import dev.berth.cgroups.StatsAccumulator;
 import java.nio.file.Path;
@@ -18,7 +18,7 @@ public final class CpuacctController implements Controller {
     }
 
     @Override
-    public void apply(Path dir, Cgroups.Resources r) {
+    public void apply(Path dir, Resources r) {
     }
 
     @Override

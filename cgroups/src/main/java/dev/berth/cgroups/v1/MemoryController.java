@@ -1,7 +1,7 @@
 package dev.berth.cgroups.v1;
 
 import dev.berth.cgroups.CgroupFiles;
-import dev.berth.cgroups.Cgroups;
+import dev.berth.cgroups.Resources;
 import dev.berth.cgroups.Controller;
 import dev.berth.cgroups.Conversions;
 import dev.berth.cgroups.StatsAccumulator;
@@ -26,7 +26,7 @@ public final class MemoryController implements Controller {
     }
 
     @Override
-    public void apply(Path dir, Cgroups.Resources r) {
+    public void apply(Path dir, Resources r) {
         Long limit = Conversions.memoryLimit(r.memoryLimitBytes());
         Long memsw = Conversions.v1MemswLimit(r.memoryLimitBytes(), r.memorySwapLimitBytes());
         Path limitFile = dir.resolve("memory.limit_in_bytes");

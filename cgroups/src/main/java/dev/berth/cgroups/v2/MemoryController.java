@@ -1,7 +1,7 @@
 package dev.berth.cgroups.v2;
 
 import dev.berth.cgroups.CgroupFiles;
-import dev.berth.cgroups.Cgroups;
+import dev.berth.cgroups.Resources;
 import dev.berth.cgroups.Controller;
 import dev.berth.cgroups.Conversions;
 import dev.berth.cgroups.StatsAccumulator;
@@ -23,7 +23,7 @@ public final class MemoryController implements Controller {
     }
 
     @Override
-    public void apply(Path dir, Cgroups.Resources r) {
+    public void apply(Path dir, Resources r) {
         Long limit = Conversions.memoryLimit(r.memoryLimitBytes());
         String swap = Conversions.v2SwapMax(r.memoryLimitBytes(), r.memorySwapLimitBytes());
         if (limit != null) {

@@ -1,7 +1,8 @@
 package dev.berth.cgroups.bench;
 
 import dev.berth.cgroups.CgroupManager;
-import dev.berth.cgroups.Cgroups;
+import dev.berth.cgroups.Resources;
+import dev.berth.cgroups.TestCgroups;
 import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
@@ -41,19 +42,21 @@ public class StatsBenchmark {
     public void create() {
         cgroups = CgroupManager.detect("cgroupfs");
         parent = "/berth-bench-" + HexFormat.of().toHexDigits(ThreadLocalRandom.current().nextInt());
-        String pod = cgroups.createPod(parent + "/pod", Cgroups.Resources.none());
-        Cgroups.Resources limits = new Cgroups.Resources(512L, 50_000L, 100_000L, null, null, 256L << 20, null, 64L, Map.of(), Map.of());
+        String pod = cgroups.createPod(parent + "/pod", Resources.none());
+        Resources limits = new Resources(512L, 50_000L, 100_000L, null, null, 256L << 20, null, null, 64L, Map.of(), Map.of());
         for (int i = 0; i < containers; i++) {
-            paths.add(cgroups.createContainer(pod, "c" + i, limits));
+            String ctr = cgroups.containerPath(pod, "c" + i);
+            TestCgroups.mkdirContainer(cgroups.layout(), ctr);
+            cgroups.update(ctr, limits);
+            paths.add(ctr);
         }
         System.out.println("\ncgroup layout: " + cgroups.describe());
     }
 
     @TearDown(Level.Trial)
     public void remove() {
-        cgroups.killAll(parent);
+        TestCgroups.killAll(cgroups.layout(), parent);
         cgroups.remove(parent);
-        cgroups.close();
     }
 
     /** One scrape: full stats of every container. */

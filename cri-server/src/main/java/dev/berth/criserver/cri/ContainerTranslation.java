@@ -1,5 +1,6 @@
 package dev.berth.criserver.cri;
 
+import dev.berth.cgroups.Resources;
 import dev.berth.common.BerthException;
 import dev.berth.cri.v1.Capability;
 import dev.berth.cri.v1.HugepageLimit;
@@ -97,8 +98,9 @@ final class ContainerTranslation {
                 s.getSeccompProfilePath());
     }
 
-    static ContainerConfig.Resources resources(LinuxContainerResources r) {
-        return new ContainerConfig.Resources(
+    /** CRI resources in berth's one model: the only place they are translated, for pods and containers alike; 0 and "" mean unset. */
+    static Resources resources(LinuxContainerResources r) {
+        return new Resources(
                 r.getCpuShares() == 0 ? null : r.getCpuShares(),
                 r.getCpuQuota() == 0 ? null : r.getCpuQuota(),
                 r.getCpuPeriod() == 0 ? null : r.getCpuPeriod(),
@@ -107,11 +109,12 @@ final class ContainerTranslation {
                 r.getMemoryLimitInBytes() == 0 ? null : r.getMemoryLimitInBytes(),
                 r.getMemorySwapLimitInBytes() == 0 ? null : r.getMemorySwapLimitInBytes(),
                 r.getOomScoreAdj() == 0 ? null : r.getOomScoreAdj(),
+                null, // the CRI sets no pids limit
                 r.getHugepageLimitsList().stream().collect(Collectors.toMap(HugepageLimit::getPageSize, HugepageLimit::getLimit, (x, y) -> y)),
                 r.getUnifiedMap());
     }
 
-    static LinuxContainerResources resources(ContainerConfig.Resources r) {
+    static LinuxContainerResources resources(Resources r) {
         LinuxContainerResources.Builder b = LinuxContainerResources.newBuilder();
         if (r.cpuShares() != null) {
             b.setCpuShares(r.cpuShares());

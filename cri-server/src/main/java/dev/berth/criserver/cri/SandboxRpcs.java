@@ -1,11 +1,9 @@
 package dev.berth.criserver.cri;
 
 import dev.berth.criserver.grpc.CriRegistry;
-import dev.berth.cgroups.Cgroups;
 import dev.berth.common.BerthException;
 import dev.berth.common.Json;
 import dev.berth.cri.v1.DNSConfig;
-import dev.berth.cri.v1.LinuxContainerResources;
 import dev.berth.cri.v1.LinuxPodSandboxConfig;
 import dev.berth.cri.v1.LinuxPodSandboxStatus;
 import dev.berth.cri.v1.ListPodSandboxRequest;
@@ -85,8 +83,8 @@ public final class SandboxRpcs implements CriRegistry.Feature {
                 .addAllItems(list(r.hasFilter() ? r.getFilter() : null)).build());
         registry.serverStreaming(RuntimeServiceGrpc.getStreamPodSandboxesMethod(), this::stream);
         registry.unary(RuntimeServiceGrpc.getUpdatePodSandboxResourcesMethod(), (UpdatePodSandboxResourcesRequest r) -> {
-            sandboxes.updateResources(r.getPodSandboxId(), r.hasResources() ? resources(r.getResources()) : null,
-                    r.hasOverhead() ? resources(r.getOverhead()) : null);
+            sandboxes.updateResources(r.getPodSandboxId(), r.hasResources() ? ContainerTranslation.resources(r.getResources()) : null,
+                    r.hasOverhead() ? ContainerTranslation.resources(r.getOverhead()) : null);
             return UpdatePodSandboxResourcesResponse.getDefaultInstance();
         });
     }
@@ -194,8 +192,8 @@ public final class SandboxRpcs implements CriRegistry.Feature {
                 linux.getCgroupParent(),
                 linux.getSysctlsMap(),
                 new SandboxConfig.NamespaceOptions(mode(nso.getNetwork()), mode(nso.getPid()), mode(nso.getIpc()), nso.getTargetId()),
-                linux.hasResources() ? resources(linux.getResources()) : null,
-                linux.hasOverhead() ? resources(linux.getOverhead()) : null,
+                linux.hasResources() ? ContainerTranslation.resources(linux.getResources()) : null,
+                linux.hasOverhead() ? ContainerTranslation.resources(linux.getOverhead()) : null,
                 shmSize(c.getAnnotationsMap()),
                 runtimeHandler);
     }
@@ -211,10 +209,6 @@ public final class SandboxRpcs implements CriRegistry.Feature {
             throw BerthException.invalidArgument("invalid port mapping %d -> %d", p.getHostPort(), p.getContainerPort());
         }
         return new PodNetwork.PortMapping(protocol, p.getContainerPort(), p.getHostPort(), p.getHostIp());
-    }
-
-    static Cgroups.Resources resources(LinuxContainerResources r) {
-        return ContainerTranslation.resources(r).cgroupLimits();
     }
 
     private static long shmSize(Map<String, String> annotations) {

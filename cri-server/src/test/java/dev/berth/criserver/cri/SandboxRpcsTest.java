@@ -4,7 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
-import dev.berth.cgroups.Cgroups;
+import dev.berth.cgroups.Resources;
 import dev.berth.common.BerthException;
 import dev.berth.cri.v1.DNSConfig;
 import dev.berth.cri.v1.HugepageLimit;
@@ -59,7 +59,7 @@ class SandboxRpcsTest {
         assertEquals(Map.of("net.core.somaxconn", "1024"), s.sysctls());
         assertEquals(new SandboxConfig.NamespaceOptions(SandboxConfig.NamespaceMode.NODE, SandboxConfig.NamespaceMode.TARGET,
                 SandboxConfig.NamespaceMode.NODE, "c1"), s.namespaces());
-        Cgroups.Resources r = s.resources();
+        Resources r = s.resources();
         assertEquals(512L, r.cpuShares());
         assertEquals(1L << 30, r.memoryLimitBytes());
         assertNull(r.cpuQuota());

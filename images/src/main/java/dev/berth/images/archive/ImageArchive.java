@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import dev.berth.common.BerthException;
 import dev.berth.common.Json;
 import dev.berth.images.ImageService;
+import dev.berth.images.LocalLayer;
 import dev.berth.images.content.Descriptor;
 import dev.berth.images.layer.Trees;
 import dev.berth.images.reference.Digest;
@@ -175,10 +176,10 @@ public final class ImageArchive {
                 throw BerthException.invalidArgument("manifest %s is not valid JSON", manifestDesc.digest());
             }
             Descriptor config = Descriptor.fromJson(mj.path("config"), "manifest " + manifestDesc.digest());
-            List<ImageService.LocalLayer> layers = new ArrayList<>();
+            List<LocalLayer> layers = new ArrayList<>();
             for (JsonNode l : mj.path("layers")) {
                 Descriptor ld = Descriptor.fromJson(l, "manifest " + manifestDesc.digest());
-                layers.add(new ImageService.LocalLayer(ld, blob(dir, ld.digest())));
+                layers.add(new LocalLayer(ld, blob(dir, ld.digest())));
             }
             String mt = mj.path("mediaType").asText(MediaTypes.OCI_MANIFEST);
             out.add(images.importImage(manifest, mt, config, blob(dir, config.digest()), layers, tags));
@@ -207,12 +208,12 @@ public final class ImageArchive {
         for (JsonNode entry : readJson(dir.resolve("manifest.json"))) {
             Path configFile = safe(dir, entry.path("Config").asText(""));
             Descriptor config = describe(configFile, MediaTypes.OCI_CONFIG);
-            List<ImageService.LocalLayer> layers = new ArrayList<>();
+            List<LocalLayer> layers = new ArrayList<>();
             StringBuilder ls = new StringBuilder();
             for (JsonNode l : entry.path("Layers")) {
                 Path f = safe(dir, l.asText());
                 Descriptor d = describe(f, isGzip(f) ? MediaTypes.OCI_LAYER_GZIP : MediaTypes.OCI_LAYER);
-                layers.add(new ImageService.LocalLayer(d, f));
+                layers.add(new LocalLayer(d, f));
                 ls.append(ls.length() == 0 ? "" : ",").append("{\"mediaType\":\"").append(d.mediaType()).append("\",\"digest\":\"")
                         .append(d.digest()).append("\",\"size\":").append(d.size()).append('}');
             }

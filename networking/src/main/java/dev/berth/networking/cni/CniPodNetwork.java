@@ -1,23 +1,20 @@
 package dev.berth.networking.cni;
 
+import static dev.berth.networking.cni.CniRuntimeConfig.capabilityArgs;
+import static dev.berth.networking.cni.CniRuntimeConfig.cniArgs;
+import static dev.berth.networking.cni.CniRuntimeConfig.status;
+
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.node.ArrayNode;
-import com.fasterxml.jackson.databind.node.JsonNodeFactory;
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.berth.common.BerthException;
 import dev.berth.common.StepTimer;
-import dev.berth.common.Json;
 import dev.berth.networking.PodNetwork;
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
-import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
@@ -32,12 +29,15 @@ import org.slf4j.LoggerFactory;
  * each plugin's result passed to the next as prevResult, DEL in reverse. Every attachment is
  * cached on disk before its first plugin runs, so DEL after a restart, after a config change
  * or after a crash half-way through ADD uses exactly what ADD used.
+ *
+ * <p>This class orders the steps of a pod's attachment under its lock; the jobs live in
+ * {@link CniReadiness}, {@link DefaultNetworkPolicy}, {@link Masquerades}, {@link PluginChain}
+ * and {@link CniRuntimeConfig}.
  */
 public final class CniPodNetwork implements PodNetwork {
     private static final Logger LOG = LoggerFactory.getLogger(CniPodNetwork.class);
-    static final String IF_NAME = "eth0";
+    static final String IF_NAME = CniRuntimeConfig.IF_NAME;
     private static final Pattern CONTAINER_ID = Pattern.compile("[A-Za-z0-9][A-Za-z0-9_.\\-]{0,252}");
-    private static final String REASON = "NetworkPluginNotReady";
 
     /** Where configs, plugins and the result cache are, and the default network (null: berth writes none). */
     public record Settings(Path configDir, List<Path> binDirs, Path cacheDir, Duration pluginTimeout,
@@ -61,24 +61,24 @@ public final class CniPodNetwork implements PodNetwork {
         }
     }
 
-    private final Settings settings;
     private final CniConfigDirectory configDir;
-    private final CniPluginExec exec;
     private final AttachmentCache cache;
-    private final DefaultNetwork defaultNetwork;
+    private final DefaultNetworkPolicy defaultNetwork;
+    private final Masquerades masquerades;
+    private final PluginChain chain;
+    private final CniReadiness readiness;
     private final Object[] locks = new Object[64];
     private final Set<String> inFlight = ConcurrentHashMap.newKeySet();
-    private final Map<String, String> versionProblems = new ConcurrentHashMap<>();
-    private final Map<String, SubnetMasquerade> masquerades = new ConcurrentHashMap<>();
-    private volatile List<String> podCidrs = List.of();
-    private volatile CniOperationListener listener = CniOperationListener.NONE;
 
     public CniPodNetwork(Settings settings) {
-        this.settings = settings;
         this.configDir = new CniConfigDirectory(settings.configDir());
-        this.exec = new CniPluginExec(settings.binDirs(), settings.pluginTimeout());
+        CniPluginExec exec = new CniPluginExec(settings.binDirs(), settings.pluginTimeout());
         this.cache = new AttachmentCache(settings.cacheDir());
-        this.defaultNetwork = settings.defaultNetwork() == null ? null : new DefaultNetwork(settings.defaultNetwork());
+        this.defaultNetwork = new DefaultNetworkPolicy(configDir,
+                settings.defaultNetwork() == null ? null : new DefaultNetwork(settings.defaultNetwork()), cache);
+        this.masquerades = new Masquerades(settings.cacheDir().toAbsolutePath().toString(), defaultNetwork, cache);
+        this.chain = new PluginChain(exec);
+        this.readiness = new CniReadiness(configDir, defaultNetwork, exec, chain);
         for (int i = 0; i < locks.length; i++) {
             locks[i] = new Object();
         }
@@ -91,16 +91,7 @@ public final class CniPodNetwork implements PodNetwork {
 
     /** Tells {@code listener} about every ADD, DEL, CHECK, STATUS and GC run from now on (replacing the previous one). */
     public void listen(CniOperationListener listener) {
-        this.listener = listener == null ? CniOperationListener.NONE : listener;
-    }
-
-    /** Reports one chain operation that started at {@code startNanos} (System.nanoTime) to the listener. */
-    private void completed(CniOperationListener.Operation op, String network, long startNanos, boolean success) {
-        try {
-            listener.completed(op, network, System.nanoTime() - startNanos, success);
-        } catch (RuntimeException e) {
-            LOG.debug("the CNI operation listener failed: {}", e.toString());
-        }
+        chain.listen(listener);
     }
 
     private Object lock(String sandboxId) {
@@ -109,140 +100,14 @@ public final class CniPodNetwork implements PodNetwork {
 
     // ---------------------------------------------------------------- configuration and readiness
 
-    /** The directory as it is now, after writing the default network into an empty one. */
-    private CniConfigDirectory.Snapshot snapshot() {
-        if (defaultNetwork != null && configDir.candidates().isEmpty()) {
-            if (defaultNetwork.writeIfAbsent(configDir, podCidrs)) {
-                LOG.info("no CNI network in {}: wrote berth's default network {}", configDir.dir(),
-                        defaultNetwork.file(configDir.dir()));
-            }
-        }
-        return configDir.current();
-    }
-
     @Override
     public NetworkReadiness readiness() {
-        CniConfigDirectory.Snapshot snap = snapshot();
-        if (snap.network().isEmpty()) {
-            if (snap.candidateFiles() == 0) {
-                return new NetworkReadiness(false, REASON, "no CNI network config (.conflist, .conf, .json) in "
-                        + configDir.dir() + (defaultNetwork == null ? " and berth's default network is turned off" : ""));
-            }
-            return new NetworkReadiness(false, REASON, "no valid CNI network config in " + configDir.dir() + ": "
-                    + String.join("; ", snap.problems()));
-        }
-        NetworkConfigList net = snap.network().get();
-        List<String> missing = new ArrayList<>();
-        for (String type : net.pluginTypes()) {
-            if (exec.find(type).isEmpty() && !missing.contains(type)) {
-                missing.add(type);
-            }
-        }
-        if (!missing.isEmpty()) {
-            return new NetworkReadiness(false, REASON, "CNI plugin" + (missing.size() > 1 ? "s " : " ")
-                    + String.join(", ", missing) + " of network \"" + net.name() + "\" (" + net.source() + ") not found in "
-                    + exec.binDirs());
-        }
-        for (String type : net.pluginTypes()) {
-            String problem = versionProblem(type, net.cniVersion());
-            if (problem != null) {
-                return new NetworkReadiness(false, REASON, problem + " (network \"" + net.name() + "\", " + net.source() + ")");
-            }
-        }
-        if (CniVersion.atLeast(net.cniVersion(), "1.1.0")) {
-            long start = System.nanoTime();
-            for (ObjectNode plugin : net.plugins()) {
-                try {
-                    exec.run(plugin.get("type").asText(), CniPluginExec.Call.simple("STATUS", net.name()),
-                            bytes(pluginConfig(plugin, net, null, JsonNodeFactory.instance.objectNode())));
-                } catch (BerthException e) {
-                    completed(CniOperationListener.Operation.STATUS, net.name(), start, false);
-                    return new NetworkReadiness(false, REASON, e.getMessage());
-                }
-            }
-            completed(CniOperationListener.Operation.STATUS, net.name(), start, true);
-        }
-        return new NetworkReadiness(true, "", "");
-    }
-
-    /** Asks the plugin (VERSION) whether it speaks {@code version}; remembered per binary and version. */
-    private String versionProblem(String type, String version) {
-        Optional<Path> bin = exec.find(type);
-        if (bin.isEmpty()) {
-            return "CNI plugin " + type + " not found in " + exec.binDirs();
-        }
-        String key;
-        try {
-            key = bin.get() + "|" + Files.getLastModifiedTime(bin.get()) + "|" + version;
-        } catch (IOException e) {
-            return "cannot read CNI plugin " + bin.get() + ": " + e.getMessage();
-        }
-        String cached = versionProblems.get(key);
-        if (cached != null) {
-            return cached.isEmpty() ? null : cached;
-        }
-        String problem = "";
-        try {
-            ObjectNode in = JsonNodeFactory.instance.objectNode().put("cniVersion", version);
-            JsonNode out = exec.run(type, CniPluginExec.Call.simple("VERSION", "(version check)"), bytes(in));
-            List<String> supported = new ArrayList<>();
-            if (out != null) {
-                out.path("supportedVersions").forEach(v -> supported.add(v.asText()));
-            }
-            if (!supported.isEmpty() && !supported.contains(version)) {
-                problem = "CNI plugin " + bin.get() + " supports versions " + supported + ", not cniVersion " + version;
-            }
-        } catch (BerthException e) {
-            // a plugin that does not answer VERSION may still work; ADD will tell
-            LOG.debug("VERSION of CNI plugin {} failed: {}", bin.get(), e.getMessage());
-        }
-        versionProblems.put(key, problem);
-        return problem.isEmpty() ? null : problem;
+        return readiness.readiness();
     }
 
     @Override
     public void setPodCidrs(List<String> cidrs) {
-        this.podCidrs = List.copyOf(cidrs);
-        if (defaultNetwork != null && defaultNetwork.updateIfOurs(configDir.dir(), podCidrs)) {
-            LOG.info("berth's default network now uses the pod CIDRs {}", podCidrs);
-            resetDefaultBridge();
-        }
-    }
-
-    /**
-     * The bridge plugin refuses a gateway address on a bridge that has another one, so after
-     * the subnet changed the default bridge is removed (it is made again, with the new gateway,
-     * by the next pod) when no attached pod uses it; otherwise it stays until those pods are gone.
-     */
-    private void resetDefaultBridge() {
-        String network = defaultNetwork.settings().networkName();
-        String bridge = defaultNetwork.settings().bridge();
-        Path sys = Path.of("/sys/class/net", bridge);
-        if (!Files.exists(sys.resolve("bridge"))) {
-            return;
-        }
-        for (String id : cache.sandboxIds()) {
-            try {
-                if (cache.get(id).map(e -> e.network().name().equals(network)).orElse(false)) {
-                    LOG.warn("pods still use bridge {} with the old subnet; new pods of the default network fail until they are "
-                            + "removed and the bridge is deleted", bridge);
-                    return;
-                }
-            } catch (BerthException e) {
-                return;
-            }
-        }
-        try {
-            Process p = new ProcessBuilder("ip", "link", "delete", "dev", bridge).redirectErrorStream(true).start();
-            String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).trim();
-            if (p.waitFor() != 0) {
-                LOG.warn("cannot delete bridge {} after the pod CIDR changed: {}", bridge, out);
-            }
-        } catch (IOException e) {
-            LOG.warn("cannot delete bridge {} after the pod CIDR changed: {}", bridge, e.getMessage());
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        }
+        defaultNetwork.setPodCidrs(cidrs);
     }
 
     // ---------------------------------------------------------------- ADD
@@ -276,7 +141,7 @@ public final class CniPodNetwork implements PodNetwork {
             cache.remove(a.sandboxId());
         }
         times.mark("cache lookup");
-        NetworkReadiness ready = readiness();
+        NetworkReadiness ready = readiness.readiness();
         times.mark("readiness");
         if (!ready.ready()) {
             throw BerthException.failedPrecondition("cannot network sandbox %s: %s", a.sandboxId(), ready.message());
@@ -296,34 +161,24 @@ public final class CniPodNetwork implements PodNetwork {
             if (!net.masqueradeSubnets().isEmpty()) {
                 // after the cache entry: a detach that finds no attachment left removes the rules only
                 // before this pod was recorded, and then this call puts them back
-                masquerade(net.name()).ensure(net.masqueradeSubnets());
+                masquerades.of(net.name()).ensure(net.masqueradeSubnets());
                 times.mark("masquerade");
             }
             loopbackUp(entry);
             times.mark("loopback");
-            JsonNode result = null;
-            for (ObjectNode plugin : net.plugins()) {
-                String type = plugin.get("type").asText();
-                JsonNode out = exec.run(type, call("ADD", entry), bytes(pluginConfig(plugin, net, result, entry.capabilityArgs())));
-                times.mark(type);
-                if (out == null || !out.isObject()) {
-                    throw BerthException.failedPrecondition("CNI plugin \"%s\" of network \"%s\" returned no result for ADD of container %s",
-                            type, net.name(), a.sandboxId());
-                }
-                result = out;
-            }
+            JsonNode result = chain.add(entry, times);
             cache.put(entry.withResult(result), false);
             times.mark("cache result");
             PodNetworkStatus status = status(result);
-            completed(CniOperationListener.Operation.ADD, net.name(), start, true);
+            chain.completed(CniOperationListener.Operation.ADD, net.name(), start, true);
             LOG.debug("sandbox {} attached to network {}: {} ({})", a.sandboxId(), net.name(), status.ips(), times.summary());
             return status;
         } catch (RuntimeException e) {
-            completed(CniOperationListener.Operation.ADD, net.name(), start, false);
+            chain.completed(CniOperationListener.Operation.ADD, net.name(), start, false);
             try {
                 teardown(entry, null);
                 cache.remove(a.sandboxId());
-                releaseMasqueradeIfIdle();
+                masquerades.releaseIfIdle();
             } catch (RuntimeException undo) {
                 LOG.warn("undoing the failed CNI ADD of sandbox {} failed too (GC will retry): {}", a.sandboxId(), undo.getMessage());
                 e.addSuppressed(undo);
@@ -355,82 +210,15 @@ public final class CniPodNetwork implements PodNetwork {
                 inFlight.remove(a.sandboxId());
             }
         }
-        releaseMasqueradeIfIdle();
+        masquerades.releaseIfIdle();
     }
 
-    private SubnetMasquerade masquerade(String network) {
-        return masquerades.computeIfAbsent(network, n -> new SubnetMasquerade(n, settings.cacheDir().toAbsolutePath().toString()));
-    }
-
-    /**
-     * Removes the networks' masquerade rules once no pod is attached any more. Only the default network's rules are looked for when berth has not set up any
-     * since it started (rules left by an earlier run).
-     */
-    private void releaseMasqueradeIfIdle() {
-        if (defaultNetwork != null) {
-            masquerade(defaultNetwork.settings().networkName());
-        }
-        for (SubnetMasquerade m : masquerades.values()) {
-            synchronized (m) {
-                // under the rules' lock, which an attach takes only after writing its cache entry
-                if (cache.sandboxIds().isEmpty()) {
-                    m.removeAll();
-                }
-            }
-        }
-    }
-
-    /**
-     * DEL through the cached chain in reverse. Every plugin gets its DEL even when an earlier
-     * one failed, so one broken plugin does not strand the others' resources; the first failure
-     * is thrown (the cache entry stays, for a retry or GC).
-     */
+    /** DEL through the cached chain in reverse (see {@link PluginChain#delete}); the network's masquerade rules are known from then on. */
     private void teardown(AttachmentCache.Entry entry, Path netnsNow) {
         if (!entry.network().masqueradeSubnets().isEmpty()) {
-            masquerade(entry.network().name()); // known from now on, so its rules go with the last pod
+            masquerades.of(entry.network().name()); // known from now on, so its rules go with the last pod
         }
-        Path netns = netnsNow != null ? netnsNow : (entry.netns().isEmpty() ? null : Path.of(entry.netns()));
-        String netnsArg = netns != null && NetnsPaths.isNetns(netns) ? netns.toString() : "";
-        AttachmentCache.Entry call = new AttachmentCache.Entry(entry.sandboxId(), entry.ifName(), netnsArg, entry.cniArgs(),
-                entry.capabilityArgs(), entry.network(), entry.result());
-        NetworkConfigList net = entry.network();
-        JsonNode prev = CniVersion.atLeast(net.cniVersion(), "0.4.0") ? entry.result() : null;
-        BerthException first = null;
-        long start = System.nanoTime();
-        List<ObjectNode> plugins = new ArrayList<>(net.plugins());
-        for (int i = plugins.size() - 1; i >= 0; i--) {
-            ObjectNode plugin = plugins.get(i);
-            try {
-                exec.run(plugin.get("type").asText(), call("DEL", call), bytes(pluginConfig(plugin, net, prev, entry.capabilityArgs())));
-            } catch (BerthException e) {
-                if (BridgeMasqueradeRules.applies(plugin) && BridgeMasqueradeRules.isMissingChainError(e, net.name(), entry.sandboxId())) {
-                    // the bridge plugin released the lease and the veth, then stumbled over a masquerade
-                    // chain that ADD never made; berth makes sure none of its rules are left
-                    BridgeMasqueradeRules.remove(net.name(), entry.sandboxId());
-                    continue;
-                }
-                if (first == null) {
-                    first = e;
-                } else {
-                    first.addSuppressed(e);
-                }
-            }
-        }
-        if (netnsArg.isEmpty() && net.plugins().stream().anyMatch(BridgeMasqueradeRules::applies)) {
-            try {
-                BridgeMasqueradeRules.remove(net.name(), entry.sandboxId());
-            } catch (BerthException e) {
-                if (first == null) {
-                    first = e;
-                } else {
-                    first.addSuppressed(e);
-                }
-            }
-        }
-        completed(CniOperationListener.Operation.DEL, net.name(), start, first == null);
-        if (first != null) {
-            throw first;
-        }
+        chain.delete(entry, netnsNow);
     }
 
     /** CHECK through the chain of an attached pod; throws what the first failing plugin says. */
@@ -439,21 +227,7 @@ public final class CniPodNetwork implements PodNetwork {
         synchronized (lock(a.sandboxId())) {
             AttachmentCache.Entry entry = cache.get(a.sandboxId()).filter(e -> e.result() != null).orElseThrow(() ->
                     BerthException.notFound("sandbox %s is not attached to a CNI network", a.sandboxId()));
-            NetworkConfigList net = entry.network();
-            if (!CniVersion.atLeast(net.cniVersion(), "0.4.0") || net.disableCheck()) {
-                return;
-            }
-            long start = System.nanoTime();
-            boolean ok = false;
-            try {
-                for (ObjectNode plugin : net.plugins()) {
-                    exec.run(plugin.get("type").asText(), call("CHECK", entry),
-                            bytes(pluginConfig(plugin, net, entry.result(), entry.capabilityArgs())));
-                }
-                ok = true;
-            } finally {
-                completed(CniOperationListener.Operation.CHECK, net.name(), start, ok);
-            }
+            chain.check(entry);
         }
     }
 
@@ -488,78 +262,18 @@ public final class CniPodNetwork implements PodNetwork {
         Set<String> keep = new HashSet<>(liveSandboxIds);
         keep.addAll(inFlight);
         keep.addAll(cache.sandboxIds());
-        releaseOrphanLeases(keep);
+        defaultNetwork.releaseOrphanLeases(keep);
         try {
-            releaseMasqueradeIfIdle();
+            masquerades.releaseIfIdle();
         } catch (BerthException e) {
             failures.add(e.getMessage());
         }
-        gcVerb(failures);
+        Optional<NetworkConfigList> current = defaultNetwork.snapshot().network();
+        if (current.isPresent()) {
+            chain.gc(current.get(), cache, failures);
+        }
         if (!failures.isEmpty()) {
             throw BerthException.failedPrecondition("CNI garbage collection left work undone: %s", String.join("; ", failures));
-        }
-    }
-
-    /** The CNI GC verb (spec 1.1) on every plugin of the current network, naming the attachments still valid. */
-    private void gcVerb(List<String> failures) {
-        Optional<NetworkConfigList> current = snapshot().network();
-        if (current.isEmpty()) {
-            return;
-        }
-        NetworkConfigList net = current.get();
-        if (!CniVersion.atLeast(net.cniVersion(), "1.1.0") || net.disableGc()) {
-            return;
-        }
-        ArrayNode valid = JsonNodeFactory.instance.arrayNode();
-        for (String id : cache.sandboxIds()) {
-            try {
-                cache.get(id).filter(e -> e.network().name().equals(net.name()))
-                        .ifPresent(e -> valid.addObject().put("containerID", e.sandboxId()).put("ifname", e.ifName()));
-            } catch (BerthException e) {
-                failures.add(e.getMessage());
-            }
-        }
-        long start = System.nanoTime();
-        boolean ok = true;
-        for (ObjectNode plugin : net.plugins()) {
-            ObjectNode conf = pluginConfig(plugin, net, null, JsonNodeFactory.instance.objectNode());
-            conf.set("cni.dev/valid-attachments", valid.deepCopy());
-            try {
-                exec.run(plugin.get("type").asText(), CniPluginExec.Call.simple("GC", net.name()), bytes(conf));
-            } catch (BerthException e) {
-                failures.add(e.getMessage());
-                ok = false;
-            }
-        }
-        completed(CniOperationListener.Operation.GC, net.name(), start, ok);
-    }
-
-    /**
-     * Leases in berth's own host-local directory held by containers berth no longer knows (e.g.
-     * the cache entry was lost): the lease file names the container on its first line.
-     */
-    private void releaseOrphanLeases(Set<String> keep) {
-        if (defaultNetwork == null) {
-            return;
-        }
-        Path dir = defaultNetwork.settings().ipamDataDir().resolve(defaultNetwork.settings().networkName());
-        if (!Files.isDirectory(dir)) {
-            return;
-        }
-        try (DirectoryStream<Path> ds = Files.newDirectoryStream(dir)) {
-            for (Path p : ds) {
-                String n = p.getFileName().toString();
-                if (n.equals("lock") || n.startsWith("last_reserved_ip") || !(n.contains(".") || n.contains(":"))) {
-                    continue;
-                }
-                String owner = Files.readString(p, StandardCharsets.UTF_8).lines().findFirst().orElse("").trim();
-                if (!owner.isEmpty() && !keep.contains(owner)) {
-                    Files.deleteIfExists(p);
-                    LOG.info("released IP lease {} of sandbox {}, which no longer exists", n, owner);
-                }
-            }
-        } catch (IOException e) {
-            LOG.warn("cannot scan the IP leases in {}: {}", dir, e.getMessage());
         }
     }
 
@@ -575,112 +289,5 @@ public final class CniPodNetwork implements PodNetwork {
                 throw BerthException.invalidArgument("pod metadata \"%s\" contains ';' or '=', which CNI_ARGS cannot carry", v);
             }
         }
-    }
-
-    static String cniArgs(PodAttachment a) {
-        return "IgnoreUnknown=1;K8S_POD_NAMESPACE=" + nz(a.podNamespace()) + ";K8S_POD_NAME=" + nz(a.podName())
-                + ";K8S_POD_INFRA_CONTAINER_ID=" + a.sandboxId() + ";K8S_POD_UID=" + nz(a.podUid());
-    }
-
-    private static String nz(String s) {
-        return s == null ? "" : s;
-    }
-
-    /** The runtimeConfig values berth can give; each reaches only plugins declaring that capability. */
-    static ObjectNode capabilityArgs(PodAttachment a) {
-        ObjectNode caps = JsonNodeFactory.instance.objectNode();
-        ArrayNode ports = caps.putArray("portMappings");
-        for (PortMapping pm : a.portMappings()) {
-            if (pm.hostPort() <= 0) {
-                continue;
-            }
-            if (pm.hostPort() > 65535 || pm.containerPort() <= 0 || pm.containerPort() > 65535) {
-                throw BerthException.invalidArgument("port mapping %d->%d is outside 1..65535", pm.hostPort(), pm.containerPort());
-            }
-            String proto = pm.protocol() == null || pm.protocol().isEmpty() ? "tcp" : pm.protocol().toLowerCase();
-            if (!List.of("tcp", "udp", "sctp").contains(proto)) {
-                throw BerthException.invalidArgument("port mapping protocol \"%s\" is not tcp, udp or sctp", pm.protocol());
-            }
-            ObjectNode m = ports.addObject();
-            m.put("hostPort", pm.hostPort());
-            m.put("containerPort", pm.containerPort());
-            m.put("protocol", proto);
-            if (pm.hostIp() != null && !pm.hostIp().isEmpty()) {
-                m.put("hostIP", pm.hostIp());
-            }
-        }
-        String ingress = a.annotations().get("kubernetes.io/ingress-bandwidth");
-        String egress = a.annotations().get("kubernetes.io/egress-bandwidth");
-        if (ingress != null || egress != null) {
-            ObjectNode bw = caps.putObject("bandwidth");
-            if (ingress != null) {
-                bw.put("ingressRate", Bandwidth.bitsPerSecond(ingress));
-                bw.put("ingressBurst", Integer.MAX_VALUE);
-            }
-            if (egress != null) {
-                bw.put("egressRate", Bandwidth.bitsPerSecond(egress));
-                bw.put("egressBurst", Integer.MAX_VALUE);
-            }
-        }
-        if (a.cgroupParent() != null && !a.cgroupParent().isEmpty()) {
-            caps.put("cgroupPath", a.cgroupParent());
-        }
-        return caps;
-    }
-
-    /** A plugin's stdin: its config with the network's name and version, prevResult and its capabilities' runtimeConfig. */
-    static ObjectNode pluginConfig(ObjectNode plugin, NetworkConfigList net, JsonNode prevResult, ObjectNode capabilityArgs) {
-        ObjectNode conf = plugin.deepCopy();
-        conf.put("name", net.name());
-        conf.put("cniVersion", net.cniVersion());
-        if (prevResult != null) {
-            conf.set("prevResult", prevResult);
-        } else {
-            conf.remove("prevResult");
-        }
-        JsonNode declared = plugin.path("capabilities");
-        ObjectNode rc = JsonNodeFactory.instance.objectNode();
-        capabilityArgs.fieldNames().forEachRemaining(k -> {
-            if (declared.path(k).asBoolean(false)) {
-                rc.set(k, capabilityArgs.get(k));
-            }
-        });
-        if (!rc.isEmpty()) {
-            conf.set("runtimeConfig", rc);
-        }
-        return conf;
-    }
-
-    private static CniPluginExec.Call call(String command, AttachmentCache.Entry e) {
-        return new CniPluginExec.Call(command, e.sandboxId(), e.netns(), e.ifName(), e.cniArgs(), e.network().name());
-    }
-
-    /** The pod's addresses from a result: those on interfaces inside the sandbox (or unattributed), IPv4 first. */
-    static PodNetworkStatus status(JsonNode result) {
-        JsonNode ifaces = result.path("interfaces");
-        List<String> v4 = new ArrayList<>();
-        List<String> v6 = new ArrayList<>();
-        for (JsonNode ip : result.path("ips")) {
-            JsonNode idx = ip.get("interface");
-            if (idx != null && idx.canConvertToInt()) {
-                JsonNode iface = ifaces.path(idx.asInt());
-                if (!iface.isMissingNode() && iface.path("sandbox").asText("").isEmpty()) {
-                    continue;
-                }
-            }
-            String addr = ip.path("address").asText("");
-            int slash = addr.indexOf('/');
-            String bare = slash < 0 ? addr : addr.substring(0, slash);
-            if (!bare.isEmpty()) {
-                (bare.contains(":") ? v6 : v4).add(bare);
-            }
-        }
-        List<String> ips = new ArrayList<>(v4);
-        ips.addAll(v6);
-        return new PodNetworkStatus(ips, IF_NAME);
-    }
-
-    private static byte[] bytes(JsonNode n) {
-        return Json.write(n).getBytes(StandardCharsets.UTF_8);
     }
 }

@@ -34,15 +34,15 @@ class CniProtocolTest {
                   {"type":"bridge"},
                   {"type":"portmap","capabilities":{"portMappings":true}},
                   {"type":"bandwidth","capabilities":{"bandwidth":true}}]}""");
-        ObjectNode caps = CniPodNetwork.capabilityArgs(pod(Map.of("kubernetes.io/ingress-bandwidth", "10M"),
+        ObjectNode caps = CniRuntimeConfig.capabilityArgs(pod(Map.of("kubernetes.io/ingress-bandwidth", "10M"),
                 List.of(new PodNetwork.PortMapping("UDP", 53, 5353, "10.0.0.1"), new PodNetwork.PortMapping("tcp", 80, 0, ""))));
-        ObjectNode bridge = CniPodNetwork.pluginConfig(net.plugins().get(0), net, null, caps);
+        ObjectNode bridge = CniRuntimeConfig.pluginConfig(net.plugins().get(0), net, null, caps);
         assertFalse(bridge.has("runtimeConfig"));
         assertEquals("n", bridge.get("name").asText());
         assertEquals("1.0.0", bridge.get("cniVersion").asText());
 
         ObjectNode prev = Json.mapper().createObjectNode().put("cniVersion", "1.0.0");
-        ObjectNode portmap = CniPodNetwork.pluginConfig(net.plugins().get(1), net, prev, caps);
+        ObjectNode portmap = CniRuntimeConfig.pluginConfig(net.plugins().get(1), net, prev, caps);
         assertEquals(prev, portmap.get("prevResult"));
         JsonNode pm = portmap.at("/runtimeConfig/portMappings");
         assertEquals(1, pm.size(), "a mapping without host port is not published");
@@ -53,7 +53,7 @@ class CniProtocolTest {
         assertFalse(portmap.at("/runtimeConfig").has("bandwidth"));
         assertFalse(portmap.at("/runtimeConfig").has("cgroupPath"));
 
-        ObjectNode bw = CniPodNetwork.pluginConfig(net.plugins().get(2), net, prev, caps);
+        ObjectNode bw = CniRuntimeConfig.pluginConfig(net.plugins().get(2), net, prev, caps);
         assertEquals(10_000_000L, bw.at("/runtimeConfig/bandwidth/ingressRate").asLong());
         assertFalse(bw.at("/runtimeConfig/bandwidth").has("egressRate"));
     }
@@ -61,16 +61,16 @@ class CniProtocolTest {
     @Test
     void cniArgsCarryThePodIdentity() {
         assertEquals("IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=web;K8S_POD_INFRA_CONTAINER_ID=sb1;K8S_POD_UID=uid-1",
-                CniPodNetwork.cniArgs(pod(Map.of(), List.of())));
+                CniRuntimeConfig.cniArgs(pod(Map.of(), List.of())));
     }
 
     @Test
     void badPortMappingsAndBandwidthAreInvalidArguments() {
-        assertEquals(BerthException.Kind.INVALID_ARGUMENT, assertThrows(BerthException.class, () -> CniPodNetwork.capabilityArgs(
+        assertEquals(BerthException.Kind.INVALID_ARGUMENT, assertThrows(BerthException.class, () -> CniRuntimeConfig.capabilityArgs(
                 pod(Map.of(), List.of(new PodNetwork.PortMapping("icmp", 1, 2, ""))))).kind());
-        assertEquals(BerthException.Kind.INVALID_ARGUMENT, assertThrows(BerthException.class, () -> CniPodNetwork.capabilityArgs(
+        assertEquals(BerthException.Kind.INVALID_ARGUMENT, assertThrows(BerthException.class, () -> CniRuntimeConfig.capabilityArgs(
                 pod(Map.of(), List.of(new PodNetwork.PortMapping("tcp", 80, 70000, ""))))).kind());
-        assertEquals(BerthException.Kind.INVALID_ARGUMENT, assertThrows(BerthException.class, () -> CniPodNetwork.capabilityArgs(
+        assertEquals(BerthException.Kind.INVALID_ARGUMENT, assertThrows(BerthException.class, () -> CniRuntimeConfig.capabilityArgs(
                 pod(Map.of("kubernetes.io/egress-bandwidth", "fast"), List.of()))).kind());
         assertEquals(1024L * 1024, Bandwidth.bitsPerSecond("1Mi"));
         assertEquals(500_000L, Bandwidth.bitsPerSecond("500k"));
@@ -84,11 +84,11 @@ class CniProtocolTest {
                  "ips":[{"interface":0,"address":"10.0.0.1/24"},
                         {"interface":2,"address":"fd00::5/64"},
                         {"interface":2,"address":"10.0.0.5/24","gateway":"10.0.0.1"}]}""");
-        PodNetwork.PodNetworkStatus s = CniPodNetwork.status(result);
+        PodNetwork.PodNetworkStatus s = CniRuntimeConfig.status(result);
         assertEquals(List.of("10.0.0.5", "fd00::5"), s.ips());
         assertEquals("eth0", s.interfaceName());
         JsonNode v04 = Json.mapper().readTree("{\"cniVersion\":\"0.4.0\",\"ips\":[{\"version\":\"4\",\"address\":\"10.1.0.9/16\"}]}");
-        assertEquals(List.of("10.1.0.9"), CniPodNetwork.status(v04).ips());
+        assertEquals(List.of("10.1.0.9"), CniRuntimeConfig.status(v04).ips());
     }
 
     @Test

@@ -2,6 +2,7 @@ package dev.berth.podsandbox.container;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.berth.cgroups.Resources;
 import dev.berth.common.AtomicFiles;
 import dev.berth.common.BerthException;
 import dev.berth.common.Json;
@@ -520,7 +521,7 @@ public final class ContainerManager implements AutoCloseable {
     }
 
     /** Applies new resources to the running container's cgroup and records them. */
-    public ContainerRecord updateResources(String id, ContainerConfig.Resources resources) {
+    public ContainerRecord updateResources(String id, Resources resources) {
         synchronized (opLock(id)) {
             ContainerRecord rec = refresh(get(id));
             if (rec.state() == ContainerState.EXITED) {

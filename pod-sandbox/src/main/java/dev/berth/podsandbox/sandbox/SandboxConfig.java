@@ -1,6 +1,6 @@
 package dev.berth.podsandbox.sandbox;
 
-import dev.berth.cgroups.Cgroups;
+import dev.berth.cgroups.Resources;
 import dev.berth.networking.PodNetwork;
 import java.util.List;
 import java.util.Map;
@@ -23,8 +23,8 @@ public record SandboxConfig(
         String cgroupParent,
         Map<String, String> sysctls,
         NamespaceOptions namespaces,
-        Cgroups.Resources resources,
-        Cgroups.Resources overhead,
+        Resources resources,
+        Resources overhead,
         long shmSizeBytes,
         String runtimeHandler) {
 
@@ -44,7 +44,7 @@ public record SandboxConfig(
     }
 
     /** This config with new pod-level resources and overhead (UpdatePodSandboxResources). */
-    public SandboxConfig withResources(Cgroups.Resources newResources, Cgroups.Resources newOverhead) {
+    public SandboxConfig withResources(Resources newResources, Resources newOverhead) {
         return new SandboxConfig(metadata, hostname, logDirectory, dns, portMappings, labels, annotations, cgroupParent,
                 sysctls, namespaces, newResources, newOverhead, shmSizeBytes, runtimeHandler);
     }

@@ -1,6 +1,7 @@
 package dev.berth.podsandbox.sandbox;
 
 import dev.berth.cgroups.Cgroups;
+import dev.berth.cgroups.Resources;
 import dev.berth.common.BerthException;
 import dev.berth.common.StepTimer;
 import dev.berth.networking.PodNetwork;
@@ -335,7 +336,7 @@ public final class SandboxService {
      * @throws BerthException NOT_FOUND for an unknown sandbox, FAILED_PRECONDITION for a stopped one,
      *         INVALID_ARGUMENT for resources the cgroup rejects (nothing is recorded then)
      */
-    public void updateResources(String idOrPrefix, Cgroups.Resources resources, Cgroups.Resources overhead) {
+    public void updateResources(String idOrPrefix, Resources resources, Resources overhead) {
         requireId(idOrPrefix);
         SandboxStore.Entry entry = store.find(idOrPrefix)
                 .filter(e -> e.record().phase() != Phase.CREATING)
@@ -448,18 +449,18 @@ public final class SandboxService {
      * The pod cgroup's resources: the pod-level resources plus the sandbox overhead (CPU shares,
      * CPU quota and memory add up; the rest comes from the pod-level resources).
      */
-    static Cgroups.Resources podResources(Cgroups.Resources pod, Cgroups.Resources overhead) {
+    static Resources podResources(Resources pod, Resources overhead) {
         if (pod == null) {
-            return overhead == null ? Cgroups.Resources.none() : overhead;
+            return overhead == null ? Resources.none() : overhead;
         }
         if (overhead == null) {
             return pod;
         }
-        return new Cgroups.Resources(add(pod.cpuShares(), overhead.cpuShares()),
+        return new Resources(add(pod.cpuShares(), overhead.cpuShares()),
                 pod.cpuQuota() == null ? null : add(pod.cpuQuota(), overhead.cpuQuota()),
                 pod.cpuPeriod(), pod.cpusetCpus(), pod.cpusetMems(),
                 pod.memoryLimitBytes() == null ? null : add(pod.memoryLimitBytes(), overhead.memoryLimitBytes()),
-                pod.memorySwapLimitBytes(), pod.pidsLimit(), pod.hugepageLimits(), pod.unified());
+                pod.memorySwapLimitBytes(), pod.oomScoreAdj(), pod.pidsLimit(), pod.hugepageLimits(), pod.unified());
     }
 
     private static Long add(Long a, Long b) {

@@ -10,6 +10,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.berth.cgroups.Cgroups;
+import dev.berth.cgroups.Resources;
 import dev.berth.common.BerthException;
 import dev.berth.podsandbox.container.conmon.Processes;
 import dev.berth.podsandbox.container.spec.Capabilities;
@@ -277,14 +278,14 @@ class ContainerLifecycleTest {
         String cgroup = "/berth-test-" + fx.tag;
         ContainerRecord c = m.create(new dev.berth.podsandbox.container.CreateRequest(fx.config("limited")
                 .command("sleep", "1000")
-                .resources(new ContainerConfig.Resources(512L, null, null, null, null, 64L << 20, null, null, null,
+                .resources(new Resources(512L, null, null, null, null, 64L << 20, null, null, null, null,
                         null)).build(), ImageConfig.empty(), "busybox:test",
                 dev.berth.podsandbox.container.spec.SandboxContext.standalone("s-" + fx.tag, cgroup), fx.rootfs, ""));
         m.start(c.id());
         Path limit = Path.of("/sys/fs/cgroup/memory" + cgroup, "memory.limit_in_bytes");
         assertEquals(64L << 20, Long.parseLong(Files.readString(limit).trim()));
-        ContainerConfig.Resources bigger = new ContainerConfig.Resources(1024L, null, null, null, null, 128L << 20,
-                null, null, null, null);
+        Resources bigger = new Resources(1024L, null, null, null, null, 128L << 20,
+                null, null, null, null, null);
         ContainerRecord updated = m.updateResources(c.id(), bigger);
         assertEquals(128L << 20, Long.parseLong(Files.readString(limit).trim()));
         assertEquals(1024L, Long.parseLong(Files.readString(Path.of("/sys/fs/cgroup/cpu" + cgroup, "cpu.shares")).trim()));
@@ -437,51 +438,47 @@ class ContainerLifecycleTest {
         long limit = 16L << 20;
         ContainerRecord c = withProbe.create(new CreateRequest(fx.config("hog")
                 .command("dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1")
-                .resources(new ContainerConfig.Resources(null, null, null, null, null, limit, limit, null, null, null))
+                .resources(new Resources(null, null, null, null, null, limit, limit, null, null, null, null))
                 .build(), ImageConfig.empty(), "busybox:test",
                 dev.berth.podsandbox.container.spec.SandboxContext.standalone("s-" + fx.tag, cgroup), fx.rootfs, fx.handler));
-        try {
-            withProbe.start(c.id());
-            ContainerRecord done = awaitExit(withProbe, c.id());
-            assertEquals(137, done.exitCode(), done.toString());
-            assertEquals(ContainerRecord.REASON_OOM_KILLED, done.reason(), done.toString());
-            assertTrue(Files.isDirectory(memoryCgroup), "the OOM was counted in " + memoryCgroup);
-            // a container that ends normally under the same kind of limit is not OOMKilled
-            ContainerRecord calm = withProbe.create(new CreateRequest(fx.config("calm").command("true")
-                    .resources(new ContainerConfig.Resources(null, null, null, null, null, limit, limit, null, null, null))
-                    .build(), ImageConfig.empty(), "busybox:test",
-                    dev.berth.podsandbox.container.spec.SandboxContext.standalone("s-" + fx.tag, cgroup + "-calm"),
-                    fx.rootfs, fx.handler));
-            withProbe.start(calm.id());
-            assertEquals(ContainerRecord.REASON_COMPLETED, awaitExit(withProbe, calm.id()).reason());
-            withProbe.remove(calm.id());
-            withProbe.remove(c.id());
-            assertFalse(Files.exists(memoryCgroup), "cgroup left behind: " + memoryCgroup);
-            assertFalse(Files.exists(Path.of(memoryCgroup + "-calm")), "cgroup left behind: " + memoryCgroup + "-calm");
+        withProbe.start(c.id());
+        ContainerRecord done = awaitExit(withProbe, c.id());
+        assertEquals(137, done.exitCode(), done.toString());
+        assertEquals(ContainerRecord.REASON_OOM_KILLED, done.reason(), done.toString());
+        assertTrue(Files.isDirectory(memoryCgroup), "the OOM was counted in " + memoryCgroup);
+        // a container that ends normally under the same kind of limit is not OOMKilled
+        ContainerRecord calm = withProbe.create(new CreateRequest(fx.config("calm").command("true")
+                .resources(new Resources(null, null, null, null, null, limit, limit, null, null, null, null))
+                .build(), ImageConfig.empty(), "busybox:test",
+                dev.berth.podsandbox.container.spec.SandboxContext.standalone("s-" + fx.tag, cgroup + "-calm"),
+                fx.rootfs, fx.handler));
+        withProbe.start(calm.id());
+        assertEquals(ContainerRecord.REASON_COMPLETED, awaitExit(withProbe, calm.id()).reason());
+        withProbe.remove(calm.id());
+        withProbe.remove(c.id());
+        assertFalse(Files.exists(memoryCgroup), "cgroup left behind: " + memoryCgroup);
+        assertFalse(Files.exists(Path.of(memoryCgroup + "-calm")), "cgroup left behind: " + memoryCgroup + "-calm");
 
-            // without a cgroup probe, conmon's OOM marker in the bundle tells; it is written
-            // there, not into berth's working directory, and goes with the bundle
-            Path cwdMarker = Path.of("oom").toAbsolutePath();
-            java.nio.file.attribute.FileTime before = Files.exists(cwdMarker) ? Files.getLastModifiedTime(cwdMarker) : null;
-            ContainerRecord marked = m.create(new CreateRequest(fx.config("hog2")
-                    .command("dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1")
-                    .resources(new ContainerConfig.Resources(null, null, null, null, null, limit, limit, null, null, null))
-                    .build(), ImageConfig.empty(), "busybox:test",
-                    dev.berth.podsandbox.container.spec.SandboxContext.standalone("s-" + fx.tag, cgroup + "-2"),
-                    fx.rootfs, fx.handler));
-            m.start(marked.id());
-            ContainerRecord markedDone = awaitExit(m, marked.id());
-            assertEquals(137, markedDone.exitCode(), markedDone.toString());
-            assertEquals(ContainerRecord.REASON_OOM_KILLED, markedDone.reason(), markedDone.toString());
-            assertTrue(Files.exists(Path.of(marked.bundle(), "oom")), "conmon's marker is in the bundle");
-            m.remove(marked.id());
-            assertFalse(Files.exists(Path.of(marked.bundle())));
-            assertEquals(before, Files.exists(cwdMarker) ? Files.getLastModifiedTime(cwdMarker) : null,
-                    "conmon wrote into the working directory " + cwdMarker.getParent());
-            assertFalse(Files.exists(Path.of(memoryCgroup + "-2")), "cgroup left behind: " + memoryCgroup + "-2");
-        } finally {
-            cgroups.close();
-        }
+        // without a cgroup probe, conmon's OOM marker in the bundle tells; it is written
+        // there, not into berth's working directory, and goes with the bundle
+        Path cwdMarker = Path.of("oom").toAbsolutePath();
+        java.nio.file.attribute.FileTime before = Files.exists(cwdMarker) ? Files.getLastModifiedTime(cwdMarker) : null;
+        ContainerRecord marked = m.create(new CreateRequest(fx.config("hog2")
+                .command("dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1")
+                .resources(new Resources(null, null, null, null, null, limit, limit, null, null, null, null))
+                .build(), ImageConfig.empty(), "busybox:test",
+                dev.berth.podsandbox.container.spec.SandboxContext.standalone("s-" + fx.tag, cgroup + "-2"),
+                fx.rootfs, fx.handler));
+        m.start(marked.id());
+        ContainerRecord markedDone = awaitExit(m, marked.id());
+        assertEquals(137, markedDone.exitCode(), markedDone.toString());
+        assertEquals(ContainerRecord.REASON_OOM_KILLED, markedDone.reason(), markedDone.toString());
+        assertTrue(Files.exists(Path.of(marked.bundle(), "oom")), "conmon's marker is in the bundle");
+        m.remove(marked.id());
+        assertFalse(Files.exists(Path.of(marked.bundle())));
+        assertEquals(before, Files.exists(cwdMarker) ? Files.getLastModifiedTime(cwdMarker) : null,
+                "conmon wrote into the working directory " + cwdMarker.getParent());
+        assertFalse(Files.exists(Path.of(memoryCgroup + "-2")), "cgroup left behind: " + memoryCgroup + "-2");
     }
 
     @Test

@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.berth.cgroups.Resources;
 import dev.berth.common.BerthException;
 import dev.berth.podsandbox.container.conmon.Processes;
 import dev.berth.podsandbox.container.spec.ContainerConfig;
@@ -60,7 +61,7 @@ class CrunLifecycleInGuest {
         long limit = 64L << 20;
         ContainerConfig config = fx.config("hello-" + handler)
                 .command("sh", "-c", "echo hello; sleep 1000")
-                .resources(new ContainerConfig.Resources(null, null, null, null, null, limit, null, null, null, null))
+                .resources(new Resources(null, null, null, null, null, limit, null, null, null, null, null))
                 .build();
         ContainerRecord c = m.create(new CreateRequest(config, ImageConfig.empty(), "busybox:test",
                 SandboxContext.standalone("sandbox-" + fx.tag, cgroup), fx.rootfs, handler));

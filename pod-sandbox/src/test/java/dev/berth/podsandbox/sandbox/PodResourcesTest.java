@@ -3,13 +3,13 @@ package dev.berth.podsandbox.sandbox;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 
-import dev.berth.cgroups.Cgroups.Resources;
+import dev.berth.cgroups.Resources;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 
 class PodResourcesTest {
     static Resources r(Long shares, Long quota, Long memory) {
-        return new Resources(shares, quota, 100_000L, null, null, memory, null, null, Map.of(), Map.of());
+        return new Resources(shares, quota, 100_000L, null, null, memory, null, null, null, Map.of(), Map.of());
     }
 
     @Test

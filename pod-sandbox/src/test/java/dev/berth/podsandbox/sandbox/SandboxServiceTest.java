@@ -6,7 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.berth.cgroups.Cgroups;
+import dev.berth.cgroups.Resources;
 import dev.berth.common.BerthException;
 import dev.berth.host.Command;
 import dev.berth.host.Mounts;
@@ -331,7 +331,7 @@ class SandboxServiceTest {
         SandboxConfig c = pod("full", new NamespaceOptions(NamespaceMode.POD, NamespaceMode.POD, NamespaceMode.POD, ""));
         c = new SandboxConfig(c.metadata(), c.hostname(), "", c.dns(), List.of(), c.labels(), c.annotations(), "/kubepods/burstable",
                 Map.of("net.ipv4.ping_group_range", "0 0"), c.namespaces(),
-                new Cgroups.Resources(512L, null, null, null, null, 256L << 20, null, null, Map.of(), Map.of()), null, 0, "");
+                new Resources(512L, null, null, null, null, 256L << 20, null, null, null, Map.of(), Map.of()), null, 0, "");
         String id = service.run(c);
         SandboxStatus st = service.status(id, true);
         long infra = ((Number) st.info().get("pid")).longValue();

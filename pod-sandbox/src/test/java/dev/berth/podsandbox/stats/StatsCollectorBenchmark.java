@@ -1,6 +1,7 @@
 package dev.berth.podsandbox.stats;
 
 import dev.berth.cgroups.Cgroups;
+import dev.berth.cgroups.Resources;
 import dev.berth.podsandbox.container.ContainerFilter;
 import dev.berth.podsandbox.container.ContainerManager;
 import dev.berth.podsandbox.container.ContainerRecord;
@@ -47,7 +48,7 @@ class StatsCollectorBenchmark {
             Files.createDirectories(rootfs.resolve(d));
         }
         Cgroups cgroups = Cgroups.detect("cgroupfs");
-        String pod = cgroups.createPod("/berth-bench-" + tag, Cgroups.Resources.none());
+        String pod = cgroups.createPod("/berth-bench-" + tag, Resources.none());
         ContainerManager manager = new ContainerManager(dir.resolve("state"), dir.resolve("run"),
                 Map.of("runc", new ConmonRuntime("runc", Path.of("/usr/bin/conmon"), Path.of("/usr/sbin/runc"),
                         dir.resolve("run/runc"), Duration.ofSeconds(120))),
@@ -77,7 +78,7 @@ class StatsCollectorBenchmark {
                 for (int f = 0; f < 50; f++) {
                     Files.write(layer.resolve("f" + f), new byte[1024]);
                 }
-                String cg = cgroups.createContainer(pod, name, Cgroups.Resources.none());
+                String cg = cgroups.containerPath(pod, name);
                 ContainerConfig config = ContainerConfig.builder(name)
                         .logPath(dir.resolve("logs").resolve(name + ".log").toString())
                         .command("sleep", "100000").build();
@@ -131,7 +132,6 @@ class StatsCollectorBenchmark {
                 new ProcessBuilder("ip", "netns", "delete", ns).inheritIO().start().waitFor();
             }
             cgroups.remove(pod);
-            cgroups.close();
             try (Stream<Path> walk = Files.walk(dir)) {
                 walk.sorted(Comparator.reverseOrder()).forEach(x -> x.toFile().delete());
             }

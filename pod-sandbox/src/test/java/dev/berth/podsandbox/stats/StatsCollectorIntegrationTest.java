@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.berth.cgroups.Cgroups;
+import dev.berth.cgroups.Resources;
 import dev.berth.common.BerthException;
 import dev.berth.podsandbox.container.ContainerFilter;
 import dev.berth.podsandbox.container.ContainerManager;
@@ -64,7 +65,7 @@ class StatsCollectorIntegrationTest {
         tag = dir.getFileName().toString().replaceAll("[^A-Za-z0-9]", "").toLowerCase();
         buildBusyboxRootfs(dir.resolve("rootfs"));
         cgroups = Cgroups.detect("cgroupfs");
-        podCgroup = cgroups.createPod("/berth-test-" + tag, Cgroups.Resources.none());
+        podCgroup = cgroups.createPod("/berth-test-" + tag, Resources.none());
         Duration t = Duration.ofSeconds(60);
         manager = new ContainerManager(dir.resolve("state"), dir.resolve("run"),
                 Map.of("runc", new ConmonRuntime("runc", CONMON, RUNC, dir.resolve("run/runc"), t)), "runc",
@@ -95,7 +96,6 @@ class StatsCollectorIntegrationTest {
             } catch (RuntimeException e) {
                 problems.add("cannot remove cgroup " + podCgroup + ": " + e);
             }
-            cgroups.close();
         }
         for (String ns : netns) {
             if (Files.exists(Path.of("/run/netns", ns))) {
@@ -169,9 +169,10 @@ class StatsCollectorIntegrationTest {
     }
 
     private ContainerRecord runContainer(String name, Map<String, String> labels, String script) {
-        String cg = cgroups.createContainer(podCgroup, name,
-                new Cgroups.Resources(null, null, null, null, null, MEMORY_LIMIT, null, null, Map.of(), Map.of()));
+        // the OCI runtime creates the container's cgroup and applies the limit, as for any container
+        String cg = cgroups.containerPath(podCgroup, name);
         ContainerConfig config = ContainerConfig.builder(name).labels(labels)
+                .resources(new Resources(null, null, null, null, null, MEMORY_LIMIT, null, null, null, Map.of(), Map.of()))
                 .logPath(dir.resolve("logs").resolve(name + ".log").toString())
                 .command("sh", "-c", script).build();
         ContainerRecord r = manager.create(new CreateRequest(config, ImageConfig.empty(), "busybox:test",

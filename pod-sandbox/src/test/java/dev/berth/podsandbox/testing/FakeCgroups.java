@@ -1,6 +1,7 @@
 package dev.berth.podsandbox.testing;
 
 import dev.berth.cgroups.Cgroups;
+import dev.berth.cgroups.Resources;
 import dev.berth.common.BerthException;
 import java.util.Map;
 import java.util.Optional;
@@ -46,10 +47,6 @@ public final class FakeCgroups implements Cgroups {
     @Override
     public void update(String path, Resources resources) {
         pods.put(path, resources);
-    }
-
-    @Override
-    public void killAll(String path) {
     }
 
     @Override

@@ -1,5 +1,6 @@
 package dev.berth.podsandbox.container.spec;
 
+import dev.berth.cgroups.Resources;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -7,7 +8,8 @@ import java.util.Map;
 
 /**
  * What the caller asks of a container, mirroring CRI {@code ContainerConfig} and its Linux
- * security context and resources in berth's own terms. Built with {@link #builder(String)}.
+ * security context in berth's own terms; its resources are berth's one resource model
+ * ({@link Resources}, owned by the cgroups module). Built with {@link #builder(String)}.
  */
 public record ContainerConfig(
         String name,
@@ -104,37 +106,6 @@ public record ContainerConfig(
         public static Security defaults() {
             return new Security(List.of(), List.of(), false, null, "", null, List.of(), false, false,
                     null, null, null, "");
-        }
-    }
-
-    /**
-     * CRI {@code LinuxContainerResources}; null means "not set". {@code hugepageLimits} maps a
-     * page size ("2MB", "1GB") to a byte limit; {@code unified} is the cgroup v2 file map.
-     */
-    public record Resources(
-            Long cpuShares,
-            Long cpuQuota,
-            Long cpuPeriod,
-            String cpusetCpus,
-            String cpusetMems,
-            Long memoryLimitBytes,
-            Long memorySwapLimitBytes,
-            Long oomScoreAdj,
-            Map<String, Long> hugepageLimits,
-            Map<String, String> unified) {
-        public Resources {
-            hugepageLimits = hugepageLimits == null ? Map.of() : Map.copyOf(hugepageLimits);
-            unified = unified == null ? Map.of() : Map.copyOf(unified);
-        }
-
-        public static Resources none() {
-            return new Resources(null, null, null, null, null, null, null, null, Map.of(), Map.of());
-        }
-
-        /** The cgroup limits among these (all but the OOM score); no pids limit. */
-        public dev.berth.cgroups.Cgroups.Resources cgroupLimits() {
-            return new dev.berth.cgroups.Cgroups.Resources(cpuShares, cpuQuota, cpuPeriod, cpusetCpus, cpusetMems,
-                    memoryLimitBytes, memorySwapLimitBytes, null, hugepageLimits, unified);
         }
     }
 

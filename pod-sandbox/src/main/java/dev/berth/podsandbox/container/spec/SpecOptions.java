@@ -1,5 +1,6 @@
 package dev.berth.podsandbox.container.spec;
 
+import dev.berth.cgroups.Resources;
 import dev.berth.common.BerthException;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -330,12 +331,12 @@ public final class SpecOptions {
     }
 
     /** CPU, memory, hugepage and unified limits into linux.resources. */
-    public static SpecOption resources(ContainerConfig.Resources r) {
+    public static SpecOption resources(Resources r) {
         return spec -> applyResources(spec.linux.resources, r);
     }
 
     /** Fills {@code out} from CRI resources (also used for live updates). */
-    public static void applyResources(OciSpec.Resources out, ContainerConfig.Resources r) {
+    public static void applyResources(OciSpec.Resources out, Resources r) {
         OciSpec.Cpu cpu = new OciSpec.Cpu();
         cpu.shares = positive(r.cpuShares());
         cpu.quota = r.cpuQuota() != null && r.cpuQuota() != 0 ? r.cpuQuota() : null;

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.berth.cgroups.Resources;
 import dev.berth.common.BerthException;
 import dev.berth.common.Json;
 import java.nio.file.Files;
@@ -231,13 +232,13 @@ class ContainerSpecsTest {
         HostFacts host = new HostFacts(Set.of(), 200, List.of(), List.of(), "amd64");
         List<String> warnings = new ArrayList<>();
         OciSpec s = ContainerSpecs.generate(ContainerConfig.builder("c").command("x")
-                        .resources(new ContainerConfig.Resources(null, null, null, null, null, null, null, -998L, null, null))
+                        .resources(new Resources(null, null, null, null, null, null, null, -998L, null, null, null))
                         .build(), ImageConfig.empty(), SandboxContext.standalone("sb", null), rootfs(), host, warnings::add);
         assertEquals(200, s.process.oomScoreAdj);
         assertEquals(1, warnings.size());
         assertTrue(warnings.get(0).contains("CAP_SYS_RESOURCE"), warnings.get(0));
         OciSpec high = ContainerSpecs.generate(ContainerConfig.builder("c").command("x")
-                        .resources(new ContainerConfig.Resources(null, null, null, null, null, null, null, 999L, null, null))
+                        .resources(new Resources(null, null, null, null, null, null, null, 999L, null, null, null))
                         .build(), ImageConfig.empty(), SandboxContext.standalone("sb", null), rootfs(), host, warnings::add);
         assertEquals(999, high.process.oomScoreAdj);
         assertEquals(1, warnings.size());
@@ -299,7 +300,7 @@ class ContainerSpecsTest {
         OciSpec s = gen(ContainerConfig.builder("c").command("x")
                 .annotations(Map.of("io.example/a", "b"))
                 .device(new ContainerConfig.Device("/dev/mynull", "/dev/null", "rw"))
-                .resources(new ContainerConfig.Resources(256L, 50000L, 100000L, "0", "0", 1L << 30, 2L << 30, null,
+                .resources(new Resources(256L, 50000L, 100000L, "0", "0", 1L << 30, 2L << 30, null, null,
                         Map.of("2MB", 4L << 20), Map.of("memory.high", "100000")))
                 .build(), ImageConfig.empty());
         assertEquals(256L, s.linux.resources.cpu.shares);

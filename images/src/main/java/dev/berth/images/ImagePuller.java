@@ -1,0 +1,327 @@
+package dev.berth.images;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.berth.common.BerthException;
+import dev.berth.images.content.ContentStore;
+import dev.berth.images.content.Descriptor;
+import dev.berth.images.layer.Durability;
+import dev.berth.images.layer.LayerStore;
+import dev.berth.images.reference.Digest;
+import dev.berth.images.reference.Reference;
+import dev.berth.images.registry.CredentialStore;
+import dev.berth.images.registry.Credentials;
+import dev.berth.images.registry.MediaTypes;
+import dev.berth.images.registry.RegistryClient;
+import dev.berth.images.store.ImageRecord;
+import dev.berth.images.store.ImageStore;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Pulls images from registries: resolves the reference, downloads the blobs on a bounded pool
+ * (the pull's own thread takes one layer), verifies and unpacks them, and records the image.
+ * A watchdog cancels a pull that makes no progress for the configured time; what a failed pull
+ * stored is swept unless something else needs it.
+ */
+final class ImagePuller implements AutoCloseable {
+    /** Logs under the facade's name, as pulls always have (operators filter on it). */
+    private static final Logger LOG = LoggerFactory.getLogger(ImageService.class);
+
+    private final Path root;
+    private final ImageService.Settings settings;
+    private final ContentStore content;
+    private final LayerStore layers;
+    private final ImageStore images;
+    private final ImageGc gc;
+    private final RegistryClient client;
+    private final CredentialStore credentials;
+    private final PullMetrics metrics;
+    private final ExecutorService downloads;
+    private final ScheduledExecutorService watchdog;
+    private final Set<PullProgress> pulls = ConcurrentHashMap.newKeySet();
+
+    ImagePuller(Path root, ImageService.Settings settings, ContentStore content, LayerStore layers, ImageStore images, ImageGc gc,
+            RegistryClient client, CredentialStore credentials, PullMetrics metrics) {
+        this.root = root;
+        this.settings = settings;
+        this.content = content;
+        this.layers = layers;
+        this.images = images;
+        this.gc = gc;
+        this.client = client;
+        this.credentials = credentials;
+        this.metrics = metrics;
+        AtomicInteger n = new AtomicInteger();
+        this.downloads = Executors.newFixedThreadPool(Math.max(1, settings.maxConcurrentDownloads()), r -> {
+            Thread t = new Thread(r, "berth-image-download-" + n.incrementAndGet());
+            t.setDaemon(true);
+            return t;
+        });
+        this.watchdog = Executors.newSingleThreadScheduledExecutor(r -> {
+            Thread t = new Thread(r, "berth-pull-watchdog");
+            t.setDaemon(true);
+            return t;
+        });
+        long period = Math.max(50, Math.min(1000, settings.progressTimeout().toMillis() / 4));
+        watchdog.scheduleAtFixedRate(this::checkProgress, period, period, TimeUnit.MILLISECONDS);
+    }
+
+    /**
+     * Pulls an image: resolves the reference (for this platform), stores and verifies every blob,
+     * unpacks the layers, and records the image under the reference. Credentials, when empty,
+     * come from the credentials file. Returns the image record.
+     */
+    ImageRecord pull(String image, Credentials given, Map<String, String> annotations) {
+        long start = System.nanoTime();
+        try {
+            ImageRecord r = doPull(image, given, annotations);
+            metrics.pulled(System.nanoTime() - start);
+            LOG.info("pulled {} as {} in {} ms", image, r.id(), (System.nanoTime() - start) / 1_000_000);
+            return r;
+        } catch (RuntimeException e) {
+            metrics.failed();
+            throw e;
+        }
+    }
+
+    private ImageRecord doPull(String image, Credentials given, Map<String, String> annotations) {
+        Reference ref = Reference.parse(image);
+        Credentials creds = given == null || given.isEmpty() ? credentials.lookup(ref.registry()) : given;
+        PullProgress progress = new PullProgress(ref, settings.progressTimeout());
+        pulls.add(progress);
+        try {
+            return doPull(ref, creds, annotations, progress);
+        } catch (RuntimeException e) {
+            if (progress.stalled()) {
+                Thread.interrupted();
+                throw progress.cancelled();
+            }
+            throw e;
+        } finally {
+            pulls.remove(progress);
+        }
+    }
+
+    private ImageRecord doPull(Reference ref, Credentials creds, Map<String, String> annotations, PullProgress progress) {
+        PullMetrics.Stopwatch watch = metrics.stopwatch();
+        RegistryClient.Resolved resolved;
+        try (PullProgress.Reader reader = progress.reader("the manifest")) {
+            resolved = client.resolve(ref, creds, in -> progress.watch(reader, in));
+        }
+        watch.lap(PullMetrics.Phase.RESOLVE);
+        JsonNode manifest = resolved.manifest().json();
+        Descriptor configDesc = Descriptor.fromJson(manifest.path("config"), "manifest of " + ref);
+        List<Descriptor> layerDescs = new ArrayList<>();
+        for (JsonNode l : manifest.path("layers")) {
+            Descriptor d = Descriptor.fromJson(l, "manifest of " + ref);
+            String mt = d.mediaType();
+            // plain, gzip and zstd tars (compression is detected from the content); not encrypted layers
+            if (!mt.isEmpty() && (!MediaTypes.isLayer(mt) || mt.contains("+encrypted"))) {
+                throw BerthException.failedPrecondition("image %s has a layer of unsupported media type %s", ref, mt);
+            }
+            layerDescs.add(d);
+        }
+        progress.expect(configDesc.size() + layerDescs.stream().mapToLong(Descriptor::size).sum(), layerDescs.size());
+        Set<Digest> blobs = new HashSet<>();
+        blobs.add(resolved.manifest().digest());
+        resolved.index().ifPresent(i -> blobs.add(i.digest()));
+        blobs.add(configDesc.digest());
+        layerDescs.forEach(d -> blobs.add(d.digest()));
+        Set<Digest> chains = new HashSet<>();
+        gc.pin(blobs, chains);
+        try {
+            watch.restart();
+            resolved.index().ifPresent(i -> content.put(i.descriptor(), i.bytes()));
+            content.put(resolved.manifest().descriptor(), resolved.manifest().bytes());
+            fetchBlob(ref, configDesc, creds, "config", progress);
+            NewImage image = NewImage.fromStoredConfig(content, configDesc, layerDescs.size(),
+                    () -> BerthException.failedPrecondition("registry %s: config of %s is not valid JSON", ref.registry(), ref),
+                    (diffIds, manifestLayers) -> BerthException.failedPrecondition("image %s: its config lists %d layers but its manifest %d",
+                            ref, diffIds, manifestLayers));
+            watch.lap(PullMetrics.Phase.CONFIG);
+            List<Digest> diffIds = image.diffIds();
+            List<Digest> chainIds = image.chainIds();
+            Set<Digest> chainSet = new HashSet<>(chainIds);
+            gc.pin(Set.of(), chainSet);
+            chains.addAll(chainSet);
+            List<Future<?>> tasks = new ArrayList<>();
+            java.util.concurrent.atomic.AtomicBoolean abort = new java.util.concurrent.atomic.AtomicBoolean();
+            java.util.concurrent.FutureTask<Void> here = null;
+            for (int i = 0; i < layerDescs.size(); i++) {
+                Descriptor d = layerDescs.get(i);
+                Digest chain = chainIds.get(i);
+                Digest diff = diffIds.get(i);
+                java.util.concurrent.FutureTask<Void> task = new java.util.concurrent.FutureTask<>(() -> {
+                    if (abort.get()) {
+                        return null; // another layer of this pull failed
+                    }
+                    ensureLayer(ref, d, chain, diff, creds, progress);
+                    progress.layerDone();
+                    return null;
+                });
+                tasks.add(task);
+                if (i == layerDescs.size() - 1) {
+                    here = task; // the pull's own thread takes one layer: no hand-off for a one-layer image
+                } else {
+                    downloads.execute(task);
+                }
+            }
+            if (here != null) {
+                here.run();
+            }
+            awaitAll(tasks, abort);
+            List<String> tags = ref.tag() != null ? List.of(ref.tagged()) : List.of();
+            List<String> digests = List.of(ref.name() + "@" + resolved.topDigest());
+            ImageRecord record = image.record(tags, digests, resolved.manifest().digest(), resolved.manifest().bytes().length,
+                    resolved.manifest().mediaType(), resolved.index().map(RegistryClient.Fetched::digest).orElse(null), layerDescs, annotations);
+            watch.restart();
+            // the record is written ahead, so that one filesystem sync makes it durable with the content it names
+            ImageStore.Staged staged = images.stage(record);
+            try {
+                Durability.syncFilesystemOf(root);
+                watch.lap(PullMetrics.Phase.SYNC);
+                return gc.locked(() -> {
+                    ImageRecord stored = images.put(record, staged);
+                    watch.lap(PullMetrics.Phase.RECORD);
+                    return stored;
+                });
+            } finally {
+                images.discard(staged);
+            }
+        } finally {
+            watch.restart();
+            gc.unpin(blobs, chains);
+            watch.lap(PullMetrics.Phase.CLEANUP);
+        }
+    }
+
+    /**
+     * Waits for every layer task. After a failure the tasks not yet started are skipped and
+     * the running ones are let finish (not interrupted: another pull may be waiting on the same
+     * blob or layer), so nothing of this pull is still writing when it returns.
+     */
+    private static void awaitAll(List<Future<?>> tasks, java.util.concurrent.atomic.AtomicBoolean abort) {
+        RuntimeException failure = null;
+        boolean interrupted = false;
+        for (Future<?> f : tasks) {
+            while (true) {
+                try {
+                    f.get();
+                    break;
+                } catch (ExecutionException e) {
+                    if (failure == null) {
+                        failure = e.getCause() instanceof RuntimeException re ? re : BerthException.internal("layer download failed", e.getCause());
+                        abort.set(true);
+                    }
+                    break;
+                } catch (InterruptedException e) {
+                    interrupted = true;
+                    abort.set(true);
+                    if (failure == null) {
+                        failure = new BerthException(BerthException.Kind.CANCELLED, "pull interrupted");
+                    }
+                }
+            }
+        }
+        if (interrupted) {
+            Thread.currentThread().interrupt();
+        }
+        if (failure != null) {
+            throw failure;
+        }
+    }
+
+    private void checkProgress() {
+        long now = System.nanoTime();
+        for (PullProgress p : pulls) {
+            try {
+                p.check(now);
+            } catch (RuntimeException e) {
+                LOG.warn("pull watchdog: {}", e.toString());
+            }
+        }
+    }
+
+    /**
+     * Makes sure a layer is unpacked: its blob is downloaded (verified as it streams into the
+     * content store) and then unpacked from the stored file. (Unpacking while downloading was
+     * measured no faster here: inflating dominates, and the two compete for the cores.)
+     */
+    private void ensureLayer(Reference ref, Descriptor d, Digest chain, Digest diff, Credentials creds, PullProgress progress) {
+        if (layers.has(chain)) {
+            progress.blob(d.digest(), d.size());
+            return;
+        }
+        PullMetrics.Stopwatch watch = metrics.stopwatch();
+        Path blob = fetchBlob(ref, d, creds, "layer", progress);
+        watch.lap(PullMetrics.Phase.LAYER_FETCH);
+        layers.ensure(chain, diff, () -> Files.newInputStream(blob));
+        watch.lap(PullMetrics.Phase.LAYER_UNPACK);
+    }
+
+    private static void sleepBeforeRetry(Reference ref, Duration delay) {
+        try {
+            Thread.sleep(delay.toMillis());
+        } catch (InterruptedException ie) {
+            Thread.currentThread().interrupt();
+            throw new BerthException(BerthException.Kind.CANCELLED, "pull of " + ref + " interrupted");
+        }
+    }
+
+    private Path fetchBlob(Reference ref, Descriptor d, Credentials creds, String what, PullProgress progress) {
+        if (content.has(d.digest())) {
+            progress.blob(d.digest(), d.size());
+            return content.path(d.digest());
+        }
+        String name = what + " " + d.digest();
+        Duration delay = settings.registry().backoff();
+        for (int attempt = 1; ; attempt++) {
+            long[] counted = {0};
+            try (PullProgress.Reader reader = progress.reader(name)) {
+                Path p = content.ensure(d, () -> progress.watch(reader, client.openBlob(ref, d, creds)), done -> {
+                    metrics.downloaded(done - counted[0]);
+                    counted[0] = done;
+                    progress.blob(d.digest(), done);
+                });
+                progress.blob(d.digest(), d.size());
+                return p;
+            } catch (BerthException e) {
+                if (progress.stalled()) {
+                    throw progress.cancelled();
+                }
+                if (e.kind() == BerthException.Kind.UNAVAILABLE && attempt < settings.registry().attempts()) {
+                    LOG.info("pulling {}: {} failed ({}), retrying", ref, name, e.getMessage());
+                    sleepBeforeRetry(ref, delay);
+                    delay = delay.multipliedBy(2);
+                    continue;
+                }
+                if (e.getMessage().startsWith("registry ")) {
+                    throw e;
+                }
+                throw new BerthException(e.kind(), "registry " + ref.registry() + ": " + what + " of " + ref + ": " + e.getMessage(), e);
+            }
+        }
+    }
+
+    @Override
+    public void close() {
+        downloads.shutdownNow();
+        watchdog.shutdownNow();
+    }
+}
