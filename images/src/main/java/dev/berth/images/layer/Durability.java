@@ -1,5 +1,6 @@
 package dev.berth.images.layer;
 
+import dev.berth.host.Libc;
 import dev.berth.common.BerthException;
 import java.nio.file.Path;
 

@@ -1,5 +1,6 @@
 package dev.berth.images.layer;
 
+import dev.berth.host.Libc;
 import com.github.luben.zstd.ZstdInputStream;
 import dev.berth.common.BerthException;
 import dev.berth.images.reference.Digest;

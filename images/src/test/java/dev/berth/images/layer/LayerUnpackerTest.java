@@ -1,5 +1,6 @@
 package dev.berth.images.layer;
 
+import dev.berth.host.Libc;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;

@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.berth.common.BerthException;
+import dev.berth.host.Command;
 import dev.berth.common.StepTimer;
 import dev.berth.common.Json;
 import dev.berth.networking.PodNetwork;
@@ -233,10 +234,9 @@ public final class CniPodNetwork implements PodNetwork {
             }
         }
         try {
-            Process p = new ProcessBuilder("ip", "link", "delete", "dev", bridge).redirectErrorStream(true).start();
-            String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).trim();
-            if (p.waitFor() != 0) {
-                LOG.warn("cannot delete bridge {} after the pod CIDR changed: {}", bridge, out);
+            Command.Result r = Command.of("ip", "link", "delete", "dev", bridge).mergeStderr().timeout(Duration.ZERO).execute();
+            if (r.exitCode() != 0) {
+                LOG.warn("cannot delete bridge {} after the pod CIDR changed: {}", bridge, r.stdout().trim());
             }
         } catch (IOException e) {
             LOG.warn("cannot delete bridge {} after the pod CIDR changed: {}", bridge, e.getMessage());
