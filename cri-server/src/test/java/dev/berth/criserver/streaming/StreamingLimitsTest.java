@@ -1,5 +1,6 @@
 package dev.berth.criserver.streaming;
 
+import dev.berth.podsandbox.container.ExecSessions;
 import dev.berth.streaming.*;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
@@ -38,7 +39,7 @@ class StreamingLimitsTest {
 
     private void start(int maxStreams, Duration idle) {
         server = StreamingServer.start("127.0.0.1", 0, new StreamingServer.Options(Duration.ofMinutes(1), maxStreams,
-                idle), new ProcessExecBackend(req -> new ProcessExecBackend.Launch(req.cmd(), () -> { }, () -> { })),
+                idle), new ProcessExecBackend(req -> new ExecSessions.Launch(req.cmd(), () -> { }, () -> { })),
                 Clock.systemUTC());
     }
 

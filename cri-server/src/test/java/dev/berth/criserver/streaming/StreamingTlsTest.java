@@ -1,5 +1,6 @@
 package dev.berth.criserver.streaming;
 
+import dev.berth.podsandbox.container.ExecSessions;
 import dev.berth.streaming.*;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -48,7 +49,7 @@ class StreamingTlsTest {
 
     /** Runs {@code echo <the command>} on the host: a real process, no container needed. */
     static ExecBackend echo() {
-        return new ProcessExecBackend(req -> new ProcessExecBackend.Launch(
+        return new ProcessExecBackend(req -> new ExecSessions.Launch(
                 java.util.stream.Stream.concat(java.util.stream.Stream.of("/bin/echo"), req.cmd().stream()).toList(),
                 () -> { }, () -> { }));
     }
