@@ -2,8 +2,6 @@ package dev.berth.criserver.streaming;
 
 import dev.berth.podsandbox.container.ExecSessions;
 import dev.berth.streaming.*;
-import static org.junit.jupiter.api.Assertions.assertEquals;
-
 import java.io.IOException;
 import java.time.Clock;
 import java.time.Duration;
@@ -13,6 +11,7 @@ import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 
 /**
  * The streaming server's limits hold for SPDY sessions as for WebSocket ones (host processes,

@@ -2,8 +2,6 @@ package dev.berth.criserver.streaming;
 
 import dev.berth.podsandbox.container.ExecSessions;
 import dev.berth.streaming.*;
-import static org.junit.jupiter.api.Assertions.assertEquals;
-
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -16,6 +14,7 @@ import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 
 /**
  * The server's limits, with exec sessions that run host processes (the launcher runs the

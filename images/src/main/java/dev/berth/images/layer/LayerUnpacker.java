@@ -1,8 +1,8 @@
 package dev.berth.images.layer;
 
-import dev.berth.host.Libc;
 import com.github.luben.zstd.ZstdInputStream;
 import dev.berth.common.BerthException;
+import dev.berth.host.Libc;
 import dev.berth.images.reference.Digest;
 import java.io.BufferedInputStream;
 import java.io.IOException;

@@ -1,8 +1,8 @@
 package dev.berth.podsandbox.stats;
 
 import dev.berth.common.BerthException;
-import java.io.IOException;
 import dev.berth.host.Command;
+import java.io.IOException;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;

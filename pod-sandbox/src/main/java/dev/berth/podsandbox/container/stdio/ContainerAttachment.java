@@ -1,7 +1,7 @@
 package dev.berth.podsandbox.container.stdio;
 
-import dev.berth.host.Libc;
 import dev.berth.common.BerthException;
+import dev.berth.host.Libc;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
