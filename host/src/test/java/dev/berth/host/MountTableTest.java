@@ -25,16 +25,16 @@ class MountTableTest {
     void seesATmpfsMountedWithSpacesInItsPathAndItsRemoval() throws Exception {
         Path target = dir.resolve("with space");
         Files.createDirectories(target);
-        Mounts.tmpfs(target, "size=1m");
+        LinuxMounts.INSTANCE.tmpfs("shm", target, "size=1m");
         try {
             assertTrue(MountTable.isMountPoint(target));
             assertEquals(java.util.List.of(target), MountTable.mountPointsUnder(dir));
             assertEquals("tmpfs", MountTable.containing(target.resolve("x")).fsType());
         } finally {
-            Mounts.unmountAllUnder(dir);
+            LinuxMounts.INSTANCE.unmountAllUnder(dir);
         }
         assertFalse(MountTable.isMountPoint(target));
-        Mounts.unmountAllUnder(dir);
+        LinuxMounts.INSTANCE.unmountAllUnder(dir);
     }
 
     @Tag("root")
@@ -44,10 +44,10 @@ class MountTableTest {
         Files.createDirectories(target);
         try {
             for (int i = 0; i < 3; i++) {
-                Mounts.tmpfs(target, "size=1m");
+                LinuxMounts.INSTANCE.tmpfs("shm", target, "size=1m");
             }
             assertEquals(3, MountTable.mountCountUnder(dir));
-            Mounts.unmountAllUnder(dir);
+            LinuxMounts.INSTANCE.unmountAllUnder(dir);
             assertEquals(0, MountTable.mountCountUnder(dir));
         } finally {
             while (MountTable.isMountPoint(target)) {

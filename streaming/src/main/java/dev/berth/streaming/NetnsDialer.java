@@ -1,6 +1,7 @@
 package dev.berth.streaming;
 
 import dev.berth.common.BerthException;
+import dev.berth.host.Libc;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.nio.channels.SocketChannel;
@@ -8,9 +9,6 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
-import jnr.ffi.LibraryLoader;
-import jnr.ffi.Platform;
-import jnr.ffi.Runtime;
 
 /**
  * Opens TCP connections to 127.0.0.1 inside a network namespace. One dedicated thread enters
@@ -20,24 +18,7 @@ import jnr.ffi.Runtime;
  * thread (in berth's namespace) takes its place.
  */
 public final class NetnsDialer implements AutoCloseable {
-    /** The libc calls used; bound at first use. */
-    public interface C {
-        int open(String path, int flags);
-
-        int close(int fd);
-
-        int setns(int fd, int nstype);
-    }
-
-    private static final int O_RDONLY = 0;
-    private static final int O_CLOEXEC = 02000000;
-    private static final int CLONE_NEWNET = 0x40000000;
     static final int CONNECT_TIMEOUT_MS = 5000;
-
-    private static final class Holder {
-        static final C LIBC = LibraryLoader.create(C.class).failImmediately()
-                .load(Platform.getNativePlatform().getStandardCLibraryName());
-    }
 
     private final ThreadPoolExecutor thread = new ThreadPoolExecutor(1, 1, 0, TimeUnit.MILLISECONDS,
             new LinkedBlockingQueue<>(), r -> {
@@ -60,29 +41,29 @@ public final class NetnsDialer implements AutoCloseable {
     }
 
     private void dialHere(String netnsPath, int port, CompletableFuture<SocketChannel> result) {
-        C libc = Holder.LIBC;
+        Libc.C libc = Libc.c();
         Integer home = homeFd.get();
         if (home == null) {
-            int fd = libc.open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+            int fd = libc.open("/proc/thread-self/ns/net", Libc.O_RDONLY | Libc.O_CLOEXEC);
             if (fd < 0) {
                 result.completeExceptionally(BerthException.internal("cannot open own network namespace: errno "
-                        + Runtime.getSystemRuntime().getLastError(), null));
+                        + Libc.errno(), null));
                 return;
             }
             home = fd;
             homeFd.set(fd);
         }
-        int target = libc.open(netnsPath, O_RDONLY | O_CLOEXEC);
+        int target = libc.open(netnsPath, Libc.O_RDONLY | Libc.O_CLOEXEC);
         if (target < 0) {
             result.completeExceptionally(BerthException.notFound("network namespace %s: errno %d", netnsPath,
-                    Runtime.getSystemRuntime().getLastError()));
+                    Libc.errno()));
             return;
         }
         SocketChannel ch = null;
         try {
-            if (libc.setns(target, CLONE_NEWNET) != 0) {
+            if (libc.setns(target, Libc.CLONE_NEWNET) != 0) {
                 result.completeExceptionally(BerthException.internal("cannot enter network namespace " + netnsPath
-                        + ": errno " + Runtime.getSystemRuntime().getLastError(), null));
+                        + ": errno " + Libc.errno(), null));
                 return;
             }
             try {
@@ -104,10 +85,10 @@ public final class NetnsDialer implements AutoCloseable {
                     // never connected
                 }
             }
-            if (libc.setns(home, CLONE_NEWNET) != 0) {
+            if (libc.setns(home, Libc.CLONE_NEWNET) != 0) {
                 // this thread is stuck in another namespace: let it die, the pool starts a new one
                 throw new IllegalStateException("cannot return to berth's network namespace: errno "
-                        + Runtime.getSystemRuntime().getLastError());
+                        + Libc.errno());
             }
         }
     }
@@ -118,7 +99,7 @@ public final class NetnsDialer implements AutoCloseable {
             thread.execute(() -> {
                 Integer fd = homeFd.get();
                 if (fd != null) {
-                    Holder.LIBC.close(fd);
+                    Libc.c().close(fd);
                     homeFd.remove();
                 }
             });

@@ -1,8 +1,7 @@
 package dev.berth.criserver.streaming;
 
+import dev.berth.podsandbox.container.ExecSessions;
 import dev.berth.streaming.*;
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
 import java.time.Clock;
@@ -13,6 +12,8 @@ import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * The streaming server's limits hold for SPDY sessions as for WebSocket ones (host processes,
@@ -36,7 +37,7 @@ class SpdyLimitsTest {
 
     private void start(int maxStreams, Duration idle) {
         server = StreamingServer.start("127.0.0.1", 0, new StreamingServer.Options(Duration.ofMinutes(1), maxStreams,
-                idle), new ProcessExecBackend(req -> new ProcessExecBackend.Launch(req.cmd(), () -> { }, () -> { })),
+                idle), new ProcessExecBackend(req -> new ExecSessions.Launch(req.cmd(), () -> { }, () -> { })),
                 Clock.systemUTC());
     }
 

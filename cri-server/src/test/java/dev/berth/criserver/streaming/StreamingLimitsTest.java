@@ -1,8 +1,7 @@
 package dev.berth.criserver.streaming;
 
+import dev.berth.podsandbox.container.ExecSessions;
 import dev.berth.streaming.*;
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -16,6 +15,8 @@ import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * The server's limits, with exec sessions that run host processes (the launcher runs the
@@ -39,7 +40,7 @@ class StreamingLimitsTest {
 
     private void start(int maxStreams, Duration idle) {
         server = StreamingServer.start("127.0.0.1", 0, new StreamingServer.Options(Duration.ofMinutes(1), maxStreams,
-                idle), new ProcessExecBackend(req -> new ProcessExecBackend.Launch(req.cmd(), () -> { }, () -> { })),
+                idle), new ProcessExecBackend(req -> new ExecSessions.Launch(req.cmd(), () -> { }, () -> { })),
                 Clock.systemUTC());
     }
 

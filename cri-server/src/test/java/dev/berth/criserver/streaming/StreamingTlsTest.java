@@ -1,11 +1,8 @@
 package dev.berth.criserver.streaming;
 
-import dev.berth.streaming.*;
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertThrows;
-import static org.junit.jupiter.api.Assertions.assertTrue;
-
 import dev.berth.common.BerthException;
+import dev.berth.podsandbox.container.ExecSessions;
+import dev.berth.streaming.*;
 import java.io.InputStream;
 import java.net.Socket;
 import java.net.http.HttpClient;
@@ -22,6 +19,9 @@ import javax.net.ssl.TrustManagerFactory;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * The streaming server with a configured certificate: it speaks HTTPS only, hands out https
@@ -48,7 +48,7 @@ class StreamingTlsTest {
 
     /** Runs {@code echo <the command>} on the host: a real process, no container needed. */
     static ExecBackend echo() {
-        return new ProcessExecBackend(req -> new ProcessExecBackend.Launch(
+        return new ProcessExecBackend(req -> new ExecSessions.Launch(
                 java.util.stream.Stream.concat(java.util.stream.Stream.of("/bin/echo"), req.cmd().stream()).toList(),
                 () -> { }, () -> { }));
     }

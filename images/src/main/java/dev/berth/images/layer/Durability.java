@@ -1,6 +1,7 @@
 package dev.berth.images.layer;
 
 import dev.berth.common.BerthException;
+import dev.berth.host.Libc;
 import java.nio.file.Path;
 
 /**

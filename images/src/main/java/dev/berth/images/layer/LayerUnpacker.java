@@ -2,6 +2,7 @@ package dev.berth.images.layer;
 
 import com.github.luben.zstd.ZstdInputStream;
 import dev.berth.common.BerthException;
+import dev.berth.host.Libc;
 import dev.berth.images.reference.Digest;
 import java.io.BufferedInputStream;
 import java.io.IOException;

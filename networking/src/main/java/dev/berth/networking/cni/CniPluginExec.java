@@ -3,23 +3,14 @@ package dev.berth.networking.cni;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.berth.common.BerthException;
 import dev.berth.common.Json;
-import java.io.ByteArrayOutputStream;
+import dev.berth.host.Command;
 import java.io.IOException;
-import java.io.InputStream;
-import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
-import java.util.Map;
 import java.util.Optional;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ExecutionException;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
-import java.util.concurrent.TimeUnit;
-import java.util.concurrent.TimeoutException;
 
 /**
  * Runs CNI plugin binaries: looks them up in the plugin directories, passes the {@code CNI_*}
@@ -28,11 +19,6 @@ import java.util.concurrent.TimeoutException;
  * a {@link BerthException} that names the plugin, the network and the command.
  */
 final class CniPluginExec {
-    private static final ExecutorService PIPES = Executors.newCachedThreadPool(r -> {
-        Thread t = new Thread(r, "cni-plugin-io");
-        t.setDaemon(true);
-        return t;
-    });
     private static final int MAX_OUTPUT = 4 * 1024 * 1024;
 
     private final List<Path> binDirs;
@@ -69,57 +55,40 @@ final class CniPluginExec {
     JsonNode run(String type, Call call, byte[] stdin) {
         Path binary = find(type).orElseThrow(() -> BerthException.failedPrecondition(
                 "CNI plugin \"%s\" of network \"%s\" not found in %s", type, call.network(), binDirs));
-        ProcessBuilder pb = new ProcessBuilder(binary.toString());
-        Map<String, String> env = pb.environment();
-        env.keySet().removeIf(k -> k.startsWith("CNI_"));
-        env.put("CNI_COMMAND", call.command());
-        env.put("CNI_PATH", String.join(":", binDirs.stream().map(Path::toString).toList()));
-        if (call.containerId() != null) {
-            env.put("CNI_CONTAINERID", call.containerId());
-            env.put("CNI_NETNS", call.netns() == null ? "" : call.netns());
-            env.put("CNI_IFNAME", call.ifName());
-            env.put("CNI_ARGS", call.cniArgs());
-        }
-        String path = env.getOrDefault("PATH", "");
-        env.put("PATH", path + (path.isEmpty() ? "" : ":") + "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
-        pb.directory(binary.getParent().toFile());
-
-        Process proc;
+        // the plugin itself is started (no shell or wrapper): one process launch per plugin call
+        Command command = Command.of(binary.toString()).stdin(stdin).directory(binary.getParent())
+                .environment(env -> {
+                    env.keySet().removeIf(k -> k.startsWith("CNI_"));
+                    env.put("CNI_COMMAND", call.command());
+                    env.put("CNI_PATH", String.join(":", binDirs.stream().map(Path::toString).toList()));
+                    if (call.containerId() != null) {
+                        env.put("CNI_CONTAINERID", call.containerId());
+                        env.put("CNI_NETNS", call.netns() == null ? "" : call.netns());
+                        env.put("CNI_IFNAME", call.ifName());
+                        env.put("CNI_ARGS", call.cniArgs());
+                    }
+                    String path = env.getOrDefault("PATH", "");
+                    env.put("PATH", path + (path.isEmpty() ? "" : ":") + "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+                })
+                .timeout(timeout).outputCap(MAX_OUTPUT).killDescendantsOnTimeout();
+        Command.Result result;
         try {
-            proc = pb.start();
+            result = command.execute();
         } catch (IOException e) {
             throw BerthException.failedPrecondition("cannot run CNI plugin %s (%s of network \"%s\"): %s",
                     binary, call.command(), call.network(), e.getMessage());
-        }
-        CompletableFuture<byte[]> out = CompletableFuture.supplyAsync(() -> drain(proc.getInputStream()), PIPES);
-        CompletableFuture<byte[]> err = CompletableFuture.supplyAsync(() -> drain(proc.getErrorStream()), PIPES);
-        try (OutputStream in = proc.getOutputStream()) {
-            in.write(stdin);
-        } catch (IOException e) {
-            // the plugin exited without reading its config; its exit status says what happened
-        }
-        int exit;
-        byte[] stdout;
-        byte[] stderr;
-        try {
-            if (!proc.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
-                proc.descendants().forEach(ProcessHandle::destroyForcibly);
-                proc.destroyForcibly();
-                proc.waitFor();
-                throw new BerthException(BerthException.Kind.DEADLINE_EXCEEDED, String.format(
-                        "CNI plugin \"%s\" (%s, network \"%s\"%s) did not finish within %s and was killed",
-                        type, call.command(), call.network(), container(call), timeout));
-            }
-            exit = proc.exitValue();
-            stdout = out.get(timeout.toMillis(), TimeUnit.MILLISECONDS);
-            stderr = err.get(timeout.toMillis(), TimeUnit.MILLISECONDS);
         } catch (InterruptedException e) {
-            proc.destroyForcibly();
             Thread.currentThread().interrupt();
             throw new BerthException(BerthException.Kind.CANCELLED, "interrupted while CNI plugin \"" + type + "\" ran");
-        } catch (ExecutionException | TimeoutException e) {
-            throw BerthException.internal("cannot read the output of CNI plugin \"" + type + "\"", e);
         }
+        if (result.timedOut()) {
+            throw new BerthException(BerthException.Kind.DEADLINE_EXCEEDED, String.format(
+                    "CNI plugin \"%s\" (%s, network \"%s\"%s) did not finish within %s and was killed",
+                    type, call.command(), call.network(), container(call), timeout));
+        }
+        int exit = result.exitCode();
+        byte[] stdout = result.out();
+        byte[] stderr = result.err();
         if (exit != 0) {
             throw failure(type, call, exit, stdout, stderr);
         }
@@ -193,21 +162,5 @@ final class CniPluginExec {
     private static String abbreviate(String s) {
         String oneLine = s.replace('\n', ' ');
         return oneLine.length() > 2000 ? oneLine.substring(0, 2000) + "..." : oneLine;
-    }
-
-    private static byte[] drain(InputStream in) {
-        ByteArrayOutputStream buf = new ByteArrayOutputStream();
-        byte[] chunk = new byte[8192];
-        try (in) {
-            int n;
-            while ((n = in.read(chunk)) >= 0) {
-                if (buf.size() < MAX_OUTPUT) {
-                    buf.write(chunk, 0, Math.min(n, MAX_OUTPUT - buf.size()));
-                }
-            }
-        } catch (IOException e) {
-            // the process was killed; what was read so far is all there is
-        }
-        return buf.toByteArray();
     }
 }

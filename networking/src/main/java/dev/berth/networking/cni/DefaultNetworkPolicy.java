@@ -1,11 +1,13 @@
 package dev.berth.networking.cni;
 
 import dev.berth.common.BerthException;
+import dev.berth.host.Command;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.List;
 import java.util.Set;
 import org.slf4j.Logger;
@@ -86,10 +88,9 @@ final class DefaultNetworkPolicy {
             }
         }
         try {
-            Process p = new ProcessBuilder("ip", "link", "delete", "dev", bridge).redirectErrorStream(true).start();
-            String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).trim();
-            if (p.waitFor() != 0) {
-                LOG.warn("cannot delete bridge {} after the pod CIDR changed: {}", bridge, out);
+            Command.Result r = Command.of("ip", "link", "delete", "dev", bridge).mergeStderr().timeout(Duration.ZERO).execute();
+            if (r.exitCode() != 0) {
+                LOG.warn("cannot delete bridge {} after the pod CIDR changed: {}", bridge, r.stdout().trim());
             }
         } catch (IOException e) {
             LOG.warn("cannot delete bridge {} after the pod CIDR changed: {}", bridge, e.getMessage());

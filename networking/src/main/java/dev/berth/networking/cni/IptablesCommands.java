@@ -1,15 +1,14 @@
 package dev.berth.networking.cni;
 
-import java.io.ByteArrayOutputStream;
+import dev.berth.host.Command;
 import java.io.IOException;
-import java.io.InputStream;
-import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
-import java.util.concurrent.TimeUnit;
 
 /** {@code iptables-save} and {@code iptables-restore} (or the ip6tables pair), run by absolute path. */
 final class IptablesCommands {
@@ -54,30 +53,26 @@ final class IptablesCommands {
             return Optional.empty();
         }
         try {
-            ProcessBuilder pb = new ProcessBuilder(bin.get().toString());
-            pb.command().addAll(args);
-            pb.environment().clear();
-            pb.environment().put("PATH", "/usr/sbin:/usr/bin:/sbin:/bin");
-            Process p = pb.redirectError(ProcessBuilder.Redirect.DISCARD).start();
-            try (OutputStream os = p.getOutputStream()) {
-                if (stdin != null) {
-                    os.write(stdin.getBytes(StandardCharsets.UTF_8));
-                }
-            }
-            ByteArrayOutputStream out = new ByteArrayOutputStream();
-            try (InputStream is = p.getInputStream()) {
-                is.transferTo(out);
-            }
-            if (!p.waitFor(60, TimeUnit.SECONDS)) {
-                p.destroyForcibly();
-                return Optional.empty();
-            }
-            return p.exitValue() == 0 ? Optional.of(out.toString(StandardCharsets.UTF_8)) : Optional.empty();
+            Command.Result r = Command.of(argv(bin.get(), args))
+                    .environment(env -> {
+                        env.clear();
+                        env.put("PATH", "/usr/sbin:/usr/bin:/sbin:/bin");
+                    })
+                    .stdin((stdin == null ? "" : stdin).getBytes(StandardCharsets.UTF_8))
+                    .discardStderr().timeout(Duration.ofSeconds(60)).onTimeout(Process::destroyForcibly).execute();
+            return r.ok() ? Optional.of(r.stdout()) : Optional.empty();
         } catch (IOException e) {
             return Optional.empty();
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             return Optional.empty();
         }
+    }
+
+    private static List<String> argv(Path bin, List<String> args) {
+        List<String> argv = new ArrayList<>(args.size() + 1);
+        argv.add(bin.toString());
+        argv.addAll(args);
+        return argv;
     }
 }

@@ -2,10 +2,9 @@ package dev.berth.networking.cni;
 
 import dev.berth.common.BerthException;
 import dev.berth.common.OwnThread;
+import dev.berth.host.Libc;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
-import jnr.ffi.LibraryLoader;
-import jnr.ffi.Platform;
 
 /**
  * Brings {@code lo} up inside a pod's network namespace without a process: a short-lived
@@ -15,24 +14,8 @@ import jnr.ffi.Platform;
  * ::1 when it comes up; this is what the loopback CNI plugin's ADD does, without forking it.
  */
 final class LoopbackInterface {
-    public interface C {
-        int open(String path, int flags);
-
-        int setns(int fd, int nstype);
-
-        int socket(int domain, int type, int protocol);
-
-        int ioctl(int fd, long request, byte[] arg);
-
-        int close(int fd);
-
-        String strerror(int errnum);
-    }
-
-    private static final int O_RDONLY_CLOEXEC = 0x80000;
-    private static final int CLONE_NEWNET = 0x40000000;
-    private static final int AF_INET = 2;
-    private static final int SOCK_DGRAM_CLOEXEC = 2 | 0x80000;
+    private static final int O_RDONLY_CLOEXEC = Libc.O_RDONLY | Libc.O_CLOEXEC;
+    private static final int SOCK_DGRAM_CLOEXEC = Libc.SOCK_DGRAM | Libc.SOCK_CLOEXEC;
     private static final long SIOCGIFFLAGS = 0x8913;
     private static final long SIOCSIFFLAGS = 0x8914;
     private static final int IFF_UP = 0x1;
@@ -40,18 +23,7 @@ final class LoopbackInterface {
     private static final int IFREQ_SIZE = 40;
     private static final int IFNAMSIZ = 16;
 
-    private static volatile C libc;
-
     private LoopbackInterface() {
-    }
-
-    private static C libc() {
-        C c = libc;
-        if (c == null) {
-            c = LibraryLoader.create(C.class).failImmediately().load(Platform.getNativePlatform().getStandardCLibraryName());
-            libc = c;
-        }
-        return c;
     }
 
     /** Sets {@code lo} up in the network namespace pinned at {@code netns}. */
@@ -60,29 +32,28 @@ final class LoopbackInterface {
     }
 
     private static void upInThisThread(Path netns) {
-        C c = libc();
-        jnr.ffi.Runtime rt = jnr.ffi.Runtime.getRuntime(c);
+        Libc.C c = Libc.c();
         int fd = c.open(netns.toString(), O_RDONLY_CLOEXEC);
         if (fd < 0) {
-            throw fail(c, rt, "open " + netns);
+            throw fail("open " + netns);
         }
         try {
-            if (c.setns(fd, CLONE_NEWNET) != 0) {
-                throw fail(c, rt, "enter the network namespace " + netns);
+            if (c.setns(fd, Libc.CLONE_NEWNET) != 0) {
+                throw fail("enter the network namespace " + netns);
             }
         } finally {
             c.close(fd);
         }
-        int sock = c.socket(AF_INET, SOCK_DGRAM_CLOEXEC, 0);
+        int sock = c.socket(Libc.AF_INET, SOCK_DGRAM_CLOEXEC, 0);
         if (sock < 0) {
-            throw fail(c, rt, "open a socket in " + netns);
+            throw fail("open a socket in " + netns);
         }
         try {
             byte[] ifr = new byte[IFREQ_SIZE];
             byte[] name = "lo".getBytes(StandardCharsets.US_ASCII);
             System.arraycopy(name, 0, ifr, 0, name.length);
             if (c.ioctl(sock, SIOCGIFFLAGS, ifr) != 0) {
-                throw fail(c, rt, "read the flags of lo in " + netns);
+                throw fail("read the flags of lo in " + netns);
             }
             int flags = (ifr[IFNAMSIZ] & 0xff) | (ifr[IFNAMSIZ + 1] & 0xff) << 8;
             if ((flags & IFF_UP) != 0) {
@@ -92,16 +63,14 @@ final class LoopbackInterface {
             ifr[IFNAMSIZ] = (byte) flags;
             ifr[IFNAMSIZ + 1] = (byte) (flags >> 8);
             if (c.ioctl(sock, SIOCSIFFLAGS, ifr) != 0) {
-                throw fail(c, rt, "set lo up in " + netns);
+                throw fail("set lo up in " + netns);
             }
         } finally {
             c.close(sock);
         }
     }
 
-    private static BerthException fail(C c, jnr.ffi.Runtime rt, String what) {
-        int errno = rt.getLastError();
-        String msg = c.strerror(errno);
-        return BerthException.failedPrecondition("cannot %s: %s (errno %d)", what, msg == null ? "error" : msg, errno);
+    private static BerthException fail(String what) {
+        return BerthException.failedPrecondition("cannot %s: %s", what, Libc.describe(Libc.errno()));
     }
 }

@@ -6,8 +6,9 @@ import dev.berth.cgroups.Resources;
 import dev.berth.common.AtomicFiles;
 import dev.berth.common.BerthException;
 import dev.berth.common.Json;
+import dev.berth.host.HostProcesses;
+import dev.berth.host.LinuxProcesses;
 import dev.berth.podsandbox.container.conmon.ConmonRuntime;
-import dev.berth.podsandbox.container.conmon.Processes;
 import dev.berth.podsandbox.container.spec.ContainerConfig;
 import dev.berth.podsandbox.container.spec.ContainerSpecs;
 import dev.berth.podsandbox.container.spec.HostFacts;
@@ -81,6 +82,7 @@ public final class ContainerManager implements AutoCloseable {
     private final HostFacts host;
     private final OomProbe oomProbe;
     private final Options options;
+    private final HostProcesses processes;
     private final ConcurrentHashMap<String, ContainerRecord> records = new ConcurrentHashMap<>();
     private final ConcurrentHashMap<String, Object> opLocks = new ConcurrentHashMap<>();
     private final java.util.concurrent.CopyOnWriteArrayList<java.util.function.Consumer<ContainerRecord>> exitListeners =
@@ -95,6 +97,13 @@ public final class ContainerManager implements AutoCloseable {
      */
     public ContainerManager(Path stateDir, Path runDir, Map<String, ConmonRuntime> handlers, String defaultHandler,
                             HostFacts host, OomProbe oomProbe, Options options) {
+        this(stateDir, runDir, handlers, defaultHandler, host, oomProbe, options, LinuxProcesses.INSTANCE);
+    }
+
+    /** With {@code processes} the seam through which conmon processes are checked and killed. */
+    public ContainerManager(Path stateDir, Path runDir, Map<String, ConmonRuntime> handlers, String defaultHandler,
+                            HostFacts host, OomProbe oomProbe, Options options, HostProcesses processes) {
+        this.processes = processes;
         this.recordsDir = stateDir.resolve("containers");
         this.bundlesDir = runDir.resolve("containers");
         this.exitDir = runDir.resolve("exits");
@@ -172,7 +181,7 @@ public final class ContainerManager implements AutoCloseable {
             Files.write(bundle.resolve("config.json"), Json.mapper().writeValueAsBytes(spec));
             ConmonRuntime.Created created = runtime.create(id, layout(rec), config.tty(), config.stdin(), config.stdinOnce(),
                     options.createTimeout());
-            long conmonStart = Processes.startTime(created.conmonPid());
+            long conmonStart = processes.startTime(created.conmonPid());
             ContainerRecord done = rec.created(created.pid(), created.conmonPid(), conmonStart);
             persist(done);
             records.put(id, done);
@@ -275,10 +284,10 @@ public final class ContainerManager implements AutoCloseable {
         long conmonStart = rec.conmonStartTime();
         if (conmonPid <= 0) {
             conmonPid = readLong(bundle.resolve("conmon.pid"), -1);
-            conmonStart = Processes.startTime(conmonPid);
+            conmonStart = processes.startTime(conmonPid);
         }
-        if (Processes.alive(conmonPid, conmonStart)) {
-            Processes.kill(conmonPid, 9);
+        if (processes.alive(conmonPid, conmonStart)) {
+            processes.signal(conmonPid, 9);
         }
         try {
             deleteTree(bundle);
@@ -364,7 +373,7 @@ public final class ContainerManager implements AutoCloseable {
         if (ended.isPresent()) {
             return update(rec.id(), r -> r.state() == ContainerState.EXITED ? r : ended.get());
         }
-        if (!Processes.alive(rec.conmonPid(), rec.conmonStartTime())) {
+        if (!processes.alive(rec.conmonPid(), rec.conmonStartTime())) {
             // conmon may have written the file just before exiting
             Optional<ContainerRecord> late = fromExitFile(rec, exitFile);
             if (late.isPresent()) {
@@ -750,7 +759,7 @@ public final class ContainerManager implements AutoCloseable {
             if (fromExitFile(rec, exitFile).isPresent()) {
                 return true;
             }
-            if (!Processes.alive(rec.conmonPid(), rec.conmonStartTime())) {
+            if (!processes.alive(rec.conmonPid(), rec.conmonStartTime())) {
                 return true; // refresh() tells an exit from a dead monitor
             }
             if (System.nanoTime() > deadline) {

@@ -1,8 +1,8 @@
 package dev.berth.podsandbox.container;
 
 import dev.berth.common.BerthException;
-import dev.berth.host.MountCalls;
-import dev.berth.host.MountTable;
+import dev.berth.host.HostMounts;
+import dev.berth.host.LinuxMounts;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
@@ -28,10 +28,17 @@ public final class ContainerRootfs {
 
     private final Path layersDir;
     private final Path mountsDir;
+    private final HostMounts mounts;
 
+    /** On the host's own mounts. */
     public ContainerRootfs(Path layersDir, Path mountsDir) {
+        this(layersDir, mountsDir, LinuxMounts.INSTANCE);
+    }
+
+    public ContainerRootfs(Path layersDir, Path mountsDir, HostMounts mounts) {
         this.layersDir = layersDir;
         this.mountsDir = mountsDir;
+        this.mounts = mounts;
     }
 
     /** Where the root filesystem of container {@code id} is (or would be) mounted. */
@@ -66,7 +73,7 @@ public final class ContainerRootfs {
             Files.createDirectories(layer.resolve("upper"));
             Files.createDirectories(layer.resolve("work"));
             Files.createDirectories(target);
-            MountCalls.overlay(target.toString(), options);
+            mounts.overlay(target, options);
             return target;
         } catch (IOException | RuntimeException e) {
             try {
@@ -85,10 +92,10 @@ public final class ContainerRootfs {
     public void remove(String id) {
         Path target = mountPoint(id);
         // stacked mounts come off one by one
-        for (int i = 0; i < 16 && MountTable.isMountPoint(target); i++) {
-            MountCalls.unmount(target.toString());
+        for (int i = 0; i < 16 && mounts.isMountPoint(target); i++) {
+            mounts.unmount(target);
         }
-        if (MountTable.isMountPoint(target)) {
+        if (mounts.isMountPoint(target)) {
             throw BerthException.internal("cannot unmount " + target + ": still mounted", null);
         }
         try {
@@ -127,11 +134,11 @@ public final class ContainerRootfs {
         return p.toAbsolutePath().toString().replace("\\", "\\\\").replace(":", "\\:").replace(",", "\\,");
     }
 
-    private static void deleteTree(Path root) throws IOException {
+    private void deleteTree(Path root) throws IOException {
         if (!Files.exists(root, LinkOption.NOFOLLOW_LINKS)) {
             return;
         }
-        if (MountTable.mountCountUnder(root) > 0) {
+        if (mounts.mountCountUnder(root) > 0) {
             throw BerthException.internal("refusing to delete " + root + ": something is mounted below it", null);
         }
         try (Stream<Path> walk = Files.walk(root)) {

@@ -1,10 +1,9 @@
 package dev.berth.podsandbox.container;
 
 import dev.berth.common.BerthException;
-import dev.berth.podsandbox.container.conmon.Command;
-import dev.berth.podsandbox.container.conmon.Processes;
+import dev.berth.host.Command;
+import dev.berth.host.LinuxProcesses;
 import java.io.ByteArrayOutputStream;
-import java.io.File;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -34,39 +33,23 @@ final class ExecProcess {
     }
 
     ExecResult run(Duration timeout, String containerId, List<String> cmd) {
-        Process p;
+        Command.Result r;
         try {
-            p = new ProcessBuilder(argv).redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null"))).start();
+            // a background child of the command may hold the pipes open: do not wait for it forever
+            r = Command.of(argv).timeout(timeout).outputCap(cap).drainAfterExit(DRAIN_AFTER_EXIT)
+                    .onTimeout(this::killExecd).execute();
         } catch (IOException e) {
             throw BerthException.unavailable("cannot run %s: %s", argv.get(0), e.getMessage());
-        }
-        Command.Drain out = new Command.Drain(p.getInputStream(), cap);
-        Command.Drain err = new Command.Drain(p.getErrorStream(), cap);
-        out.start();
-        err.start();
-        try {
-            boolean done = timeout.isZero() || timeout.isNegative() ? waitForever(p)
-                    : p.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS);
-            if (!done) {
-                killExecd(p);
-                out.close();
-                err.close();
-                throw BerthException.deadlineExceeded("command %s in container %s timed out after %s and was killed",
-                        cmd, containerId, timeout);
-            }
-            // a background child of the command may hold the pipes open: do not wait for it forever
-            out.join(DRAIN_AFTER_EXIT.toMillis());
-            err.join(DRAIN_AFTER_EXIT.toMillis());
-            out.close();
-            err.close();
-            out.join(1000);
-            err.join(1000);
-            return new ExecResult(p.exitValue(), withNote(out), withNote(err), out.truncated(), err.truncated());
         } catch (InterruptedException e) {
-            p.destroyForcibly();
             Thread.currentThread().interrupt();
             throw new BerthException(BerthException.Kind.CANCELLED, "interrupted exec in " + containerId, e);
         }
+        if (r.timedOut()) {
+            throw BerthException.deadlineExceeded("command %s in container %s timed out after %s and was killed",
+                    cmd, containerId, timeout);
+        }
+        return new ExecResult(r.exitCode(), withNote(r.out(), r.outTruncated()), withNote(r.err(), r.errTruncated()),
+                r.outTruncated(), r.errTruncated());
     }
 
     /**
@@ -95,14 +78,9 @@ final class ExecProcess {
 
     private static void kill(long pid) {
         if (pid > 0) {
-            Processes.killGroup(pid, 9);
-            Processes.kill(pid, 9);
+            LinuxProcesses.INSTANCE.signalGroup(pid, 9);
+            LinuxProcesses.INSTANCE.signal(pid, 9);
         }
-    }
-
-    private static boolean waitForever(Process p) throws InterruptedException {
-        p.waitFor();
-        return true;
     }
 
     private long readPid() {
@@ -114,9 +92,8 @@ final class ExecProcess {
     }
 
     /** The captured stream, with a note appended when it was cut at the cap. */
-    private byte[] withNote(Command.Drain d) {
-        byte[] kept = d.bytes();
-        if (!d.truncated()) {
+    private byte[] withNote(byte[] kept, boolean truncated) {
+        if (!truncated) {
             return kept;
         }
         byte[] note = ("\n[berth: output truncated after " + cap + " bytes]\n").getBytes(StandardCharsets.UTF_8);

@@ -1,6 +1,6 @@
 package dev.berth.podsandbox.container;
 
-import dev.berth.podsandbox.container.conmon.Processes;
+import dev.berth.host.LinuxProcesses;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -45,8 +45,8 @@ public record PreparedExec(List<String> argv, Path processJson, Path pidFile, bo
             pid = pid();
         }
         if (pid > 0) {
-            Processes.killGroup(pid, 9);
-            Processes.kill(pid, 9);
+            LinuxProcesses.INSTANCE.signalGroup(pid, 9);
+            LinuxProcesses.INSTANCE.signal(pid, 9);
         }
     }
 

@@ -2,12 +2,16 @@ package dev.berth.podsandbox.namespaces;
 
 import dev.berth.common.BerthException;
 import dev.berth.host.Command;
+import dev.berth.host.HostMounts;
+import dev.berth.host.HostNamespaces;
+import dev.berth.host.LinuxMounts;
+import dev.berth.host.LinuxNamespaces;
 import dev.berth.host.MountTable;
-import dev.berth.host.Mounts;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.EnumMap;
 import java.util.List;
 import java.util.Map;
 
@@ -15,10 +19,20 @@ import java.util.Map;
  * Creates a pod's network, IPC and UTS namespaces and keeps them alive without any process by
  * bind-mounting them onto files in a pin directory (itself a private bind mount, so the pins do
  * not propagate into other mount namespaces). Creation happens in-process (see
- * {@link NamespaceCalls}): no helper process is forked for a sandbox.
+ * {@link LinuxNamespaces}): no helper process is forked for a sandbox.
  */
 public final class NamespacePins {
-    private NamespacePins() {
+    private final HostMounts mounts;
+    private final HostNamespaces namespaces;
+
+    /** On the host's own mounts and namespaces. */
+    public NamespacePins() {
+        this(LinuxMounts.INSTANCE, LinuxNamespaces.INSTANCE);
+    }
+
+    public NamespacePins(HostMounts mounts, HostNamespaces namespaces) {
+        this.mounts = mounts;
+        this.namespaces = namespaces;
     }
 
     /**
@@ -28,7 +42,7 @@ public final class NamespacePins {
      * {@code dir} propagates (shared), {@code dir} is first made a private bind mount of itself. On failure whatever was mounted is released.
      * All of it is system calls from the daemon; nothing is forked.
      */
-    public static PodNamespaces create(Path dir, boolean net, boolean ipc, boolean uts, String hostname, Shm shm) {
+    public PodNamespaces create(Path dir, boolean net, boolean ipc, boolean uts, String hostname, Shm shm) {
         Path netPin = net ? dir.resolve("net") : null;
         Path ipcPin = ipc ? dir.resolve("ipc") : null;
         Path utsPin = uts ? dir.resolve("uts") : null;
@@ -38,27 +52,35 @@ public final class NamespacePins {
         try {
             Files.createDirectories(dir);
             if (net || ipc || uts) {
-                MountTable.Mount holder = MountTable.containing(dir);
+                MountTable.Mount holder = mounts.containing(dir);
                 if (holder != null && holder.shared()) {
-                    NamespaceCalls.makePrivateBindMount(dir);
+                    mounts.bindPrivate(dir);
                 }
                 for (Path pin : new Path[] {netPin, ipcPin, utsPin}) {
                     if (pin != null) {
                         Files.write(pin, new byte[0]);
                     }
                 }
-                int flags = (net ? NamespaceCalls.CLONE_NEWNET : 0) | (ipc ? NamespaceCalls.CLONE_NEWIPC : 0)
-                        | (uts ? NamespaceCalls.CLONE_NEWUTS : 0);
-                NamespaceCalls.unshareAndPin(flags, netPin, ipcPin, utsPin, hostname);
+                Map<HostNamespaces.Kind, Path> pins = new EnumMap<>(HostNamespaces.Kind.class);
+                if (net) {
+                    pins.put(HostNamespaces.Kind.NET, netPin);
+                }
+                if (ipc) {
+                    pins.put(HostNamespaces.Kind.IPC, ipcPin);
+                }
+                if (uts) {
+                    pins.put(HostNamespaces.Kind.UTS, utsPin);
+                }
+                namespaces.createPinned(pins, hostname);
             }
             if (shm != null) {
                 Files.createDirectories(shm.path());
-                NamespaceCalls.mountTmpfs("shm", shm.path(), "mode=1777,size=" + shm.sizeBytes());
+                mounts.tmpfs("shm", shm.path(), "mode=1777,size=" + shm.sizeBytes());
             }
         } catch (IOException | RuntimeException e) {
             try {
                 if (shm != null) {
-                    Mounts.unmountAllUnder(shm.path());
+                    mounts.unmountAllUnder(shm.path());
                 }
                 release(dir);
             } catch (RuntimeException suppressed) {
@@ -106,9 +128,9 @@ public final class NamespacePins {
     }
 
     /** Unmounts every pin and the pin directory and deletes them. Idempotent. */
-    public static void release(Path dir) {
-        Mounts.unmountAllUnder(dir);
-        if (!MountTable.mountPointsUnder(dir).isEmpty()) {
+    public void release(Path dir) {
+        mounts.unmountAllUnder(dir);
+        if (!mounts.mountPointsUnder(dir).isEmpty()) {
             throw BerthException.internal("namespace pins are still mounted under " + dir, null);
         }
         try {

@@ -5,8 +5,8 @@ import dev.berth.host.Command;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 
 /**
  * An OCI runtime (runc, crun: the same command line) selected by a CRI runtime handler. Its
@@ -24,18 +24,14 @@ public record OciRuntime(String handler, String binary, Path stateRoot) {
                 "--bundle", bundle.toString(), "--pid-file", pidFile.toString(), id);
         try {
             Files.createDirectories(stateRoot);
-            Process p = new ProcessBuilder(argv)
-                    .redirectInput(ProcessBuilder.Redirect.from(Path.of("/dev/null").toFile()))
-                    .redirectErrorStream(true)
-                    .redirectOutput(ProcessBuilder.Redirect.appendTo(output.toFile()))
-                    .start();
-            if (!p.waitFor(60, TimeUnit.SECONDS)) {
-                p.destroyForcibly();
+            Command.Result r = Command.of(argv).appendOutputTo(output).timeout(Duration.ofSeconds(60))
+                    .onTimeout(Process::destroyForcibly).execute();
+            if (r.timedOut()) {
                 throw BerthException.deadlineExceeded("%s run %s did not finish within 60 s", binary, id);
             }
-            if (p.exitValue() != 0) {
+            if (r.exitCode() != 0) {
                 String out = Files.exists(output) ? Files.readString(output).strip() : "";
-                throw BerthException.internal(binary + " run " + id + " failed with exit status " + p.exitValue() + ": " + out, null);
+                throw BerthException.internal(binary + " run " + id + " failed with exit status " + r.exitCode() + ": " + out, null);
             }
             return Long.parseLong(Files.readString(pidFile).strip());
         } catch (IOException e) {

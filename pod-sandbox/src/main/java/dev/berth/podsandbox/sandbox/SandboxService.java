@@ -4,10 +4,14 @@ import dev.berth.cgroups.Cgroups;
 import dev.berth.cgroups.Resources;
 import dev.berth.common.BerthException;
 import dev.berth.common.StepTimer;
-import dev.berth.networking.PodNetwork;
-import dev.berth.host.MountTable;
-import dev.berth.host.Mounts;
+import dev.berth.host.HostMounts;
+import dev.berth.host.HostNamespaces;
+import dev.berth.host.HostProcesses;
+import dev.berth.host.LinuxMounts;
+import dev.berth.host.LinuxNamespaces;
+import dev.berth.host.LinuxProcesses;
 import dev.berth.host.ProcessIdentity;
+import dev.berth.networking.PodNetwork;
 import dev.berth.podsandbox.namespaces.NamespacePins;
 import dev.berth.podsandbox.namespaces.PodNamespaces;
 import dev.berth.podsandbox.namespaces.Sysctls;
@@ -62,13 +66,27 @@ public final class SandboxService {
     private final Cgroups cgroups;
     private final SandboxContainers containers;
     private final SandboxStore store;
+    private final HostMounts mounts;
+    private final HostProcesses processes;
+    private final NamespacePins pins;
 
     /**
+     * On the host's own mounts, namespaces and processes.
+     *
      * @param stateDir persistent records (e.g. {@code /var/lib/berth/sandboxes})
      * @param runRoot runtime state (e.g. {@code /run/berth}); sandboxes live in its {@code sandboxes/}
      */
     public SandboxService(Path stateDir, Path runRoot, RuntimeHandlers handlers, PodNetwork network, Cgroups cgroups,
             SandboxContainers containers) {
+        this(stateDir, runRoot, handlers, network, cgroups, containers, LinuxMounts.INSTANCE, LinuxNamespaces.INSTANCE,
+                LinuxProcesses.INSTANCE);
+    }
+
+    public SandboxService(Path stateDir, Path runRoot, RuntimeHandlers handlers, PodNetwork network, Cgroups cgroups,
+            SandboxContainers containers, HostMounts mounts, HostNamespaces namespaces, HostProcesses processes) {
+        this.mounts = mounts;
+        this.processes = processes;
+        this.pins = new NamespacePins(mounts, namespaces);
         this.runDir = runRoot.resolve("sandboxes");
         this.infraDir = runRoot.resolve("infra");
         this.handlers = handlers;
@@ -87,7 +105,7 @@ public final class SandboxService {
         List<SandboxRecord> records = store.load();
         for (SandboxRecord r : records) {
             boolean lost = Stream.of(r.netns(), r.ipcns(), r.utsns())
-                    .anyMatch(pin -> pin != null && !MountTable.isMountPoint(Path.of(pin)));
+                    .anyMatch(pin -> pin != null && !mounts.isMountPoint(Path.of(pin)));
             if (r.phase() == Phase.CREATING || (r.phase() == Phase.READY && lost)) {
                 SandboxStore.Entry e = store.get(r.id()).orElseThrow();
                 e.lock().lock();
@@ -187,11 +205,11 @@ public final class SandboxService {
         timer.mark("run directory");
 
         Path shm = dir.resolve("shm");
-        PodNamespaces ns = NamespacePins.create(dir.resolve("ns"), !nso.hostNetwork(), !nso.hostIpc(), !nso.hostNetwork(),
+        PodNamespaces ns = pins.create(dir.resolve("ns"), !nso.hostNetwork(), !nso.hostIpc(), !nso.hostNetwork(),
                 rec.hostname(), nso.hostIpc() ? null : new NamespacePins.Shm(shm, shmSize));
         undo.push("namespaces and shm", () -> {
-            Mounts.unmountAllUnder(shm);
-            NamespacePins.release(dir.resolve("ns"));
+            mounts.unmountAllUnder(shm);
+            pins.release(dir.resolve("ns"));
         });
         // kept in memory here; on disk with the next write (the paths follow from the id, so a
         // crash before that write is still cleaned up by RemovePodSandbox)
@@ -242,7 +260,7 @@ public final class SandboxService {
             undo.push("infra process", () -> runtime.forceDelete(id));
             long pid = runtime.runDetached(id, bundle, bundle.resolve("output.log"));
             InfraBundle.awaitExec(pid);
-            ProcessIdentity proc = ProcessIdentity.of(pid)
+            ProcessIdentity proc = processes.identify(pid)
                     .orElseThrow(() -> BerthException.internal("the infra process " + pid + " of sandbox " + id + " exited at once", null));
             rec = rec.withInfra(proc.pid(), proc.startTime());
             timer.mark("infra process");
@@ -312,8 +330,8 @@ public final class SandboxService {
             SandboxRecord rec = entry.record();
             containers.removeAll(rec.id());
             Path dir = runDir.resolve(rec.id());
-            Mounts.unmountAllUnder(dir); // shm and namespace pins, in one umount
-            NamespacePins.release(dir.resolve("ns"));
+            mounts.unmountAllUnder(dir); // shm and namespace pins, in one umount
+            pins.release(dir.resolve("ns"));
             if (rec.cgroupPath() != null) {
                 cgroups.remove(rec.cgroupPath());
             }
@@ -418,7 +436,7 @@ public final class SandboxService {
 
     private SandboxStatus toStatus(SandboxRecord r, boolean verbose) {
         boolean ready = r.phase() == Phase.READY
-                && (r.infraPid() == 0 || new ProcessIdentity(r.infraPid(), r.infraStartTime()).alive());
+                && (r.infraPid() == 0 || processes.alive(r.infraPid(), r.infraStartTime()));
         Map<String, Object> info = Map.of();
         if (verbose) {
             Path dir = runDir.resolve(r.id());
@@ -475,11 +493,11 @@ public final class SandboxService {
     }
 
     /** Deletes a sandbox's run directory, refusing while anything is still mounted below it. */
-    private static void deleteRunDirectory(Path dir) {
+    private void deleteRunDirectory(Path dir) {
         if (!Files.exists(dir)) {
             return;
         }
-        List<Path> mounted = MountTable.mountPointsUnder(dir);
+        List<Path> mounted = mounts.mountPointsUnder(dir);
         if (!mounted.isEmpty()) {
             throw BerthException.internal("refusing to delete " + dir + ": still mounted there: " + mounted, null);
         }

@@ -1,13 +1,12 @@
 package dev.berth.podsandbox.stats;
 
 import dev.berth.common.BerthException;
+import dev.berth.host.Command;
 import java.io.IOException;
-import java.io.InputStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 
 /**
  * Per-interface counters of a network namespace, read from {@code /proc/net/dev} as a process
@@ -27,33 +26,23 @@ public final class NetDev {
 
     /** The interfaces of the namespace pinned at {@code netns}, loopback included. */
     public List<Usage.Interface> read(Path netns) {
-        ProcessBuilder pb = new ProcessBuilder(nsenter, "--net=" + netns, "cat", "/proc/net/dev")
-                .redirectError(ProcessBuilder.Redirect.DISCARD);
-        Process p = null;
+        Command.Result r;
         try {
-            p = pb.start();
-            p.getOutputStream().close();
-            byte[] out;
-            try (InputStream in = p.getInputStream()) {
-                out = in.readAllBytes();
-            }
-            if (!p.waitFor(TIMEOUT_SECONDS, TimeUnit.SECONDS)) {
-                throw BerthException.unavailable("reading the counters of network namespace %s timed out", netns);
-            }
-            if (p.exitValue() != 0) {
-                throw BerthException.notFound("network namespace %s cannot be entered (exit %d)", netns, p.exitValue());
-            }
-            return parse(new String(out, StandardCharsets.UTF_8));
+            r = Command.of(nsenter, "--net=" + netns, "cat", "/proc/net/dev").discardStderr()
+                    .timeout(Duration.ofSeconds(TIMEOUT_SECONDS)).execute();
         } catch (IOException e) {
             throw BerthException.unavailable("cannot read the counters of network namespace %s: %s", netns, e.getMessage());
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw BerthException.unavailable("interrupted reading network namespace %s", netns);
-        } finally {
-            if (p != null && p.isAlive()) {
-                p.destroyForcibly();
-            }
         }
+        if (r.timedOut()) {
+            throw BerthException.unavailable("reading the counters of network namespace %s timed out", netns);
+        }
+        if (r.exitCode() != 0) {
+            throw BerthException.notFound("network namespace %s cannot be entered (exit %d)", netns, r.exitCode());
+        }
+        return parse(r.stdout());
     }
 
     /** Parses the text of {@code /proc/net/dev} (two header lines, then "name: 16 counters"). */

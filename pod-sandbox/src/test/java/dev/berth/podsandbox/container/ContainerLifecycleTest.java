@@ -12,7 +12,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.berth.cgroups.Cgroups;
 import dev.berth.cgroups.Resources;
 import dev.berth.common.BerthException;
-import dev.berth.podsandbox.container.conmon.Processes;
+import dev.berth.host.LinuxProcesses;
 import dev.berth.podsandbox.container.spec.Capabilities;
 import dev.berth.podsandbox.container.spec.ContainerConfig;
 import dev.berth.podsandbox.container.spec.ImageConfig;
@@ -161,7 +161,7 @@ class ContainerLifecycleTest {
         assertEquals(stopped, m.stop(c.id(), 1));
         // conmon writes the exit file, then ends on its own (a moment later on a slow machine)
         await("conmon to end after the container", Duration.ofSeconds(10),
-                () -> !Processes.alive(c.conmonPid(), c.conmonStartTime()));
+                () -> !LinuxProcesses.INSTANCE.alive(c.conmonPid(), c.conmonStartTime()));
     }
 
     @Test
@@ -301,7 +301,7 @@ class ContainerLifecycleTest {
         m.remove(c.id());
         assertThrows(BerthException.class, () -> m.status(c.id()));
         assertFalse(Files.exists(Path.of(c.bundle())));
-        assertFalse(Processes.alive(c.conmonPid(), c.conmonStartTime()));
+        assertFalse(LinuxProcesses.INSTANCE.alive(c.conmonPid(), c.conmonStartTime()));
         assertEquals(List.of(), fx.leftovers());
         m.remove(c.id()); // unknown id: success
         m.remove("no-such-container");
@@ -343,13 +343,13 @@ class ContainerLifecycleTest {
         m.start(orphan.id());
         // berth "dies" here: a new manager reads the same state; meanwhile one container exits
         // and one loses its conmon
-        assertTrue(Processes.kill(orphan.conmonPid(), 9));
+        assertTrue(LinuxProcesses.INSTANCE.signal(orphan.conmonPid(), 9));
         await("brief to exit", Duration.ofSeconds(30), () -> Files.exists(fx.runDir.resolve("exits").resolve(brief.id())));
         ContainerManager again = fx.manager();
         ContainerRecord s = again.status(steady.id());
         assertEquals(ContainerState.RUNNING, s.state());
         assertEquals(steady.pid(), s.pid());
-        assertTrue(Processes.startTime(s.pid()) > 0);
+        assertTrue(LinuxProcesses.INSTANCE.startTime(s.pid()) > 0);
         ContainerRecord b = again.status(brief.id());
         assertEquals(ContainerState.EXITED, b.state());
         assertEquals(7, b.exitCode());
@@ -359,7 +359,7 @@ class ContainerLifecycleTest {
         assertEquals(ContainerRecord.REASON_ERROR, o.reason());
         assertTrue(o.message().contains("conmon"), o.message());
         await("the unmonitored container to be killed", Duration.ofSeconds(10),
-                () -> Processes.startTime(orphan.pid()) < 0);
+                () -> LinuxProcesses.INSTANCE.startTime(orphan.pid()) < 0);
         ExecResult r = again.execSync(steady.id(), List.of("echo", "still here"), Duration.ofSeconds(30));
         assertEquals("still here\n", new String(r.stdout(), StandardCharsets.UTF_8));
         ContainerRecord stopped = again.stop(steady.id(), 1);
@@ -380,7 +380,7 @@ class ContainerLifecycleTest {
         assertEquals(List.of(), again.list());
         assertFalse(Files.exists(record.getParent()));
         assertFalse(Files.exists(Path.of(c.bundle())));
-        await("conmon to be gone", Duration.ofSeconds(10), () -> !Processes.alive(c.conmonPid(), c.conmonStartTime()));
+        await("conmon to be gone", Duration.ofSeconds(10), () -> !LinuxProcesses.INSTANCE.alive(c.conmonPid(), c.conmonStartTime()));
         assertEquals(List.of(), fx.leftovers());
     }
 
@@ -495,7 +495,7 @@ class ContainerLifecycleTest {
         assertTrue(seen.startedAt() > 0 && seen.finishedAt() >= seen.startedAt(), seen.toString());
         ContainerRecord lost = m.create(fx.request(fx.config("lost").command("sleep", "1000").build()));
         m.start(lost.id());
-        assertTrue(Processes.kill(lost.conmonPid(), 9));
+        assertTrue(LinuxProcesses.INSTANCE.signal(lost.conmonPid(), 9));
         ContainerRecord dead = exits.poll(30, java.util.concurrent.TimeUnit.SECONDS);
         org.junit.jupiter.api.Assertions.assertNotNull(dead, "no event for a container whose conmon died");
         assertEquals(lost.id(), dead.id());

@@ -9,7 +9,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.berth.cgroups.Resources;
 import dev.berth.common.BerthException;
-import dev.berth.podsandbox.container.conmon.Processes;
+import dev.berth.host.LinuxProcesses;
 import dev.berth.podsandbox.container.spec.ContainerConfig;
 import dev.berth.podsandbox.container.spec.ImageConfig;
 import dev.berth.podsandbox.container.spec.SandboxContext;
@@ -71,7 +71,7 @@ class CrunLifecycleInGuest {
             ContainerRecord running = m.status(c.id());
             assertEquals(ContainerState.RUNNING, running.state());
             assertTrue(running.pid() > 0, running.toString());
-            assertTrue(Processes.startTime(running.pid()) > 0, "container process " + running.pid() + " not alive");
+            assertTrue(LinuxProcesses.INSTANCE.startTime(running.pid()) > 0, "container process " + running.pid() + " not alive");
             await("the hello line in the CRI log", Duration.ofSeconds(30), () -> logged(running, "hello"));
 
             // the container's process sits in its own v2 cgroup, which carries the limit
@@ -91,13 +91,13 @@ class CrunLifecycleInGuest {
             assertEquals(ContainerState.EXITED, stopped.state());
             assertEquals(137, stopped.exitCode());
             assertEquals(stopped, m.stop(c.id(), 1));
-            assertTrue(Processes.startTime(running.pid()) < 0, "container process survived the stop");
+            assertTrue(LinuxProcesses.INSTANCE.startTime(running.pid()) < 0, "container process survived the stop");
 
             m.remove(c.id());
             assertEquals(BerthException.Kind.NOT_FOUND, assertThrows(BerthException.class, () -> m.status(c.id())).kind());
             assertFalse(Files.exists(cgroupDir), "cgroup left behind: " + cgroupDir);
             assertFalse(Files.exists(Path.of(c.bundle())), "bundle left behind");
-            assertFalse(Processes.alive(c.conmonPid(), c.conmonStartTime()), "conmon left behind");
+            assertFalse(LinuxProcesses.INSTANCE.alive(c.conmonPid(), c.conmonStartTime()), "conmon left behind");
             assertEquals(List.of(), fx.leftovers());
             m.remove(c.id());
         } finally {

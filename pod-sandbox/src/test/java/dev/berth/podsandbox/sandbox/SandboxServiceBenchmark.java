@@ -1,6 +1,6 @@
 package dev.berth.podsandbox.sandbox;
 
-import dev.berth.host.Mounts;
+import dev.berth.host.LinuxMounts;
 import dev.berth.podsandbox.oci.RuntimeHandlers;
 import dev.berth.podsandbox.testing.FakeCgroups;
 import dev.berth.podsandbox.testing.FakePodNetwork;
@@ -72,7 +72,7 @@ class SandboxServiceBenchmark {
             for (SandboxStatus st : s.list(SandboxFilter.ALL)) {
                 s.remove(st.id());
             }
-            Mounts.unmountAllUnder(tmp);
+            LinuxMounts.INSTANCE.unmountAllUnder(tmp);
         }
         System.out.print(report);
         Files.createDirectories(Path.of("target"));

@@ -9,7 +9,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.berth.cgroups.Resources;
 import dev.berth.common.BerthException;
 import dev.berth.host.Command;
-import dev.berth.host.Mounts;
+import dev.berth.host.LinuxMounts;
 import dev.berth.podsandbox.oci.RuntimeHandlers;
 import dev.berth.podsandbox.sandbox.SandboxConfig.NamespaceMode;
 import dev.berth.podsandbox.sandbox.SandboxConfig.NamespaceOptions;
@@ -89,7 +89,7 @@ class SandboxServiceTest {
                 }
             }
         }
-        Mounts.unmountAllUnder(tmp);
+        LinuxMounts.INSTANCE.unmountAllUnder(tmp);
     }
 
     static SandboxConfig pod(String name, NamespaceOptions ns) {
@@ -460,7 +460,7 @@ class SandboxServiceTest {
             s.remove(id);
             assertEquals(List.of(shared.toString()), HostProbe.mountsUnder(shared));
         } finally {
-            Mounts.unmountAllUnder(shared);
+            LinuxMounts.INSTANCE.unmountAllUnder(shared);
         }
     }
 

@@ -3,8 +3,9 @@ package dev.berth.podsandbox.container.conmon;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.berth.common.BerthException;
 import dev.berth.common.Json;
+import dev.berth.host.Command;
+import dev.berth.host.LinuxProcesses;
 import java.io.ByteArrayOutputStream;
-import java.io.File;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
@@ -145,12 +146,11 @@ public final class ConmonRuntime {
         }
         // conmon writes files into its working directory (an "oom" marker on an OOM event): the
         // bundle, removed with the container, never berth's own working directory
-        ProcessBuilder pb = new ProcessBuilder(argv)
-                .directory(layout.bundle().toFile())
-                .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
-                .redirectOutput(ProcessBuilder.Redirect.DISCARD)
-                .redirectError(layout.conmonStderr().toFile());
-        pb.environment().put(SYNC_PIPE_ENV, "3");
+        Command launch = Command.of(argv)
+                .directory(layout.bundle())
+                .stdout(ProcessBuilder.Redirect.DISCARD)
+                .stderr(ProcessBuilder.Redirect.to(layout.conmonStderr().toFile()))
+                .environment(env -> env.put(SYNC_PIPE_ENV, "3"));
         CompletableFuture<String> message = CompletableFuture.supplyAsync(() -> {
             try (InputStream in = Files.newInputStream(fifo)) {
                 return readJsonObject(in);
@@ -160,7 +160,7 @@ public final class ConmonRuntime {
         });
         Process p;
         try {
-            p = pb.start();
+            p = launch.start();
         } catch (IOException e) {
             unblock(fifo);
             throw BerthException.unavailable("cannot start conmon (%s): %s", conmon, e.getMessage());
@@ -223,7 +223,7 @@ public final class ConmonRuntime {
         long conmonPid = readPidQuietly(layout.conmonPidFile());
         delete(id);
         if (conmonPid > 0) {
-            Processes.kill(conmonPid, 9);
+            LinuxProcesses.INSTANCE.signal(conmonPid, 9);
         }
         try {
             Files.deleteIfExists(layout.exitFile(id));

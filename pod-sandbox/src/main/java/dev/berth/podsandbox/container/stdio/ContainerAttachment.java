@@ -1,6 +1,7 @@
 package dev.berth.podsandbox.container.stdio;
 
 import dev.berth.common.BerthException;
+import dev.berth.host.Libc;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
@@ -55,28 +56,28 @@ public final class ContainerAttachment {
      * (empty while it runs); it is asked when conmon closes the connection.
      */
     public static ContainerAttachment connect(String containerId, Path bundle, Supplier<OptionalInt> exitCode) {
-        int dir = Libc.LIBC.open(bundle.toString(), Libc.O_PATH | Libc.O_CLOEXEC);
+        int dir = Libc.c().open(bundle.toString(), Libc.O_PATH | Libc.O_CLOEXEC);
         if (dir < 0) {
             throw BerthException.failedPrecondition("container %s has no monitor directory: %s", containerId,
-                    Libc.error(Libc.errno()));
+                    Libc.describe(Libc.errno()));
         }
         int fd = -1;
         try {
-            fd = Libc.LIBC.socket(Libc.AF_UNIX, Libc.SOCK_SEQPACKET | Libc.SOCK_CLOEXEC, 0);
+            fd = Libc.c().socket(Libc.AF_UNIX, Libc.SOCK_SEQPACKET | Libc.SOCK_CLOEXEC, 0);
             if (fd < 0) {
-                throw BerthException.internal("cannot create a socket: " + Libc.error(Libc.errno()), null);
+                throw BerthException.internal("cannot create a socket: " + Libc.describe(Libc.errno()), null);
             }
             // through the directory's descriptor: the bundle path may be longer than a socket address allows
             byte[] addr = Libc.sockaddr("/proc/self/fd/" + dir + "/attach");
-            if (Libc.LIBC.connect(fd, addr, addr.length) != 0) {
+            if (Libc.c().connect(fd, addr, addr.length) != 0) {
                 int e = Libc.errno();
-                Libc.LIBC.close(fd);
+                Libc.c().close(fd);
                 fd = -1;
                 throw BerthException.failedPrecondition("cannot attach to container %s (its monitor's socket: %s)",
-                        containerId, Libc.error(e));
+                        containerId, Libc.describe(e));
             }
         } finally {
-            Libc.LIBC.close(dir);
+            Libc.c().close(dir);
         }
         ContainerAttachment a = new ContainerAttachment(containerId, bundle, new NativeFd(fd, "attach socket of "
                 + containerId), exitCode);
@@ -92,7 +93,7 @@ public final class ContainerAttachment {
     }
 
     private void readPackets() {
-        Pointer buf = Memory.allocateDirect(Libc.RUNTIME, 64 * 1024);
+        Pointer buf = Memory.allocateDirect(Libc.runtime(), 64 * 1024);
         byte[] packet = new byte[64 * 1024];
         try {
             while (true) {
@@ -195,7 +196,7 @@ public final class ContainerAttachment {
     }
 
     private void closeStdin() {
-        socket.with(fd -> Libc.LIBC.shutdown(fd, Libc.SHUT_WR));
+        socket.with(fd -> Libc.c().shutdown(fd, Libc.SHUT_WR));
     }
 
     /** Completes with the container's exit code when it ends, or 0 once detached. */
@@ -212,23 +213,23 @@ public final class ContainerAttachment {
             return;
         }
         byte[] line = (RESIZE_EVENT + " " + height + " " + width + "\n").getBytes(StandardCharsets.US_ASCII);
-        int fd = Libc.LIBC.open(bundle.resolve("ctl").toString(), Libc.O_WRONLY | Libc.O_NONBLOCK | Libc.O_CLOEXEC);
+        int fd = Libc.c().open(bundle.resolve("ctl").toString(), Libc.O_WRONLY | Libc.O_NONBLOCK | Libc.O_CLOEXEC);
         if (fd < 0) {
             return; // conmon is gone: the session ends by itself
         }
         try {
-            Pointer p = Memory.allocateDirect(Libc.RUNTIME, line.length);
+            Pointer p = Memory.allocateDirect(Libc.runtime(), line.length);
             p.put(0, line, 0, line.length);
-            Libc.LIBC.write(fd, p, line.length);
+            Libc.c().write(fd, p, line.length);
         } finally {
-            Libc.LIBC.close(fd);
+            Libc.c().close(fd);
         }
     }
 
     /** Drops the connection; the container goes on running. Idempotent. */
     public void detach() {
         detached = true;
-        socket.with(fd -> Libc.LIBC.shutdown(fd, Libc.SHUT_RDWR));
+        socket.with(fd -> Libc.c().shutdown(fd, Libc.SHUT_RDWR));
         socket.close();
         stdout.close();
         stderr.close();

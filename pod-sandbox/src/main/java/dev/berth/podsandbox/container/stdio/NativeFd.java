@@ -1,5 +1,6 @@
 package dev.berth.podsandbox.container.stdio;
 
+import dev.berth.host.Libc;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
@@ -49,7 +50,7 @@ final class NativeFd implements AutoCloseable {
 
     private void exit() {
         if (users.decrementAndGet() == 0) {
-            Libc.LIBC.close(fd);
+            Libc.c().close(fd);
         }
     }
 
@@ -70,7 +71,7 @@ final class NativeFd implements AutoCloseable {
                 if (ev < 0 || (ev & Libc.POLLNVAL) != 0) {
                     return -1;
                 }
-                long n = Libc.LIBC.read(fd, buf, Math.min(len, buf.size()));
+                long n = Libc.c().read(fd, buf, Math.min(len, buf.size()));
                 if (n > 0) {
                     buf.get(0, dst, off, (int) n);
                     return (int) n;
@@ -85,7 +86,7 @@ final class NativeFd implements AutoCloseable {
                 if (e == Libc.EIO) {
                     return -1; // a terminal whose every slave descriptor is closed
                 }
-                throw new IOException("cannot read " + what + ": " + Libc.error(e));
+                throw new IOException("cannot read " + what + ": " + Libc.describe(e));
             }
             return -1;
         } finally {
@@ -112,13 +113,13 @@ final class NativeFd implements AutoCloseable {
                 }
                 int chunk = (int) Math.min(len, buf.size());
                 buf.put(0, src, off, chunk);
-                long n = Libc.LIBC.write(fd, buf, chunk);
+                long n = Libc.c().write(fd, buf, chunk);
                 if (n < 0) {
                     int e = Libc.errno();
                     if (e == Libc.EINTR || e == Libc.EAGAIN) {
                         continue;
                     }
-                    throw new IOException("cannot write " + what + ": " + Libc.error(e));
+                    throw new IOException("cannot write " + what + ": " + Libc.describe(e));
                 }
                 off += (int) n;
                 len -= (int) n;
@@ -150,7 +151,7 @@ final class NativeFd implements AutoCloseable {
 
     /** An input stream over this descriptor; closing it closes the descriptor. */
     InputStream inputStream() {
-        Pointer buf = Memory.allocateDirect(Libc.RUNTIME, 32 * 1024);
+        Pointer buf = Memory.allocateDirect(Libc.runtime(), 32 * 1024);
         return new InputStream() {
             @Override
             public int read() throws IOException {
@@ -177,7 +178,7 @@ final class NativeFd implements AutoCloseable {
 
     /** An output stream over this descriptor; {@code onClose} decides what closing it means. */
     OutputStream outputStream(Runnable onClose) {
-        Pointer buf = Memory.allocateDirect(Libc.RUNTIME, 32 * 1024);
+        Pointer buf = Memory.allocateDirect(Libc.runtime(), 32 * 1024);
         return new OutputStream() {
             @Override
             public void write(int b) throws IOException {

@@ -1,5 +1,6 @@
 package dev.berth.podsandbox.container.stdio;
 
+import dev.berth.host.Libc;
 import java.io.InputStream;
 import java.io.OutputStream;
 import jnr.ffi.Memory;
@@ -33,24 +34,24 @@ public final class Terminal implements AutoCloseable {
      * process's own terminal, whose line discipline echoes and edits.
      */
     public static Terminal open() {
-        int fd = Libc.LIBC.posix_openpt(Libc.O_RDWR | Libc.O_NOCTTY | Libc.O_CLOEXEC);
+        int fd = Libc.c().posix_openpt(Libc.O_RDWR | Libc.O_NOCTTY | Libc.O_CLOEXEC);
         if (fd < 0) {
-            throw dev.berth.common.BerthException.unavailable("cannot allocate a terminal: %s", Libc.error(Libc.errno()));
+            throw dev.berth.common.BerthException.unavailable("cannot allocate a terminal: %s", Libc.describe(Libc.errno()));
         }
-        Pointer name = Memory.allocateDirect(Libc.RUNTIME, 128);
-        Pointer termios = Memory.allocateDirect(Libc.RUNTIME, 256); // struct termios is 60 bytes
-        if (Libc.LIBC.grantpt(fd) != 0 || Libc.LIBC.unlockpt(fd) != 0 || Libc.LIBC.ptsname_r(fd, name, name.size()) != 0
-                || Libc.LIBC.tcgetattr(fd, termios) != 0 || raw(fd, termios) != 0) {
+        Pointer name = Memory.allocateDirect(Libc.runtime(), 128);
+        Pointer termios = Memory.allocateDirect(Libc.runtime(), 256); // struct termios is 60 bytes
+        if (Libc.c().grantpt(fd) != 0 || Libc.c().unlockpt(fd) != 0 || Libc.c().ptsname_r(fd, name, name.size()) != 0
+                || Libc.c().tcgetattr(fd, termios) != 0 || raw(fd, termios) != 0) {
             int e = Libc.errno();
-            Libc.LIBC.close(fd);
-            throw dev.berth.common.BerthException.unavailable("cannot set up a terminal: %s", Libc.error(e));
+            Libc.c().close(fd);
+            throw dev.berth.common.BerthException.unavailable("cannot set up a terminal: %s", Libc.describe(e));
         }
         return new Terminal(new NativeFd(fd, "terminal"), java.nio.file.Path.of(name.getString(0)));
     }
 
     private static int raw(int fd, Pointer termios) {
-        Libc.LIBC.cfmakeraw(termios);
-        return Libc.LIBC.tcsetattr(fd, 0 /* TCSANOW */, termios);
+        Libc.c().cfmakeraw(termios);
+        return Libc.c().tcsetattr(fd, 0 /* TCSANOW */, termios);
     }
 
     /** The slave side's device ({@code /dev/pts/N}), to open as the process's standard streams. */
@@ -73,12 +74,12 @@ public final class Terminal implements AutoCloseable {
         if (width <= 0 || height <= 0) {
             return;
         }
-        Pointer ws = Memory.allocateDirect(Libc.RUNTIME, 8);
+        Pointer ws = Memory.allocateDirect(Libc.runtime(), 8);
         ws.putShort(0, (short) height); // ws_row
         ws.putShort(2, (short) width); // ws_col
         ws.putShort(4, (short) 0);
         ws.putShort(6, (short) 0);
-        master.with(fd -> Libc.LIBC.ioctl(fd, Libc.TIOCSWINSZ, ws));
+        master.with(fd -> Libc.c().ioctl(fd, Libc.TIOCSWINSZ, ws));
     }
 
     private void endOfInput() {

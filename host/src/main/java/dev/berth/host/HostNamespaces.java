@@ -1,0 +1,40 @@
+package dev.berth.host;
+
+import java.nio.file.Path;
+import java.util.Map;
+
+/**
+ * Making a pod's namespaces. A namespace lives on through its pin (a bind mount of it onto a
+ * file) with no process in it, and ends when the pin is unmounted ({@link HostMounts}) and its
+ * last user is gone. {@link LinuxNamespaces} unshares on a short-lived thread; the test-jar's
+ * {@code FakeNamespaces} records pins as mounts of its {@code FakeMounts}.
+ */
+public interface HostNamespaces {
+    /** The kinds of namespace a pod gets of its own, with their clone flag and /proc name. */
+    enum Kind {
+        NET(Libc.CLONE_NEWNET, "net"), IPC(Libc.CLONE_NEWIPC, "ipc"), UTS(Libc.CLONE_NEWUTS, "uts");
+
+        private final int cloneFlag;
+        private final String procName;
+
+        Kind(int cloneFlag, String procName) {
+            this.cloneFlag = cloneFlag;
+            this.procName = procName;
+        }
+
+        public int cloneFlag() {
+            return cloneFlag;
+        }
+
+        /** The name under /proc/PID/ns/. */
+        public String procName() {
+            return procName;
+        }
+    }
+
+    /**
+     * New namespaces, one of each kind in {@code pins}, each pinned at its path (an existing
+     * empty file), with {@code hostname} set when a UTS namespace is made (and non-empty).
+     */
+    void createPinned(Map<Kind, Path> pins, String hostname);
+}

@@ -1,0 +1,104 @@
+package dev.berth.host;
+
+import dev.berth.common.BerthException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * The host's mounts: mount(2) and umount2(2) called directly on the create paths (no mount(8)
+ * process per call), umount(8) for tearing down a whole tree in one process, and
+ * /proc/self/mountinfo ({@link MountTable}) for what is mounted.
+ */
+public final class LinuxMounts implements HostMounts {
+    public static final LinuxMounts INSTANCE = new LinuxMounts();
+
+    private LinuxMounts() {
+    }
+
+    @Override
+    public void bindPrivate(Path dir) {
+        Libc.C c = Libc.c();
+        if (c.mount(dir.toString(), dir.toString(), null, Libc.MS_BIND, null) != 0) {
+            throw fail("bind-mount " + dir + " onto itself");
+        }
+        if (c.mount("none", dir.toString(), null, Libc.MS_PRIVATE, null) != 0) {
+            throw fail("make " + dir + " a private mount");
+        }
+    }
+
+    @Override
+    public void tmpfs(String source, Path target, String options) {
+        if (Libc.c().mount(source, target.toString(), "tmpfs", Libc.MS_NOSUID | Libc.MS_NODEV | Libc.MS_NOEXEC, options) != 0) {
+            throw fail("mount a tmpfs on " + target);
+        }
+    }
+
+    @Override
+    public void overlay(Path target, String options) {
+        if (Libc.c().mount("overlay", target.toString(), "overlay", 0, options) != 0) {
+            throw fail("mount an overlay on " + target);
+        }
+    }
+
+    @Override
+    public void unmount(Path target) {
+        Libc.C c = Libc.c();
+        if (c.umount2(target.toString(), 0) == 0) {
+            return;
+        }
+        int errno = Libc.errno();
+        if (errno == Libc.EINVAL || errno == Libc.ENOENT) {
+            return; // not a mount point (any more), or gone
+        }
+        if (errno == Libc.EBUSY && c.umount2(target.toString(), Libc.MNT_DETACH) == 0) {
+            return;
+        }
+        throw fail("unmount " + target);
+    }
+
+    /** Unmounts through umount(8), all mount points in one process; falls back to a lazy unmount for a busy one. */
+    @Override
+    public void unmountAllUnder(Path dir) {
+        int before = MountTable.mountCountUnder(dir);
+        while (before > 0) {
+            List<String> argv = new ArrayList<>(List.of("umount"));
+            MountTable.mountPointsUnder(dir).forEach(p -> argv.add(p.toString()));
+            if (!Command.run(argv).ok()) {
+                for (Path p : MountTable.mountPointsUnder(dir)) {
+                    Command.run("umount", "--lazy", p.toString());
+                }
+            }
+            int now = MountTable.mountCountUnder(dir);
+            if (now >= before) {
+                throw BerthException.internal("cannot unmount everything under " + dir + ": still mounted: "
+                        + MountTable.mountPointsUnder(dir), null);
+            }
+            before = now;
+        }
+    }
+
+    @Override
+    public List<Path> mountPointsUnder(Path dir) {
+        return MountTable.mountPointsUnder(dir);
+    }
+
+    @Override
+    public int mountCountUnder(Path dir) {
+        return MountTable.mountCountUnder(dir);
+    }
+
+    @Override
+    public boolean isMountPoint(Path path) {
+        return MountTable.isMountPoint(path);
+    }
+
+    @Override
+    public MountTable.Mount containing(Path path) {
+        return MountTable.containing(path);
+    }
+
+    private static BerthException fail(String what) {
+        return BerthException.internal("cannot " + what + ": " + Libc.describe(Libc.errno()), null);
+    }
+}

@@ -1,0 +1,42 @@
+package dev.berth.host;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/** Host processes seen through /proc and signalled with kill(2) (no kill(1) process per signal). */
+public final class LinuxProcesses implements HostProcesses {
+    public static final LinuxProcesses INSTANCE = new LinuxProcesses();
+
+    private LinuxProcesses() {
+    }
+
+    @Override
+    public long startTime(long pid) {
+        if (pid <= 0) {
+            return -1;
+        }
+        try {
+            String stat = Files.readString(Path.of("/proc", Long.toString(pid), "stat"));
+            // fields after "pid (comm)": state is [0], starttime is [19]; comm may hold spaces and parentheses
+            int close = stat.lastIndexOf(')');
+            String[] f = stat.substring(close + 2).trim().split(" ");
+            if (f[0].equals("Z") || f[0].equals("X")) {
+                return -1;
+            }
+            return Long.parseLong(f[19]);
+        } catch (IOException | RuntimeException e) {
+            return -1;
+        }
+    }
+
+    @Override
+    public boolean signal(long pid, int signal) {
+        return pid > 0 && pid <= Integer.MAX_VALUE && Libc.c().kill((int) pid, signal) == 0;
+    }
+
+    @Override
+    public boolean signalGroup(long pgid, int signal) {
+        return pgid > 1 && pgid <= Integer.MAX_VALUE && Libc.c().kill((int) -pgid, signal) == 0;
+    }
+}

@@ -1,0 +1,91 @@
+package dev.berth.host.testing;
+
+import dev.berth.host.HostProcesses;
+import dev.berth.host.ProcessIdentity;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * A process table in memory: a test starts processes ({@link #spawn}), SIGKILL and SIGTERM end
+ * them (or only SIGKILL for one that ignores SIGTERM), every signal is recorded, and
+ * {@link #running()} shows what is left. Start times grow, so a reused pid is a new identity.
+ */
+public final class FakeProcesses implements HostProcesses {
+    /** One signal sent: to a process, or to a process group when {@code group}. */
+    public record Signal(long pid, int signal, boolean group) {
+    }
+
+    private static final int SIGKILL = 9;
+    private static final int SIGTERM = 15;
+
+    private final Map<Long, Entry> table = new LinkedHashMap<>();
+    private final List<Signal> signals = new ArrayList<>();
+    private long clock = 1000;
+
+    private record Entry(long startTime, long pgid, boolean ignoresTerm) {
+    }
+
+    /** A new running process {@code pid} in its own process group. */
+    public synchronized ProcessIdentity spawn(long pid) {
+        return spawn(pid, pid, false);
+    }
+
+    /** A new running process in process group {@code pgid}; one that {@code ignoresTerm} only dies of SIGKILL. */
+    public synchronized ProcessIdentity spawn(long pid, long pgid, boolean ignoresTerm) {
+        Entry e = new Entry(++clock, pgid, ignoresTerm);
+        table.put(pid, e);
+        return new ProcessIdentity(pid, e.startTime());
+    }
+
+    /** The process ends on its own (it is reaped: no zombie is left). */
+    public synchronized void exit(long pid) {
+        table.remove(pid);
+    }
+
+    public synchronized List<ProcessIdentity> running() {
+        return table.entrySet().stream().map(e -> new ProcessIdentity(e.getKey(), e.getValue().startTime())).toList();
+    }
+
+    public synchronized List<Signal> signals() {
+        return List.copyOf(signals);
+    }
+
+    @Override
+    public synchronized long startTime(long pid) {
+        Entry e = table.get(pid);
+        return pid > 0 && e != null ? e.startTime() : -1;
+    }
+
+    @Override
+    public synchronized boolean signal(long pid, int signal) {
+        if (pid <= 0) {
+            return false;
+        }
+        signals.add(new Signal(pid, signal, false));
+        Entry e = table.get(pid);
+        if (e == null) {
+            return false;
+        }
+        deliver(pid, e, signal);
+        return true;
+    }
+
+    @Override
+    public synchronized boolean signalGroup(long pgid, int signal) {
+        if (pgid <= 1) {
+            return false;
+        }
+        signals.add(new Signal(pgid, signal, true));
+        List<Long> members = table.entrySet().stream().filter(e -> e.getValue().pgid() == pgid).map(Map.Entry::getKey).toList();
+        members.forEach(pid -> deliver(pid, table.get(pid), signal));
+        return !members.isEmpty();
+    }
+
+    private void deliver(long pid, Entry e, int signal) {
+        if (signal == SIGKILL || (signal == SIGTERM && !e.ignoresTerm())) {
+            table.remove(pid);
+        }
+    }
+}
