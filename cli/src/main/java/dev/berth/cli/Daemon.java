@@ -28,7 +28,7 @@ import dev.berth.cli.metrics.MetricsServer;
 import dev.berth.criserver.runtime.NetworkReadiness;
 import dev.berth.criserver.runtime.Readiness;
 import dev.berth.criserver.runtime.RuntimeReadiness;
-import dev.berth.criserver.runtime.RuntimeState;
+import dev.berth.networking.PodCidrs;
 import dev.berth.cgroups.Cgroups;
 import dev.berth.common.BerthException;
 import dev.berth.networking.PodNetwork;
@@ -84,7 +84,7 @@ public final class Daemon {
         createStateDirectory(config.root());
         createStateDirectory(config.runRoot());
 
-        RuntimeState state = new RuntimeState(config.root());
+        PodCidrs state = new PodCidrs(config.root());
         PodNetwork network = podNetwork(config.network(), state);
         Cgroups cgroups = Cgroups.detect(config.cgroup().driver());
         LOG.info("cgroups: {}", cgroups.describe());
@@ -203,7 +203,7 @@ public final class Daemon {
     }
 
     /** CNI networking on the configured directories; follows the kubelet's pod CIDR for the default network. */
-    private static PodNetwork podNetwork(BerthConfig.Network n, RuntimeState state) {
+    private static PodNetwork podNetwork(BerthConfig.Network n, PodCidrs state) {
         CniPodNetwork.DefaultNetworkSettings defaultNetwork = n.defaultNetwork()
                 ? new CniPodNetwork.DefaultNetworkSettings("berth", n.defaultBridge(), n.defaultSubnet(), n.ipamDataDir(),
                         "99-berth-default.conflist")
