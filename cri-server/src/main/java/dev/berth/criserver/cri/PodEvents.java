@@ -30,7 +30,10 @@ public final class PodEvents implements ContainerListener {
     private final SandboxService sandboxes;
     private final ContainerService containers;
     private final ExecutorService builder;
-    /** DELETED events built before their container's removal, published once it is gone. */
+    /**
+     * DELETED events built before their container's removal, published once it is gone (a
+     * removal that failed leaves its event here until the next attempt replaces it).
+     */
     private final Map<String, ContainerEventResponse> deletions = new ConcurrentHashMap<>();
 
     public PodEvents(ContainerEvents hub, SandboxService sandboxes, ContainerService containers) {
