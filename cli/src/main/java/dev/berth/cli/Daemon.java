@@ -6,7 +6,6 @@ import dev.berth.streaming.ExecBackend;
 import dev.berth.criserver.cri.ContainerEvents;
 import dev.berth.criserver.cri.ContainerRpcs;
 import dev.berth.criserver.cri.PodEvents;
-import dev.berth.criserver.cri.Containers;
 import dev.berth.criserver.cri.ImageRpcs;
 import dev.berth.common.BerthVersion;
 import dev.berth.criserver.cri.PodMetricsRpcs;
@@ -28,12 +27,14 @@ import dev.berth.cli.metrics.MetricsServer;
 import dev.berth.criserver.runtime.NetworkReadiness;
 import dev.berth.criserver.runtime.Readiness;
 import dev.berth.criserver.runtime.RuntimeReadiness;
-import dev.berth.criserver.runtime.RuntimeState;
+import dev.berth.networking.PodCidrs;
 import dev.berth.cgroups.Cgroups;
 import dev.berth.common.BerthException;
 import dev.berth.networking.PodNetwork;
 import dev.berth.networking.cni.CniPodNetwork;
+import dev.berth.podsandbox.container.ContainerImages;
 import dev.berth.podsandbox.container.ContainerManager;
+import dev.berth.podsandbox.container.ContainerService;
 import dev.berth.podsandbox.container.ContainerRootfs;
 import dev.berth.podsandbox.container.conmon.ConmonRuntime;
 import dev.berth.podsandbox.container.spec.HostFacts;
@@ -84,7 +85,7 @@ public final class Daemon {
         createStateDirectory(config.root());
         createStateDirectory(config.runRoot());
 
-        RuntimeState state = new RuntimeState(config.root());
+        PodCidrs state = new PodCidrs(config.root());
         PodNetwork network = podNetwork(config.network(), state);
         Cgroups cgroups = Cgroups.detect(config.cgroup().driver());
         LOG.info("cgroups: {}", cgroups.describe());
@@ -98,22 +99,23 @@ public final class Daemon {
                 .withVerboseInfo("cgroupLayout", cgroups.describe())
                 .register(registry);
         ImageService images = Images.open(config);
-        Containers containers = containers(config, cgroups, images);
+        ContainerService containers = containers(config, cgroups, images);
         SandboxService sandboxes = new SandboxService(config.root().resolve("sandboxes"), config.runRoot(),
                 new RuntimeHandlers(config.runtime().handlers().entrySet().stream()
                         .collect(Collectors.toMap(Map.Entry::getKey, e -> e.getValue().binary())),
                         config.runtime().defaultHandler(), config.runRoot().resolve("runtimes")),
                 network, cgroups, containers);
+        containers.usePods(sandboxes::podContext);
         sandboxes.recover();
         network.garbageCollect(sandboxes.ids());
         ContainerEvents eventHub = new ContainerEvents(ContainerEvents.DEFAULT_BUFFER);
         eventHub.register(registry);
-        PodEvents events = new PodEvents(eventHub, sandboxes, containers.manager());
-        containers.onRemove(events::containerRemoval);
-        containers.manager().onExit(events::containerExited, EXIT_SWEEP);
+        PodEvents events = new PodEvents(eventHub, sandboxes, containers);
+        containers.listen(events);
+        containers.manager().exits().watch(EXIT_SWEEP);
         new SandboxRpcs(sandboxes, events).register(registry);
         new ImageRpcs(images, config.root().resolve(CONTAINER_LAYERS)).register(registry);
-        new ContainerRpcs(containers, sandboxes, images, cgroups, events).register(registry);
+        new ContainerRpcs(containers).register(registry);
         Path layers = config.root().resolve(CONTAINER_LAYERS);
         StatsCollector stats = new StatsCollector(containers.manager(), PodDirectory.of(sandboxes), cgroups,
                 record -> layers.resolve(record.id()).resolve("upper"), layers, new NetDev(), Clock.systemUTC());
@@ -163,15 +165,15 @@ public final class Daemon {
      * (what ImageFsInfo reports as the container filesystem), root filesystems mounted under
      * {@code <run root>/rootfs}.
      */
-    private static Containers containers(BerthConfig config, Cgroups cgroups, ImageService images) {
+    private static ContainerService containers(BerthConfig config, Cgroups cgroups, ImageService images) {
         Map<String, ConmonRuntime> handlers = new java.util.TreeMap<>();
         config.runtime().handlers().forEach((name, h) -> handlers.put(name, new ConmonRuntime(name, CONMON,
                 executable(h.binary()), config.runRoot().resolve("runtimes").resolve(name), RUNTIME_COMMAND_TIMEOUT)));
         ContainerManager manager = new ContainerManager(config.root(), config.runRoot(), handlers,
                 config.runtime().defaultHandler(), HostFacts.current(), rec -> oomKilled(cgroups, rec.cgroupsPath()),
                 ContainerManager.Options.defaults());
-        Containers containers = new Containers(manager, new ContainerRootfs(config.root().resolve(CONTAINER_LAYERS),
-                config.runRoot().resolve("rootfs")), images);
+        ContainerService containers = new ContainerService(manager, new ContainerRootfs(config.root().resolve(CONTAINER_LAYERS),
+                config.runRoot().resolve("rootfs")), ContainerImages.of(images), cgroups);
         containers.recover();
         return containers;
     }
@@ -203,7 +205,7 @@ public final class Daemon {
     }
 
     /** CNI networking on the configured directories; follows the kubelet's pod CIDR for the default network. */
-    private static PodNetwork podNetwork(BerthConfig.Network n, RuntimeState state) {
+    private static PodNetwork podNetwork(BerthConfig.Network n, PodCidrs state) {
         CniPodNetwork.DefaultNetworkSettings defaultNetwork = n.defaultNetwork()
                 ? new CniPodNetwork.DefaultNetworkSettings("berth", n.defaultBridge(), n.defaultSubnet(), n.ipamDataDir(),
                         "99-berth-default.conflist")

@@ -10,11 +10,20 @@ import dev.berth.cri.v1.LinuxContainerSecurityContext;
 import dev.berth.cri.v1.Mount;
 import dev.berth.cri.v1.MountPropagation;
 import dev.berth.cri.v1.SecurityProfile;
+import dev.berth.cri.v1.Container;
+import dev.berth.cri.v1.ContainerMetadata;
+import dev.berth.cri.v1.ContainerResources;
+import dev.berth.cri.v1.ContainerUser;
+import dev.berth.cri.v1.ImageSpec;
+import dev.berth.cri.v1.LinuxContainerUser;
+import dev.berth.podsandbox.container.ContainerRecord;
+import dev.berth.podsandbox.container.ContainerState;
+import dev.berth.podsandbox.container.ContainerView;
 import dev.berth.podsandbox.container.spec.ContainerConfig;
 import java.util.Map;
 import java.util.stream.Collectors;
 
-/** CRI container messages to and from the container engine's {@link ContainerConfig}. */
+/** CRI container messages to and from the container engine's {@link ContainerConfig}, records and states. */
 final class ContainerTranslation {
     private ContainerTranslation() {
     }
@@ -162,6 +171,70 @@ final class ContainerTranslation {
             case PROPAGATION_HOST_TO_CONTAINER -> ContainerConfig.Propagation.HOST_TO_CONTAINER;
             case PROPAGATION_BIDIRECTIONAL -> ContainerConfig.Propagation.BIDIRECTIONAL;
             default -> throw BerthException.invalidArgument("unknown mount propagation %s", p);
+        };
+    }
+
+    /** The CRI status of one container (also what container events carry). */
+    static dev.berth.cri.v1.ContainerStatus status(ContainerView v) {
+        ContainerRecord r = v.record();
+        ContainerConfig c = r.config();
+        dev.berth.cri.v1.ContainerStatus.Builder s = dev.berth.cri.v1.ContainerStatus.newBuilder()
+                .setId(r.id())
+                .setMetadata(ContainerMetadata.newBuilder().setName(r.name()).setAttempt(r.attempt()))
+                .setState(state(r.state()))
+                .setCreatedAt(r.createdAt())
+                .setStartedAt(r.startedAt())
+                .setFinishedAt(r.finishedAt())
+                .setExitCode(r.exitCode())
+                .setReason(r.reason())
+                .setMessage(r.message())
+                .putAllLabels(r.labels())
+                .putAllAnnotations(r.annotations())
+                .setLogPath(r.logPath())
+                .setResources(ContainerResources.newBuilder().setLinux(resources(c.resources())));
+        s.setImage(ImageSpec.newBuilder().setImage(v.image())).setImageRef(v.imageRef()).setImageId(r.imageRef());
+        c.mounts().forEach(m -> s.addMounts(mount(m)));
+        if (v.user() != null) {
+            LinuxContainerUser.Builder u = LinuxContainerUser.newBuilder().setUid(v.user().uid()).setGid(v.user().gid());
+            v.user().additionalGids().forEach(u::addSupplementalGroups);
+            s.setUser(ContainerUser.newBuilder().setLinux(u));
+        }
+        return s.build();
+    }
+
+    /** One container of ListContainers and StreamContainers. */
+    static Container container(ContainerView v) {
+        ContainerRecord r = v.record();
+        return Container.newBuilder()
+                .setId(r.id())
+                .setPodSandboxId(r.sandboxId())
+                .setMetadata(ContainerMetadata.newBuilder().setName(r.name()).setAttempt(r.attempt()))
+                .setImage(ImageSpec.newBuilder().setImage(v.image()))
+                .setImageRef(v.imageRef())
+                .setImageId(r.imageRef())
+                .setState(state(r.state()))
+                .setCreatedAt(r.createdAt())
+                .putAllLabels(r.labels())
+                .putAllAnnotations(r.annotations())
+                .build();
+    }
+
+    static dev.berth.cri.v1.ContainerState state(ContainerState s) {
+        return switch (s) {
+            case CREATED -> dev.berth.cri.v1.ContainerState.CONTAINER_CREATED;
+            case RUNNING -> dev.berth.cri.v1.ContainerState.CONTAINER_RUNNING;
+            case EXITED -> dev.berth.cri.v1.ContainerState.CONTAINER_EXITED;
+            case UNKNOWN -> dev.berth.cri.v1.ContainerState.CONTAINER_UNKNOWN;
+        };
+    }
+
+    static ContainerState state(dev.berth.cri.v1.ContainerState s) {
+        return switch (s) {
+            case CONTAINER_CREATED -> ContainerState.CREATED;
+            case CONTAINER_RUNNING -> ContainerState.RUNNING;
+            case CONTAINER_EXITED -> ContainerState.EXITED;
+            case CONTAINER_UNKNOWN -> ContainerState.UNKNOWN;
+            default -> throw BerthException.invalidArgument("unknown container state %s", s);
         };
     }
 }

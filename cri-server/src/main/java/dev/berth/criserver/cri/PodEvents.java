@@ -3,96 +3,84 @@ package dev.berth.criserver.cri;
 import dev.berth.common.BerthException;
 import dev.berth.cri.v1.ContainerEventResponse;
 import dev.berth.cri.v1.ContainerEventType;
-import dev.berth.cri.v1.ContainerStatus;
 import dev.berth.podsandbox.container.ContainerFilter;
-import dev.berth.podsandbox.container.ContainerManager;
+import dev.berth.podsandbox.container.ContainerListener;
 import dev.berth.podsandbox.container.ContainerRecord;
+import dev.berth.podsandbox.container.ContainerService;
 import dev.berth.podsandbox.sandbox.SandboxService;
 import java.time.Instant;
-import java.util.HashSet;
-import java.util.Set;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
-import java.util.function.Function;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Turns what the runtime does into the container events of {@link ContainerEvents}, each with
+ * Translates what the runtime reports (the {@link ContainerService}'s container events, the
+ * sandbox RPCs' pod events) into the container events of {@link ContainerEvents}, each with
  * the pod's sandbox status and the statuses of its containers. Events are built on one
- * background thread, in the order they happened, so a runtime operation only enqueues; a
+ * background thread, in the order they were reported, so a runtime operation only enqueues; a
  * DELETED event is built before the removal, while there is still something to describe.
  */
-public final class PodEvents {
+public final class PodEvents implements ContainerListener {
     private static final Logger LOG = LoggerFactory.getLogger(PodEvents.class);
 
     private final ContainerEvents hub;
     private final SandboxService sandboxes;
-    private final ContainerManager manager;
+    private final ContainerService containers;
     private final ExecutorService builder;
-    /** Containers whose STARTED event is out, so an exit seen before StartContainer returns does not reorder them. */
-    private final Set<String> started = new HashSet<>();
-    private volatile Function<String, ContainerStatus> containerStatus = id -> null;
+    /**
+     * DELETED events built before their container's removal, published once it is gone (a
+     * removal that failed leaves its event here until the next attempt replaces it).
+     */
+    private final Map<String, ContainerEventResponse> deletions = new ConcurrentHashMap<>();
 
-    public PodEvents(ContainerEvents hub, SandboxService sandboxes, ContainerManager manager) {
+    public PodEvents(ContainerEvents hub, SandboxService sandboxes, ContainerService containers) {
         this.hub = hub;
         this.sandboxes = sandboxes;
-        this.manager = manager;
+        this.containers = containers;
         this.builder = Executors.newSingleThreadExecutor(r -> {
             Thread t = new Thread(r, "berth-container-events");
             t.setDaemon(true);
             return t;
         });
-        for (ContainerRecord r : manager.list()) {
-            if (r.startedAt() != 0) {
-                started.add(r.id());
-            }
+    }
+
+    @Override
+    public void created(ContainerRecord container) {
+        enqueue(container.id(), container.sandboxId(), ContainerEventType.CONTAINER_CREATED_EVENT);
+    }
+
+    @Override
+    public void started(ContainerRecord container) {
+        enqueue(container.id(), container.sandboxId(), ContainerEventType.CONTAINER_STARTED_EVENT);
+    }
+
+    @Override
+    public void stopped(ContainerRecord container) {
+        enqueue(container.id(), container.sandboxId(), ContainerEventType.CONTAINER_STOPPED_EVENT);
+    }
+
+    @Override
+    public void deleting(ContainerRecord container) {
+        ContainerEventResponse event = safeBuild(container.id(), container.sandboxId(),
+                ContainerEventType.CONTAINER_DELETED_EVENT, nowNanos());
+        if (event != null) {
+            deletions.put(container.id(), event);
+        } else {
+            deletions.remove(container.id());
         }
     }
 
-    /** How a container's CRI status is made (ContainerRpcs' translation). */
-    void containerStatuses(Function<String, ContainerStatus> translation) {
-        this.containerStatus = translation;
-    }
-
-    public void containerCreated(String id, String sandboxId) {
-        enqueue(id, sandboxId, ContainerEventType.CONTAINER_CREATED_EVENT);
-    }
-
-    public void containerStarted(String id) {
-        synchronized (started) {
-            if (started.add(id)) {
-                enqueue(id, null, ContainerEventType.CONTAINER_STARTED_EVENT);
+    @Override
+    public void deleted(ContainerRecord container) {
+        ContainerEventResponse event = deletions.remove(container.id());
+        if (event != null) {
+            synchronized (this) {
+                builder.execute(() -> hub.publish(event));
             }
         }
-    }
-
-    /** A container berth saw exit (the engine's exit listener): one STOPPED event per exit. */
-    public void containerExited(ContainerRecord rec) {
-        synchronized (started) {
-            if (rec.startedAt() != 0 && started.add(rec.id())) {
-                enqueue(rec.id(), rec.sandboxId(), ContainerEventType.CONTAINER_STARTED_EVENT);
-            }
-            enqueue(rec.id(), rec.sandboxId(), ContainerEventType.CONTAINER_STOPPED_EVENT);
-        }
-    }
-
-    /** Called before a container is removed; the returned action publishes its DELETED event once it is gone. */
-    public Runnable containerRemoval(String id) {
-        ContainerRecord rec = manager.find(id).orElse(null);
-        if (rec == null) {
-            return () -> { };
-        }
-        long at = nowNanos();
-        ContainerEventResponse event = safeBuild(id, rec.sandboxId(), ContainerEventType.CONTAINER_DELETED_EVENT, at);
-        return () -> {
-            synchronized (started) {
-                started.remove(id);
-                if (event != null) {
-                    builder.execute(() -> hub.publish(event));
-                }
-            }
-        };
     }
 
     public void sandboxCreatedAndStarted(String sandboxId) {
@@ -109,7 +97,7 @@ public final class PodEvents {
         ContainerEventResponse event = safeBuild(sandboxId, sandboxId, ContainerEventType.CONTAINER_DELETED_EVENT, nowNanos());
         return () -> {
             if (event != null) {
-                synchronized (started) {
+                synchronized (this) {
                     builder.execute(() -> hub.publish(event));
                 }
             }
@@ -118,7 +106,7 @@ public final class PodEvents {
 
     private void enqueue(String id, String sandboxId, ContainerEventType type) {
         long at = nowNanos();
-        synchronized (started) {
+        synchronized (this) {
             builder.execute(() -> {
                 ContainerEventResponse event = safeBuild(id, sandboxId, type, at);
                 if (event != null) {
@@ -138,9 +126,6 @@ public final class PodEvents {
     }
 
     private ContainerEventResponse build(String id, String sandboxId, ContainerEventType type, long at) {
-        if (sandboxId == null) {
-            sandboxId = manager.find(id).map(ContainerRecord::sandboxId).orElse("");
-        }
         ContainerEventResponse.Builder b = ContainerEventResponse.newBuilder()
                 .setContainerId(id).setContainerEventType(type).setCreatedAt(at);
         if (!sandboxId.isEmpty()) {
@@ -149,12 +134,9 @@ public final class PodEvents {
             } catch (BerthException e) {
                 // the sandbox is gone already: the event has no sandbox status
             }
-            for (ContainerRecord r : manager.list(new ContainerFilter("", null, sandboxId, null))) {
+            for (ContainerRecord r : containers.manager().list(new ContainerFilter("", null, sandboxId, null))) {
                 try {
-                    ContainerStatus s = containerStatus.apply(r.id());
-                    if (s != null) {
-                        b.addContainersStatuses(s);
-                    }
+                    b.addContainersStatuses(ContainerTranslation.status(containers.status(r.id())));
                 } catch (BerthException e) {
                     // removed meanwhile
                 }

@@ -3,7 +3,7 @@ package dev.berth.criserver.cri;
 import dev.berth.common.BerthVersion;
 import dev.berth.criserver.grpc.CriRegistry;
 import dev.berth.criserver.runtime.Readiness;
-import dev.berth.criserver.runtime.RuntimeState;
+import dev.berth.networking.PodCidrs;
 import dev.berth.common.Json;
 import dev.berth.cri.v1.CgroupDriver;
 import dev.berth.cri.v1.LinuxRuntimeConfiguration;
@@ -37,11 +37,11 @@ public final class RuntimeInfoRpcs implements CriRegistry.Feature {
     }
 
     private final Settings config;
-    private final RuntimeState state;
+    private final PodCidrs state;
     private final List<Readiness.Check> checks;
     private final Map<String, Object> verboseExtras = new LinkedHashMap<>();
 
-    public RuntimeInfoRpcs(Settings config, RuntimeState state, List<Readiness.Check> checks) {
+    public RuntimeInfoRpcs(Settings config, PodCidrs state, List<Readiness.Check> checks) {
         this.config = config;
         this.state = state;
         this.checks = List.copyOf(checks);

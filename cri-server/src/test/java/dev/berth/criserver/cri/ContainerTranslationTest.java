@@ -1,12 +1,10 @@
 package dev.berth.criserver.cri;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
 import com.google.protobuf.ByteString;
 import dev.berth.common.BerthException;
 import dev.berth.cri.v1.Capability;
@@ -21,7 +19,6 @@ import dev.berth.cri.v1.LinuxContainerSecurityContext;
 import dev.berth.cri.v1.Mount;
 import dev.berth.cri.v1.MountPropagation;
 import dev.berth.cri.v1.SecurityProfile;
-import dev.berth.podsandbox.container.spec.ImageConfig;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
@@ -103,27 +100,5 @@ class ContainerTranslationTest {
                 LinuxContainerSecurityContext.newBuilder().setCapabilities(Capability.newBuilder().addAddAmbientCapabilities("NET_RAW")))).build();
         assertEquals(BerthException.Kind.INVALID_ARGUMENT, assertThrows(BerthException.class,
                 () -> ContainerTranslation.config(ambient, "")).kind());
-    }
-
-    @Test
-    void theLogPathIsTheSandboxLogDirectoryJoinedWithTheContainerLogPath() {
-        assertEquals("/var/log/pods/p/app/0.log", ContainerRpcs.logPath("/var/log/pods/p", "app/0.log"));
-        assertEquals("", ContainerRpcs.logPath("/var/log/pods/p", ""), "no log path: the engine's default");
-        assertEquals("/abs/0.log", ContainerRpcs.logPath("", "/abs/0.log"));
-        assertEquals(BerthException.Kind.INVALID_ARGUMENT, assertThrows(BerthException.class,
-                () -> ContainerRpcs.logPath("/var/log/pods/p", "../../escape.log")).kind());
-        assertEquals(BerthException.Kind.INVALID_ARGUMENT, assertThrows(BerthException.class,
-                () -> ContainerRpcs.logPath("", "relative.log")).kind());
-    }
-
-    @Test
-    void theImageConfigComesFromTheStoredImageJson() throws Exception {
-        ImageConfig ic = ContainerRpcs.imageConfig(new ObjectMapper().readTree("""
-                {"config":{"Entrypoint":["/entry"],"Cmd":["a","b"],"Env":["PATH=/bin"],"WorkingDir":"/w",
-                 "User":"nobody","StopSignal":"SIGQUIT"}}"""));
-        assertEquals(new ImageConfig(List.of("/entry"), List.of("a", "b"), List.of("PATH=/bin"), "/w", "nobody", "SIGQUIT"), ic);
-        ImageConfig empty = ContainerRpcs.imageConfig(new ObjectMapper().readTree("{}"));
-        assertEquals(ImageConfig.empty(), empty);
-        assertFalse(empty.cmd().iterator().hasNext());
     }
 }

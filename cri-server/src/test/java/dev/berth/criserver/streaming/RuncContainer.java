@@ -60,7 +60,7 @@ final class RuncContainer implements AutoCloseable {
         ContainerConfig config = ContainerConfig.builder("main").logPath(dir.resolve("main.log").toString())
                 .command(cmd.get(0)).args(cmd.subList(1, cmd.size()).toArray(String[]::new)).tty(tty).stdin(stdin)
                 .stdinOnce(stdinOnce).build();
-        ContainerRecord rec = manager.create(new CreateRequest(config, ImageConfig.empty(), "busybox:test",
+        ContainerRecord rec = manager.create(newContainerId(), new CreateRequest(config, ImageConfig.empty(), "busybox:test",
                 SandboxContext.standalone("sandbox-" + tag, null), rootfs, "runc"));
         id = rec.id();
         manager.start(id);
@@ -108,5 +108,12 @@ final class RuncContainer implements AutoCloseable {
                 }
             }
         }
+    }
+
+    /** A fresh container id (64 hex digits), as the container service gives one. */
+    private static String newContainerId() {
+        byte[] b = new byte[32];
+        new java.security.SecureRandom().nextBytes(b);
+        return java.util.HexFormat.of().formatHex(b);
     }
 }

@@ -6,9 +6,10 @@ import dev.berth.podsandbox.container.spec.SandboxContext;
 import java.nio.file.Path;
 
 /**
- * What CreateContainer needs, as plain values: the caller (the CRI adapter) has already
- * resolved the image (its reference and config), prepared the root filesystem, and looked up
- * the sandbox's namespaces, files and the container's cgroup path.
+ * What the engine needs to create a container, as plain values: the caller
+ * ({@link ContainerService}) has already resolved the image (its reference and config),
+ * prepared the root filesystem, and looked up the sandbox's namespaces, files and the
+ * container's cgroup path.
  *
  * @param handler the runtime handler of the pod ("" for the default)
  */

@@ -2,8 +2,8 @@ package dev.berth.podsandbox.sandbox;
 
 /**
  * What the sandbox lifecycle asks of the container lifecycle: stop every container of a pod
- * (StopPodSandbox) and remove them (RemovePodSandbox). Containers are not built yet; until then
- * {@link #NONE} says there are none.
+ * (StopPodSandbox) and remove them (RemovePodSandbox). The container service is one;
+ * {@link #NONE} says a pod has no containers (a sandbox lifecycle on its own).
  */
 public interface SandboxContainers {
     SandboxContainers NONE = new SandboxContainers() {

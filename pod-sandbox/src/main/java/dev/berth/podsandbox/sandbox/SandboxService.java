@@ -30,7 +30,6 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.HexFormat;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -429,36 +428,42 @@ public final class SandboxService {
         return new PodNamespaces(path(r.netns()), path(r.ipcns()), path(r.utsns()));
     }
 
-    /** The directory holding the sandbox's hostname, hosts, resolv.conf and shm/. */
-    public Path runDirectory(String id) {
-        return runDir.resolve(store.find(id).orElseThrow(() -> BerthException.notFound("sandbox %s not found", id)).record().id());
+    /**
+     * What a container of the sandbox takes from it (namespaces, infra process, cgroup, pod
+     * files, config); the same facts a verbose status reports.
+     *
+     * @throws BerthException NOT_FOUND for an unknown sandbox
+     */
+    public PodContext podContext(String idOrPrefix) {
+        requireId(idOrPrefix);
+        SandboxRecord rec = store.find(idOrPrefix).map(SandboxStore.Entry::record)
+                .filter(r -> r.phase() != Phase.CREATING)
+                .orElseThrow(() -> BerthException.notFound("sandbox %s not found", idOrPrefix));
+        return podContext(rec, state(rec));
+    }
+
+    private PodContext podContext(SandboxRecord r, SandboxState state) {
+        Path dir = runDir.resolve(r.id());
+        return new PodContext(r.id(), state, r.infraPid(), blankIfNull(r.netns()), blankIfNull(r.ipcns()),
+                blankIfNull(r.utsns()), blankIfNull(r.cgroupPath()), r.handler(), r.runtimeBinary(), r.hostname(),
+                r.config().namespaces().hostIpc() ? "" : dir.resolve("shm").toString(),
+                dir.resolve("hostname").toString(), dir.resolve("hosts").toString(),
+                dir.resolve("resolv.conf").toString(), r.config());
+    }
+
+    /** READY while the record says so and its infra process (if any) lives. */
+    private SandboxState state(SandboxRecord r) {
+        boolean ready = r.phase() == Phase.READY
+                && (r.infraPid() == 0 || processes.alive(r.infraPid(), r.infraStartTime()));
+        return ready ? SandboxState.READY : SandboxState.NOTREADY;
     }
 
     private SandboxStatus toStatus(SandboxRecord r, boolean verbose) {
-        boolean ready = r.phase() == Phase.READY
-                && (r.infraPid() == 0 || processes.alive(r.infraPid(), r.infraStartTime()));
-        Map<String, Object> info = Map.of();
-        if (verbose) {
-            Path dir = runDir.resolve(r.id());
-            Map<String, Object> m = new LinkedHashMap<>();
-            m.put("pid", r.infraPid());
-            m.put("netnsPath", r.netns() == null ? "" : r.netns());
-            m.put("ipcnsPath", r.ipcns() == null ? "" : r.ipcns());
-            m.put("utsnsPath", r.utsns() == null ? "" : r.utsns());
-            m.put("cgroupPath", r.cgroupPath() == null ? "" : r.cgroupPath());
-            m.put("runtimeHandler", r.handler());
-            m.put("runtimeBinary", r.runtimeBinary());
-            m.put("hostname", r.hostname());
-            m.put("shmPath", r.config().namespaces().hostIpc() ? "" : dir.resolve("shm").toString());
-            m.put("hostnamePath", dir.resolve("hostname").toString());
-            m.put("hostsPath", dir.resolve("hosts").toString());
-            m.put("resolvConfPath", dir.resolve("resolv.conf").toString());
-            m.put("config", r.config());
-            info = m;
-        }
+        SandboxState state = state(r);
+        Map<String, Object> info = verbose ? podContext(r, state).verboseInfo() : Map.of();
         SandboxConfig c = r.config();
-        return new SandboxStatus(r.id(), c.metadata(), ready ? SandboxState.READY : SandboxState.NOTREADY,
-                r.createdAtNanos(), r.ips(), c.namespaces(), c.labels(), c.annotations(), c.runtimeHandler(), info);
+        return new SandboxStatus(r.id(), c.metadata(), state, r.createdAtNanos(), r.ips(), c.namespaces(), c.labels(),
+                c.annotations(), c.runtimeHandler(), info);
     }
 
     // ---------------------------------------------------------------- helpers
@@ -545,6 +550,10 @@ public final class SandboxService {
 
     private static boolean blank(String s) {
         return s == null || s.isBlank();
+    }
+
+    private static String blankIfNull(String s) {
+        return s == null ? "" : s;
     }
 
     private static String str(Path p) {

@@ -1,6 +1,7 @@
 package dev.berth.podsandbox.stats;
 
 import dev.berth.common.BerthException;
+import dev.berth.podsandbox.sandbox.PodContext;
 import dev.berth.podsandbox.sandbox.SandboxConfig;
 import dev.berth.podsandbox.sandbox.SandboxFilter;
 import dev.berth.podsandbox.sandbox.SandboxService;
@@ -36,7 +37,7 @@ public interface PodDirectory {
         return new PodDirectory() {
             @Override
             public Pod find(String id) {
-                return pod(sandboxes.status(id, true));
+                return pod(sandboxes.podContext(id));
             }
 
             @Override
@@ -44,7 +45,7 @@ public interface PodDirectory {
                 List<Pod> out = new ArrayList<>();
                 for (SandboxStatus s : sandboxes.list(new SandboxFilter(idPrefix, null, labels))) {
                     try {
-                        out.add(pod(sandboxes.status(s.id(), true)));
+                        out.add(pod(sandboxes.podContext(s.id())));
                     } catch (BerthException e) {
                         if (e.kind() != BerthException.Kind.NOT_FOUND) {
                             throw e;
@@ -55,11 +56,10 @@ public interface PodDirectory {
                 return out;
             }
 
-            private Pod pod(SandboxStatus s) {
-                String cgroup = String.valueOf(s.info().getOrDefault("cgroupPath", ""));
-                String netns = String.valueOf(s.info().getOrDefault("netnsPath", ""));
-                return new Pod(s.id(), s.metadata(), s.labels(), s.annotations(), cgroup,
-                        netns.isEmpty() ? null : Path.of(netns));
+            private Pod pod(PodContext p) {
+                SandboxConfig c = p.config();
+                return new Pod(p.id(), c.metadata(), c.labels(), c.annotations(), p.cgroupPath(),
+                        p.netnsPath().isEmpty() ? null : Path.of(p.netnsPath()));
             }
         };
     }

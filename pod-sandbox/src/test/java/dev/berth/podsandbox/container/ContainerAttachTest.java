@@ -46,7 +46,7 @@ class ContainerAttachTest {
 
     @Test
     void stdinGoesInOutputComesOutAndDetachLeavesTheContainer() throws Exception {
-        String id = m.create(fx.request(fx.config("cat").command("cat").stdin(true).build())).id();
+        String id = m.create(ContainerManager.newId(), fx.request(fx.config("cat").command("cat").stdin(true).build())).id();
         m.start(id);
         ContainerAttachment a = m.attach(id);
         a.stdin().write("ping\n".getBytes(StandardCharsets.UTF_8));
@@ -65,7 +65,7 @@ class ContainerAttachTest {
 
     @Test
     void theContainersExitEndsTheAttachmentWithItsCode() throws Exception {
-        String id = m.create(fx.request(fx.config("once").command("sh").args("-c", "read x; echo got $x; exit 5")
+        String id = m.create(ContainerManager.newId(), fx.request(fx.config("once").command("sh").args("-c", "read x; echo got $x; exit 5")
                 .stdin(true).stdinOnce(true).build())).id();
         m.start(id);
         ContainerAttachment a = m.attach(id);
@@ -77,7 +77,7 @@ class ContainerAttachTest {
 
     @Test
     void aContainerThatIsNotRunningCannotBeAttached() throws Exception {
-        String id = m.create(fx.request(fx.config("idle").command("sleep").args("1000").build())).id();
+        String id = m.create(ContainerManager.newId(), fx.request(fx.config("idle").command("sleep").args("1000").build())).id();
         assertEquals(BerthException.Kind.FAILED_PRECONDITION,
                 assertThrows(BerthException.class, () -> m.attach(id)).kind());
         assertEquals(BerthException.Kind.NOT_FOUND, assertThrows(BerthException.class, () -> m.attach("nope")).kind());

@@ -25,7 +25,7 @@ class ContainerBenchmark {
             ContainerManager m = fx.manager();
             // warm-up: class loading, JIT, page cache
             for (int i = 0; i < 3; i++) {
-                ContainerRecord w = m.create(fx.request(fx.config("warm" + i).command("sleep", "1000").build()));
+                ContainerRecord w = m.create(ContainerManager.newId(), fx.request(fx.config("warm" + i).command("sleep", "1000").build()));
                 m.start(w.id());
                 m.remove(w.id());
             }
@@ -34,7 +34,7 @@ class ContainerBenchmark {
             List<ContainerRecord> running = new ArrayList<>();
             for (int i = 0; i < N; i++) {
                 long t0 = System.nanoTime();
-                ContainerRecord c = m.create(fx.request(fx.config("bench" + i).command("sleep", "1000").build()));
+                ContainerRecord c = m.create(ContainerManager.newId(), fx.request(fx.config("bench" + i).command("sleep", "1000").build()));
                 long t1 = System.nanoTime();
                 m.start(c.id());
                 long t2 = System.nanoTime();

@@ -53,7 +53,7 @@ class ContainerLifecycleTest {
     }
 
     private ContainerRecord run(ContainerConfig config) {
-        ContainerRecord c = m.create(fx.request(config));
+        ContainerRecord c = m.create(ContainerManager.newId(), fx.request(config));
         m.start(c.id());
         return awaitExit(m, c.id());
     }
@@ -76,7 +76,7 @@ class ContainerLifecycleTest {
                 .build();
         ImageConfig image = new ImageConfig(List.of("/bin/false"), List.of("ignored"), List.of("BAR=from-image",
                 "FOO=from-image"), "/", "", "");
-        ContainerRecord c = m.create(fx.request(config, image, fx.handler));
+        ContainerRecord c = m.create(ContainerManager.newId(), fx.request(config, image, fx.handler));
         assertEquals(ContainerState.CREATED, c.state());
         assertTrue(c.pid() > 0);
         m.start(c.id());
@@ -149,7 +149,7 @@ class ContainerLifecycleTest {
 
     @Test
     void stopFallsBackToSigkillWhenTheProcessIgnoresTheStopSignal() throws Exception {
-        ContainerRecord c = m.create(fx.request(fx.config("stubborn")
+        ContainerRecord c = m.create(ContainerManager.newId(), fx.request(fx.config("stubborn")
                 .command("sh", "-c", "trap '' TERM; echo ready; while true; do sleep 1; done").build()));
         m.start(c.id());
         await("the trap to be set", Duration.ofSeconds(10), () -> logged(c, "ready"));
@@ -167,7 +167,7 @@ class ContainerLifecycleTest {
     @Test
     void stopUsesTheImageStopSignal() throws Exception {
         ImageConfig image = new ImageConfig(List.of(), List.of(), List.of(), "", "", "SIGUSR1");
-        ContainerRecord c = m.create(fx.request(fx.config("usr1")
+        ContainerRecord c = m.create(ContainerManager.newId(), fx.request(fx.config("usr1")
                 .command("sh", "-c", "trap 'echo got-usr1; exit 5' USR1; echo ready; while true; do sleep 1; done")
                 .build(), image, fx.handler));
         m.start(c.id());
@@ -199,7 +199,7 @@ class ContainerLifecycleTest {
 
     @Test
     void reopenLogStartsANewFileWithoutLosingLines() throws Exception {
-        ContainerRecord c = m.create(fx.request(fx.config("chatty").command("sh", "-c",
+        ContainerRecord c = m.create(ContainerManager.newId(), fx.request(fx.config("chatty").command("sh", "-c",
                 "i=0; while [ $i -lt 400 ]; do echo line$i; i=$((i+1)); sleep 0.005; done").build()));
         m.start(c.id());
         Path log = Path.of(c.logPath());
@@ -222,7 +222,7 @@ class ContainerLifecycleTest {
 
     @Test
     void execSyncReturnsOutputAndExitCodeAndKillsOnTimeout() throws Exception {
-        ContainerRecord c = m.create(fx.request(fx.config("exec").command("sleep", "1000").build()));
+        ContainerRecord c = m.create(ContainerManager.newId(), fx.request(fx.config("exec").command("sleep", "1000").build()));
         m.start(c.id());
         ExecResult r = m.execSync(c.id(), List.of("sh", "-c", "echo out; echo err >&2; exit 3"), Duration.ofSeconds(30));
         assertEquals(3, r.exitCode());
@@ -249,7 +249,7 @@ class ContainerLifecycleTest {
     @Test
     void execOutputBeyondTheCapIsTruncatedWithANote() throws Exception {
         ContainerManager capped = fx.manager(new ContainerManager.Options(1000, Duration.ofMinutes(1)));
-        ContainerRecord c = capped.create(fx.request(fx.config("capped").command("sleep", "1000").build()));
+        ContainerRecord c = capped.create(ContainerManager.newId(), fx.request(fx.config("capped").command("sleep", "1000").build()));
         capped.start(c.id());
         ExecResult r = capped.execSync(c.id(), List.of("sh", "-c", "head -c 5000 /dev/zero | tr '\\0' y"),
                 Duration.ofSeconds(30));
@@ -276,7 +276,7 @@ class ContainerLifecycleTest {
     @Test
     void updateResourcesChangesTheLiveCgroupAndTheRecord() throws Exception {
         String cgroup = "/berth-test-" + fx.tag;
-        ContainerRecord c = m.create(new dev.berth.podsandbox.container.CreateRequest(fx.config("limited")
+        ContainerRecord c = m.create(ContainerManager.newId(), new dev.berth.podsandbox.container.CreateRequest(fx.config("limited")
                 .command("sleep", "1000")
                 .resources(new Resources(512L, null, null, null, null, 64L << 20, null, null, null, null,
                         null)).build(), ImageConfig.empty(), "busybox:test",
@@ -296,7 +296,7 @@ class ContainerLifecycleTest {
 
     @Test
     void removeKillsARunningContainerAndFreesEverything() throws Exception {
-        ContainerRecord c = m.create(fx.request(fx.config("doomed").command("sleep", "1000").build()));
+        ContainerRecord c = m.create(ContainerManager.newId(), fx.request(fx.config("doomed").command("sleep", "1000").build()));
         m.start(c.id());
         m.remove(c.id());
         assertThrows(BerthException.class, () -> m.status(c.id()));
@@ -309,19 +309,19 @@ class ContainerLifecycleTest {
 
     @Test
     void badInputIsRefusedAndLeavesNothingBehind() throws Exception {
-        BerthException missing = assertThrows(BerthException.class, () -> m.create(fx.request(fx.config("m")
+        BerthException missing = assertThrows(BerthException.class, () -> m.create(ContainerManager.newId(), fx.request(fx.config("m")
                 .command("true").mount(new ContainerConfig.Mount("/data", fx.dir.resolve("absent").toString(), false,
                         null)).build())));
         assertEquals(BerthException.Kind.INVALID_ARGUMENT, missing.kind());
         BerthException noCommand = assertThrows(BerthException.class,
-                () -> m.create(fx.request(fx.config("nocmd").build())));
+                () -> m.create(ContainerManager.newId(), fx.request(fx.config("nocmd").build())));
         assertEquals(BerthException.Kind.INVALID_ARGUMENT, noCommand.kind());
         BerthException notFound = assertThrows(BerthException.class,
-                () -> m.create(fx.request(fx.config("nobin").command("/bin/does-not-exist").build())));
+                () -> m.create(ContainerManager.newId(), fx.request(fx.config("nobin").command("/bin/does-not-exist").build())));
         assertEquals(BerthException.Kind.FAILED_PRECONDITION, notFound.kind());
-        ContainerRecord first = m.create(fx.request(fx.config("twin").command("true").build()));
+        ContainerRecord first = m.create(ContainerManager.newId(), fx.request(fx.config("twin").command("true").build()));
         BerthException dup = assertThrows(BerthException.class,
-                () -> m.create(fx.request(fx.config("twin").command("true").build())));
+                () -> m.create(ContainerManager.newId(), fx.request(fx.config("twin").command("true").build())));
         assertEquals(BerthException.Kind.ALREADY_EXISTS, dup.kind());
         assertEquals(List.of(first.id()), m.list().stream().map(ContainerRecord::id).toList());
         m.remove(first.id());
@@ -335,11 +335,11 @@ class ContainerLifecycleTest {
 
     @Test
     void aNewManagerAdoptsRunningContainersAndReportsThoseThatExitedMeanwhile() throws Exception {
-        ContainerRecord steady = m.create(fx.request(fx.config("steady").command("sleep", "1000").build()));
+        ContainerRecord steady = m.create(ContainerManager.newId(), fx.request(fx.config("steady").command("sleep", "1000").build()));
         m.start(steady.id());
-        ContainerRecord brief = m.create(fx.request(fx.config("brief").command("sh", "-c", "sleep 1; exit 7").build()));
+        ContainerRecord brief = m.create(ContainerManager.newId(), fx.request(fx.config("brief").command("sh", "-c", "sleep 1; exit 7").build()));
         m.start(brief.id());
-        ContainerRecord orphan = m.create(fx.request(fx.config("orphan").command("sleep", "1000").build()));
+        ContainerRecord orphan = m.create(ContainerManager.newId(), fx.request(fx.config("orphan").command("sleep", "1000").build()));
         m.start(orphan.id());
         // berth "dies" here: a new manager reads the same state; meanwhile one container exits
         // and one loses its conmon
@@ -368,7 +368,7 @@ class ContainerLifecycleTest {
 
     @Test
     void aCreateCutShortByACrashIsRolledBackByTheNextManager() throws Exception {
-        ContainerRecord c = m.create(fx.request(fx.config("half").command("sleep", "1000").build()));
+        ContainerRecord c = m.create(ContainerManager.newId(), fx.request(fx.config("half").command("sleep", "1000").build()));
         // berth died after conmon created the container but before the record said so
         Path record = fx.stateDir.resolve("containers").resolve(c.id()).resolve("record.json");
         com.fasterxml.jackson.databind.node.ObjectNode json = (com.fasterxml.jackson.databind.node.ObjectNode)
@@ -386,9 +386,9 @@ class ContainerLifecycleTest {
 
     @Test
     void listFiltersAndVerboseInfo() throws Exception {
-        ContainerRecord a = m.create(fx.request(fx.config("a").command("sleep", "1000")
+        ContainerRecord a = m.create(ContainerManager.newId(), fx.request(fx.config("a").command("sleep", "1000")
                 .labels(java.util.Map.of("app", "web", "tier", "front")).build()));
-        ContainerRecord b = m.create(fx.request(fx.config("b").command("sleep", "1000")
+        ContainerRecord b = m.create(ContainerManager.newId(), fx.request(fx.config("b").command("sleep", "1000")
                 .labels(java.util.Map.of("app", "db")).build()));
         m.start(b.id());
         assertEquals(List.of(a.id(), b.id()), m.list(ContainerFilter.all()).stream().map(ContainerRecord::id).toList());
@@ -414,7 +414,7 @@ class ContainerLifecycleTest {
                     .withNamespaces(dev.berth.podsandbox.container.spec.SandboxContext.Namespace.join(pin.toString()),
                             null, null, null)
                     .withPodFiles(null, null, null, null, "podhost");
-            ContainerRecord c = m.create(new CreateRequest(fx.config("netns").command("sh", "-c",
+            ContainerRecord c = m.create(ContainerManager.newId(), new CreateRequest(fx.config("netns").command("sh", "-c",
                     "readlink /proc/self/ns/net; echo $$; hostname").build(), ImageConfig.empty(), "busybox:test", sb,
                     fx.rootfs, fx.handler));
             m.start(c.id());
@@ -436,7 +436,7 @@ class ContainerLifecycleTest {
         Path memoryCgroup = Files.exists(Path.of("/sys/fs/cgroup/cgroup.controllers"))
                 ? Path.of("/sys/fs/cgroup" + cgroup) : Path.of("/sys/fs/cgroup/memory" + cgroup);
         long limit = 16L << 20;
-        ContainerRecord c = withProbe.create(new CreateRequest(fx.config("hog")
+        ContainerRecord c = withProbe.create(ContainerManager.newId(), new CreateRequest(fx.config("hog")
                 .command("dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1")
                 .resources(new Resources(null, null, null, null, null, limit, limit, null, null, null, null))
                 .build(), ImageConfig.empty(), "busybox:test",
@@ -447,7 +447,7 @@ class ContainerLifecycleTest {
         assertEquals(ContainerRecord.REASON_OOM_KILLED, done.reason(), done.toString());
         assertTrue(Files.isDirectory(memoryCgroup), "the OOM was counted in " + memoryCgroup);
         // a container that ends normally under the same kind of limit is not OOMKilled
-        ContainerRecord calm = withProbe.create(new CreateRequest(fx.config("calm").command("true")
+        ContainerRecord calm = withProbe.create(ContainerManager.newId(), new CreateRequest(fx.config("calm").command("true")
                 .resources(new Resources(null, null, null, null, null, limit, limit, null, null, null, null))
                 .build(), ImageConfig.empty(), "busybox:test",
                 dev.berth.podsandbox.container.spec.SandboxContext.standalone("s-" + fx.tag, cgroup + "-calm"),
@@ -463,7 +463,7 @@ class ContainerLifecycleTest {
         // there, not into berth's working directory, and goes with the bundle
         Path cwdMarker = Path.of("oom").toAbsolutePath();
         java.nio.file.attribute.FileTime before = Files.exists(cwdMarker) ? Files.getLastModifiedTime(cwdMarker) : null;
-        ContainerRecord marked = m.create(new CreateRequest(fx.config("hog2")
+        ContainerRecord marked = m.create(ContainerManager.newId(), new CreateRequest(fx.config("hog2")
                 .command("dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1")
                 .resources(new Resources(null, null, null, null, null, limit, limit, null, null, null, null))
                 .build(), ImageConfig.empty(), "busybox:test",
@@ -484,8 +484,9 @@ class ContainerLifecycleTest {
     @Test
     void exitsAreReportedToListenersWithoutAnyoneAsking() throws Exception {
         java.util.concurrent.LinkedBlockingQueue<ContainerRecord> exits = new java.util.concurrent.LinkedBlockingQueue<>();
-        m.onExit(exits::add, Duration.ofMillis(500));
-        ContainerRecord c = m.create(fx.request(fx.config("short").command("sh", "-c", "exit 3").build()));
+        m.exits().listen(exits::add);
+        m.exits().watch(Duration.ofMillis(500));
+        ContainerRecord c = m.create(ContainerManager.newId(), fx.request(fx.config("short").command("sh", "-c", "exit 3").build()));
         m.start(c.id());
         ContainerRecord seen = exits.poll(30, java.util.concurrent.TimeUnit.SECONDS);
         org.junit.jupiter.api.Assertions.assertNotNull(seen, "no exit event");
@@ -493,14 +494,14 @@ class ContainerLifecycleTest {
         assertEquals(3, seen.exitCode());
         // it exits about as soon as it starts: still reported with its start time, never as unstarted
         assertTrue(seen.startedAt() > 0 && seen.finishedAt() >= seen.startedAt(), seen.toString());
-        ContainerRecord lost = m.create(fx.request(fx.config("lost").command("sleep", "1000").build()));
+        ContainerRecord lost = m.create(ContainerManager.newId(), fx.request(fx.config("lost").command("sleep", "1000").build()));
         m.start(lost.id());
         assertTrue(LinuxProcesses.INSTANCE.signal(lost.conmonPid(), 9));
         ContainerRecord dead = exits.poll(30, java.util.concurrent.TimeUnit.SECONDS);
         org.junit.jupiter.api.Assertions.assertNotNull(dead, "no event for a container whose conmon died");
         assertEquals(lost.id(), dead.id());
         assertTrue(dead.message().contains("conmon"), dead.message());
-        ContainerRecord stopped = m.create(fx.request(fx.config("stopped").command("sleep", "1000").build()));
+        ContainerRecord stopped = m.create(ContainerManager.newId(), fx.request(fx.config("stopped").command("sleep", "1000").build()));
         m.start(stopped.id());
         m.stop(stopped.id(), 0);
         assertEquals(stopped.id(), exits.poll(30, java.util.concurrent.TimeUnit.SECONDS).id());
@@ -514,7 +515,7 @@ class ContainerLifecycleTest {
         org.junit.jupiter.api.Assumptions.assumeTrue(
                 !Files.exists(Path.of("/sys/fs/cgroup/cgroup.controllers")) && Files.isDirectory(Path.of("/sys/fs/cgroup/unified")),
                 "only on hybrid cgroup hosts");
-        BerthException e = assertThrows(BerthException.class, () -> m.create(fx.request(
+        BerthException e = assertThrows(BerthException.class, () -> m.create(ContainerManager.newId(), fx.request(
                 fx.config("crun").command("true").build(), ImageConfig.empty(), "crun")));
         assertEquals(BerthException.Kind.FAILED_PRECONDITION, e.kind());
         assertTrue(e.getMessage().contains("crun") && e.getMessage().contains("hybrid"), e.getMessage());

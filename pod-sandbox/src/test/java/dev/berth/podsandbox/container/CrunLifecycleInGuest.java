@@ -63,7 +63,7 @@ class CrunLifecycleInGuest {
                 .command("sh", "-c", "echo hello; sleep 1000")
                 .resources(new Resources(null, null, null, null, null, limit, null, null, null, null, null))
                 .build();
-        ContainerRecord c = m.create(new CreateRequest(config, ImageConfig.empty(), "busybox:test",
+        ContainerRecord c = m.create(ContainerManager.newId(), new CreateRequest(config, ImageConfig.empty(), "busybox:test",
                 SandboxContext.standalone("sandbox-" + fx.tag, cgroup), fx.rootfs, handler));
         try {
             assertEquals(ContainerState.CREATED, c.state());

@@ -37,7 +37,7 @@ class HandlerBenchmarkInGuest {
             // warm-up: class loading and JIT of both paths, page cache of both runtimes
             for (int i = 0; i < 3; i++) {
                 for (String h : HANDLERS) {
-                    ContainerRecord w = m.create(fx.request(fx.config("warm-" + h + i).command("sleep", "1000").build(),
+                    ContainerRecord w = m.create(ContainerManager.newId(), fx.request(fx.config("warm-" + h + i).command("sleep", "1000").build(),
                             dev.berth.podsandbox.container.spec.ImageConfig.empty(), h));
                     m.start(w.id());
                     m.remove(w.id());
@@ -54,7 +54,7 @@ class HandlerBenchmarkInGuest {
             for (int i = 0; i < N; i++) {
                 for (String h : (i % 2 == 0 ? HANDLERS : REVERSED)) {
                     long t0 = System.nanoTime();
-                    ContainerRecord c = m.create(fx.request(fx.config(h + i).command("sleep", "1000").build(),
+                    ContainerRecord c = m.create(ContainerManager.newId(), fx.request(fx.config(h + i).command("sleep", "1000").build(),
                             dev.berth.podsandbox.container.spec.ImageConfig.empty(), h));
                     long t1 = System.nanoTime();
                     m.start(c.id());

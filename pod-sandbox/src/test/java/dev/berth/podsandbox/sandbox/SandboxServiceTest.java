@@ -102,6 +102,11 @@ class SandboxServiceTest {
         return pod(name, NamespaceOptions.DEFAULT);
     }
 
+    /** The directory holding the sandbox's hostname, hosts, resolv.conf and shm/. */
+    private Path runDirectory(String id) {
+        return Path.of(service.podContext(id).hostsPath()).getParent();
+    }
+
     static List<String> joined(SandboxStatus s) {
         Map<String, Object> info = s.info();
         List<String> flags = new ArrayList<>();
@@ -145,7 +150,7 @@ class SandboxServiceTest {
         assertNotEquals("alpha", Command.check("hostname").strip());
 
         // the identity files
-        Path dir = service.runDirectory(a);
+        Path dir = runDirectory(a);
         assertEquals("alpha\n", Files.readString(dir.resolve("hostname")));
         assertTrue(Files.readString(dir.resolve("hosts")).contains(ipA + "\talpha\n"));
         assertTrue(HostProbe.mountsUnder(dir.resolve("shm")).contains(dir.resolve("shm").toString()));
@@ -262,7 +267,7 @@ class SandboxServiceTest {
             assertTrue(seen.contains(link) || !hostAfter.contains(link), link + " is missing inside: " + inside);
         }
         assertTrue(seen.contains("lo"));
-        Path dir = service.runDirectory(id);
+        Path dir = runDirectory(id);
         assertEquals(Files.readString(Path.of("/etc/resolv.conf")), Files.readString(dir.resolve("resolv.conf")));
         assertEquals(Command.check("hostname").strip(), Files.readString(dir.resolve("hostname")).strip());
         // no process at all for a sandbox without an infra process
@@ -277,9 +282,9 @@ class SandboxServiceTest {
                 c.annotations(), "", Map.of(), c.namespaces(), null, null, 0, "");
         String id = service.run(c);
         assertEquals("search default.svc.cluster.local svc.cluster.local\nnameserver 10.96.0.10\noptions ndots:5\n",
-                Files.readString(service.runDirectory(id).resolve("resolv.conf")));
+                Files.readString(runDirectory(id).resolve("resolv.conf")));
         String plain = service.run(pod("no-dns"));
-        assertEquals(Files.readString(Path.of("/etc/resolv.conf")), Files.readString(service.runDirectory(plain).resolve("resolv.conf")));
+        assertEquals(Files.readString(Path.of("/etc/resolv.conf")), Files.readString(runDirectory(plain).resolve("resolv.conf")));
     }
 
     @Test

@@ -82,7 +82,7 @@ class StatsCollectorBenchmark {
                 ContainerConfig config = ContainerConfig.builder(name)
                         .logPath(dir.resolve("logs").resolve(name + ".log").toString())
                         .command("sleep", "100000").build();
-                ContainerRecord r = manager.create(new CreateRequest(config, ImageConfig.empty(), "busybox:test",
+                ContainerRecord r = manager.create(newContainerId(), new CreateRequest(config, ImageConfig.empty(), "busybox:test",
                         SandboxContext.standalone(p.id(), cg), rootfs, "runc"));
                 manager.start(r.id());
             }
@@ -138,5 +138,12 @@ class StatsCollectorBenchmark {
             report.append(String.format("load average at the end: %s%n", Files.readString(Path.of("/proc/loadavg")).trim()));
             System.out.println("\n=== stats benchmark ===\n" + report);
         }
+    }
+
+    /** A fresh container id (64 hex digits), as the container service gives one. */
+    private static String newContainerId() {
+        byte[] b = new byte[32];
+        new java.security.SecureRandom().nextBytes(b);
+        return java.util.HexFormat.of().formatHex(b);
     }
 }

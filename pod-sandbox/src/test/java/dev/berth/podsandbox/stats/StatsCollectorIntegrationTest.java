@@ -175,7 +175,7 @@ class StatsCollectorIntegrationTest {
                 .resources(new Resources(null, null, null, null, null, MEMORY_LIMIT, null, null, null, Map.of(), Map.of()))
                 .logPath(dir.resolve("logs").resolve(name + ".log").toString())
                 .command("sh", "-c", script).build();
-        ContainerRecord r = manager.create(new CreateRequest(config, ImageConfig.empty(), "busybox:test",
+        ContainerRecord r = manager.create(newContainerId(), new CreateRequest(config, ImageConfig.empty(), "busybox:test",
                 SandboxContext.standalone(pod.id(), cg), dir.resolve("rootfs"), "runc"));
         return manager.start(r.id());
     }
@@ -324,5 +324,12 @@ class StatsCollectorIntegrationTest {
         for (String d : List.of("proc", "sys", "dev", "tmp", "etc")) {
             Files.createDirectories(rootfs.resolve(d));
         }
+    }
+
+    /** A fresh container id (64 hex digits), as the container service gives one. */
+    private static String newContainerId() {
+        byte[] b = new byte[32];
+        new java.security.SecureRandom().nextBytes(b);
+        return java.util.HexFormat.of().formatHex(b);
     }
 }

@@ -2,10 +2,10 @@ package dev.berth.podsandbox.container.stdio;
 
 import dev.berth.common.BerthException;
 import dev.berth.host.Libc;
+import dev.berth.podsandbox.container.conmon.ConmonControl;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.OptionalInt;
 import java.util.concurrent.CompletableFuture;
@@ -20,8 +20,8 @@ import jnr.ffi.Pointer;
  * container's output, prefixed by one byte naming the pipe (conmon numbers them 1 stdin,
  * 2 stdout, 3 stderr; a terminal's output arrives as stdout). Packets berth sends go to the container's stdin; shutting down
  * the sending side closes that stdin unless conmon leaves it open (containers not created
- * stdin-once). Terminal resizes go through conmon's control FIFO {@code ctl} in the bundle as
- * lines {@code "1 <rows> <columns>\n"}. {@link #detach()} drops the connection and leaves
+ * stdin-once). Terminal resizes go through conmon's control FIFO {@code ctl} in the bundle
+ * ({@link ConmonControl}). {@link #detach()} drops the connection and leaves
  * the container running; when the container exits, conmon closes the connection and
  * {@link #exit()} completes with its exit code.
  */
@@ -30,7 +30,6 @@ public final class ContainerAttachment {
     private static final int PIPE_STDERR = 3;
     /** conmon reads at most this much stdin per packet; larger packets would be cut. */
     private static final int STDIN_PACKET = 8192;
-    private static final int RESIZE_EVENT = 1;
 
     private final String containerId;
     private final Path bundle;
@@ -212,7 +211,7 @@ public final class ContainerAttachment {
         if (width <= 0 || height <= 0) {
             return;
         }
-        byte[] line = (RESIZE_EVENT + " " + height + " " + width + "\n").getBytes(StandardCharsets.US_ASCII);
+        byte[] line = ConmonControl.resize(width, height);
         int fd = Libc.c().open(bundle.resolve("ctl").toString(), Libc.O_WRONLY | Libc.O_NONBLOCK | Libc.O_CLOEXEC);
         if (fd < 0) {
             return; // conmon is gone: the session ends by itself

@@ -1,4 +1,4 @@
-package dev.berth.criserver.runtime;
+package dev.berth.networking;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -10,25 +10,25 @@ import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-class RuntimeStateTest {
+class PodCidrsTest {
     @TempDir
     Path root;
 
     @Test
     void podCidrsPersistAndNotifyOnlyOnChange() {
-        RuntimeState state = new RuntimeState(root);
+        PodCidrs state = new PodCidrs(root);
         List<List<String>> seen = new ArrayList<>();
         state.onPodCidrChange(seen::add);
         state.updatePodCidr("10.244.1.0/24,fd00:10:244:1::/64");
         state.updatePodCidr("10.244.1.0/24, fd00:10:244:1::/64");
         state.updatePodCidr("");
         assertEquals(1, seen.size());
-        assertEquals(List.of("10.244.1.0/24", "fd00:10:244:1::/64"), new RuntimeState(root).podCidrs());
+        assertEquals(List.of("10.244.1.0/24", "fd00:10:244:1::/64"), new PodCidrs(root).podCidrs());
     }
 
     @Test
     void malformedCidrsAreInvalidArguments() {
-        RuntimeState state = new RuntimeState(root);
+        PodCidrs state = new PodCidrs(root);
         for (String bad : new String[] {"10.0.0.0", "10.0.0.0/40", "host.example/24", "10.0.0.0/x", "fd00::/129"}) {
             BerthException e = assertThrows(BerthException.class, () -> state.updatePodCidr(bad), bad);
             assertEquals(BerthException.Kind.INVALID_ARGUMENT, e.kind());

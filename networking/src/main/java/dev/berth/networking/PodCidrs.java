@@ -1,4 +1,4 @@
-package dev.berth.criserver.runtime;
+package dev.berth.networking;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.berth.common.AtomicFiles;
@@ -15,15 +15,16 @@ import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.function.Consumer;
 
 /**
- * Node-wide settings the kubelet hands over at run time (UpdateRuntimeConfig), kept on disk so
+ * The node's pod CIDRs, which the kubelet hands over at run time (UpdateRuntimeConfig) and the
+ * default network allocates pod IPs from; kept on disk ({@code <root>/runtime-config.json}) so
  * that a restarted berth still knows them before the kubelet sends them again.
  */
-public final class RuntimeState {
+public final class PodCidrs {
     private final Path file;
     private final List<Consumer<List<String>>> podCidrListeners = new CopyOnWriteArrayList<>();
     private volatile List<String> podCidrs;
 
-    public RuntimeState(Path root) {
+    public PodCidrs(Path root) {
         this.file = root.resolve("runtime-config.json");
         this.podCidrs = load(file);
     }

@@ -1,0 +1,249 @@
+package dev.berth.podsandbox.container;
+
+import dev.berth.common.BerthException;
+import dev.berth.podsandbox.container.conmon.ConmonRuntime;
+import dev.berth.host.HostProcesses;
+import java.io.IOException;
+import java.nio.file.ClosedWatchServiceException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.nio.file.StandardWatchEventKinds;
+import java.nio.file.WatchKey;
+import java.nio.file.WatchService;
+import java.nio.file.attribute.FileTime;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.Optional;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
+import java.util.function.Function;
+import java.util.function.UnaryOperator;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Exit detection and reconciliation of containers: the one place where what happened to a
+ * container outside berth's calls (its process ended, its monitor died) becomes a record.
+ * conmon writes {@code <exitDir>/<id>} with the exit code when a container ends; a monitor
+ * that died without writing it leaves a container nobody watches, which is killed and recorded
+ * exited. {@link #watch} does this on its own schedule (an exit file is seen at once, dead
+ * monitors every sweep); the lifecycle does it for a container before acting on it. Reads only
+ * {@link #observe} (the exit file, never a write), so asking never changes a container.
+ * Every change of a record into EXITED is reported once to the listeners.
+ */
+public final class ContainerExits implements AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(ContainerExits.class);
+
+    private final ContainerStore store;
+    private final Path exitDir;
+    private final ContainerManager.OomProbe oomProbe;
+    private final Function<ContainerRecord, ConmonRuntime> runtimes;
+    private final HostProcesses processes;
+    private final CopyOnWriteArrayList<Consumer<ContainerRecord>> listeners = new CopyOnWriteArrayList<>();
+    private Thread watcher;
+    private WatchService watchService;
+
+    ContainerExits(ContainerStore store, Path exitDir, ContainerManager.OomProbe oomProbe,
+                   Function<ContainerRecord, ConmonRuntime> runtimes, HostProcesses processes) {
+        this.store = store;
+        this.exitDir = exitDir;
+        this.oomProbe = oomProbe;
+        this.runtimes = runtimes;
+        this.processes = processes;
+    }
+
+    /** Calls {@code listener} once with the record of each container recorded EXITED from now on, however berth noticed. */
+    public void listen(Consumer<ContainerRecord> listener) {
+        listeners.add(listener);
+    }
+
+    /**
+     * Starts a watcher thread on the exit directory, so exits are recorded without anyone
+     * asking; it also checks every {@code sweep} for monitors that died without an exit file.
+     * A second call does nothing.
+     */
+    public synchronized void watch(Duration sweep) {
+        if (watcher != null) {
+            return;
+        }
+        try {
+            Files.createDirectories(exitDir);
+            watchService = exitDir.getFileSystem().newWatchService();
+            exitDir.register(watchService, StandardWatchEventKinds.ENTRY_CREATE, StandardWatchEventKinds.ENTRY_MODIFY);
+        } catch (IOException e) {
+            throw BerthException.internal("cannot watch " + exitDir, e);
+        }
+        WatchService ws = watchService;
+        Thread t = new Thread(() -> watchExits(ws, sweep), "berth-container-exits");
+        t.setDaemon(true);
+        watcher = t;
+        t.start();
+    }
+
+    private void watchExits(WatchService ws, Duration sweep) {
+        while (!Thread.currentThread().isInterrupted()) {
+            try {
+                WatchKey key = ws.poll(sweep.toMillis(), TimeUnit.MILLISECONDS);
+                if (key != null) {
+                    key.pollEvents();
+                    key.reset();
+                }
+                sweep();
+            } catch (InterruptedException | ClosedWatchServiceException e) {
+                return;
+            } catch (RuntimeException e) {
+                LOG.warn("container exit watcher: {}", e.toString());
+            }
+        }
+    }
+
+    /** Reconciles every running container with the system (what the watcher does on each wake-up). */
+    void sweep() {
+        for (ContainerRecord r : store.all()) {
+            // a CREATED container may be starting: its exit is start()'s to report, with
+            // its start time, so listeners never see a started container end unstarted
+            if (r.state() != ContainerState.RUNNING || r.creating()) {
+                continue;
+            }
+            reconcile(r); // an exit found here reaches the listeners through record()
+        }
+    }
+
+    /** Stops the watcher. Containers keep running. */
+    @Override
+    public synchronized void close() {
+        Thread t = watcher;
+        watcher = null;
+        if (t != null) {
+            t.interrupt();
+            try {
+                watchService.close();
+                t.join(5000);
+            } catch (IOException e) {
+                LOG.debug("closing the exit watch: {}", e.getMessage());
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+    }
+
+    /**
+     * The container as it is now, without recording anything: ended (with the code and time of
+     * its exit file) when conmon wrote one, else as recorded.
+     */
+    ContainerRecord observe(ContainerRecord rec) {
+        if (rec.state() == ContainerState.EXITED || rec.creating()) {
+            return rec;
+        }
+        return fromExitFile(rec).orElse(rec);
+    }
+
+    /**
+     * Brings a record up to date with the system: a conmon exit file means the container
+     * ended (code and time from the file); a dead conmon without one means nobody watches
+     * the container any more: it is killed and recorded exited.
+     */
+    ContainerRecord reconcile(ContainerRecord rec) {
+        if (rec.state() == ContainerState.EXITED || rec.creating()) {
+            return rec;
+        }
+        Optional<ContainerRecord> ended = fromExitFile(rec);
+        if (ended.isPresent()) {
+            return record(rec.id(), r -> r.state() == ContainerState.EXITED ? r : ended.get());
+        }
+        if (!processes.alive(rec.conmonPid(), rec.conmonStartTime())) {
+            // conmon may have written the file just before exiting
+            Optional<ContainerRecord> late = fromExitFile(rec);
+            if (late.isPresent()) {
+                return record(rec.id(), r -> r.state() == ContainerState.EXITED ? r : late.get());
+            }
+            String msg = "the container's monitor (conmon, pid " + rec.conmonPid() + ") died; berth killed the"
+                    + " container, its real exit status is unknown";
+            LOG.warn("container {}: {}", rec.id(), msg);
+            try {
+                runtimes.apply(rec).kill(rec.id(), "SIGKILL");
+            } catch (BerthException e) {
+                LOG.warn("cannot kill unmonitored container {}: {}", rec.id(), e.getMessage());
+            }
+            return record(rec.id(), r -> r.state() == ContainerState.EXITED ? r
+                    : r.exited(ContainerManager.now(), 255, ContainerRecord.REASON_ERROR, msg));
+        }
+        return rec;
+    }
+
+    /** Applies a change to the record and persists it; a change into EXITED is reported to the listeners. */
+    ContainerRecord record(String id, UnaryOperator<ContainerRecord> fn) {
+        ContainerStore.Change c = store.update(id, fn);
+        if (c.before().state() != ContainerState.EXITED && c.after().state() == ContainerState.EXITED) {
+            for (Consumer<ContainerRecord> l : listeners) {
+                try {
+                    l.accept(c.after());
+                } catch (RuntimeException e) {
+                    LOG.warn("container exit listener failed: {}", e.toString());
+                }
+            }
+        }
+        return c.after();
+    }
+
+    /** Waits until the container has an exit file or its monitor is gone; false when {@code timeout} passed first. */
+    boolean await(ContainerRecord rec, Duration timeout) {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        while (true) {
+            if (fromExitFile(rec).isPresent()) {
+                return true;
+            }
+            if (!processes.alive(rec.conmonPid(), rec.conmonStartTime())) {
+                return true; // reconcile() tells an exit from a dead monitor
+            }
+            if (System.nanoTime() > deadline) {
+                return false;
+            }
+            ContainerManager.sleep(10);
+        }
+    }
+
+    private Optional<ContainerRecord> fromExitFile(ContainerRecord rec) {
+        Path exitFile = exitDir.resolve(rec.id());
+        String text;
+        FileTime mtime;
+        try {
+            text = Files.readString(exitFile).trim();
+            mtime = Files.getLastModifiedTime(exitFile);
+        } catch (NoSuchFileException e) {
+            return Optional.empty();
+        } catch (IOException e) {
+            LOG.warn("cannot read exit file {}: {}", exitFile, e.getMessage());
+            return Optional.empty();
+        }
+        if (text.isEmpty()) {
+            return Optional.empty(); // conmon is still writing it
+        }
+        int code;
+        try {
+            code = Integer.parseInt(text);
+        } catch (NumberFormatException e) {
+            code = 255;
+        }
+        Instant at = mtime.toInstant();
+        // the file time comes from the kernel's coarse clock: never before the start we recorded
+        long finished = Math.max(at.getEpochSecond() * 1_000_000_000L + at.getNano(), rec.startedAt());
+        String reason;
+        String message = "";
+        // the cgroup's OOM kill count, or conmon's marker of an OOM event (which outlives the
+        // cgroup, should the runtime have removed it already)
+        if (oomProbe.oomKilled(rec) || Files.exists(Path.of(rec.bundle()).resolve("oom"))) {
+            reason = ContainerRecord.REASON_OOM_KILLED;
+        } else if (code == 0) {
+            reason = ContainerRecord.REASON_COMPLETED;
+        } else {
+            reason = ContainerRecord.REASON_ERROR;
+        }
+        if (rec.state() == ContainerState.CREATED && rec.startedAt() == 0 && code != 0) {
+            message = "container exited before it was started";
+        }
+        return Optional.of(rec.exited(finished, code, reason, message));
+    }
+}
