@@ -5,8 +5,7 @@ import static com.tngtech.archunit.lang.syntax.ArchRuleDefinition.noClasses;
 import com.tngtech.archunit.base.DescribedPredicate;
 import com.tngtech.archunit.core.domain.JavaClasses;
 import com.tngtech.archunit.core.domain.JavaMethodCall;
-import com.tngtech.archunit.core.importer.ClassFileImporter;
-import com.tngtech.archunit.core.importer.ImportOption;
+import com.tngtech.archunit.lang.ArchRule;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
@@ -21,42 +20,44 @@ class CriLayerTest {
 
     @BeforeAll
     static void importProductionClasses() {
-        classes = new ClassFileImporter()
-                .withImportOption(ImportOption.Predefined.DO_NOT_INCLUDE_TESTS)
-                .importPackages("dev.berth");
+        classes = ProductionClasses.get();
     }
 
-    @Test
-    void theCriLayerStartsNoProcess() {
-        noClasses().that().resideInAPackage(CRI_SERVER)
+    static final ArchRule STARTS_NO_PROCESS = noClasses().that().resideInAPackage(CRI_SERVER)
                 .should().dependOnClassesThat().haveFullyQualifiedName(ProcessBuilder.class.getName())
                 .orShould().callMethod(Runtime.class, "exec", String.class)
                 .orShould().callMethod(Runtime.class, "exec", String[].class)
-                .orShould().dependOnClassesThat().resideInAPackage("dev.berth.host..")
-                .check(classes);
+                .orShould().dependOnClassesThat().resideInAPackage("dev.berth.host..");
+
+    static final ArchRule MOUNTS_NOTHING = noClasses().that().resideInAPackage(CRI_SERVER)
+                .should().dependOnClassesThat().haveFullyQualifiedName("dev.berth.podsandbox.container.ContainerRootfs");
+
+    static final ArchRule WRITES_NO_RECORDS = noClasses().that().resideInAPackage(CRI_SERVER)
+                .should().dependOnClassesThat().haveFullyQualifiedName("dev.berth.common.AtomicFiles")
+                .orShould().dependOnClassesThat().haveSimpleNameEndingWith("Store");
+
+    static final ArchRule ONLY_THE_SOCKET_BINDER_TOUCHES_FILES = noClasses().that().resideInAPackage(CRI_SERVER)
+                .and().doNotHaveFullyQualifiedName("dev.berth.criserver.grpc.CriServer")
+                .should().callMethodWhere(writesFiles());
+
+    @Test
+    void theCriLayerStartsNoProcess() {
+        STARTS_NO_PROCESS.check(classes);
     }
 
     @Test
     void theCriLayerMountsNothing() {
-        noClasses().that().resideInAPackage(CRI_SERVER)
-                .should().dependOnClassesThat().haveFullyQualifiedName("dev.berth.podsandbox.container.ContainerRootfs")
-                .check(classes);
+        MOUNTS_NOTHING.check(classes);
     }
 
     @Test
     void theCriLayerWritesNoRecords() {
-        noClasses().that().resideInAPackage(CRI_SERVER)
-                .should().dependOnClassesThat().haveFullyQualifiedName("dev.berth.common.AtomicFiles")
-                .orShould().dependOnClassesThat().haveSimpleNameEndingWith("Store")
-                .check(classes);
+        WRITES_NO_RECORDS.check(classes);
     }
 
     @Test
     void onlyTheSocketBinderTouchesFiles() {
-        noClasses().that().resideInAPackage(CRI_SERVER)
-                .and().doNotHaveFullyQualifiedName("dev.berth.criserver.grpc.CriServer")
-                .should().callMethodWhere(writesFiles())
-                .check(classes);
+        ONLY_THE_SOCKET_BINDER_TOUCHES_FILES.check(classes);
     }
 
     private static DescribedPredicate<JavaMethodCall> writesFiles() {

@@ -4,8 +4,7 @@ import static com.tngtech.archunit.lang.syntax.ArchRuleDefinition.noClasses;
 import static com.tngtech.archunit.library.Architectures.layeredArchitecture;
 
 import com.tngtech.archunit.core.domain.JavaClasses;
-import com.tngtech.archunit.core.importer.ClassFileImporter;
-import com.tngtech.archunit.core.importer.ImportOption;
+import com.tngtech.archunit.lang.ArchRule;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
@@ -19,14 +18,11 @@ class ModuleLayeringTest {
 
     @BeforeAll
     static void importProductionClasses() {
-        classes = new ClassFileImporter()
-                .withImportOption(ImportOption.Predefined.DO_NOT_INCLUDE_TESTS)
-                .importPackages("dev.berth");
+        classes = ProductionClasses.get();
     }
 
-    @Test
-    void everyModuleUsesOnlyTheModulesBelowIt() {
-        layeredArchitecture().consideringOnlyDependenciesInLayers()
+    /** The module table: each layer is one module's packages. */
+    static final ArchRule MODULES = layeredArchitecture().consideringOnlyDependenciesInLayers()
                 .layer("common").definedBy("dev.berth.common..")
                 .layer("host").definedBy("dev.berth.host..")
                 .layer("cri-api").definedBy("dev.berth.cri.v1..")
@@ -49,25 +45,30 @@ class ModuleLayeringTest {
                 .whereLayer("cgroups").mayOnlyBeAccessedByLayers("pod-sandbox", "cri-server", "agent", "cli")
                 .whereLayer("cri-api").mayOnlyBeAccessedByLayers("cri-server", "agent", "cli")
                 .whereLayer("host").mayOnlyBeAccessedByLayers("cgroups", "networking", "images", "pod-sandbox",
-                        "streaming", "cri-server", "agent", "cli")
-                .check(classes);
+                        "streaming", "cri-server", "agent", "cli");
+
+    static final ArchRule NO_CRI_IN_THE_DOMAIN = noClasses().that().resideInAnyPackage("dev.berth.common..", "dev.berth.host..", "dev.berth.cgroups..",
+                        "dev.berth.networking..", "dev.berth.images..", "dev.berth.podsandbox..", "dev.berth.streaming..")
+                .should().dependOnClassesThat().resideInAnyPackage("dev.berth.cri..", "io.grpc..", "com.google.protobuf..")
+                .because("only the CRI server, the agent and the command line translate CRI messages");
+
+    static final ArchRule AGENT_ONLY_THROUGH_THE_CRI = noClasses().that().resideInAPackage("dev.berth.agent..")
+                .should().dependOnClassesThat().resideInAnyPackage("dev.berth.podsandbox..", "dev.berth.images..",
+                        "dev.berth.networking..", "dev.berth.criserver..")
+                .allowEmptyShould(true);
+
+    @Test
+    void everyModuleUsesOnlyTheModulesBelowIt() {
+        MODULES.check(classes);
     }
 
     @Test
     void theRuntimeDomainSpeaksNoCriProtobufOrGrpc() {
-        noClasses().that().resideInAnyPackage("dev.berth.common..", "dev.berth.host..", "dev.berth.cgroups..",
-                        "dev.berth.networking..", "dev.berth.images..", "dev.berth.podsandbox..", "dev.berth.streaming..")
-                .should().dependOnClassesThat().resideInAnyPackage("dev.berth.cri..", "io.grpc..", "com.google.protobuf..")
-                .because("only the CRI server, the agent and the command line translate CRI messages")
-                .check(classes);
+        NO_CRI_IN_THE_DOMAIN.check(classes);
     }
 
     @Test
     void theNodeAgentReachesTheRuntimeOnlyThroughTheCri() {
-        noClasses().that().resideInAPackage("dev.berth.agent..")
-                .should().dependOnClassesThat().resideInAnyPackage("dev.berth.podsandbox..", "dev.berth.images..",
-                        "dev.berth.networking..", "dev.berth.criserver..")
-                .allowEmptyShould(true)
-                .check(classes);
+        AGENT_ONLY_THROUGH_THE_CRI.check(classes);
     }
 }
