@@ -258,7 +258,7 @@ public final class SandboxService {
             InfraBundle.write(bundle, rootfs, ns, cgroupsPath);
             undo.push("infra process", () -> runtime.forceDelete(id));
             long pid = runtime.runDetached(id, bundle, bundle.resolve("output.log"));
-            InfraBundle.awaitExec(pid);
+            InfraBundle.awaitExec(pid, processes);
             ProcessIdentity proc = processes.identify(pid)
                     .orElseThrow(() -> BerthException.internal("the infra process " + pid + " of sandbox " + id + " exited at once", null));
             rec = rec.withInfra(proc.pid(), proc.startTime());

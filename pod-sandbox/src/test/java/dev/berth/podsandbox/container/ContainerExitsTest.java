@@ -1,10 +1,11 @@
 package dev.berth.podsandbox.container;
 
+import dev.berth.podsandbox.oci.RuntimeHandlers;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.berth.common.Json;
-import dev.berth.podsandbox.container.conmon.ConmonRuntime;
+import dev.berth.podsandbox.oci.ConmonRuntime;
 import dev.berth.host.LinuxProcesses;
 import dev.berth.podsandbox.container.spec.HostFacts;
 import java.nio.file.Files;
@@ -28,7 +29,7 @@ class ContainerExitsTest {
     private ContainerManager manager() {
         ConmonRuntime runc = new ConmonRuntime("runc", dir.resolve("no-conmon"), dir.resolve("no-runc"),
                 dir.resolve("runc"), Duration.ofSeconds(1));
-        return new ContainerManager(dir.resolve("state"), dir.resolve("run"), Map.of("runc", runc), "runc",
+        return new ContainerManager(dir.resolve("state"), dir.resolve("run"), new RuntimeHandlers(Map.of("runc", runc), "runc"),
                 HostFacts.current(), rec -> false, ContainerManager.Options.defaults());
     }
 

@@ -1,6 +1,7 @@
 package dev.berth.podsandbox.container;
 
-import dev.berth.podsandbox.container.conmon.ConmonRuntime;
+import dev.berth.podsandbox.oci.RuntimeHandlers;
+import dev.berth.podsandbox.oci.ConmonRuntime;
 import dev.berth.podsandbox.container.spec.ContainerConfig;
 import dev.berth.podsandbox.container.spec.HostFacts;
 import dev.berth.podsandbox.container.spec.ImageConfig;
@@ -95,7 +96,7 @@ final class ContainerFixture implements AutoCloseable {
         Map<String, ConmonRuntime> handlers = Map.of(
                 "runc", new ConmonRuntime("runc", CONMON, RUNC, runDir.resolve("runc"), t),
                 "crun", new ConmonRuntime("crun", CONMON, CRUN, runDir.resolve("crun"), t));
-        ContainerManager m = new ContainerManager(stateDir, runDir, handlers, "runc", HostFacts.current(),
+        ContainerManager m = new ContainerManager(stateDir, runDir, new RuntimeHandlers(handlers, "runc"), HostFacts.current(),
                 probe, options);
         managers.add(m);
         return m;
