@@ -215,7 +215,7 @@ public final class SandboxService {
         rec = entry.record().withNamespaces(str(ns.net()), str(ns.ipc()), str(ns.uts()));
         timer.mark("namespaces");
 
-        NamespacePins.applySysctls(ns, sysctls);
+        pins.applySysctls(ns, sysctls);
         timer.mark("sysctls");
 
         IdentityFiles.write(dir, config, rec.hostname(), List.of());

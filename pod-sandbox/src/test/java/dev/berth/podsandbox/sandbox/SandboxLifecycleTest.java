@@ -68,9 +68,18 @@ class SandboxLifecycleTest {
     }
 
     SandboxService newService(RuntimeHandlers handlers) {
-        HostNamespaces ns = (pins, hostname) -> {
-            steps.add("namespaces " + new java.util.TreeSet<>(pins.keySet()) + (recorded() ? " (recorded)" : ""));
-            namespaces.createPinned(pins, hostname);
+        HostNamespaces ns = new HostNamespaces() {
+            @Override
+            public void createPinned(Map<Kind, Path> pins, String hostname) {
+                steps.add("namespaces " + new java.util.TreeSet<>(pins.keySet()) + (recorded() ? " (recorded)" : ""));
+                namespaces.createPinned(pins, hostname);
+            }
+
+            @Override
+            public void writeProcSys(Map<Kind, Path> pins, Map<String, String> files) {
+                steps.add("sysctls " + new java.util.TreeSet<>(pins.keySet()));
+                namespaces.writeProcSys(pins, files);
+            }
         };
         return new SandboxService(stateDir, runRoot, handlers, network, journaled(cgroups), SandboxContainers.NONE,
                 mounts, ns, processes);
@@ -213,6 +222,33 @@ class SandboxLifecycleTest {
         assertThrows(BerthException.class, () -> service.run(fullPod("web")));
         assertNothingLeft();
         assertEquals(List.of("namespaces [NET, IPC, UTS] (recorded)"), steps, "nothing after the failed step ran");
+    }
+
+    @Test
+    void sysctlsAreWrittenInThePinnedNamespacesBeforeTheCgroupAndTheNetwork() {
+        SandboxConfig c = fullPod("web");
+        SandboxConfig withSysctls = new SandboxConfig(c.metadata(), c.hostname(), c.logDirectory(), c.dns(),
+                c.portMappings(), c.labels(), c.annotations(), c.cgroupParent(),
+                Map.of("net.ipv4.ip_unprivileged_port_start", "0", "kernel.shmmni", "8192"), c.namespaces(), null, null, 0, "");
+        service.run(withSysctls);
+        assertEquals(List.of("namespaces [NET, IPC, UTS] (recorded)", "sysctls [NET, IPC]", "cgroup /kubepods",
+                "attach (recorded)", "run ID"), steps);
+        assertEquals(List.of(Map.of("/proc/sys/net/ipv4/ip_unprivileged_port_start", "0", "/proc/sys/kernel/shmmni", "8192")),
+                namespaces.written());
+    }
+
+    @Test
+    void aFailedSysctlReleasesTheNamespacesAndLeavesNothing() throws IOException {
+        SandboxConfig c = fullPod("web");
+        SandboxConfig withSysctls = new SandboxConfig(c.metadata(), c.hostname(), c.logDirectory(), c.dns(),
+                c.portMappings(), c.labels(), c.annotations(), c.cgroupParent(),
+                Map.of("net.ipv4.ip_unprivileged_port_start", "0"), c.namespaces(), null, null, 0, "");
+        namespaces.failNextWrite();
+        BerthException e = assertThrows(BerthException.class, () -> service.run(withSysctls));
+        assertEquals(BerthException.Kind.INVALID_ARGUMENT, e.kind());
+        assertTrue(e.getMessage().startsWith("cannot apply sysctls {net.ipv4.ip_unprivileged_port_start=0}: "), e.getMessage());
+        assertNothingLeft();
+        assertEquals(List.of("namespaces [NET, IPC, UTS] (recorded)", "sysctls [NET, IPC]"), steps);
     }
 
     @Test
