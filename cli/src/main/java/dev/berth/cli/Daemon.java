@@ -164,7 +164,7 @@ public final class Daemon {
     private static RuntimeHandlers runtimeHandlers(BerthConfig config) {
         Map<String, String> binaries = new java.util.TreeMap<>();
         config.runtime().handlers().forEach((name, h) -> {
-            executable(h.binary());
+            executable(h.binary()); // not on PATH: berth does not start
             binaries.put(name, h.binary());
         });
         return new RuntimeHandlers(binaries, config.runtime().defaultHandler(), ConmonRuntime.factory(CONMON,
@@ -178,8 +178,8 @@ public final class Daemon {
      */
     private static ContainerService containers(BerthConfig config, Cgroups cgroups, ImageService images,
             RuntimeHandlers runtimes) {
-        ContainerManager manager = new ContainerManager(config.root(), config.runRoot(), runtimes, HostFacts.current(), rec -> oomKilled(cgroups, rec.cgroupsPath()),
-                ContainerManager.Options.defaults());
+        ContainerManager manager = new ContainerManager(config.root(), config.runRoot(), runtimes, HostFacts.current(),
+                rec -> oomKilled(cgroups, rec.cgroupsPath()), ContainerManager.Options.defaults());
         ContainerService containers = new ContainerService(manager, new ContainerRootfs(config.root().resolve(CONTAINER_LAYERS),
                 config.runRoot().resolve("rootfs")), ContainerImages.of(images), cgroups);
         containers.recover();
