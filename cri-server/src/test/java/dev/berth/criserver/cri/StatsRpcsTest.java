@@ -160,8 +160,8 @@ class StatsRpcsTest {
     void theRpcsAnswerWithFiltersAndNotFound() throws Exception {
         dir = Files.createTempDirectory("berth-stats-rpcs");
         manager = new ContainerManager(dir.resolve("state"), dir.resolve("run"),
-                new RuntimeHandlers(Map.of("runc", new ConmonRuntime("runc", Path.of("/usr/bin/conmon"), Path.of("/usr/sbin/runc"),
-                        dir.resolve("run/runc"), Duration.ofSeconds(10))), "runc"), HostFacts.current(), rec -> false, ContainerManager.Options.defaults());
+                new RuntimeHandlers(Map.of("runc", "/usr/sbin/runc"), "runc", ConmonRuntime.factory(Path.of("/usr/bin/conmon"),
+                        dir.resolve("run"), Duration.ofSeconds(10), Path::of)), HostFacts.current(), rec -> false, ContainerManager.Options.defaults());
         List<PodDirectory.Pod> pods = new ArrayList<>();
         for (int i = 0; i < 3; i++) {
             pods.add(new PodDirectory.Pod("pod" + i, new SandboxConfig.Metadata("web" + i, "u" + i, "prod", 0),

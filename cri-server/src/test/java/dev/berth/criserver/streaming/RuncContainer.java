@@ -55,8 +55,8 @@ final class RuncContainer implements AutoCloseable {
         }
         Path runDir = dir.resolve("run");
         manager = new ContainerManager(dir.resolve("state"), runDir,
-                new RuntimeHandlers(Map.of("runc", new ConmonRuntime("runc", Path.of("/usr/bin/conmon"), Path.of("/usr/sbin/runc"),
-                        runDir.resolve("runc"), Duration.ofSeconds(60))), "runc"), HostFacts.current(), rec -> false, ContainerManager.Options.defaults());
+                new RuntimeHandlers(Map.of("runc", "/usr/sbin/runc"), "runc", ConmonRuntime.factory(Path.of("/usr/bin/conmon"),
+                        runDir, Duration.ofSeconds(60), Path::of)), HostFacts.current(), rec -> false, ContainerManager.Options.defaults());
         ContainerConfig config = ContainerConfig.builder("main").logPath(dir.resolve("main.log").toString())
                 .command(cmd.get(0)).args(cmd.subList(1, cmd.size()).toArray(String[]::new)).tty(tty).stdin(stdin)
                 .stdinOnce(stdinOnce).build();

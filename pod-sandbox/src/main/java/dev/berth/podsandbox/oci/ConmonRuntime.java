@@ -46,18 +46,11 @@ public final class ConmonRuntime implements OciRuntime {
 
     /**
      * @param handler       the CRI runtime handler name ("runc", "crun")
-     * @param conmon        the conmon binary
-     * @param runtimeBinary the OCI runtime binary
-     * @param runtimeRoot   the runtime's state directory (its --root), private to berth
-     */
-    public ConmonRuntime(String handler, Path conmon, Path runtimeBinary, Path runtimeRoot, Duration commandTimeout) {
-        this(handler, runtimeBinary.toString(), runtimeBinary, conmon, runtimeRoot, commandTimeout, LinuxProcesses.INSTANCE);
-    }
-
-    /**
      * @param binary        the runtime binary as configured: what the infra process is run with
      *                      and what sandboxes record
      * @param runtimeBinary the same binary resolved: what conmon and the container commands run
+     * @param conmon        the conmon binary
+     * @param runtimeRoot   the runtime's state directory (its --root), private to berth
      * @param processes     the seam through which an abandoned conmon is killed
      */
     public ConmonRuntime(String handler, String binary, Path runtimeBinary, Path conmon, Path runtimeRoot,

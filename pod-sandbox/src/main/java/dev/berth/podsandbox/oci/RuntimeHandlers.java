@@ -30,25 +30,6 @@ public final class RuntimeHandlers {
         }
     }
 
-    /**
-     * Runtimes built beforehand. A handler recorded earlier ({@link #recorded}) is one of them,
-     * whatever binary it recorded.
-     */
-    public RuntimeHandlers(Map<String, ? extends OciRuntime> runtimes, String defaultHandler) {
-        this.defaultHandler = defaultHandler;
-        this.runtimes.putAll(runtimes);
-        this.factory = (handler, binary) -> {
-            OciRuntime r = this.runtimes.get(handler);
-            if (r == null) {
-                throw BerthException.failedPrecondition("runtime handler %s is no longer configured", handler);
-            }
-            return r;
-        };
-        if (!this.runtimes.containsKey(defaultHandler)) {
-            throw new IllegalArgumentException("default runtime handler " + defaultHandler + " is not configured");
-        }
-    }
-
     /** The handler "" stands for. */
     public String defaultHandler() {
         return defaultHandler;

@@ -93,10 +93,9 @@ final class ContainerFixture implements AutoCloseable {
 
     ContainerManager manager(ContainerManager.Options options, ContainerManager.OomProbe probe) {
         Duration t = Duration.ofSeconds(60);
-        Map<String, ConmonRuntime> handlers = Map.of(
-                "runc", new ConmonRuntime("runc", CONMON, RUNC, runDir.resolve("runc"), t),
-                "crun", new ConmonRuntime("crun", CONMON, CRUN, runDir.resolve("crun"), t));
-        ContainerManager m = new ContainerManager(stateDir, runDir, new RuntimeHandlers(handlers, "runc"), HostFacts.current(),
+        RuntimeHandlers handlers = new RuntimeHandlers(Map.of("runc", RUNC.toString(), "crun", CRUN.toString()), "runc",
+                ConmonRuntime.factory(CONMON, runDir, t, Path::of));
+        ContainerManager m = new ContainerManager(stateDir, runDir, handlers, HostFacts.current(),
                 probe, options);
         managers.add(m);
         return m;

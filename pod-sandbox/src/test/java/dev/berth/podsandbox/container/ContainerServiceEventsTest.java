@@ -74,9 +74,9 @@ class ContainerServiceEventsTest {
     };
 
     private ContainerService service() {
-        ConmonRuntime runc = new ConmonRuntime("runc", dir.resolve("no-conmon"), dir.resolve("no-runc"),
-                dir.resolve("runc"), Duration.ofSeconds(1));
-        manager = new ContainerManager(dir.resolve("state"), dir.resolve("run"), new RuntimeHandlers(Map.of("runc", runc), "runc"),
+        RuntimeHandlers runc = new RuntimeHandlers(Map.of("runc", dir.resolve("no-runc").toString()), "runc",
+                ConmonRuntime.factory(dir.resolve("no-conmon"), dir, Duration.ofSeconds(1), Path::of));
+        manager = new ContainerManager(dir.resolve("state"), dir.resolve("run"), runc,
                 HostFacts.current(), rec -> false, ContainerManager.Options.defaults());
         ContainerService s = new ContainerService(manager, new ContainerRootfs(dir.resolve("layers"), dir.resolve("mounts")),
                 images, new FakeCgroups());

@@ -51,8 +51,8 @@ class StatsCollectorBenchmark {
         Cgroups cgroups = Cgroups.detect("cgroupfs");
         String pod = cgroups.createPod("/berth-bench-" + tag, Resources.none());
         ContainerManager manager = new ContainerManager(dir.resolve("state"), dir.resolve("run"),
-                new RuntimeHandlers(Map.of("runc", new ConmonRuntime("runc", Path.of("/usr/bin/conmon"), Path.of("/usr/sbin/runc"),
-                        dir.resolve("run/runc"), Duration.ofSeconds(120))), "runc"), HostFacts.current(), rec -> false, ContainerManager.Options.defaults());
+                new RuntimeHandlers(Map.of("runc", "/usr/sbin/runc"), "runc", ConmonRuntime.factory(Path.of("/usr/bin/conmon"),
+                        dir.resolve("run"), Duration.ofSeconds(120), Path::of)), HostFacts.current(), rec -> false, ContainerManager.Options.defaults());
         StringBuilder report = new StringBuilder();
         List<String> namespaces = new ArrayList<>();
         try {

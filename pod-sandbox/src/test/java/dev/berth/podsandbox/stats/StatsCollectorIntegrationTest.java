@@ -69,7 +69,7 @@ class StatsCollectorIntegrationTest {
         podCgroup = cgroups.createPod("/berth-test-" + tag, Resources.none());
         Duration t = Duration.ofSeconds(60);
         manager = new ContainerManager(dir.resolve("state"), dir.resolve("run"),
-                new RuntimeHandlers(Map.of("runc", new ConmonRuntime("runc", CONMON, RUNC, dir.resolve("run/runc"), t)), "runc"),
+                new RuntimeHandlers(Map.of("runc", RUNC.toString()), "runc", ConmonRuntime.factory(CONMON, dir.resolve("run"), t, Path::of)),
                 HostFacts.current(), rec -> false, ContainerManager.Options.defaults());
     }
 

@@ -53,9 +53,9 @@ public final class FakeOciRuntime implements OciRuntime {
         this.processes = processes;
     }
 
-    /** A registry with this runtime as its only (default) handler. */
+    /** A registry with this runtime as its only (default) handler; a recorded handler is this runtime too. */
     public RuntimeHandlers handlers() {
-        return new RuntimeHandlers(Map.of(handler, this), handler);
+        return new RuntimeHandlers(Map.of(handler, binary()), handler, (h, b) -> this);
     }
 
     /** Makes the next call of {@code operation} ("run", "create", "start", "kill", "delete", "forceDelete", "update") fail. */
