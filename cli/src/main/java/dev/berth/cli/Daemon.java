@@ -36,8 +36,8 @@ import dev.berth.podsandbox.container.ContainerImages;
 import dev.berth.podsandbox.container.ContainerManager;
 import dev.berth.podsandbox.container.ContainerService;
 import dev.berth.podsandbox.container.ContainerRootfs;
-import dev.berth.podsandbox.container.conmon.ConmonRuntime;
 import dev.berth.podsandbox.container.spec.HostFacts;
+import dev.berth.podsandbox.oci.ConmonRuntime;
 import dev.berth.podsandbox.oci.RuntimeHandlers;
 import dev.berth.podsandbox.stats.NetDev;
 import dev.berth.podsandbox.stats.PodDirectory;
@@ -54,7 +54,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
-import java.util.stream.Collectors;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import sun.misc.Signal;
@@ -99,11 +98,9 @@ public final class Daemon {
                 .withVerboseInfo("cgroupLayout", cgroups.describe())
                 .register(registry);
         ImageService images = Images.open(config);
-        ContainerService containers = containers(config, cgroups, images);
-        SandboxService sandboxes = new SandboxService(config.root().resolve("sandboxes"), config.runRoot(),
-                new RuntimeHandlers(config.runtime().handlers().entrySet().stream()
-                        .collect(Collectors.toMap(Map.Entry::getKey, e -> e.getValue().binary())),
-                        config.runtime().defaultHandler(), config.runRoot().resolve("runtimes")),
+        RuntimeHandlers runtimes = runtimeHandlers(config);
+        ContainerService containers = containers(config, cgroups, images, runtimes);
+        SandboxService sandboxes = new SandboxService(config.root().resolve("sandboxes"), config.runRoot(), runtimes,
                 network, cgroups, containers);
         containers.usePods(sandboxes::podContext);
         sandboxes.recover();
@@ -160,18 +157,29 @@ public final class Daemon {
     }
 
     /**
-     * The container engine: one conmon-monitored OCI runtime per configured handler, records
-     * under {@code <root>/containers}, writable layers under {@code <root>/container-layers}
-     * (what ImageFsInfo reports as the container filesystem), root filesystems mounted under
-     * {@code <run root>/rootfs}.
+     * One OCI runtime per configured handler, for pods' infra processes and (under conmon) for
+     * containers, with its state under {@code <run root>/runtimes/<handler>}. A configured binary
+     * must be found at start-up; a sandbox's recorded binary is run as it was recorded.
      */
-    private static ContainerService containers(BerthConfig config, Cgroups cgroups, ImageService images) {
-        Map<String, ConmonRuntime> handlers = new java.util.TreeMap<>();
-        config.runtime().handlers().forEach((name, h) -> handlers.put(name, new ConmonRuntime(name, CONMON,
-                executable(h.binary()), config.runRoot().resolve("runtimes").resolve(name), RUNTIME_COMMAND_TIMEOUT)));
-        ContainerManager manager = new ContainerManager(config.root(), config.runRoot(), handlers,
-                config.runtime().defaultHandler(), HostFacts.current(), rec -> oomKilled(cgroups, rec.cgroupsPath()),
-                ContainerManager.Options.defaults());
+    private static RuntimeHandlers runtimeHandlers(BerthConfig config) {
+        Map<String, String> binaries = new java.util.TreeMap<>();
+        config.runtime().handlers().forEach((name, h) -> {
+            executable(h.binary()); // not on PATH: berth does not start
+            binaries.put(name, h.binary());
+        });
+        return new RuntimeHandlers(binaries, config.runtime().defaultHandler(), ConmonRuntime.factory(CONMON,
+                config.runRoot().resolve("runtimes"), RUNTIME_COMMAND_TIMEOUT, Daemon::executableOrAsIs));
+    }
+
+    /**
+     * The container engine over the runtime handlers, records under {@code <root>/containers},
+     * writable layers under {@code <root>/container-layers} (what ImageFsInfo reports as the
+     * container filesystem), root filesystems mounted under {@code <run root>/rootfs}.
+     */
+    private static ContainerService containers(BerthConfig config, Cgroups cgroups, ImageService images,
+            RuntimeHandlers runtimes) {
+        ContainerManager manager = new ContainerManager(config.root(), config.runRoot(), runtimes, HostFacts.current(),
+                rec -> oomKilled(cgroups, rec.cgroupsPath()), ContainerManager.Options.defaults());
         ContainerService containers = new ContainerService(manager, new ContainerRootfs(config.root().resolve(CONTAINER_LAYERS),
                 config.runRoot().resolve("rootfs")), ContainerImages.of(images), cgroups);
         containers.recover();
@@ -187,6 +195,15 @@ public final class Daemon {
         } catch (RuntimeException e) {
             LOG.debug("cannot read the OOM kills of {}: {}", cgroupsPath, e.getMessage());
             return false;
+        }
+    }
+
+    /** {@link #executable}, or the name as it is when it is not on PATH (any more). */
+    private static Path executableOrAsIs(String binary) {
+        try {
+            return executable(binary);
+        } catch (BerthException e) {
+            return Path.of(binary);
         }
     }
 

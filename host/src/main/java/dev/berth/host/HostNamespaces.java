@@ -37,4 +37,13 @@ public interface HostNamespaces {
      * empty file), with {@code hostname} set when a UTS namespace is made (and non-empty).
      */
     void createPinned(Map<Kind, Path> pins, String hostname);
+
+    /**
+     * Writes {@code files} (paths under /proc/sys, in iteration order) as a process joined to
+     * the pinned namespaces in {@code pins}: the kernel resolves a namespaced sysctl against the
+     * writer's own network and IPC namespaces.
+     *
+     * @throws dev.berth.common.BerthException with the writer's diagnostic as its message when a write fails
+     */
+    void writeProcSys(Map<Kind, Path> pins, Map<String, String> files);
 }

@@ -14,6 +14,9 @@ public interface HostProcesses {
      */
     long startTime(long pid);
 
+    /** The command name of the process (/proc/PID/comm); empty when there is no such process. */
+    Optional<String> command(long pid);
+
     /** Sends {@code signal} to {@code pid}; false if the process did not exist. */
     boolean signal(long pid, int signal);
 

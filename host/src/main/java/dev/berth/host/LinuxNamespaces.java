@@ -4,6 +4,8 @@ import dev.berth.common.BerthException;
 import dev.berth.common.OwnThread;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -17,6 +19,29 @@ public final class LinuxNamespaces implements HostNamespaces {
     public static final LinuxNamespaces INSTANCE = new LinuxNamespaces();
 
     private LinuxNamespaces() {
+    }
+
+    /** An {@code nsenter} helper joins the namespaces and writes the files: nothing of berth's own threads changes namespace. */
+    @Override
+    public void writeProcSys(Map<Kind, Path> pins, Map<String, String> files) {
+        List<String> argv = new ArrayList<>(List.of("nsenter"));
+        if (pins.get(Kind.NET) != null) {
+            argv.add("--net=" + pins.get(Kind.NET));
+        }
+        if (pins.get(Kind.IPC) != null) {
+            argv.add("--ipc=" + pins.get(Kind.IPC));
+        }
+        argv.addAll(List.of("--", "/bin/sh", "-c",
+                "while [ $# -gt 0 ]; do printf '%s\\n' \"$2\" > \"$1\" || { echo \"cannot write $1\" >&2; exit 1; }; shift 2; done",
+                "berth-sysctl"));
+        files.forEach((file, value) -> {
+            argv.add(file);
+            argv.add(value);
+        });
+        Command.Result r = Command.run(argv);
+        if (!r.ok()) {
+            throw BerthException.invalidArgument("%s", r.stderr().strip());
+        }
     }
 
     @Override

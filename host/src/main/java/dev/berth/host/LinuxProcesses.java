@@ -3,6 +3,7 @@ package dev.berth.host;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Optional;
 
 /** Host processes seen through /proc and signalled with kill(2) (no kill(1) process per signal). */
 public final class LinuxProcesses implements HostProcesses {
@@ -27,6 +28,18 @@ public final class LinuxProcesses implements HostProcesses {
             return Long.parseLong(f[19]);
         } catch (IOException | RuntimeException e) {
             return -1;
+        }
+    }
+
+    @Override
+    public Optional<String> command(long pid) {
+        if (pid <= 0) {
+            return Optional.empty();
+        }
+        try {
+            return Optional.of(Files.readString(Path.of("/proc", Long.toString(pid), "comm")).strip());
+        } catch (IOException e) {
+            return Optional.empty();
         }
     }
 

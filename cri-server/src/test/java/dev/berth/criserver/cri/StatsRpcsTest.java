@@ -1,5 +1,6 @@
 package dev.berth.criserver.cri;
 
+import dev.berth.podsandbox.oci.RuntimeHandlers;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -18,7 +19,7 @@ import dev.berth.cri.v1.PodSandboxStatsRequest;
 import dev.berth.cri.v1.RuntimeServiceGrpc;
 import dev.berth.cri.v1.StreamPodSandboxStatsRequest;
 import dev.berth.podsandbox.container.ContainerManager;
-import dev.berth.podsandbox.container.conmon.ConmonRuntime;
+import dev.berth.podsandbox.oci.ConmonRuntime;
 import dev.berth.podsandbox.container.spec.HostFacts;
 import dev.berth.podsandbox.sandbox.SandboxConfig;
 import dev.berth.podsandbox.stats.NetDev;
@@ -159,9 +160,8 @@ class StatsRpcsTest {
     void theRpcsAnswerWithFiltersAndNotFound() throws Exception {
         dir = Files.createTempDirectory("berth-stats-rpcs");
         manager = new ContainerManager(dir.resolve("state"), dir.resolve("run"),
-                Map.of("runc", new ConmonRuntime("runc", Path.of("/usr/bin/conmon"), Path.of("/usr/sbin/runc"),
-                        dir.resolve("run/runc"), Duration.ofSeconds(10))),
-                "runc", HostFacts.current(), rec -> false, ContainerManager.Options.defaults());
+                new RuntimeHandlers(Map.of("runc", "/usr/sbin/runc"), "runc", ConmonRuntime.factory(Path.of("/usr/bin/conmon"),
+                        dir.resolve("run"), Duration.ofSeconds(10), Path::of)), HostFacts.current(), rec -> false, ContainerManager.Options.defaults());
         List<PodDirectory.Pod> pods = new ArrayList<>();
         for (int i = 0; i < 3; i++) {
             pods.add(new PodDirectory.Pod("pod" + i, new SandboxConfig.Metadata("web" + i, "u" + i, "prod", 0),

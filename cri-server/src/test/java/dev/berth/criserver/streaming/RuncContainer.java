@@ -1,10 +1,11 @@
 package dev.berth.criserver.streaming;
 
+import dev.berth.podsandbox.oci.RuntimeHandlers;
 import dev.berth.streaming.*;
 import dev.berth.podsandbox.container.ContainerManager;
 import dev.berth.podsandbox.container.ContainerRecord;
 import dev.berth.podsandbox.container.CreateRequest;
-import dev.berth.podsandbox.container.conmon.ConmonRuntime;
+import dev.berth.podsandbox.oci.ConmonRuntime;
 import dev.berth.podsandbox.container.spec.ContainerConfig;
 import dev.berth.podsandbox.container.spec.HostFacts;
 import dev.berth.podsandbox.container.spec.ImageConfig;
@@ -54,9 +55,8 @@ final class RuncContainer implements AutoCloseable {
         }
         Path runDir = dir.resolve("run");
         manager = new ContainerManager(dir.resolve("state"), runDir,
-                Map.of("runc", new ConmonRuntime("runc", Path.of("/usr/bin/conmon"), Path.of("/usr/sbin/runc"),
-                        runDir.resolve("runc"), Duration.ofSeconds(60))),
-                "runc", HostFacts.current(), rec -> false, ContainerManager.Options.defaults());
+                new RuntimeHandlers(Map.of("runc", "/usr/sbin/runc"), "runc", ConmonRuntime.factory(Path.of("/usr/bin/conmon"),
+                        runDir, Duration.ofSeconds(60), Path::of)), HostFacts.current(), rec -> false, ContainerManager.Options.defaults());
         ContainerConfig config = ContainerConfig.builder("main").logPath(dir.resolve("main.log").toString())
                 .command(cmd.get(0)).args(cmd.subList(1, cmd.size()).toArray(String[]::new)).tty(tty).stdin(stdin)
                 .stdinOnce(stdinOnce).build();

@@ -22,6 +22,8 @@ public final class FakeNamespaces implements HostNamespaces {
     private final FakeMounts mounts;
     private final List<Made> made = new ArrayList<>();
     private boolean failNext;
+    private boolean failNextWrite;
+    private final List<Map<String, String>> written = new ArrayList<>();
 
     public FakeNamespaces(FakeMounts mounts) {
         this.mounts = mounts;
@@ -30,6 +32,16 @@ public final class FakeNamespaces implements HostNamespaces {
     /** Makes the next {@link #createPinned} fail before anything is pinned. */
     public synchronized void failNext() {
         failNext = true;
+    }
+
+    /** Makes the next {@link #writeProcSys} fail. */
+    public synchronized void failNextWrite() {
+        failNextWrite = true;
+    }
+
+    /** The /proc/sys files of each {@link #writeProcSys} that succeeded, in order. */
+    public synchronized List<Map<String, String>> written() {
+        return List.copyOf(written);
     }
 
     /** Every namespace made so far, released or not. */
@@ -59,5 +71,20 @@ public final class FakeNamespaces implements HostNamespaces {
             mounts.mount(pin, "nsfs", k.procName() + ":[" + (made.size() + 1) + "]");
             made.add(new Made(k, pin, k == Kind.UTS ? hostname : null));
         }
+    }
+
+    /** Records the files; like a writer joined to them, it needs the pins to be pinned. */
+    @Override
+    public synchronized void writeProcSys(Map<Kind, Path> pins, Map<String, String> files) {
+        if (failNextWrite) {
+            failNextWrite = false;
+            throw BerthException.invalidArgument("cannot write %s: injected failure", files.keySet().iterator().next());
+        }
+        for (Path pin : pins.values()) {
+            if (!pinned().contains(pin.toAbsolutePath().normalize())) {
+                throw BerthException.internal("nsenter: cannot open " + pin + ": not a namespace", null);
+            }
+        }
+        written.add(Map.copyOf(files));
     }
 }

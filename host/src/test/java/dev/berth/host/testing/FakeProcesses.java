@@ -6,10 +6,11 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 
 /**
  * A process table in memory: a test starts processes ({@link #spawn}), SIGKILL and SIGTERM end
- * them (or only SIGKILL for one that ignores SIGTERM), every signal is recorded, and
+ * them (or only SIGKILL for one that ignores SIGTERM), a process may be given a command name, every signal is recorded, and
  * {@link #running()} shows what is left. Start times grow, so a reused pid is a new identity.
  */
 public final class FakeProcesses implements HostProcesses {
@@ -24,7 +25,7 @@ public final class FakeProcesses implements HostProcesses {
     private final List<Signal> signals = new ArrayList<>();
     private long clock = 1000;
 
-    private record Entry(long startTime, long pgid, boolean ignoresTerm) {
+    private record Entry(long startTime, long pgid, boolean ignoresTerm, String command) {
     }
 
     /** A new running process {@code pid} in its own process group. */
@@ -34,7 +35,16 @@ public final class FakeProcesses implements HostProcesses {
 
     /** A new running process in process group {@code pgid}; one that {@code ignoresTerm} only dies of SIGKILL. */
     public synchronized ProcessIdentity spawn(long pid, long pgid, boolean ignoresTerm) {
-        Entry e = new Entry(++clock, pgid, ignoresTerm);
+        return spawn(pid, pgid, ignoresTerm, "");
+    }
+
+    /** A new running process whose command name ({@link #command}) is {@code command}. */
+    public synchronized ProcessIdentity spawn(long pid, String command) {
+        return spawn(pid, pid, false, command);
+    }
+
+    private ProcessIdentity spawn(long pid, long pgid, boolean ignoresTerm, String command) {
+        Entry e = new Entry(++clock, pgid, ignoresTerm, command);
         table.put(pid, e);
         return new ProcessIdentity(pid, e.startTime());
     }
@@ -56,6 +66,12 @@ public final class FakeProcesses implements HostProcesses {
     public synchronized long startTime(long pid) {
         Entry e = table.get(pid);
         return pid > 0 && e != null ? e.startTime() : -1;
+    }
+
+    @Override
+    public synchronized Optional<String> command(long pid) {
+        Entry e = table.get(pid);
+        return e == null ? Optional.empty() : Optional.of(e.command());
     }
 
     @Override

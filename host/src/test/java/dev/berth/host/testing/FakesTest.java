@@ -94,4 +94,30 @@ class FakesTest {
         assertEquals(List.of(new FakeProcesses.Signal(100, 15, true), new FakeProcesses.Signal(101, 9, false),
                 new FakeProcesses.Signal(101, 9, false)), p.signals());
     }
+
+    @Test
+    void aProcessHasTheCommandNameItWasSpawnedWithUntilItEnds() {
+        FakeProcesses p = new FakeProcesses();
+        p.spawn(7, "catatonit");
+        p.spawn(8);
+        assertEquals(java.util.Optional.of("catatonit"), p.command(7));
+        assertEquals(java.util.Optional.of(""), p.command(8));
+        p.exit(7);
+        assertEquals(java.util.Optional.empty(), p.command(7));
+    }
+
+    @Test
+    void procSysWritesNeedPinnedNamespacesAndCanBeMadeToFail() throws Exception {
+        FakeMounts m = new FakeMounts();
+        FakeNamespaces ns = new FakeNamespaces(m);
+        Path net = Files.createFile(dir.resolve("net"));
+        Map<String, String> files = Map.of("/proc/sys/net/ipv4/ip_forward", "1");
+        assertThrows(BerthException.class, () -> ns.writeProcSys(Map.of(Kind.NET, net), files), "not pinned yet");
+        ns.createPinned(Map.of(Kind.NET, net), "");
+        ns.failNextWrite();
+        assertEquals(BerthException.Kind.INVALID_ARGUMENT,
+                assertThrows(BerthException.class, () -> ns.writeProcSys(Map.of(Kind.NET, net), files)).kind());
+        ns.writeProcSys(Map.of(Kind.NET, net), files);
+        assertEquals(List.of(files), ns.written(), "only the write that succeeded");
+    }
 }

@@ -1,8 +1,8 @@
 package dev.berth.podsandbox.container;
 
 import dev.berth.common.BerthException;
-import dev.berth.podsandbox.container.conmon.ConmonRuntime;
 import dev.berth.host.HostProcesses;
+import dev.berth.podsandbox.oci.OciRuntime;
 import java.io.IOException;
 import java.nio.file.ClosedWatchServiceException;
 import java.nio.file.Files;
@@ -39,14 +39,14 @@ public final class ContainerExits implements AutoCloseable {
     private final ContainerStore store;
     private final Path exitDir;
     private final ContainerManager.OomProbe oomProbe;
-    private final Function<ContainerRecord, ConmonRuntime> runtimes;
+    private final Function<ContainerRecord, OciRuntime> runtimes;
     private final HostProcesses processes;
     private final CopyOnWriteArrayList<Consumer<ContainerRecord>> listeners = new CopyOnWriteArrayList<>();
     private Thread watcher;
     private WatchService watchService;
 
     ContainerExits(ContainerStore store, Path exitDir, ContainerManager.OomProbe oomProbe,
-                   Function<ContainerRecord, ConmonRuntime> runtimes, HostProcesses processes) {
+                   Function<ContainerRecord, OciRuntime> runtimes, HostProcesses processes) {
         this.store = store;
         this.exitDir = exitDir;
         this.oomProbe = oomProbe;

@@ -9,13 +9,14 @@ import dev.berth.common.Json;
 import dev.berth.host.HostProcesses;
 import dev.berth.host.LinuxProcesses;
 import dev.berth.podsandbox.container.conmon.ConmonControl;
-import dev.berth.podsandbox.container.conmon.ConmonRuntime;
 import dev.berth.podsandbox.container.spec.ContainerConfig;
 import dev.berth.podsandbox.container.spec.ContainerSpecs;
 import dev.berth.podsandbox.container.spec.HostFacts;
 import dev.berth.podsandbox.container.spec.OciSpec;
 import dev.berth.podsandbox.container.spec.SpecOptions;
 import dev.berth.podsandbox.container.stdio.ContainerAttachment;
+import dev.berth.podsandbox.oci.OciRuntime;
+import dev.berth.podsandbox.oci.RuntimeHandlers;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -26,7 +27,6 @@ import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.HexFormat;
 import java.util.List;
-import java.util.Map;
 import java.util.Optional;
 import java.util.OptionalInt;
 import java.util.concurrent.ConcurrentHashMap;
@@ -70,8 +70,7 @@ public final class ContainerManager implements AutoCloseable {
     private final Path bundlesDir;
     private final Path exitDir;
     private final Path socketDir;
-    private final Map<String, ConmonRuntime> handlers;
-    private final String defaultHandler;
+    private final RuntimeHandlers handlers;
     private final HostFacts host;
     private final Options options;
     private final HostProcesses processes;
@@ -80,29 +79,25 @@ public final class ContainerManager implements AutoCloseable {
     /**
      * @param stateDir persistent state (records)
      * @param runDir   runtime state (bundles, exit files, attach sockets)
-     * @param handlers runtime handlers by name
+     * @param handlers the runtime handlers (the same registry the sandboxes use)
      */
-    public ContainerManager(Path stateDir, Path runDir, Map<String, ConmonRuntime> handlers, String defaultHandler,
+    public ContainerManager(Path stateDir, Path runDir, RuntimeHandlers handlers,
                             HostFacts host, OomProbe oomProbe, Options options) {
-        this(stateDir, runDir, handlers, defaultHandler, host, oomProbe, options, LinuxProcesses.INSTANCE);
+        this(stateDir, runDir, handlers, host, oomProbe, options, LinuxProcesses.INSTANCE);
     }
 
-    /** With {@code processes} the seam through which conmon processes are checked and killed. */
-    public ContainerManager(Path stateDir, Path runDir, Map<String, ConmonRuntime> handlers, String defaultHandler,
+    /** With {@code processes} the seam through which conmon and exec'd processes are checked and killed. */
+    public ContainerManager(Path stateDir, Path runDir, RuntimeHandlers handlers,
                             HostFacts host, OomProbe oomProbe, Options options, HostProcesses processes) {
         this.processes = processes;
         this.store = new ContainerStore(stateDir.resolve("containers"));
         this.bundlesDir = runDir.resolve("containers");
         this.exitDir = runDir.resolve("exits");
         this.socketDir = runDir.resolve("sockets");
-        this.handlers = Map.copyOf(handlers);
-        this.defaultHandler = defaultHandler;
+        this.handlers = handlers;
         this.host = host;
         this.options = options;
         this.exits = new ContainerExits(store, exitDir, oomProbe, this::runtime, processes);
-        if (!handlers.containsKey(defaultHandler)) {
-            throw BerthException.invalidArgument("default runtime handler %s is not configured", defaultHandler);
-        }
         recover();
     }
 
@@ -121,11 +116,9 @@ public final class ContainerManager implements AutoCloseable {
         if (config.name() == null || config.name().isEmpty()) {
             throw BerthException.invalidArgument("container name is empty");
         }
-        String handlerName = req.handler() == null || req.handler().isEmpty() ? defaultHandler : req.handler();
-        ConmonRuntime runtime = handlers.get(handlerName);
-        if (runtime == null) {
-            throw BerthException.invalidArgument("unknown runtime handler %s", handlerName);
-        }
+        String handlerName = req.handler() == null || req.handler().isEmpty() ? handlers.defaultHandler() : req.handler();
+        OciRuntime runtime = handlers.find(handlerName)
+                .orElseThrow(() -> BerthException.invalidArgument("unknown runtime handler %s", handlerName));
         if (!Files.isDirectory(req.rootfs())) {
             throw BerthException.invalidArgument("root filesystem %s is not a directory", req.rootfs());
         }
@@ -151,7 +144,7 @@ public final class ContainerManager implements AutoCloseable {
             Files.createDirectories(bundle);
             // runtime state: no fsync needed, a create cut short by a crash is rolled back
             Files.write(bundle.resolve("config.json"), Json.mapper().writeValueAsBytes(spec));
-            ConmonRuntime.Created created = runtime.create(id, layout(rec), config.tty(), config.stdin(), config.stdinOnce(),
+            OciRuntime.Created created = runtime.create(id, layout(rec), config.tty(), config.stdin(), config.stdinOnce(),
                     options.createTimeout());
             long conmonStart = processes.startTime(created.conmonPid());
             ContainerRecord done = rec.created(created.pid(), created.conmonPid(), conmonStart);
@@ -208,7 +201,7 @@ public final class ContainerManager implements AutoCloseable {
             if (rec.state() == ContainerState.EXITED) {
                 return rec;
             }
-            ConmonRuntime runtime = runtime(rec);
+            OciRuntime runtime = runtime(rec);
             if (timeoutSeconds > 0 && rec.state() == ContainerState.RUNNING) {
                 String signal = stopSignal(rec.image().stopSignal());
                 if (runtime.kill(id, signal) && exits.await(rec, Duration.ofSeconds(timeoutSeconds))) {
@@ -246,10 +239,7 @@ public final class ContainerManager implements AutoCloseable {
 
     /** Undoes everything a (possibly half-done) create left: runtime state, conmon, files, record. */
     private void cleanup(ContainerRecord rec) {
-        ConmonRuntime runtime = handlers.get(rec.handler());
-        if (runtime != null) {
-            runtime.delete(rec.id());
-        }
+        handlers.find(rec.handler()).ifPresent(runtime -> runtime.delete(rec.id()));
         Path bundle = Path.of(rec.bundle());
         long conmonPid = rec.conmonPid();
         long conmonStart = rec.conmonStartTime();
@@ -314,10 +304,7 @@ public final class ContainerManager implements AutoCloseable {
         info.put("conmonPid", rec.conmonPid());
         info.put("bundle", rec.bundle());
         info.put("runtimeHandler", rec.handler());
-        ConmonRuntime rt = handlers.get(rec.handler());
-        if (rt != null) {
-            info.put("runtimeBinary", rt.runtimeBinary().toString());
-        }
+        handlers.find(rec.handler()).ifPresent(rt -> info.put("runtimeBinary", rt.runtimeBinary().toString()));
         info.put("sandboxId", rec.sandboxId());
         try {
             info.set("runtimeSpec", Json.mapper().readTree(runtimeSpec(id)));
@@ -347,7 +334,7 @@ public final class ContainerManager implements AutoCloseable {
     public ExecResult execSync(String id, List<String> cmd, Duration timeout) {
         PreparedExec exec = prepareExec(id, cmd, false, 0, 0);
         try {
-            return new ExecProcess(exec.argv(), exec.pidFile(), options.execOutputCap()).run(timeout, id, cmd);
+            return new ExecProcess(exec.argv(), exec.pidFile(), options.execOutputCap(), processes).run(timeout, id, cmd);
         } finally {
             exec.release();
         }
@@ -380,7 +367,7 @@ public final class ContainerManager implements AutoCloseable {
             JsonNode spec = Json.mapper().readTree(bundle.resolve("config.json").toFile());
             ObjectNode process = ExecSpec.process(spec, cmd, tty, width, height);
             AtomicFiles.write(processJson, Json.mapper().writeValueAsBytes(process));
-            return new PreparedExec(runtime(rec).execCommand(id, processJson, pidFile), processJson, pidFile, tty);
+            return new PreparedExec(runtime(rec).execCommand(id, processJson, pidFile), processJson, pidFile, tty, processes);
         } catch (IOException e) {
             try {
                 Files.deleteIfExists(processJson);
@@ -503,17 +490,13 @@ public final class ContainerManager implements AutoCloseable {
         return opLocks.computeIfAbsent(id, k -> new Object());
     }
 
-    ConmonRuntime runtime(ContainerRecord rec) {
-        ConmonRuntime r = handlers.get(rec.handler());
-        if (r == null) {
-            throw BerthException.failedPrecondition("runtime handler %s of container %s is no longer configured",
-                    rec.handler(), rec.id());
-        }
-        return r;
+    OciRuntime runtime(ContainerRecord rec) {
+        return handlers.find(rec.handler()).orElseThrow(() -> BerthException.failedPrecondition(
+                "runtime handler %s of container %s is no longer configured", rec.handler(), rec.id()));
     }
 
-    private ConmonRuntime.Layout layout(ContainerRecord rec) {
-        return new ConmonRuntime.Layout(Path.of(rec.bundle()), Path.of(rec.logPath()), exitDir, socketDir);
+    private OciRuntime.Layout layout(ContainerRecord rec) {
+        return new OciRuntime.Layout(Path.of(rec.bundle()), Path.of(rec.logPath()), exitDir, socketDir);
     }
 
     /**

@@ -2,7 +2,7 @@ package dev.berth.podsandbox.container;
 
 import dev.berth.common.BerthException;
 import dev.berth.host.Command;
-import dev.berth.host.LinuxProcesses;
+import dev.berth.host.HostProcesses;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -25,11 +25,13 @@ final class ExecProcess {
     private final List<String> argv;
     private final Path pidFile;
     private final long cap;
+    private final HostProcesses processes;
 
-    ExecProcess(List<String> argv, Path pidFile, long cap) {
+    ExecProcess(List<String> argv, Path pidFile, long cap, HostProcesses processes) {
         this.argv = argv;
         this.pidFile = pidFile;
         this.cap = cap;
+        this.processes = processes;
     }
 
     ExecResult run(Duration timeout, String containerId, List<String> cmd) {
@@ -76,10 +78,10 @@ final class ExecProcess {
         }
     }
 
-    private static void kill(long pid) {
+    private void kill(long pid) {
         if (pid > 0) {
-            LinuxProcesses.INSTANCE.signalGroup(pid, 9);
-            LinuxProcesses.INSTANCE.signal(pid, 9);
+            processes.signalGroup(pid, 9);
+            processes.signal(pid, 9);
         }
     }
 

@@ -1,6 +1,6 @@
 package dev.berth.podsandbox.container;
 
-import dev.berth.host.LinuxProcesses;
+import dev.berth.host.HostProcesses;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -10,9 +10,10 @@ import java.util.List;
  * A runtime {@code exec} ready to run: its command line, and the process spec and pid file it
  * uses, which {@link #release()} removes once the process has ended. A TTY exec ({@code tty})
  * expects the caller to run the command line with a terminal as its standard streams (and
- * controlling terminal), which the runtime relays to the process's own terminal.
+ * controlling terminal), which the runtime relays to the process's own terminal. {@link #kill}
+ * signals through {@code processes}.
  */
-public record PreparedExec(List<String> argv, Path processJson, Path pidFile, boolean tty) {
+public record PreparedExec(List<String> argv, Path processJson, Path pidFile, boolean tty, HostProcesses processes) {
     public PreparedExec {
         argv = List.copyOf(argv);
     }
@@ -45,8 +46,8 @@ public record PreparedExec(List<String> argv, Path processJson, Path pidFile, bo
             pid = pid();
         }
         if (pid > 0) {
-            LinuxProcesses.INSTANCE.signalGroup(pid, 9);
-            LinuxProcesses.INSTANCE.signal(pid, 9);
+            processes.signalGroup(pid, 9);
+            processes.signal(pid, 9);
         }
     }
 

@@ -1,7 +1,6 @@
 package dev.berth.podsandbox.namespaces;
 
 import dev.berth.common.BerthException;
-import dev.berth.host.Command;
 import dev.berth.host.HostMounts;
 import dev.berth.host.HostNamespaces;
 import dev.berth.host.LinuxMounts;
@@ -10,8 +9,8 @@ import dev.berth.host.MountTable;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.EnumMap;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
@@ -100,30 +99,25 @@ public final class NamespacePins {
 
     /**
      * Writes namespaced sysctls (names already validated by {@link Sysctls}) inside the pod's
-     * namespaces: an {@code nsenter} helper joins them and writes /proc/sys, which the kernel
-     * resolves against the writer's own network and IPC namespaces.
+     * namespaces (see {@link HostNamespaces#writeProcSys}).
      */
-    public static void applySysctls(PodNamespaces ns, Map<String, String> sysctls) {
+    public void applySysctls(PodNamespaces ns, Map<String, String> sysctls) {
         if (sysctls.isEmpty()) {
             return;
         }
-        List<String> argv = new ArrayList<>(List.of("nsenter"));
+        Map<HostNamespaces.Kind, Path> pins = new EnumMap<>(HostNamespaces.Kind.class);
         if (ns.net() != null) {
-            argv.add("--net=" + ns.net());
+            pins.put(HostNamespaces.Kind.NET, ns.net());
         }
         if (ns.ipc() != null) {
-            argv.add("--ipc=" + ns.ipc());
+            pins.put(HostNamespaces.Kind.IPC, ns.ipc());
         }
-        argv.addAll(List.of("--", "/bin/sh", "-c",
-                "while [ $# -gt 0 ]; do printf '%s\\n' \"$2\" > \"$1\" || { echo \"cannot write $1\" >&2; exit 1; }; shift 2; done",
-                "berth-sysctl"));
-        sysctls.forEach((name, value) -> {
-            argv.add(Sysctls.procPath(name));
-            argv.add(value);
-        });
-        Command.Result r = Command.run(argv);
-        if (!r.ok()) {
-            throw BerthException.invalidArgument("cannot apply sysctls %s: %s", sysctls, r.stderr().strip());
+        Map<String, String> files = new LinkedHashMap<>();
+        sysctls.forEach((name, value) -> files.put(Sysctls.procPath(name), value));
+        try {
+            namespaces.writeProcSys(pins, files);
+        } catch (BerthException e) {
+            throw BerthException.invalidArgument("cannot apply sysctls %s: %s", sysctls, e.getMessage());
         }
     }
 

@@ -3,6 +3,7 @@ package dev.berth.podsandbox.oci;
 import dev.berth.common.AtomicFiles;
 import dev.berth.common.BerthException;
 import dev.berth.common.Json;
+import dev.berth.host.HostProcesses;
 import dev.berth.podsandbox.namespaces.PodNamespaces;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -49,16 +50,13 @@ public final class InfraBundle {
      * Waits until the infra process has become catatonit: the runtime returns from {@code run -d}
      * once it told its init to exec, which may not have happened yet.
      */
-    public static void awaitExec(long pid) {
-        Path comm = Path.of("/proc", Long.toString(pid), "comm");
+    public static void awaitExec(long pid, HostProcesses processes) {
         long deadline = System.nanoTime() + 10_000_000_000L;
         while (System.nanoTime() < deadline) {
-            try {
-                if (Files.readString(comm).strip().equals("catatonit")) {
-                    return;
-                }
-            } catch (IOException gone) {
-                throw BerthException.internal("the infra process " + pid + " exited before it started catatonit", gone);
+            String command = processes.command(pid).orElseThrow(() -> BerthException.internal(
+                    "the infra process " + pid + " exited before it started catatonit", null));
+            if (command.equals("catatonit")) {
+                return;
             }
             try {
                 Thread.sleep(1);

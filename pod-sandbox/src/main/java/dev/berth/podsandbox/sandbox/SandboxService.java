@@ -215,7 +215,7 @@ public final class SandboxService {
         rec = entry.record().withNamespaces(str(ns.net()), str(ns.ipc()), str(ns.uts()));
         timer.mark("namespaces");
 
-        NamespacePins.applySysctls(ns, sysctls);
+        pins.applySysctls(ns, sysctls);
         timer.mark("sysctls");
 
         IdentityFiles.write(dir, config, rec.hostname(), List.of());
@@ -258,7 +258,7 @@ public final class SandboxService {
             InfraBundle.write(bundle, rootfs, ns, cgroupsPath);
             undo.push("infra process", () -> runtime.forceDelete(id));
             long pid = runtime.runDetached(id, bundle, bundle.resolve("output.log"));
-            InfraBundle.awaitExec(pid);
+            InfraBundle.awaitExec(pid, processes);
             ProcessIdentity proc = processes.identify(pid)
                     .orElseThrow(() -> BerthException.internal("the infra process " + pid + " of sandbox " + id + " exited at once", null));
             rec = rec.withInfra(proc.pid(), proc.startTime());

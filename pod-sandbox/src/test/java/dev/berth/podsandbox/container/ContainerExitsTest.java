@@ -1,10 +1,11 @@
 package dev.berth.podsandbox.container;
 
+import dev.berth.podsandbox.oci.RuntimeHandlers;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.berth.common.Json;
-import dev.berth.podsandbox.container.conmon.ConmonRuntime;
+import dev.berth.podsandbox.oci.ConmonRuntime;
 import dev.berth.host.LinuxProcesses;
 import dev.berth.podsandbox.container.spec.HostFacts;
 import java.nio.file.Files;
@@ -26,9 +27,9 @@ class ContainerExitsTest {
     Path dir;
 
     private ContainerManager manager() {
-        ConmonRuntime runc = new ConmonRuntime("runc", dir.resolve("no-conmon"), dir.resolve("no-runc"),
-                dir.resolve("runc"), Duration.ofSeconds(1));
-        return new ContainerManager(dir.resolve("state"), dir.resolve("run"), Map.of("runc", runc), "runc",
+        RuntimeHandlers runc = new RuntimeHandlers(Map.of("runc", dir.resolve("no-runc").toString()), "runc",
+                ConmonRuntime.factory(dir.resolve("no-conmon"), dir, Duration.ofSeconds(1), Path::of));
+        return new ContainerManager(dir.resolve("state"), dir.resolve("run"), runc,
                 HostFacts.current(), rec -> false, ContainerManager.Options.defaults());
     }
 

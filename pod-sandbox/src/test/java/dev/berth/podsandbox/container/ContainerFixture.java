@@ -1,6 +1,7 @@
 package dev.berth.podsandbox.container;
 
-import dev.berth.podsandbox.container.conmon.ConmonRuntime;
+import dev.berth.podsandbox.oci.RuntimeHandlers;
+import dev.berth.podsandbox.oci.ConmonRuntime;
 import dev.berth.podsandbox.container.spec.ContainerConfig;
 import dev.berth.podsandbox.container.spec.HostFacts;
 import dev.berth.podsandbox.container.spec.ImageConfig;
@@ -92,10 +93,9 @@ final class ContainerFixture implements AutoCloseable {
 
     ContainerManager manager(ContainerManager.Options options, ContainerManager.OomProbe probe) {
         Duration t = Duration.ofSeconds(60);
-        Map<String, ConmonRuntime> handlers = Map.of(
-                "runc", new ConmonRuntime("runc", CONMON, RUNC, runDir.resolve("runc"), t),
-                "crun", new ConmonRuntime("crun", CONMON, CRUN, runDir.resolve("crun"), t));
-        ContainerManager m = new ContainerManager(stateDir, runDir, handlers, "runc", HostFacts.current(),
+        RuntimeHandlers handlers = new RuntimeHandlers(Map.of("runc", RUNC.toString(), "crun", CRUN.toString()), "runc",
+                ConmonRuntime.factory(CONMON, runDir, t, Path::of));
+        ContainerManager m = new ContainerManager(stateDir, runDir, handlers, HostFacts.current(),
                 probe, options);
         managers.add(m);
         return m;

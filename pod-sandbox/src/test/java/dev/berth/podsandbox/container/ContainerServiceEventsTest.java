@@ -1,5 +1,6 @@
 package dev.berth.podsandbox.container;
 
+import dev.berth.podsandbox.oci.RuntimeHandlers;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -9,7 +10,7 @@ import dev.berth.common.BerthException;
 import dev.berth.common.Json;
 import dev.berth.images.reference.Digest;
 import dev.berth.images.store.ImageRecord;
-import dev.berth.podsandbox.container.conmon.ConmonRuntime;
+import dev.berth.podsandbox.oci.ConmonRuntime;
 import dev.berth.host.LinuxProcesses;
 import dev.berth.podsandbox.container.spec.HostFacts;
 import dev.berth.podsandbox.container.spec.ImageConfig;
@@ -73,9 +74,9 @@ class ContainerServiceEventsTest {
     };
 
     private ContainerService service() {
-        ConmonRuntime runc = new ConmonRuntime("runc", dir.resolve("no-conmon"), dir.resolve("no-runc"),
-                dir.resolve("runc"), Duration.ofSeconds(1));
-        manager = new ContainerManager(dir.resolve("state"), dir.resolve("run"), Map.of("runc", runc), "runc",
+        RuntimeHandlers runc = new RuntimeHandlers(Map.of("runc", dir.resolve("no-runc").toString()), "runc",
+                ConmonRuntime.factory(dir.resolve("no-conmon"), dir, Duration.ofSeconds(1), Path::of));
+        manager = new ContainerManager(dir.resolve("state"), dir.resolve("run"), runc,
                 HostFacts.current(), rec -> false, ContainerManager.Options.defaults());
         ContainerService s = new ContainerService(manager, new ContainerRootfs(dir.resolve("layers"), dir.resolve("mounts")),
                 images, new FakeCgroups());

@@ -1,5 +1,6 @@
 package dev.berth.podsandbox.sandbox;
 
+import dev.berth.podsandbox.oci.ConmonRuntime;
 import dev.berth.host.LinuxMounts;
 import dev.berth.podsandbox.oci.RuntimeHandlers;
 import dev.berth.podsandbox.testing.FakeCgroups;
@@ -32,7 +33,7 @@ class SandboxServiceBenchmark {
     @Test
     void ownNamespacesWithTheVethStandIn() throws Exception {
         SandboxService s = new SandboxService(tmp.resolve("state"), tmp.resolve("run"),
-                new RuntimeHandlers(Map.of("runc", "runc"), "runc", tmp.resolve("run/runtimes")),
+                new RuntimeHandlers(Map.of("runc", "runc"), "runc", ConmonRuntime.factory(Path.of("/usr/bin/conmon"), tmp.resolve("run/runtimes"), java.time.Duration.ofSeconds(60), Path::of)),
                 new FakePodNetwork(), new FakeCgroups(), SandboxContainers.NONE);
         StringBuilder report = new StringBuilder();
         try {

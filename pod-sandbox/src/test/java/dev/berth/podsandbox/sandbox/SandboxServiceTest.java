@@ -1,5 +1,6 @@
 package dev.berth.podsandbox.sandbox;
 
+import dev.berth.podsandbox.oci.ConmonRuntime;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
@@ -58,7 +59,7 @@ class SandboxServiceTest {
 
     SandboxService newService(SandboxContainers containers) {
         RuntimeHandlers handlers = new RuntimeHandlers(
-                Map.of("runc", "runc", "crun", "crun", "broken", "/bin/false"), "runc", runRoot.resolve("runtimes"));
+                Map.of("runc", "runc", "crun", "crun", "broken", "/bin/false"), "runc", ConmonRuntime.factory(Path.of("/usr/bin/conmon"), runRoot.resolve("runtimes"), java.time.Duration.ofSeconds(60), Path::of));
         SandboxService s = new SandboxService(stateDir, runRoot, handlers, network, cgroups, containers);
         services.add(s);
         return s;
@@ -425,14 +426,14 @@ class SandboxServiceTest {
             }
         };
         SandboxService dying = new SandboxService(stateDir, runRoot,
-                new RuntimeHandlers(Map.of("runc", "runc"), "runc", runRoot.resolve("runtimes")), crashing, cgroups, SandboxContainers.NONE);
+                new RuntimeHandlers(Map.of("runc", "runc"), "runc", ConmonRuntime.factory(Path.of("/usr/bin/conmon"), runRoot.resolve("runtimes"), java.time.Duration.ofSeconds(60), Path::of)), crashing, cgroups, SandboxContainers.NONE);
         assertThrows(SimulatedCrash.class, () -> dying.run(pod("crashed")));
         assertEquals(1, crashing.attached.size(), "the crash left an attached network behind");
         assertFalse(HostProbe.mountsUnder(runRoot).isEmpty(), "and pinned namespaces");
 
         // berth starts again: the record written before the attach says what to clean up
         SandboxService restarted = new SandboxService(stateDir, runRoot,
-                new RuntimeHandlers(Map.of("runc", "runc"), "runc", runRoot.resolve("runtimes")), crashing, cgroups, SandboxContainers.NONE);
+                new RuntimeHandlers(Map.of("runc", "runc"), "runc", ConmonRuntime.factory(Path.of("/usr/bin/conmon"), runRoot.resolve("runtimes"), java.time.Duration.ofSeconds(60), Path::of)), crashing, cgroups, SandboxContainers.NONE);
         services.add(restarted);
         restarted.recover();
         List<SandboxStatus> listed = restarted.list(SandboxFilter.ALL);

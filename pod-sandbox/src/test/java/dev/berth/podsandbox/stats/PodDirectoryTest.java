@@ -1,5 +1,6 @@
 package dev.berth.podsandbox.stats;
 
+import dev.berth.podsandbox.oci.ConmonRuntime;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
@@ -53,7 +54,7 @@ class PodDirectoryTest {
     void podsCarryTheirCgroupAndNetworkNamespace() {
         FakeCgroups cgroups = new FakeCgroups();
         service = new SandboxService(tmp.resolve("state"), tmp.resolve("run"),
-                new RuntimeHandlers(Map.of("runc", "runc"), "runc", tmp.resolve("run/runtimes")),
+                new RuntimeHandlers(Map.of("runc", "runc"), "runc", ConmonRuntime.factory(Path.of("/usr/bin/conmon"), tmp.resolve("run/runtimes"), java.time.Duration.ofSeconds(60), Path::of)),
                 new FakePodNetwork(), cgroups, SandboxContainers.NONE);
         String web = service.run(pod("web", "web", SandboxConfig.NamespaceOptions.DEFAULT));
         String host = service.run(pod("host", "infra", new SandboxConfig.NamespaceOptions(SandboxConfig.NamespaceMode.NODE,

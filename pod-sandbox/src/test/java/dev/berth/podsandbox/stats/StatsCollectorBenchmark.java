@@ -1,12 +1,13 @@
 package dev.berth.podsandbox.stats;
 
+import dev.berth.podsandbox.oci.RuntimeHandlers;
 import dev.berth.cgroups.Cgroups;
 import dev.berth.cgroups.Resources;
 import dev.berth.podsandbox.container.ContainerFilter;
 import dev.berth.podsandbox.container.ContainerManager;
 import dev.berth.podsandbox.container.ContainerRecord;
 import dev.berth.podsandbox.container.CreateRequest;
-import dev.berth.podsandbox.container.conmon.ConmonRuntime;
+import dev.berth.podsandbox.oci.ConmonRuntime;
 import dev.berth.podsandbox.container.spec.ContainerConfig;
 import dev.berth.podsandbox.container.spec.HostFacts;
 import dev.berth.podsandbox.container.spec.ImageConfig;
@@ -50,9 +51,8 @@ class StatsCollectorBenchmark {
         Cgroups cgroups = Cgroups.detect("cgroupfs");
         String pod = cgroups.createPod("/berth-bench-" + tag, Resources.none());
         ContainerManager manager = new ContainerManager(dir.resolve("state"), dir.resolve("run"),
-                Map.of("runc", new ConmonRuntime("runc", Path.of("/usr/bin/conmon"), Path.of("/usr/sbin/runc"),
-                        dir.resolve("run/runc"), Duration.ofSeconds(120))),
-                "runc", HostFacts.current(), rec -> false, ContainerManager.Options.defaults());
+                new RuntimeHandlers(Map.of("runc", "/usr/sbin/runc"), "runc", ConmonRuntime.factory(Path.of("/usr/bin/conmon"),
+                        dir.resolve("run"), Duration.ofSeconds(120), Path::of)), HostFacts.current(), rec -> false, ContainerManager.Options.defaults());
         StringBuilder report = new StringBuilder();
         List<String> namespaces = new ArrayList<>();
         try {

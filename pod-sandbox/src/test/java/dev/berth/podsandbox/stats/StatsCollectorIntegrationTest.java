@@ -1,5 +1,6 @@
 package dev.berth.podsandbox.stats;
 
+import dev.berth.podsandbox.oci.RuntimeHandlers;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
@@ -15,7 +16,7 @@ import dev.berth.podsandbox.container.ContainerManager;
 import dev.berth.podsandbox.container.ContainerRecord;
 import dev.berth.podsandbox.container.ContainerState;
 import dev.berth.podsandbox.container.CreateRequest;
-import dev.berth.podsandbox.container.conmon.ConmonRuntime;
+import dev.berth.podsandbox.oci.ConmonRuntime;
 import dev.berth.podsandbox.container.spec.ContainerConfig;
 import dev.berth.podsandbox.container.spec.HostFacts;
 import dev.berth.podsandbox.container.spec.ImageConfig;
@@ -68,7 +69,7 @@ class StatsCollectorIntegrationTest {
         podCgroup = cgroups.createPod("/berth-test-" + tag, Resources.none());
         Duration t = Duration.ofSeconds(60);
         manager = new ContainerManager(dir.resolve("state"), dir.resolve("run"),
-                Map.of("runc", new ConmonRuntime("runc", CONMON, RUNC, dir.resolve("run/runc"), t)), "runc",
+                new RuntimeHandlers(Map.of("runc", RUNC.toString()), "runc", ConmonRuntime.factory(CONMON, dir.resolve("run"), t, Path::of)),
                 HostFacts.current(), rec -> false, ContainerManager.Options.defaults());
     }
 

@@ -33,7 +33,7 @@ public final class ConmonControl {
      * Asks conmon to reopen the container's log file. Opening the FIFO for reading and
      * writing never blocks, even if conmon were gone.
      *
-     * @param ctl the control FIFO ({@link ConmonRuntime.Layout#ctlFifo()})
+     * @param ctl the control FIFO ({@link dev.berth.podsandbox.oci.OciRuntime.Layout#ctlFifo()})
      */
     public static void reopenLog(Path ctl) throws IOException {
         try (FileChannel ch = FileChannel.open(ctl, StandardOpenOption.READ, StandardOpenOption.WRITE)) {

@@ -1,9 +1,10 @@
-package dev.berth.podsandbox.container.conmon;
+package dev.berth.podsandbox.oci;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.berth.common.BerthException;
 import dev.berth.common.Json;
 import dev.berth.host.Command;
+import dev.berth.host.HostProcesses;
 import dev.berth.host.LinuxProcesses;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
@@ -19,82 +20,118 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import java.util.function.Function;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * One runtime handler: an OCI runtime binary (runc or crun) with its own state root, whose
- * containers are each created under a {@code conmon} monitor. conmon daemonizes, so the
- * container and its monitor outlive berth; it writes the container's output to the CRI log and
- * the exit code to {@code <exitDir>/<id>} when the container ends.
+ * One runtime handler: an OCI runtime binary (runc or crun) with its own state root. A
+ * container is created under a {@code conmon} monitor. conmon daemonizes, so the container and
+ * its monitor outlive berth; it writes the container's output to the CRI log and the exit code
+ * to {@code <exitDir>/<id>} when the container ends. A pod's infra process is run detached,
+ * without a monitor, through the binary as configured.
  */
-public final class ConmonRuntime {
+public final class ConmonRuntime implements OciRuntime {
     private static final Logger LOG = LoggerFactory.getLogger(ConmonRuntime.class);
     /** conmon reads the descriptor number of its sync pipe from this variable. */
     private static final String SYNC_PIPE_ENV = "_OCI_SYNCPIPE";
 
     private final String handler;
+    private final String binary;
     private final Path conmon;
     private final Path runtimeBinary;
     private final Path runtimeRoot;
     private final Duration commandTimeout;
+    private final HostProcesses processes;
 
     /**
      * @param handler       the CRI runtime handler name ("runc", "crun")
+     * @param binary        the runtime binary as configured: what the infra process is run with
+     *                      and what sandboxes record
+     * @param runtimeBinary the same binary resolved: what conmon and the container commands run
      * @param conmon        the conmon binary
-     * @param runtimeBinary the OCI runtime binary
      * @param runtimeRoot   the runtime's state directory (its --root), private to berth
+     * @param processes     the seam through which an abandoned conmon is killed
      */
-    public ConmonRuntime(String handler, Path conmon, Path runtimeBinary, Path runtimeRoot, Duration commandTimeout) {
+    public ConmonRuntime(String handler, String binary, Path runtimeBinary, Path conmon, Path runtimeRoot,
+            Duration commandTimeout, HostProcesses processes) {
         this.handler = handler;
+        this.binary = binary;
         this.conmon = conmon;
         this.runtimeBinary = runtimeBinary;
         this.runtimeRoot = runtimeRoot;
         this.commandTimeout = commandTimeout;
+        this.processes = processes;
     }
 
+    /**
+     * Builds the runtime of each handler for {@link RuntimeHandlers}: state under
+     * {@code <stateRoot>/<handler>}, the configured binary resolved by {@code executable}.
+     */
+    public static RuntimeHandlers.Factory factory(Path conmon, Path stateRoot, Duration commandTimeout,
+            Function<String, Path> executable) {
+        return (handler, binary) -> new ConmonRuntime(handler, binary, executable.apply(binary), conmon,
+                stateRoot.resolve(handler), commandTimeout, LinuxProcesses.INSTANCE);
+    }
+
+    @Override
     public String handler() {
         return handler;
     }
 
+    @Override
+    public String binary() {
+        return binary;
+    }
+
+    @Override
     public Path runtimeBinary() {
         return runtimeBinary;
     }
 
-    /** What {@link #create} started: the container's init pid and its conmon's pid. */
-    public record Created(long pid, long conmonPid) {
-    }
+    // ---------------------------------------------------------------- the infra process
 
-    /** Where conmon keeps what it needs for one container. */
-    public record Layout(Path bundle, Path logPath, Path exitDir, Path socketDir) {
-        public Path pidFile() {
-            return bundle.resolve("pidfile");
-        }
-
-        public Path conmonPidFile() {
-            return bundle.resolve("conmon.pid");
-        }
-
-        public Path ctlFifo() {
-            return bundle.resolve("ctl");
-        }
-
-        /**
-         * The empty file conmon creates in its working directory (berth starts it in the bundle)
-         * when the kernel reports an OOM event in the container's cgroup.
-         */
-        public Path oomFile() {
-            return bundle.resolve("oom");
-        }
-
-        public Path conmonStderr() {
-            return bundle.resolve("conmon.stderr");
-        }
-
-        public Path exitFile(String id) {
-            return exitDir.resolve(id);
+    @Override
+    public long runDetached(String id, Path bundle, Path output) {
+        Path pidFile = bundle.resolve("pid");
+        List<String> argv = List.of(binary, "--root", runtimeRoot.toString(), "run", "--detach",
+                "--bundle", bundle.toString(), "--pid-file", pidFile.toString(), id);
+        try {
+            Files.createDirectories(runtimeRoot);
+            Command.Result r = Command.of(argv).appendOutputTo(output).timeout(Duration.ofSeconds(60))
+                    .onTimeout(Process::destroyForcibly).execute();
+            if (r.timedOut()) {
+                throw BerthException.deadlineExceeded("%s run %s did not finish within 60 s", binary, id);
+            }
+            if (r.exitCode() != 0) {
+                String out = Files.exists(output) ? Files.readString(output).strip() : "";
+                throw BerthException.internal(binary + " run " + id + " failed with exit status " + r.exitCode() + ": " + out, null);
+            }
+            return Long.parseLong(Files.readString(pidFile).strip());
+        } catch (IOException e) {
+            throw BerthException.internal("cannot run " + binary + " for " + id, e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new BerthException(BerthException.Kind.CANCELLED, "interrupted while starting " + id, e);
+        } catch (NumberFormatException e) {
+            throw BerthException.internal(binary + " wrote no usable pid file for " + id, e);
         }
     }
+
+    @Override
+    public void forceDelete(String id) {
+        Command.Result r = Command.run(binary, "--root", runtimeRoot.toString(), "delete", "--force", id);
+        if (!r.ok() && exists(id)) {
+            throw BerthException.internal(binary + " delete --force " + id + " failed: " + r.stderr().strip(), null);
+        }
+    }
+
+    @Override
+    public boolean exists(String id) {
+        return Files.exists(runtimeRoot.resolve(id));
+    }
+
+    // ---------------------------------------------------------------- containers under conmon
 
     /**
      * Starts conmon, which runs {@code <runtime> create} on the bundle and reports the
@@ -102,6 +139,7 @@ public final class ConmonRuntime {
      * a shell opens as descriptor 3 before it execs conmon, so no descriptor of berth leaks into
      * the long-lived monitor.
      */
+    @Override
     public Created create(String id, Layout layout, boolean terminal, boolean stdin, boolean stdinOnce,
             Duration timeout) {
         try {
@@ -223,7 +261,7 @@ public final class ConmonRuntime {
         long conmonPid = readPidQuietly(layout.conmonPidFile());
         delete(id);
         if (conmonPid > 0) {
-            LinuxProcesses.INSTANCE.signal(conmonPid, 9);
+            processes.signal(conmonPid, 9);
         }
         try {
             Files.deleteIfExists(layout.exitFile(id));
@@ -275,6 +313,7 @@ public final class ConmonRuntime {
         return null;
     }
 
+    @Override
     public void start(String id) {
         Command.Result r = runtime(List.of("start", id), null);
         if (!r.ok()) {
@@ -283,6 +322,7 @@ public final class ConmonRuntime {
     }
 
     /** Sends a signal to the container's init; a container that is already gone is not an error. */
+    @Override
     public boolean kill(String id, String signal) {
         Command.Result r = runtime(List.of("kill", id, signal), null);
         if (r.ok()) {
@@ -297,6 +337,7 @@ public final class ConmonRuntime {
     }
 
     /** Forcibly deletes the runtime's state for the container; an unknown container is fine. */
+    @Override
     public void delete(String id) {
         Command.Result r = runtime(List.of("delete", "--force", id), null);
         if (!r.ok()) {
@@ -308,6 +349,7 @@ public final class ConmonRuntime {
     }
 
     /** Applies resources (OCI linux.resources JSON) to a running container. */
+    @Override
     public void update(String id, Path resourcesJson) {
         Command.Result r = runtime(List.of("update", "--resources", resourcesJson.toString(), id), null);
         if (!r.ok()) {
@@ -316,6 +358,7 @@ public final class ConmonRuntime {
     }
 
     /** The runtime's {@code exec} command line for a process spec, recording the process's pid. */
+    @Override
     public List<String> execCommand(String id, Path processJson, Path pidFile) {
         return List.of(runtimeBinary.toString(), "--root", runtimeRoot.toString(), "exec", "--process",
                 processJson.toString(), "--pid-file", pidFile.toString(), id);

@@ -1,0 +1,404 @@
+package dev.berth.podsandbox.container;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.berth.common.BerthException;
+import dev.berth.common.Json;
+import dev.berth.host.HostProcesses;
+import dev.berth.host.testing.FakeMounts;
+import dev.berth.host.testing.FakeProcesses;
+import dev.berth.images.reference.Digest;
+import dev.berth.images.store.ImageRecord;
+import dev.berth.podsandbox.container.spec.ContainerConfig;
+import dev.berth.podsandbox.container.spec.HostFacts;
+import dev.berth.podsandbox.container.spec.ImageConfig;
+import dev.berth.podsandbox.sandbox.PodContext;
+import dev.berth.podsandbox.sandbox.SandboxConfig.NamespaceOptions;
+import dev.berth.podsandbox.sandbox.SandboxState;
+import dev.berth.podsandbox.testing.FakeCgroups;
+import dev.berth.podsandbox.testing.FakeOciRuntime;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The container lifecycle (the container service over the container manager) against an
+ * in-memory OCI runtime, mount table and process table: the order of its calls and events,
+ * rollback, idempotency and recovery after a restart; no root needed.
+ */
+class ContainerLifecycleFakeTest {
+    /** A crash of the daemon in the middle of a step: nothing catches it, nothing is undone. */
+    static final class SimulatedCrash extends Error {
+        SimulatedCrash() {
+            super("simulated crash");
+        }
+    }
+
+    private static final Digest IMAGE_ID = Digest.parse("sha256:" + "1".repeat(64));
+    private static final ImageRecord IMAGE = new ImageRecord(IMAGE_ID, List.of("docker.io/library/busybox:latest"),
+            List.of(), 1, IMAGE_ID, "application/vnd.oci.image.manifest.v1+json", null, List.of(), List.of(), List.of(),
+            "", 0, "", false, Map.of(), 0);
+
+    @TempDir
+    Path dir;
+
+    /** Events, runtime calls and image holds, in the order they happened. */
+    final List<String> journal = Collections.synchronizedList(new ArrayList<>());
+    final FakeMounts mounts = new FakeMounts();
+    final FakeProcesses processes = new FakeProcesses();
+    final FakeOciRuntime runtime = new FakeOciRuntime("runc", processes);
+    final List<ContainerManager> managers = new ArrayList<>();
+    /** Makes the manager's next look at a monitor's start time crash the daemon (just after the runtime created a container). */
+    volatile boolean crashAfterRuntimeCreate;
+    ContainerManager manager;
+    ContainerService service;
+
+    final ContainerImages images = new ContainerImages() {
+        @Override
+        public ImageRecord require(String ref) {
+            return find(ref).orElseThrow(() -> BerthException.notFound("image %s not found", ref));
+        }
+
+        @Override
+        public Optional<ImageRecord> find(String ref) {
+            return ref.equals("busybox") || ref.equals(IMAGE_ID.toString()) ? Optional.of(IMAGE) : Optional.empty();
+        }
+
+        @Override
+        public ImageConfig config(ImageRecord image) {
+            return new ImageConfig(List.of(), List.of("sh"), List.of("PATH=/bin"), "", "", "");
+        }
+
+        @Override
+        public List<Path> lowerDirs(Digest imageId) {
+            return List.of(dir.resolve("image/layer0"));
+        }
+
+        @Override
+        public void hold(String containerId, Digest imageId) {
+            journal.add("hold " + short_(containerId));
+        }
+
+        @Override
+        public void release(String containerId) {
+            journal.add("release " + short_(containerId));
+        }
+    };
+
+    @BeforeEach
+    void setUp() {
+        runtime.observe(call -> journal.add("runtime " + call.replaceAll("[0-9a-f]{64}", "ID")));
+        start();
+    }
+
+    @AfterEach
+    void tearDown() {
+        managers.forEach(ContainerManager::close);
+    }
+
+    /** Starts (or restarts) berth over the same directories, mounts, processes and runtime. */
+    void start() {
+        HostProcesses seen = new HostProcesses() {
+            @Override
+            public long startTime(long pid) {
+                if (crashAfterRuntimeCreate) {
+                    crashAfterRuntimeCreate = false;
+                    throw new SimulatedCrash();
+                }
+                return processes.startTime(pid);
+            }
+
+            @Override
+            public Optional<String> command(long pid) {
+                return processes.command(pid);
+            }
+
+            @Override
+            public boolean signal(long pid, int signal) {
+                return processes.signal(pid, signal);
+            }
+
+            @Override
+            public boolean signalGroup(long pgid, int signal) {
+                return processes.signalGroup(pgid, signal);
+            }
+        };
+        manager = new ContainerManager(dir.resolve("state"), dir.resolve("run"), runtime.handlers(), HostFacts.current(),
+                rec -> false, ContainerManager.Options.defaults(), seen);
+        managers.add(manager);
+        service = new ContainerService(manager, new ContainerRootfs(dir.resolve("layers"), dir.resolve("mounts"), mounts),
+                images, new FakeCgroups());
+        service.usePods(id -> pod());
+        service.listen(new ContainerListener() {
+            @Override
+            public void created(ContainerRecord c) {
+                journal.add("created " + short_(c.id()));
+            }
+
+            @Override
+            public void started(ContainerRecord c) {
+                journal.add("started " + short_(c.id()));
+            }
+
+            @Override
+            public void stopped(ContainerRecord c) {
+                journal.add("stopped " + short_(c.id()) + " " + c.exitCode());
+            }
+
+            @Override
+            public void deleting(ContainerRecord c) {
+                journal.add("deleting " + short_(c.id()));
+            }
+
+            @Override
+            public void deleted(ContainerRecord c) {
+                journal.add("deleted " + short_(c.id()));
+            }
+        });
+        service.recover();
+    }
+
+    /** A READY pod whose pinned namespaces and pod files are plain files in the temp directory. */
+    PodContext pod() {
+        Path pod = dir.resolve("pod1");
+        try {
+            Files.createDirectories(pod.resolve("ns"));
+            Files.createDirectories(pod.resolve("shm"));
+            for (String f : List.of("ns/net", "ns/ipc", "ns/uts", "hostname", "hosts", "resolv.conf")) {
+                if (!Files.exists(pod.resolve(f))) {
+                    Files.createFile(pod.resolve(f));
+                }
+            }
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+        PodContext template = SandboxContextsTest.pod(NamespaceOptions.DEFAULT, 0, "/run/pod1/ns/net", "");
+        return new PodContext("pod1", SandboxState.READY, 0, pod.resolve("ns/net").toString(),
+                pod.resolve("ns/ipc").toString(), pod.resolve("ns/uts").toString(), "", "runc", "fake-runc", "web",
+                pod.resolve("shm").toString(), pod.resolve("hostname").toString(), pod.resolve("hosts").toString(),
+                pod.resolve("resolv.conf").toString(), template.config());
+    }
+
+    static String short_(String id) {
+        return id.length() == 64 ? "ID" : id;
+    }
+
+    static NewContainer app() {
+        return new NewContainer("pod1", "busybox", "", null, "", logPath -> ContainerConfig.builder("app").build());
+    }
+
+    /** The state of the container as its record on disk says. */
+    String recordedState(String id) throws IOException {
+        JsonNode rec = Json.mapper().readTree(dir.resolve("state/containers").resolve(id).resolve("record.json").toFile());
+        return rec.path("state").asText();
+    }
+
+    void assertNothingLeft() throws IOException {
+        assertEquals(List.of(), mounts.mounted(), "no root filesystem mounted");
+        assertEquals(List.of(), manager.list(), "no record");
+        assertEquals(List.of(), listing(dir.resolve("state/containers")), "no record on disk");
+        assertEquals(List.of(), listing(dir.resolve("layers")), "no writable layer");
+        assertEquals(List.of(), listing(dir.resolve("run/containers")), "no bundle");
+        assertEquals(List.of(), runtime.known(), "no container in the runtime");
+        assertEquals(List.of(), processes.running(), "no container process or monitor");
+    }
+
+    static List<String> listing(Path d) throws IOException {
+        if (!Files.isDirectory(d)) {
+            return List.of();
+        }
+        try (Stream<Path> s = Files.list(d)) {
+            return s.map(p -> p.getFileName().toString()).toList();
+        }
+    }
+
+    // ---------------------------------------------------------------- ordering and events
+
+    @Test
+    void createStartStopRemoveCallTheRuntimeInOrderAndReportEveryChange() throws IOException {
+        ContainerRecord c = service.create(app());
+        assertEquals(ContainerState.CREATED, c.state());
+        assertEquals(1, mounts.mounted().size(), "the overlay is mounted");
+        assertEquals(runtime.container(c.id()).orElseThrow().monitorPid(), c.conmonPid());
+        service.start(c.id());
+        assertEquals(ContainerState.RUNNING, service.status(c.id()).record().state());
+        service.stop(c.id(), 10);
+        ContainerRecord stopped = service.status(c.id()).record();
+        assertEquals(ContainerState.EXITED, stopped.state());
+        assertEquals(143, stopped.exitCode(), "ended by SIGTERM");
+        service.remove(c.id());
+        assertEquals(List.of("hold ID", "runtime create ID", "created ID", "runtime start ID", "started ID",
+                "runtime kill ID SIGTERM", "stopped ID 143", "deleting ID", "runtime delete ID", "release ID",
+                "deleted ID"), journal);
+        assertNothingLeft();
+    }
+
+    @Test
+    void aStopSignalTheContainerIgnoresIsFollowedBySigkillOnceTheTimeoutPassed() {
+        ContainerRecord c = service.create(app());
+        service.start(c.id());
+        runtime.ignore("SIGTERM");
+        journal.clear();
+        service.stop(c.id(), 1);
+        assertEquals(List.of("runtime kill ID SIGTERM", "runtime kill ID SIGKILL", "stopped ID 137"), journal);
+        assertEquals(137, service.status(c.id()).record().exitCode());
+    }
+
+    @Test
+    void removingARunningContainerKillsItFirstAndUnmountsItsRootfsBeforeTheRuntimeDeletesIt() {
+        ContainerRecord c = service.create(app());
+        service.start(c.id());
+        List<Integer> mountsAtDelete = new ArrayList<>();
+        runtime.observe(call -> {
+            if (call.startsWith("delete")) {
+                mountsAtDelete.add(mounts.mounted().size());
+            }
+        });
+        journal.clear();
+        service.remove(c.id());
+        assertEquals(List.of("runtime kill ID SIGKILL", "stopped ID 137", "deleting ID", "runtime delete ID",
+                "release ID", "deleted ID"), journal);
+        assertEquals(List.of(0), mountsAtDelete, "nothing uses the root filesystem when it is unmounted");
+    }
+
+    @Test
+    void aFailedStartRecordsTheContainerExitedAndNeverReportsItStarted() {
+        ContainerRecord c = service.create(app());
+        runtime.failNext("start");
+        BerthException e = assertThrows(BerthException.class, () -> service.start(c.id()));
+        assertEquals(BerthException.Kind.FAILED_PRECONDITION, e.kind());
+        ContainerRecord failed = service.status(c.id()).record();
+        assertEquals(ContainerState.EXITED, failed.state());
+        assertEquals(128, failed.exitCode());
+        assertEquals(ContainerRecord.REASON_CANNOT_RUN, failed.reason());
+        assertFalse(journal.contains("started ID"));
+        assertTrue(journal.contains("stopped ID 128"));
+    }
+
+    // ---------------------------------------------------------------- rollback and idempotency
+
+    @Test
+    void aFailedRuntimeCreateUnmountsTheRootfsReleasesTheImageAndLeavesNoRecord() throws IOException {
+        runtime.failNext("create");
+        BerthException e = assertThrows(BerthException.class, () -> service.create(app()));
+        assertEquals(BerthException.Kind.FAILED_PRECONDITION, e.kind(), "the runtime's error reaches the caller");
+        assertEquals(List.of("hold ID", "runtime create ID", "runtime delete ID", "release ID"), journal,
+                "no CREATED event; the hold is released after the runtime forgot the container");
+        assertNothingLeft();
+    }
+
+    @Test
+    void aFailedOverlayMountReleasesTheImageAndLeavesNothing() throws IOException {
+        mounts.failNext("overlay");
+        assertThrows(BerthException.class, () -> service.create(app()));
+        assertEquals(List.of("hold ID", "release ID"), journal, "the runtime is never asked");
+        assertNothingLeft();
+    }
+
+    @Test
+    void removeIsIdempotentAndAnUnknownContainerIsRemovedWithoutAnyCall() throws IOException {
+        ContainerRecord c = service.create(app());
+        service.remove(c.id());
+        journal.clear();
+        service.remove(c.id());
+        service.stop(c.id(), 10);
+        service.remove("f".repeat(64));
+        assertEquals(List.of("release ID", "release ID"), journal,
+                "only the (idempotent) image hold release, which a crashed removal may have left");
+        assertNothingLeft();
+    }
+
+    // ---------------------------------------------------------------- recovery
+
+    @Test
+    void aCreateACrashCutShortIsRolledBackAtTheNextStart() throws IOException {
+        crashAfterRuntimeCreate = true;
+        assertThrows(SimulatedCrash.class, () -> service.create(app()));
+        assertEquals(1, mounts.mounted().size(), "the crash left the overlay mounted");
+        assertEquals(1, runtime.known().size(), "and the container in the runtime, with its monitor");
+        journal.clear();
+        start();
+        assertEquals(List.of("runtime delete ID", "release ID"), journal);
+        assertNothingLeft();
+    }
+
+    @Test
+    void aRunningContainerWhoseMonitorDiedIsRecordedExitedByTheExitsComponentNotByARead() throws IOException {
+        ContainerRecord c = service.create(app());
+        service.start(c.id());
+        runtime.monitorDied(c.id());
+        journal.clear();
+        assertEquals(ContainerState.RUNNING, service.status(c.id()).record().state(), "a read changes nothing");
+        assertEquals(ContainerState.RUNNING, service.list(new ContainerFilter("", null, "", null)).get(0).record().state());
+        assertEquals(List.of(), journal, "nothing is killed by a read");
+        manager.exits().sweep();
+        assertEquals(List.of("runtime kill ID SIGKILL", "stopped ID 255"), journal);
+        ContainerRecord r = service.status(c.id()).record();
+        assertEquals(ContainerState.EXITED, r.state());
+        assertEquals(ContainerRecord.REASON_ERROR, r.reason());
+        assertTrue(r.message().contains("monitor"), r.message());
+        assertEquals("EXITED", recordedState(c.id()));
+        assertEquals(List.of(), processes.running(), "the unwatched container was killed");
+    }
+
+    @Test
+    void anExitFileIsReportedAtOnceByAReadButRecordedOnlyByTheExitsComponent() throws IOException {
+        ContainerRecord c = service.create(app());
+        service.start(c.id());
+        runtime.exit(c.id(), 0);
+        journal.clear();
+        ContainerRecord seen = service.status(c.id()).record();
+        assertEquals(ContainerState.EXITED, seen.state());
+        assertEquals(ContainerRecord.REASON_COMPLETED, seen.reason());
+        assertEquals("RUNNING", recordedState(c.id()), "the read recorded nothing");
+        assertEquals(List.of(), journal);
+        manager.exits().sweep();
+        assertEquals(List.of("stopped ID 0"), journal);
+        assertEquals("EXITED", recordedState(c.id()));
+    }
+
+    @Test
+    void anExitWhileBerthWasDownIsPickedUpWithItsCodeAtTheNextStart() throws IOException {
+        ContainerRecord c = service.create(app());
+        service.start(c.id());
+        manager.close();
+        runtime.exit(c.id(), 3);
+        start();
+        assertEquals("EXITED", recordedState(c.id()), "recorded by the recovery");
+        ContainerRecord r = service.status(c.id()).record();
+        assertEquals(3, r.exitCode());
+        assertEquals(ContainerRecord.REASON_ERROR, r.reason());
+        assertTrue(r.finishedAt() >= r.startedAt() && r.startedAt() > 0);
+        assertFalse(runtime.calls().contains("kill " + c.id() + " SIGKILL"), "a container that exited is not killed");
+    }
+
+    @Test
+    void aRunningContainerWithALiveMonitorIsAdoptedRunningAtTheNextStart() throws IOException {
+        ContainerRecord c = service.create(app());
+        service.start(c.id());
+        manager.close();
+        journal.clear();
+        start();
+        assertEquals(ContainerState.RUNNING, service.status(c.id()).record().state());
+        assertEquals(List.of(), journal, "nothing is killed, rolled back or released");
+        assertEquals(Set.of(c.id()), Set.copyOf(runtime.known()));
+        service.stop(c.id(), 10);
+        assertEquals(List.of("runtime kill ID SIGTERM", "stopped ID 143"), journal,
+                "started before this berth: no second STARTED");
+    }
+}
