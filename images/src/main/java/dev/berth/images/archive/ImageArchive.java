@@ -6,7 +6,7 @@ import dev.berth.common.Json;
 import dev.berth.images.ImageService;
 import dev.berth.images.LocalLayer;
 import dev.berth.images.content.Descriptor;
-import dev.berth.images.layer.Trees;
+import dev.berth.common.Trees;
 import dev.berth.images.reference.Digest;
 import dev.berth.images.reference.Reference;
 import dev.berth.images.registry.MediaTypes;

@@ -5,7 +5,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.berth.common.BerthException;
 import dev.berth.common.Json;
 import dev.berth.images.ImageService;
-import dev.berth.images.layer.Trees;
+import dev.berth.common.Trees;
 import dev.berth.images.reference.Reference;
 import dev.berth.images.registry.MediaTypes;
 import dev.berth.images.registry.Platform;

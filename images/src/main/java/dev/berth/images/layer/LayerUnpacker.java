@@ -1,5 +1,6 @@
 package dev.berth.images.layer;
 
+import dev.berth.common.Trees;
 import com.github.luben.zstd.ZstdInputStream;
 import dev.berth.common.BerthException;
 import dev.berth.host.Libc;

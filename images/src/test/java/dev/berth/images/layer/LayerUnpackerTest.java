@@ -1,5 +1,6 @@
 package dev.berth.images.layer;
 
+import dev.berth.common.Trees;
 import dev.berth.common.BerthException;
 import dev.berth.host.Libc;
 import dev.berth.images.reference.Digest;

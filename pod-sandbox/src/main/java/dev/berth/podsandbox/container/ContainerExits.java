@@ -15,6 +15,11 @@ import java.nio.file.attribute.FileTime;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
@@ -29,8 +34,9 @@ import org.slf4j.LoggerFactory;
  * conmon writes {@code <exitDir>/<id>} with the exit code when a container ends; a monitor
  * that died without writing it leaves a container nobody watches, which is killed and recorded
  * exited. {@link #watch} does this on its own schedule (an exit file is seen at once, dead
- * monitors every sweep); the lifecycle does it for a container before acting on it. Reads only
- * {@link #observe} (the exit file, never a write), so asking never changes a container.
+ * monitors every sweep, or as soon as a read noticed one); the lifecycle does it for a
+ * container before acting on it. Reads only {@link #observe} (the exit file and the monitor's
+ * liveness, never a write), so asking never changes a container.
  * Every change of a record into EXITED is reported once to the listeners.
  */
 public final class ContainerExits implements AutoCloseable {
@@ -44,6 +50,9 @@ public final class ContainerExits implements AutoCloseable {
     private final CopyOnWriteArrayList<Consumer<ContainerRecord>> listeners = new CopyOnWriteArrayList<>();
     private Thread watcher;
     private WatchService watchService;
+    /** While watching: reconciles, on a thread of its own, the containers whose dead monitor a read noticed. */
+    private volatile ExecutorService reconciler;
+    private final Set<String> requested = ConcurrentHashMap.newKeySet();
 
     ContainerExits(ContainerStore store, Path exitDir, ContainerManager.OomProbe oomProbe,
                    Function<ContainerRecord, OciRuntime> runtimes, HostProcesses processes) {
@@ -76,6 +85,11 @@ public final class ContainerExits implements AutoCloseable {
             throw BerthException.internal("cannot watch " + exitDir, e);
         }
         WatchService ws = watchService;
+        reconciler = Executors.newSingleThreadExecutor(r -> {
+            Thread rt = new Thread(r, "berth-container-reconcile");
+            rt.setDaemon(true);
+            return rt;
+        });
         Thread t = new Thread(() -> watchExits(ws, sweep), "berth-container-exits");
         t.setDaemon(true);
         watcher = t;
@@ -116,6 +130,11 @@ public final class ContainerExits implements AutoCloseable {
     public synchronized void close() {
         Thread t = watcher;
         watcher = null;
+        ExecutorService r = reconciler;
+        reconciler = null;
+        if (r != null) {
+            r.shutdownNow();
+        }
         if (t != null) {
             t.interrupt();
             try {
@@ -131,13 +150,36 @@ public final class ContainerExits implements AutoCloseable {
 
     /**
      * The container as it is now, without recording anything: ended (with the code and time of
-     * its exit file) when conmon wrote one, else as recorded.
+     * its exit file) when conmon wrote one, else as recorded. A running container whose monitor
+     * is gone is handed to the reconciler thread while watching, so it is killed and recorded
+     * exited at once rather than at the next sweep; the read itself still changes nothing.
      */
     ContainerRecord observe(ContainerRecord rec) {
         if (rec.state() == ContainerState.EXITED || rec.creating()) {
             return rec;
         }
-        return fromExitFile(rec).orElse(rec);
+        Optional<ContainerRecord> ended = fromExitFile(rec);
+        if (ended.isPresent()) {
+            return ended.get();
+        }
+        ExecutorService r = reconciler;
+        if (r != null && rec.state() == ContainerState.RUNNING && !processes.alive(rec.conmonPid(), rec.conmonStartTime())
+                && requested.add(rec.id())) {
+            try {
+                r.execute(() -> {
+                    try {
+                        reconcile(store.get(rec.id()));
+                    } catch (RuntimeException e) {
+                        LOG.debug("reconciling container {}: {}", rec.id(), e.getMessage());
+                    } finally {
+                        requested.remove(rec.id());
+                    }
+                });
+            } catch (RejectedExecutionException e) {
+                requested.remove(rec.id()); // closing: the next start-up reconciles it
+            }
+        }
+        return rec;
     }
 
     /**

@@ -6,6 +6,7 @@ import dev.berth.cgroups.Resources;
 import dev.berth.common.AtomicFiles;
 import dev.berth.common.BerthException;
 import dev.berth.common.Json;
+import dev.berth.common.Trees;
 import dev.berth.host.HostProcesses;
 import dev.berth.host.LinuxProcesses;
 import dev.berth.podsandbox.container.conmon.ConmonControl;
@@ -251,7 +252,7 @@ public final class ContainerManager implements AutoCloseable {
             processes.signal(conmonPid, 9);
         }
         try {
-            ContainerStore.deleteTree(bundle);
+            Trees.deleteRecursively(bundle);
             Files.deleteIfExists(exitDir.resolve(rec.id()));
             Files.deleteIfExists(socketDir.resolve(rec.id()));
             store.delete(rec.id());

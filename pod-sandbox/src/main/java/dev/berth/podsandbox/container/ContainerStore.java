@@ -1,15 +1,12 @@
 package dev.berth.podsandbox.container;
 
 import dev.berth.common.AtomicFiles;
+import dev.berth.common.Trees;
 import dev.berth.common.BerthException;
 import dev.berth.common.Json;
 import java.io.IOException;
-import java.nio.file.FileVisitResult;
 import java.nio.file.Files;
-import java.nio.file.LinkOption;
 import java.nio.file.Path;
-import java.nio.file.SimpleFileVisitor;
-import java.nio.file.attribute.BasicFileAttributes;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.List;
@@ -155,26 +152,7 @@ final class ContainerStore {
 
     /** Deletes the record's directory on disk, durably. */
     void delete(String id) throws IOException {
-        deleteTree(dir.resolve(id));
+        Trees.deleteRecursively(dir.resolve(id));
         AtomicFiles.syncDirectory(dir);
-    }
-
-    static void deleteTree(Path root) throws IOException {
-        if (!Files.exists(root, LinkOption.NOFOLLOW_LINKS)) {
-            return;
-        }
-        Files.walkFileTree(root, new SimpleFileVisitor<>() {
-            @Override
-            public FileVisitResult visitFile(Path file, BasicFileAttributes attrs) throws IOException {
-                Files.deleteIfExists(file);
-                return FileVisitResult.CONTINUE;
-            }
-
-            @Override
-            public FileVisitResult postVisitDirectory(Path d, IOException exc) throws IOException {
-                Files.deleteIfExists(d);
-                return FileVisitResult.CONTINUE;
-            }
-        });
     }
 }

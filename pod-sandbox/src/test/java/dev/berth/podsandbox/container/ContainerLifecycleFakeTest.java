@@ -24,12 +24,14 @@ import dev.berth.podsandbox.testing.FakeOciRuntime;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
+import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -353,6 +355,23 @@ class ContainerLifecycleFakeTest {
         assertEquals(ContainerRecord.REASON_ERROR, r.reason());
         assertTrue(r.message().contains("monitor"), r.message());
         assertEquals("EXITED", recordedState(c.id()));
+        assertEquals(List.of(), processes.running(), "the unwatched container was killed");
+    }
+
+    @Test
+    void whileWatchingADeadMonitorThatAReadNoticedIsReconciledAtOnceOnTheExitsThread() throws Exception {
+        ContainerRecord c = service.create(app());
+        service.start(c.id());
+        manager.exits().watch(Duration.ofHours(1)); // no sweep during this test
+        runtime.monitorDied(c.id());
+        journal.clear();
+        assertEquals(ContainerState.RUNNING, service.status(c.id()).record().state(), "the read answers as recorded");
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (!"EXITED".equals(recordedState(c.id())) && System.nanoTime() < deadline) {
+            Thread.sleep(10);
+        }
+        assertEquals("EXITED", recordedState(c.id()), "reconciled without waiting for the sweep");
+        assertEquals(List.of("runtime kill ID SIGKILL", "stopped ID 255"), journal);
         assertEquals(List.of(), processes.running(), "the unwatched container was killed");
     }
 

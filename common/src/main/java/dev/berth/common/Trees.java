@@ -1,4 +1,4 @@
-package dev.berth.images.layer;
+package dev.berth.common;
 
 import java.io.IOException;
 import java.nio.file.FileVisitResult;
