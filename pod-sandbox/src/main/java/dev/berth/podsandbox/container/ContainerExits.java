@@ -53,6 +53,13 @@ public final class ContainerExits implements AutoCloseable {
     /** While watching: reconciles, on a thread of its own, the containers whose dead monitor a read noticed. */
     private volatile ExecutorService reconciler;
     private final Set<String> requested = ConcurrentHashMap.newKeySet();
+    private static final Object[] RECONCILING = new Object[64];
+
+    static {
+        for (int i = 0; i < RECONCILING.length; i++) {
+            RECONCILING[i] = new Object();
+        }
+    }
 
     ContainerExits(ContainerStore store, Path exitDir, ContainerManager.OomProbe oomProbe,
                    Function<ContainerRecord, OciRuntime> runtimes, HostProcesses processes) {
@@ -191,6 +198,19 @@ public final class ContainerExits implements AutoCloseable {
         if (rec.state() == ContainerState.EXITED || rec.creating()) {
             return rec;
         }
+        // the watcher, the reconciler thread and the lifecycle may reconcile one container at
+        // once: one at a time, each from the record as it is now, so a dead monitor's container
+        // is killed and recorded once
+        synchronized (RECONCILING[Math.floorMod(rec.id().hashCode(), RECONCILING.length)]) {
+            ContainerRecord now = store.find(rec.id()).orElse(null);
+            if (now == null || now.state() == ContainerState.EXITED || now.creating()) {
+                return now == null ? rec : now;
+            }
+            return reconcileNow(now);
+        }
+    }
+
+    private ContainerRecord reconcileNow(ContainerRecord rec) {
         Optional<ContainerRecord> ended = fromExitFile(rec);
         if (ended.isPresent()) {
             return record(rec.id(), r -> r.state() == ContainerState.EXITED ? r : ended.get());
