@@ -2,9 +2,13 @@ package dev.berth.podsandbox.container.spec;
 
 import dev.berth.common.BerthException;
 import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.nio.file.attribute.BasicFileAttributes;
 import java.util.ArrayList;
 import java.util.LinkedHashSet;
 import java.util.List;
@@ -27,6 +31,9 @@ public final class UserResolver {
     record Group(String name, long gid, List<String> members) {
     }
 
+    /** The largest /etc/passwd or /etc/group read from an image (tens of thousands of accounts). */
+    static final int MAX_ACCOUNT_FILE = 4 << 20;
+
     private final List<Passwd> passwd;
     private final List<Group> groups;
 
@@ -40,9 +47,31 @@ public final class UserResolver {
         return new UserResolver(readLines(rootfs, "/etc/passwd"), readLines(rootfs, "/etc/group"));
     }
 
+    /**
+     * An image's account file, read only when it is a regular file of at most
+     * {@link #MAX_ACCOUNT_FILE} bytes: the image decides what lies there, and a FIFO would block
+     * the read forever and a device ({@code /dev/zero}) would never end.
+     */
     private static List<String> readLines(Path rootfs, String inside) {
         try {
-            return Files.readAllLines(RootfsPaths.resolve(rootfs, inside));
+            Path file = RootfsPaths.resolve(rootfs, inside);
+            BasicFileAttributes attrs = Files.readAttributes(file, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS);
+            if (!attrs.isRegularFile()) {
+                throw BerthException.invalidArgument("%s of the container image is not a regular file", inside);
+            }
+            if (attrs.size() > MAX_ACCOUNT_FILE) {
+                throw BerthException.invalidArgument("%s of the container image is larger than %d bytes", inside,
+                        MAX_ACCOUNT_FILE);
+            }
+            byte[] bytes;
+            try (InputStream in = Files.newInputStream(file, LinkOption.NOFOLLOW_LINKS)) {
+                bytes = in.readNBytes(MAX_ACCOUNT_FILE + 1);
+            }
+            if (bytes.length > MAX_ACCOUNT_FILE) {
+                throw BerthException.invalidArgument("%s of the container image is larger than %d bytes", inside,
+                        MAX_ACCOUNT_FILE);
+            }
+            return new String(bytes, StandardCharsets.UTF_8).lines().toList();
         } catch (NoSuchFileException e) {
             return List.of();
         } catch (IOException e) {
