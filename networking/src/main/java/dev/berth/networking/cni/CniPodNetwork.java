@@ -231,11 +231,6 @@ public final class CniPodNetwork implements PodNetwork {
         }
     }
 
-    /** The cached result of an attached pod, if any (for verbose sandbox status). */
-    public Optional<PodNetworkStatus> cachedStatus(String sandboxId) {
-        return cache.get(sandboxId).filter(e -> e.result() != null).map(e -> status(e.result()));
-    }
-
     @Override
     public void garbageCollect(Set<String> liveSandboxIds) {
         List<String> failures = new ArrayList<>();

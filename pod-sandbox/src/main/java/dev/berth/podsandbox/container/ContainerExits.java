@@ -46,6 +46,8 @@ public final class ContainerExits implements AutoCloseable {
     private final Path exitDir;
     private final ContainerManager.OomProbe oomProbe;
     private final Function<ContainerRecord, OciRuntime> runtimes;
+    /** Where conmon leaves a container's exit file and OOM marker. */
+    private final Function<ContainerRecord, OciRuntime.Layout> layouts;
     private final HostProcesses processes;
     private final CopyOnWriteArrayList<Consumer<ContainerRecord>> listeners = new CopyOnWriteArrayList<>();
     private Thread watcher;
@@ -62,11 +64,13 @@ public final class ContainerExits implements AutoCloseable {
     }
 
     ContainerExits(ContainerStore store, Path exitDir, ContainerManager.OomProbe oomProbe,
-                   Function<ContainerRecord, OciRuntime> runtimes, HostProcesses processes) {
+                   Function<ContainerRecord, OciRuntime> runtimes, Function<ContainerRecord, OciRuntime.Layout> layouts,
+                   HostProcesses processes) {
         this.store = store;
         this.exitDir = exitDir;
         this.oomProbe = oomProbe;
         this.runtimes = runtimes;
+        this.layouts = layouts;
         this.processes = processes;
     }
 
@@ -268,7 +272,8 @@ public final class ContainerExits implements AutoCloseable {
     }
 
     private Optional<ContainerRecord> fromExitFile(ContainerRecord rec) {
-        Path exitFile = exitDir.resolve(rec.id());
+        OciRuntime.Layout layout = layouts.apply(rec);
+        Path exitFile = layout.exitFile(rec.id());
         String text;
         FileTime mtime;
         try {
@@ -296,7 +301,7 @@ public final class ContainerExits implements AutoCloseable {
         String message = "";
         // the cgroup's OOM kill count, or conmon's marker of an OOM event (which outlives the
         // cgroup, should the runtime have removed it already)
-        if (oomProbe.oomKilled(rec) || Files.exists(Path.of(rec.bundle()).resolve("oom"))) {
+        if (oomProbe.oomKilled(rec) || Files.exists(layout.oomFile())) {
             reason = ContainerRecord.REASON_OOM_KILLED;
         } else if (code == 0) {
             reason = ContainerRecord.REASON_COMPLETED;

@@ -98,7 +98,7 @@ public final class ContainerManager implements AutoCloseable {
         this.handlers = handlers;
         this.host = host;
         this.options = options;
-        this.exits = new ContainerExits(store, exitDir, oomProbe, this::runtime, processes);
+        this.exits = new ContainerExits(store, exitDir, oomProbe, this::runtime, this::layout, processes);
         recover();
     }
 
@@ -253,7 +253,7 @@ public final class ContainerManager implements AutoCloseable {
         }
         try {
             Trees.deleteRecursively(bundle);
-            Files.deleteIfExists(exitDir.resolve(rec.id()));
+            Files.deleteIfExists(layout(rec).exitFile(rec.id()));
             Files.deleteIfExists(socketDir.resolve(rec.id()));
             store.delete(rec.id());
         } catch (IOException e) {
