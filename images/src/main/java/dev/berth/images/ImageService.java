@@ -73,7 +73,7 @@ public final class ImageService implements AutoCloseable {
         this.layers = new LayerStore(root.resolve("layers"));
         this.images = new ImageStore(root.resolve("metadata"));
         this.holds = new ImageHolds(root.resolve("holds"));
-        this.client = new RegistryClient(hosts, settings.registry());
+        this.client = new RegistryClient(hosts, settings.registry(), credentials);
         this.resolver = new ImageResolver(images, settings.pinnedImages());
         this.gc = new ImageGc(root, content, layers, images, holds);
         this.puller = new ImagePuller(root, settings, content, layers, images, gc, client, credentials, metrics);

@@ -51,6 +51,28 @@ public record Credentials(String username, String password, String identityToken
         return !username.isEmpty() || !password.isEmpty();
     }
 
+    /**
+     * Who asks, for keying what a registry handed out to these credentials (tokens): "anonymous",
+     * or a SHA-256 of every field, so that a token fetched with one secret is never reused by a
+     * caller with another secret or none, and no secret is kept in the key.
+     */
+    String identity() {
+        if (isEmpty()) {
+            return "anonymous";
+        }
+        try {
+            java.security.MessageDigest h = java.security.MessageDigest.getInstance("SHA-256");
+            for (String field : new String[] {username, password, identityToken, registryToken}) {
+                byte[] b = field.getBytes(StandardCharsets.UTF_8);
+                h.update(java.nio.ByteBuffer.allocate(4).putInt(b.length).array());
+                h.update(b);
+            }
+            return java.util.HexFormat.of().formatHex(h.digest());
+        } catch (java.security.NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
     String basicHeader() {
         return "Basic " + Base64.getEncoder().encodeToString((username + ":" + password).getBytes(StandardCharsets.UTF_8));
     }

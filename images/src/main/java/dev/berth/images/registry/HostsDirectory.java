@@ -45,6 +45,8 @@ import javax.net.ssl.X509TrustManager;
  * </pre>
  *
  * Plain-HTTP registries are written as {@code http://} hosts. Files are read again when they change.
+ * The credentials a pull brings for the registry go to its {@code server} (or the registry itself)
+ * only; a mirror gets the credentials the credentials file holds for the mirror's own host, if any.
  */
 public final class HostsDirectory extends RegistryHosts {
     private record Cached(long stamp, List<Endpoint> endpoints) {
@@ -95,18 +97,18 @@ public final class HostsDirectory extends RegistryHosts {
         JsonNode hosts = root.path("host");
         for (Iterator<Map.Entry<String, JsonNode>> it = hosts.fields(); it.hasNext(); ) {
             Map.Entry<String, JsonNode> h = it.next();
-            out.add(endpoint(file, registry, h.getKey(), h.getValue()));
+            out.add(endpoint(file, registry, h.getKey(), h.getValue(), false));
         }
         String server = root.path("server").asText("");
         if (server.isEmpty()) {
             out.add(origin(registry, apiHost));
         } else {
-            out.add(endpoint(file, registry, server, root));
+            out.add(endpoint(file, registry, server, root, true));
         }
         return List.copyOf(out);
     }
 
-    private Endpoint endpoint(Path file, String registry, String url, JsonNode h) {
+    private Endpoint endpoint(Path file, String registry, String url, JsonNode h, boolean origin) {
         URI uri;
         try {
             uri = URI.create(url.contains("://") ? url : "https://" + url);
@@ -138,7 +140,7 @@ public final class HostsDirectory extends RegistryHosts {
         HttpClient client = "https".equals(uri.getScheme()) && (skipVerify || !cas.isEmpty())
                 ? clients.computeIfAbsent(skipVerify + " " + cas, k -> tlsClient(file, registry, skipVerify, cas))
                 : defaultClient;
-        return new Endpoint(uri, h.path("override_path").asBoolean(false), resolve, headers, client);
+        return new Endpoint(uri, h.path("override_path").asBoolean(false), resolve, headers, client, origin);
     }
 
     private HttpClient tlsClient(Path file, String registry, boolean skipVerify, List<String> cas) {

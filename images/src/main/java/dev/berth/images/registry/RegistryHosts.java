@@ -33,7 +33,7 @@ public class RegistryHosts {
 
     protected Endpoint origin(String registry, String apiHost) {
         String scheme = isLoopback(apiHost) ? "http" : "https";
-        return new Endpoint(URI.create(scheme + "://" + apiHost), false, true, Map.of(), defaultClient);
+        return new Endpoint(URI.create(scheme + "://" + apiHost), false, true, Map.of(), defaultClient, true);
     }
 
     static boolean isLoopback(String hostPort) {
