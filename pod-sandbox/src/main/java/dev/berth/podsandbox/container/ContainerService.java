@@ -93,7 +93,8 @@ public final class ContainerService implements SandboxContainers {
 
     /**
      * Frees the root filesystems and image holds of containers the engine has no record of:
-     * creates that a crash cut short, or removals that a crash interrupted.
+     * creates that a crash cut short, or removals that a crash interrupted (a removal drops the
+     * image hold last, after the root filesystem and the record are gone).
      */
     public void recover() {
         for (String id : rootfs.ids()) {
@@ -104,6 +105,16 @@ public final class ContainerService implements SandboxContainers {
                     images.release(id);
                 } catch (RuntimeException e) {
                     LOG.error("cannot remove the leftovers of container {}: {}", id, e.getMessage());
+                }
+            }
+        }
+        for (String id : images.holders()) {
+            if (manager.find(id).isEmpty()) {
+                LOG.info("releasing the image hold of container {}, which does not exist", id);
+                try {
+                    images.release(id);
+                } catch (RuntimeException e) {
+                    LOG.error("cannot release the image hold of container {}: {}", id, e.getMessage());
                 }
             }
         }

@@ -33,6 +33,7 @@ import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterEach;
@@ -71,6 +72,10 @@ class ContainerLifecycleFakeTest {
     volatile boolean crashAfterRuntimeCreate;
     ContainerManager manager;
     ContainerService service;
+    /** The image holds, which outlive restarts as the image store's do. */
+    final Set<String> held = ConcurrentHashMap.newKeySet();
+    /** Makes the next image release crash the daemon (before it released anything). */
+    volatile boolean crashOnRelease;
 
     final ContainerImages images = new ContainerImages() {
         @Override
@@ -96,11 +101,22 @@ class ContainerLifecycleFakeTest {
         @Override
         public void hold(String containerId, Digest imageId) {
             journal.add("hold " + short_(containerId));
+            held.add(containerId);
         }
 
         @Override
         public void release(String containerId) {
+            if (crashOnRelease) {
+                crashOnRelease = false;
+                throw new SimulatedCrash();
+            }
             journal.add("release " + short_(containerId));
+            held.remove(containerId);
+        }
+
+        @Override
+        public Set<String> holders() {
+            return Set.copyOf(held);
         }
     };
 
@@ -468,6 +484,20 @@ class ContainerLifecycleFakeTest {
         start();
         assertEquals(List.of("runtime delete ID", "release ID"), journal);
         assertNothingLeft();
+    }
+
+    @Test
+    void anImageHoldThatACrashLeftAfterTheRemovalIsReleasedAtTheNextStart() throws IOException {
+        ContainerRecord c = service.create(app());
+        service.start(c.id());
+        crashOnRelease = true;
+        assertThrows(SimulatedCrash.class, () -> service.remove(c.id()));
+        assertNothingLeft();
+        assertEquals(Set.of(c.id()), held, "the crash came between the removal and the release of the hold");
+        journal.clear();
+        start();
+        assertEquals(List.of("release ID"), journal);
+        assertEquals(Set.of(), held, "no hold outlives its container");
     }
 
     @Test
