@@ -528,7 +528,9 @@ class ContainerLifecycleFakeTest {
         journal.clear();
         assertEquals(ContainerState.RUNNING, service.status(c.id()).record().state(), "the read answers as recorded");
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-        while (!"EXITED".equals(recordedState(c.id())) && System.nanoTime() < deadline) {
+        // the record reaches the disk just before the listeners hear of it: wait for both
+        while (!("EXITED".equals(recordedState(c.id())) && journal.contains("stopped ID 255"))
+                && System.nanoTime() < deadline) {
             Thread.sleep(10);
         }
         assertEquals("EXITED", recordedState(c.id()), "reconciled without waiting for the sweep");
