@@ -371,6 +371,19 @@ class ContainerLifecycleFakeTest {
     }
 
     @Test
+    void stopPodSandboxDuringAGracefulStopKillsThePodsContainersAtOnce() throws Exception {
+        ContainerRecord c = service.create(app());
+        CompletableFuture<Void> graceful = gracefulStopUnderWay(c, 300);
+        CompletableFuture<Void> podStopped = async(() -> {
+            service.stopAll("pod1");
+            return null;
+        });
+        podStopped.get(30, TimeUnit.SECONDS);
+        graceful.get(30, TimeUnit.SECONDS);
+        assertEquals(List.of("runtime kill ID SIGTERM", "runtime kill ID SIGKILL", "stopped ID 137"), journal);
+    }
+
+    @Test
     void concurrentRemovesOfOneContainerCoalesceIntoOneRemoval() throws Exception {
         ContainerRecord c = service.create(app());
         CompletableFuture<Void> graceful = gracefulStopUnderWay(c, 300);
