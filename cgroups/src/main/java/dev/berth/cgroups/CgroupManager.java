@@ -60,11 +60,17 @@ public final class CgroupManager implements Cgroups {
     }
 
     @Override
-    public String createPod(String parent, Resources resources) {
+    public String podPath(String parent) {
         String path = driver.podPath(parent);
         if ("/".equals(path)) {
             throw BerthException.invalidArgument("the pod cgroup parent %s is the root cgroup", parent);
         }
+        return path;
+    }
+
+    @Override
+    public String createPod(String parent, Resources resources) {
+        String path = podPath(parent);
         validation.validate(resources);
         tree.create(path);
         writer.apply(path, resources);

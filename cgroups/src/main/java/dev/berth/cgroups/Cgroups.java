@@ -24,6 +24,14 @@ public interface Cgroups {
     String driver();
 
     /**
+     * The path {@link #createPod} gives the cgroup of a pod under {@code parent}, without
+     * creating anything (so that a record can name the cgroup before it exists).
+     * @throws dev.berth.common.BerthException INVALID_ARGUMENT for a parent that is not a
+     *         valid pod cgroup (or is the root)
+     */
+    String podPath(String parent);
+
+    /**
      * Creates (or adopts, if present) the cgroup of a pod under {@code parent} (the CRI
      * cgroup_parent, in the driver's notation) and applies pod-level resources.
      * @return the cgroup path relative to the hierarchy root, e.g. "/kubepods/burstable/pod1234"

@@ -152,6 +152,11 @@ public final class ImageService implements AutoCloseable {
         gc.release(containerId);
     }
 
+    /** The containers that hold an image (for a recovery that releases the holds of containers gone). */
+    public Set<String> holders() {
+        return holds.all().keySet();
+    }
+
     /** Removes the image a reference leads to, with its blobs and layers nobody else uses; an unknown image is not an error. */
     public void remove(String ref) {
         Optional<ImageRecord> r = resolver.findRaw(ref);

@@ -24,6 +24,7 @@ import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
 import java.util.function.Function;
+import java.util.function.LongSupplier;
 import java.util.function.UnaryOperator;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -199,13 +200,17 @@ public final class ContainerExits implements AutoCloseable {
      * the container any more: it is killed and recorded exited.
      */
     ContainerRecord reconcile(ContainerRecord rec) {
-        if (rec.state() == ContainerState.EXITED || rec.creating()) {
+        if (rec.creating()) {
             return rec;
         }
         // the watcher, the reconciler thread and the lifecycle may reconcile one container at
         // once: one at a time, each from the record as it is now, so a dead monitor's container
-        // is killed and recorded once
+        // is killed and recorded once; and an exit that another thread is recording has reached
+        // the listeners when this returns, so what the caller reports next comes after it
         synchronized (RECONCILING[Math.floorMod(rec.id().hashCode(), RECONCILING.length)]) {
+            if (rec.state() == ContainerState.EXITED) {
+                return rec;
+            }
             ContainerRecord now = store.find(rec.id()).orElse(null);
             if (now == null || now.state() == ContainerState.EXITED || now.creating()) {
                 return now == null ? rec : now;
@@ -254,9 +259,25 @@ public final class ContainerExits implements AutoCloseable {
         return c.after();
     }
 
+    /**
+     * The longest wait a timeout stands for (about 146 years): a deadline of
+     * {@link System#nanoTime()} plus this, and the difference of two such deadlines, never
+     * overflow.
+     */
+    static final long MAX_WAIT_NANOS = Long.MAX_VALUE / 2;
+
     /** Waits until the container has an exit file or its monitor is gone; false when {@code timeout} passed first. */
     boolean await(ContainerRecord rec, Duration timeout) {
-        long deadline = System.nanoTime() + timeout.toNanos();
+        long deadline = System.nanoTime() + waitNanos(timeout);
+        return await(rec, () -> deadline);
+    }
+
+    /**
+     * Waits until the container has an exit file or its monitor is gone; false when the
+     * {@link System#nanoTime()} {@code deadline}, asked anew on each look (another caller may
+     * bring it forward), passed first.
+     */
+    boolean await(ContainerRecord rec, LongSupplier deadline) {
         while (true) {
             if (fromExitFile(rec).isPresent()) {
                 return true;
@@ -264,11 +285,19 @@ public final class ContainerExits implements AutoCloseable {
             if (!processes.alive(rec.conmonPid(), rec.conmonStartTime())) {
                 return true; // reconcile() tells an exit from a dead monitor
             }
-            if (System.nanoTime() > deadline) {
+            if (System.nanoTime() - deadline.getAsLong() >= 0) {
                 return false;
             }
             ContainerManager.sleep(10);
         }
+    }
+
+    /** {@code timeout} in nanoseconds, saturated at {@link #MAX_WAIT_NANOS}; none below zero. */
+    static long waitNanos(Duration timeout) {
+        if (timeout.isNegative()) {
+            return 0;
+        }
+        return timeout.compareTo(Duration.ofNanos(MAX_WAIT_NANOS)) >= 0 ? MAX_WAIT_NANOS : timeout.toNanos();
     }
 
     private Optional<ContainerRecord> fromExitFile(ContainerRecord rec) {

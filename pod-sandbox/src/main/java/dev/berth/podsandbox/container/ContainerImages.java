@@ -9,6 +9,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
+import java.util.Set;
 
 /**
  * What containers need of the image store: an image by name, its config, its layers for the
@@ -32,6 +33,9 @@ public interface ContainerImages {
 
     /** Drops the container's hold (idempotent). */
     void release(String containerId);
+
+    /** The containers that hold an image now (holds outlive restarts). */
+    Set<String> holders();
 
     /** The images of {@code images}. */
     static ContainerImages of(ImageService images) {
@@ -64,6 +68,11 @@ public interface ContainerImages {
             @Override
             public void release(String containerId) {
                 images.release(containerId);
+            }
+
+            @Override
+            public Set<String> holders() {
+                return images.holders();
             }
         };
     }

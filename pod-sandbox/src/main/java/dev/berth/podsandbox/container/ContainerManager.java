@@ -76,6 +76,8 @@ public final class ContainerManager implements AutoCloseable {
     private final Options options;
     private final HostProcesses processes;
     private final ConcurrentHashMap<String, Object> opLocks = new ConcurrentHashMap<>();
+    /** Stops under way, by container id (see {@link #stop}). */
+    private final ConcurrentHashMap<String, Stopping> stopping = new ConcurrentHashMap<>();
 
     /**
      * @param stateDir persistent state (records)
@@ -194,48 +196,192 @@ public final class ContainerManager implements AutoCloseable {
 
     /**
      * Sends the image's stop signal (or SIGTERM), waits up to {@code timeoutSeconds}, then
-     * SIGKILL. A container that is not running is left as it is.
+     * SIGKILL. A container that is not running is left as it is. Stops of one container
+     * coalesce: a call while another is under way joins it, brings its SIGKILL forward to the
+     * earlier of the two deadlines, and returns when the container has stopped. Waiting holds
+     * no lock, so a forced stop or a removal is never held up by a long grace period.
+     *
+     * @throws BerthException NOT_FOUND for an unknown container (or one removed meanwhile),
+     *         DEADLINE_EXCEEDED when it outlived SIGKILL by {@link #KILL_WAIT}
      */
     public ContainerRecord stop(String id, long timeoutSeconds) {
+        ContainerRecord rec;
+        Stopping s;
         synchronized (opLock(id)) {
-            ContainerRecord rec = exits.reconcile(store.get(id));
+            rec = exits.reconcile(store.get(id));
             if (rec.state() == ContainerState.EXITED) {
                 return rec;
             }
-            OciRuntime runtime = runtime(rec);
-            if (timeoutSeconds > 0 && rec.state() == ContainerState.RUNNING) {
-                String signal = stopSignal(rec.image().stopSignal());
-                if (runtime.kill(id, signal) && exits.await(rec, Duration.ofSeconds(timeoutSeconds))) {
-                    return exits.reconcile(store.get(id));
+            long now = System.nanoTime();
+            long killAt = now + waitNanos(timeoutSeconds);
+            s = stopping.compute(id, (k, v) -> (v == null ? new Stopping(killAt) : v).join(killAt));
+            try {
+                if (timeoutSeconds > 0 && rec.state() == ContainerState.RUNNING && s.claimSignal()
+                        && !runtime(rec).kill(id, stopSignal(rec.image().stopSignal()))) {
+                    s.killBy(now); // not running (any more): SIGKILL at once, as for a created container
+                }
+            } catch (RuntimeException e) {
+                leave(id, s);
+                throw e;
+            }
+        }
+        try {
+            awaitStopped(id, rec, s);
+        } finally {
+            leave(id, s);
+        }
+        return exits.reconcile(store.get(id));
+    }
+
+    /**
+     * Waits until the container ended: through the grace period (which a later stop may
+     * shorten), then after a SIGKILL, sent once for all callers of a stop, up to
+     * {@link #KILL_WAIT}.
+     */
+    private void awaitStopped(String id, ContainerRecord rec, Stopping s) {
+        if (exits.await(rec, s::killAt)) {
+            return;
+        }
+        while (true) {
+            if (s.claimKill()) {
+                try {
+                    runtime(rec).kill(id, "SIGKILL");
+                } catch (RuntimeException e) {
+                    s.killFailed(); // another caller, or the next stop, tries again
+                    throw e;
                 }
             }
-            runtime.kill(id, "SIGKILL");
-            if (!exits.await(rec, KILL_WAIT)) {
+            if (exits.await(rec, s::killWaitEnd)) {
+                return;
+            }
+            if (s.killSent()) {
                 throw BerthException.deadlineExceeded("container %s did not exit within %s of SIGKILL", id, KILL_WAIT);
             }
-            return exits.reconcile(store.get(id));
         }
     }
 
-    /** Kills the container if it runs, deletes it from the runtime and frees everything. Unknown id: nothing to do. */
+    private void leave(String id, Stopping s) {
+        stopping.computeIfPresent(id, (k, v) -> v == s && s.leave() ? null : v);
+    }
+
+    /**
+     * Kills the container if it runs (joining a stop under way), deletes it from the runtime and
+     * frees everything. Unknown id: nothing to do.
+     */
     public void remove(String id) {
+        ContainerRecord found = store.find(id).orElse(null);
+        if (found == null) {
+            return;
+        }
+        if (exits.reconcile(found).state() != ContainerState.EXITED) {
+            try {
+                stop(id, 0);
+            } catch (BerthException e) {
+                if (e.kind() == BerthException.Kind.NOT_FOUND) {
+                    return; // removed meanwhile
+                }
+                if (e.kind() != BerthException.Kind.DEADLINE_EXCEEDED) {
+                    throw e;
+                }
+                LOG.warn("container {} did not exit within {} of SIGKILL; deleting it by force", id, KILL_WAIT);
+            }
+        }
         synchronized (opLock(id)) {
             ContainerRecord rec = store.find(id).orElse(null);
             if (rec == null) {
                 return;
-            }
-            rec = exits.reconcile(rec);
-            if (rec.state() != ContainerState.EXITED) {
-                runtime(rec).kill(id, "SIGKILL");
-                if (!exits.await(rec, KILL_WAIT)) {
-                    LOG.warn("container {} did not exit within {} of SIGKILL; deleting it by force", id, KILL_WAIT);
-                }
             }
             cleanup(rec);
             store.forget(id);
             opLocks.remove(id);
             LOG.info("removed container {} ({})", rec.name(), id);
         }
+    }
+
+    /**
+     * A stop under way, shared by every caller stopping the same container: the earliest
+     * SIGKILL deadline any of them asked for ({@link System#nanoTime()} based) and what was
+     * sent.
+     */
+    private static final class Stopping {
+        private long killAt;
+        private boolean signalled;
+        private boolean killClaimed;
+        private boolean killSent;
+        private long killedAt;
+        private int callers;
+
+        Stopping(long killAt) {
+            this.killAt = killAt;
+        }
+
+        /** One more caller, whose deadline counts if it is earlier. */
+        synchronized Stopping join(long deadline) {
+            callers++;
+            killBy(deadline);
+            return this;
+        }
+
+        /** SIGKILL no later than {@code deadline}. */
+        synchronized void killBy(long deadline) {
+            if (deadline - killAt < 0) {
+                killAt = deadline;
+            }
+        }
+
+        /** One caller fewer; true when it was the last. */
+        synchronized boolean leave() {
+            return --callers == 0;
+        }
+
+        synchronized long killAt() {
+            return killAt;
+        }
+
+        /** True for the one caller that sends the stop signal. */
+        synchronized boolean claimSignal() {
+            boolean first = !signalled;
+            signalled = true;
+            return first;
+        }
+
+        /** True for the one caller that sends SIGKILL. */
+        synchronized boolean claimKill() {
+            if (killClaimed) {
+                return false;
+            }
+            killClaimed = true;
+            killSent = true;
+            killedAt = System.nanoTime();
+            return true;
+        }
+
+        synchronized void killFailed() {
+            killClaimed = false;
+            killSent = false;
+        }
+
+        synchronized boolean killSent() {
+            return killSent;
+        }
+
+        /** Until when to wait for the exit after SIGKILL; now while none was sent. */
+        synchronized long killWaitEnd() {
+            return killSent ? killedAt + KILL_WAIT.toNanos() : System.nanoTime();
+        }
+    }
+
+    /**
+     * A stop timeout in nanoseconds, saturated at {@link ContainerExits#MAX_WAIT_NANOS} (a
+     * timeout of {@code Long.MAX_VALUE} seconds overflows a {@link Duration}'s nanoseconds);
+     * none below zero.
+     */
+    static long waitNanos(long timeoutSeconds) {
+        if (timeoutSeconds <= 0) {
+            return 0;
+        }
+        return timeoutSeconds >= ContainerExits.MAX_WAIT_NANOS / 1_000_000_000L ? ContainerExits.MAX_WAIT_NANOS
+                : timeoutSeconds * 1_000_000_000L;
     }
 
     /** Undoes everything a (possibly half-done) create left: runtime state, conmon, files, record. */

@@ -21,6 +21,9 @@ import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.Function;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -54,6 +57,8 @@ public final class ContainerService implements SandboxContainers {
     private volatile ContainerListener listener = ContainerListener.NONE;
     /** Containers whose STARTED is reported; also the lock that keeps reports in order. */
     private final Set<String> started = new HashSet<>();
+    /** Removals under way, by container id (see {@link #remove}). */
+    private final ConcurrentHashMap<String, CompletableFuture<Void>> removals = new ConcurrentHashMap<>();
 
     public ContainerService(ContainerManager manager, ContainerRootfs rootfs, ContainerImages images, Cgroups cgroups) {
         this.manager = manager;
@@ -88,7 +93,8 @@ public final class ContainerService implements SandboxContainers {
 
     /**
      * Frees the root filesystems and image holds of containers the engine has no record of:
-     * creates that a crash cut short, or removals that a crash interrupted.
+     * creates that a crash cut short, or removals that a crash interrupted (a removal drops the
+     * image hold last, after the root filesystem and the record are gone).
      */
     public void recover() {
         for (String id : rootfs.ids()) {
@@ -99,6 +105,16 @@ public final class ContainerService implements SandboxContainers {
                     images.release(id);
                 } catch (RuntimeException e) {
                     LOG.error("cannot remove the leftovers of container {}: {}", id, e.getMessage());
+                }
+            }
+        }
+        for (String id : images.holders()) {
+            if (manager.find(id).isEmpty()) {
+                LOG.info("releasing the image hold of container {}, which does not exist", id);
+                try {
+                    images.release(id);
+                } catch (RuntimeException e) {
+                    LOG.error("cannot release the image hold of container {}: {}", id, e.getMessage());
                 }
             }
         }
@@ -208,24 +224,61 @@ public final class ContainerService implements SandboxContainers {
         return rec;
     }
 
-    /** Stops the container (see {@link ContainerManager#stop}); an unknown id is success. */
+    /**
+     * Stops the container (see {@link ContainerManager#stop}: stops of one container coalesce);
+     * an unknown id, or one removed while it stopped, is success.
+     */
     public void stop(String id, long timeoutSeconds) {
         if (manager.find(id).isPresent()) {
-            manager.stop(id, Math.max(0, timeoutSeconds));
+            try {
+                manager.stop(id, Math.max(0, timeoutSeconds));
+            } catch (BerthException e) {
+                if (e.kind() != BerthException.Kind.NOT_FOUND) {
+                    throw e;
+                }
+            }
         }
     }
 
     /**
      * Kills the container if it runs, unmounts its root filesystem, removes it and drops its
-     * image hold. An unknown id is success.
+     * image hold. An unknown id is success. Removals of one container coalesce: a call while
+     * another is under way waits for it and shares its outcome.
      */
     public void remove(String id) {
         if (id == null || id.isEmpty()) {
             throw BerthException.invalidArgument("a container id is required");
         }
+        CompletableFuture<Void> mine = new CompletableFuture<>();
+        CompletableFuture<Void> running = removals.putIfAbsent(id, mine);
+        if (running != null) {
+            try {
+                running.join();
+                return;
+            } catch (CompletionException e) {
+                if (e.getCause() instanceof RuntimeException re) {
+                    throw re;
+                }
+                throw e;
+            }
+        }
+        try {
+            removeNow(id);
+            mine.complete(null);
+        } catch (RuntimeException | Error e) {
+            mine.completeExceptionally(e);
+            throw e;
+        } finally {
+            removals.remove(id, mine);
+        }
+    }
+
+    private void removeNow(String id) {
         ContainerRecord rec = manager.find(id).orElse(null);
-        if (rec != null && rec.state() != ContainerState.EXITED) {
-            manager.stop(id, 0); // nothing may use the root filesystem when it is unmounted
+        if (rec != null) {
+            // nothing may use the root filesystem when it is unmounted; an exit not yet
+            // recorded is recorded (and reported) here, before DELETING
+            stop(id, 0);
         }
         ContainerRecord removing = rec == null ? null : manager.find(id).orElse(null);
         if (removing != null) {
@@ -263,7 +316,7 @@ public final class ContainerService implements SandboxContainers {
     public void stopAll(String sandboxId) {
         for (ContainerRecord r : manager.list(new ContainerFilter("", null, sandboxId, null))) {
             if (r.state() != ContainerState.EXITED) {
-                manager.stop(r.id(), 0);
+                stop(r.id(), 0);
             }
         }
     }

@@ -154,6 +154,10 @@ public final class SandboxService {
         }
         long shmSize = config.shmSizeBytes() > 0 ? config.shmSizeBytes() : SandboxConfig.DEFAULT_SHM_SIZE;
 
+        // the pod cgroup's path is known before it exists: the first record names it, so a crash
+        // between its creation and any later write leaves a record that says what to remove
+        String podCgroup = config.cgroupParent().isEmpty() ? null : cgroups.podPath(config.cgroupParent());
+
         String id = newId();
         timer.mark("checks");
         store.reserveName(md.key(), id);
@@ -164,15 +168,13 @@ public final class SandboxService {
             // first thing of it that outlives a reboot (IP lease, CNI cache); until then everything
             // it has is gone after a reboot, and a daemon crash does not lose written pages, so
             // this first write is not flushed to disk; a host-network pod's is
-            entry = store.add(SandboxRecord.creating(id, config, nowNanos(), hostname, runtime.handler(), runtime.binary()),
-                    !ownNet);
+            entry = store.add(SandboxRecord.creating(id, config, nowNanos(), hostname, runtime.handler(), runtime.binary())
+                    .withCgroup(podCgroup), !ownNet);
         } catch (RuntimeException e) {
             store.releaseName(md.key(), id);
             throw e;
         }
         try {
-            SandboxStore.Entry e = entry;
-            undo.push("record", () -> store.delete(e));
             timer.mark("record");
             create(entry, config, runtime, sysctls, shmSize, undo, timer);
             undo.clear();
@@ -181,11 +183,42 @@ public final class SandboxService {
             return id;
         } catch (RuntimeException ex) {
             LOG.warn("RunPodSandbox {} failed, undoing: {}", md.key(), ex.getMessage());
-            undo.unwind(ex);
-            store.releaseName(md.key(), id);
+            if (undo.unwind(ex) && forget(entry, ex)) {
+                store.releaseName(md.key(), id);
+            } else {
+                keepForCleanup(entry, ex);
+            }
             throw ex;
         } finally {
             entry.lock().unlock();
+        }
+    }
+
+    /** Deletes the record of a run that was undone; false (the failure attached to {@code cause}) when it stays. */
+    private boolean forget(SandboxStore.Entry entry, RuntimeException cause) {
+        try {
+            store.delete(entry);
+            return true;
+        } catch (RuntimeException e) {
+            cause.addSuppressed(e);
+            return false;
+        }
+    }
+
+    /**
+     * Keeps the record of a run whose undoing failed, NOTREADY (and listed), so that what the
+     * run left (namespace pins, the pod cgroup, the network attachment, the infra process) is
+     * released by StopPodSandbox and RemovePodSandbox, which work from the sandbox's id and
+     * record; its name stays taken until then.
+     */
+    private void keepForCleanup(SandboxStore.Entry entry, RuntimeException cause) {
+        try {
+            store.update(entry, r -> r.withPhase(Phase.NOTREADY));
+            LOG.warn("sandbox {} is kept NOTREADY: undoing its run failed; RemovePodSandbox releases what it left",
+                    entry.record().id());
+        } catch (RuntimeException e) {
+            // the record on disk still says CREATING, which the next start turns into NOTREADY
+            cause.addSuppressed(e);
         }
     }
 
@@ -222,14 +255,10 @@ public final class SandboxService {
         timer.mark("identity files");
 
         if (!config.cgroupParent().isEmpty()) {
+            // the record names the cgroup already (see run)
             String path = cgroups.createPod(config.cgroupParent(), podResources(config.resources(), config.overhead()));
             undo.push("cgroup", () -> cgroups.remove(path));
             rec = rec.withCgroup(path);
-            if (nso.hostNetwork()) {
-                // a crash from here on finds the cgroup in the record (a reboot removes it anyway)
-                SandboxRecord withCgroup = rec;
-                rec = store.update(entry, r -> withCgroup, false);
-            }
             timer.mark("cgroup");
         }
 

@@ -18,8 +18,12 @@ final class UndoStack {
         steps.push(new Step(what, undo));
     }
 
-    /** Undoes every step, newest first; failures are attached to {@code cause} and the rest still run. */
-    void unwind(Throwable cause) {
+    /**
+     * Undoes every step, newest first; failures are attached to {@code cause} and the rest
+     * still run. True when every step was undone.
+     */
+    boolean unwind(Throwable cause) {
+        boolean undone = true;
         while (!steps.isEmpty()) {
             Step s = steps.pop();
             try {
@@ -27,8 +31,10 @@ final class UndoStack {
             } catch (RuntimeException e) {
                 LOG.warn("undoing '{}' failed: {}", s.what(), e.toString());
                 cause.addSuppressed(e);
+                undone = false;
             }
         }
+        return undone;
     }
 
     void clear() {

@@ -31,6 +31,9 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterEach;
@@ -69,6 +72,10 @@ class ContainerLifecycleFakeTest {
     volatile boolean crashAfterRuntimeCreate;
     ContainerManager manager;
     ContainerService service;
+    /** The image holds, which outlive restarts as the image store's do. */
+    final Set<String> held = ConcurrentHashMap.newKeySet();
+    /** Makes the next image release crash the daemon (before it released anything). */
+    volatile boolean crashOnRelease;
 
     final ContainerImages images = new ContainerImages() {
         @Override
@@ -94,11 +101,22 @@ class ContainerLifecycleFakeTest {
         @Override
         public void hold(String containerId, Digest imageId) {
             journal.add("hold " + short_(containerId));
+            held.add(containerId);
         }
 
         @Override
         public void release(String containerId) {
+            if (crashOnRelease) {
+                crashOnRelease = false;
+                throw new SimulatedCrash();
+            }
             journal.add("release " + short_(containerId));
+            held.remove(containerId);
+        }
+
+        @Override
+        public Set<String> holders() {
+            return Set.copyOf(held);
         }
     };
 
@@ -278,6 +296,148 @@ class ContainerLifecycleFakeTest {
         assertEquals(List.of(0), mountsAtDelete, "nothing uses the root filesystem when it is unmounted");
     }
 
+    // ---------------------------------------------------------------- stops that overlap
+
+    /** Runs {@code call} on a thread of its own (a daemon: a test that fails leaves no thread holding up the JVM). */
+    static <T> CompletableFuture<T> async(Callable<T> call) {
+        CompletableFuture<T> f = new CompletableFuture<>();
+        Thread t = new Thread(() -> {
+            try {
+                f.complete(call.call());
+            } catch (Throwable e) {
+                f.completeExceptionally(e);
+            }
+        }, "test-call");
+        t.setDaemon(true);
+        t.start();
+        return f;
+    }
+
+    /** A running container that ignores SIGTERM, with a StopContainer of {@code timeout} seconds waiting on it. */
+    CompletableFuture<Void> gracefulStopUnderWay(ContainerRecord c, long timeout) {
+        service.start(c.id());
+        runtime.ignore("SIGTERM");
+        journal.clear();
+        CompletableFuture<Void> graceful = async(() -> {
+            service.stop(c.id(), timeout);
+            return null;
+        });
+        ContainerFixture.await("the stop signal", Duration.ofSeconds(10), () -> journal.contains("runtime kill ID SIGTERM"));
+        return graceful;
+    }
+
+    @Test
+    void aForcedStopDuringALongGracePeriodKillsAtOnceAndTheGracefulStopReturnsWithIt() throws Exception {
+        ContainerRecord c = service.create(app());
+        CompletableFuture<Void> graceful = gracefulStopUnderWay(c, 300);
+        CompletableFuture<Void> forced = async(() -> {
+            service.stop(c.id(), 0);
+            return null;
+        });
+        forced.get(30, TimeUnit.SECONDS);
+        graceful.get(30, TimeUnit.SECONDS);
+        assertEquals(List.of("runtime kill ID SIGTERM", "runtime kill ID SIGKILL", "stopped ID 137"), journal,
+                "one stop signal, one SIGKILL, one exit for both calls");
+        assertEquals(137, service.status(c.id()).record().exitCode());
+    }
+
+    @Test
+    void aShorterStopBringsTheSigkillForwardForBothCalls() throws Exception {
+        ContainerRecord c = service.create(app());
+        CompletableFuture<Void> graceful = gracefulStopUnderWay(c, 300);
+        CompletableFuture<Void> shorter = async(() -> {
+            service.stop(c.id(), 1);
+            return null;
+        });
+        shorter.get(30, TimeUnit.SECONDS);
+        graceful.get(30, TimeUnit.SECONDS);
+        assertEquals(List.of("runtime kill ID SIGTERM", "runtime kill ID SIGKILL", "stopped ID 137"), journal,
+                "the second stop joins the first: no second stop signal");
+    }
+
+    @Test
+    void aRemoveDuringAGracefulStopKillsAndRemovesAtOnce() throws Exception {
+        ContainerRecord c = service.create(app());
+        CompletableFuture<Void> graceful = gracefulStopUnderWay(c, 300);
+        CompletableFuture<Void> removed = async(() -> {
+            service.remove(c.id());
+            return null;
+        });
+        removed.get(30, TimeUnit.SECONDS);
+        graceful.get(30, TimeUnit.SECONDS);
+        assertEquals(List.of("runtime kill ID SIGTERM", "runtime kill ID SIGKILL", "stopped ID 137", "deleting ID",
+                "runtime delete ID", "release ID", "deleted ID"), journal);
+        assertNothingLeft();
+    }
+
+    @Test
+    void stopPodSandboxDuringAGracefulStopKillsThePodsContainersAtOnce() throws Exception {
+        ContainerRecord c = service.create(app());
+        CompletableFuture<Void> graceful = gracefulStopUnderWay(c, 300);
+        CompletableFuture<Void> podStopped = async(() -> {
+            service.stopAll("pod1");
+            return null;
+        });
+        podStopped.get(30, TimeUnit.SECONDS);
+        graceful.get(30, TimeUnit.SECONDS);
+        assertEquals(List.of("runtime kill ID SIGTERM", "runtime kill ID SIGKILL", "stopped ID 137"), journal);
+    }
+
+    @Test
+    void concurrentRemovesOfOneContainerCoalesceIntoOneRemoval() throws Exception {
+        ContainerRecord c = service.create(app());
+        CompletableFuture<Void> graceful = gracefulStopUnderWay(c, 300);
+        List<CompletableFuture<Void>> removes = new ArrayList<>();
+        for (int i = 0; i < 4; i++) {
+            removes.add(async(() -> {
+                service.remove(c.id());
+                return null;
+            }));
+        }
+        for (CompletableFuture<Void> r : removes) {
+            r.get(30, TimeUnit.SECONDS);
+        }
+        graceful.get(30, TimeUnit.SECONDS);
+        assertEquals(1, journal.stream().filter(e -> e.equals("deleted ID")).count(), journal.toString());
+        assertEquals(1, journal.stream().filter(e -> e.equals("runtime kill ID SIGKILL")).count(), journal.toString());
+        assertNothingLeft();
+    }
+
+    @Test
+    void aStopWithTheLargestTimeoutWaitsAndEndsWithTheContainer() throws Exception {
+        ContainerRecord c = service.create(app());
+        // Long.MAX_VALUE seconds overflowed a Duration's nanoseconds: the stop failed after its signal
+        CompletableFuture<Void> graceful = gracefulStopUnderWay(c, Long.MAX_VALUE);
+        service.stop(c.id(), 0);
+        graceful.get(30, TimeUnit.SECONDS);
+        assertEquals(List.of("runtime kill ID SIGTERM", "runtime kill ID SIGKILL", "stopped ID 137"), journal);
+    }
+
+    @Test
+    void aTimeoutNearTheLargestIsAGracePeriodNotAnImmediateSigkill() throws Exception {
+        ContainerRecord c = service.create(app());
+        // 9223372036 s fits in a long of nanoseconds, but not added to System.nanoTime(): the
+        // deadline wrapped into the past and SIGKILL followed the stop signal at once
+        CompletableFuture<Void> graceful = gracefulStopUnderWay(c, Long.MAX_VALUE / 1_000_000_000L);
+        Thread.sleep(500);
+        assertFalse(graceful.isDone(), "the stop waits through its grace period");
+        assertEquals(List.of("runtime kill ID SIGTERM"), journal);
+        service.stop(c.id(), 0);
+        graceful.get(30, TimeUnit.SECONDS);
+    }
+
+    @Test
+    void timeoutsSaturateInsteadOfOverflowing() {
+        assertEquals(0, ContainerManager.waitNanos(-5));
+        assertEquals(0, ContainerManager.waitNanos(0));
+        assertEquals(300_000_000_000L, ContainerManager.waitNanos(300));
+        assertEquals(ContainerExits.MAX_WAIT_NANOS, ContainerManager.waitNanos(Long.MAX_VALUE));
+        assertEquals(ContainerExits.MAX_WAIT_NANOS, ContainerManager.waitNanos(Long.MAX_VALUE / 1_000_000_000L));
+        assertEquals(ContainerExits.MAX_WAIT_NANOS, ContainerExits.waitNanos(Duration.ofSeconds(Long.MAX_VALUE)));
+        assertEquals(0, ContainerExits.waitNanos(Duration.ofSeconds(-1)));
+        assertEquals(1_500_000_000L, ContainerExits.waitNanos(Duration.ofMillis(1500)));
+    }
+
     @Test
     void aFailedStartRecordsTheContainerExitedAndNeverReportsItStarted() {
         ContainerRecord c = service.create(app());
@@ -340,6 +500,20 @@ class ContainerLifecycleFakeTest {
     }
 
     @Test
+    void anImageHoldThatACrashLeftAfterTheRemovalIsReleasedAtTheNextStart() throws IOException {
+        ContainerRecord c = service.create(app());
+        service.start(c.id());
+        crashOnRelease = true;
+        assertThrows(SimulatedCrash.class, () -> service.remove(c.id()));
+        assertNothingLeft();
+        assertEquals(Set.of(c.id()), held, "the crash came between the removal and the release of the hold");
+        journal.clear();
+        start();
+        assertEquals(List.of("release ID"), journal);
+        assertEquals(Set.of(), held, "no hold outlives its container");
+    }
+
+    @Test
     void aRunningContainerWhoseMonitorDiedIsRecordedExitedByTheExitsComponentNotByARead() throws IOException {
         ContainerRecord c = service.create(app());
         service.start(c.id());
@@ -367,7 +541,9 @@ class ContainerLifecycleFakeTest {
         journal.clear();
         assertEquals(ContainerState.RUNNING, service.status(c.id()).record().state(), "the read answers as recorded");
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-        while (!"EXITED".equals(recordedState(c.id())) && System.nanoTime() < deadline) {
+        // the record reaches the disk just before the listeners hear of it: wait for both
+        while (!("EXITED".equals(recordedState(c.id())) && journal.contains("stopped ID 255"))
+                && System.nanoTime() < deadline) {
             Thread.sleep(10);
         }
         assertEquals("EXITED", recordedState(c.id()), "reconciled without waiting for the sweep");

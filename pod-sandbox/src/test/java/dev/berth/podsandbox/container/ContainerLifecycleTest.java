@@ -22,6 +22,9 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Tag;
@@ -162,6 +165,46 @@ class ContainerLifecycleTest {
         // conmon writes the exit file, then ends on its own (a moment later on a slow machine)
         await("conmon to end after the container", Duration.ofSeconds(10),
                 () -> !LinuxProcesses.INSTANCE.alive(c.conmonPid(), c.conmonStartTime()));
+    }
+
+    /** A running container whose shell only notes SIGTERM, and a StopContainer of 300 s waiting on it. */
+    private CompletableFuture<ContainerRecord> gracefulStopOfAStubbornContainer(String name) {
+        ContainerRecord c = m.create(ContainerManager.newId(), fx.request(fx.config(name)
+                .command("sh", "-c", "trap 'echo got-term' TERM; echo ready; while true; do sleep 1; done").build()));
+        m.start(c.id());
+        await("the trap to be set", Duration.ofSeconds(10), () -> logged(c, "ready"));
+        CompletableFuture<ContainerRecord> graceful = ContainerLifecycleFakeTest.async(() -> m.stop(c.id(), 300));
+        await("the stop signal", Duration.ofSeconds(10), () -> logged(c, "got-term"));
+        return graceful;
+    }
+
+    @Test
+    void aForcedStopDuringALongGracePeriodIsNotHeldUpByIt() throws Exception {
+        CompletableFuture<ContainerRecord> graceful = gracefulStopOfAStubbornContainer("stubborn-forced");
+        String id = m.list().get(0).id();
+        CompletableFuture<ContainerRecord> forced = ContainerLifecycleFakeTest.async(() -> m.stop(id, 0));
+        assertEquals(137, forced.get(30, TimeUnit.SECONDS).exitCode());
+        assertEquals(137, graceful.get(30, TimeUnit.SECONDS).exitCode(), "the graceful stop ends with the container");
+    }
+
+    @Test
+    void aRemoveDuringALongGracePeriodKillsAndRemovesAtOnce() throws Exception {
+        CompletableFuture<ContainerRecord> graceful = gracefulStopOfAStubbornContainer("stubborn-removed");
+        ContainerRecord c = m.list().get(0);
+        CompletableFuture<Void> removed = ContainerLifecycleFakeTest.async(() -> {
+            m.remove(c.id());
+            return null;
+        });
+        removed.get(30, TimeUnit.SECONDS);
+        assertEquals(List.of(), m.list());
+        // the graceful stop ends with the container: killed, or already gone when it looked
+        try {
+            assertEquals(137, graceful.get(30, TimeUnit.SECONDS).exitCode());
+        } catch (ExecutionException e) {
+            assertEquals(BerthException.Kind.NOT_FOUND, ((BerthException) e.getCause()).kind(), e.toString());
+        }
+        assertFalse(LinuxProcesses.INSTANCE.alive(c.conmonPid(), c.conmonStartTime()));
+        assertEquals(List.of(), fx.leftovers());
     }
 
     @Test

@@ -25,6 +25,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -70,6 +71,11 @@ class ContainerServiceEventsTest {
         @Override
         public void release(String containerId) {
             released.add(containerId);
+        }
+
+        @Override
+        public Set<String> holders() {
+            return Set.of();
         }
     };
 

@@ -8,7 +8,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.berth.cgroups.Cgroups;
 import dev.berth.cgroups.Resources;
 import dev.berth.common.BerthException;
+import dev.berth.host.HostMounts;
 import dev.berth.host.HostNamespaces;
+import dev.berth.host.MountTable;
 import dev.berth.host.testing.FakeMounts;
 import dev.berth.host.testing.FakeNamespaces;
 import dev.berth.host.testing.FakeProcesses;
@@ -26,6 +28,8 @@ import java.util.Collections;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -57,6 +61,10 @@ class SandboxLifecycleTest {
     final FakeOciRuntime runtime = new FakeOciRuntime("runc", processes);
     FakePodNetwork network;
     SandboxService service;
+    /** The next this many unmounts of a tree fail. */
+    final AtomicInteger failNextUnmounts = new AtomicInteger();
+    /** Makes the creation of a pod cgroup crash the daemon just after the cgroup exists. */
+    volatile boolean crashAfterCgroup;
 
     @BeforeEach
     void setUp() {
@@ -82,7 +90,60 @@ class SandboxLifecycleTest {
             }
         };
         return new SandboxService(stateDir, runRoot, handlers, network, journaled(cgroups), SandboxContainers.NONE,
-                mounts, ns, processes);
+                failingUnmounts(), ns, processes);
+    }
+
+    /** The fake mounts, whose next {@link #failNextUnmounts} unmounts of a tree fail (leaving it mounted). */
+    HostMounts failingUnmounts() {
+        return new HostMounts() {
+            @Override
+            public void bindPrivate(Path dir) {
+                mounts.bindPrivate(dir);
+            }
+
+            @Override
+            public void tmpfs(String source, Path target, String options) {
+                mounts.tmpfs(source, target, options);
+            }
+
+            @Override
+            public void overlay(Path target, String options) {
+                mounts.overlay(target, options);
+            }
+
+            @Override
+            public void unmount(Path target) {
+                mounts.unmount(target);
+            }
+
+            @Override
+            public void unmountAllUnder(Path dir) {
+                if (failNextUnmounts.getAndUpdate(n -> Math.max(0, n - 1)) > 0) {
+                    throw BerthException.internal("scripted failure unmounting " + dir, null);
+                }
+                mounts.unmountAllUnder(dir);
+            }
+
+            @Override
+            public List<Path> mountPointsUnder(Path dir) {
+                return mounts.mountPointsUnder(dir);
+            }
+
+            @Override
+            public int mountCountUnder(Path dir) {
+                return mounts.mountCountUnder(dir);
+            }
+
+            @Override
+            public boolean isMountPoint(Path path) {
+                return mounts.isMountPoint(path);
+            }
+
+            @Override
+            public MountTable.Mount containing(Path path) {
+                return mounts.containing(path);
+            }
+        };
     }
 
     /** A network that tells {@link #steps} about attachments, without root. */
@@ -116,9 +177,18 @@ class SandboxLifecycleTest {
             }
 
             @Override
+            public String podPath(String parent) {
+                return inner.podPath(parent);
+            }
+
+            @Override
             public String createPod(String parent, Resources resources) {
                 steps.add("cgroup " + parent);
-                return inner.createPod(parent, resources);
+                String path = inner.createPod(parent, resources);
+                if (crashAfterCgroup) {
+                    throw new SimulatedCrash();
+                }
+                return path;
             }
 
             @Override
@@ -306,6 +376,85 @@ class SandboxLifecycleTest {
         assertTrue(e.getMessage().contains("unknown runtime handler \"kata\""), e.getMessage());
         assertEquals(List.of(), steps);
         assertNothingLeft();
+    }
+
+    /** What a run whose undoing failed leaves: what the failure is, what of the pod it left behind. */
+    enum FailedUndo { NETWORK_DETACH, CGROUP_REMOVAL, UNMOUNT }
+
+    /** A run that fails at its last step (the infra process) and whose undoing fails at {@code how}. */
+    String runWhoseUndoFails(FailedUndo how) {
+        runtime.failNext("run");
+        switch (how) {
+            case NETWORK_DETACH -> network.failNextDetaches.set(1);
+            case CGROUP_REMOVAL -> cgroups.failNextRemoves.set(1);
+            case UNMOUNT -> failNextUnmounts.set(1);
+        }
+        BerthException e = assertThrows(BerthException.class, () -> service.run(fullPod("web")));
+        assertEquals(BerthException.Kind.INTERNAL, e.kind(), "the run's own failure reaches the caller");
+        assertTrue(e.getSuppressed().length > 0, "with the failed undo attached");
+        switch (how) {
+            case NETWORK_DETACH -> assertEquals(1, network.attached.size(), "the network stays attached");
+            case CGROUP_REMOVAL -> assertEquals(1, cgroups.pods.size(), "the pod cgroup stays");
+            case UNMOUNT -> assertFalse(mounts.mounted().isEmpty(), "pins stay mounted");
+        }
+        List<SandboxStatus> listed = service.list(SandboxFilter.ALL);
+        assertEquals(1, listed.size(), how + ": the record is kept for StopPodSandbox and RemovePodSandbox");
+        assertEquals(SandboxState.NOTREADY, listed.get(0).state());
+        return listed.get(0).id();
+    }
+
+    @Test
+    void aRunWhoseUndoFailedIsKeptNotReadyAndStopAndRemoveReleaseWhatItLeft() throws IOException {
+        for (FailedUndo how : FailedUndo.values()) {
+            String id = runWhoseUndoFails(how);
+            service.stop(id);
+            service.remove(id);
+            assertNothingLeft();
+        }
+    }
+
+    @Test
+    void aRunWhoseUndoFailedIsKeptAcrossARestartAndItsRemovalReleasesWhatItLeft() throws IOException {
+        for (FailedUndo how : FailedUndo.values()) {
+            String id = runWhoseUndoFails(how);
+            service = newService(runtime.handlers());
+            service.recover();
+            assertEquals(SandboxState.NOTREADY, service.status(id, false).state(), how.toString());
+            service.remove(id);
+            assertNothingLeft();
+        }
+    }
+
+    @Test
+    void aRunWhoseUndoFailedKeepsItsNameUntilRemovedAndANewAttemptRuns() {
+        String kept = runWhoseUndoFails(FailedUndo.NETWORK_DETACH);
+        BerthException e = assertThrows(BerthException.class, () -> service.run(fullPod("web")));
+        assertEquals(BerthException.Kind.ALREADY_EXISTS, e.kind());
+        SandboxConfig c = fullPod("web");
+        SandboxConfig next = new SandboxConfig(new SandboxConfig.Metadata("web", "uid-web", "default", 1), c.hostname(),
+                c.logDirectory(), c.dns(), c.portMappings(), c.labels(), c.annotations(), c.cgroupParent(), c.sysctls(),
+                c.namespaces(), null, null, 0, "");
+        String id = service.run(next);
+        assertEquals(SandboxState.READY, service.status(id, false).state(), "the kubelet's next attempt");
+        service.remove(kept);
+        assertEquals(SandboxState.READY, service.status(id, false).state());
+    }
+
+    @Test
+    void aCrashJustAfterThePodCgroupWasCreatedLeavesARecordThatNamesIt() throws IOException {
+        for (NamespaceOptions ns : List.of(fullPod("web").namespaces(),
+                new NamespaceOptions(NamespaceMode.NODE, NamespaceMode.CONTAINER, NamespaceMode.NODE, ""))) {
+            crashAfterCgroup = true;
+            assertThrows(SimulatedCrash.class, () -> service.run(pod("web", ns, "/kubepods/podweb")));
+            crashAfterCgroup = false;
+            assertEquals(Set.of("/kubepods/podweb"), cgroups.pods.keySet(), "the crash left the cgroup");
+            service = newService(runtime.handlers());
+            service.recover();
+            List<SandboxStatus> listed = service.list(SandboxFilter.ALL);
+            assertEquals(1, listed.size(), "a record still CREATING is kept, as NOTREADY, for RemovePodSandbox");
+            service.remove(listed.get(0).id());
+            assertNothingLeft();
+        }
     }
 
     // ---------------------------------------------------------------- Stop and Remove

@@ -12,7 +12,8 @@ import java.util.concurrent.atomic.AtomicInteger;
 public final class FakeCgroups implements Cgroups {
     public final Map<String, Resources> pods = new ConcurrentHashMap<>();
     public volatile boolean failCreate;
-    private final AtomicInteger next = new AtomicInteger();
+    /** The next this many removals fail (the cgroup stays). */
+    public final AtomicInteger failNextRemoves = new AtomicInteger();
 
     @Override
     public String mode() {
@@ -24,12 +25,21 @@ public final class FakeCgroups implements Cgroups {
         return "cgroupfs";
     }
 
+    /** As with the cgroupfs driver: the CRI cgroup parent is the pod's cgroup. */
+    @Override
+    public String podPath(String parent) {
+        if (parent == null || parent.isEmpty() || parent.equals("/")) {
+            throw BerthException.invalidArgument("invalid pod cgroup parent \"%s\"", parent);
+        }
+        return parent;
+    }
+
     @Override
     public String createPod(String parent, Resources resources) {
         if (failCreate) {
             throw BerthException.failedPrecondition("scripted cgroup failure under %s", parent);
         }
-        String path = parent + "/pod" + next.incrementAndGet();
+        String path = podPath(parent);
         pods.put(path, resources);
         return path;
     }
@@ -51,6 +61,9 @@ public final class FakeCgroups implements Cgroups {
 
     @Override
     public void remove(String path) {
+        if (failNextRemoves.getAndUpdate(n -> Math.max(0, n - 1)) > 0) {
+            throw BerthException.unavailable("scripted failure removing cgroup %s", path);
+        }
         pods.remove(path);
     }
 
