@@ -18,6 +18,16 @@ public interface HostMounts {
     /** Mounts an overlayfs with the given options (lowerdir, upperdir, workdir) on {@code target}. */
     void overlay(Path target, String options);
 
+    /**
+     * Mounts an overlayfs whose options name paths relative to {@code dir} (the mount resolves
+     * them from there), so that many lower directories fit the one page the kernel takes for
+     * mount options. An implementation that resolves no paths (a fake) may treat it as
+     * {@link #overlay}.
+     */
+    default void overlayFrom(Path dir, Path target, String options) {
+        overlay(target, options);
+    }
+
     /** Unmounts the top mount on {@code target}; a busy mount is detached. Not mounted is success. */
     void unmount(Path target);
 

@@ -74,6 +74,8 @@ public final class Libc {
 
         int unshare(int flags);
 
+        int chdir(String path);
+
         int setns(int fd, int nstype);
 
         int sethostname(String name, long len);
@@ -115,6 +117,7 @@ public final class Libc {
     public static final short POLLNVAL = 0x20;
     public static final long TIOCSWINSZ = 0x5414;
 
+    public static final int CLONE_FS = 0x00000200;
     public static final int CLONE_NEWNET = 0x40000000;
     public static final int CLONE_NEWIPC = 0x08000000;
     public static final int CLONE_NEWUTS = 0x04000000;

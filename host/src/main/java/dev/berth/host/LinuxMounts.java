@@ -41,6 +41,55 @@ public final class LinuxMounts implements HostMounts {
         }
     }
 
+    /**
+     * The one thread that mounts with relative paths: it has its own working directory
+     * ({@code unshare(CLONE_FS)}), so changing it moves no other thread of the daemon.
+     */
+    private static final java.util.concurrent.ExecutorService RELATIVE = java.util.concurrent.Executors.newSingleThreadExecutor(r -> {
+        Thread t = new Thread(() -> {
+            privateFs = Libc.c().unshare(Libc.CLONE_FS) == 0 ? "" : "unshare(CLONE_FS): " + Libc.describe(Libc.errno());
+            r.run();
+        }, "berth-relative-mount");
+        t.setDaemon(true);
+        return t;
+    });
+
+    /** Empty once the mount thread has its own working directory; else why not (it then never changes directory). */
+    private static volatile String privateFs;
+
+    @Override
+    public void overlayFrom(Path dir, Path target, String options) {
+        java.util.concurrent.Future<String> f = RELATIVE.submit(() -> {
+            if (!privateFs.isEmpty()) {
+                return "cannot mount an overlay on " + target + " from " + dir + ": " + privateFs;
+            }
+            Libc.C c = Libc.c();
+            if (c.chdir(dir.toString()) != 0) {
+                return "cannot enter " + dir + ": " + Libc.describe(Libc.errno());
+            }
+            try {
+                if (c.mount("overlay", target.toString(), "overlay", 0, options) != 0) {
+                    return "cannot mount an overlay on " + target + ": " + Libc.describe(Libc.errno());
+                }
+                return null;
+            } finally {
+                c.chdir("/");
+            }
+        });
+        String error;
+        try {
+            error = f.get();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw BerthException.internal("interrupted mounting an overlay on " + target, e);
+        } catch (java.util.concurrent.ExecutionException e) {
+            throw BerthException.internal("cannot mount an overlay on " + target, e.getCause());
+        }
+        if (error != null) {
+            throw BerthException.internal(error, null);
+        }
+    }
+
     @Override
     public void unmount(Path target) {
         Libc.C c = Libc.c();

@@ -91,7 +91,8 @@ final class ImageGc {
      */
     void underStoreLock(Runnable action) {
         storeLock.lock();
-        try (FileChannel ch = FileChannel.open(root.resolve("lock"), StandardOpenOption.CREATE, StandardOpenOption.WRITE);
+        try (FileChannel ch = FileChannel.open(root.resolve("lock"),
+                Set.of(StandardOpenOption.CREATE, StandardOpenOption.WRITE), dev.berth.images.content.StoreModes.file());
              FileLock lock = ch.lock()) {
             action.run();
         } catch (IOException e) {

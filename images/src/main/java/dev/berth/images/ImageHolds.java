@@ -27,7 +27,7 @@ final class ImageHolds {
     ImageHolds(Path root) {
         this.root = root;
         try {
-            Files.createDirectories(root);
+            dev.berth.images.content.StoreModes.closedDirectory(root);
             try (DirectoryStream<Path> ds = Files.newDirectoryStream(root, "*.json")) {
                 for (Path p : ds) {
                     Hold h = Json.mapper().readValue(p.toFile(), Hold.class);

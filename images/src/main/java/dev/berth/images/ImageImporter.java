@@ -5,6 +5,7 @@ import dev.berth.images.content.ContentStore;
 import dev.berth.images.content.Descriptor;
 import dev.berth.images.layer.Durability;
 import dev.berth.images.layer.LayerStore;
+import dev.berth.images.layer.UnpackLimits;
 import dev.berth.images.reference.Digest;
 import dev.berth.images.store.ImageRecord;
 import dev.berth.images.store.ImageStore;
@@ -25,8 +26,10 @@ final class ImageImporter {
     private final LayerStore layers;
     private final ImageStore images;
     private final ImageGc gc;
+    private final UnpackLimits limits;
 
-    ImageImporter(Path root, ContentStore content, LayerStore layers, ImageStore images, ImageGc gc) {
+    ImageImporter(Path root, ContentStore content, LayerStore layers, ImageStore images, ImageGc gc, UnpackLimits limits) {
+        this.limits = limits;
         this.root = root;
         this.content = content;
         this.layers = layers;
@@ -40,6 +43,7 @@ final class ImageImporter {
      */
     ImageRecord importImage(byte[] manifest, String manifestMediaType, Descriptor configDesc, Path configFile,
                             List<LocalLayer> localLayers, List<String> tags) {
+        NewImage.checkConfigSize(configDesc, why -> BerthException.invalidArgument("image: %s", why));
         Descriptor manifestDesc = Descriptor.of(manifestMediaType, Digest.sha256(manifest), manifest.length);
         Set<Digest> blobs = new HashSet<>();
         blobs.add(manifestDesc.digest());
@@ -58,10 +62,11 @@ final class ImageImporter {
                                 configDesc.digest(), diffIds, archived));
                 // no sweep can run while the store lock is held: the chain ids need no pin
                 chains.addAll(image.chainIds());
+                UnpackLimits.Budget budget = limits.budget(() -> Thread.currentThread().isInterrupted());
                 for (int i = 0; i < localLayers.size(); i++) {
                     LocalLayer l = localLayers.get(i);
                     Path blob = content.ensure(l.descriptor(), () -> Files.newInputStream(l.file()), n -> { });
-                    layers.ensure(image.chainIds().get(i), image.diffIds().get(i), () -> Files.newInputStream(blob));
+                    layers.ensure(image.chainIds().get(i), image.diffIds().get(i), () -> Files.newInputStream(blob), budget);
                 }
                 ImageRecord record = image.record(tags, List.of(), manifestDesc.digest(), manifest.length, manifestMediaType, null,
                         localLayers.stream().map(LocalLayer::descriptor).toList(), Map.of());

@@ -6,6 +6,7 @@ import dev.berth.images.content.ContentStore;
 import dev.berth.images.content.Descriptor;
 import dev.berth.images.layer.Durability;
 import dev.berth.images.layer.LayerStore;
+import dev.berth.images.layer.UnpackLimits;
 import dev.berth.images.reference.Digest;
 import dev.berth.images.reference.Reference;
 import dev.berth.images.registry.CredentialStore;
@@ -22,14 +23,16 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
-import java.util.concurrent.Future;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.IntConsumer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -87,10 +90,10 @@ final class ImagePuller implements AutoCloseable {
      * unpacks the layers, and records the image under the reference. Credentials, when empty,
      * come from the credentials file. Returns the image record.
      */
-    ImageRecord pull(String image, Credentials given, Map<String, String> annotations) {
+    ImageRecord pull(String image, Credentials given, Map<String, String> annotations, PullCancellation cancellation) {
         long start = System.nanoTime();
         try {
-            ImageRecord r = doPull(image, given, annotations);
+            ImageRecord r = doPull(image, given, annotations, cancellation);
             metrics.pulled(System.nanoTime() - start);
             LOG.info("pulled {} as {} in {} ms", image, r.id(), (System.nanoTime() - start) / 1_000_000);
             return r;
@@ -100,15 +103,19 @@ final class ImagePuller implements AutoCloseable {
         }
     }
 
-    private ImageRecord doPull(String image, Credentials given, Map<String, String> annotations) {
+    private ImageRecord doPull(String image, Credentials given, Map<String, String> annotations, PullCancellation cancellation) {
         Reference ref = Reference.parse(image);
         Credentials creds = given == null || given.isEmpty() ? credentials.lookup(ref.registry()) : given;
         PullProgress progress = new PullProgress(ref, settings.progressTimeout());
         pulls.add(progress);
+        cancellation.onCancel(progress::cancelByCaller);
         try {
+            if (Thread.currentThread().isInterrupted()) {
+                progress.cancelByCaller();
+            }
             return doPull(ref, creds, annotations, progress);
         } catch (RuntimeException e) {
-            if (progress.stalled()) {
+            if (progress.stopped()) {
                 Thread.interrupted();
                 throw progress.cancelled();
             }
@@ -137,6 +144,7 @@ final class ImagePuller implements AutoCloseable {
             }
             layerDescs.add(d);
         }
+        NewImage.checkConfigSize(configDesc, why -> BerthException.failedPrecondition("image %s: %s", ref, why));
         progress.expect(configDesc.size() + layerDescs.stream().mapToLong(Descriptor::size).sum(), layerDescs.size());
         Set<Digest> blobs = new HashSet<>();
         blobs.add(resolved.manifest().digest());
@@ -160,32 +168,18 @@ final class ImagePuller implements AutoCloseable {
             Set<Digest> chainSet = new HashSet<>(chainIds);
             gc.pin(Set.of(), chainSet);
             chains.addAll(chainSet);
-            List<Future<?>> tasks = new ArrayList<>();
-            java.util.concurrent.atomic.AtomicBoolean abort = new java.util.concurrent.atomic.AtomicBoolean();
-            java.util.concurrent.FutureTask<Void> here = null;
+            UnpackLimits.Budget budget = settings.unpack().budget(progress::stopped);
+            List<Runnable> jobs = new ArrayList<>();
             for (int i = 0; i < layerDescs.size(); i++) {
                 Descriptor d = layerDescs.get(i);
                 Digest chain = chainIds.get(i);
                 Digest diff = diffIds.get(i);
-                java.util.concurrent.FutureTask<Void> task = new java.util.concurrent.FutureTask<>(() -> {
-                    if (abort.get()) {
-                        return null; // another layer of this pull failed
-                    }
-                    ensureLayer(ref, d, chain, diff, creds, progress);
+                jobs.add(() -> {
+                    ensureLayer(ref, d, chain, diff, creds, progress, budget);
                     progress.layerDone();
-                    return null;
                 });
-                tasks.add(task);
-                if (i == layerDescs.size() - 1) {
-                    here = task; // the pull's own thread takes one layer: no hand-off for a one-layer image
-                } else {
-                    downloads.execute(task);
-                }
             }
-            if (here != null) {
-                here.run();
-            }
-            awaitAll(tasks, abort);
+            runLayers(jobs, progress);
             List<String> tags = ref.tag() != null ? List.of(ref.tagged()) : List.of();
             List<String> digests = List.of(ref.name() + "@" + resolved.topDigest());
             ImageRecord record = image.record(tags, digests, resolved.manifest().digest(), resolved.manifest().bytes().length,
@@ -212,38 +206,91 @@ final class ImagePuller implements AutoCloseable {
     }
 
     /**
-     * Waits for every layer task. After a failure the tasks not yet started are skipped and
-     * the running ones are let finish (not interrupted: another pull may be waiting on the same
-     * blob or layer), so nothing of this pull is still writing when it returns.
+     * Runs a pull's layer jobs: on the pull's own thread, helped by at most
+     * {@code maxConcurrentDownloads} tasks on the shared download pool. A helper does one layer
+     * and queues itself again at the back of the pool, so pulls share the pool in turns: a pull
+     * of many layers cannot hold every thread while others wait, and every pull progresses on
+     * its own thread. After a failure, or once the pull is stopped, layers not yet begun are
+     * skipped; the ones running stop at their next check (a stopped pull) or finish, so nothing
+     * of this pull is still writing when this returns. An interrupt of the pull's thread
+     * cancels the pull.
      */
-    private static void awaitAll(List<Future<?>> tasks, java.util.concurrent.atomic.AtomicBoolean abort) {
-        RuntimeException failure = null;
+    private void runLayers(List<Runnable> jobs, PullProgress progress) {
+        int n = jobs.size();
+        AtomicInteger next = new AtomicInteger();
+        AtomicReference<Throwable> failure = new AtomicReference<>();
+        List<CompletableFuture<Void>> done = new ArrayList<>(n);
+        for (int i = 0; i < n; i++) {
+            done.add(new CompletableFuture<>());
+        }
+        IntConsumer runOne = i -> {
+            try {
+                if (failure.get() == null && !progress.stopped()) {
+                    jobs.get(i).run();
+                }
+            } catch (Throwable t) {
+                failure.compareAndSet(null, t);
+            } finally {
+                done.get(i).complete(null);
+            }
+        };
+        Runnable helper = new Runnable() {
+            @Override
+            public void run() {
+                int i = next.getAndIncrement();
+                if (i >= n) {
+                    return;
+                }
+                runOne.accept(i);
+                if (next.get() < n) {
+                    submit(this);
+                }
+            }
+        };
+        for (int h = 0; h < Math.min(n - 1, Math.max(1, settings.maxConcurrentDownloads())); h++) {
+            submit(helper);
+        }
+        int i;
+        while ((i = next.getAndIncrement()) < n) {
+            runOne.accept(i);
+        }
         boolean interrupted = false;
-        for (Future<?> f : tasks) {
+        for (CompletableFuture<Void> f : done) {
             while (true) {
                 try {
                     f.get();
                     break;
-                } catch (ExecutionException e) {
-                    if (failure == null) {
-                        failure = e.getCause() instanceof RuntimeException re ? re : BerthException.internal("layer download failed", e.getCause());
-                        abort.set(true);
-                    }
-                    break;
                 } catch (InterruptedException e) {
                     interrupted = true;
-                    abort.set(true);
-                    if (failure == null) {
-                        failure = new BerthException(BerthException.Kind.CANCELLED, "pull interrupted");
-                    }
+                    progress.cancelByCaller(); // the helpers stop at their next check; wait for them
+                } catch (ExecutionException e) {
+                    break; // never: the futures complete normally
                 }
             }
         }
         if (interrupted) {
             Thread.currentThread().interrupt();
         }
-        if (failure != null) {
-            throw failure;
+        if (progress.stopped()) {
+            throw progress.cancelled();
+        }
+        Throwable t = failure.get();
+        if (t instanceof RuntimeException re) {
+            throw re;
+        }
+        if (t instanceof Error err) {
+            throw err;
+        }
+        if (t != null) {
+            throw BerthException.internal("layer download failed", t);
+        }
+    }
+
+    private void submit(Runnable helper) {
+        try {
+            downloads.execute(helper);
+        } catch (java.util.concurrent.RejectedExecutionException e) {
+            // shutting down: the pull's own thread does what is left
         }
     }
 
@@ -263,15 +310,18 @@ final class ImagePuller implements AutoCloseable {
      * content store) and then unpacked from the stored file. (Unpacking while downloading was
      * measured no faster here: inflating dominates, and the two compete for the cores.)
      */
-    private void ensureLayer(Reference ref, Descriptor d, Digest chain, Digest diff, Credentials creds, PullProgress progress) {
+    private void ensureLayer(Reference ref, Descriptor d, Digest chain, Digest diff, Credentials creds, PullProgress progress,
+            UnpackLimits.Budget budget) {
         if (layers.has(chain)) {
+            LayerStore.Layer l = layers.get(chain);
+            budget.chargeLayer(l.bytes(), l.inodes());
             progress.blob(d.digest(), d.size());
             return;
         }
         PullMetrics.Stopwatch watch = metrics.stopwatch();
         Path blob = fetchBlob(ref, d, creds, "layer", progress);
         watch.lap(PullMetrics.Phase.LAYER_FETCH);
-        layers.ensure(chain, diff, () -> Files.newInputStream(blob));
+        layers.ensure(chain, diff, () -> Files.newInputStream(blob), budget);
         watch.lap(PullMetrics.Phase.LAYER_UNPACK);
     }
 
@@ -302,7 +352,7 @@ final class ImagePuller implements AutoCloseable {
                 progress.blob(d.digest(), d.size());
                 return p;
             } catch (BerthException e) {
-                if (progress.stalled()) {
+                if (progress.stopped()) {
                     throw progress.cancelled();
                 }
                 if (e.kind() == BerthException.Kind.UNAVAILABLE && attempt < settings.registry().attempts()) {

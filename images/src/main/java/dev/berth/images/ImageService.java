@@ -5,7 +5,9 @@ import dev.berth.common.BerthException;
 import dev.berth.common.Json;
 import dev.berth.images.content.ContentStore;
 import dev.berth.images.content.Descriptor;
+import dev.berth.images.content.StoreModes;
 import dev.berth.images.layer.LayerStore;
+import dev.berth.images.layer.UnpackLimits;
 import dev.berth.common.Trees;
 import dev.berth.images.reference.Digest;
 import dev.berth.images.registry.CredentialStore;
@@ -45,7 +47,17 @@ public final class ImageService implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(ImageService.class);
 
     /** How pulls behave. */
-    public record Settings(Duration progressTimeout, int maxConcurrentDownloads, Set<String> pinnedImages, RegistryClient.Settings registry) {
+    /**
+     * How pulls behave.
+     * @param unpack the caps on what one layer and one image may unpack (bytes, entries)
+     */
+    public record Settings(Duration progressTimeout, int maxConcurrentDownloads, Set<String> pinnedImages, RegistryClient.Settings registry,
+                           UnpackLimits unpack) {
+        /** With the default unpack limits. */
+        public Settings(Duration progressTimeout, int maxConcurrentDownloads, Set<String> pinnedImages, RegistryClient.Settings registry) {
+            this(progressTimeout, maxConcurrentDownloads, pinnedImages, registry, UnpackLimits.DEFAULTS);
+        }
+
         public static Settings defaults() {
             return new Settings(Duration.ofMinutes(5), 3, Set.of(), RegistryClient.Settings.defaults());
         }
@@ -69,6 +81,11 @@ public final class ImageService implements AutoCloseable {
 
     public ImageService(Path root, Settings settings, RegistryHosts hosts, CredentialStore credentials) {
         this.root = root;
+        try {
+            StoreModes.closedDirectory(root); // nothing below is any other user's business; an older berth left it 0755
+        } catch (IOException e) {
+            throw BerthException.failedPrecondition("cannot prepare image store %s: %s", root, e.getMessage());
+        }
         this.content = new ContentStore(root.resolve("content"));
         this.layers = new LayerStore(root.resolve("layers"));
         this.images = new ImageStore(root.resolve("metadata"));
@@ -77,7 +94,7 @@ public final class ImageService implements AutoCloseable {
         this.resolver = new ImageResolver(images, settings.pinnedImages());
         this.gc = new ImageGc(root, content, layers, images, holds);
         this.puller = new ImagePuller(root, settings, content, layers, images, gc, client, credentials, metrics);
-        this.importer = new ImageImporter(root, content, layers, images, gc);
+        this.importer = new ImageImporter(root, content, layers, images, gc, settings.unpack());
         gc.sweepAtStart();
     }
 
@@ -120,7 +137,7 @@ public final class ImageService implements AutoCloseable {
     /** The image's config as stored (JSON). */
     public JsonNode config(ImageRecord r) {
         try {
-            return Json.mapper().readTree(content.read(r.id()));
+            return Json.mapper().readTree(content.read(r.id(), NewImage.MAX_CONFIG_BYTES));
         } catch (IOException e) {
             throw BerthException.internal("cannot read config of image " + r.id(), e);
         }
@@ -175,7 +192,15 @@ public final class ImageService implements AutoCloseable {
      * come from the credentials file. Returns the image record.
      */
     public ImageRecord pull(String image, Credentials given, Map<String, String> annotations) {
-        return puller.pull(image, given, annotations);
+        return pull(image, given, annotations, new PullCancellation());
+    }
+
+    /**
+     * As {@link #pull(String, Credentials, Map)}; {@code cancellation} lets the caller stop the
+     * pull when its client gave up (the pull then ends with CANCELLED).
+     */
+    public ImageRecord pull(String image, Credentials given, Map<String, String> annotations, PullCancellation cancellation) {
+        return puller.pull(image, given, annotations, cancellation);
     }
 
     /**

@@ -26,6 +26,19 @@ import java.util.function.Supplier;
  * @param chainIds the layer store's keys of those layers
  */
 record NewImage(Descriptor configDescriptor, JsonNode config, List<Digest> diffIds, List<Digest> chainIds) {
+    /**
+     * The largest image config accepted (other runtimes take 8 MiB too): a config is read into
+     * memory whole, so its size, which the manifest chooses, is checked before it is fetched.
+     */
+    static final int MAX_CONFIG_BYTES = 8 << 20;
+
+    /** Refuses a config larger than {@link #MAX_CONFIG_BYTES} by its descriptor, before anything is fetched. */
+    static void checkConfigSize(Descriptor configDescriptor, java.util.function.Function<String, BerthException> error) {
+        if (configDescriptor.size() > MAX_CONFIG_BYTES) {
+            throw error.apply("its config " + configDescriptor.digest() + " is " + configDescriptor.size() + " bytes, more than the "
+                    + MAX_CONFIG_BYTES + " accepted");
+        }
+    }
 
     /**
      * Reads the stored config of {@code configDescriptor} and its diff_ids, which must be as many
@@ -37,7 +50,7 @@ record NewImage(Descriptor configDescriptor, JsonNode config, List<Digest> diffI
             Supplier<BerthException> invalidJson, BiFunction<Integer, Integer, BerthException> layerMismatch) {
         JsonNode config;
         try {
-            config = Json.mapper().readTree(content.read(configDescriptor.digest()));
+            config = Json.mapper().readTree(content.read(configDescriptor.digest(), MAX_CONFIG_BYTES));
         } catch (IOException e) {
             throw invalidJson.get();
         }

@@ -86,7 +86,7 @@ final class PullProgress {
                 active = false;
             }
             readers.remove(this);
-            if (stalled) {
+            if (stopped) {
                 Thread.interrupted();
             }
         }
@@ -102,7 +102,9 @@ final class PullProgress {
     private volatile int layersTotal = -1;
     private volatile long lastProgress = start;
     private volatile long lastLog = start;
-    private volatile boolean stalled;
+    private volatile boolean callerCancelled;
+    /** Stalled or cancelled by its caller: every thread working for the pull stops. */
+    private volatile boolean stopped;
     private volatile String stalledOn = "";
 
     PullProgress(Reference ref, Duration timeout) {
@@ -124,7 +126,7 @@ final class PullProgress {
     Reader reader(String what) {
         Reader r = new Reader(what);
         readers.add(r);
-        if (stalled) {
+        if (stopped) {
             r.close();
             throw cancelled();
         }
@@ -172,19 +174,39 @@ final class PullProgress {
         layersDone.incrementAndGet();
     }
 
-    boolean stalled() {
-        return stalled;
+    /** The pull stalled or its caller cancelled it: whatever works for it stops. */
+    boolean stopped() {
+        return stopped;
     }
 
-    /** The error a stalled pull ends with: names the registry, the reference and what was being read. */
+    /** Its caller gave up: stops the pull as a stall does (streams closed, readers interrupted). */
+    void cancelByCaller() {
+        if (stopped) {
+            return;
+        }
+        callerCancelled = true;
+        stopped = true;
+        LOG.info("pull of {} cancelled by its caller", ref);
+        for (Reader r : readers) {
+            r.cancel();
+        }
+    }
+
+    /**
+     * The error a stopped pull ends with: CANCELLED when its caller gave up; for a stall,
+     * names the registry, the reference and what was being read.
+     */
     BerthException cancelled() {
+        if (callerCancelled) {
+            return new BerthException(BerthException.Kind.CANCELLED, "pull of " + ref + " cancelled by its caller");
+        }
         return BerthException.deadlineExceeded("registry %s: pull of %s cancelled: no progress for %s (reading %s)",
                 ref.registry(), ref, human(timeoutNanos), stalledOn);
     }
 
     /** Called by the watchdog: cancels a stalled pull, logs progress. */
     void check(long now) {
-        if (!stalled && now - lastProgress > timeoutNanos && readers.stream().anyMatch(r -> r.watched)) {
+        if (!stopped && now - lastProgress > timeoutNanos && readers.stream().anyMatch(r -> r.watched)) {
             List<String> what = new ArrayList<>();
             for (Reader r : readers) {
                 if (r.watched) {
@@ -192,7 +214,7 @@ final class PullProgress {
                 }
             }
             stalledOn = String.join(", ", what);
-            stalled = true;
+            stopped = true;
             LOG.warn("pull of {} made no progress for {} (reading {}): cancelling it", ref, human(timeoutNanos), stalledOn);
             for (Reader r : readers) {
                 r.cancel();

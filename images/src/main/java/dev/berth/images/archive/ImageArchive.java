@@ -124,9 +124,23 @@ public final class ImageArchive {
         throw BerthException.invalidArgument("%s is neither an OCI image layout (index.json) nor a docker save archive (manifest.json)", dir);
     }
 
+    /** index.json, manifest.json, manifests and indexes of an archive are read whole: at most this many bytes. */
+    static final int MAX_JSON = 4 << 20;
+
+    /** A small file read whole, refused when larger than {@link #MAX_JSON}. */
+    private static byte[] readSmall(Path p) throws IOException {
+        try (InputStream in = Files.newInputStream(p, LinkOption.NOFOLLOW_LINKS)) {
+            byte[] b = in.readNBytes(MAX_JSON);
+            if (b.length == MAX_JSON && in.read() >= 0) {
+                throw BerthException.invalidArgument("%s is larger than %d bytes", p.getFileName(), MAX_JSON);
+            }
+            return b;
+        }
+    }
+
     private static JsonNode readJson(Path p) {
         try {
-            return Json.mapper().readTree(p.toFile());
+            return Json.mapper().readTree(readSmall(p));
         } catch (IOException e) {
             throw BerthException.invalidArgument("cannot read %s: %s", p.getFileName(), e.getMessage());
         }
@@ -162,7 +176,7 @@ public final class ImageArchive {
             Path manifestFile = blob(dir, manifestDesc.digest());
             byte[] manifest;
             try {
-                manifest = Files.readAllBytes(manifestFile);
+                manifest = readSmall(manifestFile);
             } catch (IOException e) {
                 throw BerthException.invalidArgument("cannot read manifest %s: %s", manifestDesc.digest(), e.getMessage());
             }

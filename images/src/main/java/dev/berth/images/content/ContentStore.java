@@ -45,8 +45,17 @@ public final class ContentStore {
         this.blobs = root.resolve("blobs");
         this.ingest = root.resolve("ingest");
         try {
-            Files.createDirectories(blobs);
-            Files.createDirectories(ingest);
+            // closed to other users (blobs can be private images); an older berth left them 0755
+            StoreModes.closedDirectory(root);
+            StoreModes.closedDirectory(blobs);
+            StoreModes.closedDirectory(ingest);
+            try (DirectoryStream<Path> ds = Files.newDirectoryStream(blobs)) {
+                for (Path alg : ds) {
+                    if (Files.isDirectory(alg, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+                        StoreModes.close(alg);
+                    }
+                }
+            }
             // whatever was being downloaded when berth last stopped is incomplete
             try (DirectoryStream<Path> ds = Files.newDirectoryStream(ingest)) {
                 for (Path p : ds) {
@@ -70,9 +79,17 @@ public final class ContentStore {
         return Files.isRegularFile(path(d));
     }
 
-    public byte[] read(Digest d) {
-        try {
-            return Files.readAllBytes(path(d));
+    /**
+     * The content of a small blob (a config or manifest), at most {@code max} bytes: a larger
+     * one is refused without being read, so a stored blob never decides an allocation.
+     */
+    public byte[] read(Digest d, int max) {
+        try (InputStream in = Files.newInputStream(path(d))) {
+            byte[] b = in.readNBytes(max);
+            if (b.length == max && in.read() >= 0) {
+                throw BerthException.failedPrecondition("blob %s is larger than %d bytes", d, max);
+            }
+            return b;
         } catch (IOException e) {
             throw BerthException.notFound("blob %s is not in the content store", d);
         }
@@ -94,11 +111,15 @@ public final class ContentStore {
             return target;
         }
         CompletableFuture<Path> mine = new CompletableFuture<>();
-        CompletableFuture<Path> existing = inFlight.putIfAbsent(d.digest(), mine);
-        if (existing != null) {
+        CompletableFuture<Path> existing;
+        while ((existing = inFlight.putIfAbsent(d.digest(), mine)) != null) {
             try {
                 return existing.join();
             } catch (java.util.concurrent.CompletionException e) {
+                if (e.getCause() instanceof BerthException be && be.kind() == BerthException.Kind.CANCELLED
+                        && !Thread.currentThread().isInterrupted()) {
+                    continue; // the pull that was downloading it was cancelled, not this one
+                }
                 if (e.getCause() instanceof RuntimeException re) {
                     throw re;
                 }
@@ -152,7 +173,7 @@ public final class ContentStore {
             this.progress = progress;
             this.tmp = ingest.resolve(d.digest().hex() + "." + Long.toHexString(ThreadLocalRandom.current().nextLong()));
             this.hasher = d.digest().newHasher();
-            this.out = Files.newOutputStream(tmp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE);
+            this.out = Files.newOutputStream(Files.createFile(tmp, StoreModes.file()), StandardOpenOption.WRITE);
         }
 
         void write(byte[] b, int off, int n) throws IOException {
@@ -176,7 +197,7 @@ public final class ContentStore {
             }
             // not synced here: the image service syncs the filesystem once before it records an image
             Path target = path(d.digest());
-            Files.createDirectories(target.getParent());
+            StoreModes.closedDirectory(target.getParent());
             try {
                 Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE);
             } catch (AtomicMoveNotSupportedException e) {

@@ -3,6 +3,7 @@ package dev.berth.images.layer;
 import dev.berth.common.Trees;
 import dev.berth.common.BerthException;
 import dev.berth.common.Json;
+import dev.berth.images.content.StoreModes;
 import dev.berth.images.reference.Digest;
 import java.io.IOException;
 import java.io.InputStream;
@@ -43,7 +44,14 @@ public final class LayerStore {
     public LayerStore(Path root) {
         this.root = root;
         try {
-            Files.createDirectories(root);
+            StoreModes.closedDirectory(root); // an older berth left it 0755: setuid files and devices inside were reachable
+            try (DirectoryStream<Path> ds = Files.newDirectoryStream(root, p -> !p.getFileName().toString().startsWith("."))) {
+                for (Path alg : ds) {
+                    if (Files.isDirectory(alg, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+                        StoreModes.close(alg);
+                    }
+                }
+            }
             try (DirectoryStream<Path> ds = Files.newDirectoryStream(root, ".*")) {
                 for (Path p : ds) {
                     Trees.deleteRecursively(p); // unpacking or removal cut short by a crash
@@ -92,53 +100,82 @@ public final class LayerStore {
 
     /** Makes sure the layer is unpacked: at once if it is; joining an unpacking under way; or unpacking {@code source}. */
     public Layer ensure(Digest chainId, Digest diffId, Source source) {
-        if (has(chainId)) {
-            return get(chainId);
-        }
-        CompletableFuture<Layer> mine = new CompletableFuture<>();
-        CompletableFuture<Layer> existing = inFlight.putIfAbsent(chainId, mine);
-        if (existing != null) {
-            try {
-                return existing.join();
-            } catch (CompletionException e) {
-                if (e.getCause() instanceof RuntimeException re) {
-                    throw re;
-                }
-                throw e;
+        return ensure(chainId, diffId, source, UnpackLimits.Budget.unlimited());
+    }
+
+    /**
+     * As {@link #ensure(Digest, Digest, Source)}, within an image's {@code budget}: a layer
+     * already unpacked, or unpacked by another pull meanwhile, is counted against it whole.
+     * When the pull this one joined was cancelled, this one unpacks the layer itself.
+     */
+    public Layer ensure(Digest chainId, Digest diffId, Source source, UnpackLimits.Budget budget) {
+        while (true) {
+            budget.checkCancelled();
+            if (has(chainId)) {
+                Layer l = get(chainId);
+                budget.chargeLayer(l.bytes(), l.inodes());
+                return l;
             }
-        }
-        try {
-            Layer l = has(chainId) ? get(chainId) : unpack(chainId, diffId, source);
-            mine.complete(l);
-            return l;
-        } catch (RuntimeException e) {
-            mine.completeExceptionally(e);
-            throw e;
-        } finally {
-            inFlight.remove(chainId, mine);
+            CompletableFuture<Layer> mine = new CompletableFuture<>();
+            CompletableFuture<Layer> existing = inFlight.putIfAbsent(chainId, mine);
+            if (existing != null) {
+                Layer l;
+                try {
+                    l = existing.join();
+                } catch (CompletionException e) {
+                    if (e.getCause() instanceof BerthException be && be.kind() == BerthException.Kind.CANCELLED) {
+                        continue; // that pull's caller gave up, not this one's
+                    }
+                    if (e.getCause() instanceof RuntimeException re) {
+                        throw re;
+                    }
+                    throw e;
+                }
+                budget.chargeLayer(l.bytes(), l.inodes());
+                return l;
+            }
+            try {
+                Layer l;
+                if (has(chainId)) {
+                    l = get(chainId);
+                    budget.chargeLayer(l.bytes(), l.inodes());
+                } else {
+                    l = unpack(chainId, diffId, source, budget);
+                }
+                mine.complete(l);
+                return l;
+            } catch (RuntimeException e) {
+                mine.completeExceptionally(e);
+                throw e;
+            } finally {
+                inFlight.remove(chainId, mine);
+            }
         }
     }
 
-    private Layer unpack(Digest chainId, Digest diffId, Source source) {
+    private Layer unpack(Digest chainId, Digest diffId, Source source, UnpackLimits.Budget budget) {
         Path tmp = root.resolve(".tmp-" + chainId.hex() + "-" + Long.toHexString(ThreadLocalRandom.current().nextLong()));
         try {
             Path diff = tmp.resolve("diff");
-            Files.createDirectories(diff);
+            Files.createDirectory(tmp, java.nio.file.attribute.PosixFilePermissions.asFileAttribute(StoreModes.DIRECTORY));
+            StoreModes.close(tmp);
+            Files.createDirectory(diff);
             LayerUnpacker.Result r;
             try (InputStream in = source.open()) {
-                r = LayerUnpacker.unpack(in, diff, diffId);
+                r = LayerUnpacker.unpack(in, diff, diffId, budget);
             }
             Layer layer = new Layer(chainId, diffId, r.bytes(), r.inodes() + 1);
             // not synced here: the image service syncs the filesystem once before it records an image,
             // and layers no record names are swept at start
-            Files.writeString(tmp.resolve("layer.json"), Json.write(layer));
+            Path json = Files.createFile(tmp.resolve("layer.json"), StoreModes.file());
+            Files.writeString(json, Json.write(layer));
             Path target = layerDir(chainId);
-            Files.createDirectories(target.getParent());
+            StoreModes.closedDirectory(target.getParent());
             Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE);
             return layer;
         } catch (BerthException e) {
             throw new BerthException(e.kind(), "layer " + diffId + ": " + e.getMessage(), e);
-        } catch (java.io.InterruptedIOException e) {
+        } catch (java.io.InterruptedIOException | java.nio.channels.ClosedByInterruptException e) {
             throw new BerthException(BerthException.Kind.CANCELLED, "unpacking layer " + diffId + " was cancelled", e);
         } catch (IOException | RuntimeException e) {
             throw BerthException.failedPrecondition("cannot unpack layer %s: %s", diffId, e.getMessage() == null ? e.toString() : e.getMessage());

@@ -44,27 +44,52 @@ public final class LayerUnpacker {
     }
 
     private final Path dir;
+    private final UnpackLimits.Budget budget;
+    private long streamBytes;
+    /** The current entry's extended attributes from its PAX header, values as raw bytes. */
+    private Map<String, byte[]> xattrs = Map.of();
+    private long entries;
     private final List<Path> directories = new ArrayList<>();
     private final List<FileTime> directoryTimes = new ArrayList<>();
     private long bytes;
     private long inodes;
 
-    private LayerUnpacker(Path dir) {
+    private LayerUnpacker(Path dir, UnpackLimits.Budget budget) {
         this.dir = dir;
+        this.budget = budget;
     }
+
+    /** Bytes after the end of the tar archive still read (and hashed, the diff id covers them); beyond, the layer is refused. */
+    static final int MAX_TRAILING = 1 << 20;
 
     /** Unpacks {@code compressed} into {@code dir} (which must exist and be empty), verifying it against {@code diffId}. */
     public static Result unpack(InputStream compressed, Path dir, Digest diffId) throws IOException {
-        LayerUnpacker u = new LayerUnpacker(dir);
+        return unpack(compressed, dir, diffId, UnpackLimits.Budget.unlimited());
+    }
+
+    /**
+     * As {@link #unpack(InputStream, Path, Digest)}, within {@code budget}: the layer's and the
+     * image's caps on uncompressed bytes and entries; a cancelled budget stops between entries
+     * and every 1 MiB of content. Only {@link #MAX_TRAILING} bytes after the end of the archive
+     * are read: the diff id is checked over them, and a layer with more is refused rather than
+     * inflated to the end (a few kilobytes of zeros are what tar writers leave).
+     */
+    public static Result unpack(InputStream compressed, Path dir, Digest diffId, UnpackLimits.Budget budget) throws IOException {
+        LayerUnpacker u = new LayerUnpacker(dir, budget);
         MessageDigest hasher = diffId.newHasher();
         try (InputStream raw = decompress(new BufferedInputStream(compressed, 64 * 1024));
-             DigestInputStream digesting = new DigestInputStream(raw, hasher)) {
-            TarArchiveInputStream tar = new TarArchiveInputStream(digesting, StandardCharsets.UTF_8.name());
+             DigestInputStream digesting = new DigestInputStream(u.counting(raw), hasher)) {
+            BoundedTarInputStream tar = new BoundedTarInputStream(digesting);
             TarArchiveEntry e;
             while ((e = tar.getNextEntry()) != null) {
+                budget.checkCancelled();
+                u.xattrs = tar.rawXattrs();
                 u.apply(e, tar);
             }
-            digesting.transferTo(OutputStream.nullOutputStream());
+            long trailing = digesting.transferTo(new BoundedSink(MAX_TRAILING));
+            if (trailing > MAX_TRAILING) {
+                throw BerthException.failedPrecondition("refusing layer: more than %d bytes after the end of its tar archive", MAX_TRAILING);
+            }
         }
         Digest actual = diffId.withValue(hasher.digest());
         if (!actual.equals(diffId)) {
@@ -72,6 +97,73 @@ public final class LayerUnpacker {
         }
         u.finishDirectories();
         return new Result(u.bytes, u.inodes);
+    }
+
+    /** Swallows bytes and fails once more than {@code max} came, so a stream is never read to its end. */
+    private static final class BoundedSink extends OutputStream {
+        private final long max;
+        private long n;
+
+        BoundedSink(long max) {
+            this.max = max;
+        }
+
+        @Override
+        public void write(int b) {
+            write(new byte[] {(byte) b}, 0, 1);
+        }
+
+        @Override
+        public void write(byte[] b, int off, int len) {
+            n += len;
+            if (n > max) {
+                throw BerthException.failedPrecondition("refusing layer: more than %d bytes after the end of its tar archive", max);
+            }
+        }
+    }
+
+    /** The uncompressed stream, every byte counted against the layer's and the image's caps. */
+    private InputStream counting(InputStream in) {
+        return new java.io.FilterInputStream(in) {
+            @Override
+            public int read() throws IOException {
+                byte[] one = new byte[1];
+                return read(one, 0, 1) < 0 ? -1 : one[0] & 0xff;
+            }
+
+            @Override
+            public int read(byte[] b, int off, int len) throws IOException {
+                int n = super.read(b, off, len);
+                if (n > 0) {
+                    streamBytes += n;
+                    if (streamBytes > budget.limits().layerBytes()) {
+                        throw BerthException.resourceExhausted("refusing layer: it unpacks to more than %d bytes (the layer cap)",
+                                budget.limits().layerBytes());
+                    }
+                    budget.chargeBytes(n);
+                }
+                return n;
+            }
+
+            @Override
+            public long skip(long n) throws IOException {
+                return read(new byte[(int) Math.min(n, 8192)], 0, (int) Math.min(n, 8192));
+            }
+        };
+    }
+
+    private void newInode() {
+        inodes++;
+        entry();
+    }
+
+    /** One more inode or hard link, against the layer's and the image's caps. */
+    private void entry() {
+        entries++;
+        if (entries > budget.limits().layerEntries()) {
+            throw BerthException.resourceExhausted("refusing layer: more than %d entries (the layer cap)", budget.limits().layerEntries());
+        }
+        budget.chargeEntries(1);
     }
 
     static InputStream decompress(BufferedInputStream in) throws IOException {
@@ -96,6 +188,9 @@ public final class LayerUnpacker {
     private Path resolve(String name) {
         if (name.indexOf('\0') >= 0) {
             throw hostile(name, "NUL in name");
+        }
+        if (name.length() > BoundedTarInputStream.MAX_NAME) {
+            throw hostile(name.substring(0, 64) + "...", "name longer than " + BoundedTarInputStream.MAX_NAME + " bytes");
         }
         if (name.startsWith("/")) {
             throw hostile(name, "absolute path");
@@ -125,7 +220,7 @@ public final class LayerUnpacker {
             BasicFileAttributes a = lstat(cur);
             if (a == null) {
                 Files.createDirectory(cur);
-                inodes++;
+                newInode();
             } else if (a.isSymbolicLink()) {
                 throw hostile(name, "a parent directory (" + dir.relativize(cur) + ") is a symbolic link");
             } else if (!a.isDirectory()) {
@@ -182,14 +277,14 @@ public final class LayerUnpacker {
             Path target = p.resolveSibling(hidden);
             clear(target, false);
             mknod(target, Libc.S_IFCHR, 0, 0, name);
-            inodes++;
+            newInode();
             return;
         }
         if (e.isDirectory()) {
             clear(p, true);
             if (lstat(p) == null) {
                 Files.createDirectory(p);
-                inodes++;
+                newInode();
             }
             setAttributes(p, e, false);
             return;
@@ -197,7 +292,7 @@ public final class LayerUnpacker {
         clear(p, false);
         if (e.isSymbolicLink()) {
             Files.createSymbolicLink(p, Path.of(e.getLinkName()));
-            inodes++;
+            newInode();
             setAttributes(p, e, true);
             return;
         }
@@ -211,23 +306,35 @@ public final class LayerUnpacker {
             if (a.isDirectory()) {
                 throw hostile(name, "hard link to a directory");
             }
+            entry();
             Files.createLink(p, target);
             return;
         }
         if (e.isCharacterDevice() || e.isBlockDevice() || e.isFIFO()) {
             int type = e.isCharacterDevice() ? Libc.S_IFCHR : e.isBlockDevice() ? Libc.S_IFBLK : Libc.S_IFIFO;
             mknod(p, type, e.getDevMajor(), e.getDevMinor(), name);
-            inodes++;
+            newInode();
             setAttributes(p, e, false);
             return;
         }
         if (e.isFile()) {
             try (OutputStream out = Files.newOutputStream(p, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE, LinkOption.NOFOLLOW_LINKS)) {
-                bytes += content.transferTo(out);
+                byte[] buf = new byte[64 * 1024];
+                int n;
+                long sinceCheck = 0;
+                while ((n = content.read(buf)) > 0) {
+                    out.write(buf, 0, n);
+                    bytes += n;
+                    sinceCheck += n;
+                    if (sinceCheck >= 1 << 20) {
+                        sinceCheck = 0;
+                        budget.checkCancelled();
+                    }
+                }
             } catch (FileAlreadyExistsException ex) {
                 throw hostile(name, "appeared twice at once");
             }
-            inodes++;
+            newInode();
             setAttributes(p, e, false);
         }
         // other entry types (global PAX headers, GNU volume headers) carry no file
@@ -238,6 +345,14 @@ public final class LayerUnpacker {
             int err = Libc.errno();
             throw BerthException.failedPrecondition("cannot create device node for layer entry \"%s\": %s", name, Libc.strerror(err));
         }
+    }
+
+    /** An attribute a layer names: any but overlayfs's own, which come only from whiteout entries. */
+    private void setXattrFromLayer(Path p, String attr, byte[] value, String name) {
+        if (attr.startsWith("trusted.overlay.")) {
+            return;
+        }
+        setXattr(p, attr, value, name);
     }
 
     private void setXattr(Path p, String key, byte[] value, String name) {
@@ -257,17 +372,19 @@ public final class LayerUnpacker {
             int err = Libc.errno();
             throw BerthException.failedPrecondition("cannot set the mode of layer entry \"%s\": %s", e.getName(), Libc.strerror(err));
         }
+        for (Map.Entry<String, byte[]> x : xattrs.entrySet()) {
+            setXattrFromLayer(p, x.getKey(), x.getValue(), e.getName());
+        }
         for (Map.Entry<String, String> h : e.getExtraPaxHeaders().entrySet()) {
-            String key = h.getKey();
-            if (key.startsWith("SCHILY.xattr.") || key.startsWith("LIBARCHIVE.xattr.")) {
-                String attr = key.substring(key.indexOf(".xattr.") + 7);
-                byte[] value = key.startsWith("LIBARCHIVE.")
-                        ? java.util.Base64.getDecoder().decode(h.getValue())
-                        : h.getValue().getBytes(StandardCharsets.ISO_8859_1);
-                if (attr.startsWith("trusted.overlay.")) {
-                    continue; // overlayfs's own attributes come only from whiteout entries
+            if (h.getKey().startsWith("LIBARCHIVE.xattr.")) {
+                // libarchive's form: the name URL-encoded is rare, the value base64 (so ASCII, safe as a String)
+                byte[] value;
+                try {
+                    value = java.util.Base64.getDecoder().decode(h.getValue());
+                } catch (IllegalArgumentException ex) {
+                    throw hostile(e.getName(), "malformed LIBARCHIVE.xattr value");
                 }
-                setXattr(p, attr, value, e.getName());
+                setXattrFromLayer(p, h.getKey().substring("LIBARCHIVE.xattr.".length()), value, e.getName());
             }
         }
         FileTime mtime = FileTime.from(e.getLastModifiedTime().toInstant());

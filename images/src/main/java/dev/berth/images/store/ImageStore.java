@@ -48,9 +48,10 @@ public final class ImageStore {
         this.root = root;
         this.staging = root.resolve(".staging"); // not the records' directory: staging does not change its time stamp
         try {
-            Files.createDirectories(root);
+            // closed to other users; an older berth left them 0755
+            dev.berth.images.content.StoreModes.closedDirectory(root);
             // writes cut short by a crash
-            Files.createDirectories(staging);
+            dev.berth.images.content.StoreModes.closedDirectory(staging);
             for (Path dir : List.of(root, staging)) {
                 try (DirectoryStream<Path> ds = Files.newDirectoryStream(dir, ".*")) {
                     for (Path p : ds) {
@@ -126,8 +127,8 @@ public final class ImageStore {
     public Staged stage(ImageRecord record) {
         Path tmp = staging.resolve("." + file(record.id()).getFileName() + ".staged-" + Long.toHexString(java.util.concurrent.ThreadLocalRandom.current().nextLong()));
         try {
-            Files.write(tmp, Json.write(record).getBytes(java.nio.charset.StandardCharsets.UTF_8), java.nio.file.StandardOpenOption.CREATE_NEW,
-                    java.nio.file.StandardOpenOption.WRITE);
+            Files.write(Files.createFile(tmp, dev.berth.images.content.StoreModes.file()),
+                    Json.write(record).getBytes(java.nio.charset.StandardCharsets.UTF_8), java.nio.file.StandardOpenOption.WRITE);
         } catch (IOException e) {
             throw BerthException.internal("cannot write image record " + record.id(), e);
         }

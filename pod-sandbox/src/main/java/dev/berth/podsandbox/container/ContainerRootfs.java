@@ -12,7 +12,6 @@ import java.util.Comparator;
 import java.util.List;
 import java.util.Set;
 import java.util.TreeSet;
-import java.util.stream.Collectors;
 import java.util.stream.Stream;
 
 /**
@@ -21,10 +20,18 @@ import java.util.stream.Stream;
  * {@code <layersDir>/<id>/}, so what containers write is accounted there; the overlay is
  * mounted on {@code <mountsDir>/<id>}, outside it, so that walking the layers never walks
  * into a mounted tree.
+ *
+ * <p>The kernel takes one page of mount options: with every lower directory's full path, an
+ * image of some 38 layers did not fit. The writable layer holds {@code l/0}, {@code l/1}, …
+ * (symbolic links to the image's layers, top first) and the overlay is mounted from there
+ * with {@code lowerdir=l/0:l/1:…}, a few bytes a layer whatever the store's path (500 layers,
+ * overlayfs's own limit, take under 3.5 KiB).
  */
 public final class ContainerRootfs {
     /** Most bytes of the overlay mount options the kernel takes (one page). */
     private static final int MAX_OPTIONS = 4096 - 1;
+    /** The directory of short links to the lower layers, in the writable layer. */
+    private static final String LINKS = "l";
 
     private final Path layersDir;
     private final Path mountsDir;
@@ -63,8 +70,11 @@ public final class ContainerRootfs {
         }
         Path layer = layerDir(id);
         Path target = mountPoint(id);
-        String options = "lowerdir=" + lowerDirs.stream().map(ContainerRootfs::escape).collect(Collectors.joining(":"))
-                + ",upperdir=" + escape(layer.resolve("upper")) + ",workdir=" + escape(layer.resolve("work"));
+        StringBuilder lower = new StringBuilder();
+        for (int i = 0; i < lowerDirs.size(); i++) {
+            lower.append(i == 0 ? "" : ":").append(LINKS).append('/').append(i);
+        }
+        String options = "lowerdir=" + lower + ",upperdir=" + escape(layer.resolve("upper")) + ",workdir=" + escape(layer.resolve("work"));
         if (options.length() > MAX_OPTIONS) {
             throw BerthException.failedPrecondition("the image of container %s has too many layers (%d) for one overlay mount",
                     id, lowerDirs.size());
@@ -72,8 +82,14 @@ public final class ContainerRootfs {
         try {
             Files.createDirectories(layer.resolve("upper"));
             Files.createDirectories(layer.resolve("work"));
+            Path links = Files.createDirectories(layer.resolve(LINKS));
+            for (int i = 0; i < lowerDirs.size(); i++) {
+                Path link = links.resolve(Integer.toString(i));
+                Files.deleteIfExists(link); // left by a mount cut short
+                Files.createSymbolicLink(link, lowerDirs.get(i).toAbsolutePath());
+            }
             Files.createDirectories(target);
-            mounts.overlay(target, options);
+            mounts.overlayFrom(layer, target, options);
             return target;
         } catch (IOException | RuntimeException e) {
             try {

@@ -76,4 +76,31 @@ class ContainerRootfsTest {
         assertEquals(BerthException.Kind.INVALID_ARGUMENT,
                 assertThrows(BerthException.class, () -> rootfs.mount("../x", List.of(dir))).kind());
     }
+
+    @Test
+    void anImageOf128LayersMountsWithFilesFromItsFirstAndLastLayers() throws Exception {
+        // laid out as the layer store lays them out: <root>/images/layers/sha256/<64 hex>/diff
+        List<Path> lowers = new java.util.ArrayList<>();
+        for (int i = 0; i < 128; i++) {
+            String hex = String.format("%064x", i + 1);
+            Path diff = Files.createDirectories(dir.resolve("var/lib/berth/images/layers/sha256").resolve(hex).resolve("diff"));
+            Files.writeString(diff.resolve("layer-" + i), Integer.toString(i));
+            Files.writeString(diff.resolve("which"), Integer.toString(i));
+            lowers.add(0, diff); // top first
+        }
+        ContainerRootfs rootfs = new ContainerRootfs(dir.resolve("var/lib/berth/container-layers"), dir.resolve("run/berth/rootfs"));
+        Path cwd = Files.readSymbolicLink(Path.of("/proc/self/cwd"));
+        Path a = rootfs.mount(A, lowers);
+        assertEquals(cwd, Files.readSymbolicLink(Path.of("/proc/self/cwd")), "mounting from the layer moved no other thread's directory");
+        assertEquals("0", Files.readString(a.resolve("layer-0")), "the first (bottom) layer shows");
+        assertEquals("127", Files.readString(a.resolve("layer-127")), "the last (top) layer shows");
+        assertEquals("127", Files.readString(a.resolve("which")), "the top layer wins");
+        try (var s = Files.list(a)) {
+            assertEquals(129, s.count());
+        }
+        rootfs.remove(A);
+        assertEquals(List.of(), MountTable.mountPointsUnder(dir));
+        assertEquals(Set.of(), rootfs.ids());
+        assertTrue(Files.exists(lowers.get(0).resolve("layer-127")), "removal leaves the image's layers alone");
+    }
 }
