@@ -1,12 +1,15 @@
 package dev.berth.podsandbox.container;
 
 import dev.berth.common.BerthException;
+import dev.berth.common.PrivateFiles;
 import dev.berth.host.HostMounts;
 import dev.berth.host.LinuxMounts;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermission;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
@@ -26,6 +29,8 @@ public final class ContainerRootfs {
     /** Most bytes of the overlay mount options the kernel takes (one page). */
     private static final int MAX_OPTIONS = 4096 - 1;
 
+    private static final Set<PosixFilePermission> ROOT_MODE = PosixFilePermissions.fromString("rwxr-xr-x");
+
     private final Path layersDir;
     private final Path mountsDir;
     private final HostMounts mounts;
@@ -39,6 +44,14 @@ public final class ContainerRootfs {
         this.layersDir = layersDir;
         this.mountsDir = mountsDir;
         this.mounts = mounts;
+        try {
+            // closed to other users, also when an older berth left them open: a writable layer
+            // holds whatever the container wrote, setuid files and device nodes included
+            PrivateFiles.directory(layersDir);
+            PrivateFiles.directory(mountsDir);
+        } catch (IOException e) {
+            throw BerthException.failedPrecondition("cannot prepare %s and %s: %s", layersDir, mountsDir, e.getMessage());
+        }
     }
 
     /** Where the root filesystem of container {@code id} is (or would be) mounted. */
@@ -70,9 +83,11 @@ public final class ContainerRootfs {
                     id, lowerDirs.size());
         }
         try {
-            Files.createDirectories(layer.resolve("upper"));
-            Files.createDirectories(layer.resolve("work"));
-            Files.createDirectories(target);
+            PrivateFiles.directory(layer);
+            // the upper directory's mode is the mode of the container's "/": 0755 as any root
+            PrivateFiles.directory(layer.resolve("upper"), ROOT_MODE);
+            PrivateFiles.directory(layer.resolve("work"));
+            PrivateFiles.directory(target);
             mounts.overlay(target, options);
             return target;
         } catch (IOException | RuntimeException e) {
