@@ -8,6 +8,7 @@ import dev.berth.criserver.cri.ContainerRpcs;
 import dev.berth.criserver.cri.PodEvents;
 import dev.berth.criserver.cri.ImageRpcs;
 import dev.berth.common.BerthVersion;
+import dev.berth.common.PrivateFiles;
 import dev.berth.criserver.cri.PodMetricsRpcs;
 import dev.berth.criserver.cri.RuntimeInfoRpcs;
 import dev.berth.criserver.cri.StatsRpcs;
@@ -48,7 +49,6 @@ import java.io.IOException;
 import java.lang.management.ManagementFactory;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Clock;
 import java.util.List;
 import java.util.Map;
@@ -247,11 +247,14 @@ public final class Daemon {
         stop.countDown();
     }
 
+    /**
+     * The state root and the run root: {@code 0711} whatever the umask (and also when an older
+     * berth left them open), so that a container's own, possibly mapped, user may traverse them
+     * while listing them is for root alone; everything below is closed by its owner.
+     */
     private static void createStateDirectory(Path dir) {
         try {
-            if (!Files.isDirectory(dir)) {
-                Files.createDirectories(dir, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx--x--x")));
-            }
+            PrivateFiles.directory(dir, PrivateFiles.TRAVERSABLE);
         } catch (IOException e) {
             throw BerthException.failedPrecondition("cannot create state directory %s: %s", dir, e.getMessage());
         }

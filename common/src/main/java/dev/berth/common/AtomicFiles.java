@@ -9,35 +9,53 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.PosixFilePermission;
+import java.util.Set;
 import java.util.concurrent.ThreadLocalRandom;
 
 /**
  * Crash-safe file writes: the content goes to a temporary file beside the target, is synced,
  * and is renamed over the target; then the directory is synced. A reader, or berth after a
- * crash, sees either the old file or the new one, never a torn one.
+ * crash, sees either the old file or the new one, never a torn one. Files are {@code 0600}
+ * unless a mode is given, and missing directories are created {@code 0700} (see
+ * {@link PrivateFiles}): the umask decides nothing.
  */
 public final class AtomicFiles {
     private AtomicFiles() {
     }
 
+    /** Writes {@code content} to {@code target}, {@code 0600}, synced. */
     public static void write(Path target, byte[] content) throws IOException {
+        write(target, content, PrivateFiles.FILE, true);
+    }
+
+    /**
+     * Writes {@code content} to {@code target} with {@code mode}; with {@code durable} false the
+     * replacement is still atomic but not synced, so a power loss may bring the old file back.
+     */
+    public static void write(Path target, byte[] content, Set<PosixFilePermission> mode, boolean durable)
+            throws IOException {
         Path dir = target.toAbsolutePath().getParent();
-        Files.createDirectories(dir);
+        PrivateFiles.createDirectories(dir);
         Path tmp = dir.resolve("." + target.getFileName() + ".tmp-" + Long.toHexString(ThreadLocalRandom.current().nextLong()));
         try {
-            try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
+            try (FileChannel ch = PrivateFiles.open(tmp, mode, true, StandardOpenOption.CREATE_NEW)) {
                 ByteBuffer buf = ByteBuffer.wrap(content);
                 while (buf.hasRemaining()) {
                     ch.write(buf);
                 }
-                ch.force(true);
+                if (durable) {
+                    ch.force(true);
+                }
             }
             try {
                 Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
             } catch (AtomicMoveNotSupportedException e) {
                 Files.move(tmp, target, StandardCopyOption.REPLACE_EXISTING);
             }
-            syncDirectory(dir);
+            if (durable) {
+                syncDirectory(dir);
+            }
         } finally {
             Files.deleteIfExists(tmp);
         }
@@ -45,6 +63,12 @@ public final class AtomicFiles {
 
     public static void writeString(Path target, String content) throws IOException {
         write(target, content.getBytes(StandardCharsets.UTF_8));
+    }
+
+    /** {@link #write(Path, byte[], Set, boolean)} of a string in UTF-8. */
+    public static void writeString(Path target, String content, Set<PosixFilePermission> mode, boolean durable)
+            throws IOException {
+        write(target, content.getBytes(StandardCharsets.UTF_8), mode, durable);
     }
 
     /** Makes a rename or unlink in {@code dir} durable. */

@@ -6,18 +6,15 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.berth.common.AtomicFiles;
 import dev.berth.common.BerthException;
 import dev.berth.common.Json;
+import dev.berth.common.PrivateFiles;
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
-import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
-import java.util.concurrent.ThreadLocalRandom;
 
 /**
  * One file per pod attachment, written before the first plugin runs (so that a crash in the
@@ -74,18 +71,7 @@ final class AttachmentCache {
             n.set("result", e.result());
         }
         try {
-            if (durable) {
-                AtomicFiles.writeString(file(e.sandboxId()), Json.write(n));
-            } else {
-                Path target = file(e.sandboxId());
-                Path tmp = dir.resolve("." + e.sandboxId() + ".json.tmp-" + Long.toHexString(ThreadLocalRandom.current().nextLong()));
-                try {
-                    Files.writeString(tmp, Json.write(n), StandardCharsets.UTF_8, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE);
-                    Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-                } finally {
-                    Files.deleteIfExists(tmp);
-                }
-            }
+            AtomicFiles.writeString(file(e.sandboxId()), Json.write(n), PrivateFiles.FILE, durable);
         } catch (IOException ex) {
             throw BerthException.internal("cannot write the CNI result cache " + file(e.sandboxId()), ex);
         }

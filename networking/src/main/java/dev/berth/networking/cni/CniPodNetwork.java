@@ -6,6 +6,7 @@ import static dev.berth.networking.cni.CniRuntimeConfig.status;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.berth.common.BerthException;
+import dev.berth.common.PrivateFiles;
 import dev.berth.common.StepTimer;
 import dev.berth.networking.PodNetwork;
 import java.io.IOException;
@@ -83,7 +84,9 @@ public final class CniPodNetwork implements PodNetwork {
             locks[i] = new Object();
         }
         try {
-            Files.createDirectories(settings.cacheDir());
+            // closed to other users, also when an older berth left it open: a cached attachment
+            // holds the pod's CNI arguments and results
+            PrivateFiles.directory(settings.cacheDir());
         } catch (IOException e) {
             throw BerthException.failedPrecondition("cannot create the CNI result cache directory %s: %s", settings.cacheDir(), e.getMessage());
         }

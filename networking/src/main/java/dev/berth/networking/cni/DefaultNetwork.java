@@ -7,6 +7,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.berth.common.AtomicFiles;
 import dev.berth.common.BerthException;
 import dev.berth.common.Json;
+import dev.berth.common.PrivateFiles;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
@@ -130,9 +131,10 @@ final class DefaultNetwork {
     private void write(Path configDir, List<String> podCidrs) {
         try {
             Files.createDirectories(configDir);
-            Files.createDirectories(settings.ipamDataDir());
+            PrivateFiles.createDirectories(settings.ipamDataDir());
+            // public configuration, 0644 as the network configurations beside it
             AtomicFiles.writeString(file(configDir), Json.mapper().writerWithDefaultPrettyPrinter()
-                    .writeValueAsString(conflist(podCidrs)) + "\n");
+                    .writeValueAsString(conflist(podCidrs)) + "\n", PrivateFiles.READABLE, true);
         } catch (IOException e) {
             throw BerthException.failedPrecondition("cannot write berth's default CNI network to %s: %s", file(configDir), e.getMessage());
         }

@@ -1,6 +1,7 @@
 package dev.berth.podsandbox.container;
 
 import dev.berth.common.BerthException;
+import dev.berth.common.PrivateFiles;
 import dev.berth.host.HostProcesses;
 import dev.berth.podsandbox.oci.OciRuntime;
 import java.io.IOException;
@@ -90,7 +91,7 @@ public final class ContainerExits implements AutoCloseable {
             return;
         }
         try {
-            Files.createDirectories(exitDir);
+            PrivateFiles.directory(exitDir);
             watchService = exitDir.getFileSystem().newWatchService();
             exitDir.register(watchService, StandardWatchEventKinds.ENTRY_CREATE, StandardWatchEventKinds.ENTRY_MODIFY);
         } catch (IOException e) {

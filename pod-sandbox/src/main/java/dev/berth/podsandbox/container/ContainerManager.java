@@ -6,6 +6,7 @@ import dev.berth.cgroups.Resources;
 import dev.berth.common.AtomicFiles;
 import dev.berth.common.BerthException;
 import dev.berth.common.Json;
+import dev.berth.common.PrivateFiles;
 import dev.berth.common.Trees;
 import dev.berth.host.HostProcesses;
 import dev.berth.host.LinuxProcesses;
@@ -101,6 +102,15 @@ public final class ContainerManager implements AutoCloseable {
         this.host = host;
         this.options = options;
         this.exits = new ContainerExits(store, exitDir, oomProbe, this::runtime, this::layout, processes);
+        try {
+            // closed to other users, also when an older berth left them open: records and
+            // bundles hold the container's config and environment, the sockets its stdio
+            for (Path d : List.of(store.dir(), bundlesDir, exitDir, socketDir)) {
+                PrivateFiles.directory(d);
+            }
+        } catch (IOException e) {
+            throw BerthException.failedPrecondition("cannot prepare the container directories: %s", e.getMessage());
+        }
         recover();
     }
 
@@ -144,9 +154,10 @@ public final class ContainerManager implements AutoCloseable {
         store.add(rec);
         try {
             store.persist(rec);
-            Files.createDirectories(bundle);
-            // runtime state: no fsync needed, a create cut short by a crash is rolled back
-            Files.write(bundle.resolve("config.json"), Json.mapper().writeValueAsBytes(spec));
+            PrivateFiles.directory(bundle);
+            // runtime state: no fsync needed, a create cut short by a crash is rolled back; 0600
+            // from its creation on, as it holds the container's environment (its secrets)
+            PrivateFiles.write(bundle.resolve("config.json"), Json.mapper().writeValueAsBytes(spec));
             OciRuntime.Created created = runtime.create(id, layout(rec), config.tty(), config.stdin(), config.stdinOnce(),
                     options.createTimeout());
             long conmonStart = processes.startTime(created.conmonPid());

@@ -1,12 +1,15 @@
 package dev.berth.podsandbox.container;
 
 import dev.berth.common.BerthException;
+import dev.berth.common.PrivateFiles;
 import dev.berth.host.HostMounts;
 import dev.berth.host.LinuxMounts;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermission;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
@@ -33,6 +36,8 @@ public final class ContainerRootfs {
     /** The directory of short links to the lower layers, in the writable layer. */
     private static final String LINKS = "l";
 
+    private static final Set<PosixFilePermission> ROOT_MODE = PosixFilePermissions.fromString("rwxr-xr-x");
+
     private final Path layersDir;
     private final Path mountsDir;
     private final HostMounts mounts;
@@ -46,6 +51,14 @@ public final class ContainerRootfs {
         this.layersDir = layersDir;
         this.mountsDir = mountsDir;
         this.mounts = mounts;
+        try {
+            // closed to other users, also when an older berth left them open: a writable layer
+            // holds whatever the container wrote, setuid files and device nodes included
+            PrivateFiles.directory(layersDir);
+            PrivateFiles.directory(mountsDir);
+        } catch (IOException e) {
+            throw BerthException.failedPrecondition("cannot prepare %s and %s: %s", layersDir, mountsDir, e.getMessage());
+        }
     }
 
     /** Where the root filesystem of container {@code id} is (or would be) mounted. */
@@ -80,15 +93,17 @@ public final class ContainerRootfs {
                     id, lowerDirs.size());
         }
         try {
-            Files.createDirectories(layer.resolve("upper"));
-            Files.createDirectories(layer.resolve("work"));
-            Path links = Files.createDirectories(layer.resolve(LINKS));
+            PrivateFiles.directory(layer);
+            // the upper directory's mode is the mode of the container's "/": 0755 as any root
+            PrivateFiles.directory(layer.resolve("upper"), ROOT_MODE);
+            PrivateFiles.directory(layer.resolve("work"));
+            Path links = PrivateFiles.directory(layer.resolve(LINKS));
             for (int i = 0; i < lowerDirs.size(); i++) {
                 Path link = links.resolve(Integer.toString(i));
                 Files.deleteIfExists(link); // left by a mount cut short
                 Files.createSymbolicLink(link, lowerDirs.get(i).toAbsolutePath());
             }
-            Files.createDirectories(target);
+            PrivateFiles.directory(target);
             mounts.overlayFrom(layer, target, options);
             return target;
         } catch (IOException | RuntimeException e) {

@@ -5,6 +5,7 @@ import dev.berth.cgroups.Cgroups;
 import dev.berth.cgroups.Resources;
 import dev.berth.common.BerthException;
 import dev.berth.common.Json;
+import dev.berth.common.PrivateFiles;
 import dev.berth.images.reference.Digest;
 import dev.berth.images.store.ImageRecord;
 import dev.berth.podsandbox.container.spec.ContainerConfig;
@@ -14,7 +15,6 @@ import dev.berth.podsandbox.sandbox.PodContext;
 import dev.berth.podsandbox.sandbox.SandboxContainers;
 import dev.berth.podsandbox.sandbox.SandboxState;
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -139,7 +139,8 @@ public final class ContainerService implements SandboxContainers {
         ContainerConfig config = request.config().apply(logPath(pod.config().logDirectory(), request.logPath()));
         Function<String, SandboxContext> context = SandboxContexts.resolve(pod, request.pid(), request.pidTarget(),
                 manager::status, cgroups);
-        ContainerRecord rec = create(image.id(), images.config(image), config, context, pod.config().runtimeHandler());
+        ContainerRecord rec = create(image.id(), images.config(image), config, context, pod.config().runtimeHandler(),
+                pod.config().logDirectory());
         // a StopPodSandbox or RemovePodSandbox that ran meanwhile did not see this container
         if (!stillReady(pod.id())) {
             remove(rec.id());
@@ -162,40 +163,26 @@ public final class ContainerService implements SandboxContainers {
         }
     }
 
-    /** The container's log file: the sandbox's log directory joined with the container's log path. */
+    /** The container's log file: the sandbox's log directory joined with the container's log path (see {@link LogFiles#resolve}). */
     static String logPath(String logDirectory, String logPath) {
-        if (logPath.isEmpty()) {
-            return "";
-        }
-        Path p = Path.of(logPath);
-        if (!logDirectory.isEmpty()) {
-            p = Path.of(logDirectory).resolve(logPath);
-        }
-        p = p.normalize();
-        if (!p.isAbsolute()) {
-            throw BerthException.invalidArgument("log path %s is not absolute and the sandbox has no log directory", logPath);
-        }
-        if (!logDirectory.isEmpty() && !p.startsWith(Path.of(logDirectory).normalize())) {
-            throw BerthException.invalidArgument("log path %s leaves the sandbox's log directory", logPath);
-        }
-        return p.toString();
+        return LogFiles.resolve(logDirectory, logPath);
     }
 
     /**
      * Creates a container from {@code imageId}: holds the image's layers, mounts the root
-     * filesystem, then has the engine create it. {@code sandbox} maps the new container's id
-     * to its sandbox context (the cgroup path carries the id).
+     * filesystem and creates the log file, then has the engine create it. {@code sandbox} maps
+     * the new container's id to its sandbox context (the cgroup path carries the id).
      */
     private ContainerRecord create(Digest imageId, ImageConfig image, ContainerConfig config,
-                                   Function<String, SandboxContext> sandbox, String handler) {
+                                   Function<String, SandboxContext> sandbox, String handler, String logDirectory) {
         String id = ContainerManager.newId();
         try {
             // the layer directory first: it is how recover() finds a create a crash cut short
-            Files.createDirectories(rootfs.layerDir(id));
+            PrivateFiles.directory(rootfs.layerDir(id));
             images.hold(id, imageId);
             Path root = rootfs.mount(id, images.lowerDirs(imageId));
             if (!config.logPath().isEmpty()) {
-                Files.createDirectories(Path.of(config.logPath()).getParent());
+                LogFiles.create(logDirectory, Path.of(config.logPath()));
             }
             return manager.create(id, new CreateRequest(config, image, imageId.toString(), sandbox.apply(id), root, handler));
         } catch (IOException | RuntimeException e) {

@@ -22,7 +22,8 @@ final class SandboxContexts {
      * container id.
      *
      * @param containers the containers by id, for a {@code TARGET} PID namespace
-     * @throws BerthException FAILED_PRECONDITION when the target of a {@code TARGET} PID namespace is not running
+     * @throws BerthException NOT_FOUND when the target of a {@code TARGET} PID namespace does not exist,
+     *         INVALID_ARGUMENT when it belongs to another sandbox, FAILED_PRECONDITION when it is not running
      */
     static Function<String, SandboxContext> resolve(PodContext pod, NamespaceMode pidMode, String pidTarget,
                                                     Function<String, ContainerRecord> containers, Cgroups cgroups) {
@@ -41,6 +42,11 @@ final class SandboxContexts {
             case NODE -> SandboxContext.Namespace.host();
             case TARGET -> {
                 ContainerRecord t = containers.apply(pidTarget);
+                // another pod's processes are not this pod's to see (or to signal, or to ptrace)
+                if (!t.sandboxId().equals(pod.id())) {
+                    throw BerthException.invalidArgument("target container %s of the pid namespace is not in pod sandbox %s",
+                            pidTarget, pod.id());
+                }
                 if (t.state() != ContainerState.RUNNING || t.pid() <= 0) {
                     throw BerthException.failedPrecondition("target container %s of the pid namespace is not running", pidTarget);
                 }

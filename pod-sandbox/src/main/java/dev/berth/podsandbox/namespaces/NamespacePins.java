@@ -1,6 +1,7 @@
 package dev.berth.podsandbox.namespaces;
 
 import dev.berth.common.BerthException;
+import dev.berth.common.PrivateFiles;
 import dev.berth.host.HostMounts;
 import dev.berth.host.HostNamespaces;
 import dev.berth.host.LinuxMounts;
@@ -49,7 +50,7 @@ public final class NamespacePins {
             return PodNamespaces.host();
         }
         try {
-            Files.createDirectories(dir);
+            PrivateFiles.directory(dir);
             if (net || ipc || uts) {
                 MountTable.Mount holder = mounts.containing(dir);
                 if (holder != null && holder.shared()) {
@@ -57,7 +58,7 @@ public final class NamespacePins {
                 }
                 for (Path pin : new Path[] {netPin, ipcPin, utsPin}) {
                     if (pin != null) {
-                        Files.write(pin, new byte[0]);
+                        PrivateFiles.write(pin, new byte[0]);
                     }
                 }
                 Map<HostNamespaces.Kind, Path> pins = new EnumMap<>(HostNamespaces.Kind.class);
@@ -73,7 +74,9 @@ public final class NamespacePins {
                 namespaces.createPinned(pins, hostname);
             }
             if (shm != null) {
-                Files.createDirectories(shm.path());
+                // the mount point in a 0700 directory: the pod's shared memory is the pod's alone;
+                // the tmpfs itself is 1777 as /dev/shm is for every user of the container
+                PrivateFiles.createDirectories(shm.path());
                 mounts.tmpfs("shm", shm.path(), "mode=1777,size=" + shm.sizeBytes());
             }
         } catch (IOException | RuntimeException e) {

@@ -3,6 +3,7 @@ package dev.berth.podsandbox.oci;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.berth.common.BerthException;
 import dev.berth.common.Json;
+import dev.berth.common.PrivateFiles;
 import dev.berth.host.Command;
 import dev.berth.host.HostProcesses;
 import dev.berth.host.LinuxProcesses;
@@ -97,7 +98,8 @@ public final class ConmonRuntime implements OciRuntime {
         List<String> argv = List.of(binary, "--root", runtimeRoot.toString(), "run", "--detach",
                 "--bundle", bundle.toString(), "--pid-file", pidFile.toString(), id);
         try {
-            Files.createDirectories(runtimeRoot);
+            PrivateFiles.directory(runtimeRoot);
+            PrivateFiles.open(output, PrivateFiles.FILE, true).close();
             Command.Result r = Command.of(argv).appendOutputTo(output).timeout(Duration.ofSeconds(60))
                     .onTimeout(Process::destroyForcibly).execute();
             if (r.timedOut()) {
@@ -143,10 +145,12 @@ public final class ConmonRuntime implements OciRuntime {
     public Created create(String id, Layout layout, boolean terminal, boolean stdin, boolean stdinOnce,
             Duration timeout) {
         try {
-            Files.createDirectories(runtimeRoot);
-            Files.createDirectories(layout.exitDir());
-            Files.createDirectories(layout.socketDir());
-            Files.createDirectories(layout.logPath().toAbsolutePath().getParent());
+            PrivateFiles.directory(runtimeRoot);
+            PrivateFiles.directory(layout.exitDir());
+            PrivateFiles.directory(layout.socketDir());
+            PrivateFiles.createDirectories(layout.logPath().toAbsolutePath().getParent());
+            // conmon's own messages may quote the container's config: 0600 before it writes
+            PrivateFiles.write(layout.conmonStderr(), new byte[0]);
         } catch (IOException e) {
             throw BerthException.internal("cannot prepare directories for container " + id, e);
         }

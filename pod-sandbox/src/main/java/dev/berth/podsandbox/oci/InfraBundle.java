@@ -2,6 +2,7 @@ package dev.berth.podsandbox.oci;
 
 import dev.berth.common.AtomicFiles;
 import dev.berth.common.BerthException;
+import dev.berth.common.PrivateFiles;
 import dev.berth.common.Json;
 import dev.berth.host.HostProcesses;
 import dev.berth.podsandbox.namespaces.PodNamespaces;
@@ -9,6 +10,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -34,6 +36,8 @@ public final class InfraBundle {
                 throw BerthException.failedPrecondition("%s is missing: pods that share a PID namespace need catatonit", CATATONIT);
             }
             if (!Files.exists(binary) || Files.size(binary) != Files.size(CATATONIT)) {
+                // the infra process's "/": 0755 as any root directory
+                PrivateFiles.directory(rootfs, PosixFilePermissions.fromString("rwxr-xr-x"));
                 Files.createDirectories(rootfs.resolve("proc"));
                 Files.createDirectories(rootfs.resolve("dev"));
                 Path tmp = rootfs.resolve(".catatonit.tmp");
@@ -107,7 +111,7 @@ public final class InfraBundle {
                 Map.of("destination", "/dev", "type", "tmpfs", "source", "tmpfs", "options", List.of("nosuid", "mode=755", "size=64k"))));
         spec.put("linux", linux);
         try {
-            Files.createDirectories(bundle);
+            PrivateFiles.directory(bundle);
             AtomicFiles.writeString(bundle.resolve("config.json"), Json.write(spec));
         } catch (IOException e) {
             throw BerthException.internal("cannot write the infra bundle " + bundle, e);

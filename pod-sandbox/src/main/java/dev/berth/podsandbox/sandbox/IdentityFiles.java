@@ -1,11 +1,12 @@
 package dev.berth.podsandbox.sandbox;
 
+import dev.berth.common.AtomicFiles;
 import dev.berth.common.BerthException;
+import dev.berth.common.PrivateFiles;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.List;
 
 /**
@@ -63,7 +64,7 @@ final class IdentityFiles {
     static void write(Path dir, SandboxConfig config, String hostname, List<String> ips) {
         boolean hostNetwork = config.namespaces().hostNetwork();
         try {
-            Files.createDirectories(dir);
+            PrivateFiles.createDirectories(dir);
             replace(dir.resolve("hostname"), (hostname + "\n").getBytes(StandardCharsets.UTF_8));
             replace(dir.resolve("hosts"), hostNetwork ? readOrEmpty(HOST_HOSTS) : hosts(hostname, ips).getBytes(StandardCharsets.UTF_8));
             replace(dir.resolve("resolv.conf"), config.dns().isEmpty() ? readOrEmpty(HOST_RESOLV_CONF)
@@ -73,10 +74,9 @@ final class IdentityFiles {
         }
     }
 
+    /** Replaced atomically, {@code 0644} whatever the umask: the container's processes read them as any user. */
     private static void replace(Path target, byte[] content) throws IOException {
-        Path tmp = target.resolveSibling("." + target.getFileName() + ".tmp");
-        Files.write(tmp, content);
-        Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+        AtomicFiles.write(target, content, PrivateFiles.READABLE, false);
     }
 
     private static byte[] readOrEmpty(Path p) throws IOException {

@@ -1,7 +1,10 @@
 package dev.berth.podsandbox.sandbox;
 
 import dev.berth.cgroups.Resources;
+import dev.berth.common.BerthException;
 import dev.berth.networking.PodNetwork;
+import java.nio.file.InvalidPathException;
+import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
 
@@ -41,6 +44,31 @@ public record SandboxConfig(
         sysctls = sysctls == null ? Map.of() : Map.copyOf(sysctls);
         namespaces = namespaces == null ? NamespaceOptions.DEFAULT : namespaces;
         runtimeHandler = runtimeHandler == null ? "" : runtimeHandler;
+    }
+
+    /**
+     * Checks a log directory: empty, or an absolute path without {@code .} or {@code ..}
+     * components (the containers' log files are created below it, as root).
+     *
+     * @throws BerthException INVALID_ARGUMENT otherwise
+     */
+    public static void checkLogDirectory(String logDirectory) {
+        if (logDirectory.isEmpty()) {
+            return;
+        }
+        Path dir;
+        try {
+            dir = Path.of(logDirectory);
+        } catch (InvalidPathException e) {
+            throw BerthException.invalidArgument("log directory %s is not a valid path", logDirectory.replace("\0", "\\0"));
+        }
+        boolean clean = dir.isAbsolute();
+        for (Path name : dir) {
+            clean &= !name.toString().equals(".") && !name.toString().equals("..");
+        }
+        if (!clean) {
+            throw BerthException.invalidArgument("log directory %s is not an absolute path without . or ..", logDirectory);
+        }
     }
 
     /** This config with new pod-level resources and overhead (UpdatePodSandboxResources). */

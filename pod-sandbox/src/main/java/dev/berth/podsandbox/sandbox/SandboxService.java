@@ -3,6 +3,7 @@ package dev.berth.podsandbox.sandbox;
 import dev.berth.cgroups.Cgroups;
 import dev.berth.cgroups.Resources;
 import dev.berth.common.BerthException;
+import dev.berth.common.PrivateFiles;
 import dev.berth.common.StepTimer;
 import dev.berth.host.HostMounts;
 import dev.berth.host.HostNamespaces;
@@ -68,6 +69,8 @@ public final class SandboxService {
     private final HostMounts mounts;
     private final HostProcesses processes;
     private final NamespacePins pins;
+    /** The largest /dev/shm a pod may ask for (see {@link #checkShmSize}). */
+    private final long maxShmSize = halfOfHostMemory();
 
     /**
      * On the host's own mounts, namespaces and processes.
@@ -93,6 +96,16 @@ public final class SandboxService {
         this.cgroups = cgroups;
         this.containers = containers;
         this.store = new SandboxStore(stateDir);
+        // closed to other users, also when an older berth left them open: records hold the pod's
+        // config, and the run directories its namespaces, /dev/shm and files
+        try {
+            PrivateFiles.directory(stateDir);
+            PrivateFiles.directory(runDir);
+            PrivateFiles.directory(infraDir);
+        } catch (IOException e) {
+            throw BerthException.failedPrecondition("cannot prepare the sandbox directories %s and %s: %s", stateDir,
+                    runDir, e.getMessage());
+        }
     }
 
     /**
@@ -153,6 +166,8 @@ public final class SandboxService {
             throw BerthException.invalidArgument("hostname \"%s\" is not a valid host name (letters, digits, '-' and '.', at most 64)", hostname);
         }
         long shmSize = config.shmSizeBytes() > 0 ? config.shmSizeBytes() : SandboxConfig.DEFAULT_SHM_SIZE;
+        checkShmSize(shmSize, config);
+        SandboxConfig.checkLogDirectory(config.logDirectory());
 
         // the pod cgroup's path is known before it exists: the first record names it, so a crash
         // between its creation and any later write leaves a record that says what to remove
@@ -222,6 +237,43 @@ public final class SandboxService {
         }
     }
 
+    /**
+     * A /dev/shm larger than the default may be at most the pod's memory limit, when it has one,
+     * and at most half of the host's memory: its pages are the pod's memory (or the host's, for
+     * whoever fills it), and a tmpfs the size of the machine lets one pod exhaust it.
+     *
+     * @throws BerthException INVALID_ARGUMENT for a larger size
+     */
+    void checkShmSize(long shmSize, SandboxConfig config) {
+        if (shmSize <= SandboxConfig.DEFAULT_SHM_SIZE) {
+            return;
+        }
+        if (shmSize > maxShmSize) {
+            throw BerthException.invalidArgument("/dev/shm of %d bytes is more than half of the host's memory (at most %d)",
+                    shmSize, maxShmSize);
+        }
+        Long podLimit = podResources(config.resources(), config.overhead()).memoryLimitBytes();
+        if (podLimit != null && podLimit > 0 && shmSize > podLimit) {
+            throw BerthException.invalidArgument("/dev/shm of %d bytes is more than the pod's memory limit of %d bytes",
+                    shmSize, podLimit);
+        }
+    }
+
+    /** Half of the host's memory (MemTotal of /proc/meminfo); the default /dev/shm size if it cannot be read. */
+    static long halfOfHostMemory() {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/meminfo"))) {
+                if (line.startsWith("MemTotal:")) {
+                    String kb = line.substring("MemTotal:".length()).replace("kB", "").strip();
+                    return Long.parseLong(kb) * 1024 / 2;
+                }
+            }
+        } catch (IOException | NumberFormatException e) {
+            LOG.warn("cannot read the host's memory size from /proc/meminfo: {}", e.getMessage());
+        }
+        return SandboxConfig.DEFAULT_SHM_SIZE;
+    }
+
     private void create(SandboxStore.Entry entry, SandboxConfig config, OciRuntime runtime, Map<String, String> sysctls,
             long shmSize, UndoStack undo, StepTimer timer) {
         SandboxRecord rec = entry.record();
@@ -229,7 +281,7 @@ public final class SandboxService {
         Path dir = runDir.resolve(id);
         SandboxConfig.NamespaceOptions nso = config.namespaces();
         try {
-            Files.createDirectories(dir);
+            PrivateFiles.directory(dir);
         } catch (IOException e) {
             throw BerthException.internal("cannot create " + dir, e);
         }

@@ -3,19 +3,16 @@ package dev.berth.podsandbox.store;
 import dev.berth.common.AtomicFiles;
 import dev.berth.common.BerthException;
 import dev.berth.common.Json;
+import dev.berth.common.PrivateFiles;
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
-import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.UnaryOperator;
 import java.util.stream.Stream;
@@ -204,20 +201,8 @@ public final class SandboxStore {
     }
 
     private void replace(SandboxRecord r) {
-        Path target = dir.resolve(r.id()).resolve(FILE);
         try {
-            Files.createDirectories(target.getParent());
-        } catch (IOException e) {
-            throw BerthException.internal("cannot write the record of sandbox " + r.id(), e);
-        }
-        Path tmp = target.resolveSibling("." + FILE + ".tmp-" + Long.toHexString(ThreadLocalRandom.current().nextLong()));
-        try {
-            try {
-                Files.writeString(tmp, Json.write(r), StandardCharsets.UTF_8, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE);
-                Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-            } finally {
-                Files.deleteIfExists(tmp);
-            }
+            AtomicFiles.writeString(dir.resolve(r.id()).resolve(FILE), Json.write(r), PrivateFiles.FILE, false);
         } catch (IOException e) {
             throw BerthException.internal("cannot write the record of sandbox " + r.id(), e);
         }

@@ -17,6 +17,7 @@ import dev.berth.podsandbox.container.spec.ContainerConfig;
 import dev.berth.podsandbox.container.spec.HostFacts;
 import dev.berth.podsandbox.container.spec.ImageConfig;
 import dev.berth.podsandbox.sandbox.PodContext;
+import dev.berth.podsandbox.sandbox.SandboxConfig;
 import dev.berth.podsandbox.sandbox.SandboxConfig.NamespaceOptions;
 import dev.berth.podsandbox.sandbox.SandboxState;
 import dev.berth.podsandbox.testing.FakeCgroups;
@@ -24,6 +25,7 @@ import dev.berth.podsandbox.testing.FakeOciRuntime;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collections;
@@ -208,10 +210,14 @@ class ContainerLifecycleFakeTest {
             throw new java.io.UncheckedIOException(e);
         }
         PodContext template = SandboxContextsTest.pod(NamespaceOptions.DEFAULT, 0, "/run/pod1/ns/net", "");
+        SandboxConfig t = template.config();
+        SandboxConfig config = new SandboxConfig(t.metadata(), t.hostname(), dir.resolve("logs").toString(), t.dns(),
+                t.portMappings(), t.labels(), t.annotations(), t.cgroupParent(), t.sysctls(), t.namespaces(), t.resources(),
+                t.overhead(), t.shmSizeBytes(), t.runtimeHandler());
         return new PodContext("pod1", SandboxState.READY, 0, pod.resolve("ns/net").toString(),
                 pod.resolve("ns/ipc").toString(), pod.resolve("ns/uts").toString(), "", "runc", "fake-runc", "web",
                 pod.resolve("shm").toString(), pod.resolve("hostname").toString(), pod.resolve("hosts").toString(),
-                pod.resolve("resolv.conf").toString(), template.config());
+                pod.resolve("resolv.conf").toString(), config);
     }
 
     static String short_(String id) {
@@ -245,6 +251,89 @@ class ContainerLifecycleFakeTest {
         try (Stream<Path> s = Files.list(d)) {
             return s.map(p -> p.getFileName().toString()).toList();
         }
+    }
+
+    static NewContainer logged(String logPath) {
+        return new NewContainer("pod1", "busybox", logPath, null, "", path -> ContainerConfig.builder("app").logPath(path).build());
+    }
+
+    static String mode(Path p) throws IOException {
+        return PosixFilePermissions.toString(Files.getPosixFilePermissions(p));
+    }
+
+    // ---------------------------------------------------------------- files closed to other users
+
+    @Test
+    void recordsBundlesLayersAndLogsAreClosedToOtherUsers() throws IOException {
+        ContainerRecord c = service.create(logged("app/0.log"));
+        Path record = dir.resolve("state/containers").resolve(c.id());
+        Path bundle = dir.resolve("run/containers").resolve(c.id());
+        Path layer = dir.resolve("layers").resolve(c.id());
+        for (Path d : List.of(dir.resolve("state/containers"), record, dir.resolve("run/containers"), bundle,
+                dir.resolve("run/exits"), dir.resolve("run/sockets"), dir.resolve("layers"), layer, layer.resolve("work"),
+                dir.resolve("mounts"), dir.resolve("logs/app"))) {
+            assertEquals("rwx------", mode(d), d + " is 0700");
+        }
+        assertEquals("rw-------", mode(record.resolve("record.json")));
+        assertEquals("rw-------", mode(bundle.resolve("config.json")), "the spec holds the container's environment");
+        assertEquals("rw-------", mode(dir.resolve("logs/app/0.log")), "the log exists before conmon opens it");
+        assertEquals("rwxr-xr-x", mode(layer.resolve("upper")), "the container's / is 0755 as any root");
+        service.remove(c.id());
+    }
+
+    @Test
+    void directoriesAnOlderBerthLeftOpenAreClosedOnStart() throws IOException {
+        List<Path> dirs = List.of(dir.resolve("state/containers"), dir.resolve("run/containers"), dir.resolve("run/exits"),
+                dir.resolve("run/sockets"), dir.resolve("layers"), dir.resolve("mounts"));
+        for (Path d : dirs) {
+            Files.setPosixFilePermissions(d, PosixFilePermissions.fromString("rwxr-xr-x"));
+        }
+        start();
+        for (Path d : dirs) {
+            assertEquals("rwx------", mode(d), d + " is closed again");
+        }
+    }
+
+    // ---------------------------------------------------------------- log paths
+
+    @Test
+    void aSymlinkPlantedAtTheLogPathIsRefusedAndItsTargetNotWritten() throws IOException {
+        Path outside = Files.writeString(dir.resolve("outside"), "precious\n");
+        Files.setPosixFilePermissions(outside, PosixFilePermissions.fromString("rw-r--r--"));
+        Files.createDirectories(dir.resolve("logs/app"));
+        Files.createSymbolicLink(dir.resolve("logs/app/0.log"), outside);
+        BerthException e = assertThrows(BerthException.class, () -> service.create(logged("app/0.log")));
+        assertEquals(BerthException.Kind.INVALID_ARGUMENT, e.kind(), e.getMessage());
+        assertEquals("precious\n", Files.readString(outside));
+        assertEquals("rw-r--r--", mode(outside), "its mode is not touched either");
+        assertEquals(List.of(), runtime.known(), "conmon never saw the path");
+        assertNothingLeft();
+    }
+
+    @Test
+    void aSymlinkedDirectoryUnderTheLogDirectoryIsRefused() throws IOException {
+        Path outside = Files.createDirectories(dir.resolve("outside"));
+        Files.createDirectories(dir.resolve("logs"));
+        Files.createSymbolicLink(dir.resolve("logs/app"), outside);
+        BerthException e = assertThrows(BerthException.class, () -> service.create(logged("app/0.log")));
+        assertEquals(BerthException.Kind.INVALID_ARGUMENT, e.kind(), e.getMessage());
+        assertEquals(List.of(), listing(outside), "nothing created through the link");
+        assertNothingLeft();
+    }
+
+    @Test
+    void aHardLinkOrAFifoAtTheLogPathIsRefused() throws Exception {
+        Path outside = Files.writeString(dir.resolve("outside"), "precious\n");
+        Files.createDirectories(dir.resolve("logs/app"));
+        Files.createLink(dir.resolve("logs/app/0.log"), outside);
+        assertEquals(BerthException.Kind.INVALID_ARGUMENT,
+                assertThrows(BerthException.class, () -> service.create(logged("app/0.log"))).kind());
+        assertEquals("precious\n", Files.readString(outside));
+        Process mk = new ProcessBuilder("mkfifo", dir.resolve("logs/app/1.log").toString()).start();
+        assertEquals(0, mk.waitFor());
+        assertEquals(BerthException.Kind.INVALID_ARGUMENT,
+                assertThrows(BerthException.class, () -> service.create(logged("app/1.log"))).kind());
+        assertNothingLeft();
     }
 
     // ---------------------------------------------------------------- ordering and events

@@ -24,6 +24,25 @@ class ContainerServiceTest {
     }
 
     @Test
+    void logPathsAndLogDirectoriesMustBeCleanAndStayInside() {
+        for (String[] bad : new String[][] {
+                {"/var/log/pods/p", "app/../../../etc/0.log"},
+                {"/var/log/pods/p", "app/../0.log"},
+                {"/var/log/pods/p", "./app/0.log"},
+                {"/var/log/pods/p", "/etc/cron.d/x"},
+                {"/var/log/pods/p", "/var/log/pods/p/app/0.log"},
+                {"var/log/pods/p", "app/0.log"},
+                {"/var/log/pods/../../etc", "app/0.log"},
+                {"/var/log/pods/./p", "app/0.log"},
+                {"/var/log/pods/p", "app/0\0.log"},
+                {"", "/var/log/../../etc/x.log"}}) {
+            assertEquals(BerthException.Kind.INVALID_ARGUMENT, assertThrows(BerthException.class,
+                    () -> ContainerService.logPath(bad[0], bad[1]), String.join(" + ", bad)).kind(), String.join(" + ", bad));
+        }
+        assertEquals("/var/log/pods/p/app/0.log", ContainerService.logPath("/var/log/pods/p/", "app//0.log"));
+    }
+
+    @Test
     void theImageConfigComesFromTheStoredImageJson() throws Exception {
         ImageConfig ic = ContainerImages.imageConfig(new ObjectMapper().readTree("""
                 {"config":{"Entrypoint":["/entry"],"Cmd":["a","b"],"Env":["PATH=/bin"],"WorkingDir":"/w",

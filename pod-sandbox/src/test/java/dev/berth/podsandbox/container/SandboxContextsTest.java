@@ -96,8 +96,22 @@ class SandboxContextsTest {
                 NamespaceMode.TARGET, "d".repeat(64), containers, new FakeCgroups())).kind());
     }
 
+    @Test
+    void aTargetPidNamespaceMustBeAContainerOfTheSamePod() {
+        PodContext pod = pod(NamespaceOptions.DEFAULT, 0, "/run/pod1/ns/net", "");
+        ContainerRecord other = record("e".repeat(64), "pod2", ContainerState.RUNNING, 999);
+        Function<String, ContainerRecord> containers = id -> id.equals(other.id()) ? other : NO_CONTAINERS.apply(id);
+        BerthException e = assertThrows(BerthException.class, () -> SandboxContexts.resolve(pod, NamespaceMode.TARGET,
+                other.id(), containers, new FakeCgroups()));
+        assertEquals(BerthException.Kind.INVALID_ARGUMENT, e.kind(), "another pod's container: " + e.getMessage());
+    }
+
     static ContainerRecord record(String id, ContainerState state, long pid) {
-        return new ContainerRecord(id, "c-" + id.substring(0, 4), 0, "pod1", "runc", "sha256:" + "0".repeat(64),
+        return record(id, "pod1", state, pid);
+    }
+
+    static ContainerRecord record(String id, String sandboxId, ContainerState state, long pid) {
+        return new ContainerRecord(id, "c-" + id.substring(0, 4), 0, sandboxId, "runc", "sha256:" + "0".repeat(64),
                 ContainerConfig.builder("c").build(), ImageConfig.empty(), "/rootfs", "/bundle/" + id, "/log", "/berth-" + id,
                 state, false, 1, state == ContainerState.CREATED ? 0 : 2, 0, 0, "", "", pid, 0, 0, Map.of(), Map.of());
     }

@@ -22,6 +22,7 @@ import dev.berth.podsandbox.testing.FakeOciRuntime;
 import dev.berth.podsandbox.testing.FakePodNetwork;
 import java.io.IOException;
 import java.nio.file.Files;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collections;
@@ -275,6 +276,72 @@ class SandboxLifecycleTest {
         assertEquals(runtime.container(id).orElseThrow().pid(), ctx.infraPid(), "the infra pid is the runtime's");
         assertEquals(1, cgroups.pods.size());
         assertEquals(4, mounts.mounted().size(), "three pins and the pod's /dev/shm");
+    }
+
+    static String mode(Path p) throws IOException {
+        return PosixFilePermissions.toString(Files.getPosixFilePermissions(p));
+    }
+
+    static SandboxConfig withShmAndLogs(SandboxConfig c, Resources resources, long shm, String logDirectory) {
+        return new SandboxConfig(c.metadata(), c.hostname(), logDirectory, c.dns(), c.portMappings(), c.labels(),
+                c.annotations(), c.cgroupParent(), c.sysctls(), c.namespaces(), resources, null, shm, "");
+    }
+
+    @Test
+    void recordsAndRunDirectoriesAreClosedToOtherUsersAndThePodFilesReadable() throws IOException {
+        String id = service.run(fullPod("web"));
+        Path run = runRoot.resolve("sandboxes").resolve(id);
+        for (Path d : List.of(stateDir, stateDir.resolve(id), runRoot.resolve("sandboxes"), run, run.resolve("ns"),
+                run.resolve("infra"), runRoot.resolve("infra"))) {
+            assertEquals("rwx------", mode(d), d + " is 0700");
+        }
+        assertEquals("rw-------", mode(stateDir.resolve(id).resolve("sandbox.json")));
+        assertEquals("rw-------", mode(run.resolve("infra/config.json")));
+        for (String f : List.of("hosts", "resolv.conf", "hostname")) {
+            assertEquals("rw-r--r--", mode(run.resolve(f)), f + " is read by the container's users");
+        }
+        assertEquals("rwxr-xr-x", mode(runRoot.resolve("infra/rootfs")), "the infra process's /");
+    }
+
+    @Test
+    void directoriesAnOlderBerthLeftOpenAreClosedOnStart() throws IOException {
+        List<Path> dirs = List.of(stateDir, runRoot.resolve("sandboxes"), runRoot.resolve("infra"));
+        for (Path d : dirs) {
+            Files.setPosixFilePermissions(d, PosixFilePermissions.fromString("rwxr-xr-x"));
+        }
+        newService(runtime.handlers());
+        for (Path d : dirs) {
+            assertEquals("rwx------", mode(d), d + " is closed again");
+        }
+    }
+
+    @Test
+    void aShmLargerThanThePodsMemoryLimitOrHalfTheHostsMemoryIsRefused() throws IOException {
+        SandboxConfig c = pod("shm", NamespaceOptions.DEFAULT, "");
+        Resources limited = new Resources(null, null, null, null, null, 256L << 20, null, null, null, null, null);
+        for (SandboxConfig bad : List.of(withShmAndLogs(c, limited, 512L << 20, ""),
+                withShmAndLogs(c, null, Long.MAX_VALUE / 2, ""))) {
+            BerthException e = assertThrows(BerthException.class, () -> service.run(bad));
+            assertEquals(BerthException.Kind.INVALID_ARGUMENT, e.kind(), e.getMessage());
+        }
+        assertNothingLeft();
+        String id = service.run(withShmAndLogs(c, limited, 128L << 20, ""));
+        assertEquals(SandboxState.READY, service.status(id, false).state(), "within the pod's limit");
+        String small = service.run(withShmAndLogs(pod("small", NamespaceOptions.DEFAULT, ""),
+                new Resources(null, null, null, null, null, 16L << 20, null, null, null, null, null), 0, ""));
+        assertEquals(SandboxState.READY, service.status(small, false).state(), "the default size is always allowed");
+    }
+
+    @Test
+    void aLogDirectoryMustBeAbsoluteAndClean() throws IOException {
+        SandboxConfig c = pod("logs", NamespaceOptions.DEFAULT, "");
+        for (String bad : List.of("relative/logs", "/var/log/pods/../../etc", "/var/log/./pods", "/var/log\0/pods")) {
+            BerthException e = assertThrows(BerthException.class, () -> service.run(withShmAndLogs(c, null, 0, bad)), bad);
+            assertEquals(BerthException.Kind.INVALID_ARGUMENT, e.kind(), bad + ": " + e.getMessage());
+        }
+        assertNothingLeft();
+        assertEquals(SandboxState.READY, service.status(service.run(withShmAndLogs(c, null, 0, "/var/log/pods/x")), false)
+                .state());
     }
 
     @Test

@@ -23,6 +23,7 @@ public final class ContainerSpecs {
                 SpecOptions.terminal(config.tty()),
                 SpecOptions.hostname(sandbox),
                 SpecOptions.namespaces(sandbox),
+                SpecOptions.cgroupNamespace(host, sc.privileged()),
                 SpecOptions.defaultMounts(sandbox, sc.readonlyRootfs(), sc.privileged()),
                 SpecOptions.criMounts(config.mounts()),
                 SpecOptions.devices(config.devices(), sc.privileged(), host),

@@ -19,9 +19,17 @@ import java.util.Set;
  * @param rlimits         process rlimits every container gets (none by default: containers inherit
  *                        berth's, which it cannot raise without CAP_SYS_RESOURCE)
  * @param arch            the machine, as Java names it ("amd64", "aarch64")
+ * @param cgroupUnified   the host mounts the cgroup v2 hierarchy alone at /sys/fs/cgroup (no
+ *                        v1 controllers): containers then get a cgroup namespace of their own
  */
 public record HostFacts(Set<String> ownCapabilities, int ownOomScoreAdj, List<OciSpec.LinuxDevice> hostDevices,
-                        List<OciSpec.Rlimit> rlimits, String arch) {
+                        List<OciSpec.Rlimit> rlimits, String arch, boolean cgroupUnified) {
+
+    /** Facts of a host with cgroup v1 controllers (hybrid or legacy). */
+    public HostFacts(Set<String> ownCapabilities, int ownOomScoreAdj, List<OciSpec.LinuxDevice> hostDevices,
+                     List<OciSpec.Rlimit> rlimits, String arch) {
+        this(ownCapabilities, ownOomScoreAdj, hostDevices, rlimits, arch, false);
+    }
 
     public HostFacts {
         ownCapabilities = Set.copyOf(ownCapabilities);
@@ -40,7 +48,7 @@ public record HostFacts(Set<String> ownCapabilities, int ownOomScoreAdj, List<Oc
             }
             int oom = Integer.parseInt(Files.readString(Path.of("/proc/self/oom_score_adj")).trim());
             return new HostFacts(caps, oom, Devices.hostDevices(Path.of("/dev")),
-                    List.of(), System.getProperty("os.arch"));
+                    List.of(), System.getProperty("os.arch"), Files.exists(Path.of("/sys/fs/cgroup/cgroup.controllers")));
         } catch (IOException e) {
             throw new UncheckedIOException("cannot read berth's own process facts from /proc/self", e);
         }

@@ -129,6 +129,20 @@ public final class SpecOptions {
         };
     }
 
+    /**
+     * A cgroup namespace of its own on a cgroup v2 host, unless the container is privileged: its
+     * /sys/fs/cgroup then shows its own cgroup as the root, not the host's whole tree. On hosts
+     * with v1 controllers the container keeps the host's cgroup namespace, as containerd does
+     * (v1 tools inside containers expect the host's paths).
+     */
+    public static SpecOption cgroupNamespace(HostFacts host, boolean privileged) {
+        return spec -> {
+            if (host.cgroupUnified() && !privileged) {
+                spec.linux.namespaces.add(new OciSpec.Namespace("cgroup", null));
+            }
+        };
+    }
+
     private static void addNamespace(List<OciSpec.Namespace> ns, String type, SandboxContext.Namespace n) {
         switch (n.mode()) {
             case NEW -> ns.add(new OciSpec.Namespace(type, null));

@@ -296,6 +296,25 @@ class ContainerSpecsTest {
     }
 
     @Test
+    void onACgroupV2HostAContainerGetsItsOwnCgroupNamespaceUnlessPrivileged() throws Exception {
+        HostFacts v2 = new HostFacts(HOST.ownCapabilities(), 0, List.of(), List.of(), "amd64", true);
+        SandboxContext sb = SandboxContext.standalone("sb", null);
+        OciSpec s = ContainerSpecs.generate(ContainerConfig.builder("c").command("x").build(), ImageConfig.empty(), sb,
+                rootfs(), v2, w -> { });
+        assertTrue(s.linux.namespaces.contains(new OciSpec.Namespace("cgroup", null)), "private cgroup namespace on v2");
+        OciSpec privileged = ContainerSpecs.generate(ContainerConfig.builder("c").command("x")
+                .security(new ContainerConfig.Security(List.of(), List.of(), true, null, "", null, List.of(), false, false,
+                        null, null, null, "")).build(), ImageConfig.empty(), sb,
+                rootfs(), v2, w -> { });
+        assertFalse(privileged.linux.namespaces.stream().anyMatch(n -> n.type().equals("cgroup")),
+                "a privileged container keeps the host's, as with containerd");
+        OciSpec hybrid = ContainerSpecs.generate(ContainerConfig.builder("c").command("x").build(), ImageConfig.empty(), sb,
+                rootfs(), HOST, w -> { });
+        assertFalse(hybrid.linux.namespaces.stream().anyMatch(n -> n.type().equals("cgroup")),
+                "v1 controllers: the host's cgroup namespace, as with containerd");
+    }
+
+    @Test
     void resourcesCgroupPathAnnotationsAndDevicesGoIntoLinux() throws Exception {
         OciSpec s = gen(ContainerConfig.builder("c").command("x")
                 .annotations(Map.of("io.example/a", "b"))
