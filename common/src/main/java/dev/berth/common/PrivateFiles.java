@@ -9,6 +9,7 @@ import java.nio.file.LinkOption;
 import java.nio.file.OpenOption;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.FileAttribute;
 import java.nio.file.attribute.PosixFilePermission;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.util.ArrayDeque;
@@ -34,6 +35,11 @@ public final class PrivateFiles {
     public static final Set<PosixFilePermission> READABLE = PosixFilePermissions.fromString("rw-r--r--");
 
     private PrivateFiles() {
+    }
+
+    /** {@link #FILE} as an attribute, for files created with their mode ({@link Files#createFile}, channels). */
+    public static FileAttribute<Set<PosixFilePermission>> fileAttribute() {
+        return PosixFilePermissions.asFileAttribute(FILE);
     }
 
     /** {@link #directory(Path, Set)} with {@link #DIRECTORY}. */

@@ -1,5 +1,6 @@
 package dev.berth.images;
 
+import dev.berth.common.PrivateFiles;
 import dev.berth.common.BerthException;
 import dev.berth.images.content.ContentStore;
 import dev.berth.images.layer.LayerStore;
@@ -92,7 +93,7 @@ final class ImageGc {
     void underStoreLock(Runnable action) {
         storeLock.lock();
         try (FileChannel ch = FileChannel.open(root.resolve("lock"),
-                Set.of(StandardOpenOption.CREATE, StandardOpenOption.WRITE), dev.berth.images.content.StoreModes.file());
+                Set.of(StandardOpenOption.CREATE, StandardOpenOption.WRITE), PrivateFiles.fileAttribute());
              FileLock lock = ch.lock()) {
             action.run();
         } catch (IOException e) {

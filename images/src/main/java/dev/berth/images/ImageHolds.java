@@ -1,5 +1,6 @@
 package dev.berth.images;
 
+import dev.berth.common.PrivateFiles;
 import dev.berth.common.AtomicFiles;
 import dev.berth.common.BerthException;
 import dev.berth.common.Json;
@@ -27,7 +28,7 @@ final class ImageHolds {
     ImageHolds(Path root) {
         this.root = root;
         try {
-            dev.berth.images.content.StoreModes.closedDirectory(root);
+            PrivateFiles.directory(root);
             try (DirectoryStream<Path> ds = Files.newDirectoryStream(root, "*.json")) {
                 for (Path p : ds) {
                     Hold h = Json.mapper().readValue(p.toFile(), Hold.class);

@@ -1,11 +1,11 @@
 package dev.berth.images;
 
+import dev.berth.common.PrivateFiles;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.berth.common.BerthException;
 import dev.berth.common.Json;
 import dev.berth.images.content.ContentStore;
 import dev.berth.images.content.Descriptor;
-import dev.berth.images.content.StoreModes;
 import dev.berth.images.layer.LayerStore;
 import dev.berth.images.layer.UnpackLimits;
 import dev.berth.common.Trees;
@@ -82,7 +82,7 @@ public final class ImageService implements AutoCloseable {
     public ImageService(Path root, Settings settings, RegistryHosts hosts, CredentialStore credentials) {
         this.root = root;
         try {
-            StoreModes.closedDirectory(root); // nothing below is any other user's business; an older berth left it 0755
+            PrivateFiles.directory(root); // nothing below is any other user's business; an older berth left it 0755
         } catch (IOException e) {
             throw BerthException.failedPrecondition("cannot prepare image store %s: %s", root, e.getMessage());
         }

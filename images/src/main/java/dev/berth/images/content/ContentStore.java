@@ -1,5 +1,6 @@
 package dev.berth.images.content;
 
+import dev.berth.common.PrivateFiles;
 import dev.berth.common.BerthException;
 import dev.berth.images.reference.Digest;
 import java.io.IOException;
@@ -46,13 +47,13 @@ public final class ContentStore {
         this.ingest = root.resolve("ingest");
         try {
             // closed to other users (blobs can be private images); an older berth left them 0755
-            StoreModes.closedDirectory(root);
-            StoreModes.closedDirectory(blobs);
-            StoreModes.closedDirectory(ingest);
+            PrivateFiles.directory(root);
+            PrivateFiles.directory(blobs);
+            PrivateFiles.directory(ingest);
             try (DirectoryStream<Path> ds = Files.newDirectoryStream(blobs)) {
                 for (Path alg : ds) {
                     if (Files.isDirectory(alg, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
-                        StoreModes.close(alg);
+                        PrivateFiles.directory(alg);
                     }
                 }
             }
@@ -173,7 +174,7 @@ public final class ContentStore {
             this.progress = progress;
             this.tmp = ingest.resolve(d.digest().hex() + "." + Long.toHexString(ThreadLocalRandom.current().nextLong()));
             this.hasher = d.digest().newHasher();
-            this.out = Files.newOutputStream(Files.createFile(tmp, StoreModes.file()), StandardOpenOption.WRITE);
+            this.out = Files.newOutputStream(Files.createFile(tmp, PrivateFiles.fileAttribute()), StandardOpenOption.WRITE);
         }
 
         void write(byte[] b, int off, int n) throws IOException {
@@ -197,7 +198,7 @@ public final class ContentStore {
             }
             // not synced here: the image service syncs the filesystem once before it records an image
             Path target = path(d.digest());
-            StoreModes.closedDirectory(target.getParent());
+            PrivateFiles.directory(target.getParent());
             try {
                 Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE);
             } catch (AtomicMoveNotSupportedException e) {

@@ -1,9 +1,9 @@
 package dev.berth.images.layer;
 
+import dev.berth.common.PrivateFiles;
 import dev.berth.common.Trees;
 import dev.berth.common.BerthException;
 import dev.berth.common.Json;
-import dev.berth.images.content.StoreModes;
 import dev.berth.images.reference.Digest;
 import java.io.IOException;
 import java.io.InputStream;
@@ -44,11 +44,11 @@ public final class LayerStore {
     public LayerStore(Path root) {
         this.root = root;
         try {
-            StoreModes.closedDirectory(root); // an older berth left it 0755: setuid files and devices inside were reachable
+            PrivateFiles.directory(root); // an older berth left it 0755: setuid files and devices inside were reachable
             try (DirectoryStream<Path> ds = Files.newDirectoryStream(root, p -> !p.getFileName().toString().startsWith("."))) {
                 for (Path alg : ds) {
                     if (Files.isDirectory(alg, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
-                        StoreModes.close(alg);
+                        PrivateFiles.directory(alg);
                     }
                 }
             }
@@ -157,8 +157,8 @@ public final class LayerStore {
         Path tmp = root.resolve(".tmp-" + chainId.hex() + "-" + Long.toHexString(ThreadLocalRandom.current().nextLong()));
         try {
             Path diff = tmp.resolve("diff");
-            Files.createDirectory(tmp, java.nio.file.attribute.PosixFilePermissions.asFileAttribute(StoreModes.DIRECTORY));
-            StoreModes.close(tmp);
+            Files.createDirectory(tmp, java.nio.file.attribute.PosixFilePermissions.asFileAttribute(PrivateFiles.DIRECTORY));
+            PrivateFiles.directory(tmp);
             Files.createDirectory(diff);
             LayerUnpacker.Result r;
             try (InputStream in = source.open()) {
@@ -167,10 +167,10 @@ public final class LayerStore {
             Layer layer = new Layer(chainId, diffId, r.bytes(), r.inodes() + 1);
             // not synced here: the image service syncs the filesystem once before it records an image,
             // and layers no record names are swept at start
-            Path json = Files.createFile(tmp.resolve("layer.json"), StoreModes.file());
+            Path json = Files.createFile(tmp.resolve("layer.json"), PrivateFiles.fileAttribute());
             Files.writeString(json, Json.write(layer));
             Path target = layerDir(chainId);
-            StoreModes.closedDirectory(target.getParent());
+            PrivateFiles.directory(target.getParent());
             Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE);
             return layer;
         } catch (BerthException e) {

@@ -1,5 +1,6 @@
 package dev.berth.images.store;
 
+import dev.berth.common.PrivateFiles;
 import dev.berth.common.AtomicFiles;
 import dev.berth.common.BerthException;
 import dev.berth.common.Json;
@@ -49,9 +50,9 @@ public final class ImageStore {
         this.staging = root.resolve(".staging"); // not the records' directory: staging does not change its time stamp
         try {
             // closed to other users; an older berth left them 0755
-            dev.berth.images.content.StoreModes.closedDirectory(root);
+            PrivateFiles.directory(root);
             // writes cut short by a crash
-            dev.berth.images.content.StoreModes.closedDirectory(staging);
+            PrivateFiles.directory(staging);
             for (Path dir : List.of(root, staging)) {
                 try (DirectoryStream<Path> ds = Files.newDirectoryStream(dir, ".*")) {
                     for (Path p : ds) {
@@ -127,7 +128,7 @@ public final class ImageStore {
     public Staged stage(ImageRecord record) {
         Path tmp = staging.resolve("." + file(record.id()).getFileName() + ".staged-" + Long.toHexString(java.util.concurrent.ThreadLocalRandom.current().nextLong()));
         try {
-            Files.write(Files.createFile(tmp, dev.berth.images.content.StoreModes.file()),
+            Files.write(Files.createFile(tmp, PrivateFiles.fileAttribute()),
                     Json.write(record).getBytes(java.nio.charset.StandardCharsets.UTF_8), java.nio.file.StandardOpenOption.WRITE);
         } catch (IOException e) {
             throw BerthException.internal("cannot write image record " + record.id(), e);
