@@ -128,7 +128,8 @@ public final class Daemon {
         }
         RuntimeCollectors.register(metrics, sandboxes, containers.manager(), stats, new ImageNames(images),
                 config.metrics().containerInterval());
-        CriServer server = CriServer.start(config.grpc().socket(), registry, config.grpc().maxMessageSize(),
+        CriServer server = CriServer.start(config.grpc().socket(), registry,
+                CriServer.Limits.of(config.grpc().maxMessageSize(), config.grpc().maxConcurrentCalls()),
                 new CriCallMetrics(metrics.registry()));
         MetricsServer metricsServer = null;
         if (config.metrics().enabled()) {

@@ -40,14 +40,21 @@ public record BerthConfig(
         }
     }
 
-    /** The CRI endpoint. */
-    public record Grpc(Path socket, int maxMessageSize, Duration shutdownTimeout) {
+    /** The CRI endpoint. {@code maxConcurrentCalls}: CRI handlers run at once (as many more may wait). */
+    public record Grpc(Path socket, int maxMessageSize, Duration shutdownTimeout, int maxConcurrentCalls) {
+        public static final int DEFAULT_MAX_CONCURRENT_CALLS = 64;
+
+        public Grpc(Path socket, int maxMessageSize, Duration shutdownTimeout) {
+            this(socket, maxMessageSize, shutdownTimeout, DEFAULT_MAX_CONCURRENT_CALLS);
+        }
+
         static Grpc read(ConfigSection s, Path runRoot) {
             String socket = s.string("socket", "");
             return new Grpc(
                     socket.isEmpty() ? runRoot.resolve("berth.sock") : absolute(s, "socket", socket),
                     (int) s.integer("max_message_size", 16 * 1024 * 1024, 4096, Integer.MAX_VALUE),
-                    s.duration("shutdown_timeout", Duration.ofSeconds(10)));
+                    s.duration("shutdown_timeout", Duration.ofSeconds(10)),
+                    (int) s.integer("max_concurrent_calls", DEFAULT_MAX_CONCURRENT_CALLS, 1, 1024));
         }
     }
 
@@ -255,7 +262,7 @@ public record BerthConfig(
         }
         Grpc grpc = Grpc.read(top.section("grpc"), runRoot);
         if (o.socket() != null) {
-            grpc = new Grpc(o.socket().toAbsolutePath(), grpc.maxMessageSize(), grpc.shutdownTimeout());
+            grpc = new Grpc(o.socket().toAbsolutePath(), grpc.maxMessageSize(), grpc.shutdownTimeout(), grpc.maxConcurrentCalls());
         }
         BerthConfig config = new BerthConfig(root, runRoot, log, grpc,
                 Cgroup.read(top.section("cgroup")),
