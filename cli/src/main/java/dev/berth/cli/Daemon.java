@@ -111,7 +111,7 @@ public final class Daemon {
         containers.listen(events);
         containers.manager().exits().watch(EXIT_SWEEP);
         new SandboxRpcs(sandboxes, events).register(registry);
-        new ImageRpcs(images, config.root().resolve(CONTAINER_LAYERS)).register(registry);
+        new ImageRpcs(images, config.root().resolve(CONTAINER_LAYERS), config.registry().maxConcurrentPulls()).register(registry);
         new ContainerRpcs(containers).register(registry);
         Path layers = config.root().resolve(CONTAINER_LAYERS);
         StatsCollector stats = new StatsCollector(containers.manager(), PodDirectory.of(sandboxes), cgroups,

@@ -198,7 +198,14 @@ public record BerthConfig(
 
     /** How images are fetched from registries. */
     public record Registry(Path configPath, Path authFile, Duration requestTimeout, Duration pullProgressTimeout,
-                           int maxConcurrentDownloads) {
+                           int maxConcurrentDownloads, int maxConcurrentPulls) {
+        public static final int DEFAULT_MAX_CONCURRENT_PULLS = 8;
+
+        public Registry(Path configPath, Path authFile, Duration requestTimeout, Duration pullProgressTimeout,
+                        int maxConcurrentDownloads) {
+            this(configPath, authFile, requestTimeout, pullProgressTimeout, maxConcurrentDownloads, DEFAULT_MAX_CONCURRENT_PULLS);
+        }
+
         static Registry read(ConfigSection s) {
             Duration progress = s.duration("pull_progress_timeout", Duration.ofMinutes(5));
             if (progress.isZero() || progress.isNegative()) {
@@ -213,7 +220,8 @@ public record BerthConfig(
                     absolute(s, "auth_file", s.string("auth_file", "/etc/berth/auth.json")),
                     request,
                     progress,
-                    (int) s.integer("max_concurrent_downloads", 3, 1, 64));
+                    (int) s.integer("max_concurrent_downloads", 3, 1, 64),
+                    (int) s.integer("max_concurrent_pulls", DEFAULT_MAX_CONCURRENT_PULLS, 1, 256));
         }
     }
 

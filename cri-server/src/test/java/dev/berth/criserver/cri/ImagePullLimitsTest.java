@@ -78,12 +78,20 @@ class ImagePullLimitsTest {
                 .setImage(ImageSpec.newBuilder().setImage(ref)).build());
     }
 
+    private void awaitInProgress(int n) throws InterruptedException {
+        for (long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(30); rpcs.pullsInProgress() < n && System.nanoTime() < end; ) {
+            Thread.sleep(10);
+        }
+        assertEquals(n, rpcs.pullsInProgress(), "pulls running or queued");
+    }
+
     @Test
     void pullsBeyondTheBoundAreRefusedAndACancelledPullFreesItsSlot() throws Exception {
         ListenableFuture<PullImageResponse> first = pull("registry.test/first:1");
         assertEquals("registry.test/first:1", started.poll(30, TimeUnit.SECONDS));
         ListenableFuture<PullImageResponse> queued = pull("registry.test/queued:1");
-        ExecutionException refused = assertThrows(ExecutionException.class, () -> pull("registry.test/third:1").get());
+        awaitInProgress(2);
+        ExecutionException refused = assertThrows(ExecutionException.class, () -> pull("registry.test/third:1").get(30, TimeUnit.SECONDS));
         assertEquals(Status.Code.RESOURCE_EXHAUSTED, Status.fromThrowable(refused.getCause()).getCode(), refused.toString());
 
         first.cancel(true);
@@ -111,6 +119,7 @@ class ImagePullLimitsTest {
         assertEquals("registry.test/slow:1", started.poll(30, TimeUnit.SECONDS));
         assertEquals("registry.test/holder:1", started.poll(30, TimeUnit.SECONDS));
         ListenableFuture<PullImageResponse> waiting = pull("registry.test/waiting:1");
+        awaitInProgress(2);
         waiting.cancel(true);
         holder.cancel(true);
         assertEquals("registry.test/holder:1", interrupted.poll(30, TimeUnit.SECONDS));
