@@ -60,7 +60,7 @@ public final class CriServer implements AutoCloseable {
     public record Limits(int maxMessageSize, int maxConcurrentCalls, int maxQueuedCalls, Duration maxQueueWait,
                          int maxStreamsPerConnection, int maxMetadataSize) {
         public static final int DEFAULT_CONCURRENT_CALLS = 64;
-        public static final int DEFAULT_METADATA_SIZE = 16 * 1024;
+        public static final int DEFAULT_METADATA_SIZE = 8 * 1024;
 
         public Limits {
             if (maxMessageSize < 1 || maxConcurrentCalls < 1 || maxQueuedCalls < 0 || maxStreamsPerConnection < 1
