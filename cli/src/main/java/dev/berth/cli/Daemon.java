@@ -111,7 +111,7 @@ public final class Daemon {
         containers.listen(events);
         containers.manager().exits().watch(EXIT_SWEEP);
         new SandboxRpcs(sandboxes, events).register(registry);
-        new ImageRpcs(images, config.root().resolve(CONTAINER_LAYERS)).register(registry);
+        new ImageRpcs(images, config.root().resolve(CONTAINER_LAYERS), config.registry().maxConcurrentPulls()).register(registry);
         new ContainerRpcs(containers).register(registry);
         Path layers = config.root().resolve(CONTAINER_LAYERS);
         StatsCollector stats = new StatsCollector(containers.manager(), PodDirectory.of(sandboxes), cgroups,
@@ -128,7 +128,8 @@ public final class Daemon {
         }
         RuntimeCollectors.register(metrics, sandboxes, containers.manager(), stats, new ImageNames(images),
                 config.metrics().containerInterval());
-        CriServer server = CriServer.start(config.grpc().socket(), registry, config.grpc().maxMessageSize(),
+        CriServer server = CriServer.start(config.grpc().socket(), registry,
+                CriServer.Limits.of(config.grpc().maxMessageSize(), config.grpc().maxConcurrentCalls()),
                 new CriCallMetrics(metrics.registry()));
         MetricsServer metricsServer = null;
         if (config.metrics().enabled()) {

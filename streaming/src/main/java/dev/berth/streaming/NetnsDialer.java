@@ -6,53 +6,85 @@ import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.nio.channels.SocketChannel;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 
 /**
- * Opens TCP connections to 127.0.0.1 inside a network namespace. One dedicated thread enters
- * the namespace ({@code setns}), creates and connects the socket, and returns to berth's own
- * namespace; a socket stays in the namespace it was created in, so the connection is then
- * served by the event loop like any other. If the thread cannot return, it dies and a fresh
- * thread (in berth's namespace) takes its place.
+ * Opens TCP connections to 127.0.0.1 inside a network namespace. A thread of a small pool
+ * enters the namespace ({@code setns}), creates and connects the socket, and returns to
+ * berth's own namespace; a socket stays in the namespace it was created in, so the connection
+ * is then served by the event loop like any other. Dials run side by side, so one slow port
+ * holds up only its own thread, for at most {@link #CONNECT_TIMEOUT_MS}; at most
+ * {@code threads} run and {@code queued} wait, and a dial beyond fails at once
+ * (RESOURCE_EXHAUSTED) rather than pile up. If a thread cannot return to berth's namespace, it
+ * dies; the next dial on its replacement enters its own target first, so no dial is made from
+ * the wrong namespace.
  */
 public final class NetnsDialer implements AutoCloseable {
     static final int CONNECT_TIMEOUT_MS = 5000;
+    static final int DEFAULT_THREADS = 4;
+    static final int DEFAULT_QUEUED = 64;
 
-    private final ThreadPoolExecutor thread = new ThreadPoolExecutor(1, 1, 0, TimeUnit.MILLISECONDS,
-            new LinkedBlockingQueue<>(), r -> {
-                Thread t = new Thread(r, "berth-netns-dialer");
-                t.setDaemon(true);
-                return t;
-            });
-    /** The thread's own namespace, opened by it the first time (the thread's namespace is berth's). */
-    private final ThreadLocal<Integer> homeFd = new ThreadLocal<>();
+    private final ThreadPoolExecutor threads;
+    /** berth's own network namespace, where every dialing thread returns. */
+    private final int homeFd;
+
+    public NetnsDialer() {
+        this(DEFAULT_THREADS, DEFAULT_QUEUED);
+    }
+
+    NetnsDialer(int threads, int queued) {
+        AtomicInteger n = new AtomicInteger();
+        this.threads = new ThreadPoolExecutor(threads, threads, 1, TimeUnit.MINUTES, new ArrayBlockingQueue<>(queued), r -> {
+            Thread t = new Thread(r, "berth-netns-dialer-" + n.incrementAndGet());
+            t.setDaemon(true);
+            return t;
+        });
+        this.threads.allowCoreThreadTimeOut(true);
+        this.homeFd = Libc.c().open("/proc/self/ns/net", Libc.O_RDONLY | Libc.O_CLOEXEC);
+        if (homeFd < 0) {
+            throw BerthException.internal("cannot open berth's own network namespace: errno " + Libc.errno(), null);
+        }
+    }
 
     /** Connects to {@code 127.0.0.1:port} in the namespace at {@code netnsPath}. */
     public CompletableFuture<SocketChannel> dial(String netnsPath, int port) {
         CompletableFuture<SocketChannel> result = new CompletableFuture<>();
         try {
-            thread.execute(() -> dialHere(netnsPath, port, result));
-        } catch (RuntimeException e) {
-            result.completeExceptionally(BerthException.unavailable("netns dialer is closed"));
+            threads.execute(new Dial(netnsPath, port, result));
+        } catch (RejectedExecutionException e) {
+            result.completeExceptionally(threads.isShutdown() ? BerthException.unavailable("netns dialer is closed")
+                    : BerthException.resourceExhausted("too many port-forward connections being opened at once (%d);"
+                    + " cannot connect to port %d in %s now", threads.getMaximumPoolSize() + threads.getQueue().size(),
+                    port, netnsPath));
         }
         return result;
     }
 
+    /** One dial waiting for or running on a thread; on close, a waiting one is answered that the dialer is gone. */
+    private final class Dial implements Runnable {
+        final String netnsPath;
+        final int port;
+        final CompletableFuture<SocketChannel> result;
+
+        Dial(String netnsPath, int port, CompletableFuture<SocketChannel> result) {
+            this.netnsPath = netnsPath;
+            this.port = port;
+            this.result = result;
+        }
+
+        @Override
+        public void run() {
+            dialHere(netnsPath, port, result);
+        }
+    }
+
     private void dialHere(String netnsPath, int port, CompletableFuture<SocketChannel> result) {
         Libc.C libc = Libc.c();
-        Integer home = homeFd.get();
-        if (home == null) {
-            int fd = libc.open("/proc/thread-self/ns/net", Libc.O_RDONLY | Libc.O_CLOEXEC);
-            if (fd < 0) {
-                result.completeExceptionally(BerthException.internal("cannot open own network namespace: errno "
-                        + Libc.errno(), null));
-                return;
-            }
-            home = fd;
-            homeFd.set(fd);
-        }
+        int home = homeFd;
         int target = libc.open(netnsPath, Libc.O_RDONLY | Libc.O_CLOEXEC);
         if (target < 0) {
             result.completeExceptionally(BerthException.notFound("network namespace %s: errno %d", netnsPath,
@@ -95,25 +127,25 @@ public final class NetnsDialer implements AutoCloseable {
 
     @Override
     public void close() {
+        threads.shutdown();
         try {
-            thread.execute(() -> {
-                Integer fd = homeFd.get();
-                if (fd != null) {
-                    Libc.c().close(fd);
-                    homeFd.remove();
-                }
-            });
-        } catch (RuntimeException e) {
-            // already closed
-        }
-        thread.shutdown();
-        try {
-            if (!thread.awaitTermination(CONNECT_TIMEOUT_MS + 1000L, TimeUnit.MILLISECONDS)) {
-                thread.shutdownNow();
+            if (!threads.awaitTermination(CONNECT_TIMEOUT_MS + 1000L, TimeUnit.MILLISECONDS)) {
+                abandon(threads.shutdownNow());
             }
         } catch (InterruptedException e) {
-            thread.shutdownNow();
+            abandon(threads.shutdownNow());
             Thread.currentThread().interrupt();
+        }
+        if (threads.isTerminated()) {
+            Libc.c().close(homeFd);
+        }
+    }
+
+    private static void abandon(java.util.List<Runnable> waiting) {
+        for (Runnable r : waiting) {
+            if (r instanceof Dial d) {
+                d.result.completeExceptionally(BerthException.unavailable("netns dialer is closed"));
+            }
         }
     }
 }

@@ -24,8 +24,17 @@ public final class RemoteCommand {
     public static final int RESIZE = 4;
 
     private static final byte[] EOF = new byte[0];
-    private static final int STDIN_HIGH = 16;
-    private static final int STDIN_LOW = 4;
+    /** Queued stdin above which the client is no longer read, and below which it is read again. */
+    static final long STDIN_HIGH_BYTES = 256 * 1024;
+    static final long STDIN_LOW_BYTES = 64 * 1024;
+    /**
+     * Queued stdin that ends the session: only bytes the transport decoded before its reading
+     * paused may arrive above the high mark (one socket read), so a client past this ignored
+     * flow control, and its session ends rather than berth's heap grow.
+     */
+    static final long STDIN_MAX_BYTES = 4 * 1024 * 1024;
+    /** What one queued chunk costs besides its bytes (array and queue node), so a flood of tiny chunks counts too. */
+    private static final int CHUNK_OVERHEAD = 64;
     private static final long DRAIN_AFTER_EXIT_MS = 2000;
     /**
      * How long a TTY exec waits for the client's first size before it starts: the runtime gives
@@ -54,6 +63,8 @@ public final class RemoteCommand {
     private final ExecBackend backend;
     private final Transport transport;
     private final BlockingQueue<byte[]> stdinQueue = new LinkedBlockingQueue<>();
+    private final java.util.concurrent.atomic.AtomicLong stdinBytes = new java.util.concurrent.atomic.AtomicLong();
+    private volatile boolean stdinOverflowed;
     private volatile ExecBackend.Session session;
     private volatile boolean stdinClosed;
     private volatile int[] pendingSize;
@@ -89,6 +100,9 @@ public final class RemoteCommand {
             return;
         }
         session = s;
+        if (stdinOverflowed) {
+            s.kill();
+        }
         int[] size = pendingSize;
         if (size != null) {
             s.resize(size[0], size[1]);
@@ -149,9 +163,35 @@ public final class RemoteCommand {
         if (!request.stdin() || stdinClosed || b.length == 0) {
             return;
         }
+        long queued = stdinBytes.addAndGet(b.length + CHUNK_OVERHEAD);
+        if (queued > STDIN_MAX_BYTES) {
+            overflow();
+            return;
+        }
         stdinQueue.offer(b);
-        if (stdinQueue.size() >= STDIN_HIGH) {
+        if (queued >= STDIN_HIGH_BYTES) {
             transport.pauseInput(true);
+        }
+    }
+
+    /** Bytes (and chunk overhead) of stdin waiting for the process. */
+    long queuedStdinBytes() {
+        return stdinBytes.get();
+    }
+
+    /** The client sent stdin far beyond the pause: drop it and end the session. */
+    private void overflow() {
+        stdinOverflowed = true;
+        stdinClosed = true;
+        stdinQueue.clear();
+        stdinBytes.set(0);
+        stdinQueue.offer(EOF);
+        // the reason goes out first: the process's exit then finds the session finished
+        transport.finish(failure("InternalError", "the client sent more than " + STDIN_MAX_BYTES
+                + " bytes of stdin the process had not read; the session is ended", null));
+        ExecBackend.Session s = session;
+        if (s != null) {
+            s.kill();
         }
     }
 
@@ -251,7 +291,7 @@ public final class RemoteCommand {
                     if (b == EOF) {
                         return;
                     }
-                    if (stdinQueue.size() <= STDIN_LOW) {
+                    if (stdinBytes.addAndGet(-(b.length + CHUNK_OVERHEAD)) <= STDIN_LOW_BYTES) {
                         transport.pauseInput(false);
                     }
                     stdin.write(b);
@@ -262,7 +302,10 @@ public final class RemoteCommand {
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
             } finally {
+                // the process reads no more: later stdin is dropped, not queued for nobody
+                stdinClosed = true;
                 stdinQueue.clear();
+                stdinBytes.set(0);
                 transport.pauseInput(false);
             }
         }, "berth-" + request.kind() + "-stdin");

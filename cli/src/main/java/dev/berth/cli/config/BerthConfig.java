@@ -40,14 +40,21 @@ public record BerthConfig(
         }
     }
 
-    /** The CRI endpoint. */
-    public record Grpc(Path socket, int maxMessageSize, Duration shutdownTimeout) {
+    /** The CRI endpoint. {@code maxConcurrentCalls}: CRI handlers run at once (as many more may wait). */
+    public record Grpc(Path socket, int maxMessageSize, Duration shutdownTimeout, int maxConcurrentCalls) {
+        public static final int DEFAULT_MAX_CONCURRENT_CALLS = 64;
+
+        public Grpc(Path socket, int maxMessageSize, Duration shutdownTimeout) {
+            this(socket, maxMessageSize, shutdownTimeout, DEFAULT_MAX_CONCURRENT_CALLS);
+        }
+
         static Grpc read(ConfigSection s, Path runRoot) {
             String socket = s.string("socket", "");
             return new Grpc(
                     socket.isEmpty() ? runRoot.resolve("berth.sock") : absolute(s, "socket", socket),
                     (int) s.integer("max_message_size", 16 * 1024 * 1024, 4096, Integer.MAX_VALUE),
-                    s.duration("shutdown_timeout", Duration.ofSeconds(10)));
+                    s.duration("shutdown_timeout", Duration.ofSeconds(10)),
+                    (int) s.integer("max_concurrent_calls", DEFAULT_MAX_CONCURRENT_CALLS, 1, 1024));
         }
     }
 
@@ -191,7 +198,14 @@ public record BerthConfig(
 
     /** How images are fetched from registries. */
     public record Registry(Path configPath, Path authFile, Duration requestTimeout, Duration pullProgressTimeout,
-                           int maxConcurrentDownloads) {
+                           int maxConcurrentDownloads, int maxConcurrentPulls) {
+        public static final int DEFAULT_MAX_CONCURRENT_PULLS = 8;
+
+        public Registry(Path configPath, Path authFile, Duration requestTimeout, Duration pullProgressTimeout,
+                        int maxConcurrentDownloads) {
+            this(configPath, authFile, requestTimeout, pullProgressTimeout, maxConcurrentDownloads, DEFAULT_MAX_CONCURRENT_PULLS);
+        }
+
         static Registry read(ConfigSection s) {
             Duration progress = s.duration("pull_progress_timeout", Duration.ofMinutes(5));
             if (progress.isZero() || progress.isNegative()) {
@@ -206,7 +220,8 @@ public record BerthConfig(
                     absolute(s, "auth_file", s.string("auth_file", "/etc/berth/auth.json")),
                     request,
                     progress,
-                    (int) s.integer("max_concurrent_downloads", 3, 1, 64));
+                    (int) s.integer("max_concurrent_downloads", 3, 1, 64),
+                    (int) s.integer("max_concurrent_pulls", DEFAULT_MAX_CONCURRENT_PULLS, 1, 256));
         }
     }
 
@@ -255,7 +270,7 @@ public record BerthConfig(
         }
         Grpc grpc = Grpc.read(top.section("grpc"), runRoot);
         if (o.socket() != null) {
-            grpc = new Grpc(o.socket().toAbsolutePath(), grpc.maxMessageSize(), grpc.shutdownTimeout());
+            grpc = new Grpc(o.socket().toAbsolutePath(), grpc.maxMessageSize(), grpc.shutdownTimeout(), grpc.maxConcurrentCalls());
         }
         BerthConfig config = new BerthConfig(root, runRoot, log, grpc,
                 Cgroup.read(top.section("cgroup")),

@@ -30,32 +30,63 @@ import io.grpc.stub.StreamObserver;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Optional;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
+import io.grpc.Context;
+import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.FutureTask;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * The CRI ImageService: ListImages, StreamImages, ImageStatus, PullImage, RemoveImage and
- * ImageFsInfo, translated to and from berth's image store. Pulls run on their own threads so
- * that a slow registry never holds a gRPC thread.
+ * ImageFsInfo, translated to and from berth's image store. Pulls run on threads of their own
+ * so that a slow registry never holds a gRPC thread: at most {@code maxConcurrentPulls} at
+ * once, as many more queued, any further one answered RESOURCE_EXHAUSTED. A pull whose caller
+ * cancels or whose deadline passes is cancelled too: a queued one never starts, a running one
+ * is interrupted, and its thread is free for the next.
  */
 public final class ImageRpcs implements CriRegistry.Feature {
     private static final int STREAM_BATCH = 100;
+    public static final int DEFAULT_MAX_CONCURRENT_PULLS = 8;
+
+    /** What a pull does: {@link ImageService#pull}, or a stand-in in tests. */
+    @FunctionalInterface
+    interface Puller {
+        ImageRecord pull(String ref, Credentials creds, java.util.Map<String, String> annotations);
+    }
 
     private final ImageService images;
+    private final Puller puller;
     private final Path containersDir;
-    private final ExecutorService pulls;
+    private final ThreadPoolExecutor pulls;
 
     /** {@code containersDir} holds the containers' writable layers (reported by ImageFsInfo). */
     public ImageRpcs(ImageService images, Path containersDir) {
+        this(images, containersDir, DEFAULT_MAX_CONCURRENT_PULLS);
+    }
+
+    public ImageRpcs(ImageService images, Path containersDir, int maxConcurrentPulls) {
+        this(images, images::pull, containersDir, maxConcurrentPulls);
+    }
+
+    ImageRpcs(ImageService images, Puller puller, Path containersDir, int maxConcurrentPulls) {
         this.images = images;
+        this.puller = puller;
         this.containersDir = containersDir;
         AtomicInteger n = new AtomicInteger();
-        this.pulls = Executors.newCachedThreadPool(r -> {
-            Thread t = new Thread(r, "berth-pull-" + n.incrementAndGet());
-            t.setDaemon(true);
-            return t;
-        });
+        this.pulls = new ThreadPoolExecutor(maxConcurrentPulls, maxConcurrentPulls, 1, TimeUnit.MINUTES,
+                new ArrayBlockingQueue<>(maxConcurrentPulls), r -> {
+                    Thread t = new Thread(r, "berth-pull-" + n.incrementAndGet());
+                    t.setDaemon(true);
+                    return t;
+                });
+        this.pulls.allowCoreThreadTimeOut(true);
+    }
+
+    /** Pulls running or queued (for tests and metrics). */
+    int pullsInProgress() {
+        return pulls.getActiveCount() + pulls.getQueue().size();
     }
 
     @Override
@@ -127,10 +158,9 @@ public final class ImageRpcs implements CriRegistry.Feature {
             throw BerthException.invalidArgument("PullImage: image is empty");
         }
         Credentials creds = credentials(request.getAuth());
-        pulls.execute(() -> {
-            // the pull completes even when the caller gave up: the next PullImage finds the image
+        FutureTask<Void> pull = new FutureTask<>(() -> {
             try {
-                ImageRecord r = images.pull(ref, creds, request.getImage().getAnnotationsMap());
+                ImageRecord r = puller.pull(ref, creds, request.getImage().getAnnotationsMap());
                 out.onNext(PullImageResponse.newBuilder().setImageRef(r.id().toString()).build());
                 out.onCompleted();
             } catch (io.grpc.StatusRuntimeException cancelled) {
@@ -142,7 +172,20 @@ public final class ImageRpcs implements CriRegistry.Feature {
                     // the call was cancelled meanwhile
                 }
             }
+            return null;
         });
+        try {
+            pulls.execute(pull);
+        } catch (RejectedExecutionException e) {
+            throw BerthException.resourceExhausted("PullImage %s: %d pulls are running and %d queued; retry later", ref,
+                    pulls.getMaximumPoolSize(), pulls.getQueue().size());
+        }
+        // the caller went away or its deadline passed: nobody waits for this pull any more
+        Context.current().addListener(context -> {
+            if (pull.cancel(true)) {
+                pulls.remove(pull);
+            }
+        }, Runnable::run);
     }
 
     private static Credentials credentials(AuthConfig a) {

@@ -9,11 +9,15 @@ import java.util.Map;
 /**
  * Renders requests for the debug log with every field marked {@code debug_redact} in api.proto
  * (the secrets of AuthConfig: password, auth, identity_token, registry_token) replaced, at any
- * depth.
+ * depth, and the values of container environment variables too (Kubernetes secrets reach a
+ * container as env values); their names, labels, annotations and commands stay readable.
  */
 public final class Redaction {
     static final String MASK = "[redacted]";
     private static final int MAX_LENGTH = 4096;
+    /** Repeated KeyValue fields that hold environment variables: their values are masked, their keys kept. */
+    private static final java.util.Set<String> ENV_FIELDS = java.util.Set.of(
+            dev.berth.cri.v1.ContainerConfig.getDescriptor().findFieldByName("envs").getFullName());
 
     private Redaction() {
     }
@@ -30,7 +34,17 @@ public final class Redaction {
         Message.Builder b = null;
         for (Map.Entry<FieldDescriptor, Object> e : message.getAllFields().entrySet()) {
             FieldDescriptor f = e.getKey();
-            if (f.getOptions().getDebugRedact()) {
+            if (ENV_FIELDS.contains(f.getFullName())) {
+                b = b == null ? message.toBuilder() : b;
+                b.clearField(f);
+                for (Object item : (List<?>) e.getValue()) {
+                    Message kv = (Message) item;
+                    FieldDescriptor value = kv.getDescriptorForType().findFieldByName("value");
+                    Object mask = value.getJavaType() == FieldDescriptor.JavaType.BYTE_STRING
+                            ? com.google.protobuf.ByteString.copyFromUtf8(MASK) : MASK;
+                    b.addRepeatedField(f, kv.toBuilder().setField(value, mask).build());
+                }
+            } else if (f.getOptions().getDebugRedact()) {
                 b = b == null ? message.toBuilder() : b;
                 if (f.isRepeated()) {
                     b.clearField(f);
