@@ -17,7 +17,7 @@ public final class Images {
         BerthConfig.Registry r = config.registry();
         RegistryClient.Settings client = new RegistryClient.Settings(r.requestTimeout(), 3, java.time.Duration.ofMillis(500), Platform.host());
         ImageService.Settings settings = new ImageService.Settings(r.pullProgressTimeout(), r.maxConcurrentDownloads(),
-                Set.copyOf(config.images().pinnedImages()), client);
+                Set.copyOf(config.images().pinnedImages()), client, config.images().unpack());
         return new ImageService(config.root().resolve("images"), settings, new HostsDirectory(r.configPath(), r.requestTimeout()),
                 new CredentialStore(r.authFile()));
     }

@@ -225,8 +225,11 @@ public record BerthConfig(
         }
     }
 
-    /** The image store. */
-    public record Images(List<String> pinnedImages) {
+    /**
+     * The image store.
+     * @param unpack the caps on what one layer and one image may unpack (uncompressed bytes, entries)
+     */
+    public record Images(List<String> pinnedImages, dev.berth.images.layer.UnpackLimits unpack) {
         static Images read(ConfigSection s) {
             List<String> pinned = new java.util.ArrayList<>();
             for (String ref : s.strings("pinned_images", List.of())) {
@@ -236,7 +239,13 @@ public record BerthConfig(
                     throw new ConfigException("config key 'images.pinned_images': " + e.getMessage());
                 }
             }
-            return new Images(List.copyOf(pinned));
+            dev.berth.images.layer.UnpackLimits d = dev.berth.images.layer.UnpackLimits.DEFAULTS;
+            dev.berth.images.layer.UnpackLimits unpack = new dev.berth.images.layer.UnpackLimits(
+                    s.integer("max_layer_bytes", d.layerBytes(), 1L << 20, Long.MAX_VALUE),
+                    s.integer("max_layer_entries", d.layerEntries(), 1, Integer.MAX_VALUE),
+                    s.integer("max_image_bytes", d.imageBytes(), 1L << 20, Long.MAX_VALUE),
+                    s.integer("max_image_entries", d.imageEntries(), 1, Integer.MAX_VALUE));
+            return new Images(List.copyOf(pinned), unpack);
         }
     }
 

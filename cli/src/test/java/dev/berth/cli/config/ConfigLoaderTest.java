@@ -56,6 +56,15 @@ class ConfigLoaderTest {
     }
 
     @Test
+    void unpackCapsAreReadFromTheImagesTableAndBoundedBelow() {
+        BerthConfig c = parse("[images]\nmax_layer_bytes = 1073741824\nmax_layer_entries = 5000\n"
+                + "max_image_bytes = 2147483648\nmax_image_entries = 9000\n");
+        assertEquals(new dev.berth.images.layer.UnpackLimits(1L << 30, 5000, 2L << 30, 9000), c.images().unpack());
+        assertEquals(dev.berth.images.layer.UnpackLimits.DEFAULTS, parse("").images().unpack());
+        assertTrue(error("[images]\nmax_layer_entries = 0\n").contains("images.max_layer_entries"));
+    }
+
+    @Test
     void socketFollowsRunRootUnlessSetAndFlagsWinOverTheFile() {
         assertEquals(Path.of("/tmp/r/berth.sock"), parse("run_root = \"/tmp/r\"").grpc().socket());
         BerthConfig c = ConfigLoader.parse("root = \"/a\"\n[log]\nlevel = \"warn\"\n",
