@@ -58,6 +58,11 @@ public final class HostileLayers {
             return entry("PaxHeaders/x", 'x', b.length, 0644, "", 0, 0, b);
         }
 
+        /** A GNU long-name entry ({@code L}) naming the next entry with {@code name}, however long. */
+        public Tar gnuLongName(byte[] name) {
+            return entry("././@LongLink", 'L', name.length, 0644, "", 0, 0, name);
+        }
+
         /** The header of a regular file of {@code size} bytes whose content the caller writes with {@link #raw} (or a bomb supplies). */
         public Tar fileHeader(String name, long size, int mode) {
             if (size > 077777777777L) {

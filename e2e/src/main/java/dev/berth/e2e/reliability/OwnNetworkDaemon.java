@@ -37,6 +37,10 @@ public final class OwnNetworkDaemon {
     public static BerthProcess start(Path dir) throws IOException, InterruptedException {
         Path berthDir = dir.resolve("berth");
         Files.createDirectories(berthDir);
+        // a test's temporary directory is 0700: opened to other users, what they can reach below is up to berth's own modes
+        for (Path d : List.of(dir, berthDir)) {
+            Files.setPosixFilePermissions(d, java.nio.file.attribute.PosixFilePermissions.fromString("rwxr-xr-x"));
+        }
         Path config = berthDir.resolve("berth-fuzz.toml");
         Files.writeString(config, "[network]\n"
                 + "cni_config_dir = \"" + berthDir.resolve("net.d") + "\"\n"
