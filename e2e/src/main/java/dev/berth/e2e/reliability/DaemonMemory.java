@@ -21,6 +21,7 @@ public final class DaemonMemory implements AutoCloseable {
     private final long pid;
     private final AtomicLong peakHeap = new AtomicLong();
     private final AtomicLong peakPss = new AtomicLong();
+    private final AtomicLong windowHeap = new AtomicLong();
     private final AtomicLong samples = new AtomicLong();
     private volatile boolean running;
     private Thread sampler;
@@ -54,6 +55,7 @@ public final class DaemonMemory implements AutoCloseable {
         try {
             heap = heapAfterFullGc(pid);
             peakHeap.accumulateAndGet(heap, Math::max);
+            windowHeap.accumulateAndGet(heap, Math::max);
             peakPss.accumulateAndGet(pssBytes(pid), Math::max);
             samples.incrementAndGet();
         } catch (IOException | RuntimeException e) {
@@ -66,6 +68,12 @@ public final class DaemonMemory implements AutoCloseable {
 
     public long peakHeapBytes() {
         return peakHeap.get();
+    }
+
+    /** The peak heap after a full GC since the last call (measuring once more now), so that a run can say which step needed it. */
+    public long takeWindowPeakHeapBytes() {
+        sample();
+        return windowHeap.getAndSet(0);
     }
 
     public long peakPssBytes() {
