@@ -13,6 +13,12 @@ import org.slf4j.LoggerFactory;
 /** The one place where failures become gRPC status codes. */
 public final class GrpcErrors {
     private static final Logger LOG = LoggerFactory.getLogger(GrpcErrors.class);
+    /**
+     * Most characters of a status description. Messages quote what the caller or an image sent
+     * (names, paths, ids); a description travels in an HTTP/2 trailer that a client refuses
+     * beyond its header limit (8 KiB by default), which turned a clear error into a transport one.
+     */
+    static final int MAX_DESCRIPTION = 4096;
 
     private GrpcErrors() {
     }
@@ -45,13 +51,22 @@ public final class GrpcErrors {
             if (be.kind() == BerthException.Kind.INTERNAL && be.getCause() != null) {
                 message = message + ": " + be.getCause();
             }
-            return Status.fromCode(code).withDescription(message).withCause(be);
+            return Status.fromCode(code).withDescription(bounded(message)).withCause(be);
         }
         if (t instanceof CancellationException || t instanceof InterruptedException) {
             return Status.CANCELLED.withDescription("the operation was cancelled").withCause(t);
         }
         LOG.error("internal error", t);
-        return Status.INTERNAL.withDescription("internal error: " + t).withCause(t);
+        return Status.INTERNAL.withDescription(bounded("internal error: " + t)).withCause(t);
+    }
+
+    /** {@code message}, cut to {@link #MAX_DESCRIPTION} characters with a note of how much was left out. */
+    static String bounded(String message) {
+        if (message == null || message.length() <= MAX_DESCRIPTION) {
+            return message;
+        }
+        String tail = "… (" + (message.length() - MAX_DESCRIPTION) + " more characters)";
+        return message.substring(0, MAX_DESCRIPTION - tail.length()) + tail;
     }
 
     public static StatusRuntimeException toStatusException(Throwable t) {

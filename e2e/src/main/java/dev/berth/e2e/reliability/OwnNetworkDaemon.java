@@ -45,7 +45,9 @@ public final class OwnNetworkDaemon {
         Files.writeString(config, "[network]\n"
                 + "cni_config_dir = \"" + berthDir.resolve("net.d") + "\"\n"
                 + "default_bridge = \"" + BRIDGE + "\"\n"
-                + "default_subnet = \"" + SUBNET + "\"\n", StandardCharsets.UTF_8);
+                + "default_subnet = \"" + SUBNET + "\"\n"
+                // a cap the hostile suite's 10 GiB bomb hits, above its 1 GiB passwd layer (the default, 128 GiB, fits real images)
+                + "[images]\nmax_layer_bytes = " + (2L << 30) + "\n", StandardCharsets.UTF_8);
         return BerthProcess.start(berthDir, "--config", config.toString(), "--metrics-address", "127.0.0.1:" + freePort());
     }
 
