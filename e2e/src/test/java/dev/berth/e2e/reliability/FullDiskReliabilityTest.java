@@ -110,21 +110,18 @@ class FullDiskReliabilityTest {
 
             // a restart on the full filesystems: it starts, and what it lists is whole
             int stopped = h.berth.stop();
-            h.berth.restart();
-            ReliabilityHarness.View restarted = h.view();
-            problems.addAll(restarted.problems().stream().map(p -> "after a restart while full: " + p).toList());
-            if (!restarted.pods().containsKey(pod) || restarted.pods().get(pod).getState() != PodSandboxState.SANDBOX_READY) {
-                problems.add("after a restart while full: the pod made before is not listed READY: " + restarted.pods().keySet());
-            }
-            for (String c : List.of(running, created)) {
-                if (!restarted.containers().containsKey(c)) {
-                    problems.add("after a restart while full: container " + c + " made before is not listed");
-                }
+            boolean servedWhileFull = restart(h, problems);
+            if (servedWhileFull) {
+                checkRestarted(h, pod, List.of(running, created), "after a restart while full", problems);
             }
 
-            // space again: everything works
+            // space again: everything works (after a restart if the daemon did not start while full)
             Files.delete(rootFiller);
             Files.delete(runFiller);
+            if (!servedWhileFull) {
+                h.berth.restart();
+                checkRestarted(h, pod, List.of(running, created), "after a restart with space", problems);
+            }
             ReliabilityHarness.Ledger after = new ReliabilityHarness.Ledger();
             after.call("PullImage", () -> rh.images().pullImage(PullImageRequest.newBuilder()
                     .setImage(ImageSpec.newBuilder().setImage(pullRef)).build()));
@@ -149,9 +146,9 @@ class FullDiskReliabilityTest {
             Map<String, List<String>> leaks = census.take().leaksSince(before);
 
             System.out.printf("RELIABILITY c: root tmpfs 64 MiB (filled with %d MiB), run root tmpfs 16 MiB (filled with %d MiB);"
-                            + " while full: %s; problems %d; SIGTERM while full exited %d, restart on full filesystems served;"
+                            + " while full: %s; problems %d; SIGTERM while full exited %d, restart on full filesystems served: %s;"
                             + " after freeing: calls %d/%d succeeded (%s), started container %s; leaks %d %s%n",
-                    filledRoot >> 20, filledRun >> 20, String.join("; ", outcomes), problems.size(), stopped, after.tried(),
+                    filledRoot >> 20, filledRun >> 20, String.join("; ", outcomes), problems.size(), stopped, servedWhileFull, after.tried(),
                     after.succeeded(), after.perMethod(), state, LeakCensus.total(leaks), leaks);
             problems.forEach(p -> System.out.println("RELIABILITY c: problem: " + p));
 
@@ -176,6 +173,34 @@ class FullDiskReliabilityTest {
         }
         assertTrue(LeakCensus.run("cat", "/proc/self/mountinfo").lines().noneMatch(l -> l.contains(dir.toString())),
                 "the tmpfs mounts are gone");
+    }
+
+    /** Restarts berth; false (and a problem) when it does not come up. */
+    private static boolean restart(ReliabilityHarness h, List<String> problems) throws Exception {
+        try {
+            h.berth.restart();
+            return true;
+        } catch (IllegalStateException e) {
+            String log = h.berth.logText();
+            String last = log.lines().filter(l -> !l.isBlank()).reduce((a, b) -> b).orElse("");
+            problems.add("berth does not start on a full filesystem: " + last);
+            return false;
+        }
+    }
+
+    /** The pod and containers made before the filesystems filled up are listed, and all that is listed is whole. */
+    private static void checkRestarted(ReliabilityHarness h, String pod, List<String> containers, String when, List<String> problems)
+            throws Exception {
+        ReliabilityHarness.View v = h.view();
+        problems.addAll(v.problems().stream().map(p -> when + ": " + p).toList());
+        if (!v.pods().containsKey(pod) || v.pods().get(pod).getState() != PodSandboxState.SANDBOX_READY) {
+            problems.add(when + ": the pod made before is not listed READY: " + v.pods().keySet());
+        }
+        for (String c : containers) {
+            if (!v.containers().containsKey(c)) {
+                problems.add(when + ": container " + c + " made before is not listed");
+            }
+        }
     }
 
     private static void mountTmpfs(Path at, String size) throws Exception {
