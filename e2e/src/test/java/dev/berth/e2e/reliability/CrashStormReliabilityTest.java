@@ -160,13 +160,16 @@ class CrashStormReliabilityTest {
                     throw new AssertionError("a call failed before any kill: " + counts.unexpected);
                 }
             }
-            List<String> inconsistencies = new ArrayList<>();
+            // each distinct problem, with the kill points after which it was seen (a leftover stays until removed)
+            Map<String, List<Integer>> inconsistencies = new LinkedHashMap<>();
+            List<Long> delays = new ArrayList<>();
             int podsChecked = 0;
             int containersChecked = 0;
             int runningKept = 0;
             long t0 = System.nanoTime();
             for (int k = 0; k < killPoints; k++) {
                 long delay = 500 + random.nextInt(4500);
+                delays.add(delay);
                 boolean[] killed = {false};
                 List<Thread> storm = new ArrayList<>();
                 boolean afterRestart = k > 0;
@@ -185,7 +188,7 @@ class CrashStormReliabilityTest {
                     t.join();
                 }
                 h.berth.restart();
-                int[] checked = check(h, owned, inconsistencies, "kill " + (k + 1) + " (after " + delay + " ms)");
+                int[] checked = check(h, owned, inconsistencies, k + 1);
                 podsChecked += checked[0];
                 containersChecked += checked[1];
                 runningKept += checked[2];
@@ -207,18 +210,20 @@ class CrashStormReliabilityTest {
             }
             Map<String, List<String>> leaks = census.take().leaksSince(before);
 
-            System.out.printf("RELIABILITY b: seed %d, %d kill points, %d client threads, %.1f s; ops tried %d, succeeded %d,"
+            System.out.printf("RELIABILITY b: seed %d, %d kill points (ms into each storm: %s), %d client threads, %.1f s;"
+                            + " ops tried %d, succeeded %d,"
                             + " cut short by the kill %d, failed otherwise %d; ops after a restart tried %d, succeeded %d;"
                             + " checked after restarts %d pods, %d containers, running containers kept %d; inconsistencies %d;"
                             + " cleanup of %d pods %d containers: calls %d/%d; leaks %d %s%n",
-                    seed, killPoints, threads, (t1 - t0) / 1e9, counts.tried.get(), counts.succeeded.get(), counts.cutByKill.get(),
+                    seed, killPoints, delays, threads, (t1 - t0) / 1e9, counts.tried.get(), counts.succeeded.get(), counts.cutByKill.get(),
                     counts.unexpected.size(), counts.triedAfterARestart.get(), counts.succeededAfterARestart.get(), podsChecked,
                     containersChecked, runningKept, inconsistencies.size(), leftPods, leftContainers, cleanup.tried(),
                     cleanup.succeeded(), LeakCensus.total(leaks), leaks);
-            inconsistencies.forEach(i -> System.out.println("RELIABILITY b: inconsistency: " + i));
+            inconsistencies.forEach((problem, kills) -> System.out.println("RELIABILITY b: inconsistency (after kill "
+                    + kills.get(0) + (kills.size() > 1 ? ", seen at " + kills.size() + " checks" : "") + "): " + problem));
             counts.unexpected.forEach(u -> System.out.println("RELIABILITY b: failed call: " + u));
 
-            assertEquals(List.of(), inconsistencies, "every object whole or gone after each restart (seed " + seed + ")");
+            assertEquals(Map.of(), inconsistencies, "every object whole or gone after each restart (seed " + seed + ")");
             assertEquals(List.of(), counts.unexpected, "no call fails but by the kill (seed " + seed + ")");
             assertEquals(List.of(), cleanup.failures, "removing what is left succeeds");
             assertEquals(Map.of(), leaks, "nothing leaks (seed " + seed + ")");
@@ -380,10 +385,10 @@ class CrashStormReliabilityTest {
 
     /**
      * Checks the restarted daemon against its host state and the clients' view, adds what is
-     * wrong to {@code out}, and hands each client the daemon's view of its pods for the next
+     * wrong to {@code out} (each problem with the kill points after which it was seen), and hands each client the daemon's view of its pods for the next
      * storm. Returns {pods checked, containers checked, running containers kept}.
      */
-    private static int[] check(ReliabilityHarness h, List<Owned> owned, List<String> out, String when) throws Exception {
+    private static int[] check(ReliabilityHarness h, List<Owned> owned, Map<String, List<Integer>> out, int kill) throws Exception {
         ReliabilityHarness.View view = h.view();
         List<String> problems = new ArrayList<>(view.problems());
         Map<String, PodSandbox> pods = view.pods();
@@ -438,7 +443,7 @@ class CrashStormReliabilityTest {
             }
         }
 
-        problems.forEach(p -> out.add(when + ": " + p));
+        problems.forEach(p -> out.computeIfAbsent(p, x -> new ArrayList<>()).add(kill));
 
         // the daemon's view is the clients' view from now on
         for (Owned o : owned) {
