@@ -13,8 +13,6 @@ import dev.berth.cri.v1.ListPodSandboxRequest;
 import dev.berth.cri.v1.PodSandbox;
 import dev.berth.cri.v1.PodSandboxConfig;
 import dev.berth.cri.v1.PodSandboxState;
-import dev.berth.cri.v1.PodSandboxStatusRequest;
-import dev.berth.cri.v1.PodSandboxStatusResponse;
 import dev.berth.cri.v1.RemoveContainerRequest;
 import dev.berth.cri.v1.RemovePodSandboxRequest;
 import dev.berth.cri.v1.RunPodSandboxRequest;
@@ -23,12 +21,9 @@ import dev.berth.cri.v1.StopContainerRequest;
 import dev.berth.cri.v1.StopPodSandboxRequest;
 import io.grpc.StatusRuntimeException;
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collections;
-import java.util.HashMap;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -37,8 +32,6 @@ import java.util.Random;
 import java.util.Set;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Supplier;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -60,7 +53,6 @@ import org.junit.jupiter.api.io.TempDir;
  */
 @Tag("root")
 class CrashStormReliabilityTest {
-    private static final Pattern ID = Pattern.compile("(?<![0-9a-f])[0-9a-f]{64}(?![0-9a-f])");
     private static final ObjectMapper JSON = new ObjectMapper();
 
     @TempDir
@@ -384,9 +376,10 @@ class CrashStormReliabilityTest {
     // ---------------------------------------------------------------- after a restart
 
     /**
-     * Checks the restarted daemon against its host state and the clients' view, adds what is
-     * wrong to {@code out} (each problem with the kill points after which it was seen), and hands each client the daemon's view of its pods for the next
-     * storm. Returns {pods checked, containers checked, running containers kept}.
+     * Checks the restarted daemon against its host state ({@link ReliabilityHarness#view()}) and
+     * against what the clients saw succeed before the kill, adds each problem to {@code out}
+     * with the kill points after which it was seen, and hands each client the daemon's view of
+     * its pods for the next storm. Returns {pods checked, containers checked, running containers kept}.
      */
     private static int[] check(ReliabilityHarness h, List<Owned> owned, Map<String, List<Integer>> out, int kill) throws Exception {
         ReliabilityHarness.View view = h.view();

@@ -212,7 +212,8 @@ final class ReliabilityHarness implements AutoCloseable {
     /**
      * What the daemon lists, each listed object checked against the host (see {@link View}), and
      * every leftover of an object it does not list: a mount, state file, image hold, conmon,
-     * cgroup or IP lease naming an id the daemon does not list, veths beyond its pods' addresses.
+     * cgroup or IP lease naming an id the daemon does not list, a veth on the bridge that is no
+     * listed pod's.
      */
     View view() throws IOException {
         List<String> problems = new ArrayList<>();
@@ -367,8 +368,9 @@ final class ReliabilityHarness implements AutoCloseable {
      * The daemon's pods and containers, and what is wrong with them: a listed pod whose status
      * fails, or that is READY without its pinned network namespace, address, cgroup or (sharing a
      * PID namespace) infra process; a listed container whose pod is not listed, whose status
-     * fails or disagrees with the list, that has no writable layer, or that is RUNNING without
-     * its process, its conmon or its mounted root filesystem; and leftovers of what is not listed.
+     * fails or disagrees with the list, that has no writable layer, that is RUNNING without its
+     * process, its conmon or its mounted root filesystem, or that is CREATED or EXITED while runc
+     * says it runs; and leftovers of what is not listed.
      */
     record View(Map<String, PodSandbox> pods, Map<String, Container> containers, Map<String, JsonNode> containerInfo,
             Map<String, Boolean> sharedPids, List<String> problems) {
