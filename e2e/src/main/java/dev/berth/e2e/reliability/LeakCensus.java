@@ -26,8 +26,8 @@ import java.util.stream.Stream;
  * What one berth daemon holds on the host, counted so that two counts can be compared: mounts
  * under its root and run root, namespace pins under its run root, veths on its bridge, IP
  * leases in its IPAM directory, iptables rules naming its subnet (and the chains they jump to),
- * cgroups below its tests' cgroup parents (every mounted hierarchy), conmon processes whose
- * command line names its run root, image holds, and every other path under its state roots but
+ * cgroups below its tests' cgroup parents (every mounted hierarchy), conmon processes and other
+ * processes (but the daemon) whose command line names its run root, image holds, and every other path under its state roots but
  * the image store. Everything is scoped to that one daemon, so a count stays exact while other
  * daemons run on the same host.
  *
@@ -37,7 +37,7 @@ import java.util.stream.Stream;
 public final class LeakCensus {
     /** Every kind of resource counted, in the order reports list them. */
     public static final List<String> KINDS = List.of("mounts", "namespace pins", "veths", "ip leases", "iptables rules",
-            "cgroups", "conmon processes", "image holds", "state files");
+            "cgroups", "conmon processes", "other processes", "image holds", "state files");
 
     private static final Path CGROUP_ROOT = Path.of("/sys/fs/cgroup");
     private static final Pattern IPV4 = Pattern.compile("(?<![0-9.])(\\d{1,3})\\.(\\d{1,3})\\.(\\d{1,3})\\.(\\d{1,3})(?![0-9])");
@@ -121,6 +121,7 @@ public final class LeakCensus {
         items.put("iptables rules", bag(iptablesRules()));
         items.put("cgroups", bag(cgroups()));
         items.put("conmon processes", bag(conmons()));
+        items.put("other processes", bag(otherProcesses()));
         items.put("image holds", bag(filesUnder(root.resolve("images/holds"), List.of())));
         items.put("state files", bag(stateFiles()));
         return new Snapshot(items);
@@ -309,16 +310,31 @@ public final class LeakCensus {
 
     /** conmon processes whose command line names the run root. */
     List<String> conmons() {
+        return processesNamingRunRoot(true);
+    }
+
+    /**
+     * Processes other than conmon and the daemon ({@code berth.jar}) whose command line names the
+     * run root, such as a shell that starts conmon and waits on a FIFO under it.
+     */
+    List<String> otherProcesses() {
+        return processesNamingRunRoot(false);
+    }
+
+    private List<String> processesNamingRunRoot(boolean conmon) {
         List<String> out = new ArrayList<>();
         for (Path p : list(Path.of("/proc"))) {
             String name = p.getFileName().toString();
-            if (!name.matches("\\d+")) {
+            if (!name.matches("\\d+") || Long.parseLong(name) == ProcessHandle.current().pid()) {
                 continue;
             }
             try {
                 String cmd = new String(Files.readAllBytes(p.resolve("cmdline")), StandardCharsets.UTF_8);
                 String argv0 = cmd.contains("\0") ? cmd.substring(0, cmd.indexOf('\0')) : cmd;
-                if (argv0.endsWith("conmon") && cmd.contains(runRoot.toString())) {
+                if (!cmd.contains(runRoot.toString()) || cmd.contains("berth.jar")) {
+                    continue;
+                }
+                if (argv0.endsWith("conmon") == conmon) {
                     out.add(name + " " + cmd.replace('\0', ' ').strip());
                 }
             } catch (IOException e) {

@@ -211,8 +211,8 @@ final class ReliabilityHarness implements AutoCloseable {
 
     /**
      * What the daemon lists, each listed object checked against the host (see {@link View}), and
-     * every leftover of an object it does not list: a mount, state file, image hold, conmon,
-     * cgroup or IP lease naming an id the daemon does not list, a veth on the bridge that is no
+     * every leftover of an object it does not list: a mount, state file, image hold, conmon or
+     * other process, cgroup or IP lease naming an id the daemon does not list, a veth on the bridge that is no
      * listed pod's.
      */
     View view() throws IOException {
@@ -324,6 +324,9 @@ final class ReliabilityHarness implements AutoCloseable {
             if (containers.keySet().stream().noneMatch(conmon::contains)) {
                 problems.add("a conmon of no listed container: " + conmon);
             }
+        }
+        for (String process : census.otherProcesses()) {
+            orphan(problems, known, "process", process);
         }
         for (String cg : census.cgroups()) {
             String path = cg.substring(cg.indexOf(':') + 1);
@@ -474,8 +477,11 @@ final class ReliabilityHarness implements AutoCloseable {
      */
     static void sweepHost(Path dir, Path runRoot, List<String> cgroupParents) throws Exception {
         LeakCensus census = new LeakCensus(dir, runRoot, BRIDGE, SUBNET, cgroupParents, Set.of());
-        for (String conmon : census.conmons()) {
-            sh("kill -KILL " + conmon.split(" ")[0]);
+        for (String process : census.conmons()) {
+            sh("kill -KILL " + process.split(" ")[0]);
+        }
+        for (String process : census.otherProcesses()) {
+            sh("kill -KILL " + process.split(" ")[0]);
         }
         List<Path> cgroupDirs = new ArrayList<>();
         try (Stream<Path> hierarchies = Files.list(Path.of("/sys/fs/cgroup"))) {
