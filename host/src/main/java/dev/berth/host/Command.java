@@ -57,6 +57,11 @@ public final class Command {
     }
 
     private static final Duration DEFAULT_TIMEOUT = Duration.ofSeconds(60);
+    /**
+     * The longest wait this runner takes (about 73 years): a caller-chosen timeout such as a
+     * CRI ExecSync's seconds is saturated here, since millis and nanos of a larger one overflow.
+     */
+    static final Duration MAX_WAIT = Duration.ofNanos(Long.MAX_VALUE / 4);
     private static final File DEV_NULL = new File("/dev/null");
     /** Drains the output of running programs (reused threads: no thread is made per call). */
     private static final ExecutorService DRAINERS = Executors.newCachedThreadPool(r -> {
@@ -119,7 +124,7 @@ public final class Command {
 
     /** How long {@link #execute()} lets the program run (default 60 s); zero or negative: no limit. */
     public Command timeout(Duration t) {
-        this.timeout = t;
+        this.timeout = saturated(t);
         return this;
     }
 
@@ -128,8 +133,12 @@ public final class Command {
      * child may hold the pipes open); default: the timeout, or 2 s without one.
      */
     public Command drainAfterExit(Duration d) {
-        this.drainAfterExit = d;
+        this.drainAfterExit = saturated(d);
         return this;
+    }
+
+    private static Duration saturated(Duration d) {
+        return d != null && d.compareTo(MAX_WAIT) > 0 ? MAX_WAIT : d;
     }
 
     /** Most bytes kept of each output stream; the rest is read and dropped (the result says it was cut). */

@@ -14,6 +14,15 @@ import java.util.List;
 import org.junit.jupiter.api.Test;
 
 class CommandTest {
+    /** A CRI ExecSync of Long.MAX_VALUE seconds reached here and overflowed Duration.toMillis (INTERNAL). */
+    @Test
+    void aTimeoutTooLargeForMillisIsSaturatedNotAnOverflow() throws Exception {
+        Command.Result r = Command.of(List.of("true")).timeout(Duration.ofSeconds(Long.MAX_VALUE))
+                .drainAfterExit(Duration.ofSeconds(Long.MAX_VALUE)).execute();
+        assertTrue(r.ok(), r.diagnostic());
+        Command.Result huge = Command.of(List.of("true")).timeout(Duration.ofSeconds(594029905912552429L)).execute();
+        assertTrue(huge.ok(), huge.diagnostic());
+    }
     @Test
     void passesStdinAndEnvironmentAndCollectsBothStreams() throws Exception {
         Command.Result r = Command.of("/bin/sh", "-c", "cat; echo \"$X\" >&2; exit 3")
