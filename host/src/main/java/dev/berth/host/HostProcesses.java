@@ -17,6 +17,16 @@ public interface HostProcesses {
     /** The command name of the process (/proc/PID/comm); empty when there is no such process. */
     Optional<String> command(long pid);
 
+    /** The process's arguments (/proc/PID/cmdline); empty when there is no such process. */
+    default Optional<java.util.List<String>> commandLine(long pid) {
+        return Optional.empty();
+    }
+
+    /** The pids of the processes that exist now (a snapshot: any may be gone by the time it is used). */
+    default java.util.List<Long> pids() {
+        return java.util.List.of();
+    }
+
     /** Sends {@code signal} to {@code pid}; false if the process did not exist. */
     boolean signal(long pid, int signal);
 

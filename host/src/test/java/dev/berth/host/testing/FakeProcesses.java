@@ -25,7 +25,7 @@ public final class FakeProcesses implements HostProcesses {
     private final List<Signal> signals = new ArrayList<>();
     private long clock = 1000;
 
-    private record Entry(long startTime, long pgid, boolean ignoresTerm, String command) {
+    private record Entry(long startTime, long pgid, boolean ignoresTerm, String command, List<String> argv) {
     }
 
     /** A new running process {@code pid} in its own process group. */
@@ -44,7 +44,17 @@ public final class FakeProcesses implements HostProcesses {
     }
 
     private ProcessIdentity spawn(long pid, long pgid, boolean ignoresTerm, String command) {
-        Entry e = new Entry(++clock, pgid, ignoresTerm, command);
+        return spawn(pid, pgid, ignoresTerm, command, List.of(command));
+    }
+
+    /** A new running process with the command line {@code argv} ({@link #commandLine}); its command name is argv[0]'s base name. */
+    public synchronized ProcessIdentity spawnArgs(long pid, List<String> argv) {
+        String name = argv.isEmpty() ? "" : argv.get(0).substring(argv.get(0).lastIndexOf('/') + 1);
+        return spawn(pid, pid, false, name, List.copyOf(argv));
+    }
+
+    private ProcessIdentity spawn(long pid, long pgid, boolean ignoresTerm, String command, List<String> argv) {
+        Entry e = new Entry(++clock, pgid, ignoresTerm, command, argv);
         table.put(pid, e);
         return new ProcessIdentity(pid, e.startTime());
     }
@@ -72,6 +82,17 @@ public final class FakeProcesses implements HostProcesses {
     public synchronized Optional<String> command(long pid) {
         Entry e = table.get(pid);
         return e == null ? Optional.empty() : Optional.of(e.command());
+    }
+
+    @Override
+    public synchronized Optional<List<String>> commandLine(long pid) {
+        Entry e = table.get(pid);
+        return e == null ? Optional.empty() : Optional.of(e.argv());
+    }
+
+    @Override
+    public synchronized List<Long> pids() {
+        return List.copyOf(table.keySet());
     }
 
     @Override

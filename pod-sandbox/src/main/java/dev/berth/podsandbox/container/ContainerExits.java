@@ -126,15 +126,24 @@ public final class ContainerExits implements AutoCloseable {
         }
     }
 
-    /** Reconciles every running container with the system (what the watcher does on each wake-up). */
+    /**
+     * Writes the records a full disk kept in memory, then reconciles every running container
+     * with the system (what the watcher does on each wake-up). One container's failure does not
+     * hold up the others.
+     */
     void sweep() {
+        store.flush();
         for (ContainerRecord r : store.all()) {
             // a CREATED container may be starting: its exit is start()'s to report, with
             // its start time, so listeners never see a started container end unstarted
             if (r.state() != ContainerState.RUNNING || r.creating()) {
                 continue;
             }
-            reconcile(r); // an exit found here reaches the listeners through record()
+            try {
+                reconcile(r); // an exit found here reaches the listeners through record()
+            } catch (BerthException e) {
+                LOG.warn("container {}: {}", r.id(), e.getMessage());
+            }
         }
     }
 
@@ -245,9 +254,37 @@ public final class ContainerExits implements AutoCloseable {
         return rec;
     }
 
-    /** Applies a change to the record and persists it; a change into EXITED is reported to the listeners. */
+    /**
+     * Applies a change to the record and persists it; a change into EXITED is reported to the
+     * listeners. A change that cannot be written still holds in memory (and is reported): the
+     * store writes it later, and the caller hears of the failure.
+     *
+     * @throws BerthException RESOURCE_EXHAUSTED (full disk) or INTERNAL when the record is not on disk
+     */
     ContainerRecord record(String id, UnaryOperator<ContainerRecord> fn) {
         ContainerStore.Change c = store.update(id, fn);
+        report(c);
+        if (c.unwritten() != null) {
+            throw c.unwritten();
+        }
+        return c.after();
+    }
+
+    /**
+     * Writes the container's record now if an earlier change of it is still in memory only.
+     *
+     * @throws BerthException RESOURCE_EXHAUSTED (full disk) or INTERNAL when it still cannot be written
+     */
+    void written(String id) {
+        if (store.unwritten(id)) {
+            ContainerStore.Change c = store.update(id, r -> r);
+            if (c.unwritten() != null) {
+                throw c.unwritten();
+            }
+        }
+    }
+
+    private void report(ContainerStore.Change c) {
         if (c.before().state() != ContainerState.EXITED && c.after().state() == ContainerState.EXITED) {
             for (Consumer<ContainerRecord> l : listeners) {
                 try {
@@ -257,7 +294,6 @@ public final class ContainerExits implements AutoCloseable {
                 }
             }
         }
-        return c.after();
     }
 
     /**

@@ -79,6 +79,8 @@ public final class ContainerManager implements AutoCloseable {
     private final ConcurrentHashMap<String, Object> opLocks = new ConcurrentHashMap<>();
     /** Stops under way, by container id (see {@link #stop}). */
     private final ConcurrentHashMap<String, Stopping> stopping = new ConcurrentHashMap<>();
+    /** The records start-up rolled back or finished removing (their cgroups are the caller's to remove). */
+    private final List<ContainerRecord> removedAtStart = new ArrayList<>();
 
     /**
      * @param stateDir persistent state (records)
@@ -93,8 +95,14 @@ public final class ContainerManager implements AutoCloseable {
     /** With {@code processes} the seam through which conmon and exec'd processes are checked and killed. */
     public ContainerManager(Path stateDir, Path runDir, RuntimeHandlers handlers,
                             HostFacts host, OomProbe oomProbe, Options options, HostProcesses processes) {
+        this(stateDir, runDir, handlers, host, oomProbe, options, processes, AtomicFiles::write);
+    }
+
+    /** With {@code writer} the way records reach the disk (the tests' full disk). */
+    ContainerManager(Path stateDir, Path runDir, RuntimeHandlers handlers, HostFacts host, OomProbe oomProbe,
+                     Options options, HostProcesses processes, ContainerStore.Writer writer) {
         this.processes = processes;
-        this.store = new ContainerStore(stateDir.resolve("containers"));
+        this.store = new ContainerStore(stateDir.resolve("containers"), writer);
         this.bundlesDir = runDir.resolve("containers");
         this.exitDir = runDir.resolve("exits");
         this.socketDir = runDir.resolve("sockets");
@@ -185,6 +193,14 @@ public final class ContainerManager implements AutoCloseable {
     public ContainerRecord start(String id) {
         synchronized (opLock(id)) {
             ContainerRecord rec = exits.reconcile(store.get(id));
+            if (rec.state() == ContainerState.CREATED) {
+                ContainerRecord seen = catchUpStart(rec);
+                if (seen != rec) {
+                    // an earlier start went through before berth stopped: that start is this one
+                    exits.written(id);
+                    return exits.reconcile(seen);
+                }
+            }
             if (rec.state() != ContainerState.CREATED) {
                 throw BerthException.failedPrecondition("container %s is %s, not CREATED", id, rec.state());
             }
@@ -197,7 +213,10 @@ public final class ContainerManager implements AutoCloseable {
                 LOG.warn("container {} could not start: {}", failed.id(), e.getMessage());
                 throw e;
             }
-            // a container that ended at once may already be EXITED here: it still started
+            // a container that ended at once may already be EXITED here: it still started. A
+            // record the disk cannot take stays RUNNING in memory (the container runs: berth
+            // must not report it CREATED nor start it again) and is written by the next sweep;
+            // the caller hears RESOURCE_EXHAUSTED
             ContainerRecord running = exits.record(id, r -> r.state() == ContainerState.CREATED ? r.running(startedAt)
                     : r.startedAt() == 0 ? r.withStart(startedAt) : r);
             // the exit watcher leaves CREATED containers alone: an exit during the start is reported here
@@ -241,7 +260,11 @@ public final class ContainerManager implements AutoCloseable {
         } finally {
             leave(id, s);
         }
-        return exits.reconcile(store.get(id));
+        // the exit holds in memory even when the disk cannot take it (it is written later),
+        // and the caller hears that the record is not written
+        ContainerRecord stopped = exits.reconcile(store.get(id));
+        exits.written(id);
+        return stopped;
     }
 
     /**
@@ -273,6 +296,18 @@ public final class ContainerManager implements AutoCloseable {
 
     private void leave(String id, Stopping s) {
         stopping.computeIfPresent(id, (k, v) -> v == s && s.leave() ? null : v);
+    }
+
+    /**
+     * Notes durably that the container's removal begins, before anything of it goes: a crash
+     * after this leaves a container that start-up removes to the end rather than lists half gone.
+     */
+    public void markRemoving(String id) {
+        synchronized (opLock(id)) {
+            if (store.find(id).isPresent()) {
+                store.markRemoving(id);
+            }
+        }
     }
 
     /**
@@ -429,6 +464,11 @@ public final class ContainerManager implements AutoCloseable {
      */
     public ContainerRecord status(String id) {
         return exits.observe(store.get(id));
+    }
+
+    /** The record as berth holds it, without a look at exit files (what the next write puts on disk). */
+    ContainerRecord recorded(String id) {
+        return store.get(id);
     }
 
     /** The container as it is now, if berth has it (see {@link #status}). */
@@ -623,23 +663,122 @@ public final class ContainerManager implements AutoCloseable {
 
     /**
      * Adopts the records an earlier berth process left: a create it did not finish is rolled
-     * back, every other container is reconciled with the system (exits recorded, containers
-     * without a monitor killed).
+     * back, a removal it began is finished, every other container is reconciled with the system
+     * (a start the record missed, exits recorded, containers without a monitor killed). Records
+     * it cannot write stay in memory for the sweep to write: a full disk never stops berth.
+     * Bundles without a record and conmon launchers left blocked on their sync FIFO go.
      */
     private void recover() {
+        killStrandedLaunchers();
+        java.util.Set<String> recorded = new java.util.HashSet<>();
         for (ContainerRecord rec : store.load()) {
-            if (rec.creating()) {
-                LOG.info("rolling back container {} whose creation was interrupted", rec.id());
+            recorded.add(rec.id());
+            if (rec.creating() || store.removing(rec.id())) {
+                LOG.info("{} container {} whose {} was interrupted", rec.creating() ? "rolling back" : "removing",
+                        rec.id(), rec.creating() ? "creation" : "removal");
                 try {
                     cleanup(rec);
+                    removedAtStart.add(rec);
                 } catch (RuntimeException e) {
                     LOG.error("cannot roll back container {}: {}", rec.id(), e.getMessage());
                 }
                 continue;
             }
             store.adopt(rec);
-            exits.reconcile(rec);
+            // a failed write must not stop berth: the record holds in memory and the sweep writes it
+            try {
+                exits.reconcile(catchUpStart(rec));
+            } catch (RuntimeException e) {
+                LOG.warn("container {}: {}", rec.id(), e.getMessage());
+            }
         }
+        removeUnrecordedBundles(recorded);
+    }
+
+    /**
+     * A CREATED record of a container the runtime reports started (berth stopped between the
+     * runtime's start and the RUNNING record, or could not write it): recorded RUNNING, started
+     * when berth noticed it, so that it is neither reported CREATED nor started again. Else the
+     * record as it is.
+     */
+    private ContainerRecord catchUpStart(ContainerRecord rec) {
+        if (rec.state() != ContainerState.CREATED || rec.creating()) {
+            return rec;
+        }
+        Optional<String> status;
+        try {
+            status = runtime(rec).status(rec.id());
+        } catch (BerthException e) {
+            LOG.warn("cannot ask the runtime about container {}: {}", rec.id(), e.getMessage());
+            return rec;
+        }
+        // "stopped" is left to the exit file: the container may have died before any start
+        if (status.isEmpty() || !(status.get().equals("running") || status.get().equals("paused"))) {
+            return rec;
+        }
+        LOG.warn("container {} is {} though its record says CREATED (berth stopped while starting it); recording it"
+                + " started", rec.id(), status.get());
+        long at = now();
+        return exits.record(rec.id(), r -> r.state() == ContainerState.CREATED ? r.running(at) : r);
+    }
+
+    /**
+     * The bundles of containers without a record (a create whose record never reached the disk,
+     * or a removal past its record): their runtime state and monitor go with them.
+     */
+    private void removeUnrecordedBundles(java.util.Set<String> recorded) {
+        List<Path> bundles;
+        try (java.util.stream.Stream<Path> s = Files.list(bundlesDir)) {
+            bundles = s.toList();
+        } catch (IOException e) {
+            LOG.warn("cannot list {}: {}", bundlesDir, e.getMessage());
+            return;
+        }
+        for (Path b : bundles) {
+            String id = b.getFileName().toString();
+            if (recorded.contains(id) || !id.matches("[0-9a-f]{64}")) {
+                continue;
+            }
+            LOG.info("removing the bundle of container {}, which has no record", id);
+            try {
+                handlers.find(handlers.defaultHandler()).ifPresent(rt -> rt.delete(id));
+                long conmonPid = readLong(b.resolve("conmon.pid"), -1);
+                if (conmonPid > 0 && processes.command(conmonPid).map(c -> c.equals("conmon")).orElse(false)) {
+                    processes.signal(conmonPid, 9);
+                }
+                Trees.deleteRecursively(b);
+                Files.deleteIfExists(exitDir.resolve(id));
+                Files.deleteIfExists(socketDir.resolve(id));
+            } catch (IOException | RuntimeException e) {
+                LOG.warn("cannot remove the bundle of container {}: {}", id, e.getMessage());
+            }
+        }
+    }
+
+    /**
+     * Kills the shells that start conmon (see {@code ConmonRuntime#create}) which an earlier
+     * berth left blocked opening a sync FIFO under this run root: the reader went with that
+     * berth, so they would wait forever. No create of this manager runs yet.
+     */
+    private void killStrandedLaunchers() {
+        String prefix = bundlesDir.toAbsolutePath() + "/";
+        for (long pid : processes.pids()) {
+            List<String> argv = processes.commandLine(pid).orElse(List.of());
+            // berth's launcher: a shell given the FIFO of a container of this run root and conmon's arguments
+            boolean stranded = argv.contains("--api-version") && argv.stream().anyMatch(a -> a.startsWith(prefix)
+                    && a.endsWith("/sync.fifo")
+                    && a.substring(prefix.length(), a.length() - "/sync.fifo".length()).matches("[0-9a-f]{64}"));
+            if (stranded) {
+                LOG.warn("killing process {} ({}), left blocked on a container's sync FIFO by an earlier berth", pid,
+                        argv.get(0));
+                processes.signal(pid, 9);
+            }
+        }
+    }
+
+    /** The records start-up rolled back or removed to the end; their cgroups may be left (see ContainerService#recover). */
+    public List<ContainerRecord> removedAtStart() {
+        return List.copyOf(removedAtStart);
     }
 
     // ---------------------------------------------------------------- helpers

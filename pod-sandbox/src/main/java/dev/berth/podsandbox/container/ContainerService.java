@@ -97,6 +97,9 @@ public final class ContainerService implements SandboxContainers {
      * image hold last, after the root filesystem and the record are gone).
      */
     public void recover() {
+        for (ContainerRecord r : manager.removedAtStart()) {
+            removeCgroup(r.id(), r.cgroupsPath());
+        }
         for (String id : rootfs.ids()) {
             if (manager.find(id).isEmpty()) {
                 LOG.info("removing the root filesystem of container {}, which does not exist", id);
@@ -176,6 +179,7 @@ public final class ContainerService implements SandboxContainers {
     private ContainerRecord create(Digest imageId, ImageConfig image, ContainerConfig config,
                                    Function<String, SandboxContext> sandbox, String handler, String logDirectory) {
         String id = ContainerManager.newId();
+        String[] cgroupsPath = {""};
         try {
             // the layer directory first: it is how recover() finds a create a crash cut short
             PrivateFiles.directory(rootfs.layerDir(id));
@@ -184,10 +188,13 @@ public final class ContainerService implements SandboxContainers {
             if (!config.logPath().isEmpty()) {
                 LogFiles.create(logDirectory, Path.of(config.logPath()));
             }
-            return manager.create(id, new CreateRequest(config, image, imageId.toString(), sandbox.apply(id), root, handler));
+            SandboxContext context = sandbox.apply(id);
+            cgroupsPath[0] = context.cgroupsPath();
+            return manager.create(id, new CreateRequest(config, image, imageId.toString(), context, root, handler));
         } catch (IOException | RuntimeException e) {
             try {
                 rootfs.remove(id);
+                removeCgroup(id, cgroupsPath[0]);
                 images.release(id);
             } catch (RuntimeException c) {
                 e.addSuppressed(c);
@@ -270,12 +277,16 @@ public final class ContainerService implements SandboxContainers {
         ContainerRecord removing = rec == null ? null : manager.find(id).orElse(null);
         if (removing != null) {
             listener.deleting(removing);
+            // from here on a crash leaves a container that start-up removes, never a listed
+            // container whose writable layer is gone
+            manager.markRemoving(id);
         }
         if (id.matches("[0-9a-f]{64}")) {
             rootfs.remove(id);
         }
         if (rec != null) {
             manager.remove(id);
+            removeCgroup(id, rec.cgroupsPath());
         }
         if (id.matches("[0-9a-f]{64}")) {
             images.release(id);
@@ -285,6 +296,24 @@ public final class ContainerService implements SandboxContainers {
                 started.remove(id);
                 listener.deleted(removing);
             }
+        }
+    }
+
+    /**
+     * Removes the container's own cgroup (the OCI runtime made it at {@code linux.cgroupsPath})
+     * when the runtime did not: a {@code delete} of a container the runtime no longer knew, a
+     * create rolled back half-way. Only a cgroupfs path ("/...") is berth's to remove here; a
+     * systemd unit goes with its processes. Failures are logged: the pod's removal takes the
+     * rest.
+     */
+    private void removeCgroup(String id, String cgroupsPath) {
+        if (cgroupsPath == null || !cgroupsPath.startsWith("/") || !cgroupsPath.contains(id)) {
+            return;
+        }
+        try {
+            cgroups.remove(cgroupsPath);
+        } catch (RuntimeException e) {
+            LOG.warn("cannot remove the cgroup {} of container {}: {}", cgroupsPath, id, e.getMessage());
         }
     }
 

@@ -11,6 +11,7 @@ import java.util.ArrayList;
 import java.util.Collection;
 import java.util.List;
 import java.util.Optional;
+import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.UnaryOperator;
 import java.util.stream.Stream;
@@ -19,21 +20,40 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The container records: one {@code <dir>/<id>/record.json} per container, replaced atomically
- * (and synced) on every change, and held in memory for reads. A change is on disk before anyone
- * sees it.
+ * (and synced) on every change, and held in memory for reads. A new record is on disk before
+ * anyone sees it. A change of a known record that cannot be written (a full disk) still takes
+ * effect in memory, so what berth reports matches the container, and is written again by
+ * {@link #flush} until it is on disk; {@link #update} tells the caller it is not on disk yet.
  */
 final class ContainerStore {
     private static final Logger LOG = LoggerFactory.getLogger(ContainerStore.class);
 
-    /** A record before and after one change. */
-    record Change(ContainerRecord before, ContainerRecord after) {
+    /** A record before and after one change; {@code unwritten} when the change is in memory only (the write failed). */
+    record Change(ContainerRecord before, ContainerRecord after, BerthException unwritten) {
+    }
+
+    /** The name of the marker whose presence says a removal of the container began (see {@link #markRemoving}). */
+    static final String REMOVING = "removing";
+
+    /** How a record reaches the disk ({@link AtomicFiles#write}; the tests' stand-in for a full disk). */
+    @FunctionalInterface
+    interface Writer {
+        void write(Path file, byte[] content) throws IOException;
     }
 
     private final Path dir;
+    private final Writer writer;
     private final ConcurrentHashMap<String, ContainerRecord> records = new ConcurrentHashMap<>();
+    /** Ids whose record in memory is newer than the one on disk (its write failed). */
+    private final Set<String> unwritten = ConcurrentHashMap.newKeySet();
 
     ContainerStore(Path dir) {
+        this(dir, AtomicFiles::write);
+    }
+
+    ContainerStore(Path dir, Writer writer) {
         this.dir = dir;
+        this.writer = writer;
     }
 
     Path dir() {
@@ -42,7 +62,10 @@ final class ContainerStore {
 
     /**
      * Reads every readable record on disk (unreadable ones are logged and skipped), without
-     * taking them in: the caller decides which to {@link #adopt}.
+     * taking them in: the caller decides which to {@link #adopt}. A directory without a record
+     * (a crash during the first write of a record left it, empty or with the write's temporary
+     * file) is removed: no container was created before its record was on disk. Temporary files
+     * of an interrupted replacement beside a record are removed too.
      */
     List<ContainerRecord> load() {
         if (!Files.isDirectory(dir)) {
@@ -53,8 +76,17 @@ final class ContainerStore {
             for (Path d : dirs.toList()) {
                 Path file = d.resolve("record.json");
                 if (!Files.isRegularFile(file)) {
+                    if (Files.isDirectory(d, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+                        LOG.info("removing {}, a container directory without a record", d);
+                        try {
+                            Trees.deleteRecursively(d);
+                        } catch (IOException e) {
+                            LOG.warn("cannot remove {}: {}", d, e.getMessage());
+                        }
+                    }
                     continue;
                 }
+                removeTemporaries(d);
                 try {
                     out.add(Json.mapper().readValue(file.toFile(), ContainerRecord.class));
                 } catch (IOException e) {
@@ -65,6 +97,39 @@ final class ContainerStore {
             throw BerthException.internal("cannot read container records in " + dir, e);
         }
         return out;
+    }
+
+    /** Removes what an atomic write a crash cut short left beside a record ({@code .record.json.tmp-*}). */
+    private static void removeTemporaries(Path recordDir) {
+        try (Stream<Path> files = Files.list(recordDir)) {
+            for (Path f : files.toList()) {
+                if (f.getFileName().toString().startsWith(".record.json.tmp-")) {
+                    Files.deleteIfExists(f);
+                }
+            }
+        } catch (IOException e) {
+            LOG.warn("cannot remove temporary files in {}: {}", recordDir, e.getMessage());
+        }
+    }
+
+    /** Whether a removal of the container began before berth stopped (see {@link #markRemoving}). */
+    boolean removing(String id) {
+        return Files.exists(dir.resolve(id).resolve(REMOVING));
+    }
+
+    /**
+     * Notes, durably, that the container's removal begins: a container found with this mark at
+     * start-up is removed to the end, never listed with half of it gone.
+     */
+    void markRemoving(String id) {
+        Path mark = dir.resolve(id).resolve(REMOVING);
+        try {
+            if (!Files.exists(mark)) {
+                writer.write(mark, new byte[0]);
+            }
+        } catch (IOException e) {
+            throw failure("cannot mark container " + id + " as being removed", e);
+        }
     }
 
     /** Takes a record found on disk in. */
@@ -100,15 +165,26 @@ final class ContainerStore {
     /** Writes the record to disk (crash-safe: the old file or the new one, never half of it). */
     void persist(ContainerRecord rec) {
         try {
-            AtomicFiles.write(dir.resolve(rec.id()).resolve("record.json"), Json.mapper().writeValueAsBytes(rec));
+            writer.write(dir.resolve(rec.id()).resolve("record.json"), Json.mapper().writeValueAsBytes(rec));
         } catch (IOException e) {
-            throw BerthException.internal("cannot persist the record of container " + rec.id(), e);
+            throw failure("cannot persist the record of container " + rec.id(), e);
         }
+    }
+
+    /** RESOURCE_EXHAUSTED for a full disk or quota (the caller can do nothing but wait), else INTERNAL. */
+    static BerthException failure(String what, IOException e) {
+        String m = String.valueOf(e.getMessage());
+        if (m.contains("No space left on device") || m.contains("Disk quota exceeded")) {
+            return BerthException.resourceExhausted("%s: %s", what, m);
+        }
+        return BerthException.internal(what, e);
     }
 
     /**
      * Applies a change to the record under the store's lock for it and persists it when it
-     * changed.
+     * changed. A change that cannot be written takes effect in memory all the same (it is
+     * what happened to the container) and is written by {@link #flush}; the returned change
+     * names the failure.
      *
      * @throws BerthException NOT_FOUND for an unknown id
      */
@@ -116,16 +192,42 @@ final class ContainerStore {
         Change[] out = new Change[1];
         records.computeIfPresent(id, (k, r) -> {
             ContainerRecord n = fn.apply(r);
-            if (n != r) {
-                persist(n);
+            BerthException failed = null;
+            if (n != r || unwritten.contains(id)) {
+                try {
+                    persist(n);
+                    unwritten.remove(id);
+                } catch (BerthException e) {
+                    failed = e;
+                    if (unwritten.add(id)) { // warned once, not on every retry
+                        LOG.warn("container {}: the record stays in memory until it can be written: {}", id,
+                                e.getMessage());
+                    }
+                }
             }
-            out[0] = new Change(r, n);
+            out[0] = new Change(r, n, failed);
             return n;
         });
         if (out[0] == null) {
             throw BerthException.notFound("container %s not found", id);
         }
         return out[0];
+    }
+
+    /** Writes the records whose last change could not be written; those that still fail wait for the next call. */
+    void flush() {
+        for (String id : List.copyOf(unwritten)) {
+            if (!records.containsKey(id)) {
+                unwritten.remove(id);
+                continue;
+            }
+            update(id, r -> r);
+        }
+    }
+
+    /** Whether the record in memory is newer than the one on disk. */
+    boolean unwritten(String id) {
+        return unwritten.contains(id);
     }
 
     /** @throws BerthException NOT_FOUND for an unknown id */
@@ -148,6 +250,7 @@ final class ContainerStore {
     /** Forgets the record in memory (its file stays until {@link #delete}). */
     void forget(String id) {
         records.remove(id);
+        unwritten.remove(id);
     }
 
     /** Deletes the record's directory on disk, durably. */

@@ -325,6 +325,24 @@ public final class ConmonRuntime implements OciRuntime {
         }
     }
 
+    @Override
+    public java.util.Optional<String> status(String id) {
+        Command.Result r = runtime(List.of("state", id), null);
+        if (!r.ok()) {
+            String d = r.diagnostic().toLowerCase(Locale.ROOT);
+            if (d.contains("does not exist") || d.contains("not exist") || d.contains("no such file")) {
+                return java.util.Optional.empty();
+            }
+            throw BerthException.unavailable("%s could not tell the state of container %s: %s", handler, id, r.diagnostic());
+        }
+        try {
+            String status = Json.mapper().readTree(r.stdout()).path("status").asText("");
+            return status.isEmpty() ? java.util.Optional.empty() : java.util.Optional.of(status);
+        } catch (IOException e) {
+            throw BerthException.internal(handler + " state " + id + " printed no readable state", e);
+        }
+    }
+
     /** Sends a signal to the container's init; a container that is already gone is not an error. */
     @Override
     public boolean kill(String id, String signal) {

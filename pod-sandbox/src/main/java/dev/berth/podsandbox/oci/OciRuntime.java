@@ -83,6 +83,13 @@ public interface OciRuntime {
 
     void start(String id);
 
+    /**
+     * The container's status as the runtime has it ({@code state}: "created", "running",
+     * "paused", "stopped"); empty when the runtime does not know the container. Tells berth
+     * whether a container whose record says CREATED was started before berth stopped.
+     */
+    java.util.Optional<String> status(String id);
+
     /** Sends a signal to the container's init; false (not an error) when it is already gone. */
     boolean kill(String id, String signal);
 

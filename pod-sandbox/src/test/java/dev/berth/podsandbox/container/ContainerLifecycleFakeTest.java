@@ -76,6 +76,11 @@ class ContainerLifecycleFakeTest {
     ContainerService service;
     /** The image holds, which outlive restarts as the image store's do. */
     final Set<String> held = ConcurrentHashMap.newKeySet();
+    /** While set, every record write fails as on a full disk. */
+    volatile boolean diskFull;
+    /** Makes the runtime's next delete crash the daemon (before it deleted anything). */
+    volatile boolean crashOnRuntimeDelete;
+    final FakeCgroups cgroups = new FakeCgroups();
     /** Makes the next image release crash the daemon (before it released anything). */
     volatile boolean crashOnRelease;
 
@@ -125,6 +130,12 @@ class ContainerLifecycleFakeTest {
     @BeforeEach
     void setUp() {
         runtime.observe(call -> journal.add("runtime " + call.replaceAll("[0-9a-f]{64}", "ID")));
+        runtime.observe(call -> {
+            if (crashOnRuntimeDelete && call.startsWith("delete ")) {
+                crashOnRuntimeDelete = false;
+                throw new SimulatedCrash();
+            }
+        });
         start();
     }
 
@@ -151,6 +162,16 @@ class ContainerLifecycleFakeTest {
             }
 
             @Override
+            public Optional<List<String>> commandLine(long pid) {
+                return processes.commandLine(pid);
+            }
+
+            @Override
+            public List<Long> pids() {
+                return processes.pids();
+            }
+
+            @Override
             public boolean signal(long pid, int signal) {
                 return processes.signal(pid, signal);
             }
@@ -161,10 +182,15 @@ class ContainerLifecycleFakeTest {
             }
         };
         manager = new ContainerManager(dir.resolve("state"), dir.resolve("run"), runtime.handlers(), HostFacts.current(),
-                rec -> false, ContainerManager.Options.defaults(), seen);
+                rec -> false, ContainerManager.Options.defaults(), seen, (file, content) -> {
+                    if (diskFull) {
+                        throw new IOException(file + ": No space left on device");
+                    }
+                    dev.berth.common.AtomicFiles.write(file, content);
+                });
         managers.add(manager);
         service = new ContainerService(manager, new ContainerRootfs(dir.resolve("layers"), dir.resolve("mounts"), mounts),
-                images, new FakeCgroups());
+                images, cgroups);
         service.usePods(id -> pod());
         service.listen(new ContainerListener() {
             @Override
@@ -292,6 +318,149 @@ class ContainerLifecycleFakeTest {
         for (Path d : dirs) {
             assertEquals("rwx------", mode(d), d + " is closed again");
         }
+    }
+
+    // ---------------------------------------------------------------- crashes and full disks
+
+    @Test
+    void aContainerTheRuntimeStartedBeforeACrashIsRecordedRunningAtTheNextStartAndStartSucceeds() throws IOException {
+        ContainerRecord c = service.create(app());
+        runtime.start(c.id()); // berth was killed before it recorded RUNNING
+        start();
+        assertEquals(ContainerState.RUNNING, manager.status(c.id()).state(), "state matches the runtime");
+        assertEquals("RUNNING", recordedState(c.id()));
+        assertTrue(manager.status(c.id()).startedAt() > 0);
+        BerthException e = assertThrows(BerthException.class, () -> service.start(c.id()));
+        assertEquals(BerthException.Kind.FAILED_PRECONDITION, e.kind(), e.getMessage());
+        assertEquals(ContainerState.RUNNING, manager.status(c.id()).state(), "a second start records no failure");
+        assertEquals(Optional.of(FakeOciRuntime.State.RUNNING), runtime.state(c.id()));
+        service.remove(c.id());
+        assertNothingLeft();
+    }
+
+    @Test
+    void aStartOfACreatedRecordWhoseContainerTheRuntimeAlreadyRunsRecordsItRunning() throws IOException {
+        ContainerRecord c = service.create(app());
+        runtime.start(c.id()); // the runtime ran it, the record never said so
+        ContainerRecord started = service.start(c.id());
+        assertEquals(ContainerState.RUNNING, started.state(), "not EXITED(128) beside a running process");
+        assertEquals("RUNNING", recordedState(c.id()));
+        assertEquals(Optional.of(FakeOciRuntime.State.RUNNING), runtime.state(c.id()));
+        service.remove(c.id());
+        assertNothingLeft();
+    }
+
+    @Test
+    void aStartTheDiskCannotRecordKeepsTheContainerRunningInMemoryAndWritesItLater() throws IOException {
+        ContainerRecord c = service.create(app());
+        diskFull = true;
+        BerthException e = assertThrows(BerthException.class, () -> service.start(c.id()));
+        assertEquals(BerthException.Kind.RESOURCE_EXHAUSTED, e.kind(), e.getMessage());
+        assertEquals(ContainerState.RUNNING, manager.recorded(c.id()).state(), "it runs: never reported CREATED");
+        assertEquals("CREATED", recordedState(c.id()));
+        diskFull = false;
+        manager.exits().sweep();
+        assertEquals("RUNNING", recordedState(c.id()), "written once the disk has room");
+        service.remove(c.id());
+        assertNothingLeft();
+    }
+
+    @Test
+    void aStopTheDiskCannotRecordReportsTheExitInMemoryFailsWithResourceExhaustedAndIsWrittenLater() throws IOException {
+        ContainerRecord c = service.create(app());
+        service.start(c.id());
+        diskFull = true;
+        BerthException e = assertThrows(BerthException.class, () -> service.stop(c.id(), 0));
+        assertEquals(BerthException.Kind.RESOURCE_EXHAUSTED, e.kind(), e.getMessage());
+        assertTrue(e.getMessage().contains("record"), e.getMessage());
+        assertEquals(ContainerState.EXITED, manager.recorded(c.id()).state(), "the exit holds in memory");
+        assertTrue(journal.contains("stopped ID 137"), "and is reported: " + journal);
+        assertEquals("RUNNING", recordedState(c.id()));
+        assertEquals(List.of(), processes.running(), "container and monitor are gone");
+        diskFull = false;
+        manager.exits().sweep();
+        assertEquals("EXITED", recordedState(c.id()));
+        service.remove(c.id());
+        assertNothingLeft();
+    }
+
+    @Test
+    void berthStartsOnAFullDiskKeepingAnExitItCannotWriteInMemoryUntilTheDiskHasRoom() throws IOException {
+        ContainerRecord c = service.create(app());
+        service.start(c.id());
+        runtime.exit(c.id(), 3); // while berth was down
+        diskFull = true;
+        start();
+        ContainerRecord now = manager.recorded(c.id());
+        assertEquals(ContainerState.EXITED, now.state(), "the exit holds in memory");
+        assertEquals(3, now.exitCode());
+        assertEquals("RUNNING", recordedState(c.id()));
+        diskFull = false;
+        manager.exits().sweep();
+        assertEquals("EXITED", recordedState(c.id()));
+        service.remove(c.id());
+        assertNothingLeft();
+    }
+
+    @Test
+    void aRemovalACrashCutShortAfterTheLayerWentIsFinishedAtTheNextStart() throws IOException {
+        ContainerRecord c = service.create(app());
+        service.start(c.id());
+        crashOnRuntimeDelete = true;
+        assertThrows(SimulatedCrash.class, () -> service.remove(c.id()));
+        start();
+        assertEquals(List.of(), service.list(new ContainerFilter("", null, "", null)), "no half-removed container listed");
+        assertEquals(Set.of(), held, "its image hold is released");
+        assertNothingLeft();
+    }
+
+    @Test
+    void directoriesWithoutARecordAndTemporaryFilesAreSweptAtStart() throws IOException {
+        ContainerRecord kept = service.create(app());
+        Path containers = dir.resolve("state/containers");
+        Files.writeString(containers.resolve(kept.id()).resolve(".record.json.tmp-1f"), "{");
+        Path torn = Files.createDirectories(containers.resolve("a".repeat(64)));
+        Files.writeString(torn.resolve(".record.json.tmp-2e"), "{\"id\"");
+        Files.createDirectories(containers.resolve("b".repeat(64)));
+        Path bundle = Files.createDirectories(dir.resolve("run/containers").resolve("c".repeat(64)));
+        Files.writeString(bundle.resolve("config.json"), "{}");
+        start();
+        assertEquals(List.of(kept.id()), listing(containers));
+        assertEquals(List.of("record.json"), listing(containers.resolve(kept.id())));
+        assertEquals(List.of(kept.id()), listing(dir.resolve("run/containers")));
+        assertEquals(ContainerState.CREATED, manager.status(kept.id()).state());
+        service.remove(kept.id());
+        assertNothingLeft();
+    }
+
+    @Test
+    void theCgroupOfAContainerGoesWithItsRemovalRollbackAndStartUpRollback() throws IOException {
+        ContainerRecord c = service.create(app());
+        service.remove(c.id());
+        assertTrue(cgroups.removed.contains(c.cgroupsPath()), cgroups.removed + " has " + c.cgroupsPath());
+        runtime.failNext("create");
+        assertThrows(BerthException.class, () -> service.create(app()));
+        assertEquals(2, cgroups.removed.size(), "the rolled back create's cgroup too: " + cgroups.removed);
+        crashAfterRuntimeCreate = true;
+        assertThrows(SimulatedCrash.class, () -> service.create(app()));
+        start();
+        assertEquals(3, cgroups.removed.size(), "the cgroup of the create rolled back at start-up: " + cgroups.removed);
+        assertTrue(cgroups.removed.stream().allMatch(p -> p.matches("/berth-[0-9a-f]{64}")), cgroups.removed.toString());
+        assertNothingLeft();
+    }
+
+    @Test
+    void aConmonLauncherLeftBlockedOnItsSyncFifoIsKilledAtStart() {
+        String fifo = dir.resolve("run/containers").resolve("d".repeat(64)).resolve("sync.fifo").toString();
+        String other = "/elsewhere/run/containers/" + "d".repeat(64) + "/sync.fifo";
+        processes.spawnArgs(777, List.of("/bin/sh", "-c", "f=$1; shift; exec \"$@\" 3>\"$f\"", "sh", fifo,
+                "/usr/bin/conmon", "--api-version", "1"));
+        processes.spawnArgs(778, List.of("/bin/sh", "-c", "f=$1; shift; exec \"$@\" 3>\"$f\"", "sh", other,
+                "/usr/bin/conmon", "--api-version", "1"));
+        start();
+        assertEquals(-1, processes.startTime(777), "the stranded launcher of this run root is killed");
+        assertTrue(processes.startTime(778) > 0, "another run root's is left alone");
+        processes.exit(778);
     }
 
     // ---------------------------------------------------------------- log paths

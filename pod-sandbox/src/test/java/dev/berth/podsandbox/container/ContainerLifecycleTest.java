@@ -428,6 +428,42 @@ class ContainerLifecycleTest {
     }
 
     @Test
+    void aContainerRuncStartedBeforeACrashIsAdoptedRunningNotStartedAgain() throws Exception {
+        ContainerRecord c = m.create(ContainerManager.newId(), fx.request(fx.config("started").command("sleep", "1000").build()));
+        assertEquals(java.util.Optional.of("created"), m.runtime(c).status(c.id()));
+        m.runtime(c).start(c.id()); // berth died before it recorded RUNNING
+        assertEquals(java.util.Optional.of("running"), m.runtime(c).status(c.id()));
+        ContainerManager again = fx.manager();
+        ContainerRecord s = again.status(c.id());
+        assertEquals(ContainerState.RUNNING, s.state());
+        assertTrue(s.startedAt() > 0);
+        assertTrue(LinuxProcesses.INSTANCE.startTime(c.pid()) > 0, "still running");
+        ContainerRecord stopped = again.stop(c.id(), 1);
+        assertEquals(ContainerState.EXITED, stopped.state());
+        again.remove(c.id());
+        assertEquals(java.util.Optional.empty(), again.runtime(c).status(c.id()), "runc no longer knows it");
+    }
+
+    @Test
+    void aConmonLauncherLeftBlockedOnItsSyncFifoIsKilledByTheNextManager() throws Exception {
+        Path bundle = Files.createDirectories(fx.runDir.resolve("containers").resolve("e".repeat(64)));
+        Path fifo = bundle.resolve("sync.fifo");
+        assertTrue(dev.berth.host.Command.run("mkfifo", "-m", "0600", fifo.toString()).ok());
+        // as ConmonRuntime starts conmon; nobody opens the FIFO for reading: the shell blocks
+        Process sh = dev.berth.host.Command.of(List.of("/bin/sh", "-c", "f=$1; shift; exec \"$@\" 3>\"$f\"", "sh",
+                fifo.toString(), "/bin/true", "--api-version", "1")).start();
+        try {
+            assertFalse(sh.waitFor(200, TimeUnit.MILLISECONDS), "the launcher blocks opening the FIFO");
+            fx.manager();
+            assertTrue(sh.waitFor(30, TimeUnit.SECONDS), "the next manager killed it");
+            assertEquals(137, sh.exitValue());
+            assertFalse(Files.exists(bundle), "the bundle without a record is gone");
+        } finally {
+            sh.destroyForcibly();
+        }
+    }
+
+    @Test
     void listFiltersAndVerboseInfo() throws Exception {
         ContainerRecord a = m.create(ContainerManager.newId(), fx.request(fx.config("a").command("sleep", "1000")
                 .labels(java.util.Map.of("app", "web", "tier", "front")).build()));

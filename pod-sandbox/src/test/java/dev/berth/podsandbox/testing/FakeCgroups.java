@@ -14,6 +14,8 @@ public final class FakeCgroups implements Cgroups {
     public volatile boolean failCreate;
     /** The next this many removals fail (the cgroup stays). */
     public final AtomicInteger failNextRemoves = new AtomicInteger();
+    /** Every path a removal was asked for, in order. */
+    public final java.util.List<String> removed = new java.util.concurrent.CopyOnWriteArrayList<>();
 
     @Override
     public String mode() {
@@ -64,6 +66,7 @@ public final class FakeCgroups implements Cgroups {
         if (failNextRemoves.getAndUpdate(n -> Math.max(0, n - 1)) > 0) {
             throw BerthException.unavailable("scripted failure removing cgroup %s", path);
         }
+        removed.add(path);
         pods.remove(path);
     }
 

@@ -194,6 +194,16 @@ public final class FakeOciRuntime implements OciRuntime {
         containers.put(id, c.with(State.RUNNING, null));
     }
 
+    /** As {@code runc state}: "created", "running", "stopped"; empty for an unknown or deleted container. A read: not in {@link #calls()}. */
+    @Override
+    public synchronized Optional<String> status(String id) {
+        Container c = containers.get(id);
+        if (c == null || c.state() == State.DELETED) {
+            return Optional.empty();
+        }
+        return Optional.of(c.state().name().toLowerCase(java.util.Locale.ROOT));
+    }
+
     /** SIGKILL, and any other signal not {@linkplain #ignore ignored}, ends the container with 128 + its number. */
     @Override
     public synchronized boolean kill(String id, String signal) {
