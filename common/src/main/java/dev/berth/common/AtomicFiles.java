@@ -5,13 +5,16 @@ import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.PosixFilePermission;
 import java.util.Set;
 import java.util.concurrent.ThreadLocalRandom;
+import java.util.regex.Pattern;
 
 /**
  * Crash-safe file writes: the content goes to a temporary file beside the target, is synced,
@@ -21,6 +24,9 @@ import java.util.concurrent.ThreadLocalRandom;
  * {@link PrivateFiles}): the umask decides nothing.
  */
 public final class AtomicFiles {
+    /** The name {@link #write} gives its temporary file. */
+    private static final Pattern TEMPORARY = Pattern.compile("\\..+\\.tmp-[0-9a-f]{1,16}");
+
     private AtomicFiles() {
     }
 
@@ -69,6 +75,27 @@ public final class AtomicFiles {
     public static void writeString(Path target, String content, Set<PosixFilePermission> mode, boolean durable)
             throws IOException {
         write(target, content.getBytes(StandardCharsets.UTF_8), mode, durable);
+    }
+
+    /**
+     * Deletes the temporary files of {@link #write} calls that a crash cut short in {@code dir}
+     * (named {@code .<target>.tmp-<hex>}; nothing else is touched) and returns how many. For a
+     * store's load, while nothing writes in {@code dir}: a write under way would lose its file.
+     * A missing directory has none.
+     */
+    public static int sweepTemporaries(Path dir) throws IOException {
+        if (!Files.isDirectory(dir, LinkOption.NOFOLLOW_LINKS)) {
+            return 0;
+        }
+        int n = 0;
+        try (DirectoryStream<Path> ds = Files.newDirectoryStream(dir, p -> TEMPORARY.matcher(p.getFileName().toString()).matches())) {
+            for (Path p : ds) {
+                if (Files.isRegularFile(p, LinkOption.NOFOLLOW_LINKS) && Files.deleteIfExists(p)) {
+                    n++;
+                }
+            }
+        }
+        return n;
     }
 
     /** Makes a rename or unlink in {@code dir} durable. */

@@ -1,5 +1,11 @@
 package dev.berth.common;
 
+import java.io.IOException;
+import java.nio.file.FileSystemException;
+import java.nio.file.Path;
+import java.util.IdentityHashMap;
+import java.util.Map;
+
 /**
  * The closed family of failures berth's modules report. Each kind maps to exactly one gRPC
  * status code, in one place (the agent's error translation); domain code never builds gRPC
@@ -77,4 +83,49 @@ public class BerthException extends RuntimeException {
     public static BerthException internal(String message, Throwable cause) {
         return new BerthException(Kind.INTERNAL, message, cause);
     }
+
+    /**
+     * The failure for an I/O error while doing {@code what} in the store at {@code where}:
+     * RESOURCE_EXHAUSTED naming that filesystem when it is full or the disk quota is exceeded
+     * (the caller can free space and retry; it is neither berth's bug nor the network's),
+     * INTERNAL otherwise.
+     */
+    public static BerthException fromIo(String what, Path where, IOException e) {
+        String reason = noSpaceReason(e);
+        if (reason == null) {
+            return internal(what, e);
+        }
+        return new BerthException(Kind.RESOURCE_EXHAUSTED,
+                what + ": " + reason + (where == null ? "" : " (the filesystem of " + where + " is full)"), e);
+    }
+
+    /** {@link #fromIo(String, Path, IOException)} naming the file the error names, if any. */
+    public static BerthException fromIo(String what, IOException e) {
+        String file = e instanceof FileSystemException fse ? fse.getFile() : null;
+        return fromIo(what, file == null ? null : Path.of(file), e);
+    }
+
+    /** True when {@code t} or one of its causes says a filesystem is full or a disk quota exceeded (ENOSPC, EDQUOT). */
+    public static boolean isNoSpace(Throwable t) {
+        return noSpaceReason(t) != null;
+    }
+
+    /** The kernel's words for ENOSPC or EDQUOT found in {@code t} or its causes, or null. */
+    private static String noSpaceReason(Throwable t) {
+        Map<Throwable, Boolean> seen = new IdentityHashMap<>();
+        for (Throwable c = t; c != null && seen.put(c, Boolean.TRUE) == null; c = c.getCause()) {
+            String m = c instanceof FileSystemException fse ? fse.getReason() : c.getMessage();
+            if (c instanceof IOException && m != null) {
+                for (String reason : NO_SPACE) {
+                    if (m.contains(reason)) {
+                        return reason;
+                    }
+                }
+            }
+        }
+        return null;
+    }
+
+    /** strerror(ENOSPC) and strerror(EDQUOT), as the JDK reports them. */
+    private static final String[] NO_SPACE = {"No space left on device", "Disk quota exceeded"};
 }

@@ -37,6 +37,23 @@ class AtomicFilesTest {
         assertEquals("rw-------", mode(target));
     }
 
+    @Test
+    void sweepTemporariesDeletesOnlyWhatAnInterruptedWriteLeft() throws Exception {
+        AtomicFiles.writeString(dir.resolve("record.json"), "kept");
+        Files.writeString(dir.resolve(".record.json.tmp-3fa9c0d21b7e4a55"), "torn");
+        Files.writeString(dir.resolve(".other.json.tmp-1"), "torn");
+        Files.writeString(dir.resolve(".hidden"), "not berth's temporary");
+        Files.writeString(dir.resolve("record.json.tmp-12"), "not a temporary: no leading dot");
+        Files.createDirectory(dir.resolve(".dir.json.tmp-ab"));
+        assertEquals(2, AtomicFiles.sweepTemporaries(dir));
+        try (Stream<Path> files = Files.list(dir)) {
+            assertEquals(java.util.Set.of("record.json", ".hidden", "record.json.tmp-12", ".dir.json.tmp-ab"),
+                    files.map(p -> p.getFileName().toString()).collect(java.util.stream.Collectors.toSet()));
+        }
+        assertEquals("kept", Files.readString(dir.resolve("record.json")));
+        assertEquals(0, AtomicFiles.sweepTemporaries(dir.resolve("missing")));
+    }
+
     private static String mode(Path p) throws java.io.IOException {
         return PosixFilePermissions.toString(Files.getPosixFilePermissions(p));
     }

@@ -29,6 +29,7 @@ final class ImageHolds {
         this.root = root;
         try {
             PrivateFiles.directory(root);
+            AtomicFiles.sweepTemporaries(root); // holds whose write a kill cut short
             try (DirectoryStream<Path> ds = Files.newDirectoryStream(root, "*.json")) {
                 for (Path p : ds) {
                     Hold h = Json.mapper().readValue(p.toFile(), Hold.class);
@@ -50,7 +51,7 @@ final class ImageHolds {
         try {
             AtomicFiles.writeString(root.resolve(h.containerId() + ".json"), Json.write(h));
         } catch (IOException e) {
-            throw BerthException.internal("cannot record image hold of " + h.containerId(), e);
+            throw BerthException.fromIo("cannot record image hold of " + h.containerId(), root, e);
         }
         holds.put(h.containerId(), h);
     }

@@ -361,8 +361,8 @@ final class ImagePuller implements AutoCloseable {
                     delay = delay.multipliedBy(2);
                     continue;
                 }
-                if (e.getMessage().startsWith("registry ")) {
-                    throw e;
+                if (e.getMessage().startsWith("registry ") || BerthException.isNoSpace(e)) {
+                    throw e; // a full store is not the registry's doing
                 }
                 throw new BerthException(e.kind(), "registry " + ref.registry() + ": " + what + " of " + ref + ": " + e.getMessage(), e);
             }

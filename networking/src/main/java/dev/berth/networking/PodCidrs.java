@@ -26,6 +26,12 @@ public final class PodCidrs {
 
     public PodCidrs(Path root) {
         this.file = root.resolve("runtime-config.json");
+        try {
+            // writes of this file (or of any other directly in the root) that a kill cut short
+            AtomicFiles.sweepTemporaries(root);
+        } catch (IOException e) {
+            throw BerthException.fromIo("cannot sweep temporary files in " + root, root, e);
+        }
         this.podCidrs = load(file);
     }
 
@@ -70,7 +76,7 @@ public final class PodCidrs {
         try {
             AtomicFiles.writeString(file, Json.write(Map.of("podCidrs", cidrs)));
         } catch (IOException e) {
-            throw BerthException.internal("cannot store the pod CIDR in " + file, e);
+            throw BerthException.fromIo("cannot store the pod CIDR in " + file, file.getParent(), e);
         }
         podCidrs = List.copyOf(cidrs);
         podCidrListeners.forEach(l -> l.accept(podCidrs));

@@ -27,6 +27,16 @@ class PodCidrsTest {
     }
 
     @Test
+    void theTemporaryFileOfAWriteAKillCutShortIsSweptAtStart() throws Exception {
+        new PodCidrs(root).updatePodCidr("10.244.1.0/24");
+        java.nio.file.Files.writeString(root.resolve(".runtime-config.json.tmp-5a5a5a5a5a5a5a5a"), "{\"podCi");
+        assertEquals(List.of("10.244.1.0/24"), new PodCidrs(root).podCidrs());
+        try (java.util.stream.Stream<Path> files = java.nio.file.Files.list(root)) {
+            assertEquals(List.of("runtime-config.json"), files.map(p -> p.getFileName().toString()).toList());
+        }
+    }
+
+    @Test
     void malformedCidrsAreInvalidArguments() {
         PodCidrs state = new PodCidrs(root);
         for (String bad : new String[] {"10.0.0.0", "10.0.0.0/40", "host.example/24", "10.0.0.0/x", "fd00::/129"}) {

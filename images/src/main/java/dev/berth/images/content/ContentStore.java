@@ -150,8 +150,15 @@ public final class ContentStore {
         } catch (InterruptedIOException e) {
             throw new BerthException(BerthException.Kind.CANCELLED, "download of blob " + d.digest() + " was cancelled", e);
         } catch (IOException e) {
+            if (BerthException.isNoSpace(e)) {
+                // the store's disk, not the registry: the kubelet must not read it as a network failure
+                throw BerthException.fromIo("cannot store blob " + d.digest(), root, e);
+            }
             throw BerthException.unavailable("download of blob %s failed: %s", d.digest(), e.getMessage() == null ? e.toString() : e.getMessage());
         } catch (UncheckedIOException e) {
+            if (BerthException.isNoSpace(e)) {
+                throw BerthException.fromIo("cannot store blob " + d.digest(), root, e.getCause());
+            }
             throw BerthException.unavailable("download of blob %s failed: %s", d.digest(), e.getCause().getMessage());
         }
     }

@@ -174,10 +174,19 @@ public final class LayerStore {
             Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE);
             return layer;
         } catch (BerthException e) {
-            throw new BerthException(e.kind(), "layer " + diffId + ": " + e.getMessage(), e);
+            throw new BerthException(BerthException.isNoSpace(e) ? BerthException.Kind.RESOURCE_EXHAUSTED : e.kind(),
+                    "layer " + diffId + ": " + e.getMessage(), e);
         } catch (java.io.InterruptedIOException | java.nio.channels.ClosedByInterruptException e) {
             throw new BerthException(BerthException.Kind.CANCELLED, "unpacking layer " + diffId + " was cancelled", e);
-        } catch (IOException | RuntimeException e) {
+        } catch (IOException e) {
+            if (BerthException.isNoSpace(e)) {
+                throw BerthException.fromIo("cannot unpack layer " + diffId, root, e);
+            }
+            throw BerthException.failedPrecondition("cannot unpack layer %s: %s", diffId, e.getMessage() == null ? e.toString() : e.getMessage());
+        } catch (RuntimeException e) {
+            if (e instanceof java.io.UncheckedIOException u && BerthException.isNoSpace(u)) {
+                throw BerthException.fromIo("cannot unpack layer " + diffId, root, u.getCause());
+            }
             throw BerthException.failedPrecondition("cannot unpack layer %s: %s", diffId, e.getMessage() == null ? e.toString() : e.getMessage());
         } finally {
             try {

@@ -131,7 +131,7 @@ public final class ImageStore {
             Files.write(Files.createFile(tmp, PrivateFiles.fileAttribute()),
                     Json.write(record).getBytes(java.nio.charset.StandardCharsets.UTF_8), java.nio.file.StandardOpenOption.WRITE);
         } catch (IOException e) {
-            throw BerthException.internal("cannot write image record " + record.id(), e);
+            throw BerthException.fromIo("cannot write image record " + record.id(), root, e);
         }
         return new Staged(record, tmp);
     }
@@ -196,7 +196,7 @@ public final class ImageStore {
                         java.nio.file.StandardCopyOption.REPLACE_EXISTING);
                 AtomicFiles.syncDirectory(root);
             } catch (IOException e) {
-                throw BerthException.internal("cannot write image record " + merged.id(), e);
+                throw BerthException.fromIo("cannot write image record " + merged.id(), root, e);
             }
             images.put(merged.id(), merged);
             ownChange(before);
@@ -230,7 +230,7 @@ public final class ImageStore {
         try {
             AtomicFiles.writeString(file(r.id()), Json.write(r));
         } catch (IOException e) {
-            throw BerthException.internal("cannot write image record " + r.id(), e);
+            throw BerthException.fromIo("cannot write image record " + r.id(), root, e);
         }
         images.put(r.id(), r);
         ownChange(before);

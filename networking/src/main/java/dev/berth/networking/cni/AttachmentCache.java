@@ -73,7 +73,7 @@ final class AttachmentCache {
         try {
             AtomicFiles.writeString(file(e.sandboxId()), Json.write(n), PrivateFiles.FILE, durable);
         } catch (IOException ex) {
-            throw BerthException.internal("cannot write the CNI result cache " + file(e.sandboxId()), ex);
+            throw BerthException.fromIo("cannot write the CNI result cache " + file(e.sandboxId()), dir, ex);
         }
     }
 
@@ -103,6 +103,14 @@ final class AttachmentCache {
                 n.path("netns").asText(""), n.path("cniArgs").asText(""),
                 caps.isObject() ? (ObjectNode) caps : JsonNodeFactory.instance.objectNode(), net,
                 result == null || result.isNull() ? null : result));
+    }
+
+    /**
+     * Deletes the temporary files of cache writes a kill cut short (they are no attachment: the
+     * previous entry, or none, is what the write left). At start-up, before any attach.
+     */
+    void sweepTemporaries() throws IOException {
+        AtomicFiles.sweepTemporaries(dir);
     }
 
     void remove(String sandboxId) {

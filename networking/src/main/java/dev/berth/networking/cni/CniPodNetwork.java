@@ -87,6 +87,7 @@ public final class CniPodNetwork implements PodNetwork {
             // closed to other users, also when an older berth left it open: a cached attachment
             // holds the pod's CNI arguments and results
             PrivateFiles.directory(settings.cacheDir());
+            cache.sweepTemporaries();
         } catch (IOException e) {
             throw BerthException.failedPrecondition("cannot create the CNI result cache directory %s: %s", settings.cacheDir(), e.getMessage());
         }

@@ -45,7 +45,7 @@ public final class InfraBundle {
                 Files.move(tmp, binary, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
             }
         } catch (IOException e) {
-            throw BerthException.internal("cannot prepare the infra root filesystem in " + rootfs, e);
+            throw BerthException.fromIo("cannot prepare the infra root filesystem in " + rootfs, rootfs, e);
         }
         return rootfs;
     }
@@ -114,7 +114,7 @@ public final class InfraBundle {
             PrivateFiles.directory(bundle);
             AtomicFiles.writeString(bundle.resolve("config.json"), Json.write(spec));
         } catch (IOException e) {
-            throw BerthException.internal("cannot write the infra bundle " + bundle, e);
+            throw BerthException.fromIo("cannot write the infra bundle " + bundle, bundle, e);
         }
     }
 }

@@ -70,7 +70,7 @@ final class IdentityFiles {
             replace(dir.resolve("resolv.conf"), config.dns().isEmpty() ? readOrEmpty(HOST_RESOLV_CONF)
                     : resolvConf(config.dns()).getBytes(StandardCharsets.UTF_8));
         } catch (IOException e) {
-            throw BerthException.internal("cannot write the identity files of the pod in " + dir, e);
+            throw BerthException.fromIo("cannot write the identity files of the pod in " + dir, dir, e);
         }
     }
 

@@ -123,6 +123,10 @@ public final class SandboxService {
                 e.lock().lock();
                 try {
                     store.update(e, rec -> rec.withPhase(Phase.NOTREADY));
+                } catch (BerthException ex) {
+                    // e.g. a full disk: the next start finds the same record and decides the same
+                    LOG.warn("sandbox {} is NOTREADY but its record cannot be written: {}", r.id(), ex.getMessage());
+                    store.updateInMemory(e, rec -> rec.withPhase(Phase.NOTREADY));
                 } finally {
                     e.lock().unlock();
                 }
@@ -232,8 +236,10 @@ public final class SandboxService {
             LOG.warn("sandbox {} is kept NOTREADY: undoing its run failed; RemovePodSandbox releases what it left",
                     entry.record().id());
         } catch (RuntimeException e) {
-            // the record on disk still says CREATING, which the next start turns into NOTREADY
+            // the record on disk still says CREATING, which the next start turns into NOTREADY;
+            // until then it is listed NOTREADY all the same, so that the kubelet removes it
             cause.addSuppressed(e);
+            store.updateInMemory(entry, r -> r.withPhase(Phase.NOTREADY));
         }
     }
 
@@ -283,7 +289,7 @@ public final class SandboxService {
         try {
             PrivateFiles.directory(dir);
         } catch (IOException e) {
-            throw BerthException.internal("cannot create " + dir, e);
+            throw BerthException.fromIo("cannot create " + dir, dir, e);
         }
         undo.push("run directory", () -> deleteRunDirectory(dir));
         timer.mark("run directory");

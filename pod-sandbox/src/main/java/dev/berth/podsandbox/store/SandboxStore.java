@@ -5,7 +5,9 @@ import dev.berth.common.BerthException;
 import dev.berth.common.Json;
 import dev.berth.common.PrivateFiles;
 import java.io.IOException;
+import java.nio.file.DirectoryNotEmptyException;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collection;
@@ -61,7 +63,14 @@ public final class SandboxStore {
         this.dir = dir;
     }
 
-    /** Reads every record on disk; a record that cannot be read is logged and left in place. */
+    /**
+     * Reads every record on disk; a record that cannot be read is logged and left in place.
+     * What a kill left of a write is swept first: the temporary files of record writes, and the
+     * directories of sandboxes without a record (a run whose first record write failed or was
+     * cut short, or a removal cut short after the record went). Nothing but the record is ever
+     * written in a sandbox's directory, and the record is the first thing a run writes and the
+     * last a removal deletes, so such a directory holds nothing of a live sandbox.
+     */
     public List<SandboxRecord> load() {
         List<SandboxRecord> loaded = new ArrayList<>();
         if (!Files.isDirectory(dir)) {
@@ -69,8 +78,20 @@ public final class SandboxStore {
         }
         try (Stream<Path> dirs = Files.list(dir)) {
             for (Path d : dirs.toList()) {
+                if (!Files.isDirectory(d, LinkOption.NOFOLLOW_LINKS)) {
+                    continue;
+                }
                 Path file = d.resolve(FILE);
-                if (!Files.isRegularFile(file)) {
+                try {
+                    AtomicFiles.sweepTemporaries(d);
+                } catch (IOException ex) {
+                    LOG.warn("cannot sweep temporary files in {}: {}", d, ex.toString());
+                }
+                if (!Files.exists(file, LinkOption.NOFOLLOW_LINKS)) {
+                    sweepRecordless(d);
+                    continue;
+                }
+                if (!Files.isRegularFile(file, LinkOption.NOFOLLOW_LINKS)) {
                     continue;
                 }
                 try {
@@ -87,6 +108,18 @@ public final class SandboxStore {
             throw BerthException.internal("cannot list sandbox records in " + dir, e);
         }
         return loaded;
+    }
+
+    /** Deletes a sandbox directory without a record; one that still holds anything is logged and kept. */
+    private void sweepRecordless(Path d) {
+        try {
+            Files.delete(d);
+            LOG.info("removed {}: a sandbox directory without a record (its run or removal was cut short)", d);
+        } catch (DirectoryNotEmptyException ex) {
+            LOG.warn("keeping {}: it has no sandbox record but holds other files", d);
+        } catch (IOException ex) {
+            LOG.warn("cannot remove {}, a sandbox directory without a record: {}", d, ex.toString());
+        }
     }
 
     /**
@@ -114,10 +147,15 @@ public final class SandboxStore {
      * {@link #update(Entry, UnaryOperator, boolean)}). The returned entry is locked by the caller.
      */
     public Entry add(SandboxRecord record, boolean durable) {
-        if (durable) {
-            persist(record);
-        } else {
-            replace(record);
+        try {
+            if (durable) {
+                persist(record);
+            } else {
+                replace(record);
+            }
+        } catch (RuntimeException ex) {
+            discardDirectory(record.id(), ex);
+            throw ex;
         }
         Entry e = new Entry(record);
         e.lock.lock();
@@ -148,6 +186,32 @@ public final class SandboxStore {
         } else {
             replace(next);
         }
+        e.record = next;
+        return next;
+    }
+
+    /**
+     * Deletes the directory of a sandbox whose first record write failed (e.g. on a full disk):
+     * nothing refers to it yet. A failure is attached to {@code cause}; {@link #load} sweeps it.
+     */
+    private void discardDirectory(String id, RuntimeException cause) {
+        Path d = dir.resolve(id);
+        try {
+            Files.deleteIfExists(d.resolve(FILE));
+            AtomicFiles.sweepTemporaries(d);
+            Files.deleteIfExists(d);
+        } catch (IOException e) {
+            cause.addSuppressed(e);
+        }
+    }
+
+    /**
+     * Changes the record in memory only: for start-up, when a change it derives from the disk
+     * again at every start (a CREATING or lost sandbox turning NOTREADY) cannot be written, e.g.
+     * on a full disk. Caller holds the entry's lock.
+     */
+    public SandboxRecord updateInMemory(Entry e, UnaryOperator<SandboxRecord> change) {
+        SandboxRecord next = change.apply(e.record);
         e.record = next;
         return next;
     }
@@ -204,7 +268,7 @@ public final class SandboxStore {
         try {
             AtomicFiles.writeString(dir.resolve(r.id()).resolve(FILE), Json.write(r), PrivateFiles.FILE, false);
         } catch (IOException e) {
-            throw BerthException.internal("cannot write the record of sandbox " + r.id(), e);
+            throw BerthException.fromIo("cannot write the record of sandbox " + r.id(), dir, e);
         }
     }
 
@@ -212,7 +276,7 @@ public final class SandboxStore {
         try {
             AtomicFiles.writeString(dir.resolve(r.id()).resolve(FILE), Json.write(r));
         } catch (IOException e) {
-            throw BerthException.internal("cannot write the record of sandbox " + r.id(), e);
+            throw BerthException.fromIo("cannot write the record of sandbox " + r.id(), dir, e);
         }
     }
 }
