@@ -1,5 +1,6 @@
 package dev.berth.images;
 
+import dev.berth.host.testing.SmallFilesystems;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -33,7 +34,6 @@ import org.junit.jupiter.api.io.TempDir;
  */
 @Tag("root")
 class ImagePullFullDiskTest {
-    private static final String NO_SPACE = "No space left on device";
 
     @TempDir
     static Path registryDir;
@@ -69,15 +69,15 @@ class ImagePullFullDiskTest {
 
     private void pullOnFullStore(long free) throws Exception {
         Path root = Files.createDirectories(tmp.resolve("images"));
-        mount(root);
+        SmallFilesystems.mount(root, "16m");
         try {
             String ref = registry.host() + "/test/noise:v1";
             try (ImageService images = ImagePullTest.service(root, Duration.ofMinutes(5))) {
                 Path filler = root.resolve("filler");
-                fill(filler, free);
+                SmallFilesystems.fill(filler, free);
                 BerthException e = assertThrows(BerthException.class, () -> images.pull(ref, Credentials.NONE, Map.of()));
                 assertEquals(BerthException.Kind.RESOURCE_EXHAUSTED, e.kind(), e.toString());
-                assertTrue(e.getMessage().contains(NO_SPACE) && e.getMessage().contains(root.toString()), e.getMessage());
+                assertTrue(e.getMessage().contains(SmallFilesystems.NO_SPACE) && e.getMessage().contains(root.toString()), e.getMessage());
                 assertEquals(0, images.content().ingestCount(), "no download in progress remains");
 
                 Files.delete(filler);
@@ -85,34 +85,7 @@ class ImagePullFullDiskTest {
                 ImagePullTest.assertConsistent(images);
             }
         } finally {
-            new ProcessBuilder("umount", "--lazy", root.toString()).inheritIO().start().waitFor();
-        }
-    }
-
-    private static void mount(Path at) throws Exception {
-        Process p = new ProcessBuilder("mount", "-t", "tmpfs", "-o", "size=16m,mode=0700", "tmpfs", at.toString())
-                .redirectErrorStream(true).start();
-        String out = new String(p.getInputStream().readAllBytes());
-        assertEquals(0, p.waitFor(), out);
-    }
-
-    /** Writes {@code file} until its filesystem has no block left, then gives {@code free} bytes back. */
-    private static void fill(Path file, long free) throws IOException {
-        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
-            for (int chunk : new int[] {1 << 20, 4096, 1}) {
-                ByteBuffer b = ByteBuffer.allocate(chunk);
-                try {
-                    while (true) {
-                        b.clear();
-                        ch.write(b);
-                    }
-                } catch (IOException e) {
-                    if (!String.valueOf(e.getMessage()).contains(NO_SPACE)) {
-                        throw e;
-                    }
-                }
-            }
-            ch.truncate(Math.max(0, ch.size() - free));
+            SmallFilesystems.unmount(root);
         }
     }
 }

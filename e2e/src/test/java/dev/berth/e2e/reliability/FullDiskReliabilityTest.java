@@ -1,5 +1,6 @@
 package dev.berth.e2e.reliability;
 
+import dev.berth.host.testing.SmallFilesystems;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -46,7 +47,6 @@ import org.junit.jupiter.api.io.TempDir;
  */
 @Tag("root")
 class FullDiskReliabilityTest {
-    private static final String NO_SPACE = "No space left on device";
 
     @TempDir
     Path dir;
@@ -82,8 +82,8 @@ class FullDiskReliabilityTest {
             h.rt().startContainer(StartContainerRequest.newBuilder().setContainerId(running).build());
             String created = h.rt().createContainer(ReliabilityHarness.container(pod, podCfg, "created")).getContainerId();
 
-            long filledRoot = fill(rootFiller);
-            long filledRun = fill(runFiller);
+            long filledRoot = SmallFilesystems.fill(rootFiller, 0);
+            long filledRun = SmallFilesystems.fill(runFiller, 0);
 
             List<String> outcomes = new ArrayList<>();
             List<String> problems = new ArrayList<>();
@@ -210,27 +210,6 @@ class FullDiskReliabilityTest {
         assertEquals(0, p.waitFor(), out);
     }
 
-    /** Writes {@code file} until its filesystem has no block left; returns the bytes written. */
-    private static long fill(Path file) throws IOException {
-        long written = 0;
-        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
-            for (int chunk : new int[] {1 << 20, 4096, 1}) {
-                ByteBuffer b = ByteBuffer.allocate(chunk);
-                try {
-                    while (true) {
-                        b.clear();
-                        written += ch.write(b);
-                    }
-                } catch (IOException e) {
-                    if (!String.valueOf(e.getMessage()).contains(NO_SPACE)) {
-                        throw e;
-                    }
-                }
-            }
-        }
-        return written;
-    }
-
     /** The call must fail with RESOURCE_EXHAUSTED or INTERNAL naming the full filesystem, not hang or succeed. */
     private static void mustFailClearly(String what, List<String> outcomes, List<String> problems, Supplier<?> call) {
         try {
@@ -260,6 +239,6 @@ class FullDiskReliabilityTest {
     private static boolean clear(StatusRuntimeException e) {
         Status.Code code = e.getStatus().getCode();
         String message = String.valueOf(e.getStatus().getDescription());
-        return (code == Status.Code.RESOURCE_EXHAUSTED || code == Status.Code.INTERNAL) && message.contains(NO_SPACE);
+        return (code == Status.Code.RESOURCE_EXHAUSTED || code == Status.Code.INTERNAL) && message.contains(SmallFilesystems.NO_SPACE);
     }
 }

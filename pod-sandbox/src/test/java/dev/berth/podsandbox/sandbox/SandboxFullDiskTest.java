@@ -1,5 +1,6 @@
 package dev.berth.podsandbox.sandbox;
 
+import dev.berth.host.testing.SmallFilesystems;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -32,7 +33,6 @@ import org.junit.jupiter.api.io.TempDir;
 /** RunPodSandbox and a restart with the sandbox records on a full filesystem (a small tmpfs, root). */
 @Tag("root")
 class SandboxFullDiskTest {
-    private static final String NO_SPACE = "No space left on device";
 
     @TempDir
     Path tmp;
@@ -54,7 +54,7 @@ class SandboxFullDiskTest {
         Path state = Files.createDirectories(tmp.resolve("state"));
         Path stateDir = state.resolve("sandboxes");
         Path runRoot = tmp.resolve("run");
-        mount(state);
+        SmallFilesystems.mount(state, "8m");
         try {
             SandboxService service = newService(stateDir, runRoot);
             String before = service.run(SandboxServiceTest.pod("before"));
@@ -64,11 +64,11 @@ class SandboxFullDiskTest {
                     .lock().unlock();
             Set<String> recordsBefore = names(stateDir);
             Path filler = state.resolve("filler");
-            fill(filler);
+            SmallFilesystems.fill(filler, 0);
 
             BerthException full = assertThrows(BerthException.class, () -> service.run(SandboxServiceTest.pod("full")));
             assertEquals(BerthException.Kind.RESOURCE_EXHAUSTED, full.kind(), full.toString());
-            assertTrue(full.getMessage().contains(NO_SPACE) && full.getMessage().contains(stateDir.toString()), full.getMessage());
+            assertTrue(full.getMessage().contains(SmallFilesystems.NO_SPACE) && full.getMessage().contains(stateDir.toString()), full.getMessage());
             assertEquals(recordsBefore, names(stateDir), "the failed run left its directory");
             assertEquals(List.of("before"), service.list(SandboxFilter.ALL).stream().map(s -> s.metadata().name()).toList());
 
@@ -98,33 +98,7 @@ class SandboxFullDiskTest {
                 }
             }
             LinuxMounts.INSTANCE.unmountAllUnder(runRoot);
-            new ProcessBuilder("umount", "--lazy", state.toString()).inheritIO().start().waitFor();
-        }
-    }
-
-    private static void mount(Path at) throws Exception {
-        Process p = new ProcessBuilder("mount", "-t", "tmpfs", "-o", "size=8m,mode=0700", "tmpfs", at.toString())
-                .redirectErrorStream(true).start();
-        String out = new String(p.getInputStream().readAllBytes());
-        assertEquals(0, p.waitFor(), out);
-    }
-
-    /** Writes {@code file} until its filesystem has no block left. */
-    static void fill(Path file) throws IOException {
-        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
-            for (int chunk : new int[] {1 << 20, 4096, 1}) {
-                ByteBuffer b = ByteBuffer.allocate(chunk);
-                try {
-                    while (true) {
-                        b.clear();
-                        ch.write(b);
-                    }
-                } catch (IOException e) {
-                    if (!String.valueOf(e.getMessage()).contains(NO_SPACE)) {
-                        throw e;
-                    }
-                }
-            }
+            SmallFilesystems.unmount(state);
         }
     }
 
