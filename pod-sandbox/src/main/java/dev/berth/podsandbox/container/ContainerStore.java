@@ -101,12 +101,8 @@ final class ContainerStore {
 
     /** Removes what an atomic write a crash cut short left beside a record ({@code .record.json.tmp-*}). */
     private static void removeTemporaries(Path recordDir) {
-        try (Stream<Path> files = Files.list(recordDir)) {
-            for (Path f : files.toList()) {
-                if (f.getFileName().toString().startsWith(".record.json.tmp-")) {
-                    Files.deleteIfExists(f);
-                }
-            }
+        try {
+            AtomicFiles.sweepTemporaries(recordDir);
         } catch (IOException e) {
             LOG.warn("cannot remove temporary files in {}: {}", recordDir, e.getMessage());
         }
@@ -128,7 +124,7 @@ final class ContainerStore {
                 writer.write(mark, new byte[0]);
             }
         } catch (IOException e) {
-            throw failure("cannot mark container " + id + " as being removed", e);
+            throw BerthException.fromIo("cannot mark container " + id + " as being removed", e);
         }
     }
 
@@ -167,17 +163,8 @@ final class ContainerStore {
         try {
             writer.write(dir.resolve(rec.id()).resolve("record.json"), Json.mapper().writeValueAsBytes(rec));
         } catch (IOException e) {
-            throw failure("cannot persist the record of container " + rec.id(), e);
+            throw BerthException.fromIo("cannot persist the record of container " + rec.id(), e);
         }
-    }
-
-    /** RESOURCE_EXHAUSTED for a full disk or quota (the caller can do nothing but wait), else INTERNAL. */
-    static BerthException failure(String what, IOException e) {
-        String m = String.valueOf(e.getMessage());
-        if (m.contains("No space left on device") || m.contains("Disk quota exceeded")) {
-            return BerthException.resourceExhausted("%s: %s", what, m);
-        }
-        return BerthException.internal(what, e);
     }
 
     /**
