@@ -30,6 +30,7 @@ public final class BerthProcess implements AutoCloseable {
     private final int metricsPort;
     private Process process;
     private ManagedChannel channel;
+    private String javaOpts = "";
 
     private BerthProcess(Path dir, List<String> extraArgs) {
         this.dir = dir;
@@ -95,6 +96,17 @@ public final class BerthProcess implements AutoCloseable {
                 + "default_subnet = \"10.199.128.0/20\"\n";
     }
 
+    /**
+     * Starts berth with a heap of at most {@code maxHeap} (e.g. {@code 256m}, through
+     * {@code BERTH_JAVA_OPTS}); berth exits on OutOfMemoryError, so a run that needed more fails.
+     */
+    public static BerthProcess startWithMaxHeap(Path dir, String maxHeap, String... extraArgs) throws IOException, InterruptedException {
+        BerthProcess p = new BerthProcess(dir, List.of(extraArgs));
+        p.javaOpts = "-Xmx" + maxHeap;
+        p.launch();
+        return p;
+    }
+
     /** Starts berth in {@code dir} with extra daemon arguments and waits until it answers Version. */
     public static BerthProcess start(Path dir, String... extraArgs) throws IOException, InterruptedException {
         BerthProcess p = new BerthProcess(dir, List.of(extraArgs));
@@ -114,10 +126,13 @@ public final class BerthProcess implements AutoCloseable {
 
     private void launch() throws IOException, InterruptedException {
         Files.createDirectories(dir);
-        process = new ProcessBuilder(command)
+        ProcessBuilder pb = new ProcessBuilder(command)
                 .redirectErrorStream(true)
-                .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()))
-                .start();
+                .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()));
+        if (!javaOpts.isEmpty()) {
+            pb.environment().put("BERTH_JAVA_OPTS", javaOpts);
+        }
+        process = pb.start();
         channel = Grpc.newChannelBuilder("unix://" + socket, InsecureChannelCredentials.create()).build();
         awaitReady(Duration.ofSeconds(60));
     }

@@ -48,7 +48,8 @@ public final class OwnNetworkDaemon {
                 + "default_subnet = \"" + SUBNET + "\"\n"
                 // a cap the hostile suite's 10 GiB bomb hits, above its 1 GiB passwd layer (the default, 128 GiB, fits real images)
                 + "[images]\nmax_layer_bytes = " + (2L << 30) + "\n", StandardCharsets.UTF_8);
-        return BerthProcess.start(berthDir, "--config", config.toString(), "--metrics-address", "127.0.0.1:" + freePort());
+        // the heap bound the suites prove: berth exits on OutOfMemoryError, failing the run
+        return BerthProcess.startWithMaxHeap(berthDir, "256m", "--config", config.toString(), "--metrics-address", "127.0.0.1:" + freePort());
     }
 
     /** A loopback port nobody listens on (at the time of the call). */

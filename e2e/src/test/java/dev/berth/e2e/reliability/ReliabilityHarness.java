@@ -112,7 +112,7 @@ final class ReliabilityHarness implements AutoCloseable {
     static ReliabilityHarness start(Path dir, String suite) throws Exception {
         Path home = dir.resolve("berth");
         Path config = writeConfig(dir, "");
-        return new ReliabilityHarness(dir, uniqueCgroupParent(suite), BerthProcess.start(home, "--config", config.toString()));
+        return new ReliabilityHarness(dir, uniqueCgroupParent(suite), BerthProcess.startWithMaxHeap(home, "256m", "--config", config.toString()));
     }
 
     /** The CRI runtime service with a deadline on the call. */
