@@ -18,6 +18,7 @@ import dev.berth.streaming.StreamingServer;
 import dev.berth.criserver.cri.SandboxRpcs;
 import dev.berth.criserver.grpc.CriRegistry;
 import dev.berth.criserver.grpc.CriServer;
+import dev.berth.criserver.grpc.InProcessCri;
 import dev.berth.cli.metrics.BerthMetrics;
 import dev.berth.cli.metrics.CniOperationMeters;
 import dev.berth.cli.metrics.ImageNames;
@@ -74,7 +75,69 @@ public final class Daemon {
         this.config = config;
     }
 
+    /** Serves the CRI until SIGTERM or SIGINT, then shuts down; returns the exit status. */
     public int run() throws InterruptedException {
+        try (Running running = start()) {
+            awaitSignal();
+        }
+        return 0;
+    }
+
+    /** Installs the SIGTERM and SIGINT handlers and waits for one of them. */
+    public void awaitSignal() throws InterruptedException {
+        Signal.handle(new Signal("TERM"), this::onSignal);
+        Signal.handle(new Signal("INT"), this::onSignal);
+        stop.await();
+    }
+
+    /**
+     * The runtime, started: the CRI served on the socket and, for an agent in the same
+     * process, in process ({@link #localChannel()}); {@link #close()} shuts it all down.
+     */
+    public static final class Running implements AutoCloseable {
+        private final BerthConfig config;
+        private final CriServer server;
+        private final InProcessCri local;
+        private final MetricsServer metricsServer;
+        private final BerthMetrics metrics;
+        private final StreamingServer streaming;
+        private final ContainerService containers;
+        private final ImageService images;
+
+        private Running(BerthConfig config, CriServer server, InProcessCri local, MetricsServer metricsServer, BerthMetrics metrics,
+                StreamingServer streaming, ContainerService containers, ImageService images) {
+            this.config = config;
+            this.server = server;
+            this.local = local;
+            this.metricsServer = metricsServer;
+            this.metrics = metrics;
+            this.streaming = streaming;
+            this.containers = containers;
+            this.images = images;
+        }
+
+        /** A new in-process channel to the same CRI services the socket serves; the caller closes it. */
+        public io.grpc.ManagedChannel localChannel() {
+            return local.channel();
+        }
+
+        @Override
+        public void close() {
+            if (metricsServer != null) {
+                metricsServer.close();
+            }
+            local.shutdown(config.grpc().shutdownTimeout());
+            server.shutdown(config.grpc().shutdownTimeout());
+            metrics.close();
+            streaming.close();
+            containers.manager().close();
+            images.close();
+            LOG.info("berth stopped");
+        }
+    }
+
+    /** Builds the runtime and starts serving it; the caller closes what this returns. */
+    public Running start() {
         LOG.info("berth {} starting (config: {}, root: {}, run root: {})", BerthVersion.get(), config.source(),
                 config.root(), config.runRoot());
         // every component records its metrics here (see BerthMetrics); /metrics exposes them.
@@ -131,31 +194,26 @@ public final class Daemon {
         CriServer server = CriServer.start(config.grpc().socket(), registry,
                 CriServer.Limits.of(config.grpc().maxMessageSize(), config.grpc().maxConcurrentCalls()),
                 new CriCallMetrics(metrics.registry()));
+        InProcessCri local = InProcessCri.start("berth-cri-" + ProcessHandle.current().pid() + "-" + LOCAL_SERVERS.incrementAndGet(),
+                registry, CriServer.Limits.of(config.grpc().maxMessageSize(), config.grpc().maxConcurrentCalls()),
+                new CriCallMetrics(metrics.registry()));
         MetricsServer metricsServer = null;
         if (config.metrics().enabled()) {
             try {
                 metricsServer = MetricsServer.start(config.metrics().host(), config.metrics().port(), metrics, new Health(readiness));
             } catch (RuntimeException e) {
+                local.close();
                 server.shutdown(config.grpc().shutdownTimeout());
                 metrics.close();
                 throw e;
             }
         }
-        Signal.handle(new Signal("TERM"), this::onSignal);
-        Signal.handle(new Signal("INT"), this::onSignal);
         LOG.info("berth ready in {} ms", ManagementFactory.getRuntimeMXBean().getUptime());
-        stop.await();
-        if (metricsServer != null) {
-            metricsServer.close();
-        }
-        server.shutdown(config.grpc().shutdownTimeout());
-        metrics.close();
-        streaming.close();
-        containers.manager().close();
-        images.close();
-        LOG.info("berth stopped");
-        return 0;
+        return new Running(config, server, local, metricsServer, metrics, streaming, containers, images);
     }
+
+    /** Numbers the in-process servers of this JVM (tests may start several). */
+    private static final java.util.concurrent.atomic.AtomicInteger LOCAL_SERVERS = new java.util.concurrent.atomic.AtomicInteger();
 
     /**
      * One OCI runtime per configured handler, for pods' infra processes and (under conmon) for

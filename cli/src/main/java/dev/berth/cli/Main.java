@@ -16,7 +16,7 @@ import picocli.CommandLine.Option;
 /** The {@code berth} command. */
 @Command(name = "berth", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         description = "berth: a Kubernetes node runtime serving the CRI on a UNIX socket.",
-        subcommands = {Main.DaemonCommand.class, Main.ImageCommand.class, CommandLine.HelpCommand.class})
+        subcommands = {Main.DaemonCommand.class, Main.AgentCommand.class, Main.ImageCommand.class, CommandLine.HelpCommand.class})
 public final class Main {
     /** Exit status for configuration errors. */
     public static final int EXIT_CONFIG = 2;
@@ -46,9 +46,8 @@ public final class Main {
         }
     }
 
-    @Command(name = "daemon", mixinStandardHelpOptions = true,
-            description = "Serve the CRI (RuntimeService and ImageService) on a UNIX socket until SIGTERM or SIGINT.")
-    static final class DaemonCommand implements Callable<Integer> {
+    /** The options of every command that runs berth's runtime: {@code berth daemon} and {@code berth agent}. */
+    static final class RuntimeOptions {
         @Option(names = "--config", paramLabel = "FILE",
                 description = "configuration file (default: /etc/berth/config.toml if it exists)")
         Path config;
@@ -72,11 +71,53 @@ public final class Main {
                 description = "Prometheus endpoint (/metrics, /healthz); empty turns it off (default: 127.0.0.1:9464)")
         String metricsAddress;
 
-        @Override
-        public Integer call() throws Exception {
+        /** The configuration with these flags applied, and logging set up by it. */
+        BerthConfig load() {
             BerthConfig cfg = ConfigLoader.load(config, new BerthConfig.Overrides(root, runRoot, socket, logLevel, logFormat, metricsAddress));
             Logging.configure(cfg.log().level(), cfg.log().format());
-            return new Daemon(cfg).run();
+            return cfg;
+        }
+    }
+
+    @Command(name = "daemon", mixinStandardHelpOptions = true,
+            description = "Serve the CRI (RuntimeService and ImageService) on a UNIX socket until SIGTERM or SIGINT.")
+    static final class DaemonCommand implements Callable<Integer> {
+        @CommandLine.Mixin
+        RuntimeOptions options;
+
+        @Override
+        public Integer call() throws Exception {
+            return new Daemon(options.load()).run();
+        }
+    }
+
+    @Command(name = "agent", mixinStandardHelpOptions = true,
+            description = {"Run the node agent until SIGTERM or SIGINT: static pods from --pod-manifest-path, through the CRI.",
+                "By default berth's own runtime runs in the same process (serving the CRI socket and /metrics as berth daemon does);"
+                    + " with --container-runtime-endpoint the agent drives that runtime instead.",
+                "The agent leaves its pods running when it stops and adopts them when it starts again."})
+    static final class AgentCommand implements Callable<Integer> {
+        @CommandLine.Mixin
+        RuntimeOptions options;
+
+        @Option(names = "--container-runtime-endpoint", paramLabel = "unix:///PATH",
+                description = "drive the CRI runtime on this socket instead of starting berth's own (default: in process)")
+        String endpoint;
+
+        @Option(names = "--kubeconfig", paramLabel = "FILE", description = "the API server to register the node with (connected mode)")
+        Path kubeconfig;
+
+        @Option(names = "--node-name", paramLabel = "NAME", description = "the node's name (default: the host name)")
+        String nodeName;
+
+        @Option(names = "--pod-manifest-path", paramLabel = "DIR", description = "directory of static pod manifests (YAML or JSON)")
+        Path podManifestPath;
+
+        @Override
+        public Integer call() throws Exception {
+            BerthConfig cfg = options.load();
+            cfg = cfg.withAgent(cfg.agent().withFlags(nodeName, podManifestPath, kubeconfig, endpoint));
+            return new NodeAgent(cfg).run();
         }
     }
 

@@ -33,15 +33,23 @@ public final class BerthProcess implements AutoCloseable {
     private String javaOpts = "";
 
     private BerthProcess(Path dir, List<String> extraArgs) {
+        this(dir, "daemon", "", extraArgs);
+    }
+
+    /**
+     * @param subcommand {@code daemon} or {@code agent}
+     * @param extraToml tables appended to the config file this fixture writes (unless the caller brings its own)
+     */
+    private BerthProcess(Path dir, String subcommand, String extraToml, List<String> extraArgs) {
         this.dir = dir;
         this.socket = dir.resolve("run/berth.sock");
         this.log = dir.resolve("berth.log");
-        this.command = new ArrayList<>(List.of(launcher().toString(), "daemon",
+        this.command = new ArrayList<>(List.of(launcher().toString(), subcommand,
                 "--root", dir.resolve("root").toString(),
                 "--run-root", dir.resolve("run").toString(),
                 "--socket", socket.toString()));
         if (!extraArgs.contains("--config")) {
-            this.command.addAll(List.of("--config", ownNetworkConfig(dir).toString()));
+            this.command.addAll(List.of("--config", ownNetworkConfig(dir, extraToml).toString()));
         }
         if (!extraArgs.contains("--config") && extraArgs.stream().noneMatch(a -> a.startsWith("--metrics-address"))) {
             // daemons of parallel test runs must not compete for the default metrics port
@@ -74,11 +82,11 @@ public final class BerthProcess implements AutoCloseable {
      * configs in the test's directory and its default network on a test-only bridge and subnet,
      * so an e2e run never writes into /etc/cni/net.d or touches the node's berth0.
      */
-    private static Path ownNetworkConfig(Path dir) {
+    private static Path ownNetworkConfig(Path dir, String extraToml) {
         Path config = dir.resolve("berth-e2e.toml");
         try {
             Files.createDirectories(dir);
-            Files.writeString(config, isolatedNetworkToml(dir), StandardCharsets.UTF_8);
+            Files.writeString(config, isolatedNetworkToml(dir) + extraToml, StandardCharsets.UTF_8);
         } catch (IOException e) {
             throw new IllegalStateException("cannot write " + config, e);
         }
@@ -110,6 +118,17 @@ public final class BerthProcess implements AutoCloseable {
     /** Starts berth in {@code dir} with extra daemon arguments and waits until it answers Version. */
     public static BerthProcess start(Path dir, String... extraArgs) throws IOException, InterruptedException {
         BerthProcess p = new BerthProcess(dir, List.of(extraArgs));
+        p.launch();
+        return p;
+    }
+
+    /**
+     * Starts {@code berth agent} (the agent with berth's runtime in the same process) in
+     * {@code dir} like {@link #start}, its config holding {@code extraToml} (e.g. an
+     * {@code [agent]} table) after the isolated network, and waits until its CRI socket answers.
+     */
+    public static BerthProcess startAgent(Path dir, String extraToml, String... extraArgs) throws IOException, InterruptedException {
+        BerthProcess p = new BerthProcess(dir, "agent", extraToml, List.of(extraArgs));
         p.launch();
         return p;
     }

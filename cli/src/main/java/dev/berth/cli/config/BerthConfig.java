@@ -22,13 +22,77 @@ public record BerthConfig(
         Registry registry,
         Images images,
         StreamingSettings streaming,
+        Agent agent,
         String source) {
 
     public static final Path DEFAULT_FILE = Path.of("/etc/berth/config.toml");
 
     /** The same configuration, said to come from elsewhere. */
     public BerthConfig withSource(String newSource) {
-        return new BerthConfig(root, runRoot, log, grpc, cgroup, runtime, network, metrics, registry, images, streaming, newSource);
+        return new BerthConfig(root, runRoot, log, grpc, cgroup, runtime, network, metrics, registry, images, streaming, agent, newSource);
+    }
+
+    /** The same configuration with another {@code [agent]} table (the agent's flags applied). */
+    public BerthConfig withAgent(Agent newAgent) {
+        return new BerthConfig(root, runRoot, log, grpc, cgroup, runtime, network, metrics, registry, images, streaming, newAgent, source);
+    }
+
+    /**
+     * The node agent ({@code berth agent}). Empty strings mean: the machine's host name
+     * ({@code nodeName}), no static pods ({@code podManifestPath}), no API server
+     * ({@code kubeconfig}), berth's own runtime in the same process ({@code containerRuntimeEndpoint}).
+     * @param manifestRescanInterval how often the manifest directory is read whole (changes are also watched)
+     * @param runtimeRequestTimeout the deadline of each CRI call but image pulls
+     * @param imagePullTimeout the deadline of one image pull
+     * @param podLogsDir where each pod's container logs go ({@code <dir>/<namespace>_<name>_<uid>/<container>/<attempt>.log})
+     */
+    public record Agent(String nodeName, Path podManifestPath, Path kubeconfig, String containerRuntimeEndpoint,
+                        Path podLogsDir, Duration manifestRescanInterval, Duration runtimeRequestTimeout, Duration imagePullTimeout) {
+        static Agent read(ConfigSection s) {
+            String nodeName = s.string("node_name", "");
+            String manifests = s.string("pod_manifest_path", "");
+            String kubeconfig = s.string("kubeconfig", "");
+            String endpoint = s.string("container_runtime_endpoint", "");
+            Agent a = new Agent(nodeName,
+                    manifests.isEmpty() ? null : absolute(s, "agent.pod_manifest_path", manifests),
+                    kubeconfig.isEmpty() ? null : absolute(s, "agent.kubeconfig", kubeconfig),
+                    endpoint,
+                    absolute(s, "agent.pod_logs_dir", s.string("pod_logs_dir", "/var/log/pods")),
+                    positive(s.duration("manifest_rescan_interval", Duration.ofSeconds(20)), "agent.manifest_rescan_interval"),
+                    positive(s.duration("runtime_request_timeout", Duration.ofMinutes(2)), "agent.runtime_request_timeout"),
+                    positive(s.duration("image_pull_timeout", Duration.ofHours(1)), "agent.image_pull_timeout"));
+            a.checkNames("config key 'agent.node_name'", "config key 'agent.container_runtime_endpoint'");
+            return a;
+        }
+
+        /** These settings with the agent's command-line flags applied (each non-null one wins). */
+        public Agent withFlags(String flagNodeName, Path flagManifests, Path flagKubeconfig, String flagEndpoint) {
+            Agent a = new Agent(flagNodeName != null ? flagNodeName : nodeName,
+                    flagManifests != null ? flagManifests.toAbsolutePath() : podManifestPath,
+                    flagKubeconfig != null ? flagKubeconfig.toAbsolutePath() : kubeconfig,
+                    flagEndpoint != null ? flagEndpoint : containerRuntimeEndpoint,
+                    podLogsDir, manifestRescanInterval, runtimeRequestTimeout, imagePullTimeout);
+            a.checkNames("option --node-name", "option --container-runtime-endpoint");
+            return a;
+        }
+
+        private void checkNames(String nodeNameSetting, String endpointSetting) {
+            // a node name is a DNS subdomain (lower case); the kubelet lower-cases the host name likewise
+            if (!nodeName.isEmpty() && !nodeName.matches("[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")) {
+                throw new ConfigException(nodeNameSetting + " must be a DNS subdomain (lower-case letters, digits, '-', '.'), got \""
+                        + nodeName + "\"");
+            }
+            if (!containerRuntimeEndpoint.isEmpty() && !containerRuntimeEndpoint.matches("unix:///.+")) {
+                throw new ConfigException(endpointSetting + " must be a unix:///path endpoint, got \"" + containerRuntimeEndpoint + "\"");
+            }
+        }
+
+        private static Duration positive(Duration d, String key) {
+            if (d.isZero() || d.isNegative()) {
+                throw new ConfigException("config key '" + key + "' must be positive");
+            }
+            return d;
+        }
     }
 
     /** Logging: level and format of the daemon's own log on stderr. */
@@ -289,6 +353,7 @@ public record BerthConfig(
                 Registry.read(top.section("registry")),
                 Images.read(top.section("images")),
                 StreamingSettings.read(top.section("streaming")),
+                Agent.read(top.section("agent")),
                 source);
         top.requireNoUnknownKeys();
         return config;

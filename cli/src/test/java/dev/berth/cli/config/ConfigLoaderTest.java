@@ -76,6 +76,31 @@ class ConfigLoaderTest {
     }
 
     @Test
+    void theAgentTableIsReadAndItsFlagsWin() {
+        BerthConfig.Agent d = parse("").agent();
+        assertEquals("", d.nodeName());
+        assertEquals(null, d.podManifestPath());
+        assertEquals(Path.of("/var/log/pods"), d.podLogsDir());
+        assertEquals(Duration.ofSeconds(20), d.manifestRescanInterval());
+        assertEquals(Duration.ofMinutes(2), d.runtimeRequestTimeout());
+        BerthConfig.Agent a = parse("[agent]\nnode_name = \"n1\"\npod_manifest_path = \"/etc/berth/manifests\"\n"
+                + "container_runtime_endpoint = \"unix:///run/containerd/containerd.sock\"\nmanifest_rescan_interval = \"5s\"\n").agent();
+        assertEquals("n1", a.nodeName());
+        assertEquals(Path.of("/etc/berth/manifests"), a.podManifestPath());
+        assertEquals("unix:///run/containerd/containerd.sock", a.containerRuntimeEndpoint());
+        assertEquals(Duration.ofSeconds(5), a.manifestRescanInterval());
+        BerthConfig.Agent flagged = a.withFlags("n2", Path.of("/m"), null, "");
+        assertEquals("n2", flagged.nodeName());
+        assertEquals(Path.of("/m"), flagged.podManifestPath());
+        assertEquals("", flagged.containerRuntimeEndpoint(), "an empty endpoint flag means berth's own runtime");
+        assertTrue(error("[agent]\nnode_name = \"Not_A_Node\"").contains("'agent.node_name' must be a DNS subdomain"));
+        assertTrue(error("[agent]\ncontainer_runtime_endpoint = \"/run/x.sock\"").contains("must be a unix:///path endpoint"));
+        assertTrue(error("[agent]\npod_manifest_path = \"manifests\"").contains("'agent.pod_manifest_path' must be an absolute path"));
+        assertTrue(error("[agent]\nmanifest_rescan_interval = \"0s\"").contains("must be positive"));
+        assertThrows(ConfigException.class, () -> a.withFlags("UPPER", null, null, null));
+    }
+
+    @Test
     void unknownKeysAreNamedWithTheirFullPath() {
         assertTrue(error("rooot = \"/x\"").contains("unknown config key 'rooot'"));
         assertTrue(error("[grpc]\nsockett = \"/x\"").contains("unknown config key 'grpc.sockett'"));

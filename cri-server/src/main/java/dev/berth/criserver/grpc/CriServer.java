@@ -106,13 +106,7 @@ public final class CriServer implements AutoCloseable {
         // a fixed pool: CallLimit keeps all but SPARE_THREADS of it for handlers, so a flood of
         // slow calls neither creates threads without end nor starves the refusal of new ones
         ExecutorService executor = Executors.newFixedThreadPool(limits.threads(), daemonThreads("cri-call"));
-        // ServerInterceptors.intercept runs the last interceptor of its list first
-        List<ServerInterceptor> chain = new ArrayList<>();
-        chain.add(new CallLimit(limits.maxConcurrentCalls(), limits.maxQueuedCalls(), limits.maxQueueWait()));
-        chain.add(new CallLogging());
-        for (int i = interceptors.length - 1; i >= 0; i--) {
-            chain.add(interceptors[i]);
-        }
+        List<ServerInterceptor> chain = interceptorChain(limits, interceptors);
         Path binding = socket.toAbsolutePath().resolveSibling(BIND_DIR).resolve(socket.getFileName());
         Server server = NettyServerBuilder.forAddress(new DomainSocketAddress(binding.toString()))
                 .channelType(EpollServerDomainSocketChannel.class)
@@ -143,6 +137,21 @@ public final class CriServer implements AutoCloseable {
         }
         LOG.info("serving the CRI on unix://{}", socket);
         return new CriServer(socket, server, boss, workers, executor);
+    }
+
+    /**
+     * The interceptors of every call, in the order {@code ServerInterceptors.intercept} wants
+     * them (it runs the last of its list first): the caller's {@code interceptors}, the first
+     * outermost, then berth's call logging, then the call limit innermost.
+     */
+    static List<ServerInterceptor> interceptorChain(Limits limits, ServerInterceptor... interceptors) {
+        List<ServerInterceptor> chain = new ArrayList<>();
+        chain.add(new CallLimit(limits.maxConcurrentCalls(), limits.maxQueuedCalls(), limits.maxQueueWait()));
+        chain.add(new CallLogging());
+        for (int i = interceptors.length - 1; i >= 0; i--) {
+            chain.add(interceptors[i]);
+        }
+        return chain;
     }
 
     /** Where the socket is bound before it is moved to its name: beside it, private to root. */
@@ -238,7 +247,7 @@ public final class CriServer implements AutoCloseable {
         return e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
     }
 
-    private static java.util.concurrent.ThreadFactory daemonThreads(String prefix) {
+    static java.util.concurrent.ThreadFactory daemonThreads(String prefix) {
         AtomicInteger n = new AtomicInteger();
         return r -> {
             Thread t = new Thread(r, prefix + "-" + n.incrementAndGet());

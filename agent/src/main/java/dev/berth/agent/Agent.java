@@ -1,0 +1,74 @@
+package dev.berth.agent;
+
+import dev.berth.agent.cri.CriClient;
+import dev.berth.agent.pod.KubeletKeys;
+import dev.berth.agent.pod.NodeFacts;
+import dev.berth.agent.pod.PodSync;
+import dev.berth.agent.pod.PodTranslation;
+import dev.berth.agent.pod.PodWorkers;
+import dev.berth.agent.staticpod.ManifestParser;
+import dev.berth.agent.staticpod.StaticPods;
+import dev.berth.cri.v1.VersionResponse;
+import io.grpc.Channel;
+import io.grpc.StatusRuntimeException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The node agent: drives one runtime through the CRI ({@code channel}: berth's own in
+ * process, or any runtime's socket) for the pods of its sources. Standalone mode runs the
+ * static pods of a manifest directory. It holds its state directory's {@link StateLock} while
+ * it runs; {@link #close()} stops the agent and leaves every pod running, as the kubelet does,
+ * for the next agent to adopt.
+ */
+public final class Agent implements AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(Agent.class);
+
+    private final StateLock lock;
+    private final PodWorkers workers;
+    private final StaticPods staticPods;
+
+    private Agent(StateLock lock, PodWorkers workers, StaticPods staticPods) {
+        this.lock = lock;
+        this.workers = workers;
+        this.staticPods = staticPods;
+    }
+
+    /**
+     * Starts the agent on {@code channel} (which stays the caller's). {@code lock} is the state
+     * directory's lock, taken before anything else started; the agent releases it on close.
+     */
+    public static Agent start(AgentSettings settings, StateLock lock, Channel channel) {
+        CriClient cri = new CriClient(channel, settings.runtimeRequestTimeout(), settings.imagePullTimeout());
+        try {
+            VersionResponse v = cri.version();
+            LOG.info("agent for node {} drives {} {} (CRI {})", settings.nodeName(), v.getRuntimeName(), v.getRuntimeVersion(),
+                    v.getRuntimeApiVersion());
+        } catch (StatusRuntimeException e) {
+            // the runtime may come up later; every pod worker retries its calls
+            LOG.warn("agent for node {}: the runtime does not answer Version yet: {}", settings.nodeName(), e.getStatus());
+        }
+        PodWorkers workers = new PodWorkers(new PodSync(cri, new PodTranslation(NodeFacts.current(), settings.podLogsDir()),
+                KubeletKeys.SOURCE_FILE));
+        StaticPods staticPods = null;
+        if (settings.podManifestPath() != null) {
+            staticPods = new StaticPods(settings.podManifestPath(), new ManifestParser(settings.nodeName()), workers, cri,
+                    settings.manifestRescanInterval());
+            staticPods.start();
+        } else {
+            LOG.info("agent for node {}: no pod manifest path and no API server: no pods to run", settings.nodeName());
+        }
+        return new Agent(lock, workers, staticPods);
+    }
+
+    /** Stops the agent's work; the pods keep running in the runtime. */
+    @Override
+    public void close() {
+        if (staticPods != null) {
+            staticPods.close();
+        }
+        workers.close();
+        lock.close();
+        LOG.info("agent stopped; its pods keep running");
+    }
+}

@@ -1,0 +1,165 @@
+package dev.berth.agent.cri;
+
+import dev.berth.cri.v1.ContainerConfig;
+import dev.berth.cri.v1.ContainerFilter;
+import dev.berth.cri.v1.ContainerStatus;
+import dev.berth.cri.v1.ContainerStatusRequest;
+import dev.berth.cri.v1.CreateContainerRequest;
+import dev.berth.cri.v1.Image;
+import dev.berth.cri.v1.ImageServiceGrpc;
+import dev.berth.cri.v1.ImageSpec;
+import dev.berth.cri.v1.ImageStatusRequest;
+import dev.berth.cri.v1.ImageStatusResponse;
+import dev.berth.cri.v1.ListContainersRequest;
+import dev.berth.cri.v1.ListPodSandboxRequest;
+import dev.berth.cri.v1.PodSandbox;
+import dev.berth.cri.v1.PodSandboxConfig;
+import dev.berth.cri.v1.PodSandboxFilter;
+import dev.berth.cri.v1.PullImageRequest;
+import dev.berth.cri.v1.RemoveContainerRequest;
+import dev.berth.cri.v1.RemovePodSandboxRequest;
+import dev.berth.cri.v1.RunPodSandboxRequest;
+import dev.berth.cri.v1.RuntimeServiceGrpc;
+import dev.berth.cri.v1.StartContainerRequest;
+import dev.berth.cri.v1.StatusRequest;
+import dev.berth.cri.v1.StatusResponse;
+import dev.berth.cri.v1.StopContainerRequest;
+import dev.berth.cri.v1.StopContainerResponse;
+import dev.berth.cri.v1.StopPodSandboxRequest;
+import dev.berth.cri.v1.VersionRequest;
+import dev.berth.cri.v1.VersionResponse;
+import io.grpc.Channel;
+import io.grpc.stub.StreamObserver;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * The agent's one way to a runtime: the CRI's RuntimeService and ImageService over a gRPC
+ * channel (in process to berth's own, or a UNIX socket to any runtime), every call with a
+ * deadline: {@code requestTimeout}, or {@code pullTimeout} for image pulls, and a stop's grace
+ * period on top of the request timeout. Failures arrive as gRPC's {@code StatusRuntimeException}.
+ * The channel belongs to the caller.
+ */
+public final class CriClient {
+    private final Channel channel;
+    private final Duration requestTimeout;
+    private final Duration pullTimeout;
+
+    public CriClient(Channel channel, Duration requestTimeout, Duration pullTimeout) {
+        this.channel = channel;
+        this.requestTimeout = requestTimeout;
+        this.pullTimeout = pullTimeout;
+    }
+
+    private RuntimeServiceGrpc.RuntimeServiceBlockingStub runtime(Duration extra) {
+        return RuntimeServiceGrpc.newBlockingStub(channel).withDeadlineAfter(requestTimeout.plus(extra).toMillis(), TimeUnit.MILLISECONDS);
+    }
+
+    private RuntimeServiceGrpc.RuntimeServiceBlockingStub runtime() {
+        return runtime(Duration.ZERO);
+    }
+
+    private ImageServiceGrpc.ImageServiceBlockingStub images(Duration timeout) {
+        return ImageServiceGrpc.newBlockingStub(channel).withDeadlineAfter(timeout.toMillis(), TimeUnit.MILLISECONDS);
+    }
+
+    public VersionResponse version() {
+        return runtime().version(VersionRequest.newBuilder().setVersion("v1").build());
+    }
+
+    public StatusResponse status() {
+        return runtime().status(StatusRequest.getDefaultInstance());
+    }
+
+    /** The sandboxes whose labels include all of {@code labels}. */
+    public List<PodSandbox> listPodSandboxes(Map<String, String> labels) {
+        return runtime().listPodSandbox(ListPodSandboxRequest.newBuilder()
+                .setFilter(PodSandboxFilter.newBuilder().putAllLabelSelector(labels)).build()).getItemsList();
+    }
+
+    public String runPodSandbox(PodSandboxConfig config, String runtimeHandler) {
+        return runtime().runPodSandbox(RunPodSandboxRequest.newBuilder().setConfig(config).setRuntimeHandler(runtimeHandler).build())
+                .getPodSandboxId();
+    }
+
+    public dev.berth.cri.v1.PodSandboxStatus podSandboxStatus(String id) {
+        return runtime().podSandboxStatus(dev.berth.cri.v1.PodSandboxStatusRequest.newBuilder().setPodSandboxId(id).build()).getStatus();
+    }
+
+    public void stopPodSandbox(String id) {
+        runtime().stopPodSandbox(StopPodSandboxRequest.newBuilder().setPodSandboxId(id).build());
+    }
+
+    public void removePodSandbox(String id) {
+        runtime().removePodSandbox(RemovePodSandboxRequest.newBuilder().setPodSandboxId(id).build());
+    }
+
+    /** The containers of one sandbox. */
+    public List<dev.berth.cri.v1.Container> listContainers(String sandboxId) {
+        return runtime().listContainers(ListContainersRequest.newBuilder()
+                .setFilter(ContainerFilter.newBuilder().setPodSandboxId(sandboxId)).build()).getContainersList();
+    }
+
+    public ContainerStatus containerStatus(String id) {
+        return runtime().containerStatus(ContainerStatusRequest.newBuilder().setContainerId(id).build()).getStatus();
+    }
+
+    public String createContainer(String sandboxId, ContainerConfig config, PodSandboxConfig sandboxConfig) {
+        return runtime().createContainer(CreateContainerRequest.newBuilder().setPodSandboxId(sandboxId).setConfig(config)
+                .setSandboxConfig(sandboxConfig).build()).getContainerId();
+    }
+
+    public void startContainer(String id) {
+        runtime().startContainer(StartContainerRequest.newBuilder().setContainerId(id).build());
+    }
+
+    public void removeContainer(String id) {
+        runtime().removeContainer(RemoveContainerRequest.newBuilder().setContainerId(id).build());
+    }
+
+    /**
+     * Stops a container, giving it {@code graceSeconds} between its stop signal and SIGKILL; the
+     * call's deadline is the grace period plus the request timeout. Several stops run at once
+     * through this asynchronous form, as the kubelet stops a pod's containers in parallel.
+     */
+    public CompletableFuture<Void> stopContainerAsync(String id, long graceSeconds) {
+        CompletableFuture<Void> done = new CompletableFuture<>();
+        RuntimeServiceGrpc.newStub(channel)
+                .withDeadlineAfter(requestTimeout.plusSeconds(Math.max(0, graceSeconds)).toMillis(), TimeUnit.MILLISECONDS)
+                .stopContainer(StopContainerRequest.newBuilder().setContainerId(id).setTimeout(graceSeconds).build(),
+                        new StreamObserver<StopContainerResponse>() {
+                            @Override
+                            public void onNext(StopContainerResponse value) {
+                                // nothing in it
+                            }
+
+                            @Override
+                            public void onError(Throwable t) {
+                                done.completeExceptionally(t);
+                            }
+
+                            @Override
+                            public void onCompleted() {
+                                done.complete(null);
+                            }
+                        });
+        return done;
+    }
+
+    /** The image the runtime has under {@code image} (a reference or id), if any. */
+    public Optional<Image> imageStatus(String image) {
+        ImageStatusResponse r = images(requestTimeout).imageStatus(ImageStatusRequest.newBuilder()
+                .setImage(ImageSpec.newBuilder().setImage(image)).build());
+        return r.hasImage() ? Optional.of(r.getImage()) : Optional.empty();
+    }
+
+    /** Pulls {@code image} for a pod; returns the image's reference in the runtime (its id). */
+    public String pullImage(String image, PodSandboxConfig sandboxConfig) {
+        return images(pullTimeout).pullImage(PullImageRequest.newBuilder().setImage(ImageSpec.newBuilder().setImage(image))
+                .setSandboxConfig(sandboxConfig).build()).getImageRef();
+    }
+}

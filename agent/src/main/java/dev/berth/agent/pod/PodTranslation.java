@@ -1,0 +1,454 @@
+package dev.berth.agent.pod;
+
+import com.google.protobuf.ByteString;
+import dev.berth.cri.v1.Capability;
+import dev.berth.cri.v1.ContainerConfig;
+import dev.berth.cri.v1.ContainerMetadata;
+import dev.berth.cri.v1.DNSConfig;
+import dev.berth.cri.v1.ImageSpec;
+import dev.berth.cri.v1.Int64Value;
+import dev.berth.cri.v1.KeyValue;
+import dev.berth.cri.v1.LinuxContainerConfig;
+import dev.berth.cri.v1.LinuxContainerResources;
+import dev.berth.cri.v1.LinuxContainerSecurityContext;
+import dev.berth.cri.v1.LinuxPodSandboxConfig;
+import dev.berth.cri.v1.LinuxSandboxSecurityContext;
+import dev.berth.cri.v1.NamespaceMode;
+import dev.berth.cri.v1.NamespaceOption;
+import dev.berth.cri.v1.PodSandboxConfig;
+import dev.berth.cri.v1.PodSandboxMetadata;
+import dev.berth.cri.v1.PortMapping;
+import dev.berth.cri.v1.Protocol;
+import dev.berth.cri.v1.SecurityProfile;
+import io.fabric8.kubernetes.api.model.Container;
+import io.fabric8.kubernetes.api.model.ContainerPort;
+import io.fabric8.kubernetes.api.model.EnvVar;
+import io.fabric8.kubernetes.api.model.ObjectFieldSelector;
+import io.fabric8.kubernetes.api.model.Pod;
+import io.fabric8.kubernetes.api.model.PodDNSConfig;
+import io.fabric8.kubernetes.api.model.PodDNSConfigOption;
+import io.fabric8.kubernetes.api.model.PodSecurityContext;
+import io.fabric8.kubernetes.api.model.PodSpec;
+import io.fabric8.kubernetes.api.model.Quantity;
+import io.fabric8.kubernetes.api.model.SeccompProfile;
+import io.fabric8.kubernetes.api.model.SecurityContext;
+import io.fabric8.kubernetes.api.model.Sysctl;
+import java.math.BigDecimal;
+import java.math.RoundingMode;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Objects;
+
+/**
+ * A pod's spec as CRI requests, the way the kubelet builds them: the sandbox config (metadata,
+ * hostname, log directory, DNS, host ports, labels and annotations, namespaces, pod security
+ * context, sysctls) and each container's config (command and args with {@code $(VAR)}
+ * expansion, env, working directory, resources by the kubelet's formulas, security context,
+ * labels and annotations, log path). Pure: the same pod gives the same requests.
+ */
+public final class PodTranslation {
+    /** The CFS period the kubelet uses for every container's quota. */
+    static final long CPU_PERIOD = 100_000;
+    static final long MIN_SHARES = 2;
+    static final long MIN_QUOTA = 1000;
+    static final long DEFAULT_GRACE_SECONDS = 30;
+    static final String DEFAULT_TERMINATION_MESSAGE_PATH = "/dev/termination-log";
+
+    /** Paths the kubelet asks the runtime to mask and to make read-only in every unprivileged container. */
+    static final List<String> MASKED_PATHS = List.of("/proc/asound", "/proc/acpi", "/proc/interrupts", "/proc/kcore", "/proc/keys",
+            "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware",
+            "/sys/devices/virtual/powercap");
+    static final List<String> READONLY_PATHS = List.of("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger");
+
+    private final NodeFacts node;
+    private final Path podLogsDir;
+
+    public PodTranslation(NodeFacts node, Path podLogsDir) {
+        this.node = node;
+        this.podLogsDir = podLogsDir;
+    }
+
+    /** The pod's log directory: {@code <pod logs dir>/<namespace>_<name>_<uid>}. */
+    public Path logDirectory(Pod pod) {
+        return podLogsDir.resolve(pod.getMetadata().getNamespace() + "_" + pod.getMetadata().getName() + "_" + pod.getMetadata().getUid());
+    }
+
+    /** The pod's termination grace period in seconds (30 when the spec says none). */
+    public static long gracePeriodSeconds(Pod pod) {
+        Long g = pod.getSpec().getTerminationGracePeriodSeconds();
+        return g == null ? DEFAULT_GRACE_SECONDS : Math.max(0, g);
+    }
+
+    /** The labels that find every sandbox of the pod. */
+    public static Map<String, String> podSelector(String uid) {
+        return Map.of(KubeletKeys.POD_UID, uid);
+    }
+
+    /** The RunPodSandbox config of the pod's {@code attempt}th sandbox. */
+    public PodSandboxConfig sandboxConfig(Pod pod, int attempt, String source) {
+        PodSpec spec = pod.getSpec();
+        var meta = pod.getMetadata();
+        PodSandboxConfig.Builder b = PodSandboxConfig.newBuilder()
+                .setMetadata(PodSandboxMetadata.newBuilder().setName(meta.getName()).setNamespace(meta.getNamespace())
+                        .setUid(meta.getUid()).setAttempt(attempt))
+                .setLogDirectory(logDirectory(pod).toString())
+                .putAllLabels(sandboxLabels(pod, source))
+                .putAllAnnotations(nullToEmpty(meta.getAnnotations()));
+        if (!Boolean.TRUE.equals(spec.getHostNetwork())) {
+            b.setHostname(hostname(pod));
+        }
+        DNSConfig dns = dnsConfig(spec);
+        if (dns != null) {
+            b.setDnsConfig(dns);
+        }
+        for (Container c : spec.getContainers()) {
+            for (ContainerPort p : c.getPorts()) {
+                if (p.getHostPort() != null && p.getHostPort() > 0) {
+                    b.addPortMappings(PortMapping.newBuilder().setProtocol(protocol(p.getProtocol()))
+                            .setContainerPort(p.getContainerPort()).setHostPort(p.getHostPort())
+                            .setHostIp(Objects.requireNonNullElse(p.getHostIP(), "")));
+                }
+            }
+        }
+        PodSecurityContext psc = spec.getSecurityContext();
+        LinuxSandboxSecurityContext.Builder sc = LinuxSandboxSecurityContext.newBuilder()
+                .setNamespaceOptions(namespaces(spec))
+                .setPrivileged(allContainers(spec).stream().anyMatch(c -> c.getSecurityContext() != null
+                        && Boolean.TRUE.equals(c.getSecurityContext().getPrivileged())))
+                .setSeccomp(seccomp(psc == null ? null : psc.getSeccompProfile()));
+        LinuxPodSandboxConfig.Builder linux = LinuxPodSandboxConfig.newBuilder();
+        if (psc != null) {
+            if (psc.getRunAsUser() != null) {
+                sc.setRunAsUser(Int64Value.newBuilder().setValue(psc.getRunAsUser()));
+            }
+            if (psc.getRunAsGroup() != null) {
+                sc.setRunAsGroup(Int64Value.newBuilder().setValue(psc.getRunAsGroup()));
+            }
+            sc.addAllSupplementalGroups(supplementalGroups(psc));
+            for (Sysctl s : psc.getSysctls()) {
+                linux.putSysctls(s.getName(), s.getValue());
+            }
+        }
+        return b.setLinux(linux.setSecurityContext(sc)).build();
+    }
+
+    private static Map<String, String> sandboxLabels(Pod pod, String source) {
+        Map<String, String> labels = new LinkedHashMap<>(nullToEmpty(pod.getMetadata().getLabels()));
+        labels.put(KubeletKeys.POD_NAME, pod.getMetadata().getName());
+        labels.put(KubeletKeys.POD_NAMESPACE, pod.getMetadata().getNamespace());
+        labels.put(KubeletKeys.POD_UID, pod.getMetadata().getUid());
+        labels.put(KubeletKeys.POD_SOURCE, source);
+        return labels;
+    }
+
+    /** spec.hostname, or the pod's name, cut to 63 characters without a trailing '-' or '.'. */
+    static String hostname(Pod pod) {
+        String h = pod.getSpec().getHostname();
+        if (h == null || h.isEmpty()) {
+            h = pod.getMetadata().getName();
+        }
+        if (h.length() > 63) {
+            h = h.substring(0, 63).replaceAll("[-.]+$", "");
+        }
+        return h;
+    }
+
+    /**
+     * DNS by policy: None takes only the pod's dnsConfig; Default (and ClusterFirst, since a
+     * standalone agent has no cluster DNS, and a host-network pod without
+     * ClusterFirstWithHostNet) takes the machine's resolver; the pod's dnsConfig is added to it.
+     */
+    DNSConfig dnsConfig(PodSpec spec) {
+        String policy = spec.getDnsPolicy() == null ? "ClusterFirst" : spec.getDnsPolicy();
+        DNSConfig.Builder b = DNSConfig.newBuilder();
+        if (!policy.equals("None")) {
+            b.addAllServers(node.dnsServers()).addAllSearches(node.dnsSearches()).addAllOptions(node.dnsOptions());
+        }
+        PodDNSConfig extra = spec.getDnsConfig();
+        if (extra != null) {
+            b.addAllServers(extra.getNameservers());
+            for (String s : extra.getSearches()) {
+                if (!b.getSearchesList().contains(s)) {
+                    b.addSearches(s);
+                }
+            }
+            for (PodDNSConfigOption o : extra.getOptions()) {
+                b.addOptions(o.getValue() == null ? o.getName() : o.getName() + ":" + o.getValue());
+            }
+        }
+        return b.build();
+    }
+
+    private static NamespaceOption namespaces(PodSpec spec) {
+        return NamespaceOption.newBuilder()
+                .setNetwork(Boolean.TRUE.equals(spec.getHostNetwork()) ? NamespaceMode.NODE : NamespaceMode.POD)
+                .setPid(Boolean.TRUE.equals(spec.getHostPID()) ? NamespaceMode.NODE
+                        : Boolean.TRUE.equals(spec.getShareProcessNamespace()) ? NamespaceMode.POD : NamespaceMode.CONTAINER)
+                .setIpc(Boolean.TRUE.equals(spec.getHostIPC()) ? NamespaceMode.NODE : NamespaceMode.POD)
+                .build();
+    }
+
+    private static Protocol protocol(String p) {
+        if (p == null) {
+            return Protocol.TCP;
+        }
+        return switch (p) {
+            case "UDP" -> Protocol.UDP;
+            case "SCTP" -> Protocol.SCTP;
+            default -> Protocol.TCP;
+        };
+    }
+
+    /** The kubelet's default without a profile is Unconfined (CRI's zero value would be RuntimeDefault). */
+    private static SecurityProfile seccomp(SeccompProfile p) {
+        if (p == null || p.getType() == null) {
+            return SecurityProfile.newBuilder().setProfileType(SecurityProfile.ProfileType.Unconfined).build();
+        }
+        return switch (p.getType()) {
+            case "RuntimeDefault" -> SecurityProfile.newBuilder().setProfileType(SecurityProfile.ProfileType.RuntimeDefault).build();
+            case "Localhost" -> SecurityProfile.newBuilder().setProfileType(SecurityProfile.ProfileType.Localhost)
+                    .setLocalhostRef(Objects.requireNonNullElse(p.getLocalhostProfile(), "")).build();
+            default -> SecurityProfile.newBuilder().setProfileType(SecurityProfile.ProfileType.Unconfined).build();
+        };
+    }
+
+    private static List<Long> supplementalGroups(PodSecurityContext psc) {
+        List<Long> groups = new ArrayList<>();
+        if (psc.getFsGroup() != null) {
+            groups.add(psc.getFsGroup());
+        }
+        for (Long g : psc.getSupplementalGroups()) {
+            if (!groups.contains(g)) {
+                groups.add(g);
+            }
+        }
+        return groups;
+    }
+
+    private static List<Container> allContainers(PodSpec spec) {
+        List<Container> all = new ArrayList<>(spec.getInitContainers());
+        all.addAll(spec.getContainers());
+        return all;
+    }
+
+    /**
+     * The CreateContainer config of {@code container} in its {@code attempt}th run.
+     * @param imageRef the image as the runtime knows it (what the pull or ImageStatus answered)
+     * @param podIps the sandbox's IPs, for env from {@code status.podIP(s)}
+     * @throws ContainerConfigException when an env source cannot be resolved
+     */
+    public ContainerConfig containerConfig(Pod pod, Container container, int attempt, String imageRef, List<String> podIps) {
+        PodSpec spec = pod.getSpec();
+        Map<String, String> env = environment(pod, container, podIps);
+        ContainerConfig.Builder b = ContainerConfig.newBuilder()
+                .setMetadata(ContainerMetadata.newBuilder().setName(container.getName()).setAttempt(attempt))
+                .setImage(ImageSpec.newBuilder().setImage(imageRef).setUserSpecifiedImage(container.getImage()))
+                .addAllCommand(container.getCommand().stream().map(a -> Expansion.expand(a, env::get)).toList())
+                .addAllArgs(container.getArgs().stream().map(a -> Expansion.expand(a, env::get)).toList())
+                .setWorkingDir(Objects.requireNonNullElse(container.getWorkingDir(), ""))
+                .putLabels(KubeletKeys.POD_NAME, pod.getMetadata().getName())
+                .putLabels(KubeletKeys.POD_NAMESPACE, pod.getMetadata().getNamespace())
+                .putLabels(KubeletKeys.POD_UID, pod.getMetadata().getUid())
+                .putLabels(KubeletKeys.CONTAINER_NAME, container.getName())
+                .putAllAnnotations(containerAnnotations(pod, container, attempt))
+                .setLogPath(container.getName() + "/" + attempt + ".log")
+                .setStdin(Boolean.TRUE.equals(container.getStdin()))
+                .setStdinOnce(Boolean.TRUE.equals(container.getStdinOnce()))
+                .setTty(Boolean.TRUE.equals(container.getTty()));
+        env.forEach((k, v) -> b.addEnvs(KeyValue.newBuilder().setKey(k).setValue(ByteString.copyFromUtf8(v))));
+        return b.setLinux(LinuxContainerConfig.newBuilder()
+                .setResources(resources(container, QosClass.of(spec)))
+                .setSecurityContext(securityContext(spec, container)))
+                .build();
+    }
+
+    private static Map<String, String> containerAnnotations(Pod pod, Container c, int attempt) {
+        Map<String, String> a = new LinkedHashMap<>();
+        a.put(KubeletKeys.CONTAINER_HASH, hash(c));
+        a.put(KubeletKeys.CONTAINER_RESTART_COUNT, Integer.toString(attempt));
+        a.put(KubeletKeys.CONTAINER_TERMINATION_MESSAGE_PATH,
+                Objects.requireNonNullElse(c.getTerminationMessagePath(), DEFAULT_TERMINATION_MESSAGE_PATH));
+        a.put(KubeletKeys.CONTAINER_TERMINATION_MESSAGE_POLICY, Objects.requireNonNullElse(c.getTerminationMessagePolicy(), "File"));
+        a.put(KubeletKeys.POD_TERMINATION_GRACE_PERIOD, Long.toString(gracePeriodSeconds(pod)));
+        if (!c.getPorts().isEmpty()) {
+            a.put(KubeletKeys.CONTAINER_PORTS, portsJson(c.getPorts()));
+        }
+        return a;
+    }
+
+    /** The ports annotation as the kubelet writes it: a JSON list of {name, containerPort, protocol, hostPort}. */
+    private static String portsJson(List<ContainerPort> ports) {
+        StringBuilder s = new StringBuilder("[");
+        for (ContainerPort p : ports) {
+            if (s.length() > 1) {
+                s.append(',');
+            }
+            s.append('{');
+            if (p.getName() != null) {
+                s.append("\"name\":\"").append(p.getName().replace("\"", "")).append("\",");
+            }
+            if (p.getHostPort() != null && p.getHostPort() > 0) {
+                s.append("\"hostPort\":").append(p.getHostPort()).append(',');
+            }
+            s.append("\"containerPort\":").append(p.getContainerPort())
+                    .append(",\"protocol\":\"").append(p.getProtocol() == null ? "TCP" : p.getProtocol().replace("\"", "")).append("\"}");
+        }
+        return s.append(']').toString();
+    }
+
+    /** A stable hash of the container's spec, hex: a changed spec has another. */
+    static String hash(Container c) {
+        try {
+            byte[] d = MessageDigest.getInstance("SHA-256").digest(c.toString().getBytes(StandardCharsets.UTF_8));
+            return HexFormat.of().formatHex(d, 0, 8);
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /**
+     * The container's environment in order: each value expanded with the variables defined
+     * before it; values from the pod's own fields through {@code fieldRef}. Other sources
+     * (configMaps, secrets, resource fields) need what this slice of the agent does not have yet.
+     */
+    static Map<String, String> environment(Pod pod, Container c, List<String> podIps) {
+        Map<String, String> env = new LinkedHashMap<>();
+        for (EnvVar v : c.getEnv()) {
+            String value;
+            if (v.getValueFrom() == null) {
+                value = Expansion.expand(Objects.requireNonNullElse(v.getValue(), ""), env::get);
+            } else if (v.getValueFrom().getFieldRef() != null) {
+                value = fieldValue(pod, v.getValueFrom().getFieldRef(), podIps);
+            } else {
+                throw new ContainerConfigException("CreateContainerConfigError", "env " + v.getName() + " of container "
+                        + c.getName() + ": only value and valueFrom.fieldRef are supported so far");
+            }
+            env.remove(v.getName()); // a later definition wins, at its own place
+            env.put(v.getName(), value);
+        }
+        return env;
+    }
+
+    private static String fieldValue(Pod pod, ObjectFieldSelector ref, List<String> podIps) {
+        String path = ref.getFieldPath();
+        var meta = pod.getMetadata();
+        if (path.startsWith("metadata.labels['") && path.endsWith("']")) {
+            return nullToEmpty(meta.getLabels()).getOrDefault(path.substring(17, path.length() - 2), "");
+        }
+        if (path.startsWith("metadata.annotations['") && path.endsWith("']")) {
+            return nullToEmpty(meta.getAnnotations()).getOrDefault(path.substring(22, path.length() - 2), "");
+        }
+        return switch (path) {
+            case "metadata.name" -> meta.getName();
+            case "metadata.namespace" -> meta.getNamespace();
+            case "metadata.uid" -> meta.getUid();
+            case "spec.nodeName" -> Objects.requireNonNullElse(pod.getSpec().getNodeName(), "");
+            case "spec.serviceAccountName" -> Objects.requireNonNullElse(pod.getSpec().getServiceAccountName(), "");
+            case "status.podIP" -> podIps.isEmpty() ? "" : podIps.get(0);
+            case "status.podIPs" -> String.join(",", podIps);
+            default -> throw new ContainerConfigException("CreateContainerConfigError", "env fieldRef " + path + " is not supported");
+        };
+    }
+
+    /**
+     * The kubelet's resources: cpu shares from the request (the limit when only that is set;
+     * at least 2), the CFS quota from the limit over a 100 ms period (at least 1 ms, none
+     * without a limit), the memory limit, and oom_score_adj by QoS class.
+     */
+    LinuxContainerResources resources(Container c, QosClass qos) {
+        Map<String, Quantity> requests = QosClass.requests(c.getResources());
+        Map<String, Quantity> limits = QosClass.limits(c.getResources());
+        long cpuRequest = milli(requests.get("cpu"));
+        long cpuLimit = milli(limits.get("cpu"));
+        long shares = cpuRequest == 0 && cpuLimit != 0 ? cpuLimit * 1024 / 1000 : cpuRequest * 1024 / 1000;
+        LinuxContainerResources.Builder b = LinuxContainerResources.newBuilder()
+                .setCpuPeriod(CPU_PERIOD)
+                .setCpuShares(Math.max(MIN_SHARES, shares))
+                .setCpuQuota(cpuLimit == 0 ? 0 : Math.max(MIN_QUOTA, cpuLimit * CPU_PERIOD / 1000))
+                .setOomScoreAdj(oomScoreAdj(qos, bytes(requests.getOrDefault("memory", limits.get("memory")))));
+        long memoryLimit = bytes(limits.get("memory"));
+        if (memoryLimit > 0) {
+            b.setMemoryLimitInBytes(memoryLimit);
+        }
+        return b.build();
+    }
+
+    /** Guaranteed -997, BestEffort 1000, Burstable 1000 less the memory request's share of the machine, within [2, 999]. */
+    long oomScoreAdj(QosClass qos, long memoryRequest) {
+        return switch (qos) {
+            case GUARANTEED -> -997;
+            case BEST_EFFORT -> 1000;
+            case BURSTABLE -> {
+                long adj = node.memoryBytes() <= 0 ? 999 : 1000 - (1000 * memoryRequest) / node.memoryBytes();
+                yield Math.min(999, Math.max(2, adj));
+            }
+        };
+    }
+
+    private static long milli(Quantity q) {
+        if (q == null) {
+            return 0;
+        }
+        return QosClass.amount(q).multiply(BigDecimal.valueOf(1000)).setScale(0, RoundingMode.CEILING).longValueExact();
+    }
+
+    private static long bytes(Quantity q) {
+        if (q == null) {
+            return 0;
+        }
+        return QosClass.amount(q).setScale(0, RoundingMode.CEILING).longValueExact();
+    }
+
+    private static LinuxContainerSecurityContext securityContext(PodSpec spec, Container c) {
+        SecurityContext sc = c.getSecurityContext();
+        PodSecurityContext psc = spec.getSecurityContext();
+        LinuxContainerSecurityContext.Builder b = LinuxContainerSecurityContext.newBuilder().setNamespaceOptions(namespaces(spec));
+        boolean privileged = sc != null && Boolean.TRUE.equals(sc.getPrivileged());
+        b.setPrivileged(privileged);
+        Long user = sc != null && sc.getRunAsUser() != null ? sc.getRunAsUser() : psc != null ? psc.getRunAsUser() : null;
+        Long group = sc != null && sc.getRunAsGroup() != null ? sc.getRunAsGroup() : psc != null ? psc.getRunAsGroup() : null;
+        if (user != null) {
+            b.setRunAsUser(Int64Value.newBuilder().setValue(user));
+        }
+        if (group != null) {
+            b.setRunAsGroup(Int64Value.newBuilder().setValue(group));
+        }
+        if (psc != null) {
+            b.addAllSupplementalGroups(supplementalGroups(psc));
+        }
+        SeccompProfile seccomp = sc != null && sc.getSeccompProfile() != null ? sc.getSeccompProfile()
+                : psc != null ? psc.getSeccompProfile() : null;
+        b.setSeccomp(seccomp(seccomp));
+        if (sc != null) {
+            b.setReadonlyRootfs(Boolean.TRUE.equals(sc.getReadOnlyRootFilesystem()));
+            b.setNoNewPrivs(Boolean.FALSE.equals(sc.getAllowPrivilegeEscalation()));
+            if (sc.getCapabilities() != null) {
+                b.setCapabilities(Capability.newBuilder()
+                        .addAllAddCapabilities(sc.getCapabilities().getAdd().stream().map(PodTranslation::capability).toList())
+                        .addAllDropCapabilities(sc.getCapabilities().getDrop().stream().map(PodTranslation::capability).toList()));
+            }
+        }
+        if (!privileged && !(sc != null && "Unmasked".equals(sc.getProcMount()))) {
+            b.addAllMaskedPaths(MASKED_PATHS).addAllReadonlyPaths(READONLY_PATHS);
+        }
+        return b.build();
+    }
+
+    /** Capability names as the runtime takes them: upper case, without the CAP_ prefix ("ALL" stays). */
+    private static String capability(String name) {
+        String n = name.toUpperCase(Locale.ROOT);
+        return n.startsWith("CAP_") ? n.substring(4) : n;
+    }
+
+    private static Map<String, String> nullToEmpty(Map<String, String> m) {
+        return m == null ? Map.of() : m;
+    }
+}

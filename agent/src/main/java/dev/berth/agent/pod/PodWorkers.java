@@ -1,0 +1,266 @@
+package dev.berth.agent.pod;
+
+import io.fabric8.kubernetes.api.model.Pod;
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * One worker per pod, by uid: each runs its pod's syncs one after the other on a thread of
+ * its own (from an unbounded pool), so a slow pull or a long stop of one pod never holds up
+ * another. A worker is told the pod's latest desired state ({@link #update}) or that the pod
+ * must go ({@link #terminate}); updates that arrive while it works are merged into one next
+ * pass. Failed passes are retried with back-off (1 s doubling to 5 min, as the kubelet's image
+ * and crash back-offs), pending ones after a second.
+ */
+public final class PodWorkers implements AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(PodWorkers.class);
+    static final Duration PENDING_RECHECK = Duration.ofSeconds(1);
+    static final Duration INITIAL_BACKOFF = Duration.ofSeconds(1);
+    static final Duration MAX_BACKOFF = Duration.ofMinutes(5);
+    /** A container's restart back-off starts here and doubles up to {@link #MAX_BACKOFF}, like the kubelet's CrashLoopBackOff. */
+    static final Duration CRASH_BACKOFF = Duration.ofSeconds(10);
+
+    private final PodSync sync;
+    private final ExecutorService pool;
+    private final ScheduledExecutorService timer;
+    private final Map<String, Worker> workers = new HashMap<>();
+    private volatile boolean closed;
+
+    public PodWorkers(PodSync sync) {
+        this.sync = sync;
+        AtomicInteger n = new AtomicInteger();
+        this.pool = Executors.newCachedThreadPool(r -> daemon(r, "pod-worker-" + n.incrementAndGet()));
+        this.timer = Executors.newSingleThreadScheduledExecutor(r -> daemon(r, "pod-worker-timer"));
+    }
+
+    private static Thread daemon(Runnable r, String name) {
+        Thread t = new Thread(r, name);
+        t.setDaemon(true);
+        return t;
+    }
+
+    /** The pod with this uid should run as {@code pod} says. */
+    public synchronized void update(Pod pod) {
+        if (closed) {
+            return;
+        }
+        String uid = pod.getMetadata().getUid();
+        Worker w = workers.computeIfAbsent(uid, Worker::new);
+        w.want(pod, null);
+    }
+
+    /**
+     * The pod with this uid must stop and be removed, its containers with {@code graceSeconds};
+     * {@code onTerminated} runs once it is gone (the worker is then forgotten).
+     */
+    public synchronized void terminate(String uid, long graceSeconds, Runnable onTerminated) {
+        if (closed) {
+            return;
+        }
+        Worker w = workers.computeIfAbsent(uid, Worker::new);
+        w.want(null, new Termination(graceSeconds, onTerminated));
+    }
+
+    /** The uids of the pods that have a worker (running, pending or terminating). */
+    public synchronized Set<String> uids() {
+        return Set.copyOf(workers.keySet());
+    }
+
+    /** Whether the pod with this uid is being stopped. */
+    public synchronized boolean terminating(String uid) {
+        Worker w = workers.get(uid);
+        return w != null && w.termination != null;
+    }
+
+    private synchronized void forget(Worker w) {
+        if (workers.get(w.uid) == w) {
+            workers.remove(w.uid);
+        }
+    }
+
+    /** Stops the workers; passes in progress are interrupted; the pods stay as they are in the runtime. */
+    @Override
+    public void close() {
+        synchronized (this) {
+            closed = true;
+        }
+        timer.shutdownNow();
+        pool.shutdownNow();
+        try {
+            pool.awaitTermination(5, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    private record Termination(long graceSeconds, Runnable onTerminated) {
+    }
+
+    /** One pod's worker: its desired state, and whether a pass runs or is due. */
+    private final class Worker {
+        final String uid;
+        Pod desired;
+        Termination termination;
+        boolean running;
+        boolean dirty;
+        ScheduledFuture<?> retry;
+        Duration backoff = INITIAL_BACKOFF;
+        /** Per container: when it may be restarted next, and its current back-off. */
+        final Map<String, long[]> crashes = new ConcurrentHashMap<>();
+
+        Worker(String uid) {
+            this.uid = uid;
+        }
+
+        /** Under the workers' lock. */
+        void want(Pod pod, Termination t) {
+            if (t != null) {
+                if (termination == null) {
+                    termination = t;
+                }
+                desired = null;
+            } else if (termination == null) {
+                if (pod.equals(desired) && (running || retry != null)) {
+                    return; // nothing new: the pass under way or its back-off stands
+                }
+                if (desired != null && !desired.equals(pod)) {
+                    backoff = INITIAL_BACKOFF;
+                }
+                desired = pod;
+            } else {
+                return; // a terminating pod is not brought back; its uid is gone for good
+            }
+            kick();
+        }
+
+        /** Under the workers' lock: runs a pass now, or right after the current one. */
+        void kick() {
+            dirty = true;
+            if (retry != null) {
+                retry.cancel(false);
+                retry = null;
+            }
+            if (!running && !closed) {
+                running = true;
+                pool.execute(this::loop);
+            }
+        }
+
+        private void loop() {
+            while (true) {
+                Pod pod;
+                Termination t;
+                synchronized (PodWorkers.this) {
+                    if (!dirty || closed) {
+                        running = false;
+                        return;
+                    }
+                    dirty = false;
+                    pod = desired;
+                    t = termination;
+                }
+                try {
+                    if (t != null) {
+                        terminate(t);
+                    } else if (pod != null) {
+                        pass(pod);
+                    }
+                } catch (RuntimeException | LinkageError e) {
+                    // not left "running" for ever: the next update or retry starts the worker again
+                    LOG.error("pod {}: worker failed: {}", uid, e.toString());
+                    later(nextBackoff());
+                }
+            }
+        }
+
+        private void terminate(Termination t) {
+            try {
+                sync.kill(uid, t.graceSeconds());
+            } catch (RuntimeException e) {
+                LOG.warn("pod {}: stopping it failed, retrying in {}: {}", uid, backoff, e.getMessage());
+                later(nextBackoff());
+                return;
+            }
+            LOG.info("pod {}: stopped and removed", uid);
+            forget(this);
+            if (t.onTerminated() != null) {
+                t.onTerminated().run();
+            }
+        }
+
+        private void pass(Pod pod) {
+            PodSync.Outcome outcome;
+            try {
+                outcome = sync.sync(pod, this::mayRestart);
+            } catch (ContainerConfigException e) {
+                LOG.warn("pod {}/{}: {}: {} (retrying in {})", pod.getMetadata().getNamespace(), pod.getMetadata().getName(),
+                        e.reason(), e.getMessage(), backoff);
+                later(nextBackoff());
+                return;
+            } catch (RuntimeException e) {
+                if (Thread.currentThread().isInterrupted() || closed) {
+                    return;
+                }
+                LOG.warn("pod {}/{}: sync failed (retrying in {}): {}", pod.getMetadata().getNamespace(), pod.getMetadata().getName(),
+                        backoff, e.getMessage());
+                later(nextBackoff());
+                return;
+            }
+            synchronized (PodWorkers.this) {
+                backoff = INITIAL_BACKOFF;
+            }
+            if (outcome == PodSync.Outcome.PENDING) {
+                later(PENDING_RECHECK);
+            }
+        }
+
+        /** A container may restart once its back-off is over; each restart doubles the next one. */
+        private boolean mayRestart(String container) {
+            long now = System.nanoTime();
+            long[] c = crashes.computeIfAbsent(container, k -> new long[] {now, 0});
+            if (now - c[0] < 0) {
+                return false;
+            }
+            long delay = c[1] == 0 ? CRASH_BACKOFF.toNanos() : Math.min(MAX_BACKOFF.toNanos(), c[1] * 2);
+            c[1] = delay;
+            c[0] = now + delay;
+            return true;
+        }
+
+        private Duration nextBackoff() {
+            synchronized (PodWorkers.this) {
+                Duration d = backoff;
+                backoff = backoff.multipliedBy(2).compareTo(MAX_BACKOFF) > 0 ? MAX_BACKOFF : backoff.multipliedBy(2);
+                return d;
+            }
+        }
+
+        private void later(Duration delay) {
+            synchronized (PodWorkers.this) {
+                if (closed) {
+                    return;
+                }
+                if (retry != null) {
+                    retry.cancel(false);
+                }
+                retry = timer.schedule(() -> {
+                    synchronized (PodWorkers.this) {
+                        retry = null;
+                        kick();
+                    }
+                }, delay.toMillis(), TimeUnit.MILLISECONDS);
+            }
+        }
+    }
+}

@@ -1,0 +1,226 @@
+package dev.berth.agent.testing;
+
+import dev.berth.cri.v1.*;
+import io.grpc.ManagedChannel;
+import io.grpc.Server;
+import io.grpc.Status;
+import io.grpc.inprocess.InProcessChannelBuilder;
+import io.grpc.inprocess.InProcessServerBuilder;
+import io.grpc.stub.StreamObserver;
+import java.io.IOException;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.UUID;
+import java.util.concurrent.ConcurrentHashMap;
+
+/**
+ * An in-memory CRI runtime behind an in-process gRPC server, for the agent's tests without
+ * root: sandboxes and containers as records, images as a set of names, every call counted.
+ * Containers whose command is {@code exit N} exit at once with N; all others run until stopped.
+ */
+public final class FakeCri implements AutoCloseable {
+    public final Map<String, PodSandbox> sandboxes = new ConcurrentHashMap<>();
+    public final Map<String, ContainerStatus> containers = new ConcurrentHashMap<>();
+    public final Map<String, String> containerSandbox = new ConcurrentHashMap<>();
+    public final Set<String> images = ConcurrentHashMap.newKeySet();
+    public final Map<String, Integer> calls = new ConcurrentHashMap<>();
+    private final Server server;
+    private final ManagedChannel channel;
+    private long clock = 1;
+
+    public FakeCri() throws IOException {
+        String name = "fake-cri-" + UUID.randomUUID();
+        server = InProcessServerBuilder.forName(name).directExecutor().addService(new Runtime()).addService(new Images()).build().start();
+        channel = InProcessChannelBuilder.forName(name).directExecutor().build();
+    }
+
+    public ManagedChannel channel() {
+        return channel;
+    }
+
+    public int calls(String method) {
+        return calls.getOrDefault(method, 0);
+    }
+
+    private synchronized long tick() {
+        return clock++;
+    }
+
+    private void count(String method) {
+        calls.merge(method, 1, Integer::sum);
+    }
+
+    private static <T> void reply(StreamObserver<T> out, T value) {
+        out.onNext(value);
+        out.onCompleted();
+    }
+
+    private final class Runtime extends RuntimeServiceGrpc.RuntimeServiceImplBase {
+        @Override
+        public void version(VersionRequest r, StreamObserver<VersionResponse> out) {
+            reply(out, VersionResponse.newBuilder().setRuntimeName("fake").setRuntimeVersion("0").setRuntimeApiVersion("v1").build());
+        }
+
+        @Override
+        public void runPodSandbox(RunPodSandboxRequest r, StreamObserver<RunPodSandboxResponse> out) {
+            count("RunPodSandbox");
+            String id = UUID.randomUUID().toString().replace("-", "");
+            sandboxes.put(id, PodSandbox.newBuilder().setId(id).setMetadata(r.getConfig().getMetadata()).setState(PodSandboxState.SANDBOX_READY)
+                    .setCreatedAt(tick()).putAllLabels(r.getConfig().getLabelsMap()).putAllAnnotations(r.getConfig().getAnnotationsMap()).build());
+            reply(out, RunPodSandboxResponse.newBuilder().setPodSandboxId(id).build());
+        }
+
+        @Override
+        public void listPodSandbox(ListPodSandboxRequest r, StreamObserver<ListPodSandboxResponse> out) {
+            List<PodSandbox> items = new ArrayList<>();
+            for (PodSandbox s : sandboxes.values()) {
+                if (s.getLabelsMap().entrySet().containsAll(r.getFilter().getLabelSelectorMap().entrySet())) {
+                    items.add(s);
+                }
+            }
+            reply(out, ListPodSandboxResponse.newBuilder().addAllItems(items).build());
+        }
+
+        @Override
+        public void podSandboxStatus(PodSandboxStatusRequest r, StreamObserver<PodSandboxStatusResponse> out) {
+            PodSandbox s = sandboxes.get(r.getPodSandboxId());
+            if (s == null) {
+                out.onError(Status.NOT_FOUND.asRuntimeException());
+                return;
+            }
+            reply(out, PodSandboxStatusResponse.newBuilder().setStatus(PodSandboxStatus.newBuilder().setId(s.getId())
+                    .setState(s.getState()).setNetwork(PodSandboxNetworkStatus.newBuilder().setIp("10.9.9.9"))).build());
+        }
+
+        @Override
+        public void stopPodSandbox(StopPodSandboxRequest r, StreamObserver<StopPodSandboxResponse> out) {
+            count("StopPodSandbox");
+            sandboxes.computeIfPresent(r.getPodSandboxId(), (k, s) -> s.toBuilder().setState(PodSandboxState.SANDBOX_NOTREADY).build());
+            containerSandbox.forEach((c, s) -> {
+                if (s.equals(r.getPodSandboxId())) {
+                    containers.computeIfPresent(c, (k, st) -> exited(st, 137));
+                }
+            });
+            reply(out, StopPodSandboxResponse.getDefaultInstance());
+        }
+
+        @Override
+        public void removePodSandbox(RemovePodSandboxRequest r, StreamObserver<RemovePodSandboxResponse> out) {
+            count("RemovePodSandbox");
+            sandboxes.remove(r.getPodSandboxId());
+            containerSandbox.entrySet().removeIf(e -> {
+                if (e.getValue().equals(r.getPodSandboxId())) {
+                    containers.remove(e.getKey());
+                    return true;
+                }
+                return false;
+            });
+            reply(out, RemovePodSandboxResponse.getDefaultInstance());
+        }
+
+        @Override
+        public void createContainer(CreateContainerRequest r, StreamObserver<CreateContainerResponse> out) {
+            count("CreateContainer");
+            if (!sandboxes.containsKey(r.getPodSandboxId())) {
+                out.onError(Status.NOT_FOUND.asRuntimeException());
+                return;
+            }
+            String id = UUID.randomUUID().toString().replace("-", "");
+            containers.put(id, ContainerStatus.newBuilder().setId(id).setMetadata(r.getConfig().getMetadata())
+                    .setState(ContainerState.CONTAINER_CREATED).setCreatedAt(tick()).setImage(r.getConfig().getImage())
+                    .putAllLabels(r.getConfig().getLabelsMap()).putAllAnnotations(r.getConfig().getAnnotationsMap())
+                    .setMessage(String.join(" ", r.getConfig().getArgsList())).build());
+            containerSandbox.put(id, r.getPodSandboxId());
+            reply(out, CreateContainerResponse.newBuilder().setContainerId(id).build());
+        }
+
+        @Override
+        public void startContainer(StartContainerRequest r, StreamObserver<StartContainerResponse> out) {
+            count("StartContainer");
+            containers.computeIfPresent(r.getContainerId(), (k, s) -> s.getMessage().matches("exit [0-9]+")
+                    ? exited(s, Integer.parseInt(s.getMessage().substring(5)))
+                    : s.toBuilder().setState(ContainerState.CONTAINER_RUNNING).setStartedAt(tick()).build());
+            reply(out, StartContainerResponse.getDefaultInstance());
+        }
+
+        @Override
+        public void stopContainer(StopContainerRequest r, StreamObserver<StopContainerResponse> out) {
+            count("StopContainer");
+            containers.computeIfPresent(r.getContainerId(), (k, s) -> exited(s, 143));
+            reply(out, StopContainerResponse.getDefaultInstance());
+        }
+
+        @Override
+        public void removeContainer(RemoveContainerRequest r, StreamObserver<RemoveContainerResponse> out) {
+            count("RemoveContainer");
+            containers.remove(r.getContainerId());
+            containerSandbox.remove(r.getContainerId());
+            reply(out, RemoveContainerResponse.getDefaultInstance());
+        }
+
+        @Override
+        public void listContainers(ListContainersRequest r, StreamObserver<ListContainersResponse> out) {
+            List<Container> items = new ArrayList<>();
+            containers.forEach((id, s) -> {
+                if (r.getFilter().getPodSandboxId().isEmpty() || r.getFilter().getPodSandboxId().equals(containerSandbox.get(id))) {
+                    items.add(Container.newBuilder().setId(id).setPodSandboxId(containerSandbox.get(id)).setMetadata(s.getMetadata())
+                            .setState(s.getState()).putAllLabels(s.getLabelsMap()).putAllAnnotations(s.getAnnotationsMap()).build());
+                }
+            });
+            reply(out, ListContainersResponse.newBuilder().addAllContainers(items).build());
+        }
+
+        @Override
+        public void containerStatus(ContainerStatusRequest r, StreamObserver<ContainerStatusResponse> out) {
+            ContainerStatus s = containers.get(r.getContainerId());
+            if (s == null) {
+                out.onError(Status.NOT_FOUND.asRuntimeException());
+                return;
+            }
+            reply(out, ContainerStatusResponse.newBuilder().setStatus(s).build());
+        }
+    }
+
+    private ContainerStatus exited(ContainerStatus s, int code) {
+        if (s.getState() == ContainerState.CONTAINER_EXITED) {
+            return s;
+        }
+        return s.toBuilder().setState(ContainerState.CONTAINER_EXITED).setExitCode(code).setFinishedAt(tick()).build();
+    }
+
+    private final class Images extends ImageServiceGrpc.ImageServiceImplBase {
+        @Override
+        public void imageStatus(ImageStatusRequest r, StreamObserver<ImageStatusResponse> out) {
+            count("ImageStatus");
+            String name = r.getImage().getImage();
+            reply(out, images.contains(name)
+                    ? ImageStatusResponse.newBuilder().setImage(Image.newBuilder().setId("sha256:" + name.hashCode())).build()
+                    : ImageStatusResponse.getDefaultInstance());
+        }
+
+        @Override
+        public void pullImage(PullImageRequest r, StreamObserver<PullImageResponse> out) {
+            count("PullImage");
+            images.add(r.getImage().getImage());
+            reply(out, PullImageResponse.newBuilder().setImageRef("sha256:" + r.getImage().getImage().hashCode()).build());
+        }
+    }
+
+    /** The names of the containers of the sandbox, newest attempt last, with their state. */
+    public Map<String, ContainerState> containerStates(String sandboxId) {
+        Map<String, ContainerState> out = new LinkedHashMap<>();
+        containers.values().stream().filter(s -> sandboxId.equals(containerSandbox.get(s.getId())))
+                .sorted(java.util.Comparator.comparingLong(ContainerStatus::getCreatedAt))
+                .forEach(s -> out.put(s.getMetadata().getName(), s.getState()));
+        return out;
+    }
+
+    @Override
+    public void close() {
+        channel.shutdownNow();
+        server.shutdownNow();
+    }
+}
