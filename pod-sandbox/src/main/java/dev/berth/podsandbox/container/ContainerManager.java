@@ -193,14 +193,6 @@ public final class ContainerManager implements AutoCloseable {
     public ContainerRecord start(String id) {
         synchronized (opLock(id)) {
             ContainerRecord rec = exits.reconcile(store.get(id));
-            if (rec.state() == ContainerState.CREATED) {
-                ContainerRecord seen = catchUpStart(rec);
-                if (seen != rec) {
-                    // an earlier start went through before berth stopped: that start is this one
-                    exits.written(id);
-                    return exits.reconcile(seen);
-                }
-            }
             if (rec.state() != ContainerState.CREATED) {
                 throw BerthException.failedPrecondition("container %s is %s, not CREATED", id, rec.state());
             }
@@ -208,6 +200,13 @@ public final class ContainerManager implements AutoCloseable {
             try {
                 runtime(rec).start(id);
             } catch (BerthException e) {
+                // asked only when the start fails, so a start costs no extra runtime call
+                ContainerRecord seen = catchUpStart(rec);
+                if (seen != rec) {
+                    // an earlier start went through before berth stopped: that start is this one
+                    exits.written(id);
+                    return exits.reconcile(seen);
+                }
                 ContainerRecord failed = exits.record(id, r -> r.exited(now(), 128, ContainerRecord.REASON_CANNOT_RUN,
                         e.getMessage()));
                 LOG.warn("container {} could not start: {}", failed.id(), e.getMessage());
