@@ -96,7 +96,7 @@ public class SpdyPortForwardTest {
     public void twentyConcurrentConnectionsOnOneSessionEachGetTheirOwnBytes() throws Exception {
         ExecutorService pool = Executors.newFixedThreadPool(20);
         try (SpdyClient c = SpdyClient.open(url(List.of(ECHO_PORT)), "portforward.k8s.io")) {
-            List<Future<Boolean>> results = new ArrayList<>();
+            List<Future<String>> results = new ArrayList<>();
             for (int i = 0; i < 20; i++) {
                 int n = i;
                 results.add(pool.submit(() -> {
@@ -108,12 +108,13 @@ public class SpdyPortForwardTest {
                     }
                     byte[] got = p[0].awaitBytes(payload.length);
                     p[0].close();
-                    p[1].awaitEnd();
-                    return Arrays.equals(payload, got);
+                    String error = p[1].awaitEnd();
+                    return Arrays.equals(payload, got) ? "" : "connection " + n + " got " + got.length
+                            + " bytes" + (got.length == payload.length ? " (not its own)" : "") + ", error stream: " + error;
                 }));
             }
-            for (Future<Boolean> r : results) {
-                assertTrue(r.get(), "each connection got its own bytes back");
+            for (Future<String> r : results) {
+                assertEquals("", r.get(), "each connection got its own bytes back");
             }
         } finally {
             pool.shutdownNow();
