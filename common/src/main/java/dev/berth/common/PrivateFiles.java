@@ -6,10 +6,12 @@ import java.nio.channels.FileChannel;
 import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.OpenOption;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.FileAttribute;
+import java.nio.file.attribute.PosixFileAttributes;
 import java.nio.file.attribute.PosixFilePermission;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.util.ArrayDeque;
@@ -52,6 +54,15 @@ public final class PrivateFiles {
      * {@code dir} is given {@code mode}. Existing parents are left as they are.
      */
     public static Path directory(Path dir, Set<PosixFilePermission> mode) throws IOException {
+        try {
+            // the common case, a directory that is already as it should be, costs one stat
+            PosixFileAttributes a = Files.readAttributes(dir, PosixFileAttributes.class);
+            if (a.isDirectory() && a.permissions().equals(mode)) {
+                return dir;
+            }
+        } catch (NoSuchFileException e) {
+            // made below
+        }
         createMissing(dir.toAbsolutePath().getParent());
         try {
             Files.createDirectory(dir, PosixFilePermissions.asFileAttribute(DIRECTORY));

@@ -24,14 +24,10 @@ public record NodeFacts(long memoryBytes, List<String> dnsServers, List<String> 
     }
 
     static NodeFacts read(Path meminfo, Path resolvConf) {
-        long memory = 0;
+        long memory;
         try {
-            for (String line : Files.readAllLines(meminfo)) {
-                if (line.startsWith("MemTotal:")) {
-                    memory = Long.parseLong(line.replaceAll("[^0-9]", "")) * 1024;
-                }
-            }
-        } catch (IOException | NumberFormatException e) {
+            memory = dev.berth.host.HostMemory.totalBytes(meminfo);
+        } catch (IOException e) {
             throw new IllegalStateException("cannot read the machine's memory from " + meminfo + ": " + e.getMessage(), e);
         }
         List<String> lines;

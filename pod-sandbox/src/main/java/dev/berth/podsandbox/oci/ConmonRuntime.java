@@ -330,7 +330,7 @@ public final class ConmonRuntime implements OciRuntime {
         Command.Result r = runtime(List.of("state", id), null);
         if (!r.ok()) {
             String d = r.diagnostic().toLowerCase(Locale.ROOT);
-            if (d.contains("does not exist") || d.contains("not exist") || d.contains("no such file")) {
+            if (unknownContainer(d)) {
                 return java.util.Optional.empty();
             }
             throw BerthException.unavailable("%s could not tell the state of container %s: %s", handler, id, r.diagnostic());
@@ -351,8 +351,7 @@ public final class ConmonRuntime implements OciRuntime {
             return true;
         }
         String d = r.diagnostic().toLowerCase(Locale.ROOT);
-        if (d.contains("not running") || d.contains("does not exist") || d.contains("not exist")
-                || d.contains("no such process") || d.contains("stopped")) {
+        if (unknownContainer(d) || d.contains("not running") || d.contains("no such process") || d.contains("stopped")) {
             return false;
         }
         throw BerthException.unavailable("%s could not signal container %s: %s", handler, id, r.diagnostic());
@@ -364,10 +363,15 @@ public final class ConmonRuntime implements OciRuntime {
         Command.Result r = runtime(List.of("delete", "--force", id), null);
         if (!r.ok()) {
             String d = r.diagnostic().toLowerCase(Locale.ROOT);
-            if (!d.contains("does not exist") && !d.contains("not exist") && !d.contains("no such file")) {
+            if (!unknownContainer(d)) {
                 throw BerthException.unavailable("%s could not delete container %s: %s", handler, id, r.diagnostic());
             }
         }
+    }
+
+    /** Whether the runtime's (lower-cased) diagnostic says it has no such container. */
+    private static boolean unknownContainer(String diagnostic) {
+        return diagnostic.contains("not exist") || diagnostic.contains("no such file");
     }
 
     /** Applies resources (OCI linux.resources JSON) to a running container. */

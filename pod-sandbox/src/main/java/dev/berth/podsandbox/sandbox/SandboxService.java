@@ -268,13 +268,8 @@ public final class SandboxService {
     /** Half of the host's memory (MemTotal of /proc/meminfo); the default /dev/shm size if it cannot be read. */
     static long halfOfHostMemory() {
         try {
-            for (String line : Files.readAllLines(Path.of("/proc/meminfo"))) {
-                if (line.startsWith("MemTotal:")) {
-                    String kb = line.substring("MemTotal:".length()).replace("kB", "").strip();
-                    return Long.parseLong(kb) * 1024 / 2;
-                }
-            }
-        } catch (IOException | NumberFormatException e) {
+            return dev.berth.host.HostMemory.totalBytes() / 2;
+        } catch (IOException e) {
             LOG.warn("cannot read the host's memory size from /proc/meminfo: {}", e.getMessage());
         }
         return SandboxConfig.DEFAULT_SHM_SIZE;
