@@ -9,6 +9,7 @@ import dev.berth.agent.pod.PodWorkers;
 import dev.berth.agent.staticpod.ManifestParser;
 import dev.berth.agent.staticpod.StaticPods;
 import dev.berth.cri.v1.VersionResponse;
+import io.fabric8.kubernetes.client.KubernetesClient;
 import io.grpc.Channel;
 import io.grpc.StatusRuntimeException;
 import org.slf4j.Logger;
@@ -37,8 +38,10 @@ public final class Agent implements AutoCloseable {
     /**
      * Starts the agent on {@code channel} (which stays the caller's). {@code lock} is the state
      * directory's lock, taken before anything else started; the agent releases it on close.
+     * {@code api} is the API server's client in connected mode (it stays the caller's), null
+     * when the agent runs standalone.
      */
-    public static Agent start(AgentSettings settings, StateLock lock, Channel channel) {
+    public static Agent start(AgentSettings settings, StateLock lock, Channel channel, KubernetesClient api) {
         CriClient cri = new CriClient(channel, settings.runtimeRequestTimeout(), settings.imagePullTimeout());
         try {
             VersionResponse v = cri.version();
@@ -55,7 +58,7 @@ public final class Agent implements AutoCloseable {
             staticPods = new StaticPods(settings.podManifestPath(), new ManifestParser(settings.nodeName()), workers, cri,
                     settings.manifestRescanInterval());
             staticPods.start();
-        } else {
+        } else if (api == null) {
             LOG.info("agent for node {}: no pod manifest path and no API server: no pods to run", settings.nodeName());
         }
         return new Agent(lock, workers, staticPods);

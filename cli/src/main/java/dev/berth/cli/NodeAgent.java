@@ -3,8 +3,10 @@ package dev.berth.cli;
 import dev.berth.agent.Agent;
 import dev.berth.agent.AgentSettings;
 import dev.berth.agent.StateLock;
+import dev.berth.agent.api.ApiClients;
 import dev.berth.cli.config.BerthConfig;
 import dev.berth.cli.config.ConfigException;
+import io.fabric8.kubernetes.client.KubernetesClient;
 import io.grpc.Grpc;
 import io.grpc.InsecureChannelCredentials;
 import io.grpc.ManagedChannel;
@@ -35,19 +37,23 @@ public final class NodeAgent {
 
     public int run() throws InterruptedException {
         BerthConfig.Agent a = config.agent();
-        if (a.kubeconfig() != null) {
-            throw new ConfigException("connected mode (--kubeconfig, agent.kubeconfig) is not available yet;"
-                    + " run the agent standalone with --pod-manifest-path");
-        }
         AgentSettings settings = new AgentSettings(a.nodeName().isEmpty() ? hostname() : a.nodeName(), config.root().resolve("agent"),
                 a.podManifestPath(), a.podLogsDir(), a.manifestRescanInterval(), a.runtimeRequestTimeout(), a.imagePullTimeout());
         StateLock lock = StateLock.acquire(settings.stateDir());
+        KubernetesClient api = null;
         try {
+            if (a.kubeconfig() != null) {
+                try {
+                    api = ApiClients.fromKubeconfig(a.kubeconfig());
+                } catch (IllegalArgumentException e) {
+                    throw new ConfigException(e.getMessage());
+                }
+            }
             if (a.containerRuntimeEndpoint().isEmpty()) {
                 Daemon daemon = new Daemon(config);
                 try (Daemon.Running runtime = daemon.start()) {
                     ManagedChannel channel = runtime.localChannel();
-                    try (Agent agent = Agent.start(settings, lock, channel)) {
+                    try (Agent agent = Agent.start(settings, lock, channel, api)) {
                         daemon.awaitSignal();
                     } finally {
                         channel.shutdownNow();
@@ -56,7 +62,7 @@ public final class NodeAgent {
             } else {
                 ManagedChannel channel = Grpc.newChannelBuilder(a.containerRuntimeEndpoint(), InsecureChannelCredentials.create())
                         .maxInboundMessageSize(config.grpc().maxMessageSize()).build();
-                try (Agent agent = Agent.start(settings, lock, channel)) {
+                try (Agent agent = Agent.start(settings, lock, channel, api)) {
                     awaitSignal();
                 } finally {
                     channel.shutdownNow();
@@ -64,6 +70,9 @@ public final class NodeAgent {
                 }
             }
         } finally {
+            if (api != null) {
+                api.close();
+            }
             lock.close(); // also when start-up failed; closing twice is harmless
         }
         return 0;
