@@ -1,7 +1,6 @@
 package dev.berth.agent;
 
 import dev.berth.agent.cri.CriClient;
-import dev.berth.agent.pod.KubeletKeys;
 import dev.berth.agent.pod.NodeFacts;
 import dev.berth.agent.pod.PodSync;
 import dev.berth.agent.pod.PodTranslation;
@@ -51,8 +50,7 @@ public final class Agent implements AutoCloseable {
             // the runtime may come up later; every pod worker retries its calls
             LOG.warn("agent for node {}: the runtime does not answer Version yet: {}", settings.nodeName(), e.getStatus());
         }
-        PodWorkers workers = new PodWorkers(new PodSync(cri, new PodTranslation(NodeFacts.current(), settings.podLogsDir()),
-                KubeletKeys.SOURCE_FILE));
+        PodWorkers workers = new PodWorkers(new PodSync(cri, new PodTranslation(NodeFacts.current(), settings.podLogsDir())));
         StaticPods staticPods = null;
         if (settings.podManifestPath() != null) {
             staticPods = new StaticPods(settings.podManifestPath(), new ManifestParser(settings.nodeName()), workers, cri,

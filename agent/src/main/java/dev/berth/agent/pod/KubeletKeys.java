@@ -24,10 +24,19 @@ public final class KubeletKeys {
 
     /**
      * berth's own sandbox label: which of the agent's sources the pod came from ({@code file}
-     * for static pods). The agent removes only sandboxes it made, never a crictl user's.
+     * for static pods, {@code api} for pods bound to the node). The agent removes only
+     * sandboxes it made, never a crictl user's.
      */
     public static final String POD_SOURCE = "berth.dev/pod-source";
     public static final String SOURCE_FILE = "file";
+    public static final String SOURCE_API = "api";
+
+    /** The pod's source: its {@code kubernetes.io/config.source} annotation, {@code api} without one. */
+    public static String source(io.fabric8.kubernetes.api.model.Pod pod) {
+        var annotations = pod.getMetadata().getAnnotations();
+        String s = annotations == null ? null : annotations.get(CONFIG_SOURCE);
+        return s == null || s.isEmpty() ? SOURCE_API : s;
+    }
 
     private KubeletKeys() {
     }

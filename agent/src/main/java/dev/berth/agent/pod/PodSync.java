@@ -41,12 +41,10 @@ public final class PodSync {
 
     private final CriClient cri;
     private final PodTranslation translation;
-    private final String source;
 
-    public PodSync(CriClient cri, PodTranslation translation, String source) {
+    public PodSync(CriClient cri, PodTranslation translation) {
         this.cri = cri;
         this.translation = translation;
-        this.source = source;
     }
 
     public PodTranslation translation() {
@@ -76,11 +74,11 @@ public final class PodSync {
             attempt = ready.get().getMetadata().getAttempt();
         } else {
             attempt = sandboxes.stream().mapToInt(s -> s.getMetadata().getAttempt() + 1).max().orElse(0);
-            PodSandboxConfig config = translation.sandboxConfig(pod, attempt, source);
+            PodSandboxConfig config = translation.sandboxConfig(pod, attempt, KubeletKeys.source(pod));
             sandboxId = cri.runPodSandbox(config, runtimeHandler(pod));
             LOG.info("pod {}: sandbox {} (attempt {}) started", name(pod), sandboxId, attempt);
         }
-        PodSandboxConfig sandboxConfig = translation.sandboxConfig(pod, attempt, source);
+        PodSandboxConfig sandboxConfig = translation.sandboxConfig(pod, attempt, KubeletKeys.source(pod));
         List<String> podIps = podIps(sandboxId);
         Map<String, ContainerStatus> latest = latestContainers(sandboxId);
 

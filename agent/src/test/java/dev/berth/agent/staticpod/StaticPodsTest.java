@@ -62,7 +62,7 @@ class StaticPodsTest {
     private void startAgent() {
         CriClient client = new CriClient(cri.channel(), Duration.ofSeconds(30), Duration.ofSeconds(30));
         workers = new PodWorkers(new PodSync(client, new PodTranslation(new NodeFacts(1L << 30, List.of(), List.of(), List.of()),
-                dir.resolve("logs")), KubeletKeys.SOURCE_FILE));
+                dir.resolve("logs"))));
         pods = new StaticPods(dir.resolve("manifests"), new ManifestParser("n1"), workers, client, Duration.ofHours(1));
     }
 
