@@ -99,14 +99,16 @@ class AtomicWriterTest {
                     String a = Files.readString(data.resolve("a"));
                     String b = Files.readString(data.resolve("b"));
                     String single = Files.readString(dir.resolve("a"));
-                    if (!a.equals(b) || single.isEmpty()) {
-                        mixes.add(a + "/" + b + "/" + single);
+                    if ((!a.equals(b) || single.isEmpty()) && mixes.size() < 10) {
+                        mixes.add("a=" + a + " b=" + b + " a by its link=" + single);
                     }
                     seen.add(a);
                 } catch (NoSuchFileException e) {
                     // the generation read was replaced and removed meanwhile: read again
                 } catch (IOException e) {
-                    mixes.add(e.toString());
+                    if (mixes.size() < 10) {
+                        mixes.add(e.toString());
+                    }
                 }
             }
         });
