@@ -1,16 +1,32 @@
 package dev.berth.agent;
 
 import dev.berth.agent.cri.CriClient;
+import dev.berth.agent.pod.KubeletKeys;
 import dev.berth.agent.pod.NodeFacts;
+import dev.berth.agent.pod.PodDirs;
 import dev.berth.agent.pod.PodSync;
 import dev.berth.agent.pod.PodTranslation;
 import dev.berth.agent.pod.PodWorkers;
 import dev.berth.agent.staticpod.ManifestParser;
 import dev.berth.agent.staticpod.StaticPods;
+import dev.berth.agent.volume.ApiObjectSource;
+import dev.berth.agent.volume.NodeAllocatable;
+import dev.berth.agent.volume.ObjectSource;
+import dev.berth.agent.volume.PodVolumes;
+import dev.berth.cri.v1.PodSandbox;
 import dev.berth.cri.v1.VersionResponse;
+import dev.berth.host.LinuxMounts;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.grpc.Channel;
 import io.grpc.StatusRuntimeException;
+import java.nio.file.Path;
+import java.time.Clock;
+import java.util.HashSet;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -27,11 +43,13 @@ public final class Agent implements AutoCloseable {
     private final StateLock lock;
     private final PodWorkers workers;
     private final StaticPods staticPods;
+    private final ScheduledExecutorService volumeRefresh;
 
-    private Agent(StateLock lock, PodWorkers workers, StaticPods staticPods) {
+    private Agent(StateLock lock, PodWorkers workers, StaticPods staticPods, ScheduledExecutorService volumeRefresh) {
         this.lock = lock;
         this.workers = workers;
         this.staticPods = staticPods;
+        this.volumeRefresh = volumeRefresh;
     }
 
     /**
@@ -50,7 +68,27 @@ public final class Agent implements AutoCloseable {
             // the runtime may come up later; every pod worker retries its calls
             LOG.warn("agent for node {}: the runtime does not answer Version yet: {}", settings.nodeName(), e.getStatus());
         }
-        PodWorkers workers = new PodWorkers(new PodSync(cri, new PodTranslation(NodeFacts.current(), settings.podLogsDir())));
+        NodeFacts facts = NodeFacts.current();
+        ObjectSource objects = api != null ? new ApiObjectSource(api) : ObjectSource.standalone();
+        NodeAllocatable allocatable = NodeAllocatable.of(facts.memoryBytes(), settings.stateDir());
+        PodVolumes volumes = new PodVolumes(new PodDirs(settings.stateDir()), objects, LinuxMounts.INSTANCE, allocatable, "",
+                Path.of("/etc/hosts"), Clock.systemUTC());
+        removeVolumesOfGonePods(cri, volumes);
+        PodWorkers workers = new PodWorkers(new PodSync(cri, new PodTranslation(facts, settings.podLogsDir(), objects, allocatable),
+                volumes));
+        ScheduledExecutorService volumeRefresh = Executors.newSingleThreadScheduledExecutor(r -> {
+            Thread t = new Thread(r, "volume-refresh");
+            t.setDaemon(true);
+            return t;
+        });
+        long every = PodVolumes.REFRESH_INTERVAL.toMillis();
+        volumeRefresh.scheduleWithFixedDelay(() -> {
+            try {
+                volumes.refresh();
+            } catch (RuntimeException e) {
+                LOG.warn("refreshing volumes failed: {}", e.toString());
+            }
+        }, every, every, TimeUnit.MILLISECONDS);
         StaticPods staticPods = null;
         if (settings.podManifestPath() != null) {
             staticPods = new StaticPods(settings.podManifestPath(), new ManifestParser(settings.nodeName()), workers, cri,
@@ -59,7 +97,25 @@ public final class Agent implements AutoCloseable {
         } else if (api == null) {
             LOG.info("agent for node {}: no pod manifest path and no API server: no pods to run", settings.nodeName());
         }
-        return new Agent(lock, workers, staticPods);
+        return new Agent(lock, workers, staticPods, volumeRefresh);
+    }
+
+    /**
+     * Removes the volume directories of pods the runtime no longer runs (they went while no
+     * agent ran); a pod still running keeps them, to be adopted. Nothing is removed when the
+     * runtime cannot be asked.
+     */
+    private static void removeVolumesOfGonePods(CriClient cri, PodVolumes volumes) {
+        Set<String> live = new HashSet<>();
+        try {
+            for (PodSandbox s : cri.listPodSandboxes(Map.of())) {
+                live.add(s.getLabelsOrDefault(KubeletKeys.POD_UID, s.getMetadata().getUid()));
+            }
+        } catch (StatusRuntimeException e) {
+            LOG.warn("cannot list the runtime's pods; the volumes of gone pods stay until the next start: {}", e.getStatus());
+            return;
+        }
+        volumes.removeOrphans(live);
     }
 
     /** Stops the agent's work; the pods keep running in the runtime. */
@@ -68,6 +124,7 @@ public final class Agent implements AutoCloseable {
         if (staticPods != null) {
             staticPods.close();
         }
+        volumeRefresh.shutdownNow();
         workers.close();
         lock.close();
         LOG.info("agent stopped; its pods keep running");

@@ -1,6 +1,7 @@
 package dev.berth.agent.pod;
 
 import dev.berth.agent.cri.CriClient;
+import dev.berth.agent.volume.PodVolumes;
 import dev.berth.cri.v1.ContainerState;
 import dev.berth.cri.v1.ContainerStatus;
 import dev.berth.cri.v1.PodSandbox;
@@ -41,10 +42,18 @@ public final class PodSync {
 
     private final CriClient cri;
     private final PodTranslation translation;
+    private final PodVolumes volumes;
 
+    /** A sync without volumes: pods get no volume mounts, termination-message file or /etc/hosts of the agent's. */
     public PodSync(CriClient cri, PodTranslation translation) {
+        this(cri, translation, null);
+    }
+
+    /** {@code volumes} are set up before a pod's sandbox, mounted into its containers and torn down after it is killed. */
+    public PodSync(CriClient cri, PodTranslation translation, PodVolumes volumes) {
         this.cri = cri;
         this.translation = translation;
+        this.volumes = volumes;
     }
 
     public PodTranslation translation() {
@@ -58,6 +67,9 @@ public final class PodSync {
      */
     public Outcome sync(Pod pod, java.util.function.Predicate<String> restartAllowed) {
         String uid = pod.getMetadata().getUid();
+        if (volumes != null) {
+            volumes.setUp(pod);
+        }
         List<PodSandbox> sandboxes = new ArrayList<>(cri.listPodSandboxes(PodTranslation.podSelector(uid)));
         sandboxes.sort(Comparator.comparingLong(PodSandbox::getCreatedAt).reversed());
         Optional<PodSandbox> ready = sandboxes.stream().filter(s -> s.getState() == PodSandboxState.SANDBOX_READY).findFirst();
@@ -146,7 +158,8 @@ public final class PodSync {
 
     private void start(Pod pod, Container c, int attempt, String sandboxId, PodSandboxConfig sandboxConfig, List<String> podIps) {
         String image = ensureImage(c, sandboxConfig);
-        String id = cri.createContainer(sandboxId, translation.containerConfig(pod, c, attempt, image, podIps), sandboxConfig);
+        String id = cri.createContainer(sandboxId, translation.containerConfig(pod, c, attempt, image, podIps,
+                env -> volumes == null ? List.of() : volumes.containerMounts(pod, c, attempt, env, podIps)), sandboxConfig);
         try {
             cri.startContainer(id);
         } catch (StatusRuntimeException e) {
@@ -227,12 +240,15 @@ public final class PodSync {
     /**
      * Stops every sandbox of the pod {@code uid}: its containers first, in parallel, each with
      * {@code graceSeconds} between its stop signal and SIGKILL (negative: the grace period each
-     * container was created with), then the sandbox; then removes them. Idempotent: a pod
-     * already gone is no error.
+     * container was created with), then the sandbox; then removes them, and then the pod's
+     * volumes. Idempotent: a pod already gone is no error.
      */
     public void kill(String uid, long graceSeconds) {
         for (PodSandbox s : cri.listPodSandboxes(PodTranslation.podSelector(uid))) {
             stopAndRemove(s.getId(), graceSeconds);
+        }
+        if (volumes != null) {
+            volumes.tearDown(uid);
         }
     }
 

@@ -20,9 +20,18 @@ import dev.berth.cri.v1.PodSandboxMetadata;
 import dev.berth.cri.v1.PortMapping;
 import dev.berth.cri.v1.Protocol;
 import dev.berth.cri.v1.SecurityProfile;
+import dev.berth.agent.volume.DownwardApi;
+import dev.berth.agent.volume.NodeAllocatable;
+import dev.berth.agent.volume.ObjectSource;
+import dev.berth.agent.volume.PodVolumes;
+import dev.berth.agent.volume.VolumeException;
+import dev.berth.cri.v1.Mount;
+import io.fabric8.kubernetes.api.model.ConfigMap;
 import io.fabric8.kubernetes.api.model.Container;
 import io.fabric8.kubernetes.api.model.ContainerPort;
+import io.fabric8.kubernetes.api.model.EnvFromSource;
 import io.fabric8.kubernetes.api.model.EnvVar;
+import io.fabric8.kubernetes.api.model.EnvVarSource;
 import io.fabric8.kubernetes.api.model.ObjectFieldSelector;
 import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.api.model.PodDNSConfig;
@@ -30,6 +39,7 @@ import io.fabric8.kubernetes.api.model.PodDNSConfigOption;
 import io.fabric8.kubernetes.api.model.PodSecurityContext;
 import io.fabric8.kubernetes.api.model.PodSpec;
 import io.fabric8.kubernetes.api.model.Quantity;
+import io.fabric8.kubernetes.api.model.Secret;
 import io.fabric8.kubernetes.api.model.SeccompProfile;
 import io.fabric8.kubernetes.api.model.SecurityContext;
 import io.fabric8.kubernetes.api.model.Sysctl;
@@ -46,6 +56,10 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Objects;
+import java.util.Optional;
+import java.util.function.Function;
+import java.util.function.Supplier;
+import java.util.regex.Pattern;
 
 /**
  * A pod's spec as CRI requests, the way the kubelet builds them: the sandbox config (metadata,
@@ -68,12 +82,29 @@ public final class PodTranslation {
             "/sys/devices/virtual/powercap");
     static final List<String> READONLY_PATHS = List.of("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger");
 
+    /** An env name the kubelet passes on from envFrom; other keys are skipped. */
+    private static final Pattern ENV_NAME = Pattern.compile("[-._a-zA-Z][-._a-zA-Z0-9]*");
+
     private final NodeFacts node;
     private final Path podLogsDir;
+    private final ObjectSource objects;
+    private final NodeAllocatable allocatable;
 
+    /** Without an API server: env from configMaps and secrets is refused; the node's processors and memory are its allocatable. */
     public PodTranslation(NodeFacts node, Path podLogsDir) {
+        this(node, podLogsDir, ObjectSource.standalone(),
+                new NodeAllocatable(Runtime.getRuntime().availableProcessors() * 1000L, node.memoryBytes(), 0));
+    }
+
+    /**
+     * @param objects where env from configMapKeyRef, secretKeyRef and envFrom is read
+     * @param allocatable what resourceFieldRef gives for a limit the container does not set
+     */
+    public PodTranslation(NodeFacts node, Path podLogsDir, ObjectSource objects, NodeAllocatable allocatable) {
         this.node = node;
         this.podLogsDir = podLogsDir;
+        this.objects = objects;
+        this.allocatable = allocatable;
     }
 
     /** The pod's log directory: {@code <pod logs dir>/<namespace>_<name>_<uid>}. */
@@ -246,8 +277,24 @@ public final class PodTranslation {
      * @throws ContainerConfigException when an env source cannot be resolved
      */
     public ContainerConfig containerConfig(Pod pod, Container container, int attempt, String imageRef, List<String> podIps) {
+        return containerConfig(pod, container, attempt, imageRef, podIps, env -> List.of());
+    }
+
+    /**
+     * The CreateContainer config with the container's mounts, which {@code mounts} makes from
+     * its environment (for subPathExpr), e.g. {@link PodVolumes#containerMounts}.
+     * @throws ContainerConfigException when an env source or a mount cannot be resolved
+     */
+    public ContainerConfig containerConfig(Pod pod, Container container, int attempt, String imageRef, List<String> podIps,
+            Function<Function<String, String>, List<Mount>> mounts) {
         PodSpec spec = pod.getSpec();
         Map<String, String> env = environment(pod, container, podIps);
+        List<Mount> containerMounts;
+        try {
+            containerMounts = mounts.apply(env::get);
+        } catch (VolumeException e) {
+            throw new ContainerConfigException("CreateContainerConfigError", "container " + container.getName() + ": " + e.getMessage());
+        }
         ContainerConfig.Builder b = ContainerConfig.newBuilder()
                 .setMetadata(ContainerMetadata.newBuilder().setName(container.getName()).setAttempt(attempt))
                 .setImage(ImageSpec.newBuilder().setImage(imageRef).setUserSpecifiedImage(container.getImage()))
@@ -264,6 +311,7 @@ public final class PodTranslation {
                 .setStdinOnce(Boolean.TRUE.equals(container.getStdinOnce()))
                 .setTty(Boolean.TRUE.equals(container.getTty()));
         env.forEach((k, v) -> b.addEnvs(KeyValue.newBuilder().setKey(k).setValue(ByteString.copyFromUtf8(v))));
+        b.addAllMounts(containerMounts);
         return b.setLinux(LinuxContainerConfig.newBuilder()
                 .setResources(resources(container, QosClass.of(spec)))
                 .setSecurityContext(securityContext(spec, container)))
@@ -315,26 +363,113 @@ public final class PodTranslation {
     }
 
     /**
-     * The container's environment in order: each value expanded with the variables defined
-     * before it; values from the pod's own fields through {@code fieldRef}. Other sources
-     * (configMaps, secrets, resource fields) need what this slice of the agent does not have yet.
+     * The container's environment in the kubelet's order: each envFrom source (its keys with
+     * the source's prefix; keys that are no valid env name skipped), then each env entry, a
+     * later definition replacing an earlier one. An env value is expanded with the variables
+     * defined before it; valueFrom reads the pod's fields, the container's resources, or a key
+     * of a configMap or secret. An optional source that is missing sets nothing.
+     * @throws ContainerConfigException when a source that is not optional is missing or cannot be read
      */
-    static Map<String, String> environment(Pod pod, Container c, List<String> podIps) {
+    Map<String, String> environment(Pod pod, Container c, List<String> podIps) {
         Map<String, String> env = new LinkedHashMap<>();
+        String ns = pod.getMetadata().getNamespace();
+        for (EnvFromSource from : c.getEnvFrom()) {
+            String prefix = Objects.requireNonNullElse(from.getPrefix(), "");
+            Map<String, String> data = new LinkedHashMap<>();
+            if (from.getConfigMapRef() != null) {
+                String name = from.getConfigMapRef().getName();
+                Optional<ConfigMap> cm = lookup(c, "envFrom", () -> objects.configMap(ns, name));
+                if (cm.isEmpty()) {
+                    if (Boolean.TRUE.equals(from.getConfigMapRef().getOptional())) {
+                        continue;
+                    }
+                    throw configError(c, "envFrom", "configmap \"" + name + "\" not found");
+                }
+                data.putAll(nullToEmpty(cm.get().getData()));
+            } else if (from.getSecretRef() != null) {
+                String name = from.getSecretRef().getName();
+                Optional<Secret> secret = lookup(c, "envFrom", () -> objects.secret(ns, name));
+                if (secret.isEmpty()) {
+                    if (Boolean.TRUE.equals(from.getSecretRef().getOptional())) {
+                        continue;
+                    }
+                    throw configError(c, "envFrom", "secret \"" + name + "\" not found");
+                }
+                PodVolumes.secretData(secret.get()).forEach((k, v) -> data.put(k, new String(v, StandardCharsets.UTF_8)));
+            }
+            data.forEach((k, v) -> {
+                if (ENV_NAME.matcher(prefix + k).matches()) {
+                    env.remove(prefix + k);
+                    env.put(prefix + k, v);
+                }
+            });
+        }
         for (EnvVar v : c.getEnv()) {
             String value;
-            if (v.getValueFrom() == null) {
+            EnvVarSource from = v.getValueFrom();
+            if (from == null) {
                 value = Expansion.expand(Objects.requireNonNullElse(v.getValue(), ""), env::get);
-            } else if (v.getValueFrom().getFieldRef() != null) {
-                value = fieldValue(pod, v.getValueFrom().getFieldRef(), podIps);
+            } else if (from.getFieldRef() != null) {
+                value = fieldValue(pod, from.getFieldRef(), podIps);
+            } else if (from.getResourceFieldRef() != null) {
+                value = resourceValue(pod, c, v.getName(), from.getResourceFieldRef());
+            } else if (from.getConfigMapKeyRef() != null) {
+                var ref = from.getConfigMapKeyRef();
+                Optional<ConfigMap> cm = lookup(c, v.getName(), () -> objects.configMap(ns, ref.getName()));
+                value = cm.map(m -> nullToEmpty(m.getData()).get(ref.getKey())).orElse(null);
+                if (value == null) {
+                    if (Boolean.TRUE.equals(ref.getOptional())) {
+                        continue;
+                    }
+                    throw configError(c, v.getName(), cm.isEmpty() ? "configmap \"" + ref.getName() + "\" not found"
+                            : "configmap \"" + ref.getName() + "\" has no key \"" + ref.getKey() + "\"");
+                }
+            } else if (from.getSecretKeyRef() != null) {
+                var ref = from.getSecretKeyRef();
+                Optional<Secret> secret = lookup(c, v.getName(), () -> objects.secret(ns, ref.getName()));
+                byte[] bytes = secret.map(s -> PodVolumes.secretData(s).get(ref.getKey())).orElse(null);
+                if (bytes == null) {
+                    if (Boolean.TRUE.equals(ref.getOptional())) {
+                        continue;
+                    }
+                    throw configError(c, v.getName(), secret.isEmpty() ? "secret \"" + ref.getName() + "\" not found"
+                            : "secret \"" + ref.getName() + "\" has no key \"" + ref.getKey() + "\"");
+                }
+                value = new String(bytes, StandardCharsets.UTF_8);
             } else {
-                throw new ContainerConfigException("CreateContainerConfigError", "env " + v.getName() + " of container "
-                        + c.getName() + ": only value and valueFrom.fieldRef are supported so far");
+                throw configError(c, v.getName(), "valueFrom names no source");
             }
             env.remove(v.getName()); // a later definition wins, at its own place
             env.put(v.getName(), value);
         }
         return env;
+    }
+
+    private String resourceValue(Pod pod, Container c, String variable, io.fabric8.kubernetes.api.model.ResourceFieldSelector ref) {
+        Container target = c;
+        if (ref.getContainerName() != null && !ref.getContainerName().isEmpty()) {
+            target = allContainers(pod.getSpec()).stream().filter(x -> x.getName().equals(ref.getContainerName())).findFirst()
+                    .orElseThrow(() -> configError(c, variable, "resourceFieldRef names no container \"" + ref.getContainerName() + "\""));
+        }
+        try {
+            return DownwardApi.resource(target, ref, allocatable);
+        } catch (VolumeException e) {
+            throw configError(c, variable, e.getMessage());
+        }
+    }
+
+    private static <T> T lookup(Container c, String variable, Supplier<T> get) {
+        try {
+            return get.get();
+        } catch (VolumeException e) {
+            throw configError(c, variable, e.getMessage());
+        }
+    }
+
+    /** A CreateContainerConfigError naming the variable (or "envFrom") and the container. */
+    private static ContainerConfigException configError(Container c, String variable, String message) {
+        String what = variable.equals("envFrom") ? "envFrom" : "env " + variable;
+        return new ContainerConfigException("CreateContainerConfigError", what + " of container " + c.getName() + ": " + message);
     }
 
     private static String fieldValue(Pod pod, ObjectFieldSelector ref, List<String> podIps) {

@@ -200,7 +200,7 @@ class PodTranslationTest {
     }
 
     @Test
-    void envSourcesNotYetSupportedAreAConfigErrorNamingTheVariable() {
+    void envFromASecretWithoutAnApiServerIsAConfigErrorNamingTheVariable() {
         Pod pod = pod(WEB.replace("- {name: PORT, value: \"8080\"}",
                 "- name: SECRET\n      valueFrom: {secretKeyRef: {name: s, key: k}}"));
         ContainerConfigException e = assertThrows(ContainerConfigException.class,
