@@ -1,6 +1,7 @@
 package dev.berth.agent;
 
 import dev.berth.agent.cri.CriClient;
+import dev.berth.agent.node.NodeController;
 import dev.berth.agent.pod.NodeFacts;
 import dev.berth.agent.pod.PodSync;
 import dev.berth.agent.pod.PodTranslation;
@@ -27,11 +28,13 @@ public final class Agent implements AutoCloseable {
     private final StateLock lock;
     private final PodWorkers workers;
     private final StaticPods staticPods;
+    private final NodeController node;
 
-    private Agent(StateLock lock, PodWorkers workers, StaticPods staticPods) {
+    private Agent(StateLock lock, PodWorkers workers, StaticPods staticPods, NodeController node) {
         this.lock = lock;
         this.workers = workers;
         this.staticPods = staticPods;
+        this.node = node;
     }
 
     /**
@@ -59,12 +62,16 @@ public final class Agent implements AutoCloseable {
         } else if (api == null) {
             LOG.info("agent for node {}: no pod manifest path and no API server: no pods to run", settings.nodeName());
         }
-        return new Agent(lock, workers, staticPods);
+        NodeController node = api == null ? null : NodeController.start(api, cri, settings.nodeName(), settings.node(), settings.stateDir());
+        return new Agent(lock, workers, staticPods, node);
     }
 
     /** Stops the agent's work; the pods keep running in the runtime. */
     @Override
     public void close() {
+        if (node != null) {
+            node.close();
+        }
         if (staticPods != null) {
             staticPods.close();
         }

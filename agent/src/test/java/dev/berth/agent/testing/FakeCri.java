@@ -182,6 +182,12 @@ public final class FakeCri implements AutoCloseable {
             }
             reply(out, ContainerStatusResponse.newBuilder().setStatus(s).build());
         }
+
+        @Override
+        public void status(StatusRequest r, StreamObserver<StatusResponse> out) {
+            count("Status");
+            reply(out, statusAnswer);
+        }
     }
 
     private ContainerStatus exited(ContainerStatus s, int code) {
@@ -217,6 +223,11 @@ public final class FakeCri implements AutoCloseable {
                 .forEach(s -> out.put(s.getMetadata().getName(), s.getState()));
         return out;
     }
+
+    /** What Status answers; both RuntimeReady and NetworkReady true until a test sets another. */
+    public volatile StatusResponse statusAnswer = StatusResponse.newBuilder().setStatus(RuntimeStatus.newBuilder()
+            .addConditions(RuntimeCondition.newBuilder().setType("RuntimeReady").setStatus(true))
+            .addConditions(RuntimeCondition.newBuilder().setType("NetworkReady").setStatus(true))).build();
 
     @Override
     public void close() {
