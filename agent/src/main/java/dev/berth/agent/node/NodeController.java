@@ -227,7 +227,7 @@ public final class NodeController implements AutoCloseable {
             String patch = api.getKubernetesSerialization().asJson(Map.of("metadata",
                     Map.of("resourceVersion", existing.getMetadata().getResourceVersion(), "labels", changes)));
             try {
-                node = api.nodes().withName(nodeName).patch(PatchContext.of(PatchType.JSON_MERGE), patch);
+                node = api.nodes().resource(existing).patch(PatchContext.of(PatchType.JSON_MERGE), patch);
                 LOG.info("node {} adopted; labels set: {}", nodeName, changes.keySet());
                 return;
             } catch (KubernetesClientException e) {
@@ -254,21 +254,18 @@ public final class NodeController implements AutoCloseable {
     }
 
     /**
-     * Writes {@code desired} as a JSON merge patch of the status subresource, with the
-     * resourceVersion of the Node last seen: the conditions of others are carried over from
-     * it, and a conflict (someone wrote the Node meanwhile) reads it again and retries.
+     * Writes {@code desired} as a JSON patch of the status subresource that replaces the
+     * fields the agent owns (conditions, addresses, capacity, allocatable, nodeInfo,
+     * daemonEndpoints) and leaves the rest (volumesAttached, images, …) alone. It carries the
+     * resourceVersion of the Node last seen: what others put in those fields (their
+     * conditions, their extended resources) is carried over from it, and a conflict (someone
+     * wrote the Node meanwhile) reads it again and retries.
      */
     private void writeStatus(NodeStatus desired) {
         for (int attempt = 0; ; attempt++) {
-            List<NodeCondition> conditions = new ArrayList<>(desired.getConditions());
-            if (node.getStatus() != null && node.getStatus().getConditions() != null) {
-                node.getStatus().getConditions().stream().filter(c -> !NodeStatusMaker.OWN_CONDITIONS.contains(c.getType())).forEach(conditions::add);
-            }
-            NodeStatus status = new NodeStatusBuilder(desired).withConditions(conditions).build();
-            String patch = api.getKubernetesSerialization().asJson(Map.of(
-                    "metadata", Map.of("resourceVersion", node.getMetadata().getResourceVersion()), "status", status));
+            String patch = api.getKubernetesSerialization().asJson(statusPatch(node, desired));
             try {
-                node = api.nodes().withName(nodeName).subresource("status").patch(PatchContext.of(PatchType.JSON_MERGE), patch);
+                node = api.nodes().resource(node).subresource("status").patch(PatchContext.of(PatchType.JSON), patch); // with the item: no GET first
                 return;
             } catch (KubernetesClientException e) {
                 if (e.getCode() == 404) {
@@ -286,6 +283,58 @@ public final class NodeController implements AutoCloseable {
                 node = fresh;
             }
         }
+    }
+
+    /** The JSON patch operations that put {@code desired} on {@code current}, keeping what others own in the same fields. */
+    static List<Map<String, Object>> statusPatch(Node current, NodeStatus desired) {
+        NodeStatus was = current.getStatus();
+        List<NodeCondition> conditions = new ArrayList<>(desired.getConditions());
+        Map<String, io.fabric8.kubernetes.api.model.Quantity> capacity = new LinkedHashMap<>();
+        Map<String, io.fabric8.kubernetes.api.model.Quantity> allocatable = new LinkedHashMap<>();
+        if (was != null) {
+            if (was.getConditions() != null) {
+                was.getConditions().stream().filter(c -> !NodeStatusMaker.OWN_CONDITIONS.contains(c.getType())).forEach(conditions::add);
+            }
+            foreignResources(was.getCapacity(), desired.getCapacity(), capacity);
+            foreignResources(was.getAllocatable(), desired.getAllocatable(), allocatable);
+        }
+        capacity.putAll(desired.getCapacity());
+        allocatable.putAll(desired.getAllocatable());
+        List<Map<String, Object>> ops = new ArrayList<>();
+        ops.add(op("replace", "/metadata/resourceVersion", current.getMetadata().getResourceVersion()));
+        if (was == null) {
+            ops.add(op("add", "/status", new NodeStatusBuilder(desired).withConditions(conditions).withCapacity(capacity)
+                    .withAllocatable(allocatable).build()));
+            return ops;
+        }
+        ops.add(op("add", "/status/conditions", conditions));
+        ops.add(op("add", "/status/addresses", desired.getAddresses()));
+        ops.add(op("add", "/status/capacity", capacity));
+        ops.add(op("add", "/status/allocatable", allocatable));
+        ops.add(op("add", "/status/nodeInfo", desired.getNodeInfo()));
+        ops.add(op("add", "/status/daemonEndpoints", desired.getDaemonEndpoints()));
+        return ops;
+    }
+
+    /** Resources of others (extended resources of device plugins); hugepages are the agent's, so a size gone is dropped. */
+    private static void foreignResources(Map<String, io.fabric8.kubernetes.api.model.Quantity> was,
+                                         Map<String, io.fabric8.kubernetes.api.model.Quantity> ours,
+                                         Map<String, io.fabric8.kubernetes.api.model.Quantity> out) {
+        if (was != null) {
+            was.forEach((k, v) -> {
+                if (!ours.containsKey(k) && !k.startsWith("hugepages-") && !NodeStatusMaker.OWN_RESOURCES.contains(k)) {
+                    out.put(k, v);
+                }
+            });
+        }
+    }
+
+    private static Map<String, Object> op(String op, String path, Object value) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("op", op);
+        m.put("path", path);
+        m.put("value", value);
+        return m;
     }
 
     /** The status from a fresh look at the machine and the runtime. */

@@ -36,6 +36,8 @@ public final class NodeStatusMaker {
     public static final String PID_PRESSURE = "PIDPressure";
     /** The conditions the agent owns; others (NetworkUnavailable of a network add-on, …) stay as they are. */
     public static final List<String> OWN_CONDITIONS = List.of(MEMORY_PRESSURE, DISK_PRESSURE, PID_PRESSURE, READY);
+    /** The resources the agent reports (with every hugepages size); others' (extended resources) stay as they are. */
+    public static final List<String> OWN_RESOURCES = List.of("cpu", "memory", "ephemeral-storage", "pods");
 
     private NodeStatusMaker() {
     }
