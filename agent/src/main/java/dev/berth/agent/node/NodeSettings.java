@@ -42,16 +42,16 @@ public record NodeSettings(Map<String, String> labels, List<String> registerWith
         registerWithTaints.forEach(NodeSettings::taint);
         checkIps(nodeIps);
         if (maxPods < 1) {
-            throw new IllegalArgumentException("max_pods must be at least 1, got " + maxPods);
+            throw new IllegalArgumentException("max_pods: must be at least 1, got " + maxPods);
         }
         reservation("system_reserved", systemReserved);
         reservation("kube_reserved", kubeReserved);
         thresholds(evictionHard);
         if (statusUpdateFrequency.isZero() || statusUpdateFrequency.isNegative()) {
-            throw new IllegalArgumentException("node_status_update_frequency must be positive");
+            throw new IllegalArgumentException("node_status_update_frequency: must be positive");
         }
         if (statusReportFrequency.compareTo(statusUpdateFrequency) < 0) {
-            throw new IllegalArgumentException("node_status_report_frequency must not be shorter than node_status_update_frequency");
+            throw new IllegalArgumentException("node_status_report_frequency: must not be shorter than node_status_update_frequency");
         }
     }
 
