@@ -129,11 +129,28 @@ public final class Main {
         @Option(names = "--max-pods", paramLabel = "N", description = "the node's pod capacity (default: 110)")
         Integer maxPods;
 
+        @Option(names = "--system-reserved", split = ",", paramLabel = "RESOURCE=QUANTITY",
+                description = "cpu, memory, ephemeral-storage, pid held back from allocatable for the system")
+        java.util.Map<String, String> systemReserved;
+
+        @Option(names = "--kube-reserved", split = ",", paramLabel = "RESOURCE=QUANTITY",
+                description = "cpu, memory, ephemeral-storage, pid held back from allocatable for berth")
+        java.util.Map<String, String> kubeReserved;
+
+        @Option(names = "--eviction-hard", paramLabel = "SIGNAL<VALUE,...",
+                description = "hard eviction thresholds, e.g. memory.available<100Mi,nodefs.available<10% (replaces the defaults)")
+        String evictionHard;
+
+        @Option(names = "--node-status-update-frequency", paramLabel = "DURATION",
+                description = "how often the node's status is computed and, when changed, written (default: 10s)")
+        String nodeStatusUpdateFrequency;
+
         @Override
         public Integer call() throws Exception {
             BerthConfig cfg = options.load();
             cfg = cfg.withAgent(cfg.agent().withFlags(nodeName, podManifestPath, kubeconfig, endpoint)
-                    .withNodeFlags(nodeIp, nodeLabels, registerWithTaints, maxPods, inCluster));
+                    .withNodeFlags(nodeIp, nodeLabels, registerWithTaints, maxPods, inCluster, systemReserved, kubeReserved, evictionHard,
+                            nodeStatusUpdateFrequency));
             return new NodeAgent(cfg).run();
         }
     }

@@ -106,14 +106,53 @@ public record BerthConfig(
          */
         public Agent withNodeFlags(String flagNodeIp, Map<String, String> flagLabels, List<String> flagTaints, Integer flagMaxPods,
                                    boolean flagInCluster) {
+            return withNodeFlags(flagNodeIp, flagLabels, flagTaints, flagMaxPods, flagInCluster, null, null, null, null);
+        }
+
+        /**
+         * The same with the kubelet's resource flags too: --system-reserved and --kube-reserved
+         * (cpu=500m,memory=1Gi), --eviction-hard (memory.available<100Mi,nodefs.available<10%, replacing the
+         * table whole) and --node-status-update-frequency (a duration such as 10s).
+         */
+        public Agent withNodeFlags(String flagNodeIp, Map<String, String> flagLabels, List<String> flagTaints, Integer flagMaxPods,
+                                   boolean flagInCluster, Map<String, String> flagSystemReserved, Map<String, String> flagKubeReserved,
+                                   String flagEvictionHard, String flagStatusUpdateFrequency) {
+            Duration update = node.statusUpdateFrequency();
+            if (flagStatusUpdateFrequency != null) {
+                try {
+                    update = Durations.parse(flagStatusUpdateFrequency);
+                } catch (IllegalArgumentException e) {
+                    throw new ConfigException("option --node-status-update-frequency must be a duration such as \"10s\", got \""
+                            + flagStatusUpdateFrequency + "\"");
+                }
+            }
             NodeSettings n = node(flagLabels != null ? flagLabels : node.labels(),
                     flagTaints != null ? flagTaints : node.registerWithTaints(),
                     flagNodeIp != null ? ips(flagNodeIp) : node.nodeIps(),
                     flagMaxPods != null ? flagMaxPods : node.maxPods(),
-                    node.systemReserved(), node.kubeReserved(), node.evictionHard(), node.statusUpdateFrequency(),
-                    node.statusReportFrequency(), "option --%s");
+                    flagSystemReserved != null ? flagSystemReserved : node.systemReserved(),
+                    flagKubeReserved != null ? flagKubeReserved : node.kubeReserved(),
+                    flagEvictionHard != null ? evictionFlag(flagEvictionHard) : node.evictionHard(),
+                    update, node.statusReportFrequency(), "option --%s");
             return new Agent(nodeName, podManifestPath, kubeconfig, containerRuntimeEndpoint, podLogsDir, manifestRescanInterval,
                     runtimeRequestTimeout, imagePullTimeout, n, inCluster || flagInCluster);
+        }
+
+        /** The kubelet's --eviction-hard notation: "signal<value" pairs separated by commas. */
+        static Map<String, String> evictionFlag(String text) {
+            Map<String, String> out = new LinkedHashMap<>();
+            for (String part : text.split(",")) {
+                if (part.isBlank()) {
+                    continue;
+                }
+                int lt = part.indexOf('<');
+                if (lt <= 0) {
+                    throw new ConfigException("option --eviction-hard must be signal<value pairs such as \"memory.available<100Mi\", got \""
+                            + part.trim() + "\"");
+                }
+                out.put(part.substring(0, lt).trim(), part.substring(lt + 1).trim());
+            }
+            return out;
         }
 
         static Agent read(ConfigSection s) {

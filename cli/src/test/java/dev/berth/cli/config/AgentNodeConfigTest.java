@@ -100,5 +100,20 @@ class AgentNodeConfigTest {
         assertTrue(assertThrows(ConfigException.class, () -> a.withNodeFlags(null, null, List.of("a"), null, false)).getMessage()
                 .startsWith("option --register-with-taints"));
         assertThrows(ConfigException.class, () -> a.withFlags(null, null, Path.of("/k"), null).withNodeFlags(null, null, null, null, true));
+
+        BerthConfig.Agent r = a.withNodeFlags(null, null, null, null, false, Map.of("memory", "1Gi"), Map.of("cpu", "200m"),
+                "memory.available<200Mi,nodefs.available<5%", "30s");
+        assertEquals(Map.of("memory", "1Gi"), r.node().systemReserved());
+        assertEquals(Map.of("cpu", "200m"), r.node().kubeReserved());
+        assertEquals(Map.of("memory.available", "200Mi", "nodefs.available", "5%"), r.node().evictionHard());
+        assertEquals(Duration.ofSeconds(30), r.node().statusUpdateFrequency());
+        assertTrue(assertThrows(ConfigException.class, () -> a.withNodeFlags(null, null, null, null, false, Map.of("memory", "lots"), null,
+                null, null)).getMessage().startsWith("option --system-reserved"));
+        assertTrue(assertThrows(ConfigException.class, () -> a.withNodeFlags(null, null, null, null, false, null, null,
+                "memory.available=1Mi", null)).getMessage().startsWith("option --eviction-hard"));
+        assertTrue(assertThrows(ConfigException.class, () -> a.withNodeFlags(null, null, null, null, false, null, null,
+                "memory.free<1Mi", null)).getMessage().startsWith("option --eviction-hard"));
+        assertTrue(assertThrows(ConfigException.class, () -> a.withNodeFlags(null, null, null, null, false, null, null, null, "often"))
+                .getMessage().startsWith("option --node-status-update-frequency"));
     }
 }
