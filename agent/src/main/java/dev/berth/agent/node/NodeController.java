@@ -75,6 +75,7 @@ public final class NodeController implements AutoCloseable {
     private NodeStatus lastReported;
     private Instant lastReportTime;
     private boolean imageFsUnsupported;
+    private Path imageFs;
     private int statusFailures;
     // lease thread only
     private int leaseFailures;
@@ -387,20 +388,24 @@ public final class NodeController implements AutoCloseable {
         return "<nil>";
     }
 
-    /** The runtime's image filesystem mountpoint (ImageFsInfo), or null: then the node's filesystem stands for it. */
+    /**
+     * The runtime's image filesystem mountpoint (ImageFsInfo), or null: then the node's
+     * filesystem stands for it. Asked until the runtime names it, then kept: the place does
+     * not move, and a runtime may measure its whole image store to answer.
+     */
     private Path imageFs() {
-        if (imageFsUnsupported) {
-            return null;
+        if (imageFs != null || imageFsUnsupported) {
+            return imageFs;
         }
         try {
             ImageFsInfoResponse r = cri.imageFsInfo();
             if (r.getImageFilesystemsCount() > 0 && !r.getImageFilesystems(0).getFsId().getMountpoint().isEmpty()) {
-                return Path.of(r.getImageFilesystems(0).getFsId().getMountpoint());
+                imageFs = Path.of(r.getImageFilesystems(0).getFsId().getMountpoint());
             }
         } catch (StatusRuntimeException e) {
             imageFsUnsupported = e.getStatus().getCode() == Status.Code.UNIMPLEMENTED;
         }
-        return null;
+        return imageFs;
     }
 
     /** Stops both threads; the Node and its Lease stay (the Lease expires, the Node turns NotReady, as with the kubelet). */

@@ -231,6 +231,7 @@ class NodeControllerTest {
         int passes = fake.calls("Status");
         await("twenty more status passes", () -> fake.calls("Status") >= passes + 20);
         assertEquals(1, statusPatches(), "an unchanged status is not written again before the report interval");
+        assertEquals(1, fake.calls("ImageFsInfo"), "the image filesystem is asked for once, not measured every pass");
         String transition = condition("Ready").getLastTransitionTime();
 
         fake.statusAnswer = StatusResponse.newBuilder().setStatus(RuntimeStatus.newBuilder()
