@@ -1,6 +1,7 @@
 package dev.berth.agent;
 
 import dev.berth.agent.cri.CriClient;
+import dev.berth.agent.node.NodeController;
 import dev.berth.agent.pod.KubeletKeys;
 import dev.berth.agent.pod.NodeFacts;
 import dev.berth.agent.pod.PodDirs;
@@ -44,12 +45,15 @@ public final class Agent implements AutoCloseable {
     private final PodWorkers workers;
     private final StaticPods staticPods;
     private final ScheduledExecutorService volumeRefresh;
+    private final NodeController node;
 
-    private Agent(StateLock lock, PodWorkers workers, StaticPods staticPods, ScheduledExecutorService volumeRefresh) {
+    private Agent(StateLock lock, PodWorkers workers, StaticPods staticPods, ScheduledExecutorService volumeRefresh,
+            NodeController node) {
         this.lock = lock;
         this.workers = workers;
         this.staticPods = staticPods;
         this.volumeRefresh = volumeRefresh;
+        this.node = node;
     }
 
     /**
@@ -97,7 +101,8 @@ public final class Agent implements AutoCloseable {
         } else if (api == null) {
             LOG.info("agent for node {}: no pod manifest path and no API server: no pods to run", settings.nodeName());
         }
-        return new Agent(lock, workers, staticPods, volumeRefresh);
+        NodeController node = api == null ? null : NodeController.start(api, cri, settings.nodeName(), settings.node(), settings.stateDir());
+        return new Agent(lock, workers, staticPods, volumeRefresh, node);
     }
 
     /**
@@ -121,6 +126,9 @@ public final class Agent implements AutoCloseable {
     /** Stops the agent's work; the pods keep running in the runtime. */
     @Override
     public void close() {
+        if (node != null) {
+            node.close();
+        }
         if (staticPods != null) {
             staticPods.close();
         }

@@ -1,17 +1,30 @@
 package dev.berth.agent;
 
+import dev.berth.agent.node.NodeSettings;
 import java.nio.file.Path;
 import java.time.Duration;
 
 /**
  * What one node agent is told: its node, its own state directory ({@code <root>/agent}), where
- * static pod manifests are (null: none), where container logs go, and the deadlines of its CRI calls.
+ * static pod manifests are (null: none), where container logs go, the deadlines of its CRI
+ * calls, and how it presents its Node in connected mode ({@code node}).
  */
 public record AgentSettings(String nodeName, Path stateDir, Path podManifestPath, Path podLogsDir,
-                            Duration manifestRescanInterval, Duration runtimeRequestTimeout, Duration imagePullTimeout) {
+                            Duration manifestRescanInterval, Duration runtimeRequestTimeout, Duration imagePullTimeout,
+                            NodeSettings node) {
     public AgentSettings {
         if (nodeName == null || nodeName.isEmpty()) {
             throw new IllegalArgumentException("the agent needs a node name");
         }
+        if (node == null) {
+            node = NodeSettings.defaults();
+        }
+    }
+
+    /** With the kubelet's defaults for the Node. */
+    public AgentSettings(String nodeName, Path stateDir, Path podManifestPath, Path podLogsDir,
+                         Duration manifestRescanInterval, Duration runtimeRequestTimeout, Duration imagePullTimeout) {
+        this(nodeName, stateDir, podManifestPath, podLogsDir, manifestRescanInterval, runtimeRequestTimeout, imagePullTimeout,
+                NodeSettings.defaults());
     }
 }

@@ -113,10 +113,44 @@ public final class Main {
         @Option(names = "--pod-manifest-path", paramLabel = "DIR", description = "directory of static pod manifests (YAML or JSON)")
         Path podManifestPath;
 
+        @Option(names = "--in-cluster", description = "connected mode through the service account of the pod the agent runs in")
+        boolean inCluster;
+
+        @Option(names = "--node-ip", paramLabel = "IP[,IP]", description = "the node's InternalIP (default: the address of the default route's interface)")
+        String nodeIp;
+
+        @Option(names = "--node-labels", split = ",", paramLabel = "KEY=VALUE", description = "labels of the Node besides the kubelet's own")
+        java.util.Map<String, String> nodeLabels;
+
+        @Option(names = "--register-with-taints", split = ",", paramLabel = "KEY=VALUE:EFFECT",
+                description = "taints the Node is created with (only when the agent creates it)")
+        List<String> registerWithTaints;
+
+        @Option(names = "--max-pods", paramLabel = "N", description = "the node's pod capacity (default: 110)")
+        Integer maxPods;
+
+        @Option(names = "--system-reserved", split = ",", paramLabel = "RESOURCE=QUANTITY",
+                description = "cpu, memory, ephemeral-storage, pid held back from allocatable for the system")
+        java.util.Map<String, String> systemReserved;
+
+        @Option(names = "--kube-reserved", split = ",", paramLabel = "RESOURCE=QUANTITY",
+                description = "cpu, memory, ephemeral-storage, pid held back from allocatable for berth")
+        java.util.Map<String, String> kubeReserved;
+
+        @Option(names = "--eviction-hard", paramLabel = "SIGNAL<VALUE,...",
+                description = "hard eviction thresholds, e.g. memory.available<100Mi,nodefs.available<10% (replaces the defaults)")
+        String evictionHard;
+
+        @Option(names = "--node-status-update-frequency", paramLabel = "DURATION",
+                description = "how often the node's status is computed and, when changed, written (default: 10s)")
+        String nodeStatusUpdateFrequency;
+
         @Override
         public Integer call() throws Exception {
             BerthConfig cfg = options.load();
-            cfg = cfg.withAgent(cfg.agent().withFlags(nodeName, podManifestPath, kubeconfig, endpoint));
+            cfg = cfg.withAgent(cfg.agent().withFlags(nodeName, podManifestPath, kubeconfig, endpoint)
+                    .withNodeFlags(nodeIp, nodeLabels, registerWithTaints, maxPods, inCluster, systemReserved, kubeReserved, evictionHard,
+                            nodeStatusUpdateFrequency));
             return new NodeAgent(cfg).run();
         }
     }

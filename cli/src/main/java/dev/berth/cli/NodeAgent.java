@@ -38,13 +38,13 @@ public final class NodeAgent {
     public int run() throws InterruptedException {
         BerthConfig.Agent a = config.agent();
         AgentSettings settings = new AgentSettings(a.nodeName().isEmpty() ? hostname() : a.nodeName(), config.root().resolve("agent"),
-                a.podManifestPath(), a.podLogsDir(), a.manifestRescanInterval(), a.runtimeRequestTimeout(), a.imagePullTimeout());
+                a.podManifestPath(), a.podLogsDir(), a.manifestRescanInterval(), a.runtimeRequestTimeout(), a.imagePullTimeout(), a.node());
         StateLock lock = StateLock.acquire(settings.stateDir());
         KubernetesClient api = null;
         try {
-            if (a.kubeconfig() != null) {
+            if (a.kubeconfig() != null || a.inCluster()) {
                 try {
-                    api = ApiClients.fromKubeconfig(a.kubeconfig());
+                    api = a.inCluster() ? ApiClients.inCluster() : ApiClients.fromKubeconfig(a.kubeconfig());
                 } catch (IllegalArgumentException e) {
                     throw new ConfigException(e.getMessage());
                 }

@@ -80,6 +80,9 @@ public final class Libc {
 
         int sethostname(String name, long len);
 
+        // filesystem capacity and inodes (the node agent's disk pressure); buf: a struct statvfs (112 bytes)
+        int statvfs(String path, Pointer buf);
+
         // processes
         int kill(int pid, int sig);
 

@@ -162,4 +162,9 @@ public final class CriClient {
         return images(pullTimeout).pullImage(PullImageRequest.newBuilder().setImage(ImageSpec.newBuilder().setImage(image))
                 .setSandboxConfig(sandboxConfig).build()).getImageRef();
     }
+
+    /** The runtime's image and container filesystems (ImageFsInfo): where images live, for the node's imagefs signals. */
+    public dev.berth.cri.v1.ImageFsInfoResponse imageFsInfo() {
+        return images(requestTimeout).imageFsInfo(dev.berth.cri.v1.ImageFsInfoRequest.getDefaultInstance());
+    }
 }

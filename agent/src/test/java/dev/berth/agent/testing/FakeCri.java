@@ -182,6 +182,12 @@ public final class FakeCri implements AutoCloseable {
             }
             reply(out, ContainerStatusResponse.newBuilder().setStatus(s).build());
         }
+
+        @Override
+        public void status(StatusRequest r, StreamObserver<StatusResponse> out) {
+            count("Status");
+            reply(out, statusAnswer);
+        }
     }
 
     private ContainerStatus exited(ContainerStatus s, int code) {
@@ -207,6 +213,13 @@ public final class FakeCri implements AutoCloseable {
             images.add(r.getImage().getImage());
             reply(out, PullImageResponse.newBuilder().setImageRef("sha256:" + r.getImage().getImage().hashCode()).build());
         }
+
+        @Override
+        public void imageFsInfo(ImageFsInfoRequest r, StreamObserver<ImageFsInfoResponse> out) {
+            count("ImageFsInfo");
+            reply(out, ImageFsInfoResponse.newBuilder().addImageFilesystems(FilesystemUsage.newBuilder()
+                    .setFsId(FilesystemIdentifier.newBuilder().setMountpoint(imageFsMountpoint))).build());
+        }
     }
 
     /** The names of the containers of the sandbox, newest attempt last, with their state. */
@@ -217,6 +230,14 @@ public final class FakeCri implements AutoCloseable {
                 .forEach(s -> out.put(s.getMetadata().getName(), s.getState()));
         return out;
     }
+
+    /** Where ImageFsInfo says the images are. */
+    public volatile String imageFsMountpoint = System.getProperty("java.io.tmpdir");
+
+    /** What Status answers; both RuntimeReady and NetworkReady true until a test sets another. */
+    public volatile StatusResponse statusAnswer = StatusResponse.newBuilder().setStatus(RuntimeStatus.newBuilder()
+            .addConditions(RuntimeCondition.newBuilder().setType("RuntimeReady").setStatus(true))
+            .addConditions(RuntimeCondition.newBuilder().setType("NetworkReady").setStatus(true))).build();
 
     @Override
     public void close() {

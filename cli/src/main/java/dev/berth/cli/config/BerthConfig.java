@@ -1,5 +1,7 @@
 package dev.berth.cli.config;
 
+import dev.berth.agent.node.EvictionThreshold;
+import dev.berth.agent.node.NodeSettings;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.LinkedHashMap;
@@ -45,9 +47,114 @@ public record BerthConfig(
      * @param runtimeRequestTimeout the deadline of each CRI call but image pulls
      * @param imagePullTimeout the deadline of one image pull
      * @param podLogsDir where each pod's container logs go ({@code <dir>/<namespace>_<name>_<uid>/<container>/<attempt>.log})
+     * @param node how the Node is presented in connected mode (labels, taints, address, capacity, reservations, thresholds)
+     * @param inCluster connected mode through the pod's service account instead of a kubeconfig
      */
     public record Agent(String nodeName, Path podManifestPath, Path kubeconfig, String containerRuntimeEndpoint,
-                        Path podLogsDir, Duration manifestRescanInterval, Duration runtimeRequestTimeout, Duration imagePullTimeout) {
+                        Path podLogsDir, Duration manifestRescanInterval, Duration runtimeRequestTimeout, Duration imagePullTimeout,
+                        NodeSettings node, boolean inCluster) {
+        public Agent {
+            if (node == null) {
+                node = NodeSettings.defaults();
+            }
+            if (inCluster && kubeconfig != null) {
+                throw new ConfigException("agent.kubeconfig (--kubeconfig) and agent.in_cluster (--in-cluster) exclude each other: give one");
+            }
+        }
+
+        /** With the kubelet's defaults for the Node and no in-cluster configuration. */
+        public Agent(String nodeName, Path podManifestPath, Path kubeconfig, String containerRuntimeEndpoint,
+                     Path podLogsDir, Duration manifestRescanInterval, Duration runtimeRequestTimeout, Duration imagePullTimeout) {
+            this(nodeName, podManifestPath, kubeconfig, containerRuntimeEndpoint, podLogsDir, manifestRescanInterval, runtimeRequestTimeout,
+                    imagePullTimeout, NodeSettings.defaults(), false);
+        }
+
+        /** The Node's keys of the {@code [agent]} table. */
+        static NodeSettings readNode(ConfigSection s) {
+            Map<String, String> labels = s.stringMap("node_labels", Map.of());
+            List<String> taints = s.strings("register_with_taints", List.of());
+            String nodeIp = s.string("node_ip", "");
+            int maxPods = (int) s.integer("max_pods", NodeSettings.DEFAULT_MAX_PODS, 1, 1_000_000);
+            Map<String, String> system = s.stringMap("system_reserved", Map.of());
+            Map<String, String> kube = s.stringMap("kube_reserved", Map.of());
+            Map<String, String> eviction = s.stringMap("eviction_hard", EvictionThreshold.DEFAULTS);
+            Duration update = s.duration("node_status_update_frequency", NodeSettings.DEFAULT_STATUS_UPDATE_FREQUENCY);
+            Duration report = s.duration("node_status_report_frequency", NodeSettings.DEFAULT_STATUS_REPORT_FREQUENCY);
+            return node(labels, taints, ips(nodeIp), maxPods, system, kube, eviction, update, report, "config key 'agent.%s'");
+        }
+
+        private static List<String> ips(String nodeIp) {
+            return nodeIp.isBlank() ? List.of() : List.of(nodeIp.trim().split("\\s*,\\s*"));
+        }
+
+        /** NodeSettings, its complaint turned into one naming the setting ({@code setting}: a format for the key). */
+        private static NodeSettings node(Map<String, String> labels, List<String> taints, List<String> ips, int maxPods,
+                                         Map<String, String> system, Map<String, String> kube, Map<String, String> eviction,
+                                         Duration update, Duration report, String setting) {
+            try {
+                return new NodeSettings(labels, taints, ips, maxPods, system, kube, eviction, update, report);
+            } catch (IllegalArgumentException e) {
+                String[] keyAndText = e.getMessage().split(": ", 2);
+                String key = setting.startsWith("option") ? keyAndText[0].replace('_', '-') : keyAndText[0];
+                throw new ConfigException(String.format(setting, key) + " " + (keyAndText.length > 1 ? keyAndText[1] : e.getMessage()));
+            }
+        }
+
+        /**
+         * These settings with the Node's command-line flags applied (each non-null one wins):
+         * --node-ip, --node-labels (k=v,…, replacing the table), --register-with-taints, --max-pods, --in-cluster.
+         */
+        public Agent withNodeFlags(String flagNodeIp, Map<String, String> flagLabels, List<String> flagTaints, Integer flagMaxPods,
+                                   boolean flagInCluster) {
+            return withNodeFlags(flagNodeIp, flagLabels, flagTaints, flagMaxPods, flagInCluster, null, null, null, null);
+        }
+
+        /**
+         * The same with the kubelet's resource flags too: --system-reserved and --kube-reserved
+         * (cpu=500m,memory=1Gi), --eviction-hard (memory.available<100Mi,nodefs.available<10%, replacing the
+         * table whole) and --node-status-update-frequency (a duration such as 10s).
+         */
+        public Agent withNodeFlags(String flagNodeIp, Map<String, String> flagLabels, List<String> flagTaints, Integer flagMaxPods,
+                                   boolean flagInCluster, Map<String, String> flagSystemReserved, Map<String, String> flagKubeReserved,
+                                   String flagEvictionHard, String flagStatusUpdateFrequency) {
+            Duration update = node.statusUpdateFrequency();
+            if (flagStatusUpdateFrequency != null) {
+                try {
+                    update = Durations.parse(flagStatusUpdateFrequency);
+                } catch (IllegalArgumentException e) {
+                    throw new ConfigException("option --node-status-update-frequency must be a duration such as \"10s\", got \""
+                            + flagStatusUpdateFrequency + "\"");
+                }
+            }
+            NodeSettings n = node(flagLabels != null ? flagLabels : node.labels(),
+                    flagTaints != null ? flagTaints : node.registerWithTaints(),
+                    flagNodeIp != null ? ips(flagNodeIp) : node.nodeIps(),
+                    flagMaxPods != null ? flagMaxPods : node.maxPods(),
+                    flagSystemReserved != null ? flagSystemReserved : node.systemReserved(),
+                    flagKubeReserved != null ? flagKubeReserved : node.kubeReserved(),
+                    flagEvictionHard != null ? evictionFlag(flagEvictionHard) : node.evictionHard(),
+                    update, node.statusReportFrequency(), "option --%s");
+            return new Agent(nodeName, podManifestPath, kubeconfig, containerRuntimeEndpoint, podLogsDir, manifestRescanInterval,
+                    runtimeRequestTimeout, imagePullTimeout, n, inCluster || flagInCluster);
+        }
+
+        /** The kubelet's --eviction-hard notation: "signal<value" pairs separated by commas. */
+        static Map<String, String> evictionFlag(String text) {
+            Map<String, String> out = new LinkedHashMap<>();
+            for (String part : text.split(",")) {
+                if (part.isBlank()) {
+                    continue;
+                }
+                int lt = part.indexOf('<');
+                if (lt <= 0) {
+                    throw new ConfigException("option --eviction-hard must be signal<value pairs such as \"memory.available<100Mi\", got \""
+                            + part.trim() + "\"");
+                }
+                out.put(part.substring(0, lt).trim(), part.substring(lt + 1).trim());
+            }
+            return out;
+        }
+
         static Agent read(ConfigSection s) {
             String nodeName = s.string("node_name", "");
             String manifests = s.string("pod_manifest_path", "");
@@ -60,7 +167,9 @@ public record BerthConfig(
                     absolute(s, "agent.pod_logs_dir", s.string("pod_logs_dir", "/var/log/pods")),
                     positive(s.duration("manifest_rescan_interval", Duration.ofSeconds(20)), "agent.manifest_rescan_interval"),
                     positive(s.duration("runtime_request_timeout", Duration.ofMinutes(2)), "agent.runtime_request_timeout"),
-                    positive(s.duration("image_pull_timeout", Duration.ofHours(1)), "agent.image_pull_timeout"));
+                    positive(s.duration("image_pull_timeout", Duration.ofHours(1)), "agent.image_pull_timeout"),
+                    readNode(s),
+                    s.bool("in_cluster", false));
             a.checkNames("config key 'agent.node_name'", "config key 'agent.container_runtime_endpoint'");
             return a;
         }
@@ -71,7 +180,7 @@ public record BerthConfig(
                     flagManifests != null ? flagManifests.toAbsolutePath() : podManifestPath,
                     flagKubeconfig != null ? flagKubeconfig.toAbsolutePath() : kubeconfig,
                     flagEndpoint != null ? flagEndpoint : containerRuntimeEndpoint,
-                    podLogsDir, manifestRescanInterval, runtimeRequestTimeout, imagePullTimeout);
+                    podLogsDir, manifestRescanInterval, runtimeRequestTimeout, imagePullTimeout, node, inCluster);
             a.checkNames("option --node-name", "option --container-runtime-endpoint");
             return a;
         }

@@ -130,6 +130,29 @@ public final class ConfigSection {
         return List.copyOf(out);
     }
 
+    /**
+     * A table of strings by name (labels, quantities by resource), written inline as
+     * {@code key = { "example.com/role" = "edge" }}; integers are read as their text.
+     */
+    public Map<String, String> stringMap(String name, Map<String, String> defaultValue) {
+        JsonNode v = value(name);
+        if (v == null) {
+            return defaultValue;
+        }
+        if (!v.isObject()) {
+            throw bad(name, "must be a table of strings such as { \"a\" = \"b\" }", v);
+        }
+        Map<String, String> out = new LinkedHashMap<>();
+        for (Iterator<Map.Entry<String, JsonNode>> it = v.properties().iterator(); it.hasNext(); ) {
+            Map.Entry<String, JsonNode> e = it.next();
+            if (!e.getValue().isTextual() && !e.getValue().isIntegralNumber()) {
+                throw bad(name, "must be a table of strings (quote keys that hold dots, such as \"memory.available\")", v);
+            }
+            out.put(e.getKey(), e.getValue().asText());
+        }
+        return out;
+    }
+
     /** A nested table; absent tables read as empty ones, so every key keeps its default. */
     public ConfigSection section(String name) {
         JsonNode v = value(name);
