@@ -1,5 +1,6 @@
 package dev.berth.agent;
 
+import dev.berth.agent.api.ApiPods;
 import dev.berth.agent.cri.CriClient;
 import dev.berth.agent.pod.NodeFacts;
 import dev.berth.agent.pod.PodSync;
@@ -17,7 +18,8 @@ import org.slf4j.LoggerFactory;
 /**
  * The node agent: drives one runtime through the CRI ({@code channel}: berth's own in
  * process, or any runtime's socket) for the pods of its sources. Standalone mode runs the
- * static pods of a manifest directory. It holds its state directory's {@link StateLock} while
+ * static pods of a manifest directory; connected mode also runs the pods the API server binds
+ * to the node ({@link ApiPods}) and mirrors the static pods there. It holds its state directory's {@link StateLock} while
  * it runs; {@link #close()} stops the agent and leaves every pod running, as the kubelet does,
  * for the next agent to adopt.
  */
@@ -27,11 +29,13 @@ public final class Agent implements AutoCloseable {
     private final StateLock lock;
     private final PodWorkers workers;
     private final StaticPods staticPods;
+    private final ApiPods apiPods;
 
-    private Agent(StateLock lock, PodWorkers workers, StaticPods staticPods) {
+    private Agent(StateLock lock, PodWorkers workers, StaticPods staticPods, ApiPods apiPods) {
         this.lock = lock;
         this.workers = workers;
         this.staticPods = staticPods;
+        this.apiPods = apiPods;
     }
 
     /**
@@ -51,20 +55,30 @@ public final class Agent implements AutoCloseable {
             LOG.warn("agent for node {}: the runtime does not answer Version yet: {}", settings.nodeName(), e.getStatus());
         }
         PodWorkers workers = new PodWorkers(new PodSync(cri, new PodTranslation(NodeFacts.current(), settings.podLogsDir())));
+        ApiPods apiPods = api == null ? null : new ApiPods(api, settings.nodeName(), workers, cri);
         StaticPods staticPods = null;
         if (settings.podManifestPath() != null) {
             staticPods = new StaticPods(settings.podManifestPath(), new ManifestParser(settings.nodeName()), workers, cri,
                     settings.manifestRescanInterval());
+            if (apiPods != null) {
+                staticPods.onReconcile(apiPods.mirrorPods()::update);
+            }
             staticPods.start();
         } else if (api == null) {
             LOG.info("agent for node {}: no pod manifest path and no API server: no pods to run", settings.nodeName());
         }
-        return new Agent(lock, workers, staticPods);
+        if (apiPods != null) {
+            apiPods.start();
+        }
+        return new Agent(lock, workers, staticPods, apiPods);
     }
 
     /** Stops the agent's work; the pods keep running in the runtime. */
     @Override
     public void close() {
+        if (apiPods != null) {
+            apiPods.close();
+        }
         if (staticPods != null) {
             staticPods.close();
         }
