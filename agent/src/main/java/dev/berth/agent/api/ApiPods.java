@@ -7,6 +7,7 @@ import dev.berth.agent.pod.PodWorkers;
 import dev.berth.cri.v1.PodSandbox;
 import io.fabric8.kubernetes.api.model.DeleteOptionsBuilder;
 import io.fabric8.kubernetes.api.model.Pod;
+import io.fabric8.kubernetes.api.model.PodBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientException;
 import io.fabric8.kubernetes.client.informers.ResourceEventHandler;
@@ -153,7 +154,21 @@ public final class ApiPods implements AutoCloseable {
         if (terminal(pod)) {
             return; // its containers have ended for good: nothing to start again
         }
-        workers.update(pod);
+        workers.update(fromApi(pod));
+    }
+
+    /**
+     * The pod as its worker gets it: marked as the API's ({@code kubernetes.io/config.source}
+     * {@code api}) whatever its own annotations say, so that a pod of the API never passes for a
+     * static pod (whose reconcile would stop it).
+     */
+    static Pod fromApi(Pod pod) {
+        Map<String, String> a = pod.getMetadata().getAnnotations();
+        String source = a == null ? null : a.get(KubeletKeys.CONFIG_SOURCE);
+        if (source == null || source.equals(KubeletKeys.SOURCE_API)) {
+            return pod;
+        }
+        return new PodBuilder(pod).editMetadata().addToAnnotations(KubeletKeys.CONFIG_SOURCE, KubeletKeys.SOURCE_API).endMetadata().build();
     }
 
     /** A pod gone from the API: deleted by the agent after it stopped it, or force-deleted by someone else. */

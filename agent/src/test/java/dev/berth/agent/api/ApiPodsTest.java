@@ -213,6 +213,19 @@ class ApiPodsTest {
     }
 
     @Test
+    void anApiPodClaimingToBeStaticIsStillTheApis() throws Exception {
+        Pod p = pod("claims-file", NODE);
+        p.getMetadata().setAnnotations(Map.of(KubeletKeys.CONFIG_SOURCE, KubeletKeys.SOURCE_FILE));
+        startAgent(true);
+        String uid = create(p);
+        await("the pod runs", () -> running(uid));
+        assertEquals(KubeletKeys.SOURCE_API, sandboxesOf(uid).get(0).getLabelsOrThrow(KubeletKeys.POD_SOURCE));
+        Thread.sleep(1200); // two reconciles of the static pods, which stop every file pod not in the directory
+        assertTrue(running(uid));
+        assertEquals(1, cri.calls("RunPodSandbox"));
+    }
+
+    @Test
     void aPodInATerminalPhaseIsNotStarted() throws Exception {
         Pod done = pod("done", NODE);
         done.setStatus(new io.fabric8.kubernetes.api.model.PodStatusBuilder().withPhase("Succeeded").build());
@@ -279,6 +292,10 @@ class ApiPodsTest {
         assertEquals(nodeUid, m.getMetadata().getOwnerReferences().get(0).getUid());
         await("the static pod runs", () -> running(hash));
         assertEquals(KubeletKeys.SOURCE_FILE, sandboxesOf(hash).get(0).getLabelsOrThrow(KubeletKeys.POD_SOURCE));
+        // in steady state, resyncs of the pods and the mirror pods ask nothing of the API server
+        server.clearRequests();
+        Thread.sleep(1600);
+        assertEquals(List.of(), server.requests());
 
         // deleted by someone: made again
         client.pods().inNamespace("kube-system").withName("web-" + NODE).withGracePeriod(0).delete();
