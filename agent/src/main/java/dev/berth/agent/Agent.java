@@ -19,9 +19,9 @@ import org.slf4j.LoggerFactory;
  * The node agent: drives one runtime through the CRI ({@code channel}: berth's own in
  * process, or any runtime's socket) for the pods of its sources. Standalone mode runs the
  * static pods of a manifest directory; connected mode also runs the pods the API server binds
- * to the node ({@link ApiPods}) and mirrors the static pods there. It holds its state directory's {@link StateLock} while
- * it runs; {@link #close()} stops the agent and leaves every pod running, as the kubelet does,
- * for the next agent to adopt.
+ * to the node ({@link ApiPods}) and mirrors the static pods there. It holds its state
+ * directory's {@link StateLock} while it runs; {@link #close()} stops the agent and leaves
+ * every pod running, as the kubelet does, for the next agent to adopt.
  */
 public final class Agent implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(Agent.class);

@@ -138,7 +138,7 @@ public final class BerthProcess implements AutoCloseable {
     /**
      * Starts {@code berth agent --container-runtime-endpoint unix://RUNTIME} in {@code dir}: the
      * agent alone, driving the runtime on {@code runtimeSocket}; the CRI stubs reach that
-     * runtime. Returns once the runtime answers and the agent runs.
+     * runtime. Returns once the runtime answers (the agent has not exited by then).
      */
     public static BerthProcess startAgentOn(Path dir, Path runtimeSocket, String... extraArgs) throws IOException, InterruptedException {
         List<String> args = new ArrayList<>(List.of("--container-runtime-endpoint", "unix://" + runtimeSocket));
