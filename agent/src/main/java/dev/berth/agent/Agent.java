@@ -1,5 +1,6 @@
 package dev.berth.agent;
 
+import dev.berth.agent.api.ApiPods;
 import dev.berth.agent.cri.CriClient;
 import dev.berth.agent.node.NodeController;
 import dev.berth.agent.pod.KubeletKeys;
@@ -34,9 +35,10 @@ import org.slf4j.LoggerFactory;
 /**
  * The node agent: drives one runtime through the CRI ({@code channel}: berth's own in
  * process, or any runtime's socket) for the pods of its sources. Standalone mode runs the
- * static pods of a manifest directory. It holds its state directory's {@link StateLock} while
- * it runs; {@link #close()} stops the agent and leaves every pod running, as the kubelet does,
- * for the next agent to adopt.
+ * static pods of a manifest directory; connected mode also runs the pods the API server binds
+ * to the node ({@link ApiPods}) and mirrors the static pods there. It holds its state
+ * directory's {@link StateLock} while it runs; {@link #close()} stops the agent and leaves
+ * every pod running, as the kubelet does, for the next agent to adopt.
  */
 public final class Agent implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(Agent.class);
@@ -46,14 +48,16 @@ public final class Agent implements AutoCloseable {
     private final StaticPods staticPods;
     private final ScheduledExecutorService volumeRefresh;
     private final NodeController node;
+    private final ApiPods apiPods;
 
     private Agent(StateLock lock, PodWorkers workers, StaticPods staticPods, ScheduledExecutorService volumeRefresh,
-            NodeController node) {
+            NodeController node, ApiPods apiPods) {
         this.lock = lock;
         this.workers = workers;
         this.staticPods = staticPods;
         this.volumeRefresh = volumeRefresh;
         this.node = node;
+        this.apiPods = apiPods;
     }
 
     /**
@@ -93,16 +97,23 @@ public final class Agent implements AutoCloseable {
                 LOG.warn("refreshing volumes failed: {}", e.toString());
             }
         }, every, every, TimeUnit.MILLISECONDS);
+        ApiPods apiPods = api == null ? null : new ApiPods(api, settings.nodeName(), workers, cri);
         StaticPods staticPods = null;
         if (settings.podManifestPath() != null) {
             staticPods = new StaticPods(settings.podManifestPath(), new ManifestParser(settings.nodeName()), workers, cri,
                     settings.manifestRescanInterval());
+            if (apiPods != null) {
+                staticPods.onReconcile(apiPods.mirrorPods()::update);
+            }
             staticPods.start();
         } else if (api == null) {
             LOG.info("agent for node {}: no pod manifest path and no API server: no pods to run", settings.nodeName());
         }
         NodeController node = api == null ? null : NodeController.start(api, cri, settings.nodeName(), settings.node(), settings.stateDir());
-        return new Agent(lock, workers, staticPods, volumeRefresh, node);
+        if (apiPods != null) {
+            apiPods.start();
+        }
+        return new Agent(lock, workers, staticPods, volumeRefresh, node, apiPods);
     }
 
     /**
@@ -126,6 +137,9 @@ public final class Agent implements AutoCloseable {
     /** Stops the agent's work; the pods keep running in the runtime. */
     @Override
     public void close() {
+        if (apiPods != null) {
+            apiPods.close();
+        }
         if (node != null) {
             node.close();
         }

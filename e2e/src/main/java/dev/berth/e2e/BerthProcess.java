@@ -31,6 +31,8 @@ public final class BerthProcess implements AutoCloseable {
     private Process process;
     private ManagedChannel channel;
     private String javaOpts = "";
+    /** The CRI socket the stubs reach, when it is not this process's own (an agent driving another runtime). */
+    private Path runtimeSocket;
 
     private BerthProcess(Path dir, List<String> extraArgs) {
         this(dir, "daemon", "", extraArgs);
@@ -133,6 +135,20 @@ public final class BerthProcess implements AutoCloseable {
         return p;
     }
 
+    /**
+     * Starts {@code berth agent --container-runtime-endpoint unix://RUNTIME} in {@code dir}: the
+     * agent alone, driving the runtime on {@code runtimeSocket}; the CRI stubs reach that
+     * runtime. Returns once the runtime answers (the agent has not exited by then).
+     */
+    public static BerthProcess startAgentOn(Path dir, Path runtimeSocket, String... extraArgs) throws IOException, InterruptedException {
+        List<String> args = new ArrayList<>(List.of("--container-runtime-endpoint", "unix://" + runtimeSocket));
+        args.addAll(List.of(extraArgs));
+        BerthProcess p = new BerthProcess(dir, "agent", "", args);
+        p.runtimeSocket = runtimeSocket;
+        p.launch();
+        return p;
+    }
+
     /** The repository's bin/berth. */
     public static Path launcher() {
         String home = System.getProperty("berth.home");
@@ -152,7 +168,8 @@ public final class BerthProcess implements AutoCloseable {
             pb.environment().put("BERTH_JAVA_OPTS", javaOpts);
         }
         process = pb.start();
-        channel = Grpc.newChannelBuilder("unix://" + socket, InsecureChannelCredentials.create()).build();
+        channel = Grpc.newChannelBuilder("unix://" + (runtimeSocket != null ? runtimeSocket : socket), InsecureChannelCredentials.create())
+                .build();
         awaitReady(Duration.ofSeconds(60));
     }
 
@@ -163,7 +180,7 @@ public final class BerthProcess implements AutoCloseable {
             if (!process.isAlive()) {
                 throw new IllegalStateException("berth exited with " + process.exitValue() + " before it served:\n" + logText());
             }
-            if (Files.exists(socket)) {
+            if (Files.exists(runtimeSocket != null ? runtimeSocket : socket)) {
                 try {
                     runtime().withDeadlineAfter(2, TimeUnit.SECONDS).version(VersionRequest.getDefaultInstance());
                     return;

@@ -28,6 +28,7 @@ import java.util.TreeMap;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -59,6 +60,8 @@ public final class StaticPods implements AutoCloseable {
     private final Map<Path, List<Pod>> files = new TreeMap<>();
     /** The pods handed to the workers, by uid: what a pod that must go is stopped with. */
     private final Map<String, Pod> dispatched = new HashMap<>();
+    /** Told the static pods after each reconcile (the mirror pods, when connected). */
+    private volatile Consumer<List<Pod>> listener = pods -> { };
     private WatchService watch;
     private Thread watcher;
     private volatile boolean closed;
@@ -75,6 +78,11 @@ public final class StaticPods implements AutoCloseable {
             t.setDaemon(true);
             return t;
         });
+    }
+
+    /** {@code listener} is told the static pods after each reconcile (set it before {@link #start()}). */
+    public void onReconcile(Consumer<List<Pod>> listener) {
+        this.listener = listener;
     }
 
     /** Reconciles once now (in the background), then on every change and every rescan interval. */
@@ -167,6 +175,7 @@ public final class StaticPods implements AutoCloseable {
             dispatched.put(pod.getMetadata().getUid(), pod);
             workers.update(pod);
         }
+        listener.accept(List.copyOf(desired.values()));
     }
 
     private void readDirectory() {
