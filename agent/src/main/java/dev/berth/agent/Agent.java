@@ -1,16 +1,22 @@
 package dev.berth.agent;
 
+import dev.berth.agent.cgroup.NodeAllocatable;
+import dev.berth.agent.cgroup.QosCgroups;
 import dev.berth.agent.cri.CriClient;
+import dev.berth.agent.pod.PodCgroups;
 import dev.berth.agent.pod.NodeFacts;
 import dev.berth.agent.pod.PodSync;
 import dev.berth.agent.pod.PodTranslation;
 import dev.berth.agent.pod.PodWorkers;
 import dev.berth.agent.staticpod.ManifestParser;
 import dev.berth.agent.staticpod.StaticPods;
+import dev.berth.cgroups.CgroupManager;
 import dev.berth.cri.v1.VersionResponse;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.grpc.Channel;
 import io.grpc.StatusRuntimeException;
+import java.util.Map;
+import java.util.stream.Collectors;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -27,11 +33,13 @@ public final class Agent implements AutoCloseable {
     private final StateLock lock;
     private final PodWorkers workers;
     private final StaticPods staticPods;
+    private final QosCgroups qosCgroups;
 
-    private Agent(StateLock lock, PodWorkers workers, StaticPods staticPods) {
+    private Agent(StateLock lock, PodWorkers workers, StaticPods staticPods, QosCgroups qosCgroups) {
         this.lock = lock;
         this.workers = workers;
         this.staticPods = staticPods;
+        this.qosCgroups = qosCgroups;
     }
 
     /**
@@ -50,7 +58,9 @@ public final class Agent implements AutoCloseable {
             // the runtime may come up later; every pod worker retries its calls
             LOG.warn("agent for node {}: the runtime does not answer Version yet: {}", settings.nodeName(), e.getStatus());
         }
-        PodWorkers workers = new PodWorkers(new PodSync(cri, new PodTranslation(NodeFacts.current(), settings.podLogsDir())));
+        QosCgroups qosCgroups = settings.cgroupsPerQos() ? qosCgroups(settings, cri) : null;
+        PodCgroups podCgroups = qosCgroups != null ? qosCgroups : PodCgroups.NONE;
+        PodWorkers workers = new PodWorkers(new PodSync(cri, new PodTranslation(NodeFacts.current(), settings.podLogsDir(), podCgroups)));
         StaticPods staticPods = null;
         if (settings.podManifestPath() != null) {
             staticPods = new StaticPods(settings.podManifestPath(), new ManifestParser(settings.nodeName()), workers, cri,
@@ -59,7 +69,23 @@ public final class Agent implements AutoCloseable {
         } else if (api == null) {
             LOG.info("agent for node {}: no pod manifest path and no API server: no pods to run", settings.nodeName());
         }
-        return new Agent(lock, workers, staticPods);
+        return new Agent(lock, workers, staticPods, qosCgroups);
+    }
+
+    /**
+     * The kubepods tree under the configured cgroup root, and the pod cgroups an earlier agent
+     * left (of pods without a sandbox) removed.
+     */
+    private static QosCgroups qosCgroups(AgentSettings settings, CriClient cri) {
+        // TODO(lead): the node allocatable (capacity less the reservations) once the node's resources are computed
+        QosCgroups qos = new QosCgroups(CgroupManager.detect("cgroupfs"), settings.cgroupRoot(), NodeAllocatable.UNENFORCED, null);
+        qos.start();
+        try {
+            qos.removeOrphans(cri.listPodSandboxes(Map.of()).stream().map(s -> s.getMetadata().getUid()).collect(Collectors.toSet()));
+        } catch (StatusRuntimeException e) {
+            LOG.warn("agent: the runtime does not list its sandboxes yet; leftover pod cgroups stay: {}", e.getStatus());
+        }
+        return qos;
     }
 
     /** Stops the agent's work; the pods keep running in the runtime. */
@@ -69,6 +95,9 @@ public final class Agent implements AutoCloseable {
             staticPods.close();
         }
         workers.close();
+        if (qosCgroups != null) {
+            qosCgroups.close();
+        }
         lock.close();
         LOG.info("agent stopped; its pods keep running");
     }

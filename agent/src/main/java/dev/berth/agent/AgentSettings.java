@@ -5,13 +5,21 @@ import java.time.Duration;
 
 /**
  * What one node agent is told: its node, its own state directory ({@code <root>/agent}), where
- * static pod manifests are (null: none), where container logs go, and the deadlines of its CRI calls.
+ * static pod manifests are (null: none), where container logs go, the deadlines of its CRI calls,
+ * and whether it keeps the pods' cgroups by QoS class under {@code <cgroupRoot>/kubepods}.
  */
 public record AgentSettings(String nodeName, Path stateDir, Path podManifestPath, Path podLogsDir,
-                            Duration manifestRescanInterval, Duration runtimeRequestTimeout, Duration imagePullTimeout) {
+                            Duration manifestRescanInterval, Duration runtimeRequestTimeout, Duration imagePullTimeout,
+                            boolean cgroupsPerQos, String cgroupRoot) {
     public AgentSettings {
         if (nodeName == null || nodeName.isEmpty()) {
             throw new IllegalArgumentException("the agent needs a node name");
         }
+    }
+
+    /** Without cgroups per QoS class: the pods' cgroups are the runtime's default. */
+    public AgentSettings(String nodeName, Path stateDir, Path podManifestPath, Path podLogsDir,
+                         Duration manifestRescanInterval, Duration runtimeRequestTimeout, Duration imagePullTimeout) {
+        this(nodeName, stateDir, podManifestPath, podLogsDir, manifestRescanInterval, runtimeRequestTimeout, imagePullTimeout, false, "/");
     }
 }

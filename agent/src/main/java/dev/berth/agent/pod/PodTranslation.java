@@ -50,7 +50,7 @@ import java.util.Objects;
 /**
  * A pod's spec as CRI requests, the way the kubelet builds them: the sandbox config (metadata,
  * hostname, log directory, DNS, host ports, labels and annotations, namespaces, pod security
- * context, sysctls) and each container's config (command and args with {@code $(VAR)}
+ * context, sysctls, cgroup parent) and each container's config (command and args with {@code $(VAR)}
  * expansion, env, working directory, resources by the kubelet's formulas, security context,
  * labels and annotations, log path). Pure: the same pod gives the same requests.
  */
@@ -70,10 +70,23 @@ public final class PodTranslation {
 
     private final NodeFacts node;
     private final Path podLogsDir;
+    private final PodCgroups cgroups;
 
+    /** Without pod cgroups of the agent's own (no cgroup parent). */
     public PodTranslation(NodeFacts node, Path podLogsDir) {
+        this(node, podLogsDir, PodCgroups.NONE);
+    }
+
+    /** @param cgroups names each pod's cgroup (the sandbox's cgroup parent) and keeps it */
+    public PodTranslation(NodeFacts node, Path podLogsDir, PodCgroups cgroups) {
         this.node = node;
         this.podLogsDir = podLogsDir;
+        this.cgroups = cgroups;
+    }
+
+    /** The pods' cgroups. */
+    public PodCgroups cgroups() {
+        return cgroups;
     }
 
     /** The pod's log directory: {@code <pod logs dir>/<namespace>_<name>_<uid>}. */
@@ -137,6 +150,7 @@ public final class PodTranslation {
                 linux.putSysctls(s.getName(), s.getValue());
             }
         }
+        linux.setCgroupParent(cgroups.parent(pod));
         return b.setLinux(linux.setSecurityContext(sc)).build();
     }
 

@@ -47,7 +47,8 @@ public record BerthConfig(
      * @param podLogsDir where each pod's container logs go ({@code <dir>/<namespace>_<name>_<uid>/<container>/<attempt>.log})
      */
     public record Agent(String nodeName, Path podManifestPath, Path kubeconfig, String containerRuntimeEndpoint,
-                        Path podLogsDir, Duration manifestRescanInterval, Duration runtimeRequestTimeout, Duration imagePullTimeout) {
+                        Path podLogsDir, Duration manifestRescanInterval, Duration runtimeRequestTimeout, Duration imagePullTimeout,
+                        boolean cgroupsPerQos, String cgroupRoot) {
         static Agent read(ConfigSection s) {
             String nodeName = s.string("node_name", "");
             String manifests = s.string("pod_manifest_path", "");
@@ -60,7 +61,8 @@ public record BerthConfig(
                     absolute(s, "agent.pod_logs_dir", s.string("pod_logs_dir", "/var/log/pods")),
                     positive(s.duration("manifest_rescan_interval", Duration.ofSeconds(20)), "agent.manifest_rescan_interval"),
                     positive(s.duration("runtime_request_timeout", Duration.ofMinutes(2)), "agent.runtime_request_timeout"),
-                    positive(s.duration("image_pull_timeout", Duration.ofHours(1)), "agent.image_pull_timeout"));
+                    positive(s.duration("image_pull_timeout", Duration.ofHours(1)), "agent.image_pull_timeout"),
+                    s.bool("cgroups_per_qos", true), cgroupRoot(s.string("cgroup_root", "/")));
             a.checkNames("config key 'agent.node_name'", "config key 'agent.container_runtime_endpoint'");
             return a;
         }
@@ -71,7 +73,7 @@ public record BerthConfig(
                     flagManifests != null ? flagManifests.toAbsolutePath() : podManifestPath,
                     flagKubeconfig != null ? flagKubeconfig.toAbsolutePath() : kubeconfig,
                     flagEndpoint != null ? flagEndpoint : containerRuntimeEndpoint,
-                    podLogsDir, manifestRescanInterval, runtimeRequestTimeout, imagePullTimeout);
+                    podLogsDir, manifestRescanInterval, runtimeRequestTimeout, imagePullTimeout, cgroupsPerQos, cgroupRoot);
             a.checkNames("option --node-name", "option --container-runtime-endpoint");
             return a;
         }
@@ -85,6 +87,14 @@ public record BerthConfig(
             if (!containerRuntimeEndpoint.isEmpty() && !containerRuntimeEndpoint.matches("unix:///.+")) {
                 throw new ConfigException(endpointSetting + " must be a unix:///path endpoint, got \"" + containerRuntimeEndpoint + "\"");
             }
+        }
+
+        private static String cgroupRoot(String root) {
+            if (!root.matches("/|(/[A-Za-z0-9_.:@+-]+)+") || root.matches(".*/\\.{1,2}(/.*)?")) {
+                throw new ConfigException("config key 'agent.cgroup_root' must be an absolute cgroup path such as \"/\" or"
+                        + " \"/berth\", got \"" + root + "\"");
+            }
+            return root;
         }
 
         private static Duration positive(Duration d, String key) {
