@@ -77,6 +77,7 @@ public final class Agent implements AutoCloseable {
      * left (of pods without a sandbox) removed.
      */
     private static QosCgroups qosCgroups(AgentSettings settings, CriClient cri) {
+        requireCgroupfs(cri);
         // TODO(lead): the node allocatable (capacity less the reservations) once the node's resources are computed
         QosCgroups qos = new QosCgroups(CgroupManager.detect("cgroupfs"), settings.cgroupRoot(), NodeAllocatable.UNENFORCED, null);
         qos.start();
@@ -86,6 +87,23 @@ public final class Agent implements AutoCloseable {
             LOG.warn("agent: the runtime does not list its sandboxes yet; leftover pod cgroups stay: {}", e.getStatus());
         }
         return qos;
+    }
+
+    /**
+     * The pod cgroups are paths (cgroupfs): a runtime that takes slice names (systemd) would
+     * refuse every sandbox, so the agent refuses to start instead, as the kubelet does on a
+     * driver mismatch. A runtime without RuntimeConfig (or not up yet) is taken as cgroupfs.
+     */
+    static void requireCgroupfs(CriClient cri) {
+        try {
+            var config = cri.runtimeConfig();
+            if (config.hasLinux() && config.getLinux().getCgroupDriver() == dev.berth.cri.v1.CgroupDriver.SYSTEMD) {
+                throw new IllegalStateException("the runtime uses the systemd cgroup driver, and the agent's cgroups per QoS class"
+                        + " are cgroupfs paths: set the runtime's cgroup driver to cgroupfs, or [agent] cgroups_per_qos = false");
+            }
+        } catch (StatusRuntimeException e) {
+            LOG.info("agent: the runtime does not tell its cgroup driver ({}); taking it as cgroupfs", e.getStatus().getCode());
+        }
     }
 
     /** Stops the agent's work; the pods keep running in the runtime. */
