@@ -1,10 +1,14 @@
 package dev.berth.agent;
 
 import dev.berth.agent.api.ApiPods;
+import dev.berth.agent.cgroup.QosCgroups;
 import dev.berth.agent.cri.CriClient;
+import dev.berth.agent.node.MachineFacts;
 import dev.berth.agent.node.NodeController;
+import dev.berth.agent.node.NodeResources;
 import dev.berth.agent.pod.KubeletKeys;
 import dev.berth.agent.pod.NodeFacts;
+import dev.berth.agent.pod.PodCgroups;
 import dev.berth.agent.pod.PodDirs;
 import dev.berth.agent.pod.PodSync;
 import dev.berth.agent.pod.PodTranslation;
@@ -12,9 +16,9 @@ import dev.berth.agent.pod.PodWorkers;
 import dev.berth.agent.staticpod.ManifestParser;
 import dev.berth.agent.staticpod.StaticPods;
 import dev.berth.agent.volume.ApiObjectSource;
-import dev.berth.agent.volume.NodeAllocatable;
 import dev.berth.agent.volume.ObjectSource;
 import dev.berth.agent.volume.PodVolumes;
+import dev.berth.cgroups.CgroupManager;
 import dev.berth.cri.v1.PodSandbox;
 import dev.berth.cri.v1.VersionResponse;
 import dev.berth.host.LinuxMounts;
@@ -49,15 +53,17 @@ public final class Agent implements AutoCloseable {
     private final ScheduledExecutorService volumeRefresh;
     private final NodeController node;
     private final ApiPods apiPods;
+    private final QosCgroups qosCgroups;
 
     private Agent(StateLock lock, PodWorkers workers, StaticPods staticPods, ScheduledExecutorService volumeRefresh,
-            NodeController node, ApiPods apiPods) {
+            NodeController node, ApiPods apiPods, QosCgroups qosCgroups) {
         this.lock = lock;
         this.workers = workers;
         this.staticPods = staticPods;
         this.volumeRefresh = volumeRefresh;
         this.node = node;
         this.apiPods = apiPods;
+        this.qosCgroups = qosCgroups;
     }
 
     /**
@@ -77,13 +83,21 @@ public final class Agent implements AutoCloseable {
             LOG.warn("agent for node {}: the runtime does not answer Version yet: {}", settings.nodeName(), e.getStatus());
         }
         NodeFacts facts = NodeFacts.current();
+        NodeResources resources = NodeResources.of(MachineFacts.current(), settings.stateDir(), settings.node());
+        Set<String> live = sandboxUids(cri);
+        QosCgroups qosCgroups = settings.cgroupsPerQos() ? qosCgroups(settings, cri, resources, live) : null;
+        PodCgroups podCgroups = qosCgroups != null ? qosCgroups : PodCgroups.NONE;
         ObjectSource objects = api != null ? new ApiObjectSource(api) : ObjectSource.standalone();
-        NodeAllocatable allocatable = NodeAllocatable.of(facts.memoryBytes(), settings.stateDir());
+        dev.berth.agent.volume.NodeAllocatable allocatable = new dev.berth.agent.volume.NodeAllocatable(
+                NodeResources.get(resources.allocatable(), "cpu"), NodeResources.get(resources.allocatable(), "memory"),
+                NodeResources.get(resources.allocatable(), "ephemeral-storage"));
         PodVolumes volumes = new PodVolumes(new PodDirs(settings.stateDir()), objects, LinuxMounts.INSTANCE, allocatable, "",
                 Path.of("/etc/hosts"), Clock.systemUTC());
-        removeVolumesOfGonePods(cri, volumes);
-        PodWorkers workers = new PodWorkers(new PodSync(cri, new PodTranslation(facts, settings.podLogsDir(), objects, allocatable),
-                volumes));
+        if (live != null) {
+            volumes.removeOrphans(live);
+        }
+        PodWorkers workers = new PodWorkers(new PodSync(cri,
+                new PodTranslation(facts, settings.podLogsDir(), objects, allocatable, podCgroups), volumes));
         ScheduledExecutorService volumeRefresh = Executors.newSingleThreadScheduledExecutor(r -> {
             Thread t = new Thread(r, "volume-refresh");
             t.setDaemon(true);
@@ -113,25 +127,58 @@ public final class Agent implements AutoCloseable {
         if (apiPods != null) {
             apiPods.start();
         }
-        return new Agent(lock, workers, staticPods, volumeRefresh, node, apiPods);
+        return new Agent(lock, workers, staticPods, volumeRefresh, node, apiPods, qosCgroups);
     }
 
     /**
-     * Removes the volume directories of pods the runtime no longer runs (they went while no
-     * agent ran); a pod still running keeps them, to be adopted. Nothing is removed when the
-     * runtime cannot be asked.
+     * The pod uids of every sandbox the runtime has, or null when it cannot be asked: pods that
+     * went while no agent ran leave volumes and cgroups to remove; a pod still running keeps
+     * them, to be adopted.
      */
-    private static void removeVolumesOfGonePods(CriClient cri, PodVolumes volumes) {
+    private static Set<String> sandboxUids(CriClient cri) {
         Set<String> live = new HashSet<>();
         try {
             for (PodSandbox s : cri.listPodSandboxes(Map.of())) {
                 live.add(s.getLabelsOrDefault(KubeletKeys.POD_UID, s.getMetadata().getUid()));
             }
         } catch (StatusRuntimeException e) {
-            LOG.warn("cannot list the runtime's pods; the volumes of gone pods stay until the next start: {}", e.getStatus());
-            return;
+            LOG.warn("cannot list the runtime's pods; the volumes and cgroups of gone pods stay until the next start: {}", e.getStatus());
+            return null;
         }
-        volumes.removeOrphans(live);
+        return live;
+    }
+
+    /**
+     * The kubepods tree under the configured cgroup root, enforcing the node's capacity less its
+     * reservations, and the pod cgroups an earlier agent left (of pods without a sandbox) removed.
+     */
+    private static QosCgroups qosCgroups(AgentSettings settings, CriClient cri, NodeResources resources, Set<String> live) {
+        requireCgroupfs(cri);
+        QosCgroups qos = new QosCgroups(CgroupManager.detect("cgroupfs"), settings.cgroupRoot(),
+                new dev.berth.agent.cgroup.NodeAllocatable(NodeResources.get(resources.enforced(), "cpu"),
+                        NodeResources.get(resources.enforced(), "memory")), null);
+        qos.start();
+        if (live != null) {
+            qos.removeOrphans(live);
+        }
+        return qos;
+    }
+
+    /**
+     * The pod cgroups are paths (cgroupfs): a runtime that takes slice names (systemd) would
+     * refuse every sandbox, so the agent refuses to start instead, as the kubelet does on a
+     * driver mismatch. A runtime without RuntimeConfig (or not up yet) is taken as cgroupfs.
+     */
+    static void requireCgroupfs(CriClient cri) {
+        try {
+            var config = cri.runtimeConfig();
+            if (config.hasLinux() && config.getLinux().getCgroupDriver() == dev.berth.cri.v1.CgroupDriver.SYSTEMD) {
+                throw new IllegalStateException("the runtime uses the systemd cgroup driver, and the agent's cgroups per QoS class"
+                        + " are cgroupfs paths: set the runtime's cgroup driver to cgroupfs, or [agent] cgroups_per_qos = false");
+            }
+        } catch (StatusRuntimeException e) {
+            LOG.info("agent: the runtime does not tell its cgroup driver ({}); taking it as cgroupfs", e.getStatus().getCode());
+        }
     }
 
     /** Stops the agent's work; the pods keep running in the runtime. */
@@ -148,6 +195,9 @@ public final class Agent implements AutoCloseable {
         }
         volumeRefresh.shutdownNow();
         workers.close();
+        if (qosCgroups != null) {
+            qosCgroups.close();
+        }
         lock.close();
         LOG.info("agent stopped; its pods keep running");
     }

@@ -7,11 +7,12 @@ import java.time.Duration;
 /**
  * What one node agent is told: its node, its own state directory ({@code <root>/agent}), where
  * static pod manifests are (null: none), where container logs go, the deadlines of its CRI
- * calls, and how it presents its Node in connected mode ({@code node}).
+ * calls, how it presents its Node in connected mode ({@code node}), and whether it keeps the
+ * pods' cgroups by QoS class under {@code <cgroupRoot>/kubepods}.
  */
 public record AgentSettings(String nodeName, Path stateDir, Path podManifestPath, Path podLogsDir,
                             Duration manifestRescanInterval, Duration runtimeRequestTimeout, Duration imagePullTimeout,
-                            NodeSettings node) {
+                            NodeSettings node, boolean cgroupsPerQos, String cgroupRoot) {
     public AgentSettings {
         if (nodeName == null || nodeName.isEmpty()) {
             throw new IllegalArgumentException("the agent needs a node name");
@@ -21,10 +22,10 @@ public record AgentSettings(String nodeName, Path stateDir, Path podManifestPath
         }
     }
 
-    /** With the kubelet's defaults for the Node. */
+    /** With the kubelet's defaults for the Node and without cgroups per QoS class (the pods' cgroups are the runtime's default). */
     public AgentSettings(String nodeName, Path stateDir, Path podManifestPath, Path podLogsDir,
                          Duration manifestRescanInterval, Duration runtimeRequestTimeout, Duration imagePullTimeout) {
         this(nodeName, stateDir, podManifestPath, podLogsDir, manifestRescanInterval, runtimeRequestTimeout, imagePullTimeout,
-                NodeSettings.defaults());
+                NodeSettings.defaults(), false, "/");
     }
 }

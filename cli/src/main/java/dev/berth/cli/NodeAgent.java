@@ -38,7 +38,8 @@ public final class NodeAgent {
     public int run() throws InterruptedException {
         BerthConfig.Agent a = config.agent();
         AgentSettings settings = new AgentSettings(a.nodeName().isEmpty() ? hostname() : a.nodeName(), config.root().resolve("agent"),
-                a.podManifestPath(), a.podLogsDir(), a.manifestRescanInterval(), a.runtimeRequestTimeout(), a.imagePullTimeout(), a.node());
+                a.podManifestPath(), a.podLogsDir(), a.manifestRescanInterval(), a.runtimeRequestTimeout(), a.imagePullTimeout(),
+                a.node(), a.cgroupsPerQos(), a.cgroupRoot());
         StateLock lock = StateLock.acquire(settings.stateDir());
         KubernetesClient api = null;
         try {

@@ -75,6 +75,10 @@ public final class CriClient {
         return runtime().status(StatusRequest.getDefaultInstance());
     }
 
+    public dev.berth.cri.v1.RuntimeConfigResponse runtimeConfig() {
+        return runtime().runtimeConfig(dev.berth.cri.v1.RuntimeConfigRequest.getDefaultInstance());
+    }
+
     /** The sandboxes whose labels include all of {@code labels}. */
     public List<PodSandbox> listPodSandboxes(Map<String, String> labels) {
         return runtime().listPodSandbox(ListPodSandboxRequest.newBuilder()

@@ -79,6 +79,8 @@ public final class PodSync {
                 stopAndRemove(s.getId(), PodTranslation.gracePeriodSeconds(pod));
             }
         }
+        // after the removals: a runtime that removes the pod cgroup with a sandbox (berth) may just have done so
+        translation.cgroups().ensure(pod);
         String sandboxId;
         int attempt;
         if (ready.isPresent()) {
@@ -241,7 +243,7 @@ public final class PodSync {
      * Stops every sandbox of the pod {@code uid}: its containers first, in parallel, each with
      * {@code graceSeconds} between its stop signal and SIGKILL (negative: the grace period each
      * container was created with), then the sandbox; then removes them, and then the pod's
-     * volumes. Idempotent: a pod already gone is no error.
+     * volumes and its cgroup. Idempotent: a pod already gone is no error.
      */
     public void kill(String uid, long graceSeconds) {
         for (PodSandbox s : cri.listPodSandboxes(PodTranslation.podSelector(uid))) {
@@ -250,6 +252,7 @@ public final class PodSync {
         if (volumes != null) {
             volumes.tearDown(uid);
         }
+        translation.cgroups().released(uid);
     }
 
     private void stopAndRemove(String sandboxId, long graceSeconds) {

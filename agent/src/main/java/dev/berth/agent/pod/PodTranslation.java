@@ -64,7 +64,7 @@ import java.util.regex.Pattern;
 /**
  * A pod's spec as CRI requests, the way the kubelet builds them: the sandbox config (metadata,
  * hostname, log directory, DNS, host ports, labels and annotations, namespaces, pod security
- * context, sysctls) and each container's config (command and args with {@code $(VAR)}
+ * context, sysctls, cgroup parent) and each container's config (command and args with {@code $(VAR)}
  * expansion, env, working directory, resources by the kubelet's formulas, security context,
  * labels and annotations, log path). Pure: the same pod gives the same requests.
  */
@@ -89,22 +89,44 @@ public final class PodTranslation {
     private final Path podLogsDir;
     private final ObjectSource objects;
     private final NodeAllocatable allocatable;
+    private final PodCgroups cgroups;
 
-    /** Without an API server: env from configMaps and secrets is refused; the node's processors and memory are its allocatable. */
+    /**
+     * Without an API server and without pod cgroups of the agent's own: env from configMaps and
+     * secrets is refused; the node's processors and memory are its allocatable; no cgroup parent.
+     */
     public PodTranslation(NodeFacts node, Path podLogsDir) {
         this(node, podLogsDir, ObjectSource.standalone(),
-                new NodeAllocatable(Runtime.getRuntime().availableProcessors() * 1000L, node.memoryBytes(), 0));
+                new NodeAllocatable(Runtime.getRuntime().availableProcessors() * 1000L, node.memoryBytes(), 0), PodCgroups.NONE);
+    }
+
+    /** Without an API server, with {@code cgroups} naming each pod's cgroup (the sandbox's cgroup parent) and keeping it. */
+    public PodTranslation(NodeFacts node, Path podLogsDir, PodCgroups cgroups) {
+        this(node, podLogsDir, ObjectSource.standalone(),
+                new NodeAllocatable(Runtime.getRuntime().availableProcessors() * 1000L, node.memoryBytes(), 0), cgroups);
+    }
+
+    /** Without pod cgroups of the agent's own. */
+    public PodTranslation(NodeFacts node, Path podLogsDir, ObjectSource objects, NodeAllocatable allocatable) {
+        this(node, podLogsDir, objects, allocatable, PodCgroups.NONE);
     }
 
     /**
      * @param objects where env from configMapKeyRef, secretKeyRef and envFrom is read
      * @param allocatable what resourceFieldRef gives for a limit the container does not set
+     * @param cgroups names each pod's cgroup (the sandbox's cgroup parent) and keeps it
      */
-    public PodTranslation(NodeFacts node, Path podLogsDir, ObjectSource objects, NodeAllocatable allocatable) {
+    public PodTranslation(NodeFacts node, Path podLogsDir, ObjectSource objects, NodeAllocatable allocatable, PodCgroups cgroups) {
         this.node = node;
         this.podLogsDir = podLogsDir;
         this.objects = objects;
         this.allocatable = allocatable;
+        this.cgroups = cgroups;
+    }
+
+    /** The pods' cgroups. */
+    public PodCgroups cgroups() {
+        return cgroups;
     }
 
     /** The pod's log directory: {@code <pod logs dir>/<namespace>_<name>_<uid>}. */
@@ -168,6 +190,7 @@ public final class PodTranslation {
                 linux.putSysctls(s.getName(), s.getValue());
             }
         }
+        linux.setCgroupParent(cgroups.parent(pod));
         return b.setLinux(linux.setSecurityContext(sc)).build();
     }
 

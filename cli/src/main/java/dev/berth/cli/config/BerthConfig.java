@@ -52,7 +52,7 @@ public record BerthConfig(
      */
     public record Agent(String nodeName, Path podManifestPath, Path kubeconfig, String containerRuntimeEndpoint,
                         Path podLogsDir, Duration manifestRescanInterval, Duration runtimeRequestTimeout, Duration imagePullTimeout,
-                        NodeSettings node, boolean inCluster) {
+                        NodeSettings node, boolean inCluster, boolean cgroupsPerQos, String cgroupRoot) {
         public Agent {
             if (node == null) {
                 node = NodeSettings.defaults();
@@ -62,11 +62,11 @@ public record BerthConfig(
             }
         }
 
-        /** With the kubelet's defaults for the Node and no in-cluster configuration. */
+        /** With the kubelet's defaults for the Node, no in-cluster configuration and no cgroups per QoS class. */
         public Agent(String nodeName, Path podManifestPath, Path kubeconfig, String containerRuntimeEndpoint,
                      Path podLogsDir, Duration manifestRescanInterval, Duration runtimeRequestTimeout, Duration imagePullTimeout) {
             this(nodeName, podManifestPath, kubeconfig, containerRuntimeEndpoint, podLogsDir, manifestRescanInterval, runtimeRequestTimeout,
-                    imagePullTimeout, NodeSettings.defaults(), false);
+                    imagePullTimeout, NodeSettings.defaults(), false, false, "/");
         }
 
         /** The Node's keys of the {@code [agent]} table. */
@@ -135,7 +135,7 @@ public record BerthConfig(
                     flagEvictionHard != null ? evictionFlag(flagEvictionHard) : node.evictionHard(),
                     update, node.statusReportFrequency(), "option --%s");
             return new Agent(nodeName, podManifestPath, kubeconfig, containerRuntimeEndpoint, podLogsDir, manifestRescanInterval,
-                    runtimeRequestTimeout, imagePullTimeout, n, inCluster || flagInCluster);
+                    runtimeRequestTimeout, imagePullTimeout, n, inCluster || flagInCluster, cgroupsPerQos, cgroupRoot);
         }
 
         /** The kubelet's --eviction-hard notation: "signal<value" pairs separated by commas. */
@@ -169,7 +169,8 @@ public record BerthConfig(
                     positive(s.duration("runtime_request_timeout", Duration.ofMinutes(2)), "agent.runtime_request_timeout"),
                     positive(s.duration("image_pull_timeout", Duration.ofHours(1)), "agent.image_pull_timeout"),
                     readNode(s),
-                    s.bool("in_cluster", false));
+                    s.bool("in_cluster", false),
+                    s.bool("cgroups_per_qos", true), cgroupRoot(s.string("cgroup_root", "/")));
             a.checkNames("config key 'agent.node_name'", "config key 'agent.container_runtime_endpoint'");
             return a;
         }
@@ -180,7 +181,7 @@ public record BerthConfig(
                     flagManifests != null ? flagManifests.toAbsolutePath() : podManifestPath,
                     flagKubeconfig != null ? flagKubeconfig.toAbsolutePath() : kubeconfig,
                     flagEndpoint != null ? flagEndpoint : containerRuntimeEndpoint,
-                    podLogsDir, manifestRescanInterval, runtimeRequestTimeout, imagePullTimeout, node, inCluster);
+                    podLogsDir, manifestRescanInterval, runtimeRequestTimeout, imagePullTimeout, node, inCluster, cgroupsPerQos, cgroupRoot);
             a.checkNames("option --node-name", "option --container-runtime-endpoint");
             return a;
         }
@@ -194,6 +195,14 @@ public record BerthConfig(
             if (!containerRuntimeEndpoint.isEmpty() && !containerRuntimeEndpoint.matches("unix:///.+")) {
                 throw new ConfigException(endpointSetting + " must be a unix:///path endpoint, got \"" + containerRuntimeEndpoint + "\"");
             }
+        }
+
+        private static String cgroupRoot(String root) {
+            if (!root.matches("/|(/[A-Za-z0-9_.:@+-]+)+") || root.matches(".*/\\.{1,2}(/.*)?")) {
+                throw new ConfigException("config key 'agent.cgroup_root' must be an absolute cgroup path such as \"/\" or"
+                        + " \"/berth\", got \"" + root + "\"");
+            }
+            return root;
         }
 
         private static Duration positive(Duration d, String key) {
