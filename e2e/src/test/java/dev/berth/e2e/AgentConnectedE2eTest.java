@@ -57,7 +57,7 @@ class AgentConnectedE2eTest {
     private Path config() throws IOException {
         return Files.writeString(dir.resolve("agent.toml"), "[network]\ncni_config_dir = \"" + dir.resolve("net.d") + "\"\n"
                 + "default_bridge = \"" + BRIDGE + "\"\ndefault_subnet = \"" + SUBNET + "\"\n"
-                + "[agent]\npod_logs_dir = \"" + dir.resolve("logs") + "\"\n");
+                + "[agent]\ncgroups_per_qos = false\npod_logs_dir = \"" + dir.resolve("logs") + "\"\n");
     }
 
     @Test

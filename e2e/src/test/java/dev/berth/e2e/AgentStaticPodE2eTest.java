@@ -82,7 +82,7 @@ class AgentStaticPodE2eTest {
         // a bridge and subnet of this test's own: other daemons of parallel runs use the shared e2e one
         Path config = Files.writeString(dir.resolve("agent.toml"), "[network]\ncni_config_dir = \"" + dir.resolve("net.d") + "\"\n"
                 + "default_bridge = \"" + BRIDGE + "\"\ndefault_subnet = \"" + SUBNET + "\"\n"
-                + "[agent]\npod_logs_dir = \"" + logs + "\"\nmanifest_rescan_interval = \"2s\"\n");
+                + "[agent]\ncgroups_per_qos = false\npod_logs_dir = \"" + logs + "\"\nmanifest_rescan_interval = \"2s\"\n");
         try (BerthProcess agent = BerthProcess.startAgent(berthDir, "", "--config", config.toString(),
                 "--metrics-address", "127.0.0.1:" + freeLoopbackPort(), "--node-name", NODE, "--pod-manifest-path", manifests.toString())) {
             // a first pod, run and removed, makes what the runtime makes once for all pods (IPAM state, runtime roots)

@@ -107,7 +107,7 @@ class AgentVolumesE2eTest {
         buildImage(berthDir.resolve("root"));
         Path config = Files.writeString(dir.resolve("agent.toml"), "[network]\ncni_config_dir = \"" + dir.resolve("net.d") + "\"\n"
                 + "default_bridge = \"" + BRIDGE + "\"\ndefault_subnet = \"" + SUBNET + "\"\n"
-                + "[agent]\npod_logs_dir = \"" + dir.resolve("logs") + "\"\nmanifest_rescan_interval = \"1s\"\n");
+                + "[agent]\ncgroups_per_qos = false\npod_logs_dir = \"" + dir.resolve("logs") + "\"\nmanifest_rescan_interval = \"1s\"\n");
         try (BerthProcess agent = BerthProcess.startAgent(berthDir, "", "--config", config.toString(), "--metrics-address", "",
                 "--node-name", NODE, "--pod-manifest-path", manifests.toString())) {
             Path agentState = agent.root().resolve("agent");
