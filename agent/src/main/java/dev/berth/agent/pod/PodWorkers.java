@@ -103,6 +103,11 @@ public final class PodWorkers implements AutoCloseable {
         this.pleg = attached;
     }
 
+    /** Whether no worker runs a pass or has one due (for tests: the workers have done what they were told). */
+    synchronized boolean idle() {
+        return workers.values().stream().noneMatch(w -> w.running || w.retry != null);
+    }
+
     /** The uids of the pods that have a worker (running, pending or terminating). */
     public synchronized Set<String> uids() {
         return Set.copyOf(workers.keySet());

@@ -44,7 +44,8 @@ public final class ApiEventRecorder implements EventRecorder, AutoCloseable {
     private final KubernetesClient api;
     private final String node;
     private final Clock clock;
-    private final BlockingQueue<Pending> queue = new ArrayBlockingQueue<>(QUEUE);
+    /** Pending events, and latches of {@link #flush} calls. */
+    private final BlockingQueue<Object> queue = new ArrayBlockingQueue<>(QUEUE);
     private final Thread thread;
     private volatile boolean closed;
     /** Events posted, by their key, eldest first: what a repeat updates. Used by the posting thread only. */
@@ -118,13 +119,17 @@ public final class ApiEventRecorder implements EventRecorder, AutoCloseable {
 
     private void run() {
         while (!closed) {
-            Pending p;
+            Object next;
             try {
-                p = queue.poll(1, TimeUnit.SECONDS);
+                next = queue.poll(1, TimeUnit.SECONDS);
             } catch (InterruptedException e) {
                 return;
             }
-            if (p == null) {
+            if (next instanceof java.util.concurrent.CountDownLatch flushed) {
+                flushed.countDown();
+                continue;
+            }
+            if (!(next instanceof Pending p)) {
                 continue;
             }
             try {
@@ -183,6 +188,13 @@ public final class ApiEventRecorder implements EventRecorder, AutoCloseable {
         posted1.last = p.at();
         posted.put(key, posted1);
         trim(posted);
+    }
+
+    /** Waits until the events recorded so far are posted or dropped (for tests). */
+    void flush() throws InterruptedException {
+        java.util.concurrent.CountDownLatch done = new java.util.concurrent.CountDownLatch(1);
+        queue.put(done);
+        done.await();
     }
 
     /** Stops posting; events still queued are dropped. */

@@ -31,6 +31,8 @@ public final class FakeCri implements AutoCloseable {
     public final Map<String, Integer> calls = new ConcurrentHashMap<>();
     /** Each container's args, joined: what decides how it runs. */
     public final Map<String, String> commands = new ConcurrentHashMap<>();
+    /** Images whose pull fails (NOT_FOUND). */
+    public final Set<String> failingPulls = ConcurrentHashMap.newKeySet();
     /** GetContainerEvents answers UNIMPLEMENTED, as a runtime without the stream does. */
     public volatile boolean eventsUnimplemented;
     private final List<StreamObserver<ContainerEventResponse>> subscribers = new java.util.concurrent.CopyOnWriteArrayList<>();
@@ -242,6 +244,10 @@ public final class FakeCri implements AutoCloseable {
         @Override
         public void pullImage(PullImageRequest r, StreamObserver<PullImageResponse> out) {
             count("PullImage");
+            if (failingPulls.contains(r.getImage().getImage())) {
+                out.onError(Status.NOT_FOUND.withDescription("no such image in the registry").asRuntimeException());
+                return;
+            }
             images.add(r.getImage().getImage());
             reply(out, PullImageResponse.newBuilder().setImageRef("sha256:" + r.getImage().getImage().hashCode()).build());
         }
