@@ -52,6 +52,8 @@ public final class ApiEventRecorder implements EventRecorder, AutoCloseable {
     private final Map<List<String>, Posted> posted = new LinkedHashMap<>(16, 0.75f, true);
     /** Token buckets by involved object. Used by the recording threads, under its lock. */
     private final Map<String, Bucket> buckets = new LinkedHashMap<>(16, 0.75f, true);
+    /** The time in the name of the last Event made (posting thread only). */
+    private long lastNanos;
 
     private record Pending(ObjectReference involved, String type, String reason, String message, Instant at) {
     }
@@ -166,7 +168,9 @@ public final class ApiEventRecorder implements EventRecorder, AutoCloseable {
         }
         Event ev = new Event();
         ObjectMeta meta = new ObjectMeta();
-        long nanos = p.at().getEpochSecond() * 1_000_000_000L + p.at().getNano();
+        // unique names: two events of one instant (a coarse clock) are one nanosecond apart
+        long nanos = Math.max(p.at().getEpochSecond() * 1_000_000_000L + p.at().getNano(), lastNanos + 1);
+        lastNanos = nanos;
         meta.setName(o.getName() + "." + Long.toHexString(nanos));
         meta.setNamespace(namespace);
         ev.setMetadata(meta);
