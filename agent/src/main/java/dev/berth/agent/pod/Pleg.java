@@ -55,6 +55,8 @@ public final class Pleg implements AutoCloseable {
     private Map<String, Seen> previous;
     /** Container and sandbox ids to pod uids, from the relists, for events that do not name their pod. */
     private volatile Map<String, String> podOf = Map.of();
+    /** How many relists ran (for tests). */
+    private volatile int relists;
 
     private record Seen(String uid, String state) {
     }
@@ -232,9 +234,14 @@ public final class Pleg implements AutoCloseable {
         }
         previous = now;
         podOf = ids;
+        relists++;
         for (String uid : changed) {
             workers.resync(uid);
         }
+    }
+
+    int relists() {
+        return relists;
     }
 
     @Override
