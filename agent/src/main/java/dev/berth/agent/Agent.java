@@ -4,10 +4,12 @@ import dev.berth.agent.api.ApiPods;
 import dev.berth.agent.cgroup.QosCgroups;
 import dev.berth.agent.cri.CriClient;
 import dev.berth.agent.node.MachineFacts;
+import dev.berth.agent.node.NodeAddresses;
 import dev.berth.agent.node.NodeController;
 import dev.berth.agent.node.NodeResources;
 import dev.berth.agent.pod.KubeletKeys;
 import dev.berth.agent.pod.NodeFacts;
+import dev.berth.agent.pod.Pleg;
 import dev.berth.agent.pod.PodCgroups;
 import dev.berth.agent.pod.PodDirs;
 import dev.berth.agent.pod.PodSync;
@@ -15,6 +17,12 @@ import dev.berth.agent.pod.PodTranslation;
 import dev.berth.agent.pod.PodWorkers;
 import dev.berth.agent.staticpod.ManifestParser;
 import dev.berth.agent.staticpod.StaticPods;
+import dev.berth.agent.status.ApiEventRecorder;
+import dev.berth.agent.status.EventRecorder;
+import dev.berth.agent.status.LoggingEventRecorder;
+import dev.berth.agent.status.PodStatusBuilder;
+import dev.berth.agent.status.StatusManager;
+import dev.berth.agent.status.TerminationMessages;
 import dev.berth.agent.volume.ApiObjectSource;
 import dev.berth.agent.volume.ObjectSource;
 import dev.berth.agent.volume.PodVolumes;
@@ -28,6 +36,7 @@ import io.grpc.StatusRuntimeException;
 import java.nio.file.Path;
 import java.time.Clock;
 import java.util.HashSet;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.Executors;
@@ -54,9 +63,12 @@ public final class Agent implements AutoCloseable {
     private final NodeController node;
     private final ApiPods apiPods;
     private final QosCgroups qosCgroups;
+    private final Pleg pleg;
+    private final StatusManager status;
+    private final EventRecorder events;
 
     private Agent(StateLock lock, PodWorkers workers, StaticPods staticPods, ScheduledExecutorService volumeRefresh,
-            NodeController node, ApiPods apiPods, QosCgroups qosCgroups) {
+            NodeController node, ApiPods apiPods, QosCgroups qosCgroups, Pleg pleg, StatusManager status, EventRecorder events) {
         this.lock = lock;
         this.workers = workers;
         this.staticPods = staticPods;
@@ -64,6 +76,9 @@ public final class Agent implements AutoCloseable {
         this.node = node;
         this.apiPods = apiPods;
         this.qosCgroups = qosCgroups;
+        this.pleg = pleg;
+        this.status = status;
+        this.events = events;
     }
 
     /**
@@ -74,8 +89,10 @@ public final class Agent implements AutoCloseable {
      */
     public static Agent start(AgentSettings settings, StateLock lock, Channel channel, KubernetesClient api) {
         CriClient cri = new CriClient(channel, settings.runtimeRequestTimeout(), settings.imagePullTimeout());
+        RuntimeName runtimeName = new RuntimeName(cri);
         try {
             VersionResponse v = cri.version();
+            runtimeName.name = v.getRuntimeName();
             LOG.info("agent for node {} drives {} {} (CRI {})", settings.nodeName(), v.getRuntimeName(), v.getRuntimeVersion(),
                     v.getRuntimeApiVersion());
         } catch (StatusRuntimeException e) {
@@ -96,8 +113,15 @@ public final class Agent implements AutoCloseable {
         if (live != null) {
             volumes.removeOrphans(live);
         }
+        // status upward and events: written to the API server when connected, built and logged when standalone
+        EventRecorder events = api != null ? new ApiEventRecorder(api, settings.nodeName(), Clock.systemUTC()) : new LoggingEventRecorder();
+        List<String> hostIps = NodeAddresses.find(settings.node().nodeIps());
+        StatusManager status = new StatusManager(api, new PodStatusBuilder(runtimeName, () -> hostIps, Clock.systemUTC()),
+                new TerminationMessages(new PodDirs(settings.stateDir())));
         PodWorkers workers = new PodWorkers(new PodSync(cri,
-                new PodTranslation(facts, settings.podLogsDir(), objects, allocatable, podCgroups), volumes));
+                new PodTranslation(facts, settings.podLogsDir(), objects, allocatable, podCgroups), volumes, events), status);
+        Pleg pleg = new Pleg(cri, workers);
+        pleg.start();
         ScheduledExecutorService volumeRefresh = Executors.newSingleThreadScheduledExecutor(r -> {
             Thread t = new Thread(r, "volume-refresh");
             t.setDaemon(true);
@@ -127,7 +151,7 @@ public final class Agent implements AutoCloseable {
         if (apiPods != null) {
             apiPods.start();
         }
-        return new Agent(lock, workers, staticPods, volumeRefresh, node, apiPods, qosCgroups);
+        return new Agent(lock, workers, staticPods, volumeRefresh, node, apiPods, qosCgroups, pleg, status, events);
     }
 
     /**
@@ -181,6 +205,30 @@ public final class Agent implements AutoCloseable {
         }
     }
 
+    /** The runtime's name from CRI Version (the scheme of container ids in pod statuses), asked again until it answers. */
+    private static final class RuntimeName implements java.util.function.Supplier<String> {
+        private final CriClient cri;
+        volatile String name;
+
+        RuntimeName(CriClient cri) {
+            this.cri = cri;
+        }
+
+        @Override
+        public String get() {
+            String n = name;
+            if (n == null) {
+                try {
+                    n = cri.version().getRuntimeName();
+                    name = n;
+                } catch (StatusRuntimeException e) {
+                    return "unknown";
+                }
+            }
+            return n;
+        }
+    }
+
     /** Stops the agent's work; the pods keep running in the runtime. */
     @Override
     public void close() {
@@ -194,7 +242,16 @@ public final class Agent implements AutoCloseable {
             staticPods.close();
         }
         volumeRefresh.shutdownNow();
+        pleg.close();
         workers.close();
+        status.close();
+        if (events instanceof AutoCloseable c) {
+            try {
+                c.close();
+            } catch (Exception e) {
+                // closing anyway
+            }
+        }
         if (qosCgroups != null) {
             qosCgroups.close();
         }

@@ -171,4 +171,22 @@ public final class CriClient {
     public dev.berth.cri.v1.ImageFsInfoResponse imageFsInfo() {
         return images(requestTimeout).imageFsInfo(dev.berth.cri.v1.ImageFsInfoRequest.getDefaultInstance());
     }
+
+    /** Every container of the runtime, in every sandbox (the PLEG's relist). */
+    public List<dev.berth.cri.v1.Container> listAllContainers() {
+        return runtime().listContainers(ListContainersRequest.getDefaultInstance()).getContainersList();
+    }
+
+    /**
+     * Subscribes to the runtime's container events (GetContainerEvents, a server stream without
+     * a deadline): {@code observer} receives each event until the stream ends or breaks (a
+     * runtime without the stream answers UNIMPLEMENTED). Closing the returned handle cancels
+     * the subscription; the observer then sees CANCELLED.
+     */
+    public AutoCloseable containerEvents(StreamObserver<dev.berth.cri.v1.ContainerEventResponse> observer) {
+        io.grpc.Context.CancellableContext context = io.grpc.Context.current().withCancellation();
+        context.run(() -> RuntimeServiceGrpc.newStub(channel).getContainerEvents(dev.berth.cri.v1.GetEventsRequest.getDefaultInstance(),
+                observer));
+        return () -> context.cancel(null);
+    }
 }

@@ -1,7 +1,12 @@
 package dev.berth.agent.pod;
 
 import dev.berth.agent.cri.CriClient;
+import dev.berth.agent.status.EventRecorder;
+import dev.berth.agent.status.PodKnowledge;
+import dev.berth.agent.status.PodSnapshot;
+import dev.berth.agent.status.Waiting;
 import dev.berth.agent.volume.PodVolumes;
+import dev.berth.common.Trees;
 import dev.berth.cri.v1.ContainerState;
 import dev.berth.cri.v1.ContainerStatus;
 import dev.berth.cri.v1.PodSandbox;
@@ -11,6 +16,8 @@ import io.fabric8.kubernetes.api.model.Container;
 import io.fabric8.kubernetes.api.model.Pod;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
+import java.io.IOException;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.HashMap;
@@ -19,6 +26,7 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
+import java.util.function.Predicate;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -28,6 +36,11 @@ import org.slf4j.LoggerFactory;
  * its init containers one at a time in order (each must exit 0), then its app containers,
  * restarted by the pod's restartPolicy. What the runtime already runs is adopted as it is,
  * found by the kubelet's labels: a restarted agent recreates nothing.
+ *
+ * <p>What the runtime cannot tell is recorded in the caller's {@link PodKnowledge}: why a
+ * container waits (a failed pull, a configuration error, a restart held back by its
+ * back-off), cleared once it starts, and the run a restart removed (its lastState). Events (Pulling, Pulled, Failed, BackOff, Created,
+ * Started, Killing) go to the {@link EventRecorder}.
  */
 public final class PodSync {
     private static final Logger LOG = LoggerFactory.getLogger(PodSync.class);
@@ -36,24 +49,42 @@ public final class PodSync {
     public enum Outcome {
         /** Every app container runs, or has ended as its restart policy wants. */
         SETTLED,
-        /** Something is on its way (an init container runs, a container waits for its back-off). */
-        PENDING
+        /** Something is on its way that needs another look soon (a created container was started). */
+        PENDING,
+        /** An init container runs; its exit (a container event or the relist sees it) moves the pod on. */
+        WAITING_FOR_EXIT,
+        /** A container's restart waits for its back-off to end. */
+        BACKING_OFF
     }
 
     private final CriClient cri;
     private final PodTranslation translation;
     private final PodVolumes volumes;
+    private final EventRecorder events;
 
     /** A sync without volumes: pods get no volume mounts, termination-message file or /etc/hosts of the agent's. */
     public PodSync(CriClient cri, PodTranslation translation) {
-        this(cri, translation, null);
+        this(cri, translation, null, EventRecorder.NONE);
     }
 
     /** {@code volumes} are set up before a pod's sandbox, mounted into its containers and torn down after it is killed. */
     public PodSync(CriClient cri, PodTranslation translation, PodVolumes volumes) {
+        this(cri, translation, volumes, EventRecorder.NONE);
+    }
+
+    public PodSync(CriClient cri, PodTranslation translation, EventRecorder events) {
+        this(cri, translation, null, events);
+    }
+
+    /**
+     * @param volumes set up before a pod's sandbox, mounted into its containers and torn down after it is killed (null: none)
+     * @param events where the pod's events go
+     */
+    public PodSync(CriClient cri, PodTranslation translation, PodVolumes volumes, EventRecorder events) {
         this.cri = cri;
         this.translation = translation;
         this.volumes = volumes;
+        this.events = events;
     }
 
     public PodTranslation translation() {
@@ -65,10 +96,22 @@ public final class PodSync {
      * thrown; the caller retries with back-off.
      * @param restartAllowed whether an exited container whose policy restarts it may be restarted now (its back-off is over)
      */
-    public Outcome sync(Pod pod, java.util.function.Predicate<String> restartAllowed) {
+    public Outcome sync(Pod pod, Predicate<String> restartAllowed) {
+        return sync(pod, restartAllowed, new PodKnowledge());
+    }
+
+    /** One pass over {@code pod}, recording in {@code knowledge} what the runtime will not tell; see the class comment. */
+    public Outcome sync(Pod pod, Predicate<String> restartAllowed, PodKnowledge knowledge) {
+        Map<String, Waiting> waiting = knowledge.waiting();
         String uid = pod.getMetadata().getUid();
         if (volumes != null) {
-            volumes.setUp(pod);
+            try {
+                volumes.setUp(pod);
+            } catch (RuntimeException e) {
+                events.event(EventRecorder.podReference(pod, null), EventRecorder.WARNING, "FailedMount",
+                        "MountVolume.SetUp failed: " + e.getMessage());
+                throw e;
+            }
         }
         List<PodSandbox> sandboxes = new ArrayList<>(cri.listPodSandboxes(PodTranslation.podSelector(uid)));
         sandboxes.sort(Comparator.comparingLong(PodSandbox::getCreatedAt).reversed());
@@ -94,22 +137,24 @@ public final class PodSync {
         }
         PodSandboxConfig sandboxConfig = translation.sandboxConfig(pod, attempt, KubeletKeys.source(pod));
         List<String> podIps = podIps(sandboxId);
-        Map<String, ContainerStatus> latest = latestContainers(sandboxId);
+        Map<String, List<dev.berth.cri.v1.Container>> runs = containerRuns(sandboxId);
+        Map<String, ContainerStatus> latest = latestStatuses(runs);
+        Run run = new Run(pod, sandboxId, sandboxConfig, podIps, knowledge);
 
         boolean appStarted = pod.getSpec().getContainers().stream().anyMatch(c -> latest.containsKey(c.getName()));
         if (!appStarted) {
             for (Container init : pod.getSpec().getInitContainers()) {
                 ContainerStatus s = latest.get(init.getName());
                 if (s == null) {
-                    start(pod, init, 0, sandboxId, sandboxConfig, podIps);
-                    return Outcome.PENDING;
+                    run.start(init, 0);
+                    return Outcome.WAITING_FOR_EXIT;
                 }
                 if (s.getState() == ContainerState.CONTAINER_CREATED) {
-                    cri.startContainer(s.getId());
-                    return Outcome.PENDING;
+                    run.startCreated(init, s);
+                    return Outcome.WAITING_FOR_EXIT;
                 }
                 if (s.getState() == ContainerState.CONTAINER_RUNNING) {
-                    return Outcome.PENDING;
+                    return Outcome.WAITING_FOR_EXIT;
                 }
                 if (s.getExitCode() == 0 && s.getState() == ContainerState.CONTAINER_EXITED) {
                     continue;
@@ -120,25 +165,32 @@ public final class PodSync {
                     return Outcome.SETTLED;
                 }
                 if (!restartAllowed.test(init.getName())) {
-                    return Outcome.PENDING;
+                    run.backOff(init);
+                    return Outcome.BACKING_OFF;
                 }
-                restart(pod, init, s, sandboxId, sandboxConfig, podIps);
-                return Outcome.PENDING;
+                run.restart(init, s);
+                return Outcome.WAITING_FOR_EXIT;
             }
         }
         Outcome outcome = Outcome.SETTLED;
         for (Container c : pod.getSpec().getContainers()) {
             ContainerStatus s = latest.get(c.getName());
             if (s == null) {
-                start(pod, c, 0, sandboxId, sandboxConfig, podIps);
+                run.start(c, 0);
             } else if (s.getState() == ContainerState.CONTAINER_CREATED) {
-                cri.startContainer(s.getId());
+                run.startCreated(c, s);
+                outcome = Outcome.PENDING;
             } else if (s.getState() != ContainerState.CONTAINER_RUNNING && restarts(pod, s)) {
                 if (restartAllowed.test(c.getName())) {
-                    restart(pod, c, s, sandboxId, sandboxConfig, podIps);
+                    run.restart(c, s);
                 } else {
-                    outcome = Outcome.PENDING;
+                    run.backOff(c);
+                    if (outcome == Outcome.SETTLED) {
+                        outcome = Outcome.BACKING_OFF;
+                    }
                 }
+            } else if (s.getState() != ContainerState.CONTAINER_RUNNING) {
+                waiting.remove(c.getName()); // ended for good, as its restart policy wants
             }
         }
         return outcome;
@@ -150,26 +202,112 @@ public final class PodSync {
                 || "OnFailure".equals(policy) && (s.getExitCode() != 0 || s.getState() == ContainerState.CONTAINER_UNKNOWN);
     }
 
-    private void restart(Pod pod, Container c, ContainerStatus previous, String sandboxId, PodSandboxConfig sandboxConfig,
-            List<String> podIps) {
-        LOG.info("pod {}: container {} exited ({}, code {}); restarting it", name(pod), c.getName(), previous.getReason(),
-                previous.getExitCode());
-        cri.removeContainer(previous.getId());
-        start(pod, c, previous.getMetadata().getAttempt() + 1, sandboxId, sandboxConfig, podIps);
+    /** One pass's view of the pod's sandbox, and the container operations of the pass. */
+    private final class Run {
+        final Pod pod;
+        final String sandboxId;
+        final PodSandboxConfig sandboxConfig;
+        final List<String> podIps;
+        final PodKnowledge knowledge;
+        final Map<String, Waiting> waiting;
+
+        Run(Pod pod, String sandboxId, PodSandboxConfig sandboxConfig, List<String> podIps, PodKnowledge knowledge) {
+            this.pod = pod;
+            this.sandboxId = sandboxId;
+            this.sandboxConfig = sandboxConfig;
+            this.podIps = podIps;
+            this.knowledge = knowledge;
+            this.waiting = knowledge.waiting();
+        }
+
+        /** Restarts {@code c} whose newest run {@code previous} ended; the worker keeps {@code previous} for the status's lastState. */
+        void restart(Container c, ContainerStatus previous) {
+            LOG.info("pod {}: container {} exited ({}, code {}); restarting it", name(pod), c.getName(), previous.getReason(),
+                    previous.getExitCode());
+            knowledge.lastRuns().put(c.getName(), previous);
+            cri.removeContainer(previous.getId());
+            start(c, previous.getMetadata().getAttempt() + 1);
+        }
+
+        /** {@code c} must wait for its restart back-off. */
+        void backOff(Container c) {
+            String message = "back-off restarting failed container=" + c.getName() + " pod=" + pod.getMetadata().getName() + "_"
+                    + pod.getMetadata().getNamespace() + "(" + pod.getMetadata().getUid() + ")";
+            Waiting before = waiting.get(c.getName());
+            if (before == null || !before.reason().equals(Waiting.CRASH_LOOP_BACK_OFF)) {
+                events.event(EventRecorder.podReference(pod, c.getName()), EventRecorder.WARNING, "BackOff",
+                        "Back-off restarting failed container " + c.getName() + " in pod " + name(pod));
+            }
+            waiting.put(c.getName(), new Waiting(Waiting.CRASH_LOOP_BACK_OFF, message));
+        }
+
+        /** Starts a container the runtime has created but not started (an earlier pass stopped in between). */
+        void startCreated(Container c, ContainerStatus s) {
+            try {
+                cri.startContainer(s.getId());
+            } catch (StatusRuntimeException e) {
+                waiting.put(c.getName(), new Waiting(Waiting.RUN_CONTAINER_ERROR, describe(e)));
+                events.event(EventRecorder.podReference(pod, c.getName()), EventRecorder.WARNING, "Failed", "Error: " + describe(e));
+                throw e;
+            }
+            started(c);
+        }
+
+        void start(Container c, int attempt) {
+            var ref = EventRecorder.podReference(pod, c.getName());
+            String image;
+            try {
+                image = ensureImage(pod, c, sandboxConfig);
+            } catch (ContainerConfigException e) {
+                Waiting before = waiting.get(c.getName());
+                boolean again = before != null
+                        && (before.reason().equals(Waiting.ERR_IMAGE_PULL) || before.reason().equals(Waiting.IMAGE_PULL_BACK_OFF));
+                if (e.reason().equals(Waiting.ERR_IMAGE_PULL) && again) {
+                    // a pull that failed before failed again: the container is in its pull back-off
+                    waiting.put(c.getName(), new Waiting(Waiting.IMAGE_PULL_BACK_OFF, "Back-off pulling image \"" + c.getImage() + "\": "
+                            + e.getMessage()));
+                    events.event(ref, EventRecorder.NORMAL, "BackOff", "Back-off pulling image \"" + c.getImage() + "\"");
+                } else {
+                    waiting.put(c.getName(), new Waiting(e.reason(), e.getMessage()));
+                    events.event(ref, EventRecorder.WARNING, "Failed", "Error: " + e.reason() + ": " + e.getMessage());
+                }
+                throw e;
+            }
+            String id;
+            try {
+                id = cri.createContainer(sandboxId, translation.containerConfig(pod, c, attempt, image, podIps,
+                        env -> volumes == null ? List.of() : volumes.containerMounts(pod, c, attempt, env, podIps)), sandboxConfig);
+            } catch (ContainerConfigException e) {
+                waiting.put(c.getName(), new Waiting(e.reason(), e.getMessage()));
+                events.event(ref, EventRecorder.WARNING, "Failed", "Error: " + e.getMessage());
+                throw e;
+            } catch (StatusRuntimeException e) {
+                waiting.put(c.getName(), new Waiting(Waiting.CREATE_CONTAINER_ERROR, describe(e)));
+                events.event(ref, EventRecorder.WARNING, "Failed", "Error: " + describe(e));
+                throw e;
+            }
+            events.event(ref, EventRecorder.NORMAL, "Created", "Created container: " + c.getName());
+            try {
+                cri.startContainer(id);
+            } catch (StatusRuntimeException e) {
+                // a container that cannot start is not left behind; the next attempt creates it anew
+                removeQuietly(id);
+                waiting.put(c.getName(), new Waiting(Waiting.RUN_CONTAINER_ERROR, describe(e)));
+                events.event(ref, EventRecorder.WARNING, "Failed", "Error: " + describe(e));
+                throw e;
+            }
+            started(c);
+            LOG.info("pod {}: container {} (attempt {}) started as {}", name(pod), c.getName(), attempt, id);
+        }
+
+        private void started(Container c) {
+            waiting.remove(c.getName());
+            events.event(EventRecorder.podReference(pod, c.getName()), EventRecorder.NORMAL, "Started", "Started container " + c.getName());
+        }
     }
 
-    private void start(Pod pod, Container c, int attempt, String sandboxId, PodSandboxConfig sandboxConfig, List<String> podIps) {
-        String image = ensureImage(c, sandboxConfig);
-        String id = cri.createContainer(sandboxId, translation.containerConfig(pod, c, attempt, image, podIps,
-                env -> volumes == null ? List.of() : volumes.containerMounts(pod, c, attempt, env, podIps)), sandboxConfig);
-        try {
-            cri.startContainer(id);
-        } catch (StatusRuntimeException e) {
-            // a container that cannot start is not left behind; the next attempt creates it anew
-            removeQuietly(id);
-            throw e;
-        }
-        LOG.info("pod {}: container {} (attempt {}) started as {}", name(pod), c.getName(), attempt, id);
+    private static String describe(StatusRuntimeException e) {
+        return e.getStatus().getCode() + (e.getStatus().getDescription() != null ? ": " + e.getStatus().getDescription() : "");
     }
 
     /**
@@ -178,12 +316,14 @@ public final class PodSync {
      * an image tagged {@code latest} or untagged is pulled always, others when missing.
      * Returns the image's id in the runtime.
      */
-    String ensureImage(Container c, PodSandboxConfig sandboxConfig) {
+    String ensureImage(Pod pod, Container c, PodSandboxConfig sandboxConfig) {
         String image = c.getImage();
         String policy = c.getImagePullPolicy() != null ? c.getImagePullPolicy() : defaultPullPolicy(image);
+        var ref = EventRecorder.podReference(pod, c.getName());
         if (!policy.equals("Always")) {
             Optional<dev.berth.cri.v1.Image> present = cri.imageStatus(image);
             if (present.isPresent()) {
+                events.event(ref, EventRecorder.NORMAL, "Pulled", "Container image \"" + image + "\" already present on machine");
                 return present.get().getId();
             }
             if (policy.equals("Never")) {
@@ -191,8 +331,13 @@ public final class PodSync {
                         + " is not present and imagePullPolicy is Never");
             }
         }
+        events.event(ref, EventRecorder.NORMAL, "Pulling", "Pulling image \"" + image + "\"");
+        long began = System.nanoTime();
         try {
-            return cri.pullImage(image, sandboxConfig);
+            String id = cri.pullImage(image, sandboxConfig);
+            events.event(ref, EventRecorder.NORMAL, "Pulled", String.format("Successfully pulled image \"%s\" in %.3fs", image,
+                    (System.nanoTime() - began) / 1e9));
+            return id;
         } catch (StatusRuntimeException e) {
             throw new ContainerConfigException("ErrImagePull", "container " + c.getName() + ": pulling " + image + " failed: "
                     + e.getStatus().getCode() + ": " + e.getStatus().getDescription());
@@ -209,15 +354,68 @@ public final class PodSync {
         return colon < 0 || last.substring(colon + 1).equals("latest") ? "Always" : "IfNotPresent";
     }
 
-    /** The newest container of each name in the sandbox. */
-    private Map<String, ContainerStatus> latestContainers(String sandboxId) {
-        Map<String, dev.berth.cri.v1.Container> newest = new HashMap<>();
+    /** The containers of the sandbox by name, newest attempt first. */
+    private Map<String, List<dev.berth.cri.v1.Container>> containerRuns(String sandboxId) {
+        Map<String, List<dev.berth.cri.v1.Container>> runs = new HashMap<>();
         for (dev.berth.cri.v1.Container c : cri.listContainers(sandboxId)) {
-            newest.merge(c.getMetadata().getName(), c, (a, b) -> a.getMetadata().getAttempt() >= b.getMetadata().getAttempt() ? a : b);
+            runs.computeIfAbsent(c.getMetadata().getName(), k -> new ArrayList<>()).add(c);
         }
+        Comparator<dev.berth.cri.v1.Container> newestFirst = Comparator.comparingInt(c -> -c.getMetadata().getAttempt());
+        runs.values().forEach(l -> l.sort(newestFirst.thenComparing(c -> -c.getCreatedAt())));
+        return runs;
+    }
+
+    /** The status of the newest container of each name. */
+    private Map<String, ContainerStatus> latestStatuses(Map<String, List<dev.berth.cri.v1.Container>> runs) {
         Map<String, ContainerStatus> out = new HashMap<>();
-        newest.forEach((name, c) -> out.put(name, cri.containerStatus(c.getId())));
+        runs.forEach((name, l) -> out.put(name, cri.containerStatus(l.get(0).getId())));
         return out;
+    }
+
+    /**
+     * What the runtime shows of {@code pod} now, for its status: its newest ready sandbox (or
+     * none) and the statuses of the containers in it, newest run first (with the run a
+     * restart removed, from {@code knowledge}), and why containers wait.
+     */
+    public PodSnapshot observe(Pod pod, PodKnowledge knowledge) {
+        Map<String, Waiting> waiting = knowledge.waiting();
+        List<PodSandbox> sandboxes = new ArrayList<>(cri.listPodSandboxes(PodTranslation.podSelector(pod.getMetadata().getUid())));
+        sandboxes.sort(Comparator.comparingLong(PodSandbox::getCreatedAt).reversed());
+        Optional<PodSandbox> current = sandboxes.stream().filter(s -> s.getState() == PodSandboxState.SANDBOX_READY).findFirst()
+                .or(() -> sandboxes.stream().findFirst());
+        if (current.isEmpty()) {
+            return new PodSnapshot(null, Map.of(), waiting);
+        }
+        dev.berth.cri.v1.PodSandboxStatus sandbox;
+        try {
+            sandbox = cri.podSandboxStatus(current.get().getId());
+        } catch (StatusRuntimeException e) {
+            if (e.getStatus().getCode() != Status.Code.NOT_FOUND) {
+                throw e;
+            }
+            return new PodSnapshot(null, Map.of(), waiting);
+        }
+        Map<String, List<ContainerStatus>> containers = new HashMap<>();
+        containerRuns(current.get().getId()).forEach((name, l) -> {
+            List<ContainerStatus> statuses = new ArrayList<>();
+            for (dev.berth.cri.v1.Container c : l) {
+                try {
+                    statuses.add(cri.containerStatus(c.getId()));
+                } catch (StatusRuntimeException e) {
+                    if (e.getStatus().getCode() != Status.Code.NOT_FOUND) {
+                        throw e;
+                    }
+                }
+            }
+            ContainerStatus last = knowledge.lastRuns().get(name);
+            if (statuses.size() == 1 && last != null && last.getMetadata().getAttempt() + 1 == statuses.get(0).getMetadata().getAttempt()) {
+                statuses.add(last);
+            }
+            if (!statuses.isEmpty()) {
+                containers.put(name, List.copyOf(statuses));
+            }
+        });
+        return new PodSnapshot(sandbox, containers, waiting);
     }
 
     private List<String> podIps(String sandboxId) {
@@ -243,7 +441,7 @@ public final class PodSync {
      * Stops every sandbox of the pod {@code uid}: its containers first, in parallel, each with
      * {@code graceSeconds} between its stop signal and SIGKILL (negative: the grace period each
      * container was created with), then the sandbox; then removes them, and then the pod's
-     * volumes and its cgroup. Idempotent: a pod already gone is no error.
+     * volumes, its cgroup and its logs, as the kubelet removes a deleted pod's logs. Idempotent: a pod already gone is no error.
      */
     public void kill(String uid, long graceSeconds) {
         for (PodSandbox s : cri.listPodSandboxes(PodTranslation.podSelector(uid))) {
@@ -253,6 +451,13 @@ public final class PodSync {
             volumes.tearDown(uid);
         }
         translation.cgroups().released(uid);
+        for (Path logs : translation.logDirectories(uid)) {
+            try {
+                Trees.deleteRecursively(logs);
+            } catch (IOException e) {
+                LOG.warn("pod {}: cannot remove its logs {}: {}", uid, logs, e.toString());
+            }
+        }
     }
 
     private void stopAndRemove(String sandboxId, long graceSeconds) {
@@ -260,6 +465,11 @@ public final class PodSync {
         for (dev.berth.cri.v1.Container c : cri.listContainers(sandboxId)) {
             if (c.getState() == ContainerState.CONTAINER_RUNNING || c.getState() == ContainerState.CONTAINER_CREATED
                     || c.getState() == ContainerState.CONTAINER_UNKNOWN) {
+                if (c.getState() == ContainerState.CONTAINER_RUNNING) {
+                    events.event(EventRecorder.podReference(c.getLabelsOrDefault(KubeletKeys.POD_NAMESPACE, ""),
+                            c.getLabelsOrDefault(KubeletKeys.POD_NAME, ""), c.getLabelsOrDefault(KubeletKeys.POD_UID, ""), null,
+                            c.getMetadata().getName()), EventRecorder.NORMAL, "Killing", "Stopping container " + c.getMetadata().getName());
+                }
                 stops.add(cri.stopContainerAsync(c.getId(), graceSeconds >= 0 ? graceSeconds : recordedGrace(c)));
             }
         }

@@ -134,6 +134,24 @@ public final class PodTranslation {
         return podLogsDir.resolve(pod.getMetadata().getNamespace() + "_" + pod.getMetadata().getName() + "_" + pod.getMetadata().getUid());
     }
 
+    /**
+     * The log directories of the pod {@code uid} ({@code <namespace>_<name>_<uid>} under the pod
+     * logs directory, whatever its name was), for removal with the pod.
+     */
+    public List<Path> logDirectories(String uid) {
+        List<Path> out = new ArrayList<>();
+        try (java.nio.file.DirectoryStream<Path> dirs = java.nio.file.Files.newDirectoryStream(podLogsDir)) {
+            for (Path d : dirs) {
+                if (d.getFileName().toString().endsWith("_" + uid)) {
+                    out.add(d);
+                }
+            }
+        } catch (java.io.IOException e) {
+            // no logs directory (yet): nothing of the pod's
+        }
+        return out;
+    }
+
     /** The pod's termination grace period in seconds (30 when the spec says none). */
     public static long gracePeriodSeconds(Pod pod) {
         Long g = pod.getSpec().getTerminationGracePeriodSeconds();

@@ -1,5 +1,7 @@
 package dev.berth.agent.pod;
 
+import dev.berth.agent.status.PodKnowledge;
+import dev.berth.agent.status.PodStatusListener;
 import io.fabric8.kubernetes.api.model.Pod;
 import java.time.Duration;
 import java.util.HashMap;
@@ -21,7 +23,11 @@ import org.slf4j.LoggerFactory;
  * another. A worker is told the pod's latest desired state ({@link #update}) or that the pod
  * must go ({@link #terminate}); updates that arrive while it works are merged into one next
  * pass. Failed passes are retried with back-off (1 s doubling to 5 min, as the kubelet's image
- * and crash back-offs), pending ones after a second.
+ * and crash back-offs), pending ones after a second, a container's held-back restart when its
+ * back-off ends. A running init container is looked at again after a second unless a
+ * {@link Pleg} watches the runtime ({@link #plegAttached}): then its exit brings the
+ * {@link #resync}. After every pass (done or failed) the {@link PodStatusListener} is told
+ * what the pod looks like, with why its containers wait.
  */
 public final class PodWorkers implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(PodWorkers.class);
@@ -32,13 +38,20 @@ public final class PodWorkers implements AutoCloseable {
     static final Duration CRASH_BACKOFF = Duration.ofSeconds(10);
 
     private final PodSync sync;
+    private final PodStatusListener listener;
+    private volatile boolean pleg;
     private final ExecutorService pool;
     private final ScheduledExecutorService timer;
     private final Map<String, Worker> workers = new HashMap<>();
     private volatile boolean closed;
 
     public PodWorkers(PodSync sync) {
+        this(sync, PodStatusListener.NONE);
+    }
+
+    public PodWorkers(PodSync sync, PodStatusListener listener) {
         this.sync = sync;
+        this.listener = listener;
         AtomicInteger n = new AtomicInteger();
         this.pool = Executors.newCachedThreadPool(r -> daemon(r, "pod-worker-" + n.incrementAndGet()));
         this.timer = Executors.newSingleThreadScheduledExecutor(r -> daemon(r, "pod-worker-timer"));
@@ -70,6 +83,29 @@ public final class PodWorkers implements AutoCloseable {
         }
         Worker w = workers.computeIfAbsent(uid, Worker::new);
         w.want(null, new Termination(graceSeconds, onTerminated));
+    }
+
+    /**
+     * Something changed in the runtime for the pod with this uid (a container event, a relist):
+     * its worker runs a pass now, unless the pod is unknown, terminating, or waiting out the
+     * back-off of a failed pass (an event must not defeat it).
+     */
+    public synchronized void resync(String uid) {
+        Worker w = workers.get(uid);
+        if (closed || w == null || w.desired == null || w.termination != null || w.failing) {
+            return;
+        }
+        w.kick();
+    }
+
+    /** A {@link Pleg} now watches the runtime for these workers: running init containers are not polled. */
+    public void plegAttached(boolean attached) {
+        this.pleg = attached;
+    }
+
+    /** Whether no worker runs a pass or has one due (for tests: the workers have done what they were told). */
+    synchronized boolean idle() {
+        return workers.values().stream().noneMatch(w -> w.running || w.retry != null);
     }
 
     /** The uids of the pods that have a worker (running, pending or terminating). */
@@ -116,8 +152,14 @@ public final class PodWorkers implements AutoCloseable {
         boolean dirty;
         ScheduledFuture<?> retry;
         Duration backoff = INITIAL_BACKOFF;
+        /** The last pass failed: its retry waits for the back-off. */
+        boolean failing;
         /** Per container: when it may be restarted next, and its current back-off. */
         final Map<String, long[]> crashes = new ConcurrentHashMap<>();
+        /** What the passes found that the runtime will not tell (for the status). */
+        final PodKnowledge knowledge = new PodKnowledge();
+        /** The earliest end of a back-off that held a restart back in the current pass (System.nanoTime), or MAX_VALUE. */
+        long nextRestart = Long.MAX_VALUE;
 
         Worker(String uid) {
             this.uid = uid;
@@ -194,6 +236,11 @@ public final class PodWorkers implements AutoCloseable {
             }
             LOG.info("pod {}: stopped and removed", uid);
             forget(this);
+            try {
+                listener.terminated(uid);
+            } catch (RuntimeException e) {
+                LOG.warn("pod {}: the status listener failed: {}", uid, e.toString());
+            }
             if (t.onTerminated() != null) {
                 t.onTerminated().run();
             }
@@ -201,12 +248,14 @@ public final class PodWorkers implements AutoCloseable {
 
         private void pass(Pod pod) {
             PodSync.Outcome outcome;
+            nextRestart = Long.MAX_VALUE;
             try {
-                outcome = sync.sync(pod, this::mayRestart);
+                outcome = sync.sync(pod, this::mayRestart, knowledge);
             } catch (ContainerConfigException e) {
                 LOG.warn("pod {}/{}: {}: {} (retrying in {})", pod.getMetadata().getNamespace(), pod.getMetadata().getName(),
                         e.reason(), e.getMessage(), backoff);
-                later(nextBackoff());
+                failed();
+                publish(pod);
                 return;
             } catch (RuntimeException e) {
                 if (Thread.currentThread().isInterrupted() || closed) {
@@ -214,14 +263,46 @@ public final class PodWorkers implements AutoCloseable {
                 }
                 LOG.warn("pod {}/{}: sync failed (retrying in {}): {}", pod.getMetadata().getNamespace(), pod.getMetadata().getName(),
                         backoff, e.getMessage());
-                later(nextBackoff());
+                failed();
+                publish(pod);
                 return;
             }
             synchronized (PodWorkers.this) {
                 backoff = INITIAL_BACKOFF;
+                failing = false;
             }
-            if (outcome == PodSync.Outcome.PENDING) {
-                later(PENDING_RECHECK);
+            switch (outcome) {
+                case PENDING -> later(PENDING_RECHECK);
+                case WAITING_FOR_EXIT -> {
+                    if (!pleg) {
+                        later(PENDING_RECHECK);
+                    }
+                }
+                case BACKING_OFF -> later(Duration.ofNanos(Math.max(0, nextRestart - System.nanoTime())));
+                case SETTLED -> {
+                    // nothing until the pod or the runtime changes
+                }
+            }
+            publish(pod);
+        }
+
+        private void failed() {
+            Duration d = nextBackoff();
+            synchronized (PodWorkers.this) {
+                failing = true;
+            }
+            later(d);
+        }
+
+        /** Tells the listener what the pod looks like now; a runtime that does not answer leaves it for the next pass. */
+        private void publish(Pod pod) {
+            if (listener == PodStatusListener.NONE || closed) {
+                return;
+            }
+            try {
+                listener.synced(pod, sync.observe(pod, knowledge));
+            } catch (RuntimeException e) {
+                LOG.debug("pod {}: no status this time: {}", uid, e.toString());
             }
         }
 
@@ -230,6 +311,7 @@ public final class PodWorkers implements AutoCloseable {
             long now = System.nanoTime();
             long[] c = crashes.computeIfAbsent(container, k -> new long[] {now, 0});
             if (now - c[0] < 0) {
+                nextRestart = Math.min(nextRestart, c[0]);
                 return false;
             }
             long delay = c[1] == 0 ? CRASH_BACKOFF.toNanos() : Math.min(MAX_BACKOFF.toNanos(), c[1] * 2);

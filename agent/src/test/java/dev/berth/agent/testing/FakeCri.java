@@ -19,7 +19,9 @@ import java.util.concurrent.ConcurrentHashMap;
 /**
  * An in-memory CRI runtime behind an in-process gRPC server, for the agent's tests without
  * root: sandboxes and containers as records, images as a set of names, every call counted.
- * Containers whose command is {@code exit N} exit at once with N; all others run until stopped.
+ * Containers whose command is {@code exit N} exit at once with N; all others run until stopped
+ * (or {@link #exit}). GetContainerEvents streams an event (with the pod's sandbox status) for
+ * every change, unless {@link #eventsUnimplemented} is set.
  */
 public final class FakeCri implements AutoCloseable {
     public final Map<String, PodSandbox> sandboxes = new ConcurrentHashMap<>();
@@ -27,6 +29,13 @@ public final class FakeCri implements AutoCloseable {
     public final Map<String, String> containerSandbox = new ConcurrentHashMap<>();
     public final Set<String> images = ConcurrentHashMap.newKeySet();
     public final Map<String, Integer> calls = new ConcurrentHashMap<>();
+    /** Each container's args, joined: what decides how it runs. */
+    public final Map<String, String> commands = new ConcurrentHashMap<>();
+    /** Images whose pull fails (NOT_FOUND). */
+    public final Set<String> failingPulls = ConcurrentHashMap.newKeySet();
+    /** GetContainerEvents answers UNIMPLEMENTED, as a runtime without the stream does. */
+    public volatile boolean eventsUnimplemented;
+    private final List<StreamObserver<ContainerEventResponse>> subscribers = new java.util.concurrent.CopyOnWriteArrayList<>();
     private final Server server;
     private final ManagedChannel channel;
     private long clock = 1;
@@ -91,8 +100,7 @@ public final class FakeCri implements AutoCloseable {
                 out.onError(Status.NOT_FOUND.asRuntimeException());
                 return;
             }
-            reply(out, PodSandboxStatusResponse.newBuilder().setStatus(PodSandboxStatus.newBuilder().setId(s.getId())
-                    .setState(s.getState()).setNetwork(PodSandboxNetworkStatus.newBuilder().setIp("10.9.9.9"))).build());
+            reply(out, PodSandboxStatusResponse.newBuilder().setStatus(sandboxStatus(s)).build());
         }
 
         @Override
@@ -131,19 +139,27 @@ public final class FakeCri implements AutoCloseable {
             String id = UUID.randomUUID().toString().replace("-", "");
             containers.put(id, ContainerStatus.newBuilder().setId(id).setMetadata(r.getConfig().getMetadata())
                     .setState(ContainerState.CONTAINER_CREATED).setCreatedAt(tick()).setImage(r.getConfig().getImage())
-                    .putAllLabels(r.getConfig().getLabelsMap()).putAllAnnotations(r.getConfig().getAnnotationsMap())
-                    .setMessage(String.join(" ", r.getConfig().getArgsList())).build());
+                    .setImageRef(r.getConfig().getImage().getImage())
+                    .setLogPath(r.getSandboxConfig().getLogDirectory().isEmpty() ? "" : r.getSandboxConfig().getLogDirectory() + "/" + r.getConfig().getLogPath())
+                    .putAllLabels(r.getConfig().getLabelsMap()).putAllAnnotations(r.getConfig().getAnnotationsMap()).build());
+            commands.put(id, String.join(" ", r.getConfig().getArgsList()));
             containerSandbox.put(id, r.getPodSandboxId());
             reply(out, CreateContainerResponse.newBuilder().setContainerId(id).build());
+            publish(id, ContainerEventType.CONTAINER_CREATED_EVENT);
         }
 
         @Override
         public void startContainer(StartContainerRequest r, StreamObserver<StartContainerResponse> out) {
             count("StartContainer");
-            containers.computeIfPresent(r.getContainerId(), (k, s) -> s.getMessage().matches("exit [0-9]+")
-                    ? exited(s, Integer.parseInt(s.getMessage().substring(5)))
+            String command = commands.getOrDefault(r.getContainerId(), "");
+            containers.computeIfPresent(r.getContainerId(), (k, s) -> command.matches("exit [0-9]+")
+                    ? exited(s.toBuilder().setStartedAt(tick()).build(), Integer.parseInt(command.substring(5)))
                     : s.toBuilder().setState(ContainerState.CONTAINER_RUNNING).setStartedAt(tick()).build());
             reply(out, StartContainerResponse.getDefaultInstance());
+            publish(r.getContainerId(), ContainerEventType.CONTAINER_STARTED_EVENT);
+            if (command.matches("exit [0-9]+")) {
+                publish(r.getContainerId(), ContainerEventType.CONTAINER_STOPPED_EVENT);
+            }
         }
 
         @Override
@@ -151,14 +167,19 @@ public final class FakeCri implements AutoCloseable {
             count("StopContainer");
             containers.computeIfPresent(r.getContainerId(), (k, s) -> exited(s, 143));
             reply(out, StopContainerResponse.getDefaultInstance());
+            publish(r.getContainerId(), ContainerEventType.CONTAINER_STOPPED_EVENT);
         }
 
         @Override
         public void removeContainer(RemoveContainerRequest r, StreamObserver<RemoveContainerResponse> out) {
             count("RemoveContainer");
+            String sandbox = containerSandbox.get(r.getContainerId());
             containers.remove(r.getContainerId());
             containerSandbox.remove(r.getContainerId());
             reply(out, RemoveContainerResponse.getDefaultInstance());
+            if (sandbox != null) {
+                publishFor(sandbox, r.getContainerId(), ContainerEventType.CONTAINER_DELETED_EVENT);
+            }
         }
 
         @Override
@@ -188,6 +209,25 @@ public final class FakeCri implements AutoCloseable {
             count("Status");
             reply(out, statusAnswer);
         }
+
+        @Override
+        public void getContainerEvents(GetEventsRequest r, StreamObserver<ContainerEventResponse> out) {
+            count("GetContainerEvents");
+            if (eventsUnimplemented) {
+                out.onError(Status.UNIMPLEMENTED.asRuntimeException());
+                return;
+            }
+            subscribers.add(out);
+            if (out instanceof io.grpc.stub.ServerCallStreamObserver<ContainerEventResponse> call) {
+                call.setOnCancelHandler(() -> subscribers.remove(out));
+            }
+        }
+    }
+
+    private static PodSandboxStatus sandboxStatus(PodSandbox s) {
+        return PodSandboxStatus.newBuilder().setId(s.getId()).setMetadata(s.getMetadata()).setState(s.getState())
+                .setCreatedAt(s.getCreatedAt()).putAllLabels(s.getLabelsMap()).putAllAnnotations(s.getAnnotationsMap())
+                .setNetwork(PodSandboxNetworkStatus.newBuilder().setIp("10.9.9.9")).build();
     }
 
     private ContainerStatus exited(ContainerStatus s, int code) {
@@ -210,6 +250,10 @@ public final class FakeCri implements AutoCloseable {
         @Override
         public void pullImage(PullImageRequest r, StreamObserver<PullImageResponse> out) {
             count("PullImage");
+            if (failingPulls.contains(r.getImage().getImage())) {
+                out.onError(Status.NOT_FOUND.withDescription("no such image in the registry").asRuntimeException());
+                return;
+            }
             images.add(r.getImage().getImage());
             reply(out, PullImageResponse.newBuilder().setImageRef("sha256:" + r.getImage().getImage().hashCode()).build());
         }
@@ -243,5 +287,77 @@ public final class FakeCri implements AutoCloseable {
     public void close() {
         channel.shutdownNow();
         server.shutdownNow();
+    }
+
+    /** The container exits now with {@code code} (and the runtime's {@code reason}, e.g. OOMKilled, when not null), with its event. */
+    public void exit(String containerId, int code, String reason) {
+        exitQuietly(containerId, code, reason);
+        publish(containerId, ContainerEventType.CONTAINER_STOPPED_EVENT);
+    }
+
+    /** The container exits now, and no event says so (as when a stream lost it): only a relist can notice. */
+    public void exitQuietly(String containerId, int code, String reason) {
+        containers.computeIfPresent(containerId, (k, s) -> {
+            ContainerStatus e = exited(s, code);
+            return reason == null ? e : e.toBuilder().setReason(reason).build();
+        });
+    }
+
+    /** The id of the newest container named {@code name} of the pod with this uid, or null. */
+    public String containerOf(String podUid, String name) {
+        return containers.values().stream()
+                .filter(c -> c.getMetadata().getName().equals(name) && podUid.equals(c.getLabelsOrDefault("io.kubernetes.pod.uid", "")))
+                .max(java.util.Comparator.comparingLong(ContainerStatus::getCreatedAt)).map(ContainerStatus::getId).orElse(null);
+    }
+
+    /** How many event subscriptions are open. */
+    public int subscribers() {
+        return subscribers.size();
+    }
+
+    /** Ends every event subscription with {@code status}, as a runtime that restarts does. */
+    public void breakEventStreams(Status status) {
+        for (StreamObserver<ContainerEventResponse> s : subscribers) {
+            subscribers.remove(s);
+            try {
+                s.onError(status.asRuntimeException());
+            } catch (RuntimeException e) {
+                // gone already
+            }
+        }
+    }
+
+    private void publish(String containerId, ContainerEventType type) {
+        String sandbox = containerSandbox.get(containerId);
+        if (sandbox != null) {
+            publishFor(sandbox, containerId, type);
+        }
+    }
+
+    private void publishFor(String sandboxId, String containerId, ContainerEventType type) {
+        if (subscribers.isEmpty()) {
+            return;
+        }
+        ContainerEventResponse.Builder b = ContainerEventResponse.newBuilder().setContainerId(containerId).setContainerEventType(type)
+                .setCreatedAt(tick());
+        PodSandbox s = sandboxes.get(sandboxId);
+        if (s != null) {
+            b.setPodSandboxStatus(sandboxStatus(s));
+        }
+        containers.forEach((id, c) -> {
+            if (sandboxId.equals(containerSandbox.get(id))) {
+                b.addContainersStatuses(c);
+            }
+        });
+        ContainerEventResponse event = b.build();
+        for (StreamObserver<ContainerEventResponse> o : subscribers) {
+            try {
+                synchronized (o) {
+                    o.onNext(event);
+                }
+            } catch (RuntimeException e) {
+                subscribers.remove(o);
+            }
+        }
     }
 }

@@ -1,0 +1,332 @@
+package dev.berth.agent.status;
+
+import dev.berth.agent.pod.QosClass;
+import dev.berth.cri.v1.PodSandboxState;
+import io.fabric8.kubernetes.api.model.Container;
+import io.fabric8.kubernetes.api.model.ContainerState;
+import io.fabric8.kubernetes.api.model.ContainerStateRunning;
+import io.fabric8.kubernetes.api.model.ContainerStateTerminated;
+import io.fabric8.kubernetes.api.model.ContainerStateWaiting;
+import io.fabric8.kubernetes.api.model.ContainerStatus;
+import io.fabric8.kubernetes.api.model.HostIP;
+import io.fabric8.kubernetes.api.model.Pod;
+import io.fabric8.kubernetes.api.model.PodCondition;
+import io.fabric8.kubernetes.api.model.PodIP;
+import io.fabric8.kubernetes.api.model.PodSpec;
+import io.fabric8.kubernetes.api.model.PodStatus;
+import java.time.Clock;
+import java.time.Instant;
+import java.time.temporal.ChronoUnit;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Objects;
+import java.util.Set;
+import java.util.function.Supplier;
+
+/**
+ * A pod's API status from what the agent knows of it: its spec, the status written before
+ * (times that must not move: startTime, the conditions' lastTransitionTime), what the
+ * runtime reports (the pod's {@link PodSnapshot}) and why containers wait. Pure: the clock,
+ * the node's addresses, the runtime's name and the termination messages come in from
+ * outside, so every rule below is a unit test.
+ *
+ * <p>The phase follows the kubelet's rules: Pending while an init container has not
+ * completed or a container waits to be created; Running once every container started and
+ * one runs (or, restartPolicy Always or OnFailure, all are being restarted); Succeeded when
+ * all terminated with 0 and none is restarted; Failed when restartPolicy Never leaves a failed
+ * container or init container. A terminal phase is never left. Ready is ContainersReady:
+ * every container runs (there are no readiness probes or readiness gates yet).
+ */
+public final class PodStatusBuilder {
+    /** The condition types the agent owns; other types in the previous status are kept as they are. */
+    static final Set<String> OWNED = Set.of("PodScheduled", "PodReadyToStartContainers", "Initialized", "ContainersReady", "Ready");
+
+    /** Finds the message of a terminated container run. */
+    @FunctionalInterface
+    public interface Messages {
+        Messages NONE = (uid, spec, cri) -> cri.getMessage();
+
+        /** The termination message of run {@code cri} of container {@code spec} of pod {@code podUid}. */
+        String message(String podUid, Container spec, dev.berth.cri.v1.ContainerStatus cri);
+    }
+
+    private final Supplier<String> runtimeName;
+    private final Supplier<List<String>> hostIps;
+    private final Clock clock;
+
+    /**
+     * @param runtimeName the runtime's name from CRI Version (berth, containerd, cri-o): the scheme of container ids
+     * @param hostIps the node's addresses for hostIP/hostIPs (and podIPs of host-network pods), first the primary
+     */
+    public PodStatusBuilder(Supplier<String> runtimeName, Supplier<List<String>> hostIps, Clock clock) {
+        this.runtimeName = runtimeName;
+        this.hostIps = hostIps;
+        this.clock = clock;
+    }
+
+    /** The status of {@code pod} now; {@code previous} may be null (never written). */
+    public PodStatus build(Pod pod, PodStatus previous, PodSnapshot snapshot, Messages messages) {
+        PodSpec spec = pod.getSpec();
+        PodStatus prev = previous != null ? previous : new PodStatus();
+        String uid = pod.getMetadata().getUid();
+        String now = time(clock.instant());
+        boolean hasInit = !spec.getInitContainers().isEmpty();
+        List<ContainerStatus> init = new ArrayList<>();
+        for (Container c : spec.getInitContainers()) {
+            init.add(container(uid, c, find(prev.getInitContainerStatuses(), c.getName()), snapshot, messages, hasInit, true,
+                    spec.getRestartPolicy()));
+        }
+        List<ContainerStatus> app = new ArrayList<>();
+        for (Container c : spec.getContainers()) {
+            app.add(container(uid, c, find(prev.getContainerStatuses(), c.getName()), snapshot, messages, hasInit, false,
+                    spec.getRestartPolicy()));
+        }
+        String phase = phase(spec, init, app);
+        if ("Succeeded".equals(prev.getPhase()) || "Failed".equals(prev.getPhase())) {
+            phase = prev.getPhase(); // a terminal phase is never left
+        }
+
+        PodStatus s = new PodStatus();
+        s.setPhase(phase);
+        s.setQosClass(QosClass.of(spec).apiName());
+        s.setStartTime(prev.getStartTime() != null ? prev.getStartTime() : now);
+        s.setInitContainerStatuses(init);
+        s.setContainerStatuses(app);
+
+        List<String> hosts = hostIps.get();
+        if (hosts.isEmpty() && prev.getHostIP() != null) {
+            s.setHostIP(prev.getHostIP());
+            s.setHostIPs(prev.getHostIPs());
+        } else if (!hosts.isEmpty()) {
+            s.setHostIP(hosts.get(0));
+            s.setHostIPs(hosts.stream().map(HostIP::new).toList());
+        }
+        List<String> podIps = Boolean.TRUE.equals(spec.getHostNetwork()) ? hosts : sandboxIps(snapshot);
+        if (podIps.isEmpty() && prev.getPodIP() != null) {
+            // between sandboxes the pod keeps the address it had, as the kubelet reports it
+            s.setPodIP(prev.getPodIP());
+            s.setPodIPs(prev.getPodIPs());
+        } else if (!podIps.isEmpty()) {
+            s.setPodIP(podIps.get(0));
+            s.setPodIPs(podIps.stream().map(PodIP::new).toList());
+        }
+
+        boolean succeeded = "Succeeded".equals(phase);
+        List<PodCondition> conditions = new ArrayList<>();
+        for (PodCondition c : prev.getConditions()) {
+            if (!OWNED.contains(c.getType())) {
+                conditions.add(c);
+            }
+        }
+        boolean sandboxReady = snapshot.sandbox() != null && snapshot.sandbox().getState() == PodSandboxState.SANDBOX_READY;
+        conditions.add(condition(prev, "PodReadyToStartContainers", sandboxReady, null, null, now));
+        List<String> incomplete = init.stream().filter(c -> !completed(c)).map(ContainerStatus::getName).toList();
+        boolean initialized = incomplete.isEmpty() || app.stream().anyMatch(PodStatusBuilder::startedOnce);
+        conditions.add(condition(prev, "Initialized", initialized, succeeded ? "PodCompleted" : initialized ? null : "ContainersNotInitialized",
+                initialized ? null : "containers with incomplete status: " + names(incomplete), now));
+        List<String> unready = app.stream().filter(c -> !Boolean.TRUE.equals(c.getReady())).map(ContainerStatus::getName).toList();
+        boolean ready = unready.isEmpty() && !app.isEmpty();
+        String notReadyReason = succeeded ? "PodCompleted" : ready ? null : "ContainersNotReady";
+        String notReadyMessage = ready || succeeded ? null : "containers with unready status: " + names(unready);
+        conditions.add(condition(prev, "Ready", ready, notReadyReason, notReadyMessage, now));
+        conditions.add(condition(prev, "ContainersReady", ready, notReadyReason, notReadyMessage, now));
+        conditions.add(condition(prev, "PodScheduled", true, null, null, now));
+        s.setConditions(conditions);
+        return s;
+    }
+
+    /** The kubelet's getPhase over the container statuses built here (no sidecar containers). */
+    static String phase(PodSpec spec, List<ContainerStatus> init, List<ContainerStatus> app) {
+        int pendingInit = 0;
+        int failedInit = 0;
+        for (ContainerStatus c : init) {
+            ContainerState st = c.getState();
+            if (st.getRunning() != null) {
+                pendingInit++;
+            } else if (st.getTerminated() != null) {
+                if (st.getTerminated().getExitCode() != 0) {
+                    failedInit++;
+                }
+            } else if (st.getWaiting() != null && lastTerminated(c) != null && lastTerminated(c).getExitCode() != 0) {
+                failedInit++;
+            } else {
+                pendingInit++;
+            }
+        }
+        int running = 0;
+        int waiting = 0;
+        int stopped = 0;
+        int succeeded = 0;
+        int unknown = 0;
+        for (ContainerStatus c : app) {
+            ContainerState st = c.getState();
+            if (st.getRunning() != null) {
+                running++;
+            } else if (st.getTerminated() != null) {
+                stopped++;
+                if (st.getTerminated().getExitCode() == 0) {
+                    succeeded++;
+                }
+            } else if (st.getWaiting() != null) {
+                if (lastTerminated(c) != null) {
+                    stopped++;
+                } else {
+                    waiting++;
+                }
+            } else {
+                unknown++;
+            }
+        }
+        String policy = spec.getRestartPolicy() == null ? "Always" : spec.getRestartPolicy();
+        if (failedInit > 0 && policy.equals("Never")) {
+            return "Failed";
+        }
+        if (pendingInit > 0 || failedInit > 0 || waiting > 0) {
+            return "Pending";
+        }
+        if (running > 0 && unknown == 0) {
+            return "Running";
+        }
+        if (running == 0 && stopped > 0 && unknown == 0) {
+            if (policy.equals("Always")) {
+                return "Running"; // every container is being restarted
+            }
+            if (stopped == succeeded) {
+                return "Succeeded";
+            }
+            return policy.equals("Never") ? "Failed" : "Running";
+        }
+        return "Pending";
+    }
+
+    private ContainerStatus container(String uid, Container spec, ContainerStatus prev, PodSnapshot snapshot, Messages messages,
+            boolean hasInit, boolean isInit, String restartPolicy) {
+        List<dev.berth.cri.v1.ContainerStatus> runs = snapshot.runs(spec.getName());
+        Waiting waiting = snapshot.waiting().get(spec.getName());
+        ContainerStatus out = new ContainerStatus();
+        out.setName(spec.getName());
+        out.setImage(spec.getImage());
+        out.setLastState(new ContainerState());
+        out.setReady(false);
+        out.setStarted(false);
+        if (runs.isEmpty()) {
+            Waiting w = waiting != null ? waiting : new Waiting(hasInit ? Waiting.POD_INITIALIZING : Waiting.CONTAINER_CREATING, null);
+            out.setState(waitingState(w));
+            out.setImageID("");
+            out.setRestartCount(prev != null && prev.getRestartCount() != null ? prev.getRestartCount() : 0);
+            if (prev != null && prev.getLastState() != null) {
+                out.setLastState(prev.getLastState());
+            }
+            return out;
+        }
+        dev.berth.cri.v1.ContainerStatus latest = runs.get(0);
+        int attempt = latest.getMetadata().getAttempt();
+        out.setContainerID(containerId(latest.getId()));
+        out.setImageID(latest.getImageRef());
+        out.setRestartCount(attempt);
+        if (runs.size() > 1) {
+            out.setLastState(terminatedState(uid, spec, runs.get(1), messages));
+        } else if (prev != null && Objects.equals(prev.getRestartCount(), attempt) && prev.getLastState() != null) {
+            out.setLastState(prev.getLastState()); // the previous run's record is gone from the runtime, not from the status
+        }
+        switch (latest.getState()) {
+            case CONTAINER_RUNNING -> {
+                ContainerStateRunning r = new ContainerStateRunning();
+                r.setStartedAt(time(latest.getStartedAt()));
+                out.setState(new ContainerState(r, null, null));
+                out.setStarted(true);
+                out.setReady(!isInit);
+            }
+            case CONTAINER_CREATED -> out.setState(waitingState(waiting != null ? waiting : new Waiting(Waiting.CONTAINER_CREATING, null)));
+            default -> {
+                ContainerState terminated = terminatedState(uid, spec, latest, messages);
+                if (waiting != null) {
+                    // to be restarted: it waits (e.g. CrashLoopBackOff) and its run is the last state
+                    out.setState(waitingState(waiting));
+                    out.setLastState(terminated);
+                } else {
+                    out.setState(terminated);
+                    out.setReady(isInit && latest.getExitCode() == 0);
+                }
+            }
+        }
+        return out;
+    }
+
+    private ContainerState terminatedState(String uid, Container spec, dev.berth.cri.v1.ContainerStatus run, Messages messages) {
+        ContainerStateTerminated t = new ContainerStateTerminated();
+        t.setExitCode(run.getExitCode());
+        t.setReason("OOMKilled".equals(run.getReason()) ? "OOMKilled" : run.getExitCode() == 0 ? "Completed" : "Error");
+        String message = messages.message(uid, spec, run);
+        t.setMessage(message == null || message.isEmpty() ? null : message);
+        t.setStartedAt(time(run.getStartedAt()));
+        t.setFinishedAt(time(run.getFinishedAt()));
+        t.setContainerID(containerId(run.getId()));
+        return new ContainerState(null, t, null);
+    }
+
+    private static ContainerState waitingState(Waiting w) {
+        return new ContainerState(null, null, new ContainerStateWaiting(w.message(), w.reason()));
+    }
+
+    private String containerId(String id) {
+        return runtimeName.get() + "://" + id;
+    }
+
+    private static ContainerStateTerminated lastTerminated(ContainerStatus c) {
+        return c.getLastState() == null ? null : c.getLastState().getTerminated();
+    }
+
+    private static boolean completed(ContainerStatus c) {
+        return c.getState().getTerminated() != null && c.getState().getTerminated().getExitCode() == 0;
+    }
+
+    private static boolean startedOnce(ContainerStatus c) {
+        return c.getState().getRunning() != null || c.getState().getTerminated() != null || lastTerminated(c) != null;
+    }
+
+    private static ContainerStatus find(List<ContainerStatus> list, String name) {
+        if (list == null) {
+            return null;
+        }
+        return list.stream().filter(c -> name.equals(c.getName())).findFirst().orElse(null);
+    }
+
+    private static List<String> sandboxIps(PodSnapshot snapshot) {
+        List<String> ips = new ArrayList<>();
+        var sandbox = snapshot.sandbox();
+        if (sandbox != null && sandbox.getState() == PodSandboxState.SANDBOX_READY && sandbox.hasNetwork()
+                && !sandbox.getNetwork().getIp().isEmpty()) {
+            ips.add(sandbox.getNetwork().getIp());
+            sandbox.getNetwork().getAdditionalIpsList().forEach(ip -> ips.add(ip.getIp()));
+        }
+        return ips;
+    }
+
+    /** The condition {@code type}, keeping its lastTransitionTime from {@code prev} while its status stays. */
+    private static PodCondition condition(PodStatus prev, String type, boolean value, String reason, String message, String now) {
+        String status = value ? "True" : "False";
+        PodCondition c = new PodCondition();
+        c.setType(type);
+        c.setStatus(status);
+        c.setReason(reason);
+        c.setMessage(message);
+        PodCondition before = prev.getConditions().stream().filter(p -> type.equals(p.getType())).findFirst().orElse(null);
+        c.setLastTransitionTime(before != null && status.equals(before.getStatus()) && before.getLastTransitionTime() != null
+                ? before.getLastTransitionTime() : now);
+        return c;
+    }
+
+    private static String names(List<String> names) {
+        return "[" + String.join(" ", names) + "]";
+    }
+
+    /** An API time (RFC 3339, whole seconds, UTC) of a CRI time in nanoseconds; null for 0 (never). */
+    static String time(long nanos) {
+        return nanos <= 0 ? null : time(Instant.ofEpochSecond(nanos / 1_000_000_000L, nanos % 1_000_000_000L));
+    }
+
+    static String time(Instant t) {
+        return t.truncatedTo(ChronoUnit.SECONDS).toString();
+    }
+}
