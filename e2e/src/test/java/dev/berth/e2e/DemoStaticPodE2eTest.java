@@ -75,10 +75,11 @@ class DemoStaticPodE2eTest {
         boolean clean = false;
         try (BerthProcess agent = BerthProcess.startAgent(berthDir, "", "--config", config.toString(),
                 "--metrics-address", "127.0.0.1:" + freeLoopbackPort(), "--node-name", NODE, "--pod-manifest-path", manifests.toString())) {
-            // what the first pod of a runtime makes once and later pods share is not the demo's to remove
+            // what the first pod of a runtime (and of an agent: its pods/ directory) makes once and later pods share is not the demo's to remove
             Path ipam = agent.root().resolve("cni/ipam/berth");
             Set<String> madeOnce = Stream.of(ipam, ipam.resolve("last_reserved_ip.0"), ipam.resolve("lock"),
-                    agent.runRoot().resolve("runtimes"), agent.runRoot().resolve("runtimes/runc"))
+                    agent.runRoot().resolve("runtimes"), agent.runRoot().resolve("runtimes/runc"),
+                    agent.root().resolve("agent/pods"))
                     .map(p -> p.toAbsolutePath().normalize().toString()).collect(java.util.stream.Collectors.toSet());
             LeakCensus census = new LeakCensus(agent.root(), agent.runRoot(), BRIDGE, SUBNET, List.of(), Set.of());
             LeakCensus.Snapshot before = census.take();
