@@ -3,7 +3,6 @@ package dev.berth.e2e;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assertions.fail;
 
 import dev.berth.cgroups.CgroupDriver;
 import dev.berth.cgroups.CgroupLayout;
@@ -18,7 +17,6 @@ import dev.berth.cri.v1.PodSandbox;
 import dev.berth.cri.v1.PodSandboxFilter;
 import dev.berth.cri.v1.PodSandboxState;
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -32,7 +30,6 @@ import java.util.concurrent.Callable;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
-import java.util.stream.Stream;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -147,34 +144,21 @@ class AgentQosCgroupsE2eTest {
      */
     private static void cleanUp(Path berthDir, Path manifests, CgroupLayout layout, String cgroupRoot, boolean podsGone)
             throws Exception {
-        try (Stream<Path> files = Files.list(manifests)) {
-            for (Path f : files.toList()) {
-                Files.delete(f);
-            }
-        }
+        AgentTests.emptyDirectory(manifests);
         try {
             if (!podsGone) {
-                removePods(berthDir);
+                AgentTests.removeLeftoverPods(berthDir, berthDir.getParent().resolve("agent.toml"));
             }
         } finally {
             try {
                 killAll(layout, cgroupRoot);
                 new CgroupManager(layout, CgroupDriver.CGROUPFS).remove(cgroupRoot);
             } finally {
-                new ProcessBuilder("ip", "link", "del", BRIDGE).redirectErrorStream(true).start().waitFor();
+                AgentTests.deleteBridge(BRIDGE);
             }
         }
     }
 
-    private static void removePods(Path berthDir) throws Exception {
-        try (BerthProcess daemon = BerthProcess.start(berthDir, "--config", berthDir.getParent().resolve("agent.toml").toString(),
-                "--metrics-address", "")) {
-            for (PodSandbox s : daemon.runtime().listPodSandbox(ListPodSandboxRequest.getDefaultInstance()).getItemsList()) {
-                daemon.runtime().stopPodSandbox(dev.berth.cri.v1.StopPodSandboxRequest.newBuilder().setPodSandboxId(s.getId()).build());
-                daemon.runtime().removePodSandbox(dev.berth.cri.v1.RemovePodSandboxRequest.newBuilder().setPodSandboxId(s.getId()).build());
-            }
-        }
-    }
 
     /** SIGKILLs what is left in the test's cgroup root (only a failed run leaves anything). */
     private static void killAll(CgroupLayout layout, String cgroupRoot) throws InterruptedException {
@@ -258,27 +242,11 @@ class AgentQosCgroupsE2eTest {
     }
 
     private static <T> T await(String what, Callable<T> probe) throws Exception {
-        long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
-        while (System.nanoTime() < deadline) {
-            T value = probe.call();
-            if (value != null) {
-                return value;
-            }
-            Thread.sleep(100);
-        }
-        return fail("never happened: " + what);
+        return AgentTests.await(what, Duration.ofSeconds(60), probe);
     }
 
     /** A busybox image in the store under {@code root}, so the pods need no registry. */
     private void buildImage(Path root) throws IOException, InterruptedException {
-        Path rootfs = dir.resolve("rootfs");
-        Files.createDirectories(rootfs.resolve("bin"));
-        Files.copy(Path.of("/bin/busybox"), rootfs.resolve("bin/busybox"));
-        Files.createSymbolicLink(rootfs.resolve("bin/sh"), Path.of("busybox"));
-        Files.createSymbolicLink(rootfs.resolve("bin/sleep"), Path.of("busybox"));
-        Process build = new ProcessBuilder(BerthProcess.launcher().toString(), "image", "build-rootfs", rootfs.toString(),
-                "--tag", IMAGE, "--root", root.toString()).redirectErrorStream(true).start();
-        String out = new String(build.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        assertEquals(0, build.waitFor(), out);
+        AgentTests.busyboxImage(dir, root, IMAGE);
     }
 }

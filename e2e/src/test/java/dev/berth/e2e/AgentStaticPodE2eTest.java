@@ -2,7 +2,6 @@ package dev.berth.e2e;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assertions.fail;
 
 import dev.berth.cri.v1.Container;
 import dev.berth.cri.v1.ContainerFilter;
@@ -84,7 +83,7 @@ class AgentStaticPodE2eTest {
                 + "default_bridge = \"" + BRIDGE + "\"\ndefault_subnet = \"" + SUBNET + "\"\n"
                 + "[agent]\ncgroups_per_qos = false\npod_logs_dir = \"" + logs + "\"\nmanifest_rescan_interval = \"2s\"\n");
         try (BerthProcess agent = BerthProcess.startAgent(berthDir, "", "--config", config.toString(),
-                "--metrics-address", "127.0.0.1:" + freeLoopbackPort(), "--node-name", NODE, "--pod-manifest-path", manifests.toString())) {
+                "--metrics-address", "127.0.0.1:" + AgentTests.freeLoopbackPort(), "--node-name", NODE, "--pod-manifest-path", manifests.toString())) {
             // a first pod, run and removed, makes what the runtime makes once for all pods (IPAM state, runtime roots)
             Files.writeString(manifests.resolve("warm-up.json"), "{\"apiVersion\": \"v1\", \"kind\": \"Pod\", \"metadata\": {\"name\": \"w\"},"
                     + " \"spec\": {\"terminationGracePeriodSeconds\": 0, \"containers\": [{\"name\": \"c\", \"image\": \"" + IMAGE
@@ -156,19 +155,9 @@ class AgentStaticPodE2eTest {
      * on the same directories (without the manifests) removes them; then the test's bridge goes.
      */
     private static void cleanUp(Path berthDir, Path manifests) throws Exception {
-        try (Stream<Path> files = Files.list(manifests)) {
-            for (Path f : files.toList()) {
-                Files.delete(f);
-            }
-        }
-        try (BerthProcess daemon = BerthProcess.start(berthDir, "--config", berthDir.getParent().resolve("agent.toml").toString(),
-                "--metrics-address", "")) {
-            for (PodSandbox s : daemon.runtime().listPodSandbox(ListPodSandboxRequest.getDefaultInstance()).getItemsList()) {
-                daemon.runtime().stopPodSandbox(dev.berth.cri.v1.StopPodSandboxRequest.newBuilder().setPodSandboxId(s.getId()).build());
-                daemon.runtime().removePodSandbox(dev.berth.cri.v1.RemovePodSandboxRequest.newBuilder().setPodSandboxId(s.getId()).build());
-            }
-        }
-        new ProcessBuilder("ip", "link", "del", BRIDGE).redirectErrorStream(true).start().waitFor();
+        AgentTests.emptyDirectory(manifests);
+        AgentTests.removeLeftoverPods(berthDir, berthDir.getParent().resolve("agent.toml"));
+        AgentTests.deleteBridge(BRIDGE);
     }
 
     private static PodSandbox runningSandbox(BerthProcess agent) {
@@ -202,33 +191,12 @@ class AgentStaticPodE2eTest {
     }
 
     private static <T> T await(String what, Callable<T> probe) throws Exception {
-        long deadline = System.nanoTime() + Duration.ofSeconds(90).toNanos();
-        while (System.nanoTime() < deadline) {
-            T value = probe.call();
-            if (value != null) {
-                return value;
-            }
-            Thread.sleep(100);
-        }
-        return fail("never happened: " + what);
+        return AgentTests.await(what, Duration.ofSeconds(90), probe);
     }
 
-    private static int freeLoopbackPort() throws IOException {
-        try (java.net.ServerSocket s = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
-            return s.getLocalPort();
-        }
-    }
 
     /** A busybox image in the store under {@code root}, so the pod needs no registry. */
     private void buildImage(Path root) throws IOException, InterruptedException {
-        Path rootfs = dir.resolve("rootfs");
-        Files.createDirectories(rootfs.resolve("bin"));
-        Files.copy(Path.of("/bin/busybox"), rootfs.resolve("bin/busybox"));
-        Files.createSymbolicLink(rootfs.resolve("bin/sh"), Path.of("busybox"));
-        Files.createSymbolicLink(rootfs.resolve("bin/sleep"), Path.of("busybox"));
-        Process build = new ProcessBuilder(BerthProcess.launcher().toString(), "image", "build-rootfs", rootfs.toString(),
-                "--tag", IMAGE, "--root", root.toString()).redirectErrorStream(true).start();
-        String out = new String(build.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        assertEquals(0, build.waitFor(), out);
+        AgentTests.busyboxImage(dir, root, IMAGE);
     }
 }

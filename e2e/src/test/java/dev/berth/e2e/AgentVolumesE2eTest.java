@@ -3,7 +3,6 @@ package dev.berth.e2e;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assertions.fail;
 
 import dev.berth.cri.v1.Container;
 import dev.berth.cri.v1.ContainerFilter;
@@ -18,14 +17,12 @@ import dev.berth.cri.v1.PodSandboxState;
 import dev.berth.cri.v1.PodSandboxStatusRequest;
 import dev.berth.host.MountTable;
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.Callable;
 import java.util.concurrent.TimeUnit;
-import java.util.stream.Stream;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -174,20 +171,10 @@ class AgentVolumesE2eTest {
 
     /** Whatever a failed run left: a daemon on the same directories removes the pods; the agent's mounts and the bridge go. */
     private static void cleanUp(Path berthDir, Path manifests) throws Exception {
-        try (Stream<Path> files = Files.list(manifests)) {
-            for (Path f : files.toList()) {
-                Files.delete(f);
-            }
-        }
-        try (BerthProcess daemon = BerthProcess.start(berthDir, "--config", berthDir.getParent().resolve("agent.toml").toString(),
-                "--metrics-address", "")) {
-            for (PodSandbox s : daemon.runtime().listPodSandbox(ListPodSandboxRequest.getDefaultInstance()).getItemsList()) {
-                daemon.runtime().stopPodSandbox(dev.berth.cri.v1.StopPodSandboxRequest.newBuilder().setPodSandboxId(s.getId()).build());
-                daemon.runtime().removePodSandbox(dev.berth.cri.v1.RemovePodSandboxRequest.newBuilder().setPodSandboxId(s.getId()).build());
-            }
-        }
+        AgentTests.emptyDirectory(manifests);
+        AgentTests.removeLeftoverPods(berthDir, berthDir.getParent().resolve("agent.toml"));
         dev.berth.host.LinuxMounts.INSTANCE.unmountAllUnder(berthDir);
-        new ProcessBuilder("ip", "link", "del", BRIDGE).redirectErrorStream(true).start().waitFor();
+        AgentTests.deleteBridge(BRIDGE);
     }
 
     private static ExecSyncResponse exec(BerthProcess agent, String id, String... cmd) {
@@ -229,33 +216,11 @@ class AgentVolumesE2eTest {
     }
 
     private static <T> T await(String what, Callable<T> probe) throws Exception {
-        long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
-        AssertionError last = null;
-        while (System.nanoTime() < deadline) {
-            try {
-                T value = probe.call();
-                if (value != null) {
-                    return value;
-                }
-            } catch (AssertionError e) {
-                last = e;
-            }
-            Thread.sleep(100);
-        }
-        return fail("never happened: " + what + (last == null ? "" : " (last: " + last.getMessage() + ")"));
+        return AgentTests.await(what, Duration.ofSeconds(60), probe);
     }
 
     /** A busybox image in the store under {@code root}, so the pod needs no registry. */
     private void buildImage(Path root) throws IOException, InterruptedException {
-        Path rootfs = dir.resolve("rootfs");
-        Files.createDirectories(rootfs.resolve("bin"));
-        Files.createDirectories(rootfs.resolve("etc"));
-        Files.copy(Path.of("/bin/busybox"), rootfs.resolve("bin/busybox"));
-        Files.createSymbolicLink(rootfs.resolve("bin/sh"), Path.of("busybox"));
-        Files.createSymbolicLink(rootfs.resolve("bin/sleep"), Path.of("busybox"));
-        Process build = new ProcessBuilder(BerthProcess.launcher().toString(), "image", "build-rootfs", rootfs.toString(),
-                "--tag", IMAGE, "--root", root.toString()).redirectErrorStream(true).start();
-        String out = new String(build.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        assertEquals(0, build.waitFor(), out);
+        AgentTests.busyboxImage(dir, root, IMAGE);
     }
 }

@@ -3,7 +3,6 @@ package dev.berth.e2e;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assertions.fail;
 
 import dev.berth.cri.v1.ListContainersRequest;
 import dev.berth.cri.v1.ListPodSandboxRequest;
@@ -11,8 +10,6 @@ import dev.berth.cri.v1.PodSandbox;
 import dev.berth.cri.v1.PodSandboxFilter;
 import dev.berth.cri.v1.PodSandboxState;
 import dev.berth.cri.v1.PodSandboxStatusRequest;
-import dev.berth.cri.v1.RemovePodSandboxRequest;
-import dev.berth.cri.v1.StopPodSandboxRequest;
 import dev.berth.e2e.reliability.LeakCensus;
 import java.io.IOException;
 import java.net.ConnectException;
@@ -61,7 +58,7 @@ class DemoStaticPodE2eTest {
                 + "[agent]\ncgroups_per_qos = false\npod_logs_dir = \"" + dir.resolve("logs") + "\"\nmanifest_rescan_interval = \"2s\"\n");
         String shipped = Files.readString(repo.resolve("manifests/demo/berth-demo.yaml"), StandardCharsets.UTF_8);
         assertEquals(1, shipped.split(SHIPPED_PORT, -1).length - 1, "the demo's manifest names its host port once");
-        int port = freeLoopbackPort();
+        int port = AgentTests.freeLoopbackPort();
         String manifest = shipped.replace(SHIPPED_PORT, "hostPort: " + port);
 
         Process build = new ProcessBuilder(repo.resolve("scripts/build-demo-image").toString(), "--root",
@@ -74,7 +71,7 @@ class DemoStaticPodE2eTest {
         HttpRequest get = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/")).timeout(Duration.ofSeconds(5)).build();
         boolean clean = false;
         try (BerthProcess agent = BerthProcess.startAgent(berthDir, "", "--config", config.toString(),
-                "--metrics-address", "127.0.0.1:" + freeLoopbackPort(), "--node-name", NODE, "--pod-manifest-path", manifests.toString())) {
+                "--metrics-address", "127.0.0.1:" + AgentTests.freeLoopbackPort(), "--node-name", NODE, "--pod-manifest-path", manifests.toString())) {
             // what the first pod of a runtime (and of an agent: its pods/ directory) makes once and later pods share is not the demo's to remove
             Path ipam = agent.root().resolve("cni/ipam/berth");
             Set<String> madeOnce = Stream.of(ipam, ipam.resolve("last_reserved_ip.0"), ipam.resolve("lock"),
@@ -134,37 +131,15 @@ class DemoStaticPodE2eTest {
      * nothing left; then the test's bridge goes.
      */
     private static void cleanUp(Path berthDir, Path manifests, Path config, boolean clean) throws Exception {
-        try (Stream<Path> files = Files.list(manifests)) {
-            for (Path f : files.toList()) {
-                Files.delete(f);
-            }
-        }
+        AgentTests.emptyDirectory(manifests);
         if (!clean && Files.isDirectory(berthDir.resolve("root"))) {
-            try (BerthProcess daemon = BerthProcess.start(berthDir, "--config", config.toString(), "--metrics-address", "")) {
-                for (PodSandbox s : daemon.runtime().listPodSandbox(ListPodSandboxRequest.getDefaultInstance()).getItemsList()) {
-                    daemon.runtime().stopPodSandbox(StopPodSandboxRequest.newBuilder().setPodSandboxId(s.getId()).build());
-                    daemon.runtime().removePodSandbox(RemovePodSandboxRequest.newBuilder().setPodSandboxId(s.getId()).build());
-                }
-            }
+            AgentTests.removeLeftoverPods(berthDir, config);
         }
-        new ProcessBuilder("ip", "link", "del", BRIDGE).redirectErrorStream(true).start().waitFor();
+        AgentTests.deleteBridge(BRIDGE);
     }
 
     private static <T> T await(String what, Callable<T> probe) throws Exception {
-        long deadline = System.nanoTime() + Duration.ofSeconds(45).toNanos();
-        while (System.nanoTime() < deadline) {
-            T value = probe.call();
-            if (value != null) {
-                return value;
-            }
-            Thread.sleep(100);
-        }
-        return fail("never happened: " + what);
+        return AgentTests.await(what, Duration.ofSeconds(45), probe);
     }
 
-    private static int freeLoopbackPort() throws IOException {
-        try (java.net.ServerSocket s = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
-            return s.getLocalPort();
-        }
-    }
 }
