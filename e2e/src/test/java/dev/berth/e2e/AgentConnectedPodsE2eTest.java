@@ -293,12 +293,18 @@ class AgentConnectedPodsE2eTest {
                     return s != null && s.getState().getWaiting() != null
                             && "ErrImageNeverPull".equals(s.getState().getWaiting().getReason()) ? s : null;
                 });
+                assertEquals("Container image \"offline/not-here:1\" is not present with pull policy of Never",
+                        never.getState().getWaiting().getMessage());
                 assertNull(never.getContainerID(), "nothing was created");
                 assertEquals("Pending", client.pods().inNamespace(NS).withName("never").get().getStatus().getPhase());
                 Event failed = await("a Failed event", () -> client.v1().events().inNamespace(NS).list().getItems().stream()
                         .filter(e -> "never".equals(e.getInvolvedObject().getName()) && "Failed".equals(e.getReason())).findFirst()
                         .orElse(null));
                 assertEquals("Warning", failed.getType());
+                assertEquals("Error: ErrImageNeverPull", failed.getMessage());
+                assertTrue(client.v1().events().inNamespace(NS).list().getItems().stream().anyMatch(e -> "never".equals(
+                        e.getInvolvedObject().getName()) && "ErrImageNeverPull".equals(e.getReason()) && "Warning".equals(e.getType())),
+                        "the event saying why");
 
                 // 5. a container that exits non-zero, restartPolicy Never
                 Pod fails = await("the failing pod is Failed", () -> {
@@ -312,7 +318,15 @@ class AgentConnectedPodsE2eTest {
                 assertEquals("went wrong\n", terminated.getState().getTerminated().getMessage());
                 assertEquals(0, terminated.getRestartCount());
                 assertFalse(terminated.getReady());
-                assertEquals("False", podCondition(fails, "Ready"));
+                for (String c : List.of("Ready", "ContainersReady")) {
+                    PodCondition notReady = fails.getStatus().getConditions().stream().filter(x -> c.equals(x.getType())).findFirst()
+                            .orElseThrow();
+                    assertEquals("False", notReady.getStatus(), c);
+                    assertEquals("PodFailed", notReady.getReason(), c);
+                }
+                assertEquals("Never", fails.getSpec().getRestartPolicy());
+                assertEquals("berth://" + container(agent, sandboxesNamed(agent, "fails").get(0).getId(), "main").getId(),
+                        terminated.getContainerID());
 
                 // 1. the lease renewed (every 10 s)
                 await("the lease renewed", () -> client.leases().inNamespace("kube-node-lease").withName(NODE).get().getSpec()
