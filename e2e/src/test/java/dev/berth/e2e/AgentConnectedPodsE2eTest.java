@@ -373,6 +373,8 @@ class AgentConnectedPodsE2eTest {
                 client.pods().inNamespace(NS).withName("app").delete();
                 await("the pod's object is deleted", () -> client.pods().inNamespace(NS).withName("app").get() == null ? true : null);
                 assertNull(sandboxOf(agent, appUid), "its sandbox is removed before its object");
+                assertEquals(2, api.requests().stream().filter(r -> r.startsWith("DELETE /api/v1/namespaces/apps/pods/app")).count(),
+                        "the test's delete marked it, the agent's (grace 0) removed it");
                 assertTrue(agent.runtime().listContainers(ListContainersRequest.newBuilder().setFilter(ContainerFilter.newBuilder()
                         .putLabelSelector("io.kubernetes.pod.uid", appUid)).build()).getContainersList().isEmpty(), "its containers");
                 assertFalse(Files.exists(agentState.resolve("pods/" + appUid)), "its volume directory");
