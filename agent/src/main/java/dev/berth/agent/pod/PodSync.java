@@ -267,6 +267,11 @@ public final class PodSync {
                     waiting.put(c.getName(), new Waiting(Waiting.IMAGE_PULL_BACK_OFF, "Back-off pulling image \"" + c.getImage() + "\": "
                             + e.getMessage()));
                     events.event(ref, EventRecorder.NORMAL, "BackOff", "Back-off pulling image \"" + c.getImage() + "\"");
+                } else if (e.reason().equals(Waiting.ERR_IMAGE_NEVER_PULL)) {
+                    // as the kubelet tells it: the event of its own reason says why, Failed names the reason only
+                    waiting.put(c.getName(), new Waiting(e.reason(), e.getMessage()));
+                    events.event(ref, EventRecorder.WARNING, Waiting.ERR_IMAGE_NEVER_PULL, e.getMessage());
+                    events.event(ref, EventRecorder.WARNING, "Failed", "Error: " + e.reason());
                 } else {
                     waiting.put(c.getName(), new Waiting(e.reason(), e.getMessage()));
                     events.event(ref, EventRecorder.WARNING, "Failed", "Error: " + e.reason() + ": " + e.getMessage());
@@ -327,8 +332,8 @@ public final class PodSync {
                 return present.get().getId();
             }
             if (policy.equals("Never")) {
-                throw new ContainerConfigException("ErrImageNeverPull", "container " + c.getName() + ": image " + image
-                        + " is not present and imagePullPolicy is Never");
+                throw new ContainerConfigException(Waiting.ERR_IMAGE_NEVER_PULL, "Container image \"" + image
+                        + "\" is not present with pull policy of Never");
             }
         }
         events.event(ref, EventRecorder.NORMAL, "Pulling", "Pulling image \"" + image + "\"");

@@ -125,9 +125,11 @@ public final class PodStatusBuilder {
         conditions.add(condition(prev, "Initialized", initialized, succeeded ? "PodCompleted" : initialized ? null : "ContainersNotInitialized",
                 initialized ? null : "containers with incomplete status: " + names(incomplete), now));
         List<String> unready = app.stream().filter(c -> !Boolean.TRUE.equals(c.getReady())).map(ContainerStatus::getName).toList();
-        boolean ready = unready.isEmpty() && !app.isEmpty();
-        String notReadyReason = succeeded ? "PodCompleted" : ready ? null : "ContainersNotReady";
-        String notReadyMessage = ready || succeeded ? null : "containers with unready status: " + names(unready);
+        // a Failed pod is not ready even while a container of it still runs (it is being stopped), as the kubelet says
+        boolean failed = "Failed".equals(phase);
+        boolean ready = unready.isEmpty() && !app.isEmpty() && !failed;
+        String notReadyReason = succeeded ? "PodCompleted" : failed ? "PodFailed" : ready ? null : "ContainersNotReady";
+        String notReadyMessage = ready || succeeded || failed ? null : "containers with unready status: " + names(unready);
         conditions.add(condition(prev, "Ready", ready, notReadyReason, notReadyMessage, now));
         conditions.add(condition(prev, "ContainersReady", ready, notReadyReason, notReadyMessage, now));
         conditions.add(condition(prev, "PodScheduled", true, null, null, now));

@@ -101,8 +101,12 @@ class PodWorkersStatusTest {
         workers.update(pod("never", "Always", "img:absent", "Never", "serve"));
         await("ErrImageNeverPull", () -> waitingFor("never", "ErrImageNeverPull"));
         assertEquals("Pending", phase("never"));
-        assertTrue(app("never").getState().getWaiting().getMessage().contains("imagePullPolicy is Never"));
-        assertTrue(events.stream().anyMatch(e -> e.startsWith("never Warning Failed: Error: ErrImageNeverPull")), events.toString());
+        // the kubelet's words, which tools and people search for
+        assertEquals("Container image \"img:absent\" is not present with pull policy of Never",
+                app("never").getState().getWaiting().getMessage());
+        assertTrue(events.contains("never Warning ErrImageNeverPull: Container image \"img:absent\" is not present with pull policy of Never"),
+                events.toString());
+        assertTrue(events.contains("never Warning Failed: Error: ErrImageNeverPull"), events.toString());
     }
 
     @Test

@@ -178,6 +178,19 @@ class PodStatusBuilderTest {
     }
 
     @Test
+    void aFailedPodIsNotReadyWithTheReasonPodFailed() {
+        run(exited("a", 0, 3, ""));
+        run(exited("b", 0, 0, ""));
+        PodStatus s = build(pod("Never", List.of(), List.of("a", "b")), null);
+        assertEquals("Failed", s.getPhase());
+        for (String type : List.of("Ready", "ContainersReady")) {
+            assertEquals("False", condition(s, type).getStatus(), type);
+            assertEquals("PodFailed", condition(s, type).getReason(), type);
+            assertNull(condition(s, type).getMessage(), type);
+        }
+    }
+
+    @Test
     void containersThatAllCompleteSucceedThePod() {
         run(exited("a", 0, 0, ""));
         run(exited("b", 0, 0, ""));

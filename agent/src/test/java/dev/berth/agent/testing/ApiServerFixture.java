@@ -34,13 +34,17 @@ import java.util.regex.Pattern;
  * {@code spec.nodeName=X} return exactly the pods bound to X (the stock mock returns nothing);
  * deleting a pod bound to a node with a grace period only marks it (deletionTimestamp,
  * deletionGracePeriodSeconds), as the API server does, until a delete with grace 0 removes it;
- * a delete with a uid precondition that does not hold is refused with 409. With
+ * a delete with a uid precondition that does not hold is refused with 409; a pod marked so stays
+ * through updates and patches of it or its status (the stock mock removes it at the first). With
  * {@link #ignoreFieldSelectors} it ignores every field selector and returns every pod, as a
  * careless API server could: the agent must check {@code spec.nodeName} itself. Every request
  * is recorded ({@link #requests()}), to count what the agent asks of the API server.
  */
 public final class ApiServerFixture implements AutoCloseable {
     private static final Pattern POD_PATH = Pattern.compile("/api/v1/namespaces/([^/]+)/pods/([^/?]+)(\\?.*)?");
+    private static final Pattern POD_OR_STATUS_PATH = Pattern.compile("/api/v1/namespaces/([^/]+)/pods/([^/?]+)(/status)?(\\?.*)?");
+    /** The finalizer that keeps the stock mock from removing a marked pod while it is updated; never stored or sent. */
+    private static final String HOLD = "berth.dev/test-hold";
 
     private final NodeAwareDispatcher dispatcher = new NodeAwareDispatcher();
     private final KubernetesMockServer server;
@@ -134,7 +138,49 @@ public final class ApiServerFixture implements AutoCloseable {
                     }
                 }
             }
+            if (request.method() == HttpMethod.PATCH || request.method() == HttpMethod.PUT) {
+                Matcher m = POD_OR_STATUS_PATH.matcher(request.getPath());
+                if (m.matches()) {
+                    synchronized (this) {
+                        return updatePod(request, "/api/v1/namespaces/" + m.group(1) + "/pods/" + m.group(2));
+                    }
+                }
+            }
             return super.dispatch(request);
+        }
+
+        private boolean holding;
+
+        /**
+         * A pod's PATCH or PUT (of it or its status). The stock mock removes an object marked for
+         * deletion without finalizers at its next update; a pod marked by {@link #deletePod} must
+         * stay until its delete with grace 0, as on a real API server. So a marked pod gets a
+         * finalizer for the update, taken away again before the result is stored and sent to watches.
+         */
+        private MockResponse updatePod(RecordedRequest request, String path) {
+            AttributeSet key = getKey(path);
+            Map.Entry<AttributeSet, String> current = findResource(key);
+            if (current == null) {
+                return super.dispatch(request);
+            }
+            GenericKubernetesResource stored = Serialization.unmarshal(current.getValue(), GenericKubernetesResource.class);
+            if (stored.getMetadata().getDeletionTimestamp() == null || !stored.getMetadata().getFinalizers().isEmpty()) {
+                return super.dispatch(request);
+            }
+            stored.getMetadata().setFinalizers(new ArrayList<>(List.of(HOLD)));
+            map.put(current.getKey(), Serialization.asJson(stored));
+            holding = true;
+            try {
+                return super.dispatch(request);
+            } finally {
+                holding = false;
+                Map.Entry<AttributeSet, String> after = findResource(key);
+                if (after != null && after.getValue().contains(HOLD)) { // the update failed: the stored pod as it was
+                    GenericKubernetesResource r = Serialization.unmarshal(after.getValue(), GenericKubernetesResource.class);
+                    r.getMetadata().getFinalizers().remove(HOLD);
+                    map.put(after.getKey(), Serialization.asJson(r));
+                }
+            }
         }
 
         /** A pod's DELETE: its uid precondition checked, a bound pod with a grace period marked, not removed. */
@@ -174,6 +220,11 @@ public final class ApiServerFixture implements AutoCloseable {
         public void processEvent(String path, AttributeSet pathAttributes, AttributeSet oldAttributes, GenericKubernetesResource resource,
                 String newState) {
             AttributeSet attributes = pathAttributes;
+            if (holding && newState != null && newState.contains(HOLD)) {
+                resource = Serialization.unmarshal(newState, GenericKubernetesResource.class);
+                resource.getMetadata().getFinalizers().remove(HOLD);
+                newState = Serialization.asJson(resource);
+            }
             if (newState != null) {
                 GenericKubernetesResource r = resource != null ? resource : Serialization.unmarshal(newState, GenericKubernetesResource.class);
                 if ("Pod".equals(r.getKind()) && r.getAdditionalProperties().get("spec") instanceof Map<?, ?> spec

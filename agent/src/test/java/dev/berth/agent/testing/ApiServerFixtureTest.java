@@ -112,6 +112,31 @@ class ApiServerFixtureTest {
     }
 
     @Test
+    void aMarkedPodStaysThroughPatchesOfItsStatusAndUpdates() {
+        Pod p = pod("a", "mine", "n1");
+        p.getSpec().setTerminationGracePeriodSeconds(7L);
+        client.resource(p).create();
+        client.pods().inNamespace("a").withName("mine").delete();
+        // the agent writes the status of a pod it is stopping: a JSON patch of the status subresource
+        String patch = "[{\"op\":\"add\",\"path\":\"/status\",\"value\":{\"phase\":\"Running\"}}]";
+        client.pods().inNamespace("a").withName("mine").subresource("status")
+                .patch(io.fabric8.kubernetes.client.dsl.base.PatchContext.of(io.fabric8.kubernetes.client.dsl.base.PatchType.JSON), patch);
+        Pod after = client.pods().inNamespace("a").withName("mine").get();
+        assertNotNull(after, "a marked pod stays until its delete with grace 0");
+        assertNotNull(after.getMetadata().getDeletionTimestamp());
+        assertEquals("Running", after.getStatus().getPhase());
+        assertTrue(after.getMetadata().getFinalizers().isEmpty(), "no finalizer of the fixture shows: " + after.getMetadata());
+        client.pods().inNamespace("a").withName("mine").edit(x -> new PodBuilder(x).editMetadata().addToLabels("k", "v").endMetadata().build());
+        after = client.pods().inNamespace("a").withName("mine").get();
+        assertNotNull(after, "and through an update");
+        assertEquals("v", after.getMetadata().getLabels().get("k"));
+        assertNotNull(after.getMetadata().getDeletionTimestamp());
+        assertTrue(after.getMetadata().getFinalizers().isEmpty());
+        client.pods().inNamespace("a").withName("mine").withGracePeriod(0).delete();
+        assertNull(client.pods().inNamespace("a").withName("mine").get());
+    }
+
+    @Test
     void unboundPodsAreDeletedAtOnce() {
         client.resource(pod("a", "unbound", null)).create();
         client.pods().inNamespace("a").withName("unbound").delete();
