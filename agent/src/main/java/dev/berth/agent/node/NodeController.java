@@ -48,10 +48,10 @@ public final class NodeController implements AutoCloseable {
      * and the first delay after a failure (it doubles up to the pass's own interval).
      */
     public record Timing(Duration statusUpdate, Duration statusReport, Duration leaseRenew, Duration firstRetry) {
-        /** The kubelet's: the settings' status frequencies, a renewal every fifth of the lease's 40 s. */
+        /** The kubelet's: the settings' status frequencies, a renewal every quarter of the lease's 40 s (10 s). */
         public static Timing of(NodeSettings s) {
             return new Timing(s.statusUpdateFrequency(), s.statusReportFrequency(),
-                    Duration.ofSeconds(NodeLease.DURATION_SECONDS / 5), Duration.ofMillis(200));
+                    Duration.ofSeconds(NodeLease.DURATION_SECONDS / 4), Duration.ofMillis(200));
         }
     }
 

@@ -312,4 +312,10 @@ class NodeControllerTest {
         await("renewals again", () -> dispatcher.count("PUT /apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/" + NODE + " 200")
                 >= renewed + 2);
     }
+
+    @Test
+    void theLeaseIsRenewedEveryTenSecondsAsTheKubeletDoes() {
+        // a quarter of the lease's 40 s: 6 renewals a minute, not 7.5
+        assertEquals(Duration.ofSeconds(10), NodeController.Timing.of(NodeSettings.defaults()).leaseRenew());
+    }
 }
