@@ -116,11 +116,20 @@ public final class PodSync {
         List<PodSandbox> sandboxes = new ArrayList<>(cri.listPodSandboxes(PodTranslation.podSelector(uid)));
         sandboxes.sort(Comparator.comparingLong(PodSandbox::getCreatedAt).reversed());
         Optional<PodSandbox> ready = sandboxes.stream().filter(s -> s.getState() == PodSandboxState.SANDBOX_READY).findFirst();
+        // a finished pod keeps its last sandbox, stopped: nothing is started again and its containers' statuses stay readable
+        Optional<PodSandbox> finished = ready.isEmpty() && !sandboxes.isEmpty() && finished(pod, sandboxes.get(0).getId())
+                ? Optional.of(sandboxes.get(0)) : Optional.empty();
         for (PodSandbox s : sandboxes) {
+            if (finished.isPresent() && s.getId().equals(finished.get().getId())) {
+                continue;
+            }
             if (ready.isEmpty() || !s.getId().equals(ready.get().getId())) {
                 LOG.info("pod {}: removing sandbox {} (attempt {}, {})", name(pod), s.getId(), s.getMetadata().getAttempt(), s.getState());
                 stopAndRemove(s.getId(), PodTranslation.gracePeriodSeconds(pod));
             }
+        }
+        if (finished.isPresent()) {
+            return Outcome.SETTLED;
         }
         // after the removals: a runtime that removes the pod cgroup with a sandbox (berth) may just have done so
         translation.cgroups().ensure(pod);
@@ -162,6 +171,7 @@ public final class PodSync {
                 if ("Never".equals(pod.getSpec().getRestartPolicy())) {
                     LOG.warn("pod {}: init container {} failed (exit {}); restartPolicy Never: the pod stays failed", name(pod),
                             init.getName(), s.getExitCode());
+                    stopFinished(pod, sandboxId);
                     return Outcome.SETTLED;
                 }
                 if (!restartAllowed.test(init.getName())) {
@@ -193,7 +203,46 @@ public final class PodSync {
                 waiting.remove(c.getName()); // ended for good, as its restart policy wants
             }
         }
+        if (outcome == Outcome.SETTLED && ended(pod, latest)) {
+            stopFinished(pod, sandboxId);
+        }
         return outcome;
+    }
+
+    /**
+     * Whether the pod ran to its end in sandbox {@code sandboxId}, as the kubelet decides that a
+     * pod needs no new sandbox: under restartPolicy Never an init container failed or every app
+     * container ended; under OnFailure every app container ended with 0. (Always never ends.)
+     */
+    private boolean finished(Pod pod, String sandboxId) {
+        Map<String, ContainerStatus> latest = latestStatuses(containerRuns(sandboxId));
+        if ("Never".equals(pod.getSpec().getRestartPolicy())) {
+            for (Container init : pod.getSpec().getInitContainers()) {
+                ContainerStatus s = latest.get(init.getName());
+                if (s != null && s.getState() == ContainerState.CONTAINER_EXITED && s.getExitCode() != 0) {
+                    return true;
+                }
+            }
+        }
+        return ended(pod, latest);
+    }
+
+    /** Every app container has run and ended, and none is to be restarted by the pod's restartPolicy. */
+    private static boolean ended(Pod pod, Map<String, ContainerStatus> latest) {
+        for (Container c : pod.getSpec().getContainers()) {
+            ContainerStatus s = latest.get(c.getName());
+            if (s == null || s.getState() == ContainerState.CONTAINER_RUNNING || s.getState() == ContainerState.CONTAINER_CREATED
+                    || restarts(pod, s)) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /** A finished pod's sandbox is stopped, as the kubelet stops it: its IP and network go back, its record stays until the pod goes. */
+    private void stopFinished(Pod pod, String sandboxId) {
+        LOG.info("pod {}: every container has ended for good; stopping sandbox {}", name(pod), sandboxId);
+        cri.stopPodSandbox(sandboxId);
     }
 
     private static boolean restarts(Pod pod, ContainerStatus s) {

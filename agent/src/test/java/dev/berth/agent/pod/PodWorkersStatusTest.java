@@ -153,6 +153,25 @@ class PodWorkersStatusTest {
     }
 
     @Test
+    void aFinishedPodsSandboxIsStoppedAndNoNewOneIsMade() throws Exception {
+        workers.update(pod("job", "Never", "img:1", "IfNotPresent", "exit 0"));
+        workers.update(pod("retry", "OnFailure", "img:1", "IfNotPresent", "exit 0"));
+        await("job Succeeded", () -> phase("job").equals("Succeeded"));
+        await("retry Succeeded", () -> phase("retry").equals("Succeeded"));
+        await("both sandboxes stopped", () -> cri.sandboxes.values().stream()
+                .allMatch(s -> s.getState() == dev.berth.cri.v1.PodSandboxState.SANDBOX_NOTREADY));
+        int runs = cri.calls("RunPodSandbox");
+        workers.resync("uid-job");
+        workers.resync("uid-retry");
+        Thread.sleep(300);
+        await("the workers are idle", workers::idle);
+        assertEquals(runs, cri.calls("RunPodSandbox"), "a finished pod gets no new sandbox");
+        assertEquals(2, cri.sandboxes.size(), "the stopped sandboxes stay until their pods go");
+        assertEquals("Succeeded", phase("job"));
+        assertEquals("Completed", app("job").getState().getTerminated().getReason());
+    }
+
+    @Test
     void aTerminatedPodIsForgotten() throws Exception {
         workers.update(pod("web", "Always", "img:1", "IfNotPresent", "serve"));
         await("web runs", () -> phase("web").equals("Running"));
