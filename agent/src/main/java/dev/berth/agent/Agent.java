@@ -108,7 +108,7 @@ public final class Agent implements AutoCloseable {
         dev.berth.agent.volume.NodeAllocatable allocatable = new dev.berth.agent.volume.NodeAllocatable(
                 NodeResources.get(resources.allocatable(), "cpu"), NodeResources.get(resources.allocatable(), "memory"),
                 NodeResources.get(resources.allocatable(), "ephemeral-storage"));
-        PodVolumes volumes = new PodVolumes(new PodDirs(settings.stateDir()), objects, LinuxMounts.INSTANCE, allocatable, "",
+        PodVolumes volumes = new PodVolumes(new PodDirs(settings.stateDir()), objects, LinuxMounts.INSTANCE, allocatable, settings.clusterDomain(),
                 Path.of("/etc/hosts"), Clock.systemUTC());
         if (live != null) {
             volumes.removeOrphans(live);
@@ -119,7 +119,8 @@ public final class Agent implements AutoCloseable {
         StatusManager status = new StatusManager(api, new PodStatusBuilder(runtimeName, () -> hostIps, Clock.systemUTC()),
                 new TerminationMessages(new PodDirs(settings.stateDir())));
         PodWorkers workers = new PodWorkers(new PodSync(cri,
-                new PodTranslation(facts, settings.podLogsDir(), objects, allocatable, podCgroups), volumes, events), status);
+                new PodTranslation(facts, settings.podLogsDir(), objects, allocatable, podCgroups)
+                        .withClusterDns(settings.clusterDns(), settings.clusterDomain()), volumes, events), status);
         Pleg pleg = new Pleg(cri, workers);
         pleg.start();
         ScheduledExecutorService volumeRefresh = Executors.newSingleThreadScheduledExecutor(r -> {

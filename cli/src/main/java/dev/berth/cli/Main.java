@@ -145,12 +145,19 @@ public final class Main {
                 description = "how often the node's status is computed and, when changed, written (default: 10s)")
         String nodeStatusUpdateFrequency;
 
+        @Option(names = "--cluster-dns", paramLabel = "IP[,IP]", description = "the cluster's DNS servers, for pods of dnsPolicy ClusterFirst")
+        String clusterDns;
+
+        @Option(names = "--cluster-domain", paramLabel = "DOMAIN", description = "the cluster's domain, e.g. cluster.local (the pods' DNS search path)")
+        String clusterDomain;
+
         @Override
         public Integer call() throws Exception {
             BerthConfig cfg = options.load();
             cfg = cfg.withAgent(cfg.agent().withFlags(nodeName, podManifestPath, kubeconfig, endpoint)
                     .withNodeFlags(nodeIp, nodeLabels, registerWithTaints, maxPods, inCluster, systemReserved, kubeReserved, evictionHard,
-                            nodeStatusUpdateFrequency));
+                            nodeStatusUpdateFrequency)
+                    .withClusterDnsFlags(clusterDns, clusterDomain));
             return new NodeAgent(cfg).run();
         }
     }

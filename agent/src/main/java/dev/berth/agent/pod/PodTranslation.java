@@ -90,6 +90,9 @@ public final class PodTranslation {
     private final ObjectSource objects;
     private final NodeAllocatable allocatable;
     private final PodCgroups cgroups;
+    /** The cluster's DNS servers and domain (the kubelet's --cluster-dns and --cluster-domain); none: ClusterFirst falls back to Default. */
+    private List<String> clusterDns = List.of();
+    private String clusterDomain = "";
 
     /**
      * Without an API server and without pod cgroups of the agent's own: env from configMaps and
@@ -122,6 +125,17 @@ public final class PodTranslation {
         this.objects = objects;
         this.allocatable = allocatable;
         this.cgroups = cgroups;
+    }
+
+    /**
+     * Pods of DNS policy ClusterFirst (ClusterFirstWithHostNet on the host network) resolve
+     * through {@code servers} with the search path of {@code domain}, as the kubelet's
+     * --cluster-dns and --cluster-domain give them. Called once, before the first pod.
+     */
+    public PodTranslation withClusterDns(List<String> servers, String domain) {
+        this.clusterDns = List.copyOf(servers);
+        this.clusterDomain = domain == null ? "" : domain;
+        return this;
     }
 
     /** The pods' cgroups. */
@@ -176,7 +190,7 @@ public final class PodTranslation {
         if (!Boolean.TRUE.equals(spec.getHostNetwork())) {
             b.setHostname(hostname(pod));
         }
-        DNSConfig dns = dnsConfig(spec);
+        DNSConfig dns = dnsConfig(spec, meta.getNamespace());
         if (dns != null) {
             b.setDnsConfig(dns);
         }
@@ -234,29 +248,54 @@ public final class PodTranslation {
     }
 
     /**
-     * DNS by policy: None takes only the pod's dnsConfig; Default (and ClusterFirst, since a
-     * standalone agent has no cluster DNS, and a host-network pod without
-     * ClusterFirstWithHostNet) takes the machine's resolver; the pod's dnsConfig is added to it.
+     * DNS by policy, as the kubelet decides it: None takes only the pod's dnsConfig; Default
+     * takes the machine's resolver; ClusterFirst (and ClusterFirstWithHostNet) takes the
+     * cluster's DNS servers with the search path {@code <namespace>.svc.<domain>},
+     * {@code svc.<domain>}, {@code <domain>} before the machine's, and {@code ndots:5}; it
+     * falls back to Default for a host-network pod under plain ClusterFirst and when no cluster
+     * DNS is configured. The pod's dnsConfig is added to any of them (options by name: the
+     * pod's value wins).
      */
-    DNSConfig dnsConfig(PodSpec spec) {
+    DNSConfig dnsConfig(PodSpec spec, String namespace) {
         String policy = spec.getDnsPolicy() == null ? "ClusterFirst" : spec.getDnsPolicy();
+        boolean hostNetwork = Boolean.TRUE.equals(spec.getHostNetwork());
+        boolean cluster = !clusterDns.isEmpty() && (policy.equals("ClusterFirstWithHostNet")
+                || policy.equals("ClusterFirst") && !hostNetwork);
         DNSConfig.Builder b = DNSConfig.newBuilder();
-        if (!policy.equals("None")) {
-            b.addAllServers(node.dnsServers()).addAllSearches(node.dnsSearches()).addAllOptions(node.dnsOptions());
+        List<String> options = new ArrayList<>();
+        if (cluster) {
+            b.addAllServers(clusterDns);
+            if (!clusterDomain.isEmpty()) {
+                b.addSearches(namespace + ".svc." + clusterDomain).addSearches("svc." + clusterDomain).addSearches(clusterDomain);
+            }
+            for (String search : node.dnsSearches()) {
+                if (!b.getSearchesList().contains(search)) {
+                    b.addSearches(search);
+                }
+            }
+            options.add("ndots:5");
+        } else if (!policy.equals("None")) {
+            b.addAllServers(node.dnsServers()).addAllSearches(node.dnsSearches());
+            options.addAll(node.dnsOptions());
         }
         PodDNSConfig extra = spec.getDnsConfig();
         if (extra != null) {
-            b.addAllServers(extra.getNameservers());
-            for (String s : extra.getSearches()) {
-                if (!b.getSearchesList().contains(s)) {
-                    b.addSearches(s);
+            for (String server : extra.getNameservers()) {
+                if (!b.getServersList().contains(server)) {
+                    b.addServers(server);
+                }
+            }
+            for (String search : extra.getSearches()) {
+                if (!b.getSearchesList().contains(search)) {
+                    b.addSearches(search);
                 }
             }
             for (PodDNSConfigOption o : extra.getOptions()) {
-                b.addOptions(o.getValue() == null ? o.getName() : o.getName() + ":" + o.getValue());
+                options.removeIf(existing -> existing.equals(o.getName()) || existing.startsWith(o.getName() + ":"));
+                options.add(o.getValue() == null ? o.getName() : o.getName() + ":" + o.getValue());
             }
         }
-        return b.build();
+        return b.addAllOptions(options).build();
     }
 
     private static NamespaceOption namespaces(PodSpec spec) {

@@ -103,7 +103,25 @@ class PodTranslationTest {
         // ClusterFirst without cluster DNS is the machine's resolver, and the pod's dnsConfig is added
         assertEquals(List.of("192.0.2.53", "198.51.100.1"), c.getDnsConfig().getServersList());
         assertEquals(List.of("example.org", "svc.example"), c.getDnsConfig().getSearchesList());
-        assertEquals(List.of("ndots:1", "ndots:5", "edns0"), c.getDnsConfig().getOptionsList());
+        assertEquals(List.of("ndots:5", "edns0"), c.getDnsConfig().getOptionsList(), "the pod's ndots replaces the machine's");
+    }
+
+    @Test
+    void clusterFirstResolvesThroughTheClusterDnsWithTheNamespacesSearchPath() {
+        PodTranslation cluster = new PodTranslation(NODE, Path.of("/var/log/pods")).withClusterDns(List.of("10.96.0.10"), "cluster.local");
+        PodSandboxConfig c = cluster.sandboxConfig(pod(WEB), 0, KubeletKeys.SOURCE_API);
+        assertEquals(List.of("10.96.0.10", "198.51.100.1"), c.getDnsConfig().getServersList());
+        assertEquals(List.of("shop.svc.cluster.local", "svc.cluster.local", "cluster.local", "example.org", "svc.example"),
+                c.getDnsConfig().getSearchesList(), "the cluster's search path first, then the machine's, then the pod's");
+        assertEquals(List.of("ndots:5", "edns0"), c.getDnsConfig().getOptionsList());
+
+        Pod onHost = pod(WEB.replace("  terminationGracePeriodSeconds: 7\n", "  hostNetwork: true\n"));
+        assertEquals(List.of("192.0.2.53", "198.51.100.1"), cluster.sandboxConfig(onHost, 0, KubeletKeys.SOURCE_API)
+                .getDnsConfig().getServersList(), "plain ClusterFirst on the host network is Default");
+        Pod withHostNet = pod(WEB.replace("  terminationGracePeriodSeconds: 7\n", "  hostNetwork: true\n  dnsPolicy: ClusterFirstWithHostNet\n"));
+        assertEquals("10.96.0.10", cluster.sandboxConfig(withHostNet, 0, KubeletKeys.SOURCE_API).getDnsConfig().getServers(0));
+        Pod byDefault = pod(WEB.replace("  terminationGracePeriodSeconds: 7\n", "  dnsPolicy: Default\n"));
+        assertEquals("192.0.2.53", cluster.sandboxConfig(byDefault, 0, KubeletKeys.SOURCE_API).getDnsConfig().getServers(0));
     }
 
     @Test

@@ -52,7 +52,8 @@ public record BerthConfig(
      */
     public record Agent(String nodeName, Path podManifestPath, Path kubeconfig, String containerRuntimeEndpoint,
                         Path podLogsDir, Duration manifestRescanInterval, Duration runtimeRequestTimeout, Duration imagePullTimeout,
-                        NodeSettings node, boolean inCluster, boolean cgroupsPerQos, String cgroupRoot) {
+                        NodeSettings node, boolean inCluster, boolean cgroupsPerQos, String cgroupRoot, List<String> clusterDns,
+                        String clusterDomain) {
         public Agent {
             if (node == null) {
                 node = NodeSettings.defaults();
@@ -66,7 +67,7 @@ public record BerthConfig(
         public Agent(String nodeName, Path podManifestPath, Path kubeconfig, String containerRuntimeEndpoint,
                      Path podLogsDir, Duration manifestRescanInterval, Duration runtimeRequestTimeout, Duration imagePullTimeout) {
             this(nodeName, podManifestPath, kubeconfig, containerRuntimeEndpoint, podLogsDir, manifestRescanInterval, runtimeRequestTimeout,
-                    imagePullTimeout, NodeSettings.defaults(), false, false, "/");
+                    imagePullTimeout, NodeSettings.defaults(), false, false, "/", List.of(), "");
         }
 
         /** The Node's keys of the {@code [agent]} table. */
@@ -135,7 +136,8 @@ public record BerthConfig(
                     flagEvictionHard != null ? evictionFlag(flagEvictionHard) : node.evictionHard(),
                     update, node.statusReportFrequency(), "option --%s");
             return new Agent(nodeName, podManifestPath, kubeconfig, containerRuntimeEndpoint, podLogsDir, manifestRescanInterval,
-                    runtimeRequestTimeout, imagePullTimeout, n, inCluster || flagInCluster, cgroupsPerQos, cgroupRoot);
+                    runtimeRequestTimeout, imagePullTimeout, n, inCluster || flagInCluster, cgroupsPerQos, cgroupRoot, clusterDns,
+                    clusterDomain);
         }
 
         /** The kubelet's --eviction-hard notation: "signal<value" pairs separated by commas. */
@@ -170,7 +172,9 @@ public record BerthConfig(
                     positive(s.duration("image_pull_timeout", Duration.ofHours(1)), "agent.image_pull_timeout"),
                     readNode(s),
                     s.bool("in_cluster", false),
-                    s.bool("cgroups_per_qos", true), cgroupRoot(s.string("cgroup_root", "/")));
+                    s.bool("cgroups_per_qos", true), cgroupRoot(s.string("cgroup_root", "/")),
+                    clusterDns(s.strings("cluster_dns", List.of()), "config key 'agent.cluster_dns'"),
+                    clusterDomain(s.string("cluster_domain", ""), "config key 'agent.cluster_domain'"));
             a.checkNames("config key 'agent.node_name'", "config key 'agent.container_runtime_endpoint'");
             return a;
         }
@@ -181,7 +185,8 @@ public record BerthConfig(
                     flagManifests != null ? flagManifests.toAbsolutePath() : podManifestPath,
                     flagKubeconfig != null ? flagKubeconfig.toAbsolutePath() : kubeconfig,
                     flagEndpoint != null ? flagEndpoint : containerRuntimeEndpoint,
-                    podLogsDir, manifestRescanInterval, runtimeRequestTimeout, imagePullTimeout, node, inCluster, cgroupsPerQos, cgroupRoot);
+                    podLogsDir, manifestRescanInterval, runtimeRequestTimeout, imagePullTimeout, node, inCluster, cgroupsPerQos, cgroupRoot,
+                    clusterDns, clusterDomain);
             a.checkNames("option --node-name", "option --container-runtime-endpoint");
             return a;
         }
@@ -195,6 +200,55 @@ public record BerthConfig(
             if (!containerRuntimeEndpoint.isEmpty() && !containerRuntimeEndpoint.matches("unix:///.+")) {
                 throw new ConfigException(endpointSetting + " must be a unix:///path endpoint, got \"" + containerRuntimeEndpoint + "\"");
             }
+        }
+
+        /** These settings with the kubelet's --cluster-dns (addresses, comma-separated) and --cluster-domain applied (each non-null one wins). */
+        public Agent withClusterDnsFlags(String flagClusterDns, String flagClusterDomain) {
+            List<String> dns = flagClusterDns == null ? clusterDns
+                    : clusterDns(flagClusterDns.isBlank() ? List.of() : List.of(flagClusterDns.trim().split("\\s*,\\s*")), "option --cluster-dns");
+            String domain = flagClusterDomain == null ? clusterDomain : clusterDomain(flagClusterDomain, "option --cluster-domain");
+            return new Agent(nodeName, podManifestPath, kubeconfig, containerRuntimeEndpoint, podLogsDir, manifestRescanInterval,
+                    runtimeRequestTimeout, imagePullTimeout, node, inCluster, cgroupsPerQos, cgroupRoot, dns, domain);
+        }
+
+        /** IP addresses only (the pods' resolv.conf gets them as nameserver lines). */
+        private static List<String> clusterDns(List<String> servers, String setting) {
+            for (String server : servers) {
+                if (!server.matches("[0-9.]{7,15}|[0-9A-Fa-f.]{0,40}:[0-9A-Fa-f:.]{1,44}") || !isIpLiteral(server)) {
+                    throw new ConfigException(setting + " must list IP addresses, got \"" + server + "\"");
+                }
+            }
+            return List.copyOf(servers);
+        }
+
+        /** An IPv4 dotted quad, or an IPv6 literal (which InetAddress parses without a lookup, since it holds ':'). */
+        private static boolean isIpLiteral(String text) {
+            if (text.indexOf(':') < 0) {
+                String[] octets = text.split("\\.", -1);
+                if (octets.length != 4) {
+                    return false;
+                }
+                for (String o : octets) {
+                    if (o.isEmpty() || o.length() > 3 || Integer.parseInt(o) > 255) {
+                        return false;
+                    }
+                }
+                return true;
+            }
+            try {
+                return java.net.InetAddress.getByName(text) instanceof java.net.Inet6Address;
+            } catch (java.net.UnknownHostException e) {
+                return false;
+            }
+        }
+
+        /** A DNS domain (lower case, dot-separated labels) or empty. */
+        private static String clusterDomain(String domain, String setting) {
+            String d = domain.trim();
+            if (!d.isEmpty() && !d.matches("[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*")) {
+                throw new ConfigException(setting + " must be a DNS domain such as \"cluster.local\", got \"" + domain + "\"");
+            }
+            return d;
         }
 
         private static String cgroupRoot(String root) {
