@@ -163,8 +163,17 @@ public final class CriClient {
 
     /** Pulls {@code image} for a pod; returns the image's reference in the runtime (its id). */
     public String pullImage(String image, PodSandboxConfig sandboxConfig) {
-        return images(pullTimeout).pullImage(PullImageRequest.newBuilder().setImage(ImageSpec.newBuilder().setImage(image))
-                .setSandboxConfig(sandboxConfig).build()).getImageRef();
+        return pullImage(image, sandboxConfig, null);
+    }
+
+    /** Pulls {@code image} for a pod with registry credentials {@code auth} (null: none). */
+    public String pullImage(String image, PodSandboxConfig sandboxConfig, dev.berth.cri.v1.AuthConfig auth) {
+        PullImageRequest.Builder r = PullImageRequest.newBuilder().setImage(ImageSpec.newBuilder().setImage(image))
+                .setSandboxConfig(sandboxConfig);
+        if (auth != null) {
+            r.setAuth(auth);
+        }
+        return images(pullTimeout).pullImage(r.build()).getImageRef();
     }
 
     /** The runtime's image and container filesystems (ImageFsInfo): where images live, for the node's imagefs signals. */

@@ -387,15 +387,47 @@ public final class PodSync {
         }
         events.event(ref, EventRecorder.NORMAL, "Pulling", "Pulling image \"" + image + "\"");
         long began = System.nanoTime();
-        try {
-            String id = cri.pullImage(image, sandboxConfig);
-            events.event(ref, EventRecorder.NORMAL, "Pulled", String.format("Successfully pulled image \"%s\" in %.3fs", image,
-                    (System.nanoTime() - began) / 1e9));
-            return id;
-        } catch (StatusRuntimeException e) {
-            throw new ContainerConfigException("ErrImagePull", "container " + c.getName() + ": pulling " + image + " failed: "
-                    + e.getStatus().getCode() + ": " + e.getStatus().getDescription());
+        StatusRuntimeException failed = null;
+        // each credential of the pod's pull secrets for this registry in turn, as the kubelet tries them; none: anonymous
+        List<dev.berth.cri.v1.AuthConfig> auths = pullCredentials(pod, image);
+        for (dev.berth.cri.v1.AuthConfig auth : auths.isEmpty() ? java.util.Collections.<dev.berth.cri.v1.AuthConfig>singletonList(null) : auths) {
+            try {
+                String id = cri.pullImage(image, sandboxConfig, auth);
+                events.event(ref, EventRecorder.NORMAL, "Pulled", String.format("Successfully pulled image \"%s\" in %.3fs", image,
+                        (System.nanoTime() - began) / 1e9));
+                return id;
+            } catch (StatusRuntimeException e) {
+                failed = e;
+            }
         }
+        throw new ContainerConfigException("ErrImagePull", "container " + c.getName() + ": pulling " + image + " failed: "
+                + failed.getStatus().getCode() + ": " + failed.getStatus().getDescription());
+    }
+
+    /**
+     * The credentials of the pod's imagePullSecrets (in its namespace) for {@code image}'s
+     * registry. A secret that cannot be read is skipped with a warning event, and the pull goes
+     * on without it, as with the kubelet.
+     */
+    private List<dev.berth.cri.v1.AuthConfig> pullCredentials(Pod pod, String image) {
+        List<io.fabric8.kubernetes.api.model.Secret> secrets = new ArrayList<>();
+        for (io.fabric8.kubernetes.api.model.LocalObjectReference r : pod.getSpec().getImagePullSecrets()) {
+            if (r.getName() == null || r.getName().isEmpty()) {
+                continue;
+            }
+            try {
+                Optional<io.fabric8.kubernetes.api.model.Secret> s = translation.objects().secret(pod.getMetadata().getNamespace(), r.getName());
+                if (s.isPresent()) {
+                    secrets.add(s.get());
+                    continue;
+                }
+            } catch (RuntimeException e) {
+                LOG.debug("pod {}: pull secret {}: {}", name(pod), r.getName(), e.toString());
+            }
+            events.event(EventRecorder.podReference(pod, null), EventRecorder.WARNING, "FailedToRetrieveImagePullSecret",
+                    "Unable to retrieve some image pull secrets (" + r.getName() + "); attempting to pull the image may not succeed.");
+        }
+        return PullSecrets.credentials(image, secrets);
     }
 
     /** The API server's default: Always for {@code :latest} or no tag (and no digest), else IfNotPresent. */

@@ -138,6 +138,11 @@ public final class PodTranslation {
         return this;
     }
 
+    /** Where API objects (configMaps, secrets) come from. */
+    public ObjectSource objects() {
+        return objects;
+    }
+
     /** The pods' cgroups. */
     public PodCgroups cgroups() {
         return cgroups;

@@ -33,6 +33,8 @@ public final class FakeCri implements AutoCloseable {
     public final Map<String, String> commands = new ConcurrentHashMap<>();
     /** Images whose pull fails (NOT_FOUND). */
     public final Set<String> failingPulls = ConcurrentHashMap.newKeySet();
+    /** The credentials each successful PullImage carried (the default instance: none), in order. */
+    public final List<dev.berth.cri.v1.AuthConfig> pullAuths = new java.util.concurrent.CopyOnWriteArrayList<>();
     /** GetContainerEvents answers UNIMPLEMENTED, as a runtime without the stream does. */
     public volatile boolean eventsUnimplemented;
     private final List<StreamObserver<ContainerEventResponse>> subscribers = new java.util.concurrent.CopyOnWriteArrayList<>();
@@ -255,6 +257,7 @@ public final class FakeCri implements AutoCloseable {
                 return;
             }
             images.add(r.getImage().getImage());
+            pullAuths.add(r.getAuth());
             reply(out, PullImageResponse.newBuilder().setImageRef("sha256:" + r.getImage().getImage().hashCode()).build());
         }
 
