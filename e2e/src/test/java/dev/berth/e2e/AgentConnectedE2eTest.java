@@ -2,7 +2,6 @@ package dev.berth.e2e;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assertions.fail;
 
 import dev.berth.agent.testing.ApiServerFixture;
 import dev.berth.cri.v1.Container;
@@ -19,7 +18,6 @@ import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.api.model.PodBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -70,7 +68,7 @@ class AgentConnectedE2eTest {
             String other = client.resource(pod("elsewhere", "another-node")).create().getMetadata().getUid();
             String uid = client.resource(pod("web", NODE)).create().getMetadata().getUid();
             try (BerthProcess agent = BerthProcess.startAgent(berthDir, "", "--config", config.toString(), "--metrics-address",
-                    "127.0.0.1:" + freeLoopbackPort(), "--node-name", NODE, "--kubeconfig", kubeconfig.toString())) {
+                    "127.0.0.1:" + AgentTests.freeLoopbackPort(), "--node-name", NODE, "--kubeconfig", kubeconfig.toString())) {
                 PodSandbox first = await("the bound pod runs", () -> runningSandbox(agent, uid));
                 assertEquals("api", first.getLabelsOrThrow("berth.dev/pod-source"));
                 assertEquals(Map.of("io.kubernetes.pod.name", "web", "io.kubernetes.pod.namespace", "apps", "io.kubernetes.pod.uid", uid,
@@ -128,7 +126,7 @@ class AgentConnectedE2eTest {
                 removeAll(runtime);
             }
         } finally {
-            new ProcessBuilder("ip", "link", "del", BRIDGE).redirectErrorStream(true).start().waitFor();
+            AgentTests.deleteBridge(BRIDGE);
         }
     }
 
@@ -137,7 +135,7 @@ class AgentConnectedE2eTest {
         try (BerthProcess daemon = BerthProcess.start(berthDir, "--config", config.toString(), "--metrics-address", "")) {
             removeAll(daemon);
         } finally {
-            new ProcessBuilder("ip", "link", "del", BRIDGE).redirectErrorStream(true).start().waitFor();
+            AgentTests.deleteBridge(BRIDGE);
         }
     }
 
@@ -168,33 +166,12 @@ class AgentConnectedE2eTest {
     }
 
     private static <T> T await(String what, Callable<T> probe) throws Exception {
-        long deadline = System.nanoTime() + Duration.ofSeconds(90).toNanos();
-        while (System.nanoTime() < deadline) {
-            T value = probe.call();
-            if (value != null) {
-                return value;
-            }
-            Thread.sleep(100);
-        }
-        return fail("never happened: " + what);
+        return AgentTests.await(what, Duration.ofSeconds(90), probe);
     }
 
-    private static int freeLoopbackPort() throws IOException {
-        try (java.net.ServerSocket s = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
-            return s.getLocalPort();
-        }
-    }
 
     /** A busybox image in the store under {@code root}, so the pods need no registry. */
     private void buildImage(Path root) throws IOException, InterruptedException {
-        Path rootfs = dir.resolve("rootfs-" + root.getParent().getFileName());
-        Files.createDirectories(rootfs.resolve("bin"));
-        Files.copy(Path.of("/bin/busybox"), rootfs.resolve("bin/busybox"));
-        Files.createSymbolicLink(rootfs.resolve("bin/sh"), Path.of("busybox"));
-        Files.createSymbolicLink(rootfs.resolve("bin/sleep"), Path.of("busybox"));
-        Process build = new ProcessBuilder(BerthProcess.launcher().toString(), "image", "build-rootfs", rootfs.toString(),
-                "--tag", IMAGE, "--root", root.toString()).redirectErrorStream(true).start();
-        String out = new String(build.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        assertEquals(0, build.waitFor(), out);
+        AgentTests.busyboxImage(dir, root, IMAGE);
     }
 }

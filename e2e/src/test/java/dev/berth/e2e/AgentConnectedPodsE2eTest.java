@@ -5,7 +5,6 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assertions.fail;
 
 import dev.berth.agent.testing.ApiServerFixture;
 import dev.berth.cri.v1.Container;
@@ -18,8 +17,6 @@ import dev.berth.cri.v1.ListPodSandboxRequest;
 import dev.berth.cri.v1.PodSandbox;
 import dev.berth.cri.v1.PodSandboxFilter;
 import dev.berth.cri.v1.PodSandboxStatusRequest;
-import dev.berth.cri.v1.RemovePodSandboxRequest;
-import dev.berth.cri.v1.StopPodSandboxRequest;
 import dev.berth.cri.v1.VersionRequest;
 import dev.berth.host.MountTable;
 import io.fabric8.kubernetes.api.model.ConfigMapBuilder;
@@ -431,14 +428,11 @@ class AgentConnectedPodsE2eTest {
 
     /** Whatever a failed run left: the agent leaves its pods running, so a daemon on its directories removes them. */
     private static void cleanUp(Path berthDir, Path config) throws Exception {
-        try (BerthProcess daemon = BerthProcess.start(berthDir, "--config", config.toString(), "--metrics-address", "")) {
-            for (PodSandbox s : daemon.runtime().listPodSandbox(ListPodSandboxRequest.getDefaultInstance()).getItemsList()) {
-                daemon.runtime().stopPodSandbox(StopPodSandboxRequest.newBuilder().setPodSandboxId(s.getId()).build());
-                daemon.runtime().removePodSandbox(RemovePodSandboxRequest.newBuilder().setPodSandboxId(s.getId()).build());
-            }
+        try {
+            AgentTests.removeLeftoverPods(berthDir, config);
         } finally {
             dev.berth.host.LinuxMounts.INSTANCE.unmountAllUnder(berthDir);
-            new ProcessBuilder("ip", "link", "del", BRIDGE).redirectErrorStream(true).start().waitFor();
+            AgentTests.deleteBridge(BRIDGE);
         }
     }
 
@@ -481,32 +475,11 @@ class AgentConnectedPodsE2eTest {
     }
 
     private static <T> T await(String what, Callable<T> probe) throws Exception {
-        long deadline = System.nanoTime() + Duration.ofSeconds(90).toNanos();
-        AssertionError last = null;
-        while (System.nanoTime() < deadline) {
-            try {
-                T value = probe.call();
-                if (value != null) {
-                    return value;
-                }
-            } catch (AssertionError e) {
-                last = e;
-            }
-            Thread.sleep(200);
-        }
-        return fail("never happened: " + what + (last == null ? "" : " (last: " + last.getMessage() + ")"));
+        return AgentTests.await(what, Duration.ofSeconds(90), probe);
     }
 
     /** A busybox image in the store under {@code root}, so the pods need no registry. */
     private void buildImage(Path root) throws IOException, InterruptedException {
-        Path rootfs = dir.resolve("rootfs");
-        Files.createDirectories(rootfs.resolve("bin"));
-        Files.copy(Path.of("/bin/busybox"), rootfs.resolve("bin/busybox"));
-        Files.createSymbolicLink(rootfs.resolve("bin/sh"), Path.of("busybox"));
-        Files.createSymbolicLink(rootfs.resolve("bin/sleep"), Path.of("busybox"));
-        Process build = new ProcessBuilder(BerthProcess.launcher().toString(), "image", "build-rootfs", rootfs.toString(),
-                "--tag", IMAGE, "--root", root.toString()).redirectErrorStream(true).start();
-        String out = new String(build.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        assertEquals(0, build.waitFor(), out);
+        AgentTests.busyboxImage(dir, root, IMAGE);
     }
 }
