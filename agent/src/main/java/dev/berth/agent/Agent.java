@@ -27,6 +27,7 @@ import dev.berth.agent.volume.ApiObjectSource;
 import dev.berth.agent.volume.ObjectSource;
 import dev.berth.agent.volume.PodVolumes;
 import dev.berth.cgroups.CgroupManager;
+import dev.berth.common.DaemonThreads;
 import dev.berth.cri.v1.PodSandbox;
 import dev.berth.cri.v1.VersionResponse;
 import dev.berth.host.LinuxMounts;
@@ -39,7 +40,6 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
@@ -100,7 +100,8 @@ public final class Agent implements AutoCloseable {
             LOG.warn("agent for node {}: the runtime does not answer Version yet: {}", settings.nodeName(), e.getStatus());
         }
         NodeFacts facts = NodeFacts.current();
-        NodeResources resources = NodeResources.of(MachineFacts.current(), settings.stateDir(), settings.node());
+        MachineFacts machine = MachineFacts.current();
+        NodeResources resources = NodeResources.of(machine, settings.stateDir(), settings.node());
         Set<String> live = sandboxUids(cri);
         QosCgroups qosCgroups = settings.cgroupsPerQos() ? qosCgroups(settings, cri, resources, live) : null;
         PodCgroups podCgroups = qosCgroups != null ? qosCgroups : PodCgroups.NONE;
@@ -123,11 +124,7 @@ public final class Agent implements AutoCloseable {
                         .withClusterDns(settings.clusterDns(), settings.clusterDomain()), volumes, events), status);
         Pleg pleg = new Pleg(cri, workers);
         pleg.start();
-        ScheduledExecutorService volumeRefresh = Executors.newSingleThreadScheduledExecutor(r -> {
-            Thread t = new Thread(r, "volume-refresh");
-            t.setDaemon(true);
-            return t;
-        });
+        ScheduledExecutorService volumeRefresh = DaemonThreads.scheduler("volume-refresh");
         long every = PodVolumes.REFRESH_INTERVAL.toMillis();
         volumeRefresh.scheduleWithFixedDelay(() -> {
             try {
@@ -148,7 +145,8 @@ public final class Agent implements AutoCloseable {
         } else if (api == null) {
             LOG.info("agent for node {}: no pod manifest path and no API server: no pods to run", settings.nodeName());
         }
-        NodeController node = api == null ? null : NodeController.start(api, cri, settings.nodeName(), settings.node(), settings.stateDir());
+        NodeController node = api == null ? null : NodeController.start(api, cri, settings.nodeName(), settings.node(), settings.stateDir(),
+                machine);
         if (apiPods != null) {
             apiPods.start();
         }

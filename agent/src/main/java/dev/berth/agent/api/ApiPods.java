@@ -4,6 +4,7 @@ import dev.berth.agent.cri.CriClient;
 import dev.berth.agent.pod.KubeletKeys;
 import dev.berth.agent.pod.PodTranslation;
 import dev.berth.agent.pod.PodWorkers;
+import dev.berth.common.DaemonThreads;
 import dev.berth.cri.v1.PodSandbox;
 import io.fabric8.kubernetes.api.model.DeleteOptionsBuilder;
 import io.fabric8.kubernetes.api.model.Pod;
@@ -19,7 +20,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.Executors;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
@@ -66,11 +66,7 @@ public final class ApiPods implements AutoCloseable {
         this.workers = workers;
         this.cri = cri;
         this.resync = resync;
-        this.scheduler = Executors.newSingleThreadScheduledExecutor(r -> {
-            Thread t = new Thread(r, "api-pods");
-            t.setDaemon(true);
-            return t;
-        });
+        this.scheduler = DaemonThreads.scheduler("api-pods");
         this.mirrors = new MirrorPods(api, nodeName, this::boundPods, resync);
     }
 

@@ -1,6 +1,7 @@
 package dev.berth.agent.api;
 
 import dev.berth.agent.pod.KubeletKeys;
+import dev.berth.common.DaemonThreads;
 import io.fabric8.kubernetes.api.model.DeleteOptionsBuilder;
 import io.fabric8.kubernetes.api.model.Node;
 import io.fabric8.kubernetes.api.model.OwnerReferenceBuilder;
@@ -15,7 +16,6 @@ import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.Executors;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
@@ -54,11 +54,7 @@ public final class MirrorPods implements AutoCloseable {
         this.nodeName = nodeName;
         this.apiPods = apiPods;
         this.resync = resync;
-        this.scheduler = Executors.newSingleThreadScheduledExecutor(r -> {
-            Thread t = new Thread(r, "mirror-pods");
-            t.setDaemon(true);
-            return t;
-        });
+        this.scheduler = DaemonThreads.scheduler("mirror-pods");
     }
 
     void start() {

@@ -7,6 +7,7 @@ import dev.berth.cgroups.CgroupLayout;
 import dev.berth.cgroups.CgroupManager;
 import dev.berth.cgroups.Resources;
 import dev.berth.common.BerthException;
+import dev.berth.common.DaemonThreads;
 import io.fabric8.kubernetes.api.model.Pod;
 import java.io.IOException;
 import java.nio.file.DirectoryStream;
@@ -21,7 +22,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeSet;
-import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
@@ -100,11 +100,7 @@ public final class QosCgroups implements PodCgroups, AutoCloseable {
      */
     public synchronized void start() {
         createTree();
-        retries = Executors.newSingleThreadScheduledExecutor(r -> {
-            Thread t = new Thread(r, "agent-cgroup-retries");
-            t.setDaemon(true);
-            return t;
-        });
+        retries = DaemonThreads.scheduler("agent-cgroup-retries");
         long every = RETRY_INTERVAL.toMillis();
         retries.scheduleWithFixedDelay(this::retryLeftoversQuietly, every, every, TimeUnit.MILLISECONDS);
         LOG.info("pod cgroups under {} ({})", kubepods, cgroups.describe());

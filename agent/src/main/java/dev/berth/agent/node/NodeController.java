@@ -1,6 +1,7 @@
 package dev.berth.agent.node;
 
 import dev.berth.agent.cri.CriClient;
+import dev.berth.common.DaemonThreads;
 import dev.berth.cri.v1.ImageFsInfoResponse;
 import dev.berth.cri.v1.RuntimeCondition;
 import dev.berth.cri.v1.StatusResponse;
@@ -24,7 +25,6 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
@@ -67,8 +67,8 @@ public final class NodeController implements AutoCloseable {
     private final Map<String, Long> systemReserved;
     private final Map<String, Long> kubeReserved;
     private final NodeLease lease;
-    private final ScheduledExecutorService statusThread = Executors.newSingleThreadScheduledExecutor(r -> daemon(r, "berth-node-status"));
-    private final ScheduledExecutorService leaseThread = Executors.newSingleThreadScheduledExecutor(r -> daemon(r, "berth-node-lease"));
+    private final ScheduledExecutorService statusThread = DaemonThreads.scheduler("berth-node-status");
+    private final ScheduledExecutorService leaseThread = DaemonThreads.scheduler("berth-node-lease");
 
     // status thread only
     private Node node;
@@ -98,14 +98,23 @@ public final class NodeController implements AutoCloseable {
         this.lease = new NodeLease(api, nodeName, clock);
     }
 
-    /** Starts registering and reporting the node {@code nodeName}; {@code stateDir} is on the node's filesystem (nodefs). */
-    public static NodeController start(KubernetesClient api, CriClient cri, String nodeName, NodeSettings settings, Path stateDir) {
-        return start(api, cri, nodeName, settings, stateDir, Timing.of(settings));
+    /**
+     * Starts registering and reporting the node {@code nodeName} of the machine {@code facts}
+     * (read once by the caller); {@code stateDir} is on the node's filesystem (nodefs).
+     */
+    public static NodeController start(KubernetesClient api, CriClient cri, String nodeName, NodeSettings settings, Path stateDir,
+            MachineFacts facts) {
+        return start(api, cri, nodeName, settings, stateDir, Timing.of(settings), facts);
     }
 
     /** The same with other intervals (tests). */
     public static NodeController start(KubernetesClient api, CriClient cri, String nodeName, NodeSettings settings, Path stateDir, Timing timing) {
-        NodeController c = new NodeController(api, cri, nodeName, settings, stateDir, timing, Clock.systemUTC(), MachineFacts.current());
+        return start(api, cri, nodeName, settings, stateDir, timing, MachineFacts.current());
+    }
+
+    private static NodeController start(KubernetesClient api, CriClient cri, String nodeName, NodeSettings settings, Path stateDir,
+            Timing timing, MachineFacts facts) {
+        NodeController c = new NodeController(api, cri, nodeName, settings, stateDir, timing, Clock.systemUTC(), facts);
         c.statusThread.execute(c::statusPass);
         c.leaseThread.execute(c::leasePass);
         return c;
@@ -114,12 +123,6 @@ public final class NodeController implements AutoCloseable {
     /** The node's IPs (its InternalIP addresses), as pods report them in hostIPs. */
     public List<String> nodeIPs() {
         return ips;
-    }
-
-    private static Thread daemon(Runnable r, String name) {
-        Thread t = new Thread(r, name);
-        t.setDaemon(true);
-        return t;
     }
 
     private Duration retryDelay(int failures, Duration interval) {

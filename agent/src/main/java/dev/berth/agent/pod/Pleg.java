@@ -1,6 +1,7 @@
 package dev.berth.agent.pod;
 
 import dev.berth.agent.cri.CriClient;
+import dev.berth.common.DaemonThreads;
 import dev.berth.cri.v1.ContainerEventResponse;
 import dev.berth.cri.v1.ContainerStatus;
 import dev.berth.cri.v1.PodSandbox;
@@ -12,7 +13,6 @@ import java.util.HashSet;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Set;
-import java.util.concurrent.Executors;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledFuture;
@@ -70,11 +70,7 @@ public final class Pleg implements AutoCloseable {
         this.workers = workers;
         this.relistWithEvents = relistWithEvents;
         this.relistWithoutEvents = relistWithoutEvents;
-        this.scheduler = Executors.newSingleThreadScheduledExecutor(r -> {
-            Thread t = new Thread(r, "pleg");
-            t.setDaemon(true);
-            return t;
-        });
+        this.scheduler = DaemonThreads.scheduler("pleg");
     }
 
     /** Subscribes to the runtime's events and starts relisting. */

@@ -2,6 +2,7 @@ package dev.berth.agent.pod;
 
 import dev.berth.agent.status.PodKnowledge;
 import dev.berth.agent.status.PodStatusListener;
+import dev.berth.common.DaemonThreads;
 import io.fabric8.kubernetes.api.model.Pod;
 import java.time.Duration;
 import java.util.HashMap;
@@ -53,14 +54,8 @@ public final class PodWorkers implements AutoCloseable {
         this.sync = sync;
         this.listener = listener;
         AtomicInteger n = new AtomicInteger();
-        this.pool = Executors.newCachedThreadPool(r -> daemon(r, "pod-worker-" + n.incrementAndGet()));
-        this.timer = Executors.newSingleThreadScheduledExecutor(r -> daemon(r, "pod-worker-timer"));
-    }
-
-    private static Thread daemon(Runnable r, String name) {
-        Thread t = new Thread(r, name);
-        t.setDaemon(true);
-        return t;
+        this.pool = Executors.newCachedThreadPool(r -> DaemonThreads.named("pod-worker-" + n.incrementAndGet()).newThread(r));
+        this.timer = DaemonThreads.scheduler("pod-worker-timer");
     }
 
     /** The pod with this uid should run as {@code pod} says. */

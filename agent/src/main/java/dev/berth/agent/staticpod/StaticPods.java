@@ -4,6 +4,7 @@ import dev.berth.agent.cri.CriClient;
 import dev.berth.agent.pod.KubeletKeys;
 import dev.berth.agent.pod.PodTranslation;
 import dev.berth.agent.pod.PodWorkers;
+import dev.berth.common.DaemonThreads;
 import dev.berth.cri.v1.PodSandbox;
 import io.fabric8.kubernetes.api.model.Pod;
 import io.grpc.StatusRuntimeException;
@@ -25,7 +26,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
-import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
@@ -73,11 +73,7 @@ public final class StaticPods implements AutoCloseable {
         this.workers = workers;
         this.cri = cri;
         this.rescanInterval = rescanInterval;
-        this.scheduler = Executors.newSingleThreadScheduledExecutor(r -> {
-            Thread t = new Thread(r, "static-pods");
-            t.setDaemon(true);
-            return t;
-        });
+        this.scheduler = DaemonThreads.scheduler("static-pods");
     }
 
     /** {@code listener} is told the static pods after each reconcile (set it before {@link #start()}). */

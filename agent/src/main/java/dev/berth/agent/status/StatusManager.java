@@ -1,6 +1,7 @@
 package dev.berth.agent.status;
 
 import dev.berth.agent.pod.KubeletKeys;
+import dev.berth.common.DaemonThreads;
 import dev.berth.common.Json;
 import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.api.model.PodStatus;
@@ -18,7 +19,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.Executors;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
@@ -73,11 +73,7 @@ public final class StatusManager implements PodStatusListener, AutoCloseable {
         this.api = api;
         this.builder = builder;
         this.messages = messages;
-        this.writer = Executors.newSingleThreadScheduledExecutor(r -> {
-            Thread t = new Thread(r, "pod-status-writer");
-            t.setDaemon(true);
-            return t;
-        });
+        this.writer = DaemonThreads.scheduler("pod-status-writer");
     }
 
     @Override
