@@ -66,6 +66,8 @@ public final class Agent implements AutoCloseable {
     private final Pleg pleg;
     private final StatusManager status;
     private final EventRecorder events;
+    /** The kubelet HTTP API (null: not configured); set once started, after the rest of the agent. */
+    private dev.berth.agent.server.KubeletServer httpApi;
 
     private Agent(StateLock lock, PodWorkers workers, StaticPods staticPods, ScheduledExecutorService volumeRefresh,
             NodeController node, ApiPods apiPods, QosCgroups qosCgroups, Pleg pleg, StatusManager status, EventRecorder events) {
@@ -150,7 +152,20 @@ public final class Agent implements AutoCloseable {
         if (apiPods != null) {
             apiPods.start();
         }
-        return new Agent(lock, workers, staticPods, volumeRefresh, node, apiPods, qosCgroups, pleg, status, events);
+        Agent agent = new Agent(lock, workers, staticPods, volumeRefresh, node, apiPods, qosCgroups, pleg, status, events);
+        // the kubelet HTTP API: /healthz, /metrics (the agent's registry), /metrics/probes (the
+        // prober's registry), exec/attach/portForward through the runtime; content endpoints route in
+        io.micrometer.prometheusmetrics.PrometheusMeterRegistry agentMetrics = dev.berth.agent.server.KubeletServer.agentRegistry();
+        io.micrometer.prometheusmetrics.PrometheusMeterRegistry probeMetrics = new io.micrometer.prometheusmetrics.PrometheusMeterRegistry(
+                io.micrometer.prometheusmetrics.PrometheusConfig.DEFAULT);
+        try {
+            agent.httpApi = dev.berth.agent.server.KubeletServer.forAgent(settings.server(), settings.nodeName(), settings.stateDir(), hostIps,
+                    api, cri, agentMetrics, probeMetrics);
+        } catch (RuntimeException e) {
+            agent.close();
+            throw e;
+        }
+        return agent;
     }
 
     /**
@@ -228,9 +243,17 @@ public final class Agent implements AutoCloseable {
         }
     }
 
+    /** The agent's HTTP API, null when not configured: where content endpoints are routed. */
+    public dev.berth.agent.server.KubeletServer httpApi() {
+        return httpApi;
+    }
+
     /** Stops the agent's work; the pods keep running in the runtime. */
     @Override
     public void close() {
+        if (httpApi != null) {
+            httpApi.close();
+        }
         if (apiPods != null) {
             apiPods.close();
         }

@@ -10,12 +10,13 @@ import java.util.List;
  * static pod manifests are (null: none), where container logs go, the deadlines of its CRI
  * calls, how it presents its Node in connected mode ({@code node}), and whether it keeps the
  * pods' cgroups by QoS class under {@code <cgroupRoot>/kubepods}, and the cluster's DNS servers
- * and domain for pods of DNS policy ClusterFirst (none: they resolve as the machine does).
+ * and domain for pods of DNS policy ClusterFirst (none: they resolve as the machine does), and
+ * its HTTP API ({@code server}: the kubelet's port 10250 and read-only port).
  */
 public record AgentSettings(String nodeName, Path stateDir, Path podManifestPath, Path podLogsDir,
                             Duration manifestRescanInterval, Duration runtimeRequestTimeout, Duration imagePullTimeout,
                             NodeSettings node, boolean cgroupsPerQos, String cgroupRoot, List<String> clusterDns,
-                            String clusterDomain) {
+                            String clusterDomain, dev.berth.agent.server.ServerSettings server) {
     public AgentSettings {
         if (nodeName == null || nodeName.isEmpty()) {
             throw new IllegalArgumentException("the agent needs a node name");
@@ -25,12 +26,16 @@ public record AgentSettings(String nodeName, Path stateDir, Path podManifestPath
         }
         clusterDns = clusterDns == null ? List.of() : List.copyOf(clusterDns);
         clusterDomain = clusterDomain == null ? "" : clusterDomain;
+        server = server == null ? dev.berth.agent.server.ServerSettings.disabled() : server;
     }
 
-    /** With the kubelet's defaults for the Node and without cgroups per QoS class (the pods' cgroups are the runtime's default). */
+    /**
+     * With the kubelet's defaults for the Node, without cgroups per QoS class (the pods' cgroups
+     * are the runtime's default) and without the HTTP API.
+     */
     public AgentSettings(String nodeName, Path stateDir, Path podManifestPath, Path podLogsDir,
                          Duration manifestRescanInterval, Duration runtimeRequestTimeout, Duration imagePullTimeout) {
         this(nodeName, stateDir, podManifestPath, podLogsDir, manifestRescanInterval, runtimeRequestTimeout, imagePullTimeout,
-                NodeSettings.defaults(), false, "/", List.of(), "");
+                NodeSettings.defaults(), false, "/", List.of(), "", null);
     }
 }

@@ -151,6 +151,37 @@ public final class Main {
         @Option(names = "--cluster-domain", paramLabel = "DOMAIN", description = "the cluster's domain, e.g. cluster.local (the pods' DNS search path)")
         String clusterDomain;
 
+        @Option(names = "--address", paramLabel = "IP", description = "where the HTTP API (kubelet API) listens (default: 0.0.0.0)")
+        String address;
+
+        @Option(names = "--port", paramLabel = "PORT", description = "the HTTP API's TLS port (default: 10250; 0: off)")
+        Integer port;
+
+        @Option(names = "--read-only-port", paramLabel = "PORT",
+                description = "the read-only plain-HTTP port (0: off; default: off when connected, 10255 on 127.0.0.1 when standalone)")
+        Integer readOnlyPort;
+
+        @Option(names = "--tls-cert-file", paramLabel = "FILE", description = "the HTTP API's serving certificate, PEM (default: self-signed)")
+        Path tlsCertFile;
+
+        @Option(names = "--tls-private-key-file", paramLabel = "FILE", description = "the serving certificate's private key, PEM")
+        Path tlsPrivateKeyFile;
+
+        @Option(names = "--client-ca-file", paramLabel = "FILE", description = "CA bundle that client certificates of the HTTP API must chain to")
+        Path clientCaFile;
+
+        @Option(names = "--authentication-token-webhook", arity = "0..1", paramLabel = "BOOL",
+                description = "check bearer tokens through the API server's TokenReview (default: true)")
+        Boolean authenticationTokenWebhook;
+
+        @Option(names = "--authorization-mode", paramLabel = "MODE",
+                description = "Webhook (SubjectAccessReview, when connected) or AlwaysAllow (default: Webhook)")
+        String authorizationMode;
+
+        @Option(names = "--anonymous-auth", arity = "0..1", paramLabel = "BOOL",
+                description = "serve unauthenticated requests as system:anonymous (default: false)")
+        Boolean anonymousAuth;
+
         @Override
         public Integer call() throws Exception {
             BerthConfig cfg = options.load();
@@ -158,6 +189,8 @@ public final class Main {
                     .withNodeFlags(nodeIp, nodeLabels, registerWithTaints, maxPods, inCluster, systemReserved, kubeReserved, evictionHard,
                             nodeStatusUpdateFrequency)
                     .withClusterDnsFlags(clusterDns, clusterDomain));
+            cfg = cfg.withAgent(cfg.agent().withServer(dev.berth.cli.config.AgentServerConfig.withFlags(cfg.agent().server(), address, port,
+                    readOnlyPort, tlsCertFile, tlsPrivateKeyFile, clientCaFile, authenticationTokenWebhook, authorizationMode, anonymousAuth)));
             return new NodeAgent(cfg).run();
         }
     }

@@ -60,6 +60,10 @@ public final class BerthProcess implements AutoCloseable {
         } else {
             this.metricsPort = -1;
         }
+        if (subcommand.equals("agent") && !extraArgs.contains("--port") && !extraArgs.contains("--read-only-port")) {
+            // agents of parallel test runs must not compete for the kubelet's ports: no HTTP API unless a test asks
+            this.command.addAll(List.of("--port", "0", "--read-only-port", "0"));
+        }
         this.command.addAll(extraArgs);
     }
 

@@ -198,4 +198,25 @@ public final class CriClient {
                 observer));
         return () -> context.cancel(null);
     }
+
+    /**
+     * The runtime's streaming URL of a command in container {@code id} (CRI Exec): the agent's
+     * HTTP API proxies the client's upgraded connection to it.
+     */
+    public String exec(String id, List<String> command, boolean tty, boolean stdin, boolean stdout, boolean stderr) {
+        return runtime().exec(dev.berth.cri.v1.ExecRequest.newBuilder().setContainerId(id).addAllCmd(command).setTty(tty)
+                .setStdin(stdin).setStdout(stdout).setStderr(stderr).build()).getUrl();
+    }
+
+    /** The runtime's streaming URL of an attach to container {@code id}'s main process (CRI Attach). */
+    public String attach(String id, boolean tty, boolean stdin, boolean stdout, boolean stderr) {
+        return runtime().attach(dev.berth.cri.v1.AttachRequest.newBuilder().setContainerId(id).setTty(tty).setStdin(stdin)
+                .setStdout(stdout).setStderr(stderr).build()).getUrl();
+    }
+
+    /** The runtime's streaming URL of a port forward into sandbox {@code sandboxId} (CRI PortForward; no ports: any). */
+    public String portForward(String sandboxId, List<Integer> ports) {
+        return runtime().portForward(dev.berth.cri.v1.PortForwardRequest.newBuilder().setPodSandboxId(sandboxId).addAllPort(ports)
+                .build()).getUrl();
+    }
 }

@@ -2,6 +2,7 @@ package dev.berth.cli.config;
 
 import dev.berth.agent.node.EvictionThreshold;
 import dev.berth.agent.node.NodeSettings;
+import dev.berth.agent.server.ServerSettings;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.LinkedHashMap;
@@ -53,8 +54,11 @@ public record BerthConfig(
     public record Agent(String nodeName, Path podManifestPath, Path kubeconfig, String containerRuntimeEndpoint,
                         Path podLogsDir, Duration manifestRescanInterval, Duration runtimeRequestTimeout, Duration imagePullTimeout,
                         NodeSettings node, boolean inCluster, boolean cgroupsPerQos, String cgroupRoot, List<String> clusterDns,
-                        String clusterDomain) {
+                        String clusterDomain, ServerSettings server) {
         public Agent {
+            if (server == null) {
+                server = ServerSettings.defaults();
+            }
             if (node == null) {
                 node = NodeSettings.defaults();
             }
@@ -67,7 +71,7 @@ public record BerthConfig(
         public Agent(String nodeName, Path podManifestPath, Path kubeconfig, String containerRuntimeEndpoint,
                      Path podLogsDir, Duration manifestRescanInterval, Duration runtimeRequestTimeout, Duration imagePullTimeout) {
             this(nodeName, podManifestPath, kubeconfig, containerRuntimeEndpoint, podLogsDir, manifestRescanInterval, runtimeRequestTimeout,
-                    imagePullTimeout, NodeSettings.defaults(), false, false, "/", List.of(), "");
+                    imagePullTimeout, NodeSettings.defaults(), false, false, "/", List.of(), "", null);
         }
 
         /** The Node's keys of the {@code [agent]} table. */
@@ -137,7 +141,7 @@ public record BerthConfig(
                     update, node.statusReportFrequency(), "option --%s");
             return new Agent(nodeName, podManifestPath, kubeconfig, containerRuntimeEndpoint, podLogsDir, manifestRescanInterval,
                     runtimeRequestTimeout, imagePullTimeout, n, inCluster || flagInCluster, cgroupsPerQos, cgroupRoot, clusterDns,
-                    clusterDomain);
+                    clusterDomain, server);
         }
 
         /** The kubelet's --eviction-hard notation: "signal<value" pairs separated by commas. */
@@ -174,7 +178,8 @@ public record BerthConfig(
                     s.bool("in_cluster", false),
                     s.bool("cgroups_per_qos", true), cgroupRoot(s.string("cgroup_root", "/")),
                     clusterDns(s.strings("cluster_dns", List.of()), "config key 'agent.cluster_dns'"),
-                    clusterDomain(s.string("cluster_domain", ""), "config key 'agent.cluster_domain'"));
+                    clusterDomain(s.string("cluster_domain", ""), "config key 'agent.cluster_domain'"),
+                    AgentServerConfig.read(s));
             a.checkNames("config key 'agent.node_name'", "config key 'agent.container_runtime_endpoint'");
             return a;
         }
@@ -186,7 +191,7 @@ public record BerthConfig(
                     flagKubeconfig != null ? flagKubeconfig.toAbsolutePath() : kubeconfig,
                     flagEndpoint != null ? flagEndpoint : containerRuntimeEndpoint,
                     podLogsDir, manifestRescanInterval, runtimeRequestTimeout, imagePullTimeout, node, inCluster, cgroupsPerQos, cgroupRoot,
-                    clusterDns, clusterDomain);
+                    clusterDns, clusterDomain, server);
             a.checkNames("option --node-name", "option --container-runtime-endpoint");
             return a;
         }
@@ -208,7 +213,13 @@ public record BerthConfig(
                     : clusterDns(flagClusterDns.isBlank() ? List.of() : List.of(flagClusterDns.trim().split("\\s*,\\s*")), "option --cluster-dns");
             String domain = flagClusterDomain == null ? clusterDomain : clusterDomain(flagClusterDomain, "option --cluster-domain");
             return new Agent(nodeName, podManifestPath, kubeconfig, containerRuntimeEndpoint, podLogsDir, manifestRescanInterval,
-                    runtimeRequestTimeout, imagePullTimeout, node, inCluster, cgroupsPerQos, cgroupRoot, dns, domain);
+                    runtimeRequestTimeout, imagePullTimeout, node, inCluster, cgroupsPerQos, cgroupRoot, dns, domain, server);
+        }
+
+        /** These settings with another HTTP API ({@link AgentServerConfig#withFlags}: the kubelet's server flags applied). */
+        public Agent withServer(ServerSettings newServer) {
+            return new Agent(nodeName, podManifestPath, kubeconfig, containerRuntimeEndpoint, podLogsDir, manifestRescanInterval,
+                    runtimeRequestTimeout, imagePullTimeout, node, inCluster, cgroupsPerQos, cgroupRoot, clusterDns, clusterDomain, newServer);
         }
 
         /** IP addresses only (the pods' resolv.conf gets them as nameserver lines). */
