@@ -169,8 +169,11 @@ public final class CriLogReader {
                 } else {
                     break;
                 }
-                boolean fin = isFinal(ch, start);
-                if (after == completeEnd) {
+                int tag = tag(ch, start);
+                boolean fin = tag == FINAL;
+                if (tag == MALFORMED) {
+                    // no line of output: skipped here as when read
+                } else if (after == completeEnd) {
                     if (!fin) {
                         // the last record leaves its line unfinished: that line is the first counted
                         count = 1;
@@ -224,15 +227,27 @@ public final class CriLogReader {
         }
     }
 
-    /** Whether the record starting at {@code start} ends its line (tag F); a malformed one counts as ending it. */
-    private static boolean isFinal(FileChannel ch, long start) throws IOException {
+    private static final int PARTIAL = 0;
+    private static final int FINAL = 1;
+    private static final int MALFORMED = 2;
+
+    /** Whether the record starting at {@code start} leaves its line open (P), ends it (F) or is no record. */
+    private static int tag(FileChannel ch, long start) throws IOException {
         ByteBuffer head = ByteBuffer.allocate(HEADER);
         ch.read(head, start);
         byte[] b = head.array();
         int len = head.position();
         int first = indexOf(b, len, (byte) ' ', 0);
         int second = first < 0 ? -1 : indexOf(b, len, (byte) ' ', first + 1);
-        return second < 0 || second + 1 >= len || b[second + 1] != 'P';
+        if (second < 0 || second + 1 >= len) {
+            return MALFORMED;
+        }
+        String stream = new String(b, first + 1, second - first - 1, StandardCharsets.US_ASCII);
+        if (!stream.equals("stdout") && !stream.equals("stderr")) {
+            return MALFORMED;
+        }
+        boolean tagEnds = second + 2 >= len || b[second + 2] == ' ' || b[second + 2] == ':' || b[second + 2] == '\n';
+        return !tagEnds ? MALFORMED : b[second + 1] == 'P' ? PARTIAL : b[second + 1] == 'F' ? FINAL : MALFORMED;
     }
 
     private static int indexOf(byte[] b, int len, byte c, int from) {
