@@ -393,7 +393,10 @@ public final class StatsSummaryBuilder {
     }
 
     private static Long add(Long a, Long b) {
-        return a == null ? b : b == null ? a : a + b;
+        if (a == null) {
+            return b;
+        }
+        return b == null ? a : Long.valueOf(a + b);
     }
 
     /** Whether a volume's usage counts as the pod's ephemeral storage: emptyDir on disk, configMap. */
