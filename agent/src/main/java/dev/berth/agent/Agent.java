@@ -161,6 +161,10 @@ public final class Agent implements AutoCloseable {
         try {
             agent.httpApi = dev.berth.agent.server.KubeletServer.forAgent(settings.server(), settings.nodeName(), settings.stateDir(), hostIps,
                     api, cri, agentMetrics, probeMetrics);
+            if (agent.httpApi != null) {
+                dev.berth.agent.server.ContentEndpoints.create(cri, workers, status, settings.nodeName(), settings.stateDir(),
+                        settings.podLogsDir(), machine.memoryBytes()).forEach(agent.httpApi::route);
+            }
         } catch (RuntimeException e) {
             agent.close();
             throw e;

@@ -219,4 +219,22 @@ public final class CriClient {
         return runtime().portForward(dev.berth.cri.v1.PortForwardRequest.newBuilder().setPodSandboxId(sandboxId).addAllPort(ports)
                 .build()).getUrl();
     }
+
+    // ---------------------------------------------------------------- the HTTP API's content: stats and logs
+
+    /** The containers of the runtime whose labels include all of {@code labels}, in every sandbox and every state. */
+    public List<dev.berth.cri.v1.Container> listContainers(Map<String, String> labels) {
+        return runtime().listContainers(ListContainersRequest.newBuilder()
+                .setFilter(ContainerFilter.newBuilder().putAllLabelSelector(labels)).build()).getContainersList();
+    }
+
+    /** Every container's resource usage (ListContainerStats without a filter). */
+    public List<dev.berth.cri.v1.ContainerStats> listContainerStats() {
+        return runtime().listContainerStats(dev.berth.cri.v1.ListContainerStatsRequest.getDefaultInstance()).getStatsList();
+    }
+
+    /** Every sandbox's resource usage (ListPodSandboxStats without a filter); a runtime without it answers UNIMPLEMENTED. */
+    public List<dev.berth.cri.v1.PodSandboxStats> listPodSandboxStats() {
+        return runtime().listPodSandboxStats(dev.berth.cri.v1.ListPodSandboxStatsRequest.getDefaultInstance()).getStatsList();
+    }
 }

@@ -79,7 +79,7 @@ public record MachineUsage(long memoryAvailable, long memoryCapacity, Fs nodefs,
     }
 
     /** statvfs(3) of {@code path}, or {@link Fs#UNKNOWN} when it fails. */
-    static Fs statvfs(Path path) {
+    public static Fs statvfs(Path path) {
         try {
             Pointer buf = Memory.allocateDirect(Libc.runtime(), 112);
             if (Libc.c().statvfs(path.toString(), buf) != 0) {

@@ -108,6 +108,11 @@ public final class PodWorkers implements AutoCloseable {
         return Set.copyOf(workers.keySet());
     }
 
+    /** The pods the workers run as last told (not the ones being stopped), for the HTTP API's /pods and logs. */
+    public synchronized java.util.List<Pod> pods() {
+        return workers.values().stream().map(w -> w.desired).filter(java.util.Objects::nonNull).toList();
+    }
+
     /** Whether the pod with this uid is being stopped. */
     public synchronized boolean terminating(String uid) {
         Worker w = workers.get(uid);

@@ -188,9 +188,11 @@ public final class FakeCri implements AutoCloseable {
         public void listContainers(ListContainersRequest r, StreamObserver<ListContainersResponse> out) {
             List<Container> items = new ArrayList<>();
             containers.forEach((id, s) -> {
-                if (r.getFilter().getPodSandboxId().isEmpty() || r.getFilter().getPodSandboxId().equals(containerSandbox.get(id))) {
+                if ((r.getFilter().getPodSandboxId().isEmpty() || r.getFilter().getPodSandboxId().equals(containerSandbox.get(id)))
+                        && s.getLabelsMap().entrySet().containsAll(r.getFilter().getLabelSelectorMap().entrySet())) {
                     items.add(Container.newBuilder().setId(id).setPodSandboxId(containerSandbox.get(id)).setMetadata(s.getMetadata())
-                            .setState(s.getState()).putAllLabels(s.getLabelsMap()).putAllAnnotations(s.getAnnotationsMap()).build());
+                            .setState(s.getState()).setCreatedAt(s.getCreatedAt()).setImage(s.getImage()).setImageRef(s.getImageRef())
+                            .putAllLabels(s.getLabelsMap()).putAllAnnotations(s.getAnnotationsMap()).build());
                 }
             });
             reply(out, ListContainersResponse.newBuilder().addAllContainers(items).build());
@@ -210,6 +212,22 @@ public final class FakeCri implements AutoCloseable {
         public void status(StatusRequest r, StreamObserver<StatusResponse> out) {
             count("Status");
             reply(out, statusAnswer);
+        }
+
+        @Override
+        public void listContainerStats(ListContainerStatsRequest r, StreamObserver<ListContainerStatsResponse> out) {
+            count("ListContainerStats");
+            reply(out, ListContainerStatsResponse.newBuilder().addAllStats(containerStats.values()).build());
+        }
+
+        @Override
+        public void listPodSandboxStats(ListPodSandboxStatsRequest r, StreamObserver<ListPodSandboxStatsResponse> out) {
+            count("ListPodSandboxStats");
+            if (podStatsUnimplemented) {
+                out.onError(Status.UNIMPLEMENTED.asRuntimeException());
+                return;
+            }
+            reply(out, ListPodSandboxStatsResponse.newBuilder().addAllStats(podStats.values()).build());
         }
 
         @Override
@@ -265,7 +283,8 @@ public final class FakeCri implements AutoCloseable {
         public void imageFsInfo(ImageFsInfoRequest r, StreamObserver<ImageFsInfoResponse> out) {
             count("ImageFsInfo");
             reply(out, ImageFsInfoResponse.newBuilder().addImageFilesystems(FilesystemUsage.newBuilder()
-                    .setFsId(FilesystemIdentifier.newBuilder().setMountpoint(imageFsMountpoint))).build());
+                    .setFsId(FilesystemIdentifier.newBuilder().setMountpoint(imageFsMountpoint))
+                    .setUsedBytes(u64(imageFsUsedBytes))).build());
         }
     }
 
@@ -362,5 +381,56 @@ public final class FakeCri implements AutoCloseable {
                 subscribers.remove(o);
             }
         }
+    }
+
+    // ---------------------------------------------------------------- stats and logs (the HTTP API's content)
+
+    /** What ListContainerStats answers, by container id (a test sets them). */
+    public final Map<String, ContainerStats> containerStats = new ConcurrentHashMap<>();
+    /** What ListPodSandboxStats answers, by sandbox id (a test sets them). */
+    public final Map<String, PodSandboxStats> podStats = new ConcurrentHashMap<>();
+    /** ListPodSandboxStats answers UNIMPLEMENTED, as a runtime without it does. */
+    public volatile boolean podStatsUnimplemented;
+    /** The used bytes ImageFsInfo reports. */
+    public volatile long imageFsUsedBytes;
+
+    /** Sets a running container's CPU time and memory working set as its stats say them at {@code timestampNanos}. */
+    public void containerUsage(String containerId, long timestampNanos, long cpuCoreNanos, long workingSetBytes) {
+        ContainerStatus s = containers.get(containerId);
+        containerStats.put(containerId, ContainerStats.newBuilder()
+                .setAttributes(ContainerAttributes.newBuilder().setId(containerId).setMetadata(s.getMetadata())
+                        .putAllLabels(s.getLabelsMap()).putAllAnnotations(s.getAnnotationsMap()))
+                .setCpu(CpuUsage.newBuilder().setTimestamp(timestampNanos).setUsageCoreNanoSeconds(u64(cpuCoreNanos)))
+                .setMemory(MemoryUsage.newBuilder().setTimestamp(timestampNanos)
+                        .setWorkingSetBytes(u64(workingSetBytes))
+                        .setUsageBytes(u64(workingSetBytes + 4096))
+                        .setRssBytes(u64(workingSetBytes / 2)))
+                .build());
+    }
+
+    /** Sets a sandbox's CPU time, memory working set and eth0 traffic as its stats say them at {@code timestampNanos}. */
+    public void podUsage(String sandboxId, long timestampNanos, long cpuCoreNanos, long workingSetBytes, long rxBytes) {
+        PodSandbox s = sandboxes.get(sandboxId);
+        NetworkInterfaceUsage eth0 = NetworkInterfaceUsage.newBuilder().setName("eth0").setRxBytes(u64(rxBytes))
+                .setTxBytes(u64(rxBytes / 2)).build();
+        podStats.put(sandboxId, PodSandboxStats.newBuilder()
+                .setAttributes(PodSandboxAttributes.newBuilder().setId(sandboxId).setMetadata(s.getMetadata())
+                        .putAllLabels(s.getLabelsMap()).putAllAnnotations(s.getAnnotationsMap()))
+                .setLinux(LinuxPodSandboxStats.newBuilder()
+                        .setCpu(CpuUsage.newBuilder().setTimestamp(timestampNanos).setUsageCoreNanoSeconds(u64(cpuCoreNanos)))
+                        .setMemory(MemoryUsage.newBuilder().setTimestamp(timestampNanos)
+                                .setWorkingSetBytes(u64(workingSetBytes)))
+                        .setNetwork(NetworkUsage.newBuilder().setTimestamp(timestampNanos).setDefaultInterface(eth0).addInterfaces(eth0))
+                        .setProcess(ProcessUsage.newBuilder().setTimestamp(timestampNanos).setProcessCount(u64(3))))
+                .build());
+    }
+
+    /** Sets the CRI log path ContainerStatus reports for the container (as a runtime that keeps logs elsewhere would). */
+    public void logPath(String containerId, String path) {
+        containers.computeIfPresent(containerId, (k, s) -> s.toBuilder().setLogPath(path).build());
+    }
+
+    private static UInt64Value u64(long v) {
+        return UInt64Value.newBuilder().setValue(v).build();
     }
 }
