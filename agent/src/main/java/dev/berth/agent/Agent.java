@@ -3,6 +3,7 @@ package dev.berth.agent;
 import dev.berth.agent.api.ApiPods;
 import dev.berth.agent.cgroup.QosCgroups;
 import dev.berth.agent.cri.CriClient;
+import dev.berth.agent.gc.GarbageCollector;
 import dev.berth.agent.node.MachineFacts;
 import dev.berth.agent.node.NodeAddresses;
 import dev.berth.agent.node.NodeController;
@@ -66,9 +67,11 @@ public final class Agent implements AutoCloseable {
     private final Pleg pleg;
     private final StatusManager status;
     private final EventRecorder events;
+    private final GarbageCollector gc;
 
     private Agent(StateLock lock, PodWorkers workers, StaticPods staticPods, ScheduledExecutorService volumeRefresh,
-            NodeController node, ApiPods apiPods, QosCgroups qosCgroups, Pleg pleg, StatusManager status, EventRecorder events) {
+            NodeController node, ApiPods apiPods, QosCgroups qosCgroups, Pleg pleg, StatusManager status, EventRecorder events,
+            GarbageCollector gc) {
         this.lock = lock;
         this.workers = workers;
         this.staticPods = staticPods;
@@ -79,6 +82,7 @@ public final class Agent implements AutoCloseable {
         this.pleg = pleg;
         this.status = status;
         this.events = events;
+        this.gc = gc;
     }
 
     /**
@@ -150,7 +154,9 @@ public final class Agent implements AutoCloseable {
         if (apiPods != null) {
             apiPods.start();
         }
-        return new Agent(lock, workers, staticPods, volumeRefresh, node, apiPods, qosCgroups, pleg, status, events);
+        // dead containers and sandboxes of the agent's pods, and unused images; a pod is wanted while a worker runs or stops it
+        GarbageCollector gc = GarbageCollector.start(cri, settings.gc(), uid -> workers.uids().contains(uid), events, settings.nodeName());
+        return new Agent(lock, workers, staticPods, volumeRefresh, node, apiPods, qosCgroups, pleg, status, events, gc);
     }
 
     /**
@@ -237,6 +243,7 @@ public final class Agent implements AutoCloseable {
         if (node != null) {
             node.close();
         }
+        gc.close();
         if (staticPods != null) {
             staticPods.close();
         }

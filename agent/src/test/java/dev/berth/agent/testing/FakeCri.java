@@ -190,7 +190,8 @@ public final class FakeCri implements AutoCloseable {
             containers.forEach((id, s) -> {
                 if (r.getFilter().getPodSandboxId().isEmpty() || r.getFilter().getPodSandboxId().equals(containerSandbox.get(id))) {
                     items.add(Container.newBuilder().setId(id).setPodSandboxId(containerSandbox.get(id)).setMetadata(s.getMetadata())
-                            .setState(s.getState()).putAllLabels(s.getLabelsMap()).putAllAnnotations(s.getAnnotationsMap()).build());
+                            .setState(s.getState()).putAllLabels(s.getLabelsMap()).putAllAnnotations(s.getAnnotationsMap())
+                            .setCreatedAt(s.getCreatedAt()).setImage(s.getImage()).setImageRef(s.getImageRef()).build());
                 }
             });
             reply(out, ListContainersResponse.newBuilder().addAllContainers(items).build());
@@ -265,7 +266,21 @@ public final class FakeCri implements AutoCloseable {
         public void imageFsInfo(ImageFsInfoRequest r, StreamObserver<ImageFsInfoResponse> out) {
             count("ImageFsInfo");
             reply(out, ImageFsInfoResponse.newBuilder().addImageFilesystems(FilesystemUsage.newBuilder()
-                    .setFsId(FilesystemIdentifier.newBuilder().setMountpoint(imageFsMountpoint))).build());
+                    .setFsId(FilesystemIdentifier.newBuilder().setMountpoint(imageFsMountpoint))
+                    .setUsedBytes(UInt64Value.newBuilder().setValue(imageFsUsedBytes()))).build());
+        }
+
+        @Override
+        public void listImages(ListImagesRequest r, StreamObserver<ListImagesResponse> out) {
+            count("ListImages");
+            reply(out, ListImagesResponse.newBuilder().addAllImages(storedImages.values()).build());
+        }
+
+        @Override
+        public void removeImage(RemoveImageRequest r, StreamObserver<RemoveImageResponse> out) {
+            count("RemoveImage");
+            removeStoredImage(r.getImage().getImage());
+            reply(out, RemoveImageResponse.getDefaultInstance());
         }
     }
 
@@ -362,5 +377,65 @@ public final class FakeCri implements AutoCloseable {
                 subscribers.remove(o);
             }
         }
+    }
+
+    /** The images ListImages answers and RemoveImage removes (by id, tag or digest), by id, in the order added. */
+    public final Map<String, Image> storedImages = java.util.Collections.synchronizedMap(new LinkedHashMap<>());
+    /** What ImageFsInfo says the image store uses; negative: the sizes of {@link #storedImages} added up. */
+    public volatile long imageFsUsed = -1;
+
+    /** Adds an image {@code id} tagged {@code tag} (none when null) of {@code size} bytes, pinned or not. */
+    public Image addImage(String id, String tag, long size, boolean pinned) {
+        Image.Builder b = Image.newBuilder().setId(id).setSize(size).setPinned(pinned).setSpec(ImageSpec.newBuilder().setImage(id));
+        if (tag != null) {
+            b.addRepoTags(tag);
+        }
+        Image image = b.build();
+        storedImages.put(id, image);
+        return image;
+    }
+
+    private long imageFsUsedBytes() {
+        long used = imageFsUsed;
+        if (used >= 0) {
+            return used;
+        }
+        synchronized (storedImages) {
+            return storedImages.values().stream().mapToLong(Image::getSize).sum();
+        }
+    }
+
+    private void removeStoredImage(String ref) {
+        synchronized (storedImages) {
+            storedImages.values().removeIf(i -> i.getId().equals(ref) || i.getRepoTagsList().contains(ref) || i.getRepoDigestsList().contains(ref));
+        }
+    }
+
+    /**
+     * A sandbox of pod {@code uid} made by the agent's source {@code source} (null: none, as a crictl user's), in
+     * {@code state}, created at {@code createdAtNanos}; returns its id.
+     */
+    public String addSandbox(String uid, String name, String source, PodSandboxState state, int attempt, long createdAtNanos) {
+        String id = UUID.randomUUID().toString().replace("-", "");
+        PodSandbox.Builder b = PodSandbox.newBuilder().setId(id).setState(state).setCreatedAt(createdAtNanos)
+                .setMetadata(PodSandboxMetadata.newBuilder().setName(name).setNamespace("default").setUid(uid).setAttempt(attempt))
+                .putLabels("io.kubernetes.pod.uid", uid).putLabels("io.kubernetes.pod.name", name).putLabels("io.kubernetes.pod.namespace", "default");
+        if (source != null) {
+            b.putLabels("berth.dev/pod-source", source);
+        }
+        sandboxes.put(id, b.build());
+        return id;
+    }
+
+    /** A container {@code name} (run {@code attempt}) of image {@code image} in sandbox {@code sandboxId}, in {@code state}; returns its id. */
+    public String addContainer(String sandboxId, String name, int attempt, ContainerState state, long createdAtNanos, String image) {
+        String id = UUID.randomUUID().toString().replace("-", "");
+        String uid = sandboxes.get(sandboxId).getLabelsOrDefault("io.kubernetes.pod.uid", "");
+        containers.put(id, ContainerStatus.newBuilder().setId(id).setState(state).setCreatedAt(createdAtNanos)
+                .setMetadata(ContainerMetadata.newBuilder().setName(name).setAttempt(attempt))
+                .setImage(ImageSpec.newBuilder().setImage(image)).setImageRef(image)
+                .putLabels("io.kubernetes.pod.uid", uid).putLabels("io.kubernetes.container.name", name).build());
+        containerSandbox.put(id, sandboxId);
+        return id;
     }
 }
