@@ -3,6 +3,7 @@ package dev.berth.agent;
 import dev.berth.agent.api.ApiPods;
 import dev.berth.agent.cgroup.QosCgroups;
 import dev.berth.agent.cri.CriClient;
+import dev.berth.agent.gc.GarbageCollector;
 import dev.berth.agent.node.MachineFacts;
 import dev.berth.agent.node.NodeAddresses;
 import dev.berth.agent.node.NodeController;
@@ -66,11 +67,13 @@ public final class Agent implements AutoCloseable {
     private final Pleg pleg;
     private final StatusManager status;
     private final EventRecorder events;
+    private final GarbageCollector gc;
     /** The kubelet HTTP API (null: not configured); set once started, after the rest of the agent. */
     private dev.berth.agent.server.KubeletServer httpApi;
 
     private Agent(StateLock lock, PodWorkers workers, StaticPods staticPods, ScheduledExecutorService volumeRefresh,
-            NodeController node, ApiPods apiPods, QosCgroups qosCgroups, Pleg pleg, StatusManager status, EventRecorder events) {
+            NodeController node, ApiPods apiPods, QosCgroups qosCgroups, Pleg pleg, StatusManager status, EventRecorder events,
+            GarbageCollector gc) {
         this.lock = lock;
         this.workers = workers;
         this.staticPods = staticPods;
@@ -81,6 +84,7 @@ public final class Agent implements AutoCloseable {
         this.pleg = pleg;
         this.status = status;
         this.events = events;
+        this.gc = gc;
     }
 
     /**
@@ -152,7 +156,9 @@ public final class Agent implements AutoCloseable {
         if (apiPods != null) {
             apiPods.start();
         }
-        Agent agent = new Agent(lock, workers, staticPods, volumeRefresh, node, apiPods, qosCgroups, pleg, status, events);
+        // dead containers and sandboxes of the agent's pods, and unused images; a pod is wanted while a worker runs or stops it
+        GarbageCollector gc = GarbageCollector.start(cri, settings.gc(), uid -> workers.uids().contains(uid), events, settings.nodeName());
+        Agent agent = new Agent(lock, workers, staticPods, volumeRefresh, node, apiPods, qosCgroups, pleg, status, events, gc);
         // the kubelet HTTP API: /healthz, /metrics (the agent's registry), /metrics/probes (the
         // prober's registry), exec/attach/portForward through the runtime; content endpoints route in
         io.micrometer.prometheusmetrics.PrometheusMeterRegistry agentMetrics = dev.berth.agent.server.KubeletServer.agentRegistry();
@@ -264,6 +270,7 @@ public final class Agent implements AutoCloseable {
         if (node != null) {
             node.close();
         }
+        gc.close();
         if (staticPods != null) {
             staticPods.close();
         }

@@ -1,6 +1,8 @@
 package dev.berth.agent;
 
+import dev.berth.agent.gc.GcSettings;
 import dev.berth.agent.node.NodeSettings;
+import dev.berth.agent.server.ServerSettings;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
@@ -11,12 +13,13 @@ import java.util.List;
  * calls, how it presents its Node in connected mode ({@code node}), and whether it keeps the
  * pods' cgroups by QoS class under {@code <cgroupRoot>/kubepods}, and the cluster's DNS servers
  * and domain for pods of DNS policy ClusterFirst (none: they resolve as the machine does), and
- * its HTTP API ({@code server}: the kubelet's port 10250 and read-only port).
+ * its HTTP API ({@code server}: the kubelet's port 10250 and read-only port; off when null), and
+ * how it collects dead containers and unused images ({@code gc}: the kubelet's defaults when null).
  */
 public record AgentSettings(String nodeName, Path stateDir, Path podManifestPath, Path podLogsDir,
                             Duration manifestRescanInterval, Duration runtimeRequestTimeout, Duration imagePullTimeout,
                             NodeSettings node, boolean cgroupsPerQos, String cgroupRoot, List<String> clusterDns,
-                            String clusterDomain, dev.berth.agent.server.ServerSettings server) {
+                            String clusterDomain, ServerSettings server, GcSettings gc) {
     public AgentSettings {
         if (nodeName == null || nodeName.isEmpty()) {
             throw new IllegalArgumentException("the agent needs a node name");
@@ -26,7 +29,16 @@ public record AgentSettings(String nodeName, Path stateDir, Path podManifestPath
         }
         clusterDns = clusterDns == null ? List.of() : List.copyOf(clusterDns);
         clusterDomain = clusterDomain == null ? "" : clusterDomain;
-        server = server == null ? dev.berth.agent.server.ServerSettings.disabled() : server;
+        server = server == null ? ServerSettings.disabled() : server;
+        gc = gc == null ? GcSettings.defaults() : gc;
+    }
+
+    /** Without the HTTP API, with the kubelet's garbage collection. */
+    public AgentSettings(String nodeName, Path stateDir, Path podManifestPath, Path podLogsDir,
+                         Duration manifestRescanInterval, Duration runtimeRequestTimeout, Duration imagePullTimeout,
+                         NodeSettings node, boolean cgroupsPerQos, String cgroupRoot, List<String> clusterDns, String clusterDomain) {
+        this(nodeName, stateDir, podManifestPath, podLogsDir, manifestRescanInterval, runtimeRequestTimeout, imagePullTimeout, node,
+                cgroupsPerQos, cgroupRoot, clusterDns, clusterDomain, null, null);
     }
 
     /**
@@ -36,6 +48,18 @@ public record AgentSettings(String nodeName, Path stateDir, Path podManifestPath
     public AgentSettings(String nodeName, Path stateDir, Path podManifestPath, Path podLogsDir,
                          Duration manifestRescanInterval, Duration runtimeRequestTimeout, Duration imagePullTimeout) {
         this(nodeName, stateDir, podManifestPath, podLogsDir, manifestRescanInterval, runtimeRequestTimeout, imagePullTimeout,
-                NodeSettings.defaults(), false, "/", List.of(), "", null);
+                NodeSettings.defaults(), false, "/", List.of(), "");
+    }
+
+    /** These settings with another HTTP API. */
+    public AgentSettings withServer(ServerSettings newServer) {
+        return new AgentSettings(nodeName, stateDir, podManifestPath, podLogsDir, manifestRescanInterval, runtimeRequestTimeout,
+                imagePullTimeout, node, cgroupsPerQos, cgroupRoot, clusterDns, clusterDomain, newServer, gc);
+    }
+
+    /** These settings with other garbage collection. */
+    public AgentSettings withGc(GcSettings newGc) {
+        return new AgentSettings(nodeName, stateDir, podManifestPath, podLogsDir, manifestRescanInterval, runtimeRequestTimeout,
+                imagePullTimeout, node, cgroupsPerQos, cgroupRoot, clusterDns, clusterDomain, server, newGc);
     }
 }

@@ -182,9 +182,37 @@ public final class Main {
                 description = "serve unauthenticated requests as system:anonymous (default: false)")
         Boolean anonymousAuth;
 
+        @Option(names = "--image-gc-high-threshold", paramLabel = "PERCENT",
+                description = "image filesystem usage at which unused images are removed (default: 85; 100 switches it off)")
+        Integer imageGcHighThreshold;
+
+        @Option(names = "--image-gc-low-threshold", paramLabel = "PERCENT",
+                description = "image filesystem usage image garbage collection frees down to (default: 80)")
+        Integer imageGcLowThreshold;
+
+        @Option(names = "--image-minimum-gc-age", paramLabel = "DURATION", description = "unused images younger than this stay (default: 2m)")
+        String imageMinimumGcAge;
+
+        @Option(names = "--image-maximum-gc-age", paramLabel = "DURATION",
+                description = "images unused for longer than this are removed whatever the usage (default: 0, off)")
+        String imageMaximumGcAge;
+
+        @Option(names = "--maximum-dead-containers-per-container", paramLabel = "N",
+                description = "dead runs kept per container of a pod (default: 1; negative: no limit)")
+        Integer maximumDeadContainersPerContainer;
+
+        @Option(names = "--maximum-dead-containers", paramLabel = "N", description = "dead containers kept on the node (default: -1, no limit)")
+        Integer maximumDeadContainers;
+
+        @Option(names = "--minimum-container-ttl-duration", paramLabel = "DURATION",
+                description = "dead containers younger than this stay (default: 0)")
+        String minimumContainerTtlDuration;
+
         @Override
         public Integer call() throws Exception {
             BerthConfig cfg = options.load();
+            cfg = cfg.withAgent(cfg.agent().withGcFlags(imageGcHighThreshold, imageGcLowThreshold, imageMinimumGcAge, imageMaximumGcAge,
+                    maximumDeadContainersPerContainer, maximumDeadContainers, minimumContainerTtlDuration));
             cfg = cfg.withAgent(cfg.agent().withFlags(nodeName, podManifestPath, kubeconfig, endpoint)
                     .withNodeFlags(nodeIp, nodeLabels, registerWithTaints, maxPods, inCluster, systemReserved, kubeReserved, evictionHard,
                             nodeStatusUpdateFrequency)

@@ -237,4 +237,15 @@ public final class CriClient {
     public List<dev.berth.cri.v1.PodSandboxStats> listPodSandboxStats() {
         return runtime().listPodSandboxStats(dev.berth.cri.v1.ListPodSandboxStatsRequest.getDefaultInstance()).getStatsList();
     }
+
+    /** Every image the runtime has (ListImages), for image garbage collection. */
+    public List<Image> listImages() {
+        return images(requestTimeout).listImages(dev.berth.cri.v1.ListImagesRequest.getDefaultInstance()).getImagesList();
+    }
+
+    /** Removes the image {@code image} (its id, or a reference) from the runtime; removing one that is gone succeeds. */
+    public void removeImage(String image) {
+        images(requestTimeout).removeImage(dev.berth.cri.v1.RemoveImageRequest.newBuilder()
+                .setImage(ImageSpec.newBuilder().setImage(image)).build());
+    }
 }

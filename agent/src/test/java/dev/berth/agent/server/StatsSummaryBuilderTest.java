@@ -181,7 +181,7 @@ class StatsSummaryBuilderTest {
         fake.containerUsage(sidecar, T0, SECOND, 10 << 20);
         fake.podUsage(sandbox, T0, 7 * SECOND, 120 << 20, 4242);
         fake.imageFsMountpoint = dir.toString();
-        fake.imageFsUsedBytes = 12345;
+        fake.imageFsUsed = 12345;
         StatsSummary s = builder.build(false);
 
         StatsSummary.Node n = s.node();

@@ -284,7 +284,20 @@ public final class FakeCri implements AutoCloseable {
             count("ImageFsInfo");
             reply(out, ImageFsInfoResponse.newBuilder().addImageFilesystems(FilesystemUsage.newBuilder()
                     .setFsId(FilesystemIdentifier.newBuilder().setMountpoint(imageFsMountpoint))
-                    .setUsedBytes(u64(imageFsUsedBytes))).build());
+                    .setUsedBytes(u64(imageFsUsedBytes()))).build());
+        }
+
+        @Override
+        public void listImages(ListImagesRequest r, StreamObserver<ListImagesResponse> out) {
+            count("ListImages");
+            reply(out, ListImagesResponse.newBuilder().addAllImages(storedImages.values()).build());
+        }
+
+        @Override
+        public void removeImage(RemoveImageRequest r, StreamObserver<RemoveImageResponse> out) {
+            count("RemoveImage");
+            removeStoredImage(r.getImage().getImage());
+            reply(out, RemoveImageResponse.getDefaultInstance());
         }
     }
 
@@ -391,8 +404,6 @@ public final class FakeCri implements AutoCloseable {
     public final Map<String, PodSandboxStats> podStats = new ConcurrentHashMap<>();
     /** ListPodSandboxStats answers UNIMPLEMENTED, as a runtime without it does. */
     public volatile boolean podStatsUnimplemented;
-    /** The used bytes ImageFsInfo reports. */
-    public volatile long imageFsUsedBytes;
 
     /** Sets a running container's CPU time and memory working set as its stats say them at {@code timestampNanos}. */
     public void containerUsage(String containerId, long timestampNanos, long cpuCoreNanos, long workingSetBytes) {
@@ -432,5 +443,65 @@ public final class FakeCri implements AutoCloseable {
 
     private static UInt64Value u64(long v) {
         return UInt64Value.newBuilder().setValue(v).build();
+    }
+
+    /** The images ListImages answers and RemoveImage removes (by id, tag or digest), by id, in the order added. */
+    public final Map<String, Image> storedImages = java.util.Collections.synchronizedMap(new LinkedHashMap<>());
+    /** What ImageFsInfo says the image store uses; negative: the sizes of {@link #storedImages} added up. */
+    public volatile long imageFsUsed = -1;
+
+    /** Adds an image {@code id} tagged {@code tag} (none when null) of {@code size} bytes, pinned or not. */
+    public Image addImage(String id, String tag, long size, boolean pinned) {
+        Image.Builder b = Image.newBuilder().setId(id).setSize(size).setPinned(pinned).setSpec(ImageSpec.newBuilder().setImage(id));
+        if (tag != null) {
+            b.addRepoTags(tag);
+        }
+        Image image = b.build();
+        storedImages.put(id, image);
+        return image;
+    }
+
+    private long imageFsUsedBytes() {
+        long used = imageFsUsed;
+        if (used >= 0) {
+            return used;
+        }
+        synchronized (storedImages) {
+            return storedImages.values().stream().mapToLong(Image::getSize).sum();
+        }
+    }
+
+    private void removeStoredImage(String ref) {
+        synchronized (storedImages) {
+            storedImages.values().removeIf(i -> i.getId().equals(ref) || i.getRepoTagsList().contains(ref) || i.getRepoDigestsList().contains(ref));
+        }
+    }
+
+    /**
+     * A sandbox of pod {@code uid} made by the agent's source {@code source} (null: none, as a crictl user's), in
+     * {@code state}, created at {@code createdAtNanos}; returns its id.
+     */
+    public String addSandbox(String uid, String name, String source, PodSandboxState state, int attempt, long createdAtNanos) {
+        String id = UUID.randomUUID().toString().replace("-", "");
+        PodSandbox.Builder b = PodSandbox.newBuilder().setId(id).setState(state).setCreatedAt(createdAtNanos)
+                .setMetadata(PodSandboxMetadata.newBuilder().setName(name).setNamespace("default").setUid(uid).setAttempt(attempt))
+                .putLabels("io.kubernetes.pod.uid", uid).putLabels("io.kubernetes.pod.name", name).putLabels("io.kubernetes.pod.namespace", "default");
+        if (source != null) {
+            b.putLabels("berth.dev/pod-source", source);
+        }
+        sandboxes.put(id, b.build());
+        return id;
+    }
+
+    /** A container {@code name} (run {@code attempt}) of image {@code image} in sandbox {@code sandboxId}, in {@code state}; returns its id. */
+    public String addContainer(String sandboxId, String name, int attempt, ContainerState state, long createdAtNanos, String image) {
+        String id = UUID.randomUUID().toString().replace("-", "");
+        String uid = sandboxes.get(sandboxId).getLabelsOrDefault("io.kubernetes.pod.uid", "");
+        containers.put(id, ContainerStatus.newBuilder().setId(id).setState(state).setCreatedAt(createdAtNanos)
+                .setMetadata(ContainerMetadata.newBuilder().setName(name).setAttempt(attempt))
+                .setImage(ImageSpec.newBuilder().setImage(image)).setImageRef(image)
+                .putLabels("io.kubernetes.pod.uid", uid).putLabels("io.kubernetes.container.name", name).build());
+        containerSandbox.put(id, sandboxId);
+        return id;
     }
 }

@@ -1,5 +1,6 @@
 package dev.berth.cli.config;
 
+import dev.berth.agent.gc.GcSettings;
 import dev.berth.agent.node.EvictionThreshold;
 import dev.berth.agent.node.NodeSettings;
 import dev.berth.agent.server.ServerSettings;
@@ -50,17 +51,21 @@ public record BerthConfig(
      * @param podLogsDir where each pod's container logs go ({@code <dir>/<namespace>_<name>_<uid>/<container>/<attempt>.log})
      * @param node how the Node is presented in connected mode (labels, taints, address, capacity, reservations, thresholds)
      * @param inCluster connected mode through the pod's service account instead of a kubeconfig
+     * @param gc garbage collection of dead containers and unused images (the kubelet's image-gc and dead-container settings)
      */
     public record Agent(String nodeName, Path podManifestPath, Path kubeconfig, String containerRuntimeEndpoint,
                         Path podLogsDir, Duration manifestRescanInterval, Duration runtimeRequestTimeout, Duration imagePullTimeout,
                         NodeSettings node, boolean inCluster, boolean cgroupsPerQos, String cgroupRoot, List<String> clusterDns,
-                        String clusterDomain, ServerSettings server) {
+                        String clusterDomain, ServerSettings server, GcSettings gc) {
         public Agent {
             if (server == null) {
                 server = ServerSettings.defaults();
             }
             if (node == null) {
                 node = NodeSettings.defaults();
+            }
+            if (gc == null) {
+                gc = GcSettings.defaults();
             }
             if (inCluster && kubeconfig != null) {
                 throw new ConfigException("agent.kubeconfig (--kubeconfig) and agent.in_cluster (--in-cluster) exclude each other: give one");
@@ -71,7 +76,7 @@ public record BerthConfig(
         public Agent(String nodeName, Path podManifestPath, Path kubeconfig, String containerRuntimeEndpoint,
                      Path podLogsDir, Duration manifestRescanInterval, Duration runtimeRequestTimeout, Duration imagePullTimeout) {
             this(nodeName, podManifestPath, kubeconfig, containerRuntimeEndpoint, podLogsDir, manifestRescanInterval, runtimeRequestTimeout,
-                    imagePullTimeout, NodeSettings.defaults(), false, false, "/", List.of(), "", null);
+                    imagePullTimeout, NodeSettings.defaults(), false, false, "/", List.of(), "", null, GcSettings.defaults());
         }
 
         /** The Node's keys of the {@code [agent]} table. */
@@ -141,7 +146,7 @@ public record BerthConfig(
                     update, node.statusReportFrequency(), "option --%s");
             return new Agent(nodeName, podManifestPath, kubeconfig, containerRuntimeEndpoint, podLogsDir, manifestRescanInterval,
                     runtimeRequestTimeout, imagePullTimeout, n, inCluster || flagInCluster, cgroupsPerQos, cgroupRoot, clusterDns,
-                    clusterDomain, server);
+                    clusterDomain, server, gc);
         }
 
         /** The kubelet's --eviction-hard notation: "signal<value" pairs separated by commas. */
@@ -159,6 +164,56 @@ public record BerthConfig(
                 out.put(part.substring(0, lt).trim(), part.substring(lt + 1).trim());
             }
             return out;
+        }
+
+        /** The garbage collection keys of the {@code [agent]} table (the kubelet's flags' names with underscores). */
+        static GcSettings readGc(ConfigSection s) {
+            GcSettings d = GcSettings.defaults();
+            return gc((int) s.integer("image_gc_high_threshold", d.imageGcHighThresholdPercent(), 0, 100),
+                    (int) s.integer("image_gc_low_threshold", d.imageGcLowThresholdPercent(), 0, 100),
+                    s.duration("image_minimum_gc_age", d.imageMinimumGcAge()),
+                    s.duration("image_maximum_gc_age", d.imageMaximumGcAge()),
+                    (int) s.integer("maximum_dead_containers_per_container", d.maxPerPodContainer(), Integer.MIN_VALUE, Integer.MAX_VALUE),
+                    (int) s.integer("maximum_dead_containers", d.maxContainers(), Integer.MIN_VALUE, Integer.MAX_VALUE),
+                    s.duration("minimum_container_ttl_duration", d.minimumContainerTtl()),
+                    s.duration("container_gc_period", d.containerGcPeriod()),
+                    s.duration("image_gc_period", d.imageGcPeriod()), "config key 'agent.%s'");
+        }
+
+        /** GcSettings, its complaint turned into one naming the setting ({@code setting}: a format for the key). */
+        private static GcSettings gc(int high, int low, Duration minAge, Duration maxAge, int perContainer, int max, Duration ttl,
+                                     Duration containerPeriod, Duration imagePeriod, String setting) {
+            try {
+                return new GcSettings(high, low, minAge, maxAge, perContainer, max, ttl, containerPeriod, imagePeriod);
+            } catch (IllegalArgumentException e) {
+                String[] keyAndText = e.getMessage().split(": ", 2);
+                String key = setting.startsWith("option") ? keyAndText[0].replace('_', '-') : keyAndText[0];
+                throw new ConfigException(String.format(setting, key) + " " + keyAndText[1]);
+            }
+        }
+
+        /**
+         * These settings with the kubelet's garbage collection flags applied (each non-null one wins):
+         * --image-gc-high-threshold, --image-gc-low-threshold, --image-minimum-gc-age, --image-maximum-gc-age,
+         * --maximum-dead-containers-per-container, --maximum-dead-containers, --minimum-container-ttl-duration.
+         */
+        public Agent withGcFlags(Integer high, Integer low, String minAge, String maxAge, Integer perContainer, Integer max, String ttl) {
+            GcSettings g = gc(high != null ? high : gc.imageGcHighThresholdPercent(), low != null ? low : gc.imageGcLowThresholdPercent(),
+                    minAge != null ? flagDuration("image-minimum-gc-age", minAge) : gc.imageMinimumGcAge(),
+                    maxAge != null ? flagDuration("image-maximum-gc-age", maxAge) : gc.imageMaximumGcAge(),
+                    perContainer != null ? perContainer : gc.maxPerPodContainer(), max != null ? max : gc.maxContainers(),
+                    ttl != null ? flagDuration("minimum-container-ttl-duration", ttl) : gc.minimumContainerTtl(),
+                    gc.containerGcPeriod(), gc.imageGcPeriod(), "option --%s");
+            return new Agent(nodeName, podManifestPath, kubeconfig, containerRuntimeEndpoint, podLogsDir, manifestRescanInterval,
+                    runtimeRequestTimeout, imagePullTimeout, node, inCluster, cgroupsPerQos, cgroupRoot, clusterDns, clusterDomain, server, g);
+        }
+
+        private static Duration flagDuration(String flag, String text) {
+            try {
+                return Durations.parse(text);
+            } catch (IllegalArgumentException e) {
+                throw new ConfigException("option --" + flag + " must be a duration such as \"2m\", got \"" + text + "\"");
+            }
         }
 
         static Agent read(ConfigSection s) {
@@ -179,7 +234,7 @@ public record BerthConfig(
                     s.bool("cgroups_per_qos", true), cgroupRoot(s.string("cgroup_root", "/")),
                     clusterDns(s.strings("cluster_dns", List.of()), "config key 'agent.cluster_dns'"),
                     clusterDomain(s.string("cluster_domain", ""), "config key 'agent.cluster_domain'"),
-                    AgentServerConfig.read(s));
+                    AgentServerConfig.read(s), readGc(s));
             a.checkNames("config key 'agent.node_name'", "config key 'agent.container_runtime_endpoint'");
             return a;
         }
@@ -191,7 +246,7 @@ public record BerthConfig(
                     flagKubeconfig != null ? flagKubeconfig.toAbsolutePath() : kubeconfig,
                     flagEndpoint != null ? flagEndpoint : containerRuntimeEndpoint,
                     podLogsDir, manifestRescanInterval, runtimeRequestTimeout, imagePullTimeout, node, inCluster, cgroupsPerQos, cgroupRoot,
-                    clusterDns, clusterDomain, server);
+                    clusterDns, clusterDomain, server, gc);
             a.checkNames("option --node-name", "option --container-runtime-endpoint");
             return a;
         }
@@ -213,13 +268,14 @@ public record BerthConfig(
                     : clusterDns(flagClusterDns.isBlank() ? List.of() : List.of(flagClusterDns.trim().split("\\s*,\\s*")), "option --cluster-dns");
             String domain = flagClusterDomain == null ? clusterDomain : clusterDomain(flagClusterDomain, "option --cluster-domain");
             return new Agent(nodeName, podManifestPath, kubeconfig, containerRuntimeEndpoint, podLogsDir, manifestRescanInterval,
-                    runtimeRequestTimeout, imagePullTimeout, node, inCluster, cgroupsPerQos, cgroupRoot, dns, domain, server);
+                    runtimeRequestTimeout, imagePullTimeout, node, inCluster, cgroupsPerQos, cgroupRoot, dns, domain, server, gc);
         }
 
         /** These settings with another HTTP API ({@link AgentServerConfig#withFlags}: the kubelet's server flags applied). */
         public Agent withServer(ServerSettings newServer) {
             return new Agent(nodeName, podManifestPath, kubeconfig, containerRuntimeEndpoint, podLogsDir, manifestRescanInterval,
-                    runtimeRequestTimeout, imagePullTimeout, node, inCluster, cgroupsPerQos, cgroupRoot, clusterDns, clusterDomain, newServer);
+                    runtimeRequestTimeout, imagePullTimeout, node, inCluster, cgroupsPerQos, cgroupRoot, clusterDns, clusterDomain, newServer,
+                    gc);
         }
 
         /** IP addresses only (the pods' resolv.conf gets them as nameserver lines). */
