@@ -15,6 +15,9 @@ import dev.berth.agent.pod.PodDirs;
 import dev.berth.agent.pod.PodSync;
 import dev.berth.agent.pod.PodTranslation;
 import dev.berth.agent.pod.PodWorkers;
+import dev.berth.agent.probe.Actions;
+import dev.berth.agent.probe.LifecycleHooks;
+import dev.berth.agent.probe.ProbeManager;
 import dev.berth.agent.staticpod.ManifestParser;
 import dev.berth.agent.staticpod.StaticPods;
 import dev.berth.agent.status.ApiEventRecorder;
@@ -34,6 +37,8 @@ import dev.berth.host.LinuxMounts;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.grpc.Channel;
 import io.grpc.StatusRuntimeException;
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import java.nio.file.Path;
 import java.time.Clock;
 import java.util.HashSet;
@@ -42,6 +47,7 @@ import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -66,9 +72,15 @@ public final class Agent implements AutoCloseable {
     private final Pleg pleg;
     private final StatusManager status;
     private final EventRecorder events;
+    private final Probes probes;
+
+    /** The probes, the lifecycle hooks and the registry of the probes' meters (the HTTP API's /metrics/probes). */
+    private record Probes(ProbeManager manager, LifecycleHooks hooks, PrometheusMeterRegistry registry) {
+    }
 
     private Agent(StateLock lock, PodWorkers workers, StaticPods staticPods, ScheduledExecutorService volumeRefresh,
-            NodeController node, ApiPods apiPods, QosCgroups qosCgroups, Pleg pleg, StatusManager status, EventRecorder events) {
+            NodeController node, ApiPods apiPods, QosCgroups qosCgroups, Pleg pleg, StatusManager status, EventRecorder events,
+            Probes probes) {
         this.lock = lock;
         this.workers = workers;
         this.staticPods = staticPods;
@@ -79,6 +91,17 @@ public final class Agent implements AutoCloseable {
         this.pleg = pleg;
         this.status = status;
         this.events = events;
+        this.probes = probes;
+    }
+
+    /** The probes' meters (prober_probe_total, prober_probe_duration_seconds), as the kubelet serves them at /metrics/probes. */
+    public PrometheusMeterRegistry probeMetrics() {
+        return probes.registry();
+    }
+
+    /** The containers' postStart and preStop hooks, for the pod sync to run. */
+    public LifecycleHooks hooks() {
+        return probes.hooks();
     }
 
     /**
@@ -117,11 +140,23 @@ public final class Agent implements AutoCloseable {
         // status upward and events: written to the API server when connected, built and logged when standalone
         EventRecorder events = api != null ? new ApiEventRecorder(api, settings.nodeName(), Clock.systemUTC()) : new LoggingEventRecorder();
         List<String> hostIps = NodeAddresses.find(settings.node().nodeIps());
-        StatusManager status = new StatusManager(api, new PodStatusBuilder(runtimeName, () -> hostIps, Clock.systemUTC()),
+        // probes and lifecycle hooks: the probes learn the containers from each pass before the status is built
+        PrometheusMeterRegistry probeRegistry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+        Actions actions = new Actions(cri);
+        LifecycleHooks hooks = new LifecycleHooks(cri, actions, events, () -> hostIps);
+        AtomicReference<PodWorkers> podWorkers = new AtomicReference<>();
+        ProbeManager probes = new ProbeManager(actions, hooks, cri, events, probeRegistry, uid -> {
+            PodWorkers w = podWorkers.get();
+            if (w != null) {
+                w.resync(uid);
+            }
+        }, () -> hostIps, ProbeManager.DEFAULT_THREADS);
+        StatusManager status = new StatusManager(api, new PodStatusBuilder(runtimeName, () -> hostIps, Clock.systemUTC(), probes),
                 new TerminationMessages(new PodDirs(settings.stateDir())));
         PodWorkers workers = new PodWorkers(new PodSync(cri,
                 new PodTranslation(facts, settings.podLogsDir(), objects, allocatable, podCgroups)
-                        .withClusterDns(settings.clusterDns(), settings.clusterDomain()), volumes, events), status);
+                        .withClusterDns(settings.clusterDns(), settings.clusterDomain()), volumes, events), probes.before(status));
+        podWorkers.set(workers);
         Pleg pleg = new Pleg(cri, workers);
         pleg.start();
         ScheduledExecutorService volumeRefresh = DaemonThreads.scheduler("volume-refresh");
@@ -150,7 +185,8 @@ public final class Agent implements AutoCloseable {
         if (apiPods != null) {
             apiPods.start();
         }
-        return new Agent(lock, workers, staticPods, volumeRefresh, node, apiPods, qosCgroups, pleg, status, events);
+        return new Agent(lock, workers, staticPods, volumeRefresh, node, apiPods, qosCgroups, pleg, status, events,
+                new Probes(probes, hooks, probeRegistry));
     }
 
     /**
@@ -242,7 +278,9 @@ public final class Agent implements AutoCloseable {
         }
         volumeRefresh.shutdownNow();
         pleg.close();
+        probes.manager().close();
         workers.close();
+        probes.hooks().close();
         status.close();
         if (events instanceof AutoCloseable c) {
             try {
