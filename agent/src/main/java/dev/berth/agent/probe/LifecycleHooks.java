@@ -115,7 +115,10 @@ public final class LifecycleHooks implements ContainerHooks, AutoCloseable {
         if (handler.getHttpGet() != null) {
             String path = handler.getHttpGet().getPath() == null ? "" : handler.getHttpGet().getPath();
             try {
-                HttpGetAction.Exchange x = Actions.http(handler.getHttpGet(), c, podIp(pod, containerId), Actions.HOOK_AGENT,
+                String host = handler.getHttpGet().getHost();
+                // the pod's address is looked up only when the hook names no host
+                HttpGetAction.Exchange x = Actions.http(handler.getHttpGet(), c, host == null || host.isEmpty() ? podIp(pod, containerId)
+                        : host, Actions.HOOK_AGENT,
                         timeout.isZero() ? Duration.ofDays(1) : timeout);
                 return x.response() != null ? null : "HTTP lifecycle hook (" + path + ")" + where + x.error();
             } catch (IllegalArgumentException | StatusRuntimeException e) {

@@ -224,6 +224,16 @@ public final class FakeCri implements AutoCloseable {
                 call.setOnCancelHandler(() -> subscribers.remove(out));
             }
         }
+
+        @Override
+        public void execSync(ExecSyncRequest r, StreamObserver<ExecSyncResponse> out) {
+            count("ExecSync");
+            try {
+                reply(out, execHandler.apply(r));
+            } catch (io.grpc.StatusRuntimeException e) {
+                out.onError(e);
+            }
+        }
     }
 
     private static PodSandboxStatus sandboxStatus(PodSandbox s) {
@@ -363,4 +373,7 @@ public final class FakeCri implements AutoCloseable {
             }
         }
     }
+
+    /** What ExecSync answers (it may throw a gRPC status); by default every command exits 0 without output. */
+    public volatile java.util.function.Function<ExecSyncRequest, ExecSyncResponse> execHandler = r -> ExecSyncResponse.getDefaultInstance();
 }
