@@ -80,7 +80,7 @@ class AgentProbesE2eTest {
 
     private static final List<String> LIVE = List.of(
             live("live-exec", "[\"/bin/sleep\", \"3600\"]",
-                    "exec: {command: [\"/bin/sh\", \"-c\", \"echo no such file; test -f /tmp/healthy\"]}"),
+                    "exec: {command: [\"/bin/sh\", \"-c\", \"echo no such file; test -f /healthy\"]}"),
             live("live-http", "[\"/bin/busybox\", \"httpd\", \"-f\", \"-p\", \"8081\", \"-h\", \"/bin\"]",
                     "httpGet: {path: /healthz, port: web}"),
             live("live-tcp", "[\"/bin/sleep\", \"3601\"]", "tcpSocket: {port: 8082}"),
@@ -99,7 +99,7 @@ class AgentProbesE2eTest {
                 imagePullPolicy: Never
                 command: ["/bin/sleep", "3603"]
                 readinessProbe:
-                  exec: {command: ["/bin/sh", "-c", "test -f /tmp/ready"]}
+                  exec: {command: ["/bin/sh", "-c", "test -f /ready"]}
                   periodSeconds: 1
                   timeoutSeconds: 10
                   failureThreshold: 1
@@ -118,7 +118,7 @@ class AgentProbesE2eTest {
                 imagePullPolicy: Never
                 command: ["/bin/sleep", "3604"]
                 startupProbe:
-                  exec: {command: ["/bin/sh", "-c", "test -f /tmp/started"]}
+                  exec: {command: ["/bin/sh", "-c", "test -f /started"]}
                   periodSeconds: 1
                   timeoutSeconds: 10
                   failureThreshold: 300
@@ -184,11 +184,11 @@ class AgentProbesE2eTest {
                 assertFalse(unready.getReady());
                 assertEquals("False", condition(client, "ready", "Ready"));
                 String main = containerId(agent, "ready", "main");
-                ok(exec(agent, main, "sh", "-c", ": > /tmp/ready"));
+                ok(exec(agent, main, "sh", "-c", ": > /ready"));
                 await("ready", () -> Boolean.TRUE.equals(status(client, "ready", "main").getReady())
                         && "True".equals(condition(client, "ready", "Ready")) ? true : null);
                 assertEquals("True", condition(client, "ready", "ContainersReady"));
-                ok(exec(agent, main, "rm", "/tmp/ready"));
+                ok(exec(agent, main, "rm", "/ready"));
                 await("unready again", () -> !Boolean.TRUE.equals(status(client, "ready", "main").getReady())
                         && "False".equals(condition(client, "ready", "Ready")) ? true : null);
                 assertEquals(0, status(client, "ready", "main").getRestartCount(), "readiness never restarts");
@@ -200,7 +200,7 @@ class AgentProbesE2eTest {
                 assertEquals(0, gated.getRestartCount(), "not restarted before its start");
                 assertFalse(gated.getStarted(), "not started");
                 assertEquals(null, event(client, "gated", "Unhealthy", "Liveness probe failed: "), "liveness never ran");
-                ok(exec(agent, containerId(agent, "gated", "main"), "sh", "-c", ": > /tmp/started"));
+                ok(exec(agent, containerId(agent, "gated", "main"), "sh", "-c", ": > /started"));
                 await("gated: restarted by liveness once started", () -> restarts(client, "gated", "main") >= 1 ? true : null);
                 assertNotNull(event(client, "gated", "Killing", "Container main failed liveness probe, will be restarted"));
                 assertTrue(agent.process().isAlive(), agent.logText());
