@@ -16,6 +16,9 @@ import dev.berth.agent.pod.PodDirs;
 import dev.berth.agent.pod.PodSync;
 import dev.berth.agent.pod.PodTranslation;
 import dev.berth.agent.pod.PodWorkers;
+import dev.berth.agent.probe.Actions;
+import dev.berth.agent.probe.LifecycleHooks;
+import dev.berth.agent.probe.ProbeManager;
 import dev.berth.agent.staticpod.ManifestParser;
 import dev.berth.agent.staticpod.StaticPods;
 import dev.berth.agent.status.ApiEventRecorder;
@@ -35,6 +38,8 @@ import dev.berth.host.LinuxMounts;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.grpc.Channel;
 import io.grpc.StatusRuntimeException;
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import java.nio.file.Path;
 import java.time.Clock;
 import java.util.HashSet;
@@ -43,6 +48,7 @@ import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -67,13 +73,19 @@ public final class Agent implements AutoCloseable {
     private final Pleg pleg;
     private final StatusManager status;
     private final EventRecorder events;
+    private final Probes probes;
+
+    /** The probes, the lifecycle hooks and the registry of the probes' meters (the HTTP API's /metrics/probes). */
+    private record Probes(ProbeManager manager, LifecycleHooks hooks, PrometheusMeterRegistry registry) {
+    }
+
     private final GarbageCollector gc;
     /** The kubelet HTTP API (null: not configured); set once started, after the rest of the agent. */
     private dev.berth.agent.server.KubeletServer httpApi;
 
     private Agent(StateLock lock, PodWorkers workers, StaticPods staticPods, ScheduledExecutorService volumeRefresh,
             NodeController node, ApiPods apiPods, QosCgroups qosCgroups, Pleg pleg, StatusManager status, EventRecorder events,
-            GarbageCollector gc) {
+            Probes probes, GarbageCollector gc) {
         this.lock = lock;
         this.workers = workers;
         this.staticPods = staticPods;
@@ -85,6 +97,17 @@ public final class Agent implements AutoCloseable {
         this.status = status;
         this.events = events;
         this.gc = gc;
+        this.probes = probes;
+    }
+
+    /** The probes' meters (prober_probe_total, prober_probe_duration_seconds), as the kubelet serves them at /metrics/probes. */
+    public PrometheusMeterRegistry probeMetrics() {
+        return probes.registry();
+    }
+
+    /** The containers' postStart and preStop hooks, for the pod sync to run. */
+    public LifecycleHooks hooks() {
+        return probes.hooks();
     }
 
     /**
@@ -123,11 +146,23 @@ public final class Agent implements AutoCloseable {
         // status upward and events: written to the API server when connected, built and logged when standalone
         EventRecorder events = api != null ? new ApiEventRecorder(api, settings.nodeName(), Clock.systemUTC()) : new LoggingEventRecorder();
         List<String> hostIps = NodeAddresses.find(settings.node().nodeIps());
-        StatusManager status = new StatusManager(api, new PodStatusBuilder(runtimeName, () -> hostIps, Clock.systemUTC()),
+        // probes and lifecycle hooks: the probes learn the containers from each pass before the status is built
+        PrometheusMeterRegistry probeRegistry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+        Actions actions = new Actions(cri);
+        LifecycleHooks hooks = new LifecycleHooks(cri, actions, events, () -> hostIps);
+        AtomicReference<PodWorkers> podWorkers = new AtomicReference<>();
+        ProbeManager probes = new ProbeManager(actions, hooks, cri, events, probeRegistry, uid -> {
+            PodWorkers w = podWorkers.get();
+            if (w != null) {
+                w.resync(uid);
+            }
+        }, () -> hostIps, ProbeManager.DEFAULT_THREADS);
+        StatusManager status = new StatusManager(api, new PodStatusBuilder(runtimeName, () -> hostIps, Clock.systemUTC(), probes),
                 new TerminationMessages(new PodDirs(settings.stateDir())));
         PodWorkers workers = new PodWorkers(new PodSync(cri,
                 new PodTranslation(facts, settings.podLogsDir(), objects, allocatable, podCgroups)
-                        .withClusterDns(settings.clusterDns(), settings.clusterDomain()), volumes, events), status);
+                        .withClusterDns(settings.clusterDns(), settings.clusterDomain()), volumes, events), probes.before(status));
+        podWorkers.set(workers);
         Pleg pleg = new Pleg(cri, workers);
         pleg.start();
         ScheduledExecutorService volumeRefresh = DaemonThreads.scheduler("volume-refresh");
@@ -158,15 +193,14 @@ public final class Agent implements AutoCloseable {
         }
         // dead containers and sandboxes of the agent's pods, and unused images; a pod is wanted while a worker runs or stops it
         GarbageCollector gc = GarbageCollector.start(cri, settings.gc(), uid -> workers.uids().contains(uid), events, settings.nodeName());
-        Agent agent = new Agent(lock, workers, staticPods, volumeRefresh, node, apiPods, qosCgroups, pleg, status, events, gc);
+        Agent agent = new Agent(lock, workers, staticPods, volumeRefresh, node, apiPods, qosCgroups, pleg, status, events,
+                new Probes(probes, hooks, probeRegistry), gc);
         // the kubelet HTTP API: /healthz, /metrics (the agent's registry), /metrics/probes (the
         // prober's registry), exec/attach/portForward through the runtime; content endpoints route in
         io.micrometer.prometheusmetrics.PrometheusMeterRegistry agentMetrics = dev.berth.agent.server.KubeletServer.agentRegistry();
-        io.micrometer.prometheusmetrics.PrometheusMeterRegistry probeMetrics = new io.micrometer.prometheusmetrics.PrometheusMeterRegistry(
-                io.micrometer.prometheusmetrics.PrometheusConfig.DEFAULT);
         try {
             agent.httpApi = dev.berth.agent.server.KubeletServer.forAgent(settings.server(), settings.nodeName(), settings.stateDir(), hostIps,
-                    api, cri, agentMetrics, probeMetrics);
+                    api, cri, agentMetrics, probeRegistry);
             if (agent.httpApi != null) {
                 dev.berth.agent.server.ContentEndpoints.create(cri, workers, status, settings.nodeName(), settings.stateDir(),
                         settings.podLogsDir(), machine.memoryBytes()).forEach(agent.httpApi::route);
@@ -276,7 +310,9 @@ public final class Agent implements AutoCloseable {
         }
         volumeRefresh.shutdownNow();
         pleg.close();
+        probes.manager().close();
         workers.close();
+        probes.hooks().close();
         status.close();
         if (events instanceof AutoCloseable c) {
             try {

@@ -248,4 +248,26 @@ public final class CriClient {
         images(requestTimeout).removeImage(dev.berth.cri.v1.RemoveImageRequest.newBuilder()
                 .setImage(ImageSpec.newBuilder().setImage(image)).build());
     }
+
+    /**
+     * Runs {@code cmd} in container {@code id} and waits for its end (ExecSync). The runtime
+     * kills it after {@code timeout} (rounded up to whole seconds; zero: no limit) and answers
+     * DEADLINE_EXCEEDED; the call's own deadline is the timeout plus the request timeout, as the
+     * kubelet leaves the runtime time to clean up (none when the timeout is zero).
+     */
+    public dev.berth.cri.v1.ExecSyncResponse execSync(String id, List<String> cmd, Duration timeout) {
+        long seconds = timeout.isZero() || timeout.isNegative() ? 0 : (timeout.toMillis() + 999) / 1000;
+        RuntimeServiceGrpc.RuntimeServiceBlockingStub stub = RuntimeServiceGrpc.newBlockingStub(channel);
+        if (seconds > 0) {
+            stub = stub.withDeadlineAfter(requestTimeout.plusSeconds(seconds).toMillis(), TimeUnit.MILLISECONDS);
+        }
+        return stub.execSync(dev.berth.cri.v1.ExecSyncRequest.newBuilder().setContainerId(id).addAllCmd(cmd).setTimeout(seconds).build());
+    }
+
+    /** The id of the sandbox container {@code id} belongs to, if the runtime has the container. */
+    public Optional<String> sandboxOf(String containerId) {
+        List<dev.berth.cri.v1.Container> found = runtime().listContainers(ListContainersRequest.newBuilder()
+                .setFilter(ContainerFilter.newBuilder().setId(containerId)).build()).getContainersList();
+        return found.isEmpty() ? Optional.empty() : Optional.of(found.get(0).getPodSandboxId());
+    }
 }

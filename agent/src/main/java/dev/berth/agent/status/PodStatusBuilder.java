@@ -34,8 +34,10 @@ import java.util.function.Supplier;
  * completed or a container waits to be created; Running once every container started and
  * one runs (or, restartPolicy Always or OnFailure, all are being restarted); Succeeded when
  * all terminated with 0 and none is restarted; Failed when restartPolicy Never leaves a failed
- * container or init container. A terminal phase is never left. Ready is ContainersReady:
- * every container runs (there are no readiness probes or readiness gates yet).
+ * container or init container. A terminal phase is never left. A running container is
+ * started once its startup probe passed and ready once it started and its readiness probe
+ * passes (without the probe: as soon as it runs), as {@link ProbeStates} tell; Ready is
+ * ContainersReady: every container is ready (there are no readiness gates yet).
  */
 public final class PodStatusBuilder {
     /** The condition types the agent owns; other types in the previous status are kept as they are. */
@@ -53,15 +55,22 @@ public final class PodStatusBuilder {
     private final Supplier<String> runtimeName;
     private final Supplier<List<String>> hostIps;
     private final Clock clock;
+    private final ProbeStates probes;
 
     /**
      * @param runtimeName the runtime's name from CRI Version (berth, containerd, cri-o): the scheme of container ids
      * @param hostIps the node's addresses for hostIP/hostIPs (and podIPs of host-network pods), first the primary
      */
     public PodStatusBuilder(Supplier<String> runtimeName, Supplier<List<String>> hostIps, Clock clock) {
+        this(runtimeName, hostIps, clock, ProbeStates.NONE);
+    }
+
+    /** @param probes what the containers' startup and readiness probes say */
+    public PodStatusBuilder(Supplier<String> runtimeName, Supplier<List<String>> hostIps, Clock clock, ProbeStates probes) {
         this.runtimeName = runtimeName;
         this.hostIps = hostIps;
         this.clock = clock;
+        this.probes = probes;
     }
 
     /** The status of {@code pod} now; {@code previous} may be null (never written). */
@@ -236,8 +245,9 @@ public final class PodStatusBuilder {
                 ContainerStateRunning r = new ContainerStateRunning();
                 r.setStartedAt(time(latest.getStartedAt()));
                 out.setState(new ContainerState(r, null, null));
-                out.setStarted(true);
-                out.setReady(!isInit);
+                boolean started = probes.started(uid, spec, latest.getId());
+                out.setStarted(started);
+                out.setReady(!isInit && started && probes.ready(uid, spec, latest.getId()));
             }
             case CONTAINER_CREATED -> out.setState(waitingState(waiting != null ? waiting : new Waiting(Waiting.CONTAINER_CREATING, null)));
             default -> {

@@ -242,6 +242,16 @@ public final class FakeCri implements AutoCloseable {
                 call.setOnCancelHandler(() -> subscribers.remove(out));
             }
         }
+
+        @Override
+        public void execSync(ExecSyncRequest r, StreamObserver<ExecSyncResponse> out) {
+            count("ExecSync");
+            try {
+                reply(out, execHandler.apply(r));
+            } catch (io.grpc.StatusRuntimeException e) {
+                out.onError(e);
+            }
+        }
     }
 
     private static PodSandboxStatus sandboxStatus(PodSandbox s) {
@@ -504,4 +514,7 @@ public final class FakeCri implements AutoCloseable {
         containerSandbox.put(id, sandboxId);
         return id;
     }
+
+    /** What ExecSync answers (it may throw a gRPC status); by default every command exits 0 without output. */
+    public volatile java.util.function.Function<ExecSyncRequest, ExecSyncResponse> execHandler = r -> ExecSyncResponse.getDefaultInstance();
 }
