@@ -1,5 +1,6 @@
 package dev.berth.agent;
 
+import dev.berth.agent.eviction.EvictionSettings;
 import dev.berth.agent.node.NodeSettings;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -10,13 +11,17 @@ import java.util.List;
  * static pod manifests are (null: none), where container logs go, the deadlines of its CRI
  * calls, how it presents its Node in connected mode ({@code node}), and whether it keeps the
  * pods' cgroups by QoS class under {@code <cgroupRoot>/kubepods}, and the cluster's DNS servers
- * and domain for pods of DNS policy ClusterFirst (none: they resolve as the machine does).
+ * and domain for pods of DNS policy ClusterFirst (none: they resolve as the machine does), and
+ * how it evicts pods under node pressure ({@code eviction}; the hard thresholds are the node's).
  */
 public record AgentSettings(String nodeName, Path stateDir, Path podManifestPath, Path podLogsDir,
                             Duration manifestRescanInterval, Duration runtimeRequestTimeout, Duration imagePullTimeout,
                             NodeSettings node, boolean cgroupsPerQos, String cgroupRoot, List<String> clusterDns,
-                            String clusterDomain) {
+                            String clusterDomain, EvictionSettings eviction) {
     public AgentSettings {
+        if (eviction == null) {
+            eviction = EvictionSettings.defaults();
+        }
         if (nodeName == null || nodeName.isEmpty()) {
             throw new IllegalArgumentException("the agent needs a node name");
         }
@@ -27,10 +32,18 @@ public record AgentSettings(String nodeName, Path stateDir, Path podManifestPath
         clusterDomain = clusterDomain == null ? "" : clusterDomain;
     }
 
+    /** With the kubelet's eviction defaults. */
+    public AgentSettings(String nodeName, Path stateDir, Path podManifestPath, Path podLogsDir,
+                         Duration manifestRescanInterval, Duration runtimeRequestTimeout, Duration imagePullTimeout,
+                         NodeSettings node, boolean cgroupsPerQos, String cgroupRoot, List<String> clusterDns, String clusterDomain) {
+        this(nodeName, stateDir, podManifestPath, podLogsDir, manifestRescanInterval, runtimeRequestTimeout, imagePullTimeout, node,
+                cgroupsPerQos, cgroupRoot, clusterDns, clusterDomain, EvictionSettings.defaults());
+    }
+
     /** With the kubelet's defaults for the Node and without cgroups per QoS class (the pods' cgroups are the runtime's default). */
     public AgentSettings(String nodeName, Path stateDir, Path podManifestPath, Path podLogsDir,
                          Duration manifestRescanInterval, Duration runtimeRequestTimeout, Duration imagePullTimeout) {
         this(nodeName, stateDir, podManifestPath, podLogsDir, manifestRescanInterval, runtimeRequestTimeout, imagePullTimeout,
-                NodeSettings.defaults(), false, "/", List.of(), "");
+                NodeSettings.defaults(), false, "/", List.of(), "", EvictionSettings.defaults());
     }
 }

@@ -198,4 +198,16 @@ public final class CriClient {
                 observer));
         return () -> context.cancel(null);
     }
+
+    // ---- stats (eviction): what each pod and container uses
+
+    /** Every pod sandbox's stats (ListPodSandboxStats): memory, processes, and its containers'. */
+    public List<dev.berth.cri.v1.PodSandboxStats> listPodSandboxStats() {
+        return runtime().listPodSandboxStats(dev.berth.cri.v1.ListPodSandboxStatsRequest.getDefaultInstance()).getStatsList();
+    }
+
+    /** Every container's stats (ListContainerStats): memory and writable layer. */
+    public List<dev.berth.cri.v1.ContainerStats> listContainerStats() {
+        return runtime().listContainerStats(dev.berth.cri.v1.ListContainerStatsRequest.getDefaultInstance()).getStatsList();
+    }
 }
