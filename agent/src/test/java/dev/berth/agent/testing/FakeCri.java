@@ -224,6 +224,34 @@ public final class FakeCri implements AutoCloseable {
                 call.setOnCancelHandler(() -> subscribers.remove(out));
             }
         }
+
+        @Override
+        public void listPodSandboxStats(ListPodSandboxStatsRequest r, StreamObserver<ListPodSandboxStatsResponse> out) {
+            count("ListPodSandboxStats");
+            ListPodSandboxStatsResponse.Builder b = ListPodSandboxStatsResponse.newBuilder();
+            for (PodSandbox s : sandboxes.values()) {
+                if (s.getState() != PodSandboxState.SANDBOX_READY) {
+                    continue;
+                }
+                String uid = s.getMetadata().getUid();
+                long total = 0;
+                LinuxPodSandboxStats.Builder linux = LinuxPodSandboxStats.newBuilder();
+                for (ContainerStatus c : containers.values()) {
+                    if (!s.getId().equals(containerSandbox.get(c.getId())) || c.getState() != ContainerState.CONTAINER_RUNNING) {
+                        continue;
+                    }
+                    long ws = memoryUse.getOrDefault(uid + "/" + c.getMetadata().getName(), 0L);
+                    total += ws;
+                    linux.addContainers(ContainerStats.newBuilder().setAttributes(ContainerAttributes.newBuilder().setId(c.getId())
+                            .setMetadata(c.getMetadata()).putAllLabels(c.getLabelsMap()))
+                            .setMemory(MemoryUsage.newBuilder().setWorkingSetBytes(UInt64Value.newBuilder().setValue(ws))));
+                }
+                linux.setMemory(MemoryUsage.newBuilder().setWorkingSetBytes(UInt64Value.newBuilder().setValue(total)));
+                b.addStats(PodSandboxStats.newBuilder().setAttributes(PodSandboxAttributes.newBuilder().setId(s.getId())
+                        .setMetadata(s.getMetadata()).putAllLabels(s.getLabelsMap())).setLinux(linux));
+            }
+            reply(out, b.build());
+        }
     }
 
     private static PodSandboxStatus sandboxStatus(PodSandbox s) {
@@ -363,4 +391,7 @@ public final class FakeCri implements AutoCloseable {
             }
         }
     }
+
+    /** The working set each running container reports in ListPodSandboxStats, by "podUid/containerName" (0 when absent). */
+    public final Map<String, Long> memoryUse = new ConcurrentHashMap<>();
 }
