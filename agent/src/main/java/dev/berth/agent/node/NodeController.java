@@ -35,7 +35,9 @@ import org.slf4j.LoggerFactory;
  * the existing one of the same name, reconciling the labels the agent owns and keeping the
  * rest), then computes its status every {@code node_status_update_frequency} and writes it
  * through the status subresource when it changed, and at least every
- * {@code node_status_report_frequency}. On a second thread it renews the node's Lease every
+ * {@code node_status_report_frequency}; the pressure conditions come from the eviction manager
+ * when there is one, and each True one puts its NoSchedule taint on the Node
+ * ({@link #pressureTaints}). On a second thread it renews the node's Lease every
  * ten seconds. API and runtime errors are logged and retried with back-off; they never stop
  * the agent or its pod work.
  */

@@ -109,8 +109,8 @@ class EvictionInGuest {
             Evictor evictor = (pod, grace, message, onTerminated) -> {
                 evictedAt[0] = System.nanoTime();
                 String name = pod.getMetadata().getName();
-                evicted.add(name);
                 status.evicted(pod, EvictionManager.REASON, message);
+                evicted.add(name); // after its status: the test reads it once this shows
                 System.out.println("guest: evicted " + name + " (grace " + grace + " s): " + message);
                 active.remove(pod);
                 try {
