@@ -3,6 +3,11 @@ package dev.berth.agent;
 import dev.berth.agent.api.ApiPods;
 import dev.berth.agent.cgroup.QosCgroups;
 import dev.berth.agent.cri.CriClient;
+import dev.berth.agent.eviction.CriPodUsage;
+import dev.berth.agent.eviction.EvictionManager;
+import dev.berth.agent.eviction.MachineSignals;
+import dev.berth.agent.eviction.NodeSignals;
+import dev.berth.agent.eviction.WorkerEvictor;
 import dev.berth.agent.gc.GarbageCollector;
 import dev.berth.agent.node.MachineFacts;
 import dev.berth.agent.node.NodeAddresses;
@@ -73,6 +78,7 @@ public final class Agent implements AutoCloseable {
     private final Pleg pleg;
     private final StatusManager status;
     private final EventRecorder events;
+    private final EvictionManager eviction;
     private final Probes probes;
 
     /** The probes, the lifecycle hooks and the registry of the probes' meters (the HTTP API's /metrics/probes). */
@@ -85,7 +91,8 @@ public final class Agent implements AutoCloseable {
 
     private Agent(StateLock lock, PodWorkers workers, StaticPods staticPods, ScheduledExecutorService volumeRefresh,
             NodeController node, ApiPods apiPods, QosCgroups qosCgroups, Pleg pleg, StatusManager status, EventRecorder events,
-            Probes probes, GarbageCollector gc) {
+            Probes probes, GarbageCollector gc, EvictionManager eviction) {
+        this.eviction = eviction;
         this.lock = lock;
         this.workers = workers;
         this.staticPods = staticPods;
@@ -117,6 +124,11 @@ public final class Agent implements AutoCloseable {
      * when the agent runs standalone.
      */
     public static Agent start(AgentSettings settings, StateLock lock, Channel channel, KubernetesClient api) {
+        return start(settings, lock, channel, api, null);
+    }
+
+    /** The same with the node's eviction signals from {@code signals} (tests; null: this machine's). */
+    static Agent start(AgentSettings settings, StateLock lock, Channel channel, KubernetesClient api, NodeSignals signals) {
         CriClient cri = new CriClient(channel, settings.runtimeRequestTimeout(), settings.imagePullTimeout());
         RuntimeName runtimeName = new RuntimeName(cri);
         try {
@@ -186,15 +198,20 @@ public final class Agent implements AutoCloseable {
         } else if (api == null) {
             LOG.info("agent for node {}: no pod manifest path and no API server: no pods to run", settings.nodeName());
         }
+        // node pressure: conditions, taints and evictions, standalone too (where only static pods run, which are never evicted)
+        EvictionManager eviction = new EvictionManager(settings.eviction().thresholds(settings.node().evictionHard()), settings.eviction(),
+                signals != null ? signals : new MachineSignals(settings.stateDir(), cri, machine.memoryBytes()), new CriPodUsage(cri),
+                () -> activePods(workers, status), new WorkerEvictor(workers, status, events), events, settings.nodeName(),
+                Clock.systemUTC()).start();
         NodeController node = api == null ? null : NodeController.start(api, cri, settings.nodeName(), settings.node(), settings.stateDir(),
-                machine);
+                NodeController.Timing.of(settings.node()), machine, eviction::conditions);
         if (apiPods != null) {
             apiPods.start();
         }
         // dead containers and sandboxes of the agent's pods, and unused images; a pod is wanted while a worker runs or stops it
         GarbageCollector gc = GarbageCollector.start(cri, settings.gc(), uid -> workers.uids().contains(uid), events, settings.nodeName());
         Agent agent = new Agent(lock, workers, staticPods, volumeRefresh, node, apiPods, qosCgroups, pleg, status, events,
-                new Probes(probes, hooks, probeRegistry), gc);
+                new Probes(probes, hooks, probeRegistry), gc, eviction);
         // the kubelet HTTP API: /healthz, /metrics (the agent's registry), /metrics/probes (the
         // prober's registry), exec/attach/portForward through the runtime; content endpoints route in
         io.micrometer.prometheusmetrics.PrometheusMeterRegistry agentMetrics = dev.berth.agent.server.KubeletServer.agentRegistry();
@@ -210,6 +227,12 @@ public final class Agent implements AutoCloseable {
             throw e;
         }
         return agent;
+    }
+
+    /** The pods eviction may choose from: those with a worker, not being stopped, not in a terminal phase. */
+    private static List<io.fabric8.kubernetes.api.model.Pod> activePods(PodWorkers workers, StatusManager status) {
+        return workers.activePods().stream().filter(p -> status.status(p.getMetadata().getUid())
+                .map(s -> !"Succeeded".equals(s.getPhase()) && !"Failed".equals(s.getPhase())).orElse(true)).toList();
     }
 
     /**
@@ -298,6 +321,7 @@ public final class Agent implements AutoCloseable {
         if (httpApi != null) {
             httpApi.close();
         }
+        eviction.close();
         if (apiPods != null) {
             apiPods.close();
         }

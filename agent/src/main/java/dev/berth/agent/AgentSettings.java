@@ -1,5 +1,6 @@
 package dev.berth.agent;
 
+import dev.berth.agent.eviction.EvictionSettings;
 import dev.berth.agent.gc.GcSettings;
 import dev.berth.agent.node.NodeSettings;
 import dev.berth.agent.server.ServerSettings;
@@ -12,14 +13,16 @@ import java.util.List;
  * static pod manifests are (null: none), where container logs go, the deadlines of its CRI
  * calls, how it presents its Node in connected mode ({@code node}), and whether it keeps the
  * pods' cgroups by QoS class under {@code <cgroupRoot>/kubepods}, and the cluster's DNS servers
- * and domain for pods of DNS policy ClusterFirst (none: they resolve as the machine does), and
- * its HTTP API ({@code server}: the kubelet's port 10250 and read-only port; off when null), and
- * how it collects dead containers and unused images ({@code gc}: the kubelet's defaults when null).
+ * and domain for pods of DNS policy ClusterFirst (none: they resolve as the machine does),
+ * its HTTP API ({@code server}: the kubelet's port 10250 and read-only port; off when null), how
+ * it collects dead containers and unused images ({@code gc}: the kubelet's defaults when null), and
+ * how it evicts pods under node pressure ({@code eviction}; the hard thresholds are the node's).
  */
 public record AgentSettings(String nodeName, Path stateDir, Path podManifestPath, Path podLogsDir,
                             Duration manifestRescanInterval, Duration runtimeRequestTimeout, Duration imagePullTimeout,
                             NodeSettings node, boolean cgroupsPerQos, String cgroupRoot, List<String> clusterDns,
-                            String clusterDomain, ServerSettings server, GcSettings gc) {
+                            String clusterDomain, ServerSettings server, GcSettings gc,
+                            EvictionSettings eviction) {
     public AgentSettings {
         if (nodeName == null || nodeName.isEmpty()) {
             throw new IllegalArgumentException("the agent needs a node name");
@@ -31,6 +34,7 @@ public record AgentSettings(String nodeName, Path stateDir, Path podManifestPath
         clusterDomain = clusterDomain == null ? "" : clusterDomain;
         server = server == null ? ServerSettings.disabled() : server;
         gc = gc == null ? GcSettings.defaults() : gc;
+        eviction = eviction == null ? EvictionSettings.defaults() : eviction;
     }
 
     /** Without the HTTP API, with the kubelet's garbage collection. */
@@ -38,7 +42,7 @@ public record AgentSettings(String nodeName, Path stateDir, Path podManifestPath
                          Duration manifestRescanInterval, Duration runtimeRequestTimeout, Duration imagePullTimeout,
                          NodeSettings node, boolean cgroupsPerQos, String cgroupRoot, List<String> clusterDns, String clusterDomain) {
         this(nodeName, stateDir, podManifestPath, podLogsDir, manifestRescanInterval, runtimeRequestTimeout, imagePullTimeout, node,
-                cgroupsPerQos, cgroupRoot, clusterDns, clusterDomain, null, null);
+                cgroupsPerQos, cgroupRoot, clusterDns, clusterDomain, null, null, null);
     }
 
     /**
@@ -54,12 +58,18 @@ public record AgentSettings(String nodeName, Path stateDir, Path podManifestPath
     /** These settings with another HTTP API. */
     public AgentSettings withServer(ServerSettings newServer) {
         return new AgentSettings(nodeName, stateDir, podManifestPath, podLogsDir, manifestRescanInterval, runtimeRequestTimeout,
-                imagePullTimeout, node, cgroupsPerQos, cgroupRoot, clusterDns, clusterDomain, newServer, gc);
+                imagePullTimeout, node, cgroupsPerQos, cgroupRoot, clusterDns, clusterDomain, newServer, gc, eviction);
+    }
+
+    /** These settings with other eviction settings. */
+    public AgentSettings withEviction(EvictionSettings newEviction) {
+        return new AgentSettings(nodeName, stateDir, podManifestPath, podLogsDir, manifestRescanInterval, runtimeRequestTimeout,
+                imagePullTimeout, node, cgroupsPerQos, cgroupRoot, clusterDns, clusterDomain, server, gc, newEviction);
     }
 
     /** These settings with other garbage collection. */
     public AgentSettings withGc(GcSettings newGc) {
         return new AgentSettings(nodeName, stateDir, podManifestPath, podLogsDir, manifestRescanInterval, runtimeRequestTimeout,
-                imagePullTimeout, node, cgroupsPerQos, cgroupRoot, clusterDns, clusterDomain, server, newGc);
+                imagePullTimeout, node, cgroupsPerQos, cgroupRoot, clusterDns, clusterDomain, server, newGc, eviction);
     }
 }

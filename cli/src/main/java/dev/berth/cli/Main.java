@@ -141,6 +141,30 @@ public final class Main {
                 description = "hard eviction thresholds, e.g. memory.available<100Mi,nodefs.available<10% (replaces the defaults)")
         String evictionHard;
 
+        @Option(names = "--eviction-soft", paramLabel = "SIGNAL<VALUE,...",
+                description = "soft eviction thresholds, e.g. memory.available<1.5Gi (each needs a grace period)")
+        String evictionSoft;
+
+        @Option(names = "--eviction-soft-grace-period", paramLabel = "SIGNAL=DURATION,...",
+                description = "how long each soft threshold must be met before pods are evicted, e.g. memory.available=1m30s")
+        String evictionSoftGracePeriod;
+
+        @Option(names = "--eviction-max-pod-grace-period", paramLabel = "SECONDS",
+                description = "the longest grace period of a pod evicted for a soft threshold (negative: the pod's own; default: 0)")
+        Long evictionMaxPodGracePeriod;
+
+        @Option(names = "--eviction-pressure-transition-period", paramLabel = "DURATION",
+                description = "how long a pressure condition stays after its signal cleared (default: 5m)")
+        String evictionPressureTransitionPeriod;
+
+        @Option(names = "--eviction-minimum-reclaim", paramLabel = "SIGNAL=VALUE,...",
+                description = "how far above a threshold met evicting goes on, e.g. memory.available=0Mi,nodefs.available=500Mi")
+        String evictionMinimumReclaim;
+
+        @Option(names = "--housekeeping-interval", paramLabel = "DURATION",
+                description = "how often eviction signals are measured and at most one pod is evicted (default: 10s)")
+        String housekeepingInterval;
+
         @Option(names = "--node-status-update-frequency", paramLabel = "DURATION",
                 description = "how often the node's status is computed and, when changed, written (default: 10s)")
         String nodeStatusUpdateFrequency;
@@ -216,7 +240,9 @@ public final class Main {
             cfg = cfg.withAgent(cfg.agent().withFlags(nodeName, podManifestPath, kubeconfig, endpoint)
                     .withNodeFlags(nodeIp, nodeLabels, registerWithTaints, maxPods, inCluster, systemReserved, kubeReserved, evictionHard,
                             nodeStatusUpdateFrequency)
-                    .withClusterDnsFlags(clusterDns, clusterDomain));
+                    .withClusterDnsFlags(clusterDns, clusterDomain)
+                    .withEvictionFlags(evictionSoft, evictionSoftGracePeriod, evictionMaxPodGracePeriod, evictionPressureTransitionPeriod,
+                            evictionMinimumReclaim, housekeepingInterval));
             cfg = cfg.withAgent(cfg.agent().withServer(dev.berth.cli.config.AgentServerConfig.withFlags(cfg.agent().server(), address, port,
                     readOnlyPort, tlsCertFile, tlsPrivateKeyFile, clientCaFile, authenticationTokenWebhook, authorizationMode, anonymousAuth)));
             return new NodeAgent(cfg).run();

@@ -5,10 +5,11 @@ import java.util.Map;
 import java.util.Set;
 
 /**
- * One hard eviction threshold: a signal ({@code memory.available}, {@code nodefs.available},
+ * One eviction threshold's value: a signal ({@code memory.available}, {@code nodefs.available},
  * {@code nodefs.inodesFree}, {@code imagefs.available}, {@code imagefs.inodesFree},
  * {@code pid.available}) below which the node is under pressure, as a quantity or as a
- * percentage of the signal's capacity.
+ * percentage of the signal's capacity (also the notation of a minimum reclaim; the eviction
+ * package adds grace periods).
  */
 public record EvictionThreshold(String signal, long quantity, double percentage) {
     public static final Set<String> SIGNALS = Set.of("memory.available", "nodefs.available", "nodefs.inodesFree",

@@ -35,7 +35,9 @@ import org.slf4j.LoggerFactory;
  * the existing one of the same name, reconciling the labels the agent owns and keeping the
  * rest), then computes its status every {@code node_status_update_frequency} and writes it
  * through the status subresource when it changed, and at least every
- * {@code node_status_report_frequency}. On a second thread it renews the node's Lease every
+ * {@code node_status_report_frequency}; the pressure conditions come from the eviction manager
+ * when there is one, and each True one puts its NoSchedule taint on the Node
+ * ({@link #pressureTaints}). On a second thread it renews the node's Lease every
  * ten seconds. API and runtime errors are logged and retried with back-off; they never stop
  * the agent or its pod work.
  */
@@ -67,6 +69,8 @@ public final class NodeController implements AutoCloseable {
     private final Map<String, Long> systemReserved;
     private final Map<String, Long> kubeReserved;
     private final NodeLease lease;
+    /** The pressure conditions True now (the eviction manager's); null: from the hard thresholds and each sample. */
+    private final java.util.function.Supplier<java.util.Set<String>> pressure;
     private final ScheduledExecutorService statusThread = DaemonThreads.scheduler("berth-node-status");
     private final ScheduledExecutorService leaseThread = DaemonThreads.scheduler("berth-node-lease");
 
@@ -84,6 +88,12 @@ public final class NodeController implements AutoCloseable {
 
     NodeController(KubernetesClient api, CriClient cri, String nodeName, NodeSettings settings, Path stateDir, Timing timing, Clock clock,
                    MachineFacts facts) {
+        this(api, cri, nodeName, settings, stateDir, timing, clock, facts, null);
+    }
+
+    NodeController(KubernetesClient api, CriClient cri, String nodeName, NodeSettings settings, Path stateDir, Timing timing, Clock clock,
+                   MachineFacts facts, java.util.function.Supplier<java.util.Set<String>> pressure) {
+        this.pressure = pressure;
         this.api = api;
         this.cri = cri;
         this.nodeName = nodeName;
@@ -114,7 +124,16 @@ public final class NodeController implements AutoCloseable {
 
     private static NodeController start(KubernetesClient api, CriClient cri, String nodeName, NodeSettings settings, Path stateDir,
             Timing timing, MachineFacts facts) {
-        NodeController c = new NodeController(api, cri, nodeName, settings, stateDir, timing, Clock.systemUTC(), facts);
+        return start(api, cri, nodeName, settings, stateDir, timing, facts, null);
+    }
+
+    /**
+     * The same with the pressure conditions of an eviction manager ({@code pressure}: those
+     * True now): they set MemoryPressure, DiskPressure and PIDPressure, and their taints.
+     */
+    public static NodeController start(KubernetesClient api, CriClient cri, String nodeName, NodeSettings settings, Path stateDir,
+            Timing timing, MachineFacts facts, java.util.function.Supplier<java.util.Set<String>> pressure) {
+        NodeController c = new NodeController(api, cri, nodeName, settings, stateDir, timing, Clock.systemUTC(), facts, pressure);
         c.statusThread.execute(c::statusPass);
         c.leaseThread.execute(c::leasePass);
         return c;
@@ -249,12 +268,78 @@ public final class NodeController implements AutoCloseable {
                 : node.getStatus() != null && node.getStatus().getConditions() != null ? node.getStatus().getConditions() : List.of();
         NodeStatus desired = computeStatus(previous);
         boolean due = lastReportTime == null || !now.isBefore(lastReportTime.plus(timing.statusReport()));
-        if (!due && !NodeStatusMaker.changed(lastReported, desired)) {
-            return;
+        if (due || NodeStatusMaker.changed(lastReported, desired)) {
+            writeStatus(desired);
+            lastReported = desired;
+            lastReportTime = now;
         }
-        writeStatus(desired);
-        lastReported = desired;
-        lastReportTime = now;
+        syncTaints(desired.getConditions());
+    }
+
+    /** The taint each pressure condition puts on the Node while True (the node lifecycle controller's mapping). */
+    static final Map<String, String> PRESSURE_TAINTS = Map.of(
+            NodeStatusMaker.MEMORY_PRESSURE, "node.kubernetes.io/memory-pressure",
+            NodeStatusMaker.DISK_PRESSURE, "node.kubernetes.io/disk-pressure",
+            NodeStatusMaker.PID_PRESSURE, "node.kubernetes.io/pid-pressure");
+
+    /**
+     * The Node's taints given its conditions: every taint of others kept as it is, a NoSchedule
+     * taint for each pressure condition that is True, none for one that is not. In a cluster
+     * the node lifecycle controller derives the same taints from the same conditions; the agent
+     * sets them itself so that a control plane without that controller still keeps new pods off
+     * a node under pressure, and both agree, so neither undoes the other.
+     */
+    static List<io.fabric8.kubernetes.api.model.Taint> pressureTaints(List<io.fabric8.kubernetes.api.model.Taint> current,
+                                                                      List<NodeCondition> conditions) {
+        List<io.fabric8.kubernetes.api.model.Taint> out = new ArrayList<>();
+        java.util.Set<String> wanted = new java.util.LinkedHashSet<>();
+        for (NodeCondition c : conditions) {
+            if (PRESSURE_TAINTS.containsKey(c.getType()) && "True".equals(c.getStatus())) {
+                wanted.add(PRESSURE_TAINTS.get(c.getType()));
+            }
+        }
+        for (io.fabric8.kubernetes.api.model.Taint t : current == null ? List.<io.fabric8.kubernetes.api.model.Taint>of() : current) {
+            boolean ours = PRESSURE_TAINTS.containsValue(t.getKey()) && "NoSchedule".equals(t.getEffect());
+            if (!ours) {
+                out.add(t);
+            } else if (wanted.remove(t.getKey())) {
+                out.add(t); // already there (put by the agent or the node lifecycle controller)
+            }
+        }
+        for (String key : wanted) {
+            out.add(new io.fabric8.kubernetes.api.model.TaintBuilder().withKey(key).withEffect("NoSchedule").build());
+        }
+        return out;
+    }
+
+    /** Puts the pressure taints on the Node, when they differ, with a JSON patch of its spec on the resourceVersion last seen. */
+    private void syncTaints(List<NodeCondition> conditions) {
+        for (int attempt = 0; ; attempt++) {
+            List<io.fabric8.kubernetes.api.model.Taint> current = node.getSpec() == null ? List.of() : node.getSpec().getTaints();
+            List<io.fabric8.kubernetes.api.model.Taint> desired = pressureTaints(current, conditions);
+            if (desired.equals(current == null ? List.of() : current)) {
+                return;
+            }
+            List<Map<String, Object>> ops = new ArrayList<>();
+            ops.add(op("replace", "/metadata/resourceVersion", node.getMetadata().getResourceVersion()));
+            ops.add(op("add", node.getSpec() == null ? "/spec" : "/spec/taints",
+                    node.getSpec() == null ? Map.of("taints", desired) : desired));
+            try {
+                node = api.nodes().resource(node).patch(PatchContext.of(PatchType.JSON), api.getKubernetesSerialization().asJson(ops));
+                LOG.info("node {}: taints now {}", nodeName, desired.stream().map(t -> t.getKey() + ":" + t.getEffect()).toList());
+                return;
+            } catch (KubernetesClientException e) {
+                if (e.getCode() != 409 || attempt >= CONFLICT_RETRIES) {
+                    throw e;
+                }
+                Node fresh = api.nodes().withName(nodeName).get();
+                if (fresh == null) {
+                    node = null;
+                    throw e;
+                }
+                node = fresh;
+            }
+        }
     }
 
     /**
@@ -347,7 +432,9 @@ public final class NodeController implements AutoCloseable {
         MachineUsage usage = MachineUsage.sample(stateDir, imageFs(), facts.memoryBytes());
         Map<String, Long> capacity = NodeStatusMaker.capacity(facts, usage.nodefs().capacityBytes(), settings.maxPods());
         Map<String, Long> allocatable = NodeStatusMaker.allocatable(capacity, systemReserved, kubeReserved, settings.thresholds());
-        List<NodeCondition> conditions = NodeStatusMaker.conditions(previous, usage, settings.thresholds(), runtime, clock.instant());
+        List<NodeCondition> conditions = pressure != null
+                ? NodeStatusMaker.conditions(previous, pressure.get(), runtime, clock.instant())
+                : NodeStatusMaker.conditions(previous, usage, settings.thresholds(), runtime, clock.instant());
         return NodeStatusMaker.status(nodeName, facts, capacity, allocatable, conditions, ips, runtime);
     }
 

@@ -104,15 +104,38 @@ public final class NodeStatusMaker {
         return t != null && available >= 0 && capacity >= 0 && t.met(available, capacity);
     }
 
-    /** The four conditions the agent owns, each keeping its previous transition time while its status stays. */
+    /**
+     * The four conditions the agent owns, the pressure ones from the hard thresholds and this
+     * one sample (without an eviction manager), each keeping its previous transition time.
+     */
     public static List<NodeCondition> conditions(List<NodeCondition> previous, MachineUsage u, Map<String, EvictionThreshold> thresholds,
                                                  RuntimeState runtime, Instant now) {
-        boolean memory = pressure(thresholds, "memory.available", u.memoryAvailable(), u.memoryCapacity());
-        boolean disk = pressure(thresholds, "nodefs.available", u.nodefs().availableBytes(), u.nodefs().capacityBytes())
+        java.util.Set<String> pressure = new java.util.HashSet<>();
+        if (pressure(thresholds, "memory.available", u.memoryAvailable(), u.memoryCapacity())) {
+            pressure.add(MEMORY_PRESSURE);
+        }
+        if (pressure(thresholds, "nodefs.available", u.nodefs().availableBytes(), u.nodefs().capacityBytes())
                 || pressure(thresholds, "nodefs.inodesFree", u.nodefs().inodesFree(), u.nodefs().inodes())
                 || pressure(thresholds, "imagefs.available", u.imagefs().availableBytes(), u.imagefs().capacityBytes())
-                || pressure(thresholds, "imagefs.inodesFree", u.imagefs().inodesFree(), u.imagefs().inodes());
-        boolean pid = pressure(thresholds, "pid.available", u.pidAvailable(), u.pidMax());
+                || pressure(thresholds, "imagefs.inodesFree", u.imagefs().inodesFree(), u.imagefs().inodes())) {
+            pressure.add(DISK_PRESSURE);
+        }
+        if (pressure(thresholds, "pid.available", u.pidAvailable(), u.pidMax())) {
+            pressure.add(PID_PRESSURE);
+        }
+        return conditions(previous, pressure, runtime, now);
+    }
+
+    /**
+     * The four conditions the agent owns, the pressure ones True when named in {@code pressure}
+     * (the eviction manager's, held through its transition period), with the kubelet's reasons
+     * and messages, each keeping its previous transition time while its status stays.
+     */
+    public static List<NodeCondition> conditions(List<NodeCondition> previous, java.util.Set<String> pressure, RuntimeState runtime,
+                                                 Instant now) {
+        boolean memory = pressure.contains(MEMORY_PRESSURE);
+        boolean disk = pressure.contains(DISK_PRESSURE);
+        boolean pid = pressure.contains(PID_PRESSURE);
         List<NodeCondition> out = new ArrayList<>();
         out.add(condition(previous, MEMORY_PRESSURE, memory, memory ? "KubeletHasInsufficientMemory" : "KubeletHasSufficientMemory",
                 memory ? "kubelet has insufficient memory available" : "kubelet has sufficient memory available", now));

@@ -60,10 +60,10 @@ public final class PodWorkers implements AutoCloseable {
 
     /** The pod with this uid should run as {@code pod} says. */
     public synchronized void update(Pod pod) {
-        if (closed) {
+        String uid = pod.getMetadata().getUid();
+        if (closed || evicted.contains(uid)) {
             return;
         }
-        String uid = pod.getMetadata().getUid();
         Worker w = workers.computeIfAbsent(uid, Worker::new);
         w.want(pod, null);
     }
@@ -344,5 +344,21 @@ public final class PodWorkers implements AutoCloseable {
                 }, delay.toMillis(), TimeUnit.MILLISECONDS);
             }
         }
+    }
+
+    // ---- eviction
+
+    /** The uids of evicted pods: Failed for good, never started again, whatever a source still says. */
+    private final Set<String> evicted = ConcurrentHashMap.newKeySet();
+
+    /** The pods that have a worker and are not being stopped, as their workers last got them. */
+    public synchronized java.util.List<Pod> activePods() {
+        return workers.values().stream().filter(w -> w.desired != null && w.termination == null).map(w -> w.desired).toList();
+    }
+
+    /** Stops the pod as {@link #terminate} does, and never starts its uid again ({@link #update} ignores it). */
+    public void evict(String uid, long graceSeconds, Runnable onTerminated) {
+        evicted.add(uid);
+        terminate(uid, graceSeconds, onTerminated);
     }
 }

@@ -341,4 +341,73 @@ public final class PodStatusBuilder {
     static String time(Instant t) {
         return t.truncatedTo(ChronoUnit.SECONDS).toString();
     }
+
+    // ---- eviction: the status of a pod the agent evicted
+
+    /**
+     * {@code status} as the kubelet reports a pod it evicted: phase Failed with {@code reason}
+     * and {@code message}, the condition DisruptionTarget (TerminationByKubelet, with the same
+     * message), and not ready. Other fields stay as they are.
+     */
+    public static PodStatus evicted(PodStatus status, String reason, String message, Instant now) {
+        PodStatus s = new io.fabric8.kubernetes.api.model.PodStatusBuilder(status != null ? status : new PodStatus()).build();
+        String at = time(now);
+        s.setPhase("Failed");
+        s.setReason(reason);
+        s.setMessage(message);
+        List<PodCondition> conditions = new ArrayList<>();
+        boolean disruption = false;
+        for (PodCondition c : s.getConditions()) {
+            if ("DisruptionTarget".equals(c.getType())) {
+                disruption = true;
+                conditions.add(c);
+            } else if ("Ready".equals(c.getType()) || "ContainersReady".equals(c.getType())) {
+                conditions.add(new io.fabric8.kubernetes.api.model.PodConditionBuilder(c).withStatus("False").withReason("PodFailed")
+                        .withMessage(null).withLastTransitionTime("False".equals(c.getStatus()) ? c.getLastTransitionTime() : at).build());
+            } else {
+                conditions.add(c);
+            }
+        }
+        if (!disruption) {
+            conditions.add(0, new io.fabric8.kubernetes.api.model.PodConditionBuilder().withType("DisruptionTarget").withStatus("True")
+                    .withReason("TerminationByKubelet").withMessage(message).withLastTransitionTime(at).build());
+        }
+        s.setConditions(conditions);
+        for (ContainerStatus c : s.getContainerStatuses()) {
+            c.setReady(false);
+        }
+        return s;
+    }
+
+    /**
+     * An evicted pod's status once the pod is stopped and removed: each container not
+     * terminated before is terminated with exit code 137 and ContainerStatusUnknown (its
+     * runtime record is gone with the pod), as the kubelet reports a container it cannot find
+     * after stopping a pod; nothing is started or ready.
+     */
+    public static PodStatus stopped(PodStatus status, Instant now) {
+        PodStatus s = new io.fabric8.kubernetes.api.model.PodStatusBuilder(status).build();
+        List<ContainerStatus> all = new ArrayList<>(s.getInitContainerStatuses());
+        all.addAll(s.getContainerStatuses());
+        for (ContainerStatus c : all) {
+            c.setReady(false);
+            c.setStarted(false);
+            if (c.getState() != null && c.getState().getTerminated() != null) {
+                continue;
+            }
+            boolean init = s.getInitContainerStatuses().contains(c);
+            if (init && c.getState() != null && c.getState().getWaiting() != null) {
+                continue; // an init container that never ran stays waiting
+            }
+            ContainerStateTerminated t = new ContainerStateTerminated();
+            t.setExitCode(137);
+            t.setReason("ContainerStatusUnknown");
+            t.setMessage("The container could not be located when the pod was terminated");
+            t.setStartedAt(c.getState() != null && c.getState().getRunning() != null ? c.getState().getRunning().getStartedAt() : null);
+            t.setFinishedAt(time(now));
+            t.setContainerID(c.getContainerID());
+            c.setState(new ContainerState(null, t, null));
+        }
+        return s;
+    }
 }

@@ -55,6 +55,7 @@ public final class StatusManager implements PodStatusListener, AutoCloseable {
     private final PodStatusBuilder.Messages messages;
     private final Map<String, Entry> pods = new ConcurrentHashMap<>();
     private final ScheduledExecutorService writer;
+    private final java.time.Clock clock = java.time.Clock.systemUTC();
 
     /** One pod's statuses: the newest built, the last written, and whether a write is due. */
     private static final class Entry {
@@ -66,6 +67,8 @@ public final class StatusManager implements PodStatusListener, AutoCloseable {
         Duration retry = INITIAL_RETRY;
         /** The uid of a static pod's mirror pod once found. */
         String mirrorUid;
+        /** Set when the agent evicted the pod: its reason and message (the status stays Failed with them). */
+        String[] eviction;
     }
 
     /** {@code api} null: standalone, nothing is written. */
@@ -86,6 +89,9 @@ public final class StatusManager implements PodStatusListener, AutoCloseable {
             }
             PodStatus previous = e.built != null ? e.built : pod.getStatus();
             PodStatus status = builder.build(pod, previous, snapshot, messages);
+            if (e.eviction != null) {
+                status = PodStatusBuilder.evicted(status, e.eviction[0], e.eviction[1], clock.instant());
+            }
             e.pod = pod;
             e.built = status;
             if (api == null || same(status, e.written) || e.written == null && same(status, pod.getStatus())) {
@@ -101,7 +107,40 @@ public final class StatusManager implements PodStatusListener, AutoCloseable {
         Entry e = pods.remove(uid);
         if (e != null) {
             synchronized (e) {
+                if (e.eviction != null && e.built != null) {
+                    // an evicted pod stays in the API, Failed: its containers' last states are written once more
+                    e.built = PodStatusBuilder.stopped(e.built, clock.instant());
+                    if (api != null) {
+                        e.retry = INITIAL_RETRY;
+                        queue(uid, e, Duration.ZERO);
+                    }
+                    return;
+                }
                 e.gone = true;
+            }
+        }
+    }
+
+    /**
+     * The agent evicts {@code pod}: from now on its status is Failed with {@code reason} and
+     * {@code message} and the DisruptionTarget condition ({@link PodStatusBuilder#evicted}),
+     * written at once and kept through the pod's last passes and its stopping.
+     */
+    public void evicted(Pod pod, String reason, String message) {
+        String uid = pod.getMetadata().getUid();
+        Entry e = pods.computeIfAbsent(uid, k -> new Entry());
+        synchronized (e) {
+            if (e.gone) {
+                return;
+            }
+            e.eviction = new String[] {reason, message};
+            if (e.pod == null) {
+                e.pod = pod;
+            }
+            e.built = PodStatusBuilder.evicted(e.built != null ? e.built : pod.getStatus(), reason, message, clock.instant());
+            if (api != null) {
+                e.retry = INITIAL_RETRY;
+                queue(uid, e, Duration.ZERO);
             }
         }
     }

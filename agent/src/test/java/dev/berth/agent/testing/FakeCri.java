@@ -227,7 +227,8 @@ public final class FakeCri implements AutoCloseable {
                 out.onError(Status.UNIMPLEMENTED.asRuntimeException());
                 return;
             }
-            reply(out, ListPodSandboxStatsResponse.newBuilder().addAllStats(podStats.values()).build());
+            // memory use set per container (eviction's tests), else the stats set whole (the HTTP API's)
+            reply(out, !memoryUse.isEmpty() ? memoryUseStats() : ListPodSandboxStatsResponse.newBuilder().addAllStats(podStats.values()).build());
         }
 
         @Override
@@ -251,6 +252,33 @@ public final class FakeCri implements AutoCloseable {
             } catch (io.grpc.StatusRuntimeException e) {
                 out.onError(e);
             }
+        }
+
+        /** The ready sandboxes' memory working sets as {@link #memoryUse} sets them per container. */
+        private ListPodSandboxStatsResponse memoryUseStats() {
+            ListPodSandboxStatsResponse.Builder b = ListPodSandboxStatsResponse.newBuilder();
+            for (PodSandbox s : sandboxes.values()) {
+                if (s.getState() != PodSandboxState.SANDBOX_READY) {
+                    continue;
+                }
+                String uid = s.getMetadata().getUid();
+                long total = 0;
+                LinuxPodSandboxStats.Builder linux = LinuxPodSandboxStats.newBuilder();
+                for (ContainerStatus c : containers.values()) {
+                    if (!s.getId().equals(containerSandbox.get(c.getId())) || c.getState() != ContainerState.CONTAINER_RUNNING) {
+                        continue;
+                    }
+                    long ws = memoryUse.getOrDefault(uid + "/" + c.getMetadata().getName(), 0L);
+                    total += ws;
+                    linux.addContainers(ContainerStats.newBuilder().setAttributes(ContainerAttributes.newBuilder().setId(c.getId())
+                            .setMetadata(c.getMetadata()).putAllLabels(c.getLabelsMap()))
+                            .setMemory(MemoryUsage.newBuilder().setWorkingSetBytes(UInt64Value.newBuilder().setValue(ws))));
+                }
+                linux.setMemory(MemoryUsage.newBuilder().setWorkingSetBytes(UInt64Value.newBuilder().setValue(total)));
+                b.addStats(PodSandboxStats.newBuilder().setAttributes(PodSandboxAttributes.newBuilder().setId(s.getId())
+                        .setMetadata(s.getMetadata()).putAllLabels(s.getLabelsMap())).setLinux(linux));
+            }
+            return b.build();
         }
     }
 
@@ -517,4 +545,7 @@ public final class FakeCri implements AutoCloseable {
 
     /** What ExecSync answers (it may throw a gRPC status); by default every command exits 0 without output. */
     public volatile java.util.function.Function<ExecSyncRequest, ExecSyncResponse> execHandler = r -> ExecSyncResponse.getDefaultInstance();
+
+    /** The working set each running container reports in ListPodSandboxStats, by "podUid/containerName" (0 when absent). */
+    public final Map<String, Long> memoryUse = new ConcurrentHashMap<>();
 }

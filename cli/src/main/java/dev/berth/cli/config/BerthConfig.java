@@ -1,5 +1,6 @@
 package dev.berth.cli.config;
 
+import dev.berth.agent.eviction.EvictionSettings;
 import dev.berth.agent.gc.GcSettings;
 import dev.berth.agent.node.EvictionThreshold;
 import dev.berth.agent.node.NodeSettings;
@@ -56,8 +57,12 @@ public record BerthConfig(
     public record Agent(String nodeName, Path podManifestPath, Path kubeconfig, String containerRuntimeEndpoint,
                         Path podLogsDir, Duration manifestRescanInterval, Duration runtimeRequestTimeout, Duration imagePullTimeout,
                         NodeSettings node, boolean inCluster, boolean cgroupsPerQos, String cgroupRoot, List<String> clusterDns,
-                        String clusterDomain, ServerSettings server, GcSettings gc) {
+                        String clusterDomain, ServerSettings server, GcSettings gc,
+                        EvictionSettings eviction) {
         public Agent {
+            if (eviction == null) {
+                eviction = EvictionSettings.defaults();
+            }
             if (server == null) {
                 server = ServerSettings.defaults();
             }
@@ -76,7 +81,7 @@ public record BerthConfig(
         public Agent(String nodeName, Path podManifestPath, Path kubeconfig, String containerRuntimeEndpoint,
                      Path podLogsDir, Duration manifestRescanInterval, Duration runtimeRequestTimeout, Duration imagePullTimeout) {
             this(nodeName, podManifestPath, kubeconfig, containerRuntimeEndpoint, podLogsDir, manifestRescanInterval, runtimeRequestTimeout,
-                    imagePullTimeout, NodeSettings.defaults(), false, false, "/", List.of(), "", null, GcSettings.defaults());
+                    imagePullTimeout, NodeSettings.defaults(), false, false, "/", List.of(), "", null, GcSettings.defaults(), EvictionSettings.defaults());
         }
 
         /** The Node's keys of the {@code [agent]} table. */
@@ -146,7 +151,7 @@ public record BerthConfig(
                     update, node.statusReportFrequency(), "option --%s");
             return new Agent(nodeName, podManifestPath, kubeconfig, containerRuntimeEndpoint, podLogsDir, manifestRescanInterval,
                     runtimeRequestTimeout, imagePullTimeout, n, inCluster || flagInCluster, cgroupsPerQos, cgroupRoot, clusterDns,
-                    clusterDomain, server, gc);
+                    clusterDomain, server, gc, eviction);
         }
 
         /** The kubelet's --eviction-hard notation: "signal<value" pairs separated by commas. */
@@ -205,7 +210,8 @@ public record BerthConfig(
                     ttl != null ? flagDuration("minimum-container-ttl-duration", ttl) : gc.minimumContainerTtl(),
                     gc.containerGcPeriod(), gc.imageGcPeriod(), "option --%s");
             return new Agent(nodeName, podManifestPath, kubeconfig, containerRuntimeEndpoint, podLogsDir, manifestRescanInterval,
-                    runtimeRequestTimeout, imagePullTimeout, node, inCluster, cgroupsPerQos, cgroupRoot, clusterDns, clusterDomain, server, g);
+                    runtimeRequestTimeout, imagePullTimeout, node, inCluster, cgroupsPerQos, cgroupRoot, clusterDns, clusterDomain, server, g,
+                    eviction);
         }
 
         private static Duration flagDuration(String flag, String text) {
@@ -234,7 +240,7 @@ public record BerthConfig(
                     s.bool("cgroups_per_qos", true), cgroupRoot(s.string("cgroup_root", "/")),
                     clusterDns(s.strings("cluster_dns", List.of()), "config key 'agent.cluster_dns'"),
                     clusterDomain(s.string("cluster_domain", ""), "config key 'agent.cluster_domain'"),
-                    AgentServerConfig.read(s), readGc(s));
+                    AgentServerConfig.read(s), readGc(s), readEviction(s));
             a.checkNames("config key 'agent.node_name'", "config key 'agent.container_runtime_endpoint'");
             return a;
         }
@@ -246,7 +252,7 @@ public record BerthConfig(
                     flagKubeconfig != null ? flagKubeconfig.toAbsolutePath() : kubeconfig,
                     flagEndpoint != null ? flagEndpoint : containerRuntimeEndpoint,
                     podLogsDir, manifestRescanInterval, runtimeRequestTimeout, imagePullTimeout, node, inCluster, cgroupsPerQos, cgroupRoot,
-                    clusterDns, clusterDomain, server, gc);
+                    clusterDns, clusterDomain, server, gc, eviction);
             a.checkNames("option --node-name", "option --container-runtime-endpoint");
             return a;
         }
@@ -268,14 +274,93 @@ public record BerthConfig(
                     : clusterDns(flagClusterDns.isBlank() ? List.of() : List.of(flagClusterDns.trim().split("\\s*,\\s*")), "option --cluster-dns");
             String domain = flagClusterDomain == null ? clusterDomain : clusterDomain(flagClusterDomain, "option --cluster-domain");
             return new Agent(nodeName, podManifestPath, kubeconfig, containerRuntimeEndpoint, podLogsDir, manifestRescanInterval,
-                    runtimeRequestTimeout, imagePullTimeout, node, inCluster, cgroupsPerQos, cgroupRoot, dns, domain, server, gc);
+                    runtimeRequestTimeout, imagePullTimeout, node, inCluster, cgroupsPerQos, cgroupRoot, dns, domain, server, gc, eviction);
         }
 
         /** These settings with another HTTP API ({@link AgentServerConfig#withFlags}: the kubelet's server flags applied). */
         public Agent withServer(ServerSettings newServer) {
             return new Agent(nodeName, podManifestPath, kubeconfig, containerRuntimeEndpoint, podLogsDir, manifestRescanInterval,
                     runtimeRequestTimeout, imagePullTimeout, node, inCluster, cgroupsPerQos, cgroupRoot, clusterDns, clusterDomain, newServer,
-                    gc);
+                    gc, eviction);
+        }
+
+        // ---- eviction: the [agent] keys eviction_soft, eviction_soft_grace_period, eviction_max_pod_grace_period,
+        // eviction_pressure_transition_period, eviction_minimum_reclaim, housekeeping_interval and their kubelet flags
+
+        /** The eviction keys of the {@code [agent]} table (the hard thresholds are the Node's eviction_hard). */
+        static EvictionSettings readEviction(ConfigSection s) {
+            Map<String, String> soft = s.stringMap("eviction_soft", Map.of());
+            Map<String, Duration> grace = new LinkedHashMap<>();
+            s.stringMap("eviction_soft_grace_period", Map.of()).forEach((signal, text) -> grace.put(signal,
+                    duration(text, "config key 'agent.eviction_soft_grace_period' \"" + signal + "\"")));
+            long maxPodGrace = s.integer("eviction_max_pod_grace_period", 0, -1, Integer.MAX_VALUE);
+            Duration transition = s.duration("eviction_pressure_transition_period", EvictionSettings.DEFAULT_PRESSURE_TRANSITION_PERIOD);
+            Map<String, String> reclaim = s.stringMap("eviction_minimum_reclaim", Map.of());
+            Duration housekeeping = s.duration("housekeeping_interval", EvictionSettings.DEFAULT_HOUSEKEEPING_INTERVAL);
+            return eviction(soft, grace, maxPodGrace, transition, reclaim, housekeeping, "config key 'agent.%s'");
+        }
+
+        private static EvictionSettings eviction(Map<String, String> soft, Map<String, Duration> grace, long maxPodGrace, Duration transition,
+                                                 Map<String, String> reclaim, Duration housekeeping, String setting) {
+            try {
+                return new EvictionSettings(soft, grace, maxPodGrace, transition, reclaim, housekeeping);
+            } catch (IllegalArgumentException e) {
+                String[] keyAndText = e.getMessage().split(": ", 2);
+                String key = setting.startsWith("option") ? keyAndText[0].replace('_', '-') : keyAndText[0];
+                throw new ConfigException(String.format(setting, key) + " " + (keyAndText.length > 1 ? keyAndText[1] : e.getMessage()));
+            }
+        }
+
+        private static Duration duration(String text, String setting) {
+            try {
+                return Durations.parse(text.trim());
+            } catch (IllegalArgumentException e) {
+                throw new ConfigException(setting + " must be a duration such as \"1m30s\", got \"" + text + "\"");
+            }
+        }
+
+        /**
+         * These settings with the kubelet's eviction flags applied (each non-null one wins):
+         * --eviction-soft (memory.available<1.5Gi,…), --eviction-soft-grace-period (memory.available=1m30s,…),
+         * --eviction-max-pod-grace-period (seconds), --eviction-pressure-transition-period (5m),
+         * --eviction-minimum-reclaim (memory.available=0Mi,nodefs.available=500Mi,…) and --housekeeping-interval (10s).
+         */
+        public Agent withEvictionFlags(String flagSoft, String flagSoftGrace, Long flagMaxPodGrace, String flagTransition, String flagReclaim,
+                                       String flagHousekeeping) {
+            EvictionSettings e = eviction;
+            Map<String, Duration> grace = e.softGracePeriod();
+            if (flagSoftGrace != null) {
+                grace = new LinkedHashMap<>();
+                for (Map.Entry<String, String> kv : pairs(flagSoftGrace, '=', "eviction-soft-grace-period", "memory.available=1m30s").entrySet()) {
+                    grace.put(kv.getKey(), duration(kv.getValue(), "option --eviction-soft-grace-period \"" + kv.getKey() + "\""));
+                }
+            }
+            EvictionSettings out = eviction(
+                    flagSoft != null ? pairs(flagSoft, '<', "eviction-soft", "memory.available<1.5Gi") : e.soft(),
+                    grace,
+                    flagMaxPodGrace != null ? flagMaxPodGrace : e.maxPodGracePeriodSeconds(),
+                    flagTransition != null ? duration(flagTransition, "option --eviction-pressure-transition-period") : e.pressureTransitionPeriod(),
+                    flagReclaim != null ? pairs(flagReclaim, '=', "eviction-minimum-reclaim", "memory.available=0Mi") : e.minimumReclaim(),
+                    flagHousekeeping != null ? duration(flagHousekeeping, "option --housekeeping-interval") : e.housekeepingInterval(),
+                    "option --%s");
+            return new Agent(nodeName, podManifestPath, kubeconfig, containerRuntimeEndpoint, podLogsDir, manifestRescanInterval,
+                    runtimeRequestTimeout, imagePullTimeout, node, inCluster, cgroupsPerQos, cgroupRoot, clusterDns, clusterDomain, server, gc, out);
+        }
+
+        /** "key<sep>value" pairs separated by commas, as the kubelet's map flags take them. */
+        private static Map<String, String> pairs(String text, char sep, String flag, String example) {
+            Map<String, String> out = new LinkedHashMap<>();
+            for (String part : text.split(",")) {
+                if (part.isBlank()) {
+                    continue;
+                }
+                int at = part.indexOf(sep);
+                if (at <= 0) {
+                    throw new ConfigException("option --" + flag + " must be pairs such as \"" + example + "\", got \"" + part.trim() + "\"");
+                }
+                out.put(part.substring(0, at).trim(), part.substring(at + 1).trim());
+            }
+            return out;
         }
 
         /** IP addresses only (the pods' resolv.conf gets them as nameserver lines). */
