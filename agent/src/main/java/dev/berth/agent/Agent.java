@@ -121,7 +121,7 @@ public final class Agent implements AutoCloseable {
                 new TerminationMessages(new PodDirs(settings.stateDir())));
         PodWorkers workers = new PodWorkers(new PodSync(cri,
                 new PodTranslation(facts, settings.podLogsDir(), objects, allocatable, podCgroups)
-                        .withClusterDns(settings.clusterDns(), settings.clusterDomain()), volumes, events), status);
+                        .withClusterDns(settings.clusterDns(), settings.clusterDomain()), volumes, events), status, settings.restart());
         Pleg pleg = new Pleg(cri, workers);
         pleg.start();
         ScheduledExecutorService volumeRefresh = DaemonThreads.scheduler("volume-refresh");

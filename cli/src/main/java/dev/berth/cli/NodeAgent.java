@@ -39,7 +39,7 @@ public final class NodeAgent {
         BerthConfig.Agent a = config.agent();
         AgentSettings settings = new AgentSettings(a.nodeName().isEmpty() ? hostname() : a.nodeName(), config.root().resolve("agent"),
                 a.podManifestPath(), a.podLogsDir(), a.manifestRescanInterval(), a.runtimeRequestTimeout(), a.imagePullTimeout(),
-                a.node(), a.cgroupsPerQos(), a.cgroupRoot(), a.clusterDns(), a.clusterDomain());
+                a.node(), a.cgroupsPerQos(), a.cgroupRoot(), a.clusterDns(), a.clusterDomain(), a.restart());
         StateLock lock = StateLock.acquire(settings.stateDir());
         KubernetesClient api = null;
         try {

@@ -2,6 +2,7 @@ package dev.berth.cli.config;
 
 import dev.berth.agent.node.EvictionThreshold;
 import dev.berth.agent.node.NodeSettings;
+import dev.berth.agent.pod.RestartSettings;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.LinkedHashMap;
@@ -49,14 +50,18 @@ public record BerthConfig(
      * @param podLogsDir where each pod's container logs go ({@code <dir>/<namespace>_<name>_<uid>/<container>/<attempt>.log})
      * @param node how the Node is presented in connected mode (labels, taints, address, capacity, reservations, thresholds)
      * @param inCluster connected mode through the pod's service account instead of a kubeconfig
+     * @param restart the crash back-off of containers that keep exiting (restart_backoff_initial, _max, _reset)
      */
     public record Agent(String nodeName, Path podManifestPath, Path kubeconfig, String containerRuntimeEndpoint,
                         Path podLogsDir, Duration manifestRescanInterval, Duration runtimeRequestTimeout, Duration imagePullTimeout,
                         NodeSettings node, boolean inCluster, boolean cgroupsPerQos, String cgroupRoot, List<String> clusterDns,
-                        String clusterDomain) {
+                        String clusterDomain, RestartSettings restart) {
         public Agent {
             if (node == null) {
                 node = NodeSettings.defaults();
+            }
+            if (restart == null) {
+                restart = RestartSettings.defaults();
             }
             if (inCluster && kubeconfig != null) {
                 throw new ConfigException("agent.kubeconfig (--kubeconfig) and agent.in_cluster (--in-cluster) exclude each other: give one");
@@ -67,7 +72,7 @@ public record BerthConfig(
         public Agent(String nodeName, Path podManifestPath, Path kubeconfig, String containerRuntimeEndpoint,
                      Path podLogsDir, Duration manifestRescanInterval, Duration runtimeRequestTimeout, Duration imagePullTimeout) {
             this(nodeName, podManifestPath, kubeconfig, containerRuntimeEndpoint, podLogsDir, manifestRescanInterval, runtimeRequestTimeout,
-                    imagePullTimeout, NodeSettings.defaults(), false, false, "/", List.of(), "");
+                    imagePullTimeout, NodeSettings.defaults(), false, false, "/", List.of(), "", RestartSettings.defaults());
         }
 
         /** The Node's keys of the {@code [agent]} table. */
@@ -137,7 +142,7 @@ public record BerthConfig(
                     update, node.statusReportFrequency(), "option --%s");
             return new Agent(nodeName, podManifestPath, kubeconfig, containerRuntimeEndpoint, podLogsDir, manifestRescanInterval,
                     runtimeRequestTimeout, imagePullTimeout, n, inCluster || flagInCluster, cgroupsPerQos, cgroupRoot, clusterDns,
-                    clusterDomain);
+                    clusterDomain, restart);
         }
 
         /** The kubelet's --eviction-hard notation: "signal<value" pairs separated by commas. */
@@ -174,7 +179,8 @@ public record BerthConfig(
                     s.bool("in_cluster", false),
                     s.bool("cgroups_per_qos", true), cgroupRoot(s.string("cgroup_root", "/")),
                     clusterDns(s.strings("cluster_dns", List.of()), "config key 'agent.cluster_dns'"),
-                    clusterDomain(s.string("cluster_domain", ""), "config key 'agent.cluster_domain'"));
+                    clusterDomain(s.string("cluster_domain", ""), "config key 'agent.cluster_domain'"),
+                    readRestart(s));
             a.checkNames("config key 'agent.node_name'", "config key 'agent.container_runtime_endpoint'");
             return a;
         }
@@ -186,7 +192,7 @@ public record BerthConfig(
                     flagKubeconfig != null ? flagKubeconfig.toAbsolutePath() : kubeconfig,
                     flagEndpoint != null ? flagEndpoint : containerRuntimeEndpoint,
                     podLogsDir, manifestRescanInterval, runtimeRequestTimeout, imagePullTimeout, node, inCluster, cgroupsPerQos, cgroupRoot,
-                    clusterDns, clusterDomain);
+                    clusterDns, clusterDomain, restart);
             a.checkNames("option --node-name", "option --container-runtime-endpoint");
             return a;
         }
@@ -208,7 +214,7 @@ public record BerthConfig(
                     : clusterDns(flagClusterDns.isBlank() ? List.of() : List.of(flagClusterDns.trim().split("\\s*,\\s*")), "option --cluster-dns");
             String domain = flagClusterDomain == null ? clusterDomain : clusterDomain(flagClusterDomain, "option --cluster-domain");
             return new Agent(nodeName, podManifestPath, kubeconfig, containerRuntimeEndpoint, podLogsDir, manifestRescanInterval,
-                    runtimeRequestTimeout, imagePullTimeout, node, inCluster, cgroupsPerQos, cgroupRoot, dns, domain);
+                    runtimeRequestTimeout, imagePullTimeout, node, inCluster, cgroupsPerQos, cgroupRoot, dns, domain, restart);
         }
 
         /** IP addresses only (the pods' resolv.conf gets them as nameserver lines). */
@@ -249,6 +255,19 @@ public record BerthConfig(
                 throw new ConfigException(setting + " must be a DNS domain such as \"cluster.local\", got \"" + domain + "\"");
             }
             return d;
+        }
+
+        /** The crash back-off keys: restart_backoff_initial (10s), restart_backoff_max (5m), restart_backoff_reset (twice the max). */
+        static RestartSettings readRestart(ConfigSection s) {
+            Duration initial = s.duration("restart_backoff_initial", RestartSettings.DEFAULT_INITIAL);
+            Duration max = s.duration("restart_backoff_max", RestartSettings.DEFAULT_MAX);
+            Duration reset = s.duration("restart_backoff_reset", max.multipliedBy(2));
+            try {
+                return new RestartSettings(initial, max, reset);
+            } catch (IllegalArgumentException e) {
+                String[] keyAndText = e.getMessage().split(": ", 2);
+                throw new ConfigException("config key 'agent." + keyAndText[0] + "' " + keyAndText[1]);
+            }
         }
 
         private static String cgroupRoot(String root) {
