@@ -479,6 +479,8 @@ public final class PodSync {
         final Runs runs;
         /** The container the last start of this pass made. */
         String lastStartedId;
+        /** The containers this pass started, by name, as the runtime showed them right after. */
+        final Map<String, ContainerStatus> fresh = new HashMap<>();
 
         Run(Pod pod, String sandboxId, PodSandboxConfig sandboxConfig, List<String> podIps, PodKnowledge knowledge, Restarts restarts,
             Runs runs) {
@@ -494,12 +496,20 @@ public final class PodSync {
 
         /** The newest run of {@code name} in the current sandbox, or null. */
         ContainerStatus current(String name) {
-            return runs.newestIn(name, sandboxId);
+            ContainerStatus s = fresh.get(name);
+            return s != null ? s : runs.newestIn(name, sandboxId);
         }
 
-        /** Whether the running container {@code id} has started (its startup probe, if any, succeeded). */
+        /** Whether the container {@code id} runs and has started (its startup probe, if any, succeeded). */
         boolean hasStarted(String id) {
-            return id != null && startedGate.test(id);
+            if (id == null) {
+                return false;
+            }
+            ContainerStatus s = fresh.values().stream().filter(f -> f.getId().equals(id)).findFirst().orElse(null);
+            if (s != null && s.getState() != ContainerState.CONTAINER_RUNNING) {
+                return false;
+            }
+            return startedGate.test(id);
         }
 
         /** The attempt of {@code name}'s next run: after the newest the runtime has, or the agent saw, in any sandbox. */
@@ -615,6 +625,11 @@ public final class PodSync {
         private Started started(Container c, String id) {
             waiting.remove(c.getName());
             lastStartedId = id;
+            try {
+                fresh.put(c.getName(), cri.containerStatus(id));
+            } catch (StatusRuntimeException e) {
+                LOG.debug("pod {}: no status of the container {} just started: {}", name(pod), id, e.getStatus());
+            }
             var ref = EventRecorder.podReference(pod, c.getName());
             events.event(ref, EventRecorder.NORMAL, "Started", "Started container " + c.getName());
             try {
@@ -626,6 +641,8 @@ public final class PodSync {
                         .setMetadata(dev.berth.cri.v1.ContainerMetadata.newBuilder().setName(c.getName()))
                         .setState(ContainerState.CONTAINER_RUNNING).build();
                 stopContainers(pod, List.of(running), podGrace(pod), "FailedPostStartHook");
+                fresh.put(c.getName(), fresh.getOrDefault(c.getName(), ContainerStatus.newBuilder().setId(id).build()).toBuilder()
+                        .setState(ContainerState.CONTAINER_EXITED).build());
                 return Started.KILLED;
             }
             return Started.RUNNING;
