@@ -550,6 +550,9 @@ public final class PodSync {
                 events.event(EventRecorder.podReference(pod, c.getName()), EventRecorder.WARNING, "BackOff",
                         "Back-off restarting failed container " + c.getName() + " in pod " + name(pod));
             }
+            if (before == null || !before.message().equals(message)) {
+                LOG.info("pod {}: container {} waits: {}: {}", name(pod), c.getName(), Waiting.CRASH_LOOP_BACK_OFF, message);
+            }
             waiting.put(c.getName(), new Waiting(Waiting.CRASH_LOOP_BACK_OFF, message));
         }
 
