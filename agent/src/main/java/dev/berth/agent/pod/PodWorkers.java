@@ -160,7 +160,23 @@ public final class PodWorkers implements AutoCloseable {
     private record Termination(long graceSeconds, Runnable onTerminated) {
     }
 
-    /** A container's ended run, and when its worker first saw it ended. */
+    /**
+     * When a run that the runtime says finished at {@code finishedAt} (wall clock, nanoseconds)
+     * ended on the monotonic clock that reads {@code now} while the wall clock reads {@code wallNow}:
+     * {@code now} itself when the runtime's time is not plausible (none, in the future, or older than {@code reset}).
+     */
+    static long exitTime(long finishedAt, long wallNow, long now, Duration reset) {
+        long ago = wallNow - finishedAt;
+        return finishedAt > 0 && ago >= 0 && ago <= reset.toNanos() ? now - ago : now;
+    }
+
+    /** The wall clock in nanoseconds since the epoch, as the CRI gives times. */
+    private static long wallNanos() {
+        java.time.Instant t = java.time.Instant.now();
+        return t.getEpochSecond() * 1_000_000_000L + t.getNano();
+    }
+
+    /** A container's ended run, and when it ended (on the workers' clock). */
     private record Exit(String id, long seen) {
     }
 
@@ -342,17 +358,18 @@ public final class PodWorkers implements AutoCloseable {
         }
 
         /**
-         * A container may restart once its back-off, counted from when the worker saw its run end,
-         * is over; each restart grows the next one. (The kubelet counts from the run's finishedAt;
-         * the first sight of the exit is the same within the event's delay and needs no trust in
-         * the runtime's clock.) A container whose spec changed starts a back-off of its own.
+         * A container may restart once its back-off, counted from its run's end, is over; each
+         * restart grows the next one. The end is the run's finishedAt, as the kubelet counts, or
+         * when the worker first saw it ended if that was sooner or the runtime's time is not
+         * plausible (in the future, or older than the reset period). A container whose spec
+         * changed starts a back-off of its own.
          */
         @Override
         public boolean mayRestart(Container c, ContainerStatus ended) {
             String key = key(c);
             long now = clock.getAsLong();
             Exit e = exits.compute(c.getName(), (k, before) -> before != null && before.id().equals(ended.getId()) ? before
-                    : new Exit(ended.getId(), now));
+                    : new Exit(ended.getId(), exitTime(ended, now)));
             if (crashes.holdBack(key, e.seen())) {
                 nextRestart = Math.min(nextRestart, crashes.until(key, e.seen()));
                 return false;
@@ -363,6 +380,10 @@ public final class PodWorkers implements AutoCloseable {
         @Override
         public Duration backOff(Container c) {
             return crashes.current(key(c));
+        }
+
+        private long exitTime(ContainerStatus ended, long now) {
+            return PodWorkers.exitTime(ended.getFinishedAt(), wallNanos(), now, restarts.reset());
         }
 
         private String key(Container c) {

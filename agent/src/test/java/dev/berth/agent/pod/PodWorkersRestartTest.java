@@ -122,4 +122,15 @@ class PodWorkersRestartTest {
         assertEquals(List.of(java.util.Map.entry(id, 7L)), cri.stops);
         assertTrue(workers.pod("uid-crash").isEmpty(), "forgotten");
     }
+
+    @Test
+    void theBackOffCountsFromTheRunsFinishedAtWhenItIsPlausible() {
+        long wall = 1_800_000_000_000_000_000L;
+        long now = 5_000_000_000L;
+        Duration reset = Duration.ofMinutes(10);
+        assertEquals(now - 3_000_000_000L, PodWorkers.exitTime(wall - 3_000_000_000L, wall, now, reset), "3 s before the worker saw it");
+        assertEquals(now, PodWorkers.exitTime(0, wall, now, reset), "no finishedAt");
+        assertEquals(now, PodWorkers.exitTime(wall + 1, wall, now, reset), "in the future");
+        assertEquals(now, PodWorkers.exitTime(17, wall, now, reset), "a runtime whose times are no wall clock's");
+    }
 }
