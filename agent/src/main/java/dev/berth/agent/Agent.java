@@ -173,7 +173,8 @@ public final class Agent implements AutoCloseable {
                 new TerminationMessages(new PodDirs(settings.stateDir())));
         PodWorkers workers = new PodWorkers(new PodSync(cri,
                 new PodTranslation(facts, settings.podLogsDir(), objects, allocatable, podCgroups)
-                        .withClusterDns(settings.clusterDns(), settings.clusterDomain()), volumes, events), probes.before(status));
+                        .withClusterDns(settings.clusterDns(), settings.clusterDomain()), volumes, events)
+                .withHooks(hooks).withStartedGate(probes), probes.before(status), settings.restart());
         podWorkers.set(workers);
         Pleg pleg = new Pleg(cri, workers);
         pleg.start();

@@ -40,7 +40,7 @@ public final class NodeAgent {
         AgentSettings settings = new AgentSettings(a.nodeName().isEmpty() ? hostname() : a.nodeName(), config.root().resolve("agent"),
                 a.podManifestPath(), a.podLogsDir(), a.manifestRescanInterval(), a.runtimeRequestTimeout(), a.imagePullTimeout(),
                 a.node(), a.cgroupsPerQos(), a.cgroupRoot(), a.clusterDns(), a.clusterDomain(), a.server(), a.gc(),
-                a.eviction());
+                a.eviction(), a.restart());
         StateLock lock = StateLock.acquire(settings.stateDir());
         KubernetesClient api = null;
         try {

@@ -3,10 +3,13 @@ package dev.berth.agent.pod;
 import dev.berth.agent.status.PodKnowledge;
 import dev.berth.agent.status.PodStatusListener;
 import dev.berth.common.DaemonThreads;
+import dev.berth.cri.v1.ContainerStatus;
+import io.fabric8.kubernetes.api.model.Container;
 import io.fabric8.kubernetes.api.model.Pod;
 import java.time.Duration;
 import java.util.HashMap;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
@@ -15,6 +18,7 @@ import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.LongSupplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -24,8 +28,8 @@ import org.slf4j.LoggerFactory;
  * another. A worker is told the pod's latest desired state ({@link #update}) or that the pod
  * must go ({@link #terminate}); updates that arrive while it works are merged into one next
  * pass. Failed passes are retried with back-off (1 s doubling to 5 min, as the kubelet's image
- * and crash back-offs), pending ones after a second, a container's held-back restart when its
- * back-off ends. A running init container is looked at again after a second unless a
+ * back-off), pending ones after a second, a container's held-back restart when its crash
+ * back-off ({@link CrashBackOff}, by {@link RestartSettings}) ends. A running init container is looked at again after a second unless a
  * {@link Pleg} watches the runtime ({@link #plegAttached}): then its exit brings the
  * {@link #resync}. After every pass (done or failed) the {@link PodStatusListener} is told
  * what the pod looks like, with why its containers wait.
@@ -35,11 +39,12 @@ public final class PodWorkers implements AutoCloseable {
     static final Duration PENDING_RECHECK = Duration.ofSeconds(1);
     static final Duration INITIAL_BACKOFF = Duration.ofSeconds(1);
     static final Duration MAX_BACKOFF = Duration.ofMinutes(5);
-    /** A container's restart back-off starts here and doubles up to {@link #MAX_BACKOFF}, like the kubelet's CrashLoopBackOff. */
-    static final Duration CRASH_BACKOFF = Duration.ofSeconds(10);
 
     private final PodSync sync;
     private final PodStatusListener listener;
+    private final RestartSettings restarts;
+    /** Now, in nanoseconds ({@link System#nanoTime} but in tests): when containers exited and may restart. */
+    private final LongSupplier clock;
     private volatile boolean pleg;
     private final ExecutorService pool;
     private final ScheduledExecutorService timer;
@@ -51,8 +56,19 @@ public final class PodWorkers implements AutoCloseable {
     }
 
     public PodWorkers(PodSync sync, PodStatusListener listener) {
+        this(sync, listener, RestartSettings.defaults());
+    }
+
+    /** @param restarts the crash back-off of the pods' containers */
+    public PodWorkers(PodSync sync, PodStatusListener listener, RestartSettings restarts) {
+        this(sync, listener, restarts, System::nanoTime);
+    }
+
+    PodWorkers(PodSync sync, PodStatusListener listener, RestartSettings restarts, LongSupplier clock) {
         this.sync = sync;
         this.listener = listener;
+        this.restarts = restarts;
+        this.clock = clock;
         AtomicInteger n = new AtomicInteger();
         this.pool = Executors.newCachedThreadPool(r -> DaemonThreads.named("pod-worker-" + n.incrementAndGet()).newThread(r));
         this.timer = DaemonThreads.scheduler("pod-worker-timer");
@@ -113,6 +129,12 @@ public final class PodWorkers implements AutoCloseable {
         return workers.values().stream().map(w -> w.desired).filter(java.util.Objects::nonNull).toList();
     }
 
+    /** The pod with this uid as it was last told (also while it is being stopped), if it has a worker. */
+    public synchronized Optional<Pod> pod(String uid) {
+        Worker w = workers.get(uid);
+        return w == null ? Optional.empty() : Optional.ofNullable(w.desired != null ? w.desired : w.last);
+    }
+
     /** Whether the pod with this uid is being stopped. */
     public synchronized boolean terminating(String uid) {
         Worker w = workers.get(uid);
@@ -143,10 +165,32 @@ public final class PodWorkers implements AutoCloseable {
     private record Termination(long graceSeconds, Runnable onTerminated) {
     }
 
+    /**
+     * When a run that the runtime says finished at {@code finishedAt} (wall clock, nanoseconds)
+     * ended on the monotonic clock that reads {@code now} while the wall clock reads {@code wallNow}:
+     * {@code now} itself when the runtime's time is not plausible (none, in the future, or older than {@code reset}).
+     */
+    static long exitTime(long finishedAt, long wallNow, long now, Duration reset) {
+        long ago = wallNow - finishedAt;
+        return finishedAt > 0 && ago >= 0 && ago <= reset.toNanos() ? now - ago : now;
+    }
+
+    /** The wall clock in nanoseconds since the epoch, as the CRI gives times. */
+    private static long wallNanos() {
+        java.time.Instant t = java.time.Instant.now();
+        return t.getEpochSecond() * 1_000_000_000L + t.getNano();
+    }
+
+    /** A container's ended run, and when it ended (on the workers' clock). */
+    private record Exit(String id, long seen) {
+    }
+
     /** One pod's worker: its desired state, and whether a pass runs or is due. */
-    private final class Worker {
+    private final class Worker implements PodSync.Restarts {
         final String uid;
         Pod desired;
+        /** The last pod it was told to run: what it stops, with its hooks, once it must go. */
+        Pod last;
         Termination termination;
         boolean running;
         boolean dirty;
@@ -154,8 +198,10 @@ public final class PodWorkers implements AutoCloseable {
         Duration backoff = INITIAL_BACKOFF;
         /** The last pass failed: its retry waits for the back-off. */
         boolean failing;
-        /** Per container: when it may be restarted next, and its current back-off. */
-        final Map<String, long[]> crashes = new ConcurrentHashMap<>();
+        /** The restart back-off of its containers. */
+        final CrashBackOff crashes = new CrashBackOff(restarts, clock);
+        /** Per container name: its newest ended run's id and when the worker first saw it ended. */
+        final Map<String, Exit> exits = new ConcurrentHashMap<>();
         /** What the passes found that the runtime will not tell (for the status). */
         final PodKnowledge knowledge = new PodKnowledge();
         /** The earliest end of a back-off that held a restart back in the current pass (System.nanoTime), or MAX_VALUE. */
@@ -180,6 +226,7 @@ public final class PodWorkers implements AutoCloseable {
                     backoff = INITIAL_BACKOFF;
                 }
                 desired = pod;
+                last = pod;
             } else {
                 return; // a terminating pod is not brought back; its uid is gone for good
             }
@@ -228,7 +275,15 @@ public final class PodWorkers implements AutoCloseable {
 
         private void terminate(Termination t) {
             try {
-                sync.kill(uid, t.graceSeconds());
+                Pod pod;
+                synchronized (PodWorkers.this) {
+                    pod = last;
+                }
+                if (pod != null) {
+                    sync.kill(pod, t.graceSeconds());
+                } else {
+                    sync.kill(uid, t.graceSeconds());
+                }
             } catch (RuntimeException e) {
                 LOG.warn("pod {}: stopping it failed, retrying in {}: {}", uid, backoff, e.getMessage());
                 later(nextBackoff());
@@ -249,8 +304,9 @@ public final class PodWorkers implements AutoCloseable {
         private void pass(Pod pod) {
             PodSync.Outcome outcome;
             nextRestart = Long.MAX_VALUE;
+            crashes.forgetStable();
             try {
-                outcome = sync.sync(pod, this::mayRestart, knowledge);
+                outcome = sync.sync(pod, this, knowledge);
             } catch (ContainerConfigException e) {
                 LOG.warn("pod {}/{}: {}: {} (retrying in {})", pod.getMetadata().getNamespace(), pod.getMetadata().getName(),
                         e.reason(), e.getMessage(), backoff);
@@ -278,7 +334,7 @@ public final class PodWorkers implements AutoCloseable {
                         later(PENDING_RECHECK);
                     }
                 }
-                case BACKING_OFF -> later(Duration.ofNanos(Math.max(0, nextRestart - System.nanoTime())));
+                case BACKING_OFF -> later(Duration.ofNanos(Math.max(0, nextRestart - clock.getAsLong())));
                 case SETTLED -> {
                     // nothing until the pod or the runtime changes
                 }
@@ -306,18 +362,37 @@ public final class PodWorkers implements AutoCloseable {
             }
         }
 
-        /** A container may restart once its back-off is over; each restart doubles the next one. */
-        private boolean mayRestart(String container) {
-            long now = System.nanoTime();
-            long[] c = crashes.computeIfAbsent(container, k -> new long[] {now, 0});
-            if (now - c[0] < 0) {
-                nextRestart = Math.min(nextRestart, c[0]);
+        /**
+         * A container may restart once its back-off, counted from its run's end, is over; each
+         * restart grows the next one. The end is the run's finishedAt, as the kubelet counts, or
+         * when the worker first saw it ended if that was sooner or the runtime's time is not
+         * plausible (in the future, or older than the reset period). A container whose spec
+         * changed starts a back-off of its own.
+         */
+        @Override
+        public boolean mayRestart(Container c, ContainerStatus ended) {
+            String key = key(c);
+            long now = clock.getAsLong();
+            Exit e = exits.compute(c.getName(), (k, before) -> before != null && before.id().equals(ended.getId()) ? before
+                    : new Exit(ended.getId(), exitTime(ended, now)));
+            if (crashes.holdBack(key, e.seen())) {
+                nextRestart = Math.min(nextRestart, crashes.until(key, e.seen()));
                 return false;
             }
-            long delay = c[1] == 0 ? CRASH_BACKOFF.toNanos() : Math.min(MAX_BACKOFF.toNanos(), c[1] * 2);
-            c[1] = delay;
-            c[0] = now + delay;
             return true;
+        }
+
+        @Override
+        public Duration backOff(Container c) {
+            return crashes.current(key(c));
+        }
+
+        private long exitTime(ContainerStatus ended, long now) {
+            return PodWorkers.exitTime(ended.getFinishedAt(), wallNanos(), now, restarts.reset());
+        }
+
+        private String key(Container c) {
+            return c.getName() + "/" + Integer.toHexString(c.hashCode());
         }
 
         private Duration nextBackoff() {

@@ -37,7 +37,10 @@ import java.util.function.Supplier;
  * container or init container. A terminal phase is never left. A running container is
  * started once its startup probe passed and ready once it started and its readiness probe
  * passes (without the probe: as soon as it runs), as {@link ProbeStates} tell; Ready is
- * ContainersReady: every container is ready (there are no readiness gates yet).
+ * ContainersReady: every container is ready (there are no readiness gates yet). Sidecars (init
+ * containers of restartPolicy Always) count as the kubelet counts them: the pod is initialized
+ * once they have started (and the other init containers completed), they take part in
+ * readiness, and one that ended does not decide the phase.
  */
 public final class PodStatusBuilder {
     /** The condition types the agent owns; other types in the previous status are kept as they are. */
@@ -82,7 +85,7 @@ public final class PodStatusBuilder {
         boolean hasInit = !spec.getInitContainers().isEmpty();
         List<ContainerStatus> init = new ArrayList<>();
         for (Container c : spec.getInitContainers()) {
-            init.add(container(uid, c, find(prev.getInitContainerStatuses(), c.getName()), snapshot, messages, hasInit, true,
+            init.add(container(uid, c, find(prev.getInitContainerStatuses(), c.getName()), snapshot, messages, hasInit, !sidecar(c),
                     spec.getRestartPolicy()));
         }
         List<ContainerStatus> app = new ArrayList<>();
@@ -129,11 +132,23 @@ public final class PodStatusBuilder {
         }
         boolean sandboxReady = snapshot.sandbox() != null && snapshot.sandbox().getState() == PodSandboxState.SANDBOX_READY;
         conditions.add(condition(prev, "PodReadyToStartContainers", sandboxReady, null, null, now));
-        List<String> incomplete = init.stream().filter(c -> !completed(c)).map(ContainerStatus::getName).toList();
+        List<String> incomplete = new ArrayList<>();
+        for (int i = 0; i < init.size(); i++) {
+            ContainerStatus c = init.get(i);
+            if (sidecar(spec.getInitContainers().get(i)) ? !Boolean.TRUE.equals(c.getStarted()) : !completed(c)) {
+                incomplete.add(c.getName());
+            }
+        }
         boolean initialized = incomplete.isEmpty() || app.stream().anyMatch(PodStatusBuilder::startedOnce);
         conditions.add(condition(prev, "Initialized", initialized, succeeded ? "PodCompleted" : initialized ? null : "ContainersNotInitialized",
                 initialized ? null : "containers with incomplete status: " + names(incomplete), now));
-        List<String> unready = app.stream().filter(c -> !Boolean.TRUE.equals(c.getReady())).map(ContainerStatus::getName).toList();
+        List<String> unready = new ArrayList<>();
+        for (int i = 0; i < init.size(); i++) {
+            if (sidecar(spec.getInitContainers().get(i)) && !Boolean.TRUE.equals(init.get(i).getReady())) {
+                unready.add(init.get(i).getName()); // sidecars take part in readiness
+            }
+        }
+        app.stream().filter(c -> !Boolean.TRUE.equals(c.getReady())).map(ContainerStatus::getName).forEach(unready::add);
         // a Failed pod is not ready even while a container of it still runs (it is being stopped), as the kubelet says
         boolean failed = "Failed".equals(phase);
         boolean ready = unready.isEmpty() && !app.isEmpty() && !failed;
@@ -146,12 +161,27 @@ public final class PodStatusBuilder {
         return s;
     }
 
-    /** The kubelet's getPhase over the container statuses built here (no sidecar containers). */
+    /** The kubelet's getPhase over the container statuses built here (init statuses in the spec's order). */
     static String phase(PodSpec spec, List<ContainerStatus> init, List<ContainerStatus> app) {
         int pendingInit = 0;
         int failedInit = 0;
-        for (ContainerStatus c : init) {
+        int pendingSidecars = 0;
+        int running = 0;
+        for (int i = 0; i < init.size(); i++) {
+            ContainerStatus c = init.get(i);
             ContainerState st = c.getState();
+            if (sidecar(spec.getInitContainers().get(i))) {
+                // a sidecar is pending until it has started; one that ended (the pod is ending) decides nothing
+                if (st.getRunning() != null) {
+                    running++;
+                    if (!Boolean.TRUE.equals(c.getStarted())) {
+                        pendingSidecars++;
+                    }
+                } else if (st.getTerminated() == null && lastTerminated(c) == null) {
+                    pendingSidecars++;
+                }
+                continue;
+            }
             if (st.getRunning() != null) {
                 pendingInit++;
             } else if (st.getTerminated() != null) {
@@ -164,7 +194,6 @@ public final class PodStatusBuilder {
                 pendingInit++;
             }
         }
-        int running = 0;
         int waiting = 0;
         int stopped = 0;
         int succeeded = 0;
@@ -192,7 +221,8 @@ public final class PodStatusBuilder {
         if (failedInit > 0 && policy.equals("Never")) {
             return "Failed";
         }
-        if (pendingInit > 0 || failedInit > 0 || waiting > 0) {
+        boolean appStarted = app.stream().anyMatch(PodStatusBuilder::startedOnce);
+        if (pendingInit > 0 || failedInit > 0 || waiting > 0 || pendingSidecars > 0 && !appStarted) {
             return "Pending";
         }
         if (running > 0 && unknown == 0) {
@@ -283,6 +313,11 @@ public final class PodStatusBuilder {
 
     private String containerId(String id) {
         return runtimeName.get() + "://" + id;
+    }
+
+    /** An init container of restartPolicy Always: a sidecar, whose status is an app container's (ready while it runs). */
+    private static boolean sidecar(Container c) {
+        return "Always".equals(c.getRestartPolicy());
     }
 
     private static ContainerStateTerminated lastTerminated(ContainerStatus c) {

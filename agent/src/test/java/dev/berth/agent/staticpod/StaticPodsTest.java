@@ -180,10 +180,14 @@ class StaticPodsTest {
                 .setContainerId(app).build());
         pods.reconcile();
         await("app runs again", () -> running("web-n1", "app"));
-        var restarted = cri.containers.values().stream().filter(c -> c.getMetadata().getName().equals("app")).toList();
-        assertEquals(1, restarted.size(), "the exited one is removed");
-        assertEquals(1, restarted.get(0).getMetadata().getAttempt());
-        assertEquals("1", restarted.get(0).getAnnotationsOrThrow(KubeletKeys.CONTAINER_RESTART_COUNT));
+        var runs = cri.containers.values().stream().filter(c -> c.getMetadata().getName().equals("app"))
+                .sorted(java.util.Comparator.comparingInt(c -> c.getMetadata().getAttempt())).toList();
+        assertEquals(2, runs.size(), "the exited one is kept, as the kubelet keeps it for its lastState and the garbage collector");
+        assertEquals(app, runs.get(0).getId());
+        assertEquals(dev.berth.cri.v1.ContainerState.CONTAINER_EXITED, runs.get(0).getState());
+        var restarted = runs.get(1);
+        assertEquals(1, restarted.getMetadata().getAttempt());
+        assertEquals("1", restarted.getAnnotationsOrThrow(KubeletKeys.CONTAINER_RESTART_COUNT));
         assertEquals(sandbox, sandboxesOf("web-n1").get(0).getId(), "in the same sandbox");
     }
 

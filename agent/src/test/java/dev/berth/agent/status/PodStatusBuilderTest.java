@@ -313,4 +313,58 @@ class PodStatusBuilderTest {
         pod.getSpec().setHostNetwork(true);
         assertEquals("192.168.1.5", build(pod, null).getPodIP());
     }
+
+    /** A pod whose init containers {@code sidecars} have restartPolicy Always. */
+    static Pod withSidecars(String restartPolicy, List<String> sidecars, List<String> init, List<String> app) {
+        Pod pod = pod(restartPolicy, init, app);
+        List<io.fabric8.kubernetes.api.model.Container> all = new java.util.ArrayList<>();
+        for (String c : sidecars) {
+            all.add(new ContainerBuilder().withName(c).withImage("img/" + c + ":1").withRestartPolicy("Always").build());
+        }
+        all.addAll(pod.getSpec().getInitContainers());
+        pod.getSpec().setInitContainers(all);
+        return pod;
+    }
+
+    @Test
+    void aPodIsInitializedOnceItsSidecarsStartedAndTheyTakePartInReadiness() {
+        Pod pod = withSidecars("Always", List.of("proxy"), List.of("setup"), List.of("app"));
+        PodStatus s = build(pod, null);
+        assertEquals("Pending", s.getPhase());
+        assertEquals("containers with incomplete status: [proxy setup]", condition(s, "Initialized").getMessage());
+
+        run(running("proxy", 0));
+        run(exited("setup", 0, 0, ""));
+        s = build(pod, s);
+        assertEquals("True", condition(s, "Initialized").getStatus(), "the sidecar started, the init container completed");
+        ContainerStatus proxy = container(s.getInitContainerStatuses(), "proxy");
+        assertTrue(proxy.getStarted());
+        assertTrue(proxy.getReady());
+        assertEquals("Pending", s.getPhase(), "the app container is being created");
+
+        run(running("app", 0));
+        s = build(pod, s);
+        assertEquals("Running", s.getPhase());
+        assertEquals("True", condition(s, "Ready").getStatus());
+
+        // the sidecar crashes and waits for its restart: the pod stays Running and initialized, but is not ready
+        run(exited("proxy", 0, 1, ""));
+        waiting.put("proxy", new Waiting(Waiting.CRASH_LOOP_BACK_OFF, "back-off 10s restarting failed container=proxy pod=web_ns(u1)"));
+        s = build(pod, s);
+        assertEquals("Running", s.getPhase());
+        assertEquals("True", condition(s, "Initialized").getStatus());
+        assertEquals("False", condition(s, "Ready").getStatus());
+        assertEquals("containers with unready status: [proxy]", condition(s, "ContainersReady").getMessage());
+        assertEquals("CrashLoopBackOff", container(s.getInitContainerStatuses(), "proxy").getState().getWaiting().getReason());
+    }
+
+    @Test
+    void aSidecarStoppedWithItsFinishedPodDoesNotDecideThePhase() {
+        Pod pod = withSidecars("Never", List.of("proxy"), List.of(), List.of("job"));
+        run(exited("proxy", 0, 143, ""));
+        run(exited("job", 0, 0, ""));
+        PodStatus s = build(pod, null);
+        assertEquals("Succeeded", s.getPhase());
+        assertFalse(container(s.getInitContainerStatuses(), "proxy").getReady());
+    }
 }

@@ -167,6 +167,7 @@ public final class FakeCri implements AutoCloseable {
         @Override
         public void stopContainer(StopContainerRequest r, StreamObserver<StopContainerResponse> out) {
             count("StopContainer");
+            stopRequested(r);
             containers.computeIfPresent(r.getContainerId(), (k, s) -> exited(s, 143));
             reply(out, StopContainerResponse.getDefaultInstance());
             publish(r.getContainerId(), ContainerEventType.CONTAINER_STOPPED_EVENT);
@@ -548,4 +549,21 @@ public final class FakeCri implements AutoCloseable {
 
     /** The working set each running container reports in ListPodSandboxStats, by "podUid/containerName" (0 when absent). */
     public final Map<String, Long> memoryUse = new ConcurrentHashMap<>();
+
+    /** The containers StopContainer was asked to stop, in order, each with the grace period (timeout) it was given. */
+    public final List<Map.Entry<String, Long>> stops = new java.util.concurrent.CopyOnWriteArrayList<>();
+
+    private void stopRequested(StopContainerRequest r) {
+        stops.add(Map.entry(r.getContainerId(), r.getTimeout()));
+    }
+
+    /** The names of the containers StopContainer was asked to stop, in order. */
+    public List<String> stoppedNames() {
+        List<String> out = new ArrayList<>();
+        for (Map.Entry<String, Long> e : stops) {
+            ContainerStatus s = containers.get(e.getKey());
+            out.add(s == null ? e.getKey() : s.getMetadata().getName());
+        }
+        return out;
+    }
 }

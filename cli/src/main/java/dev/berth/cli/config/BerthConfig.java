@@ -4,6 +4,7 @@ import dev.berth.agent.eviction.EvictionSettings;
 import dev.berth.agent.gc.GcSettings;
 import dev.berth.agent.node.EvictionThreshold;
 import dev.berth.agent.node.NodeSettings;
+import dev.berth.agent.pod.RestartSettings;
 import dev.berth.agent.server.ServerSettings;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -53,12 +54,13 @@ public record BerthConfig(
      * @param node how the Node is presented in connected mode (labels, taints, address, capacity, reservations, thresholds)
      * @param inCluster connected mode through the pod's service account instead of a kubeconfig
      * @param gc garbage collection of dead containers and unused images (the kubelet's image-gc and dead-container settings)
+     * @param restart the crash back-off of containers that keep exiting (restart_backoff_initial, _max, _reset)
      */
     public record Agent(String nodeName, Path podManifestPath, Path kubeconfig, String containerRuntimeEndpoint,
                         Path podLogsDir, Duration manifestRescanInterval, Duration runtimeRequestTimeout, Duration imagePullTimeout,
                         NodeSettings node, boolean inCluster, boolean cgroupsPerQos, String cgroupRoot, List<String> clusterDns,
                         String clusterDomain, ServerSettings server, GcSettings gc,
-                        EvictionSettings eviction) {
+                        EvictionSettings eviction, RestartSettings restart) {
         public Agent {
             if (eviction == null) {
                 eviction = EvictionSettings.defaults();
@@ -72,6 +74,9 @@ public record BerthConfig(
             if (gc == null) {
                 gc = GcSettings.defaults();
             }
+            if (restart == null) {
+                restart = RestartSettings.defaults();
+            }
             if (inCluster && kubeconfig != null) {
                 throw new ConfigException("agent.kubeconfig (--kubeconfig) and agent.in_cluster (--in-cluster) exclude each other: give one");
             }
@@ -81,7 +86,8 @@ public record BerthConfig(
         public Agent(String nodeName, Path podManifestPath, Path kubeconfig, String containerRuntimeEndpoint,
                      Path podLogsDir, Duration manifestRescanInterval, Duration runtimeRequestTimeout, Duration imagePullTimeout) {
             this(nodeName, podManifestPath, kubeconfig, containerRuntimeEndpoint, podLogsDir, manifestRescanInterval, runtimeRequestTimeout,
-                    imagePullTimeout, NodeSettings.defaults(), false, false, "/", List.of(), "", null, GcSettings.defaults(), EvictionSettings.defaults());
+                    imagePullTimeout, NodeSettings.defaults(), false, false, "/", List.of(), "", null, GcSettings.defaults(), EvictionSettings.defaults(),
+                    RestartSettings.defaults());
         }
 
         /** The Node's keys of the {@code [agent]} table. */
@@ -151,7 +157,7 @@ public record BerthConfig(
                     update, node.statusReportFrequency(), "option --%s");
             return new Agent(nodeName, podManifestPath, kubeconfig, containerRuntimeEndpoint, podLogsDir, manifestRescanInterval,
                     runtimeRequestTimeout, imagePullTimeout, n, inCluster || flagInCluster, cgroupsPerQos, cgroupRoot, clusterDns,
-                    clusterDomain, server, gc, eviction);
+                    clusterDomain, server, gc, eviction, restart);
         }
 
         /** The kubelet's --eviction-hard notation: "signal<value" pairs separated by commas. */
@@ -211,7 +217,7 @@ public record BerthConfig(
                     gc.containerGcPeriod(), gc.imageGcPeriod(), "option --%s");
             return new Agent(nodeName, podManifestPath, kubeconfig, containerRuntimeEndpoint, podLogsDir, manifestRescanInterval,
                     runtimeRequestTimeout, imagePullTimeout, node, inCluster, cgroupsPerQos, cgroupRoot, clusterDns, clusterDomain, server, g,
-                    eviction);
+                    eviction, restart);
         }
 
         private static Duration flagDuration(String flag, String text) {
@@ -240,7 +246,7 @@ public record BerthConfig(
                     s.bool("cgroups_per_qos", true), cgroupRoot(s.string("cgroup_root", "/")),
                     clusterDns(s.strings("cluster_dns", List.of()), "config key 'agent.cluster_dns'"),
                     clusterDomain(s.string("cluster_domain", ""), "config key 'agent.cluster_domain'"),
-                    AgentServerConfig.read(s), readGc(s), readEviction(s));
+                    AgentServerConfig.read(s), readGc(s), readEviction(s), readRestart(s));
             a.checkNames("config key 'agent.node_name'", "config key 'agent.container_runtime_endpoint'");
             return a;
         }
@@ -252,7 +258,7 @@ public record BerthConfig(
                     flagKubeconfig != null ? flagKubeconfig.toAbsolutePath() : kubeconfig,
                     flagEndpoint != null ? flagEndpoint : containerRuntimeEndpoint,
                     podLogsDir, manifestRescanInterval, runtimeRequestTimeout, imagePullTimeout, node, inCluster, cgroupsPerQos, cgroupRoot,
-                    clusterDns, clusterDomain, server, gc, eviction);
+                    clusterDns, clusterDomain, server, gc, eviction, restart);
             a.checkNames("option --node-name", "option --container-runtime-endpoint");
             return a;
         }
@@ -274,14 +280,15 @@ public record BerthConfig(
                     : clusterDns(flagClusterDns.isBlank() ? List.of() : List.of(flagClusterDns.trim().split("\\s*,\\s*")), "option --cluster-dns");
             String domain = flagClusterDomain == null ? clusterDomain : clusterDomain(flagClusterDomain, "option --cluster-domain");
             return new Agent(nodeName, podManifestPath, kubeconfig, containerRuntimeEndpoint, podLogsDir, manifestRescanInterval,
-                    runtimeRequestTimeout, imagePullTimeout, node, inCluster, cgroupsPerQos, cgroupRoot, dns, domain, server, gc, eviction);
+                    runtimeRequestTimeout, imagePullTimeout, node, inCluster, cgroupsPerQos, cgroupRoot, dns, domain, server, gc, eviction,
+                    restart);
         }
 
         /** These settings with another HTTP API ({@link AgentServerConfig#withFlags}: the kubelet's server flags applied). */
         public Agent withServer(ServerSettings newServer) {
             return new Agent(nodeName, podManifestPath, kubeconfig, containerRuntimeEndpoint, podLogsDir, manifestRescanInterval,
                     runtimeRequestTimeout, imagePullTimeout, node, inCluster, cgroupsPerQos, cgroupRoot, clusterDns, clusterDomain, newServer,
-                    gc, eviction);
+                    gc, eviction, restart);
         }
 
         // ---- eviction: the [agent] keys eviction_soft, eviction_soft_grace_period, eviction_max_pod_grace_period,
@@ -344,7 +351,8 @@ public record BerthConfig(
                     flagHousekeeping != null ? duration(flagHousekeeping, "option --housekeeping-interval") : e.housekeepingInterval(),
                     "option --%s");
             return new Agent(nodeName, podManifestPath, kubeconfig, containerRuntimeEndpoint, podLogsDir, manifestRescanInterval,
-                    runtimeRequestTimeout, imagePullTimeout, node, inCluster, cgroupsPerQos, cgroupRoot, clusterDns, clusterDomain, server, gc, out);
+                    runtimeRequestTimeout, imagePullTimeout, node, inCluster, cgroupsPerQos, cgroupRoot, clusterDns, clusterDomain, server, gc, out,
+                    restart);
         }
 
         /** "key<sep>value" pairs separated by commas, as the kubelet's map flags take them. */
@@ -401,6 +409,19 @@ public record BerthConfig(
                 throw new ConfigException(setting + " must be a DNS domain such as \"cluster.local\", got \"" + domain + "\"");
             }
             return d;
+        }
+
+        /** The crash back-off keys: restart_backoff_initial (10s), restart_backoff_max (5m), restart_backoff_reset (twice the max). */
+        static RestartSettings readRestart(ConfigSection s) {
+            Duration initial = s.duration("restart_backoff_initial", RestartSettings.DEFAULT_INITIAL);
+            Duration max = s.duration("restart_backoff_max", RestartSettings.DEFAULT_MAX);
+            Duration reset = s.duration("restart_backoff_reset", max.multipliedBy(2));
+            try {
+                return new RestartSettings(initial, max, reset);
+            } catch (IllegalArgumentException e) {
+                String[] keyAndText = e.getMessage().split(": ", 2);
+                throw new ConfigException("config key 'agent." + keyAndText[0] + "' " + keyAndText[1]);
+            }
         }
 
         private static String cgroupRoot(String root) {
