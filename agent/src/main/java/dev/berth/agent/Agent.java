@@ -47,6 +47,8 @@ import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import java.nio.file.Path;
 import java.time.Clock;
+import java.util.ArrayDeque;
+import java.util.Deque;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
@@ -68,53 +70,19 @@ import org.slf4j.LoggerFactory;
 public final class Agent implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(Agent.class);
 
-    private final StateLock lock;
-    private final PodWorkers workers;
-    private final StaticPods staticPods;
-    private final ScheduledExecutorService volumeRefresh;
-    private final NodeController node;
-    private final ApiPods apiPods;
-    private final QosCgroups qosCgroups;
-    private final Pleg pleg;
-    private final StatusManager status;
-    private final EventRecorder events;
-    private final EvictionManager eviction;
-    private final Probes probes;
+    /** What the agent started, in order: closed the other way round (the state directory's lock last). */
+    private final Deque<AutoCloseable> parts = new ArrayDeque<>();
 
-    /** The probes, the lifecycle hooks and the registry of the probes' meters (the HTTP API's /metrics/probes). */
-    private record Probes(ProbeManager manager, LifecycleHooks hooks, PrometheusMeterRegistry registry) {
+    private Agent(StateLock lock) {
+        parts.push(lock);
     }
 
-    private final GarbageCollector gc;
-    /** The kubelet HTTP API (null: not configured); set once started, after the rest of the agent. */
-    private dev.berth.agent.server.KubeletServer httpApi;
-
-    private Agent(StateLock lock, PodWorkers workers, StaticPods staticPods, ScheduledExecutorService volumeRefresh,
-            NodeController node, ApiPods apiPods, QosCgroups qosCgroups, Pleg pleg, StatusManager status, EventRecorder events,
-            Probes probes, GarbageCollector gc, EvictionManager eviction) {
-        this.eviction = eviction;
-        this.lock = lock;
-        this.workers = workers;
-        this.staticPods = staticPods;
-        this.volumeRefresh = volumeRefresh;
-        this.node = node;
-        this.apiPods = apiPods;
-        this.qosCgroups = qosCgroups;
-        this.pleg = pleg;
-        this.status = status;
-        this.events = events;
-        this.gc = gc;
-        this.probes = probes;
-    }
-
-    /** The probes' meters (prober_probe_total, prober_probe_duration_seconds), as the kubelet serves them at /metrics/probes. */
-    public PrometheusMeterRegistry probeMetrics() {
-        return probes.registry();
-    }
-
-    /** The containers' postStart and preStop hooks, for the pod sync to run. */
-    public LifecycleHooks hooks() {
-        return probes.hooks();
+    /** Keeps {@code part} to be closed with the agent (before the parts kept earlier) and returns it. */
+    private <T extends AutoCloseable> T keep(T part) {
+        if (part != null) {
+            parts.push(part);
+        }
+        return part;
     }
 
     /**
@@ -129,6 +97,18 @@ public final class Agent implements AutoCloseable {
 
     /** The same with the node's eviction signals from {@code signals} (tests; null: this machine's). */
     static Agent start(AgentSettings settings, StateLock lock, Channel channel, KubernetesClient api, NodeSignals signals) {
+        Agent agent = new Agent(lock);
+        try {
+            agent.startParts(settings, channel, api, signals);
+        } catch (RuntimeException | Error e) {
+            agent.close();
+            throw e;
+        }
+        return agent;
+    }
+
+    /** Starts the agent's parts one after the other, each kept to be closed as soon as it runs. */
+    private void startParts(AgentSettings settings, Channel channel, KubernetesClient api, NodeSignals signals) {
         CriClient cri = new CriClient(channel, settings.runtimeRequestTimeout(), settings.imagePullTimeout());
         RuntimeName runtimeName = new RuntimeName(cri);
         try {
@@ -144,7 +124,7 @@ public final class Agent implements AutoCloseable {
         MachineFacts machine = MachineFacts.current();
         NodeResources resources = NodeResources.of(machine, settings.stateDir(), settings.node());
         Set<String> live = sandboxUids(cri);
-        QosCgroups qosCgroups = settings.cgroupsPerQos() ? qosCgroups(settings, cri, resources, live) : null;
+        QosCgroups qosCgroups = keep(settings.cgroupsPerQos() ? qosCgroups(settings, cri, resources, live) : null);
         PodCgroups podCgroups = qosCgroups != null ? qosCgroups : PodCgroups.NONE;
         ObjectSource objects = api != null ? new ApiObjectSource(api) : ObjectSource.standalone();
         dev.berth.agent.volume.NodeAllocatable allocatable = new dev.berth.agent.volume.NodeAllocatable(
@@ -156,29 +136,29 @@ public final class Agent implements AutoCloseable {
             volumes.removeOrphans(live);
         }
         // status upward and events: written to the API server when connected, built and logged when standalone
-        EventRecorder events = api != null ? new ApiEventRecorder(api, settings.nodeName(), Clock.systemUTC()) : new LoggingEventRecorder();
+        EventRecorder events = api != null ? keep(new ApiEventRecorder(api, settings.nodeName(), Clock.systemUTC())) : new LoggingEventRecorder();
         List<String> hostIps = NodeAddresses.find(settings.node().nodeIps());
         // probes and lifecycle hooks: the probes learn the containers from each pass before the status is built
         PrometheusMeterRegistry probeRegistry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
         Actions actions = new Actions(cri);
-        LifecycleHooks hooks = new LifecycleHooks(cri, actions, events, () -> hostIps);
+        LifecycleHooks hooks = keep(new LifecycleHooks(cri, actions, events, () -> hostIps));
         AtomicReference<PodWorkers> podWorkers = new AtomicReference<>();
-        ProbeManager probes = new ProbeManager(actions, hooks, cri, events, probeRegistry, uid -> {
+        ProbeManager probes = keep(new ProbeManager(actions, hooks, cri, events, probeRegistry, uid -> {
             PodWorkers w = podWorkers.get();
             if (w != null) {
                 w.resync(uid);
             }
-        }, () -> hostIps, ProbeManager.DEFAULT_THREADS);
-        StatusManager status = new StatusManager(api, new PodStatusBuilder(runtimeName, () -> hostIps, Clock.systemUTC(), probes),
-                new TerminationMessages(new PodDirs(settings.stateDir())));
-        PodWorkers workers = new PodWorkers(new PodSync(cri,
+        }, () -> hostIps, ProbeManager.DEFAULT_THREADS));
+        StatusManager status = keep(new StatusManager(api, new PodStatusBuilder(runtimeName, () -> hostIps, Clock.systemUTC(), probes),
+                new TerminationMessages(new PodDirs(settings.stateDir()))));
+        PodWorkers workers = keep(new PodWorkers(new PodSync(cri,
                 new PodTranslation(facts, settings.podLogsDir(), objects, allocatable, podCgroups)
                         .withClusterDns(settings.clusterDns(), settings.clusterDomain()), volumes, events)
-                .withHooks(hooks).withStartedGate(probes), probes.before(status), settings.restart());
+                .withHooks(hooks).withStartedGate(probes), probes.before(status), settings.restart()));
         podWorkers.set(workers);
-        Pleg pleg = new Pleg(cri, workers);
-        pleg.start();
+        keep(new Pleg(cri, workers)).start();
         ScheduledExecutorService volumeRefresh = DaemonThreads.scheduler("volume-refresh");
+        keep(volumeRefresh::shutdownNow);
         long every = PodVolumes.REFRESH_INTERVAL.toMillis();
         volumeRefresh.scheduleWithFixedDelay(() -> {
             try {
@@ -187,11 +167,10 @@ public final class Agent implements AutoCloseable {
                 LOG.warn("refreshing volumes failed: {}", e.toString());
             }
         }, every, every, TimeUnit.MILLISECONDS);
-        ApiPods apiPods = api == null ? null : new ApiPods(api, settings.nodeName(), workers, cri);
-        StaticPods staticPods = null;
+        ApiPods apiPods = api == null ? null : keep(new ApiPods(api, settings.nodeName(), workers, cri));
         if (settings.podManifestPath() != null) {
-            staticPods = new StaticPods(settings.podManifestPath(), new ManifestParser(settings.nodeName()), workers, cri,
-                    settings.manifestRescanInterval());
+            StaticPods staticPods = keep(new StaticPods(settings.podManifestPath(), new ManifestParser(settings.nodeName()), workers, cri,
+                    settings.manifestRescanInterval()));
             if (apiPods != null) {
                 staticPods.onReconcile(apiPods.mirrorPods()::update);
             }
@@ -200,34 +179,28 @@ public final class Agent implements AutoCloseable {
             LOG.info("agent for node {}: no pod manifest path and no API server: no pods to run", settings.nodeName());
         }
         // node pressure: conditions, taints and evictions, standalone too (where only static pods run, which are never evicted)
-        EvictionManager eviction = new EvictionManager(settings.eviction().thresholds(settings.node().evictionHard()), settings.eviction(),
+        EvictionManager eviction = keep(new EvictionManager(settings.eviction().thresholds(settings.node().evictionHard()), settings.eviction(),
                 signals != null ? signals : new MachineSignals(settings.stateDir(), cri, machine.memoryBytes()), new CriPodUsage(cri),
                 () -> activePods(workers, status), new WorkerEvictor(workers, status, events), events, settings.nodeName(),
-                Clock.systemUTC()).start();
-        NodeController node = api == null ? null : NodeController.start(api, cri, settings.nodeName(), settings.node(), settings.stateDir(),
-                NodeController.Timing.of(settings.node()), machine, eviction::conditions);
+                Clock.systemUTC())).start();
+        if (api != null) {
+            keep(NodeController.start(api, cri, settings.nodeName(), settings.node(), settings.stateDir(),
+                    NodeController.Timing.of(settings.node()), machine, eviction::conditions));
+        }
         if (apiPods != null) {
             apiPods.start();
         }
         // dead containers and sandboxes of the agent's pods, and unused images; a pod is wanted while a worker runs or stops it
-        GarbageCollector gc = GarbageCollector.start(cri, settings.gc(), uid -> workers.uids().contains(uid), events, settings.nodeName());
-        Agent agent = new Agent(lock, workers, staticPods, volumeRefresh, node, apiPods, qosCgroups, pleg, status, events,
-                new Probes(probes, hooks, probeRegistry), gc, eviction);
+        keep(GarbageCollector.start(cri, settings.gc(), uid -> workers.uids().contains(uid), events, settings.nodeName()));
         // the kubelet HTTP API: /healthz, /metrics (the agent's registry), /metrics/probes (the
         // prober's registry), exec/attach/portForward through the runtime; content endpoints route in
         io.micrometer.prometheusmetrics.PrometheusMeterRegistry agentMetrics = dev.berth.agent.server.KubeletServer.agentRegistry();
-        try {
-            agent.httpApi = dev.berth.agent.server.KubeletServer.forAgent(settings.server(), settings.nodeName(), settings.stateDir(), hostIps,
-                    api, cri, agentMetrics, probeRegistry);
-            if (agent.httpApi != null) {
-                dev.berth.agent.server.ContentEndpoints.create(cri, workers, status, settings.nodeName(), settings.stateDir(),
-                        settings.podLogsDir(), machine.memoryBytes()).forEach(agent.httpApi::route);
-            }
-        } catch (RuntimeException e) {
-            agent.close();
-            throw e;
+        dev.berth.agent.server.KubeletServer httpApi = keep(dev.berth.agent.server.KubeletServer.forAgent(settings.server(),
+                settings.nodeName(), settings.stateDir(), hostIps, api, cri, agentMetrics, probeRegistry));
+        if (httpApi != null) {
+            dev.berth.agent.server.ContentEndpoints.create(cri, workers, status, settings.nodeName(), settings.stateDir(),
+                    settings.podLogsDir(), machine.memoryBytes()).forEach(httpApi::route);
         }
-        return agent;
     }
 
     /** The pods eviction may choose from: those with a worker, not being stopped, not in a terminal phase. */
@@ -311,45 +284,17 @@ public final class Agent implements AutoCloseable {
         }
     }
 
-    /** The agent's HTTP API, null when not configured: where content endpoints are routed. */
-    public dev.berth.agent.server.KubeletServer httpApi() {
-        return httpApi;
-    }
-
-    /** Stops the agent's work; the pods keep running in the runtime. */
+    /** Stops the agent's work, the parts started last first; the pods keep running in the runtime. */
     @Override
     public void close() {
-        if (httpApi != null) {
-            httpApi.close();
-        }
-        eviction.close();
-        if (apiPods != null) {
-            apiPods.close();
-        }
-        if (node != null) {
-            node.close();
-        }
-        gc.close();
-        if (staticPods != null) {
-            staticPods.close();
-        }
-        volumeRefresh.shutdownNow();
-        pleg.close();
-        probes.manager().close();
-        workers.close();
-        probes.hooks().close();
-        status.close();
-        if (events instanceof AutoCloseable c) {
+        while (!parts.isEmpty()) {
+            AutoCloseable part = parts.pop();
             try {
-                c.close();
+                part.close();
             } catch (Exception e) {
-                // closing anyway
+                LOG.warn("agent: closing {} failed: {}", part.getClass().getSimpleName(), e.toString());
             }
         }
-        if (qosCgroups != null) {
-            qosCgroups.close();
-        }
-        lock.close();
         LOG.info("agent stopped; its pods keep running");
     }
 }
