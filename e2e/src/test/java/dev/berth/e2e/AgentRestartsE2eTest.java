@@ -30,7 +30,9 @@ import org.junit.jupiter.api.io.TempDir;
  * (1 s doubling to 4 s): a container exiting 1 is restarted as its next attempt after growing
  * waits (CrashLoopBackOff), every run kept; init containers run in order and a failing one
  * blocks the app containers (restartPolicy Never keeps it failed); a sidecar starts before the
- * init containers after it and still runs once the app container has started.
+ * init containers after it and still runs once the app container has started; a postStart
+ * hook runs once its container started, and a preStop hook runs, and ends, before the stop
+ * signal.
  */
 @Tag("root")
 class AgentRestartsE2eTest {
@@ -40,6 +42,29 @@ class AgentRestartsE2eTest {
     private static final String SUBNET = "10.199.64.0/20";
     /** The configured back-off: the wait before each restart after the first (which is at once). */
     private static final List<Long> SCHEDULE_MS = List.of(0L, 1000L, 2000L, 4000L, 4000L);
+
+    /**
+     * A pod whose container notes its start and its SIGTERM in {@code /out/order} (a host
+     * directory), with a postStart hook writing {@code /out/poststart} and a preStop hook noting
+     * itself in the order file.
+     */
+    private static final String HOOKS = """
+            apiVersion: v1
+            kind: Pod
+            metadata: {name: hooks}
+            spec:
+              terminationGracePeriodSeconds: 10
+              volumes: [{name: out, hostPath: {path: "%2$s", type: Directory}}]
+              containers:
+              - name: app
+                image: "%1$s"
+                imagePullPolicy: Never
+                command: ["/bin/sh", "-c", "trap 'echo term >> /out/order; exit 0' TERM; echo started >> /out/order; while true; do sleep 1; done"]
+                volumeMounts: [{name: out, mountPath: /out}]
+                lifecycle:
+                  postStart: {exec: {command: ["/bin/sh", "-c", "echo poststart > /out/poststart"]}}
+                  preStop: {exec: {command: ["/bin/sh", "-c", "sleep 1; echo prestop >> /out/order"]}}
+            """;
 
     @TempDir
     Path dir;
@@ -81,6 +106,8 @@ class AgentRestartsE2eTest {
                     "[" + container("setup", "echo setup", "") + ", " + container("proxy", "exec sleep 3600", ", restartPolicy: Always")
                             + ", " + container("after", "echo after", "") + "]",
                     "[" + container("app", "exec sleep 3600", "") + "]"));
+            Path hooksDir = Files.createDirectories(dir.resolve("hooks"));
+            Files.writeString(manifests.resolve("hooks.yaml"), HOOKS.formatted(IMAGE, hooksDir));
 
             // the crash loop: runs 0..5 of app, each kept, each restart after a longer wait
             List<ContainerStatus> runs = await("six runs of the crashing container", () -> {
@@ -133,9 +160,16 @@ class AgentRestartsE2eTest {
             assertEquals(ContainerState.CONTAINER_RUNNING, proxyNow.getState(), "the sidecar outlives the app container's start");
             assertEquals(1, runs(agent, "sidecar", "proxy").size(), "the same run");
 
+            // postStart ran once the container started; removing the pod runs preStop, then the stop signal
+            assertEquals("poststart\n", await("the postStart hook's file", () -> Files.exists(hooksDir.resolve("poststart"))
+                    ? Files.readString(hooksDir.resolve("poststart")) : null));
+            await("the hooks pod's container has begun", () -> Files.readString(hooksDir.resolve("order")).contains("started") ? true : null);
+
             AgentTests.emptyDirectory(manifests);
             await("every pod is gone", () -> agent.runtime().listPodSandbox(ListPodSandboxRequest.getDefaultInstance()).getItemsCount() == 0
                     ? true : null);
+            assertEquals(List.of("started", "prestop", "term"), Files.readAllLines(hooksDir.resolve("order")),
+                    "preStop ran, and ended, before the container got SIGTERM");
         } finally {
             AgentTests.emptyDirectory(manifests);
             AgentTests.removeLeftoverPods(berthDir, config);
