@@ -1,5 +1,7 @@
 package dev.berth.e2e;
 
+import static dev.berth.e2e.AgentTests.exec;
+import static dev.berth.e2e.AgentTests.ok;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
@@ -10,8 +12,6 @@ import dev.berth.agent.testing.ApiServerFixture;
 import dev.berth.cri.v1.Container;
 import dev.berth.cri.v1.ContainerFilter;
 import dev.berth.cri.v1.ContainerStatusRequest;
-import dev.berth.cri.v1.ExecSyncRequest;
-import dev.berth.cri.v1.ExecSyncResponse;
 import dev.berth.cri.v1.ListContainersRequest;
 import dev.berth.cri.v1.ListPodSandboxRequest;
 import dev.berth.cri.v1.PodSandbox;
@@ -45,7 +45,6 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
-import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
@@ -459,19 +458,6 @@ class AgentConnectedPodsE2eTest {
         return agent.runtime().listContainers(ListContainersRequest.newBuilder().setFilter(ContainerFilter.newBuilder()
                 .setPodSandboxId(sandboxId).putLabelSelector("io.kubernetes.container.name", name)).build())
                 .getContainersList().stream().findFirst().orElse(null);
-    }
-
-    private static ExecSyncResponse exec(BerthProcess agent, String id, String... cmd) {
-        List<String> argv = new java.util.ArrayList<>(List.of("/bin/busybox"));
-        argv.addAll(List.of(cmd));
-        return agent.runtime().withDeadlineAfter(60, TimeUnit.SECONDS).execSync(ExecSyncRequest.newBuilder()
-                .setContainerId(id).addAllCmd(argv).setTimeout(30).build());
-    }
-
-    /** The output of a command that must succeed. */
-    private static String ok(ExecSyncResponse r) {
-        assertEquals(0, r.getExitCode(), r.getStderr().toStringUtf8());
-        return r.getStdout().toStringUtf8();
     }
 
     private static <T> T await(String what, Callable<T> probe) throws Exception {

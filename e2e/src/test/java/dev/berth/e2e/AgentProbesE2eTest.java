@@ -1,5 +1,7 @@
 package dev.berth.e2e;
 
+import static dev.berth.e2e.AgentTests.exec;
+import static dev.berth.e2e.AgentTests.ok;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
@@ -8,8 +10,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.berth.agent.testing.ApiServerFixture;
 import dev.berth.cri.v1.Container;
 import dev.berth.cri.v1.ContainerFilter;
-import dev.berth.cri.v1.ExecSyncRequest;
-import dev.berth.cri.v1.ExecSyncResponse;
 import dev.berth.cri.v1.ListContainersRequest;
 import io.fabric8.kubernetes.api.model.ContainerStatus;
 import io.fabric8.kubernetes.api.model.Event;
@@ -291,18 +291,6 @@ class AgentProbesE2eTest {
                 .putLabelSelector("io.kubernetes.pod.name", pod).putLabelSelector("io.kubernetes.container.name", name)).build())
                 .getContainersList().stream().filter(c -> c.getState() == dev.berth.cri.v1.ContainerState.CONTAINER_RUNNING)
                 .map(Container::getId).findFirst().orElseThrow();
-    }
-
-    private static ExecSyncResponse exec(BerthProcess agent, String id, String... cmd) {
-        List<String> argv = new java.util.ArrayList<>(List.of("/bin/busybox"));
-        argv.addAll(List.of(cmd));
-        return agent.runtime().withDeadlineAfter(60, TimeUnit.SECONDS).execSync(ExecSyncRequest.newBuilder()
-                .setContainerId(id).addAllCmd(argv).setTimeout(30).build());
-    }
-
-    private static String ok(ExecSyncResponse r) {
-        assertEquals(0, r.getExitCode(), r.getStderr().toStringUtf8());
-        return r.getStdout().toStringUtf8();
     }
 
     private static <T> T await(String what, Callable<T> probe) throws Exception {

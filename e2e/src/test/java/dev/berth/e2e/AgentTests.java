@@ -33,6 +33,20 @@ final class AgentTests {
         return fail("never happened: " + what);
     }
 
+    /** Runs busybox's {@code cmd} in container {@code id} through the agent's runtime (ExecSync, 30 s at most). */
+    static dev.berth.cri.v1.ExecSyncResponse exec(BerthProcess agent, String id, String... cmd) {
+        java.util.List<String> argv = new java.util.ArrayList<>(java.util.List.of("/bin/busybox"));
+        argv.addAll(java.util.List.of(cmd));
+        return agent.runtime().withDeadlineAfter(60, java.util.concurrent.TimeUnit.SECONDS).execSync(
+                dev.berth.cri.v1.ExecSyncRequest.newBuilder().setContainerId(id).addAllCmd(argv).setTimeout(30).build());
+    }
+
+    /** The output of a command that must succeed. */
+    static String ok(dev.berth.cri.v1.ExecSyncResponse r) {
+        assertEquals(0, r.getExitCode(), r.getStderr().toStringUtf8());
+        return r.getStdout().toStringUtf8();
+    }
+
     static int freeLoopbackPort() throws IOException {
         try (java.net.ServerSocket s = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
             return s.getLocalPort();

@@ -1,5 +1,7 @@
 package dev.berth.e2e;
 
+import static dev.berth.e2e.AgentTests.exec;
+import static dev.berth.e2e.AgentTests.ok;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -7,8 +9,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.berth.cri.v1.Container;
 import dev.berth.cri.v1.ContainerFilter;
 import dev.berth.cri.v1.ContainerState;
-import dev.berth.cri.v1.ExecSyncRequest;
-import dev.berth.cri.v1.ExecSyncResponse;
 import dev.berth.cri.v1.ListContainersRequest;
 import dev.berth.cri.v1.ListPodSandboxRequest;
 import dev.berth.cri.v1.PodSandbox;
@@ -22,7 +22,6 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.Callable;
-import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -175,19 +174,6 @@ class AgentVolumesE2eTest {
         AgentTests.removeLeftoverPods(berthDir, berthDir.getParent().resolve("agent.toml"));
         dev.berth.host.LinuxMounts.INSTANCE.unmountAllUnder(berthDir);
         AgentTests.deleteBridge(BRIDGE);
-    }
-
-    private static ExecSyncResponse exec(BerthProcess agent, String id, String... cmd) {
-        List<String> argv = new java.util.ArrayList<>(List.of("/bin/busybox"));
-        argv.addAll(List.of(cmd));
-        return agent.runtime().withDeadlineAfter(60, TimeUnit.SECONDS).execSync(ExecSyncRequest.newBuilder()
-                .setContainerId(id).addAllCmd(argv).setTimeout(30).build());
-    }
-
-    /** The output of a command that must succeed. */
-    private static String ok(ExecSyncResponse r) {
-        assertEquals(0, r.getExitCode(), r.getStderr().toStringUtf8());
-        return r.getStdout().toStringUtf8();
     }
 
     private static List<PodSandbox> sandboxes(BerthProcess agent, String name) {

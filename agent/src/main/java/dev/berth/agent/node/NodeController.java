@@ -332,14 +332,19 @@ public final class NodeController implements AutoCloseable {
                 if (e.getCode() != 409 || attempt >= CONFLICT_RETRIES) {
                     throw e;
                 }
-                Node fresh = api.nodes().withName(nodeName).get();
-                if (fresh == null) {
-                    node = null;
-                    throw e;
-                }
-                node = fresh;
+                reread(e);
             }
         }
+    }
+
+    /** After a conflict: the Node as the API server has it now; {@code e} again when it is gone. */
+    private void reread(KubernetesClientException e) {
+        Node fresh = api.nodes().withName(nodeName).get();
+        if (fresh == null) {
+            node = null;
+            throw e;
+        }
+        node = fresh;
     }
 
     /**
@@ -364,12 +369,7 @@ public final class NodeController implements AutoCloseable {
                 if (e.getCode() != 409 || attempt >= CONFLICT_RETRIES) {
                     throw e;
                 }
-                Node fresh = api.nodes().withName(nodeName).get();
-                if (fresh == null) {
-                    node = null;
-                    throw e;
-                }
-                node = fresh;
+                reread(e);
             }
         }
     }

@@ -351,12 +351,7 @@ public final class StreamingProxy {
             }
             if (refused) {
                 // the runtime's refusal, passed back whole
-                boolean last = msg instanceof LastHttpContent;
-                client.writeAndFlush(msg);
-                if (last) {
-                    client.writeAndFlush(io.netty.buffer.Unpooled.EMPTY_BUFFER).addListener(ChannelFutureListener.CLOSE);
-                    ctx.close();
-                }
+                passBack(ctx, msg);
                 return;
             }
             if (!(msg instanceof HttpResponse r)) {
@@ -366,12 +361,7 @@ public final class StreamingProxy {
             if (r.status().code() != 101) {
                 refused = true;
                 r.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE);
-                boolean last = msg instanceof LastHttpContent;
-                client.writeAndFlush(msg);
-                if (last) {
-                    client.writeAndFlush(io.netty.buffer.Unpooled.EMPTY_BUFFER).addListener(ChannelFutureListener.CLOSE);
-                    ctx.close();
-                }
+                passBack(ctx, msg);
                 return;
             }
             switched = true;
@@ -388,6 +378,16 @@ public final class StreamingProxy {
                 }
                 join(backend);
             });
+        }
+
+        /** Passes a part of the runtime's refusal to the client; after its last part both connections close. */
+        private void passBack(ChannelHandlerContext ctx, Object msg) {
+            boolean last = msg instanceof LastHttpContent;
+            client.writeAndFlush(msg);
+            if (last) {
+                client.writeAndFlush(io.netty.buffer.Unpooled.EMPTY_BUFFER).addListener(ChannelFutureListener.CLOSE);
+                ctx.close();
+            }
         }
 
         /** Replaces the HTTP handlers of both connections by relays and lets bytes flow. */
