@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.berth.agent.cri.CriClient;
 import dev.berth.agent.testing.FakeCri;
+import dev.berth.agent.testing.MutableClock;
 import dev.berth.cri.v1.ContainerState;
 import dev.berth.cri.v1.PodSandboxState;
 import java.time.Duration;
@@ -18,7 +19,7 @@ class ContainerGcTest {
     private static final Instant NOW = Instant.parse("2030-01-01T00:00:00Z");
     private final FakeCri fake;
     private final CriClient cri;
-    private final TestClock clock = new TestClock(NOW);
+    private final MutableClock clock = new MutableClock(NOW);
     private final Set<String> wanted = new HashSet<>();
 
     ContainerGcTest() throws Exception {

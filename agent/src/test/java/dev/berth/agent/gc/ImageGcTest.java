@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.berth.agent.cri.CriClient;
 import dev.berth.agent.status.EventRecorder;
 import dev.berth.agent.testing.FakeCri;
+import dev.berth.agent.testing.MutableClock;
 import dev.berth.cri.v1.ContainerState;
 import dev.berth.cri.v1.PodSandboxState;
 import java.time.Duration;
@@ -22,7 +23,7 @@ class ImageGcTest {
     private static final Instant START = Instant.parse("2030-01-01T00:00:00Z");
     private final FakeCri fake;
     private final CriClient cri;
-    private final TestClock clock = new TestClock(START);
+    private final MutableClock clock = new MutableClock(START);
     /** The image filesystem's size; its free bytes are what the fake's images leave, unless {@link #available} is set. */
     private final AtomicLong capacity = new AtomicLong(1000);
     private final AtomicLong available = new AtomicLong(-1);

@@ -9,6 +9,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import dev.berth.agent.cri.CriClient;
 import dev.berth.agent.pod.KubeletKeys;
 import dev.berth.agent.testing.FakeCri;
+import dev.berth.agent.testing.MutableClock;
 import dev.berth.agent.testing.RecordingResponse;
 import dev.berth.common.Json;
 import dev.berth.cri.v1.ContainerConfig;
@@ -20,11 +21,8 @@ import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.api.model.PodBuilder;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
-import java.time.ZoneId;
-import java.time.ZoneOffset;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.AfterEach;
@@ -52,29 +50,6 @@ class StatsSummaryBuilderTest {
     private final Pod pod = new PodBuilder().withNewMetadata().withNamespace("ns").withName("web").withUid("uid-1").endMetadata()
             .withNewSpec().addNewVolume().withName("cache").withNewEmptyDir().endEmptyDir().endVolume()
             .addNewVolume().withName("shm").withNewEmptyDir().withMedium("Memory").endEmptyDir().endVolume().endSpec().build();
-
-    static final class MutableClock extends Clock {
-        Instant now;
-
-        MutableClock(Instant now) {
-            this.now = now;
-        }
-
-        @Override
-        public ZoneId getZone() {
-            return ZoneOffset.UTC;
-        }
-
-        @Override
-        public Clock withZone(ZoneId zone) {
-            return this;
-        }
-
-        @Override
-        public Instant instant() {
-            return now;
-        }
-    }
 
     @BeforeEach
     void setUp() throws Exception {
@@ -156,7 +131,7 @@ class StatsSummaryBuilderTest {
         assertNull(first.node().cpu().usageNanoCores());
 
         // two seconds later: the app used 1.5 s of CPU (0.75 cores), the pod 2 s, the node 3 s
-        clock.now = clock.now.plusSeconds(2);
+        clock.advance(Duration.ofSeconds(2));
         fake.containerUsage(app, T0 + 2 * SECOND, 6_500_000_000L, 100 << 20);
         fake.containerUsage(sidecar, T0 + 2 * SECOND, SECOND, 10 << 20);
         fake.podUsage(sandbox, T0 + 2 * SECOND, 9 * SECOND, 120 << 20, 4242);

@@ -2,6 +2,7 @@ package dev.berth.agent.status;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
+import dev.berth.agent.testing.MutableClock;
 import io.fabric8.kubernetes.api.model.Event;
 import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.api.model.PodBuilder;
@@ -10,6 +11,7 @@ import io.fabric8.kubernetes.client.server.mock.KubernetesCrudDispatcher;
 import io.fabric8.kubernetes.client.server.mock.KubernetesMockServer;
 import io.fabric8.mockwebserver.Context;
 import io.fabric8.mockwebserver.MockWebServer;
+import java.time.Duration;
 import java.util.Comparator;
 import java.util.HashMap;
 import java.util.List;
@@ -21,7 +23,7 @@ import org.junit.jupiter.api.Test;
 class ApiEventRecorderTest {
     KubernetesMockServer server;
     KubernetesClient api;
-    final PodStatusBuilderTest.TestClock clock = new PodStatusBuilderTest.TestClock();
+    final MutableClock clock = new MutableClock(PodStatusBuilderTest.T0);
     ApiEventRecorder events;
 
     @BeforeEach
@@ -79,9 +81,9 @@ class ApiEventRecorderTest {
     void aRepeatWithinTenMinutesCountsOnTheSameEvent() throws Exception {
         var ref = EventRecorder.podReference(pod("web", "u1"), "app");
         events.event(ref, EventRecorder.WARNING, "BackOff", "Back-off restarting failed container app");
-        clock.now = clock.now.plusSeconds(60);
+        clock.advance(Duration.ofSeconds(60));
         events.event(ref, EventRecorder.WARNING, "BackOff", "Back-off restarting failed container app");
-        clock.now = clock.now.plusSeconds(60);
+        clock.advance(Duration.ofSeconds(60));
         events.event(ref, EventRecorder.WARNING, "BackOff", "Back-off restarting failed container app");
         events.flush();
         List<Event> list = posted();
@@ -91,7 +93,7 @@ class ApiEventRecorderTest {
         assertEquals("2026-01-02T03:06:05Z", list.get(0).getLastTimestamp());
 
         events.event(ref, EventRecorder.WARNING, "BackOff", "another message");
-        clock.now = clock.now.plusSeconds(11 * 60);
+        clock.advance(Duration.ofMinutes(11));
         events.event(ref, EventRecorder.WARNING, "BackOff", "Back-off restarting failed container app");
         events.flush();
         assertEquals(3, posted().size(), "another message, and a repeat after ten minutes, are new events");
@@ -108,7 +110,7 @@ class ApiEventRecorderTest {
         List<Event> list = posted();
         assertEquals(ApiEventRecorder.BURST, list.stream().filter(e -> e.getInvolvedObject().getUid().equals("u1")).count());
         assertEquals(1, list.stream().filter(e -> e.getInvolvedObject().getUid().equals("u2")).count(), "another pod is not held back");
-        clock.now = clock.now.plus(ApiEventRecorder.REFILL);
+        clock.advance(ApiEventRecorder.REFILL);
         events.event(ref, EventRecorder.WARNING, "Failed", "after a while");
         events.flush();
         assertEquals(ApiEventRecorder.BURST + 1, posted().stream().filter(e -> e.getInvolvedObject().getUid().equals("u1")).count(),

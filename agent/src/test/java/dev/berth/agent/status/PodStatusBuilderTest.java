@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.berth.agent.testing.MutableClock;
 import dev.berth.cri.v1.ContainerMetadata;
 import dev.berth.cri.v1.ContainerState;
 import dev.berth.cri.v1.PodSandboxNetworkStatus;
@@ -17,9 +18,7 @@ import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.api.model.PodBuilder;
 import io.fabric8.kubernetes.api.model.PodCondition;
 import io.fabric8.kubernetes.api.model.PodStatus;
-import java.time.Clock;
 import java.time.Instant;
-import java.time.ZoneOffset;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -30,27 +29,7 @@ class PodStatusBuilderTest {
     static final Instant T0 = Instant.parse("2026-01-02T03:04:05Z");
     static final long NANOS = 1_000_000_000L;
 
-    /** A clock the test moves. */
-    static final class TestClock extends Clock {
-        Instant now = T0;
-
-        @Override
-        public java.time.ZoneId getZone() {
-            return ZoneOffset.UTC;
-        }
-
-        @Override
-        public Clock withZone(java.time.ZoneId zone) {
-            return this;
-        }
-
-        @Override
-        public Instant instant() {
-            return now;
-        }
-    }
-
-    final TestClock clock = new TestClock();
+    final MutableClock clock = new MutableClock(T0);
     final PodStatusBuilder builder = new PodStatusBuilder(() -> "berth", () -> List.of("192.168.1.5", "fd00::5"), clock);
     final Map<String, List<dev.berth.cri.v1.ContainerStatus>> runs = new HashMap<>();
     final Map<String, Waiting> waiting = new HashMap<>();
@@ -276,14 +255,14 @@ class PodStatusBuilderTest {
     void transitionTimesAndTheStartTimeStayWhileTheirValuesDo() {
         Pod pod = pod("Always", List.of(), List.of("app"));
         PodStatus first = build(pod, null);
-        clock.now = T0.plusSeconds(60);
+        clock.set(T0.plusSeconds(60));
         run(running("app", 0));
         PodStatus second = build(pod, first);
         assertEquals("2026-01-02T03:04:05Z", second.getStartTime());
         assertEquals("2026-01-02T03:04:05Z", condition(second, "PodScheduled").getLastTransitionTime(), "unchanged: kept");
         assertEquals("2026-01-02T03:04:05Z", condition(second, "Initialized").getLastTransitionTime());
         assertEquals("2026-01-02T03:05:05Z", condition(second, "Ready").getLastTransitionTime(), "changed: now");
-        clock.now = T0.plusSeconds(120);
+        clock.set(T0.plusSeconds(120));
         PodStatus third = build(pod, second);
         assertEquals(second, third, "nothing changed: the same status");
     }

@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.berth.agent.pod.PodDirs;
 import dev.berth.agent.staticpod.ManifestParser;
+import dev.berth.agent.testing.MutableClock;
 import dev.berth.cri.v1.Mount;
 import dev.berth.cri.v1.MountPropagation;
 import dev.berth.host.MountTable;
@@ -21,10 +22,8 @@ import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
-import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
-import java.time.ZoneOffset;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -39,30 +38,10 @@ class PodVolumesTest {
     Path tmp;
 
     private final FakeMounts mounts = new FakeMounts();
-    private final MutableClock clock = new MutableClock();
+    private final MutableClock clock = new MutableClock(Instant.parse("2026-01-01T00:00:00Z"));
     private final MapObjectSource objects = new MapObjectSource(clock);
     private PodDirs dirs;
     private PodVolumes volumes;
-
-    /** A clock the test moves. */
-    static final class MutableClock extends Clock {
-        Instant now = Instant.parse("2026-01-01T00:00:00Z");
-
-        @Override
-        public java.time.ZoneId getZone() {
-            return ZoneOffset.UTC;
-        }
-
-        @Override
-        public Clock withZone(java.time.ZoneId zone) {
-            return this;
-        }
-
-        @Override
-        public Instant instant() {
-            return now;
-        }
-    }
 
     @BeforeEach
     void setUp() throws IOException {
@@ -286,10 +265,10 @@ class PodVolumesTest {
         assertEquals("r--r-----", mode(dir.resolve("token")));
         assertEquals(List.of("shop/robot [vault] 1000 " + pod.getMetadata().getUid()), objects.tokenRequests);
 
-        clock.now = clock.now.plus(Duration.ofSeconds(790));
+        clock.advance(Duration.ofSeconds(790));
         volumes.refresh();
         assertEquals(1, objects.tokenRequests.size(), "not due before 80% of its life");
-        clock.now = clock.now.plus(Duration.ofSeconds(20));
+        clock.advance(Duration.ofSeconds(20));
         assertEquals(1, volumes.refresh());
         assertEquals("token-2", Files.readString(dir.resolve("token")));
     }
