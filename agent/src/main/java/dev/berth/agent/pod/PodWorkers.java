@@ -50,6 +50,7 @@ public final class PodWorkers implements AutoCloseable {
     private final ScheduledExecutorService timer;
     private final Map<String, Worker> workers = new HashMap<>();
     private volatile boolean closed;
+    private volatile PodAdmitter admitter = PodAdmitter.NONE;
 
     public PodWorkers(PodSync sync) {
         this(sync, PodStatusListener.NONE);
@@ -74,13 +75,30 @@ public final class PodWorkers implements AutoCloseable {
         this.timer = DaemonThreads.scheduler("pod-worker-timer");
     }
 
-    /** The pod with this uid should run as {@code pod} says. */
+    /**
+     * New pods (uids without a worker) are started only when {@code admitter} admits them; a
+     * refused uid is never started, as an evicted one. Set before the first {@link #update}.
+     */
+    public PodWorkers withAdmitter(PodAdmitter admitter) {
+        this.admitter = admitter;
+        return this;
+    }
+
+    /** The pod with this uid should run as {@code pod} says (a new pod once the admitter admits it). */
     public synchronized void update(Pod pod) {
         String uid = pod.getMetadata().getUid();
         if (closed || evicted.contains(uid)) {
             return;
         }
-        Worker w = workers.computeIfAbsent(uid, Worker::new);
+        Worker w = workers.get(uid);
+        if (w == null) {
+            if (!admitter.admit(pod)) {
+                evicted.add(uid); // Failed for good: a later update (pressure gone or not) does not start it
+                return;
+            }
+            w = new Worker(uid);
+            workers.put(uid, w);
+        }
         w.want(pod, null);
     }
 
@@ -423,7 +441,7 @@ public final class PodWorkers implements AutoCloseable {
 
     // ---- eviction
 
-    /** The uids of evicted pods: Failed for good, never started again, whatever a source still says. */
+    /** The uids of evicted and refused pods: Failed for good, never started (again), whatever a source still says. */
     private final Set<String> evicted = ConcurrentHashMap.newKeySet();
 
     /** The pods that have a worker and are not being stopped, as their workers last got them. */
