@@ -4,6 +4,7 @@ import dev.berth.agent.api.ApiPods;
 import dev.berth.agent.cgroup.QosCgroups;
 import dev.berth.agent.cri.CriClient;
 import dev.berth.agent.eviction.CriPodUsage;
+import dev.berth.agent.eviction.EvictionAdmitter;
 import dev.berth.agent.eviction.EvictionManager;
 import dev.berth.agent.eviction.MachineSignals;
 import dev.berth.agent.eviction.NodeSignals;
@@ -156,6 +157,12 @@ public final class Agent implements AutoCloseable {
                         .withClusterDns(settings.clusterDns(), settings.clusterDomain()), volumes, events)
                 .withHooks(hooks).withStartedGate(probes), probes.before(status), settings.restart()));
         podWorkers.set(workers);
+        // admission under node pressure: the eviction manager is made below, before any source gives a pod the API's
+        AtomicReference<EvictionManager> evictionRef = new AtomicReference<>();
+        workers.withAdmitter(new EvictionAdmitter(() -> {
+            EvictionManager m = evictionRef.get();
+            return m == null ? Set.of() : m.conditions();
+        }, uid -> live != null && live.contains(uid), status, events));
         keep(new Pleg(cri, workers)).start();
         ScheduledExecutorService volumeRefresh = DaemonThreads.scheduler("volume-refresh");
         keep(volumeRefresh::shutdownNow);
@@ -183,6 +190,7 @@ public final class Agent implements AutoCloseable {
                 signals != null ? signals : new MachineSignals(settings.stateDir(), cri, machine.memoryBytes()), new CriPodUsage(cri),
                 () -> activePods(workers, status), new WorkerEvictor(workers, status, events), events, settings.nodeName(),
                 Clock.systemUTC())).start();
+        evictionRef.set(eviction);
         if (api != null) {
             keep(NodeController.start(api, cri, settings.nodeName(), settings.node(), settings.stateDir(),
                     NodeController.Timing.of(settings.node()), machine, eviction::conditions));

@@ -415,6 +415,23 @@ public final class PodStatusBuilder {
     }
 
     /**
+     * The status of a pod the agent refused to start, as the kubelet reports one: phase Failed
+     * with {@code reason} and {@code message}, its QoS class, a start time (now, unless it had
+     * one); the conditions others set (PodScheduled) stay, nothing else is said.
+     */
+    public static PodStatus rejected(Pod pod, String reason, String message, Instant now) {
+        PodStatus s = new io.fabric8.kubernetes.api.model.PodStatusBuilder(pod.getStatus() != null ? pod.getStatus() : new PodStatus()).build();
+        s.setPhase("Failed");
+        s.setReason(reason);
+        s.setMessage(message);
+        s.setQosClass(QosClass.of(pod.getSpec()).apiName());
+        if (s.getStartTime() == null) {
+            s.setStartTime(time(now));
+        }
+        return s;
+    }
+
+    /**
      * An evicted pod's status once the pod is stopped and removed: each container not
      * terminated before is terminated with exit code 137 and ContainerStatusUnknown (its
      * runtime record is gone with the pod), as the kubelet reports a container it cannot find

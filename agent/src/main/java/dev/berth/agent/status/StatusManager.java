@@ -145,6 +145,27 @@ public final class StatusManager implements PodStatusListener, AutoCloseable {
         }
     }
 
+    /**
+     * The agent refused to start {@code pod} (admission): its status is Failed with
+     * {@code reason} and "Pod was rejected: " and {@code message} ({@link PodStatusBuilder#rejected}),
+     * written at once, as the kubelet rejects a pod. No worker runs it, so nothing builds another.
+     */
+    public void rejected(Pod pod, String reason, String message) {
+        String uid = pod.getMetadata().getUid();
+        Entry e = pods.computeIfAbsent(uid, k -> new Entry());
+        synchronized (e) {
+            if (e.gone) {
+                return;
+            }
+            e.pod = pod;
+            e.built = PodStatusBuilder.rejected(pod, reason, "Pod was rejected: " + message, clock.instant());
+            if (api != null) {
+                e.retry = INITIAL_RETRY;
+                queue(uid, e, Duration.ZERO);
+            }
+        }
+    }
+
     /** The newest status built for the pod with this uid, if any. */
     public Optional<PodStatus> status(String uid) {
         Entry e = pods.get(uid);
