@@ -29,7 +29,9 @@ import org.junit.jupiter.api.io.TempDir;
  * Eviction through the whole agent, connected to the mock API server, on an in-memory runtime
  * whose pods report made-up working sets and a memory signal the test sets: the pod above its
  * request is evicted (Failed, Evicted, the kubelet's message, DisruptionTarget, an event), the
- * other keeps running, and the Node shows MemoryPressure with its NoSchedule taint.
+ * other keeps running, and the Node shows MemoryPressure with its NoSchedule taint. Under that
+ * pressure a new BestEffort pod is refused (Failed, Evicted, the kubelet's message, an event,
+ * never a sandbox) while a Burstable one runs.
  */
 class AgentEvictionTest {
     private static final String NODE = "evict-node";
@@ -44,6 +46,8 @@ class AgentEvictionTest {
     private static final long CAPACITY = 8192 * MI;
     /** What the machine uses besides the pods' containers: the test raises it to cross the threshold. */
     private volatile long base = 1024 * MI;
+    /** The admission test's memory signal: under the threshold at first, above it once the node shows the pressure. */
+    private volatile long available = 50 * MI;
     private FakeCri cri;
     private Agent agent;
 
@@ -67,10 +71,26 @@ class AgentEvictionTest {
                 .sum();
     }
 
-    private static Pod pod(String name, String request) {
+    private static Pod pod(String name, String memoryRequest) {
+        return pod(name, Map.of("memory", new Quantity(memoryRequest)), 30L);
+    }
+
+    private static Pod pod(String name, Map<String, Quantity> requests, long graceSeconds) {
         return new PodBuilder().withNewMetadata().withName(name).withNamespace("default").endMetadata()
-                .withNewSpec().withNodeName(NODE).withTerminationGracePeriodSeconds(30L).addNewContainer().withName("c").withImage("local/app:1")
-                .withNewResources().withRequests(Map.of("memory", new Quantity(request))).endResources().endContainer().endSpec().build();
+                .withNewSpec().withNodeName(NODE).withTerminationGracePeriodSeconds(graceSeconds).addNewContainer().withName("c")
+                .withImage("local/app:1").withNewResources().withRequests(requests).endResources().endContainer().endSpec().build();
+    }
+
+    /** The whole agent, connected, on a fresh FakeCri, with a 100Mi memory.available hard threshold and {@code signals}. */
+    private void startAgent(dev.berth.agent.eviction.NodeSignals signals) throws java.io.IOException {
+        cri = new FakeCri();
+        cri.images.add("local/app:1");
+        NodeSettings node = new NodeSettings(Map.of(), List.of(), List.of("10.199.112.10"), 110, Map.of(), Map.of(),
+                Map.of("memory.available", "100Mi"), Duration.ofMillis(200), Duration.ofSeconds(1));
+        EvictionSettings eviction = new EvictionSettings(Map.of(), Map.of(), 0, Duration.ofMinutes(5), Map.of(), Duration.ofMillis(100));
+        AgentSettings settings = new AgentSettings(NODE, dir.resolve("state"), null, dir.resolve("logs"), Duration.ofSeconds(20),
+                Duration.ofSeconds(30), Duration.ofSeconds(30), node, false, "/", List.of(), "").withEviction(eviction);
+        agent = Agent.start(settings, StateLock.acquire(settings.stateDir()), cri.channel(), agentClient, signals);
     }
 
     private Pod get(String name) {
@@ -97,15 +117,7 @@ class AgentEvictionTest {
 
     @Test
     void thePodAboveItsRequestIsEvictedAndTheNodeShowsMemoryPressureAndItsTaint() throws Exception {
-        cri = new FakeCri();
-        cri.images.add("local/app:1");
-        NodeSettings node = new NodeSettings(Map.of(), List.of(), List.of("10.199.112.10"), 110, Map.of(), Map.of(),
-                Map.of("memory.available", "100Mi"), Duration.ofMillis(200), Duration.ofSeconds(1));
-        EvictionSettings eviction = new EvictionSettings(Map.of(), Map.of(), 0, Duration.ofMinutes(5), Map.of(), Duration.ofMillis(100));
-        AgentSettings settings = new AgentSettings(NODE, dir.resolve("state"), null, dir.resolve("logs"), Duration.ofSeconds(20),
-                Duration.ofSeconds(30), Duration.ofSeconds(30), node, false, "/", List.of(), "").withEviction(eviction);
-        agent = Agent.start(settings, StateLock.acquire(settings.stateDir()), cri.channel(), agentClient,
-                () -> Map.of("memory.available", new Observation(CAPACITY - base - containersMemory(), CAPACITY)));
+        startAgent(() -> Map.of("memory.available", new Observation(CAPACITY - base - containersMemory(), CAPACITY)));
 
         Pod big = client.pods().inNamespace("default").resource(pod("big", "512Mi")).create();
         Pod greedy = client.pods().inNamespace("default").resource(pod("greedy", "10Mi")).create();
@@ -162,5 +174,40 @@ class AgentEvictionTest {
         assertTrue(cri.sandboxes.values().stream().anyMatch(s -> s.getMetadata().getUid().equals(big.getMetadata().getUid())));
         assertTrue(cri.sandboxes.values().stream().noneMatch(s -> s.getMetadata().getUid().equals(greedy.getMetadata().getUid())),
                 "the evicted pod is never started again");
+    }
+
+    @Test
+    void underMemoryPressureABestEffortPodIsRefusedAndABurstableOneRuns() throws Exception {
+        // 50Mi available, under the 100Mi hard threshold: MemoryPressure from the first housekeeping on
+        startAgent(() -> Map.of("memory.available", new Observation(available, CAPACITY)));
+        await("the node under memory pressure", () -> {
+            Node n = client.nodes().withName(NODE).get();
+            return n != null && n.getStatus() != null && n.getStatus().getConditions().stream()
+                    .anyMatch(c -> c.getType().equals("MemoryPressure") && c.getStatus().equals("True"));
+        });
+        // memory reclaimed: no threshold met, so nothing is evicted, and the condition stays True for the
+        // pressure transition period (5 min), as the node does not flap
+        available = 1024 * MI;
+
+        Pod bestEffort = client.pods().inNamespace("default").resource(pod("best-effort", Map.of(), 30L)).create();
+        client.pods().inNamespace("default").resource(pod("burstable", Map.of("memory", new Quantity("10Mi")), 30L)).create();
+
+        Pod refused = await("best-effort refused", () -> {
+            Pod p = get("best-effort");
+            return "Failed".equals(phase(p)) ? p : null;
+        });
+        assertEquals("Evicted", refused.getStatus().getReason());
+        assertEquals("Pod was rejected: The node had condition: [MemoryPressure]. ", refused.getStatus().getMessage());
+        assertEquals("BestEffort", refused.getStatus().getQosClass());
+        await("an Evicted event", () -> client.v1().events().inNamespace("default").list().getItems().stream()
+                .anyMatch(e -> "Evicted".equals(e.getReason()) && "best-effort".equals(e.getInvolvedObject().getName())
+                        && "Warning".equals(e.getType()) && "The node had condition: [MemoryPressure]. ".equals(e.getMessage())));
+        await("burstable running", () -> "Running".equals(phase(get("burstable"))));
+
+        Thread.sleep(300); // the informer's later copies of best-effort (or a resync) start nothing
+        assertEquals("Failed", phase(get("best-effort")));
+        assertTrue(cri.sandboxes.values().stream().noneMatch(s -> s.getMetadata().getUid().equals(bestEffort.getMetadata().getUid())),
+                "the refused pod never gets a sandbox");
+        assertEquals(1, cri.sandboxes.size(), "only burstable's sandbox");
     }
 }
