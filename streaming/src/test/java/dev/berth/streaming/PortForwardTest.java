@@ -26,7 +26,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
 /**
- * Port forwarding over WebSocket to a TCP echo server (busybox nc running cat) listening on
+ * Port forwarding over WebSocket to a TCP echo server ({@link EchoServerMain}) listening on
  * 127.0.0.1 inside a network namespace the test creates.
  */
 @Timeout(value = 3, unit = TimeUnit.MINUTES)
@@ -45,8 +45,7 @@ public class PortForwardTest {
         netns = "berth-test-pf-" + HexFormat.of().toHexDigits(new Random().nextInt());
         run("ip", "netns", "add", netns);
         run("ip", "netns", "exec", netns, "ip", "link", "set", "lo", "up");
-        echo = new ProcessBuilder("ip", "netns", "exec", netns, "/bin/busybox", "nc", "-ll", "-p",
-                Integer.toString(ECHO_PORT), "-e", "/bin/cat").redirectErrorStream(true)
+        echo = EchoServerMain.inNetns(netns, ECHO_PORT).redirectErrorStream(true)
                 .redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
         awaitListening();
         server = StreamingServer.start("127.0.0.1", 0, StreamingServer.Options.defaults(), req -> {

@@ -25,8 +25,8 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
 /**
- * Port forwarding over SPDY/3.1 ({@code portforward.k8s.io}) to a TCP echo server (busybox nc
- * running cat) on 127.0.0.1 inside a network namespace the test creates.
+ * Port forwarding over SPDY/3.1 ({@code portforward.k8s.io}) to a TCP echo server
+ * ({@link EchoServerMain}) on 127.0.0.1 inside a network namespace the test creates.
  */
 @Timeout(value = 3, unit = TimeUnit.MINUTES)
 @Tag("root")
@@ -216,8 +216,7 @@ public class SpdyPortForwardTest {
             Process p = null;
             try {
                 PortForwardTest.run("ip", "netns", "exec", name, "ip", "link", "set", "lo", "up");
-                p = new ProcessBuilder("ip", "netns", "exec", name, "/bin/busybox", "nc", "-ll", "-p",
-                        Integer.toString(port), "-e", "/bin/cat").redirectErrorStream(true)
+                p = EchoServerMain.inNetns(name, port).redirectErrorStream(true)
                         .redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
                 awaitListening(port);
             } catch (Exception | Error e) {
