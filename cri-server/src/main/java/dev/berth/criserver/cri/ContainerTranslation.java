@@ -20,6 +20,7 @@ import dev.berth.podsandbox.container.ContainerRecord;
 import dev.berth.podsandbox.container.ContainerState;
 import dev.berth.podsandbox.container.ContainerView;
 import dev.berth.podsandbox.container.spec.ContainerConfig;
+import java.util.List;
 import java.util.Map;
 import java.util.stream.Collectors;
 
@@ -57,7 +58,12 @@ final class ContainerTranslation {
             if (m.getUidMappingsCount() > 0 || m.getGidMappingsCount() > 0) {
                 throw BerthException.invalidArgument("id-mapped mounts (%s) are not supported", m.getContainerPath());
             }
-            b.mount(new ContainerConfig.Mount(m.getContainerPath(), m.getHostPath(), m.getReadonly(), propagation(m.getPropagation())));
+            if (m.getRecursiveReadOnly()) {
+                throw BerthException.invalidArgument("recursive read-only mounts (%s) are not supported", m.getContainerPath());
+            }
+            b.mount(new ContainerConfig.Mount(m.getContainerPath(), m.getHostPath(), m.getReadonly(), propagation(m.getPropagation()),
+                    m.getRecursiveReadOnly(), m.hasImage() ? m.getImage().getImage() : "", m.getImageSubPath(),
+                    idMappings(m.getUidMappingsList()), idMappings(m.getGidMappingsList())));
         }
         for (dev.berth.cri.v1.Device d : c.getDevicesList()) {
             b.device(new ContainerConfig.Device(d.getContainerPath(), d.getHostPath(), d.getPermissions()));
@@ -156,13 +162,31 @@ final class ContainerTranslation {
         return b.build();
     }
 
+    static List<ContainerConfig.IdMapping> idMappings(List<dev.berth.cri.v1.IDMapping> mappings) {
+        return mappings.stream().map(x -> new ContainerConfig.IdMapping(Integer.toUnsignedLong(x.getContainerId()),
+                Integer.toUnsignedLong(x.getHostId()), Integer.toUnsignedLong(x.getLength()))).toList();
+    }
+
     static Mount mount(ContainerConfig.Mount m) {
-        return Mount.newBuilder().setContainerPath(m.containerPath()).setHostPath(m.hostPath()).setReadonly(m.readonly())
+        Mount.Builder b = Mount.newBuilder().setContainerPath(m.containerPath()).setHostPath(m.hostPath()).setReadonly(m.readonly())
                 .setPropagation(switch (m.propagation()) {
                     case PRIVATE -> MountPropagation.PROPAGATION_PRIVATE;
                     case HOST_TO_CONTAINER -> MountPropagation.PROPAGATION_HOST_TO_CONTAINER;
                     case BIDIRECTIONAL -> MountPropagation.PROPAGATION_BIDIRECTIONAL;
-                }).build();
+                })
+                .setRecursiveReadOnly(m.recursiveReadOnly())
+                .setImageSubPath(m.imageSubPath());
+        if (m.isImage()) {
+            b.setImage(dev.berth.cri.v1.ImageSpec.newBuilder().setImage(m.image()));
+        }
+        m.uidMappings().forEach(x -> b.addUidMappings(idMapping(x)));
+        m.gidMappings().forEach(x -> b.addGidMappings(idMapping(x)));
+        return b.build();
+    }
+
+    private static dev.berth.cri.v1.IDMapping idMapping(ContainerConfig.IdMapping x) {
+        return dev.berth.cri.v1.IDMapping.newBuilder().setContainerId((int) x.containerId()).setHostId((int) x.hostId())
+                .setLength((int) x.length()).build();
     }
 
     private static ContainerConfig.Propagation propagation(MountPropagation p) {

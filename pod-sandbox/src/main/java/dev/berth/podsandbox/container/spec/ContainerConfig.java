@@ -46,11 +46,36 @@ public record ContainerConfig(
     /** CRI {@code MountPropagation}. */
     public enum Propagation { PRIVATE, HOST_TO_CONTAINER, BIDIRECTIONAL }
 
-    /** A CRI mount: a host path bound into the container. */
-    public record Mount(String containerPath, String hostPath, boolean readonly, Propagation propagation) {
+    /**
+     * A CRI mount: a host path bound into the container, or (with {@code image} set) an image
+     * from the store mounted read-only ({@code imageSubPath} a directory inside it, "" for its
+     * root). {@code recursiveReadOnly} makes every submount read-only too; uid and gid mappings
+     * make it an idmapped mount.
+     */
+    public record Mount(String containerPath, String hostPath, boolean readonly, Propagation propagation,
+                        boolean recursiveReadOnly, String image, String imageSubPath,
+                        List<IdMapping> uidMappings, List<IdMapping> gidMappings) {
         public Mount {
             propagation = propagation == null ? Propagation.PRIVATE : propagation;
+            image = image == null ? "" : image;
+            imageSubPath = imageSubPath == null ? "" : imageSubPath;
+            uidMappings = uidMappings == null ? List.of() : List.copyOf(uidMappings);
+            gidMappings = gidMappings == null ? List.of() : List.copyOf(gidMappings);
         }
+
+        /** A plain bind mount of a host path. */
+        public Mount(String containerPath, String hostPath, boolean readonly, Propagation propagation) {
+            this(containerPath, hostPath, readonly, propagation, false, "", "", List.of(), List.of());
+        }
+
+        /** Whether this mount is an image volume rather than a host path. */
+        public boolean isImage() {
+            return !image.isEmpty();
+        }
+    }
+
+    /** One id mapping (a line of uid_map or gid_map): {@code length} ids from {@code containerId} on are {@code hostId} on. */
+    public record IdMapping(long containerId, long hostId, long length) {
     }
 
     /** A host device made available in the container; permissions like "rwm". */
