@@ -210,7 +210,14 @@ public final class PodSync {
             attempt = ready.get().getMetadata().getAttempt();
         } else {
             attempt = sandboxes.stream().mapToInt(s -> s.getMetadata().getAttempt() + 1).max().orElse(0);
-            PodSandboxConfig config = translation.sandboxConfig(pod, attempt, KubeletKeys.source(pod));
+            PodSandboxConfig config;
+            try {
+                config = translation.sandboxConfig(pod, attempt, KubeletKeys.source(pod));
+            } catch (UserNamespaces.UserNamespaceException e) {
+                events.event(EventRecorder.podReference(pod, null), EventRecorder.WARNING, "FailedCreatePodSandBox",
+                        "Failed to generate sandbox config for pod \"" + name(pod) + "\": " + e.getMessage());
+                throw e;
+            }
             sandboxId = cri.runPodSandbox(config, runtimeHandler(pod));
             LOG.info("pod {}: sandbox {} (attempt {}) started", name(pod), sandboxId, attempt);
         }
@@ -858,6 +865,9 @@ public final class PodSync {
             volumes.tearDown(uid);
         }
         translation.cgroups().released(uid);
+        if (translation.userNamespaces() != null) {
+            translation.userNamespaces().released(uid);
+        }
         for (Path logs : translation.logDirectories(uid)) {
             try {
                 Trees.deleteRecursively(logs);
