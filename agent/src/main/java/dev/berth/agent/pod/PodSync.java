@@ -579,8 +579,10 @@ public final class PodSync {
         Started start(Container c, int attempt) {
             var ref = EventRecorder.podReference(pod, c.getName());
             String image;
+            Map<String, String> imageVolumes;
             try {
                 image = ensureImage(pod, c, sandboxConfig);
+                imageVolumes = ensureImageVolumes(pod, c, sandboxConfig);
             } catch (ContainerConfigException e) {
                 Waiting before = waiting.get(c.getName());
                 boolean again = before != null
@@ -604,7 +606,8 @@ public final class PodSync {
             String id;
             try {
                 id = cri.createContainer(sandboxId, translation.containerConfig(pod, c, attempt, image, podIps,
-                        env -> volumes == null ? List.of() : volumes.containerMounts(pod, c, attempt, env, podIps)), sandboxConfig);
+                        env -> volumes == null ? List.of() : volumes.containerMounts(pod, c, attempt, env, podIps, imageVolumes,
+                                asksRecursiveReadOnly(c) && handlerSupportsRecursiveReadOnly(runtimeHandler(pod)))), sandboxConfig);
             } catch (ContainerConfigException e) {
                 waiting.put(c.getName(), new Waiting(e.reason(), e.getMessage()));
                 events.event(ref, EventRecorder.WARNING, "Failed", "Error: " + e.getMessage());
@@ -671,8 +674,45 @@ public final class PodSync {
      * Returns the image's id in the runtime.
      */
     String ensureImage(Pod pod, Container c, PodSandboxConfig sandboxConfig) {
-        String image = c.getImage();
-        String policy = c.getImagePullPolicy() != null ? c.getImagePullPolicy() : defaultPullPolicy(image);
+        return ensureImage(pod, c, c.getImage(), c.getImagePullPolicy(), sandboxConfig);
+    }
+
+    /**
+     * The image volumes {@code c} mounts, each pulled as its volume's pullPolicy says (as a
+     * container's image), by volume name to the runtime's image id.
+     */
+    Map<String, String> ensureImageVolumes(Pod pod, Container c, PodSandboxConfig sandboxConfig) {
+        Map<String, String> ids = new java.util.HashMap<>();
+        for (io.fabric8.kubernetes.api.model.VolumeMount m : c.getVolumeMounts()) {
+            for (io.fabric8.kubernetes.api.model.Volume v : pod.getSpec().getVolumes()) {
+                if (v.getName().equals(m.getName()) && v.getImage() != null && !ids.containsKey(v.getName())) {
+                    String reference = java.util.Objects.requireNonNullElse(v.getImage().getReference(), "");
+                    if (reference.isEmpty()) {
+                        throw new ContainerConfigException("CreateContainerConfigError", "image volume " + v.getName() + " names no image");
+                    }
+                    ids.put(v.getName(), ensureImage(pod, c, reference, v.getImage().getPullPolicy(), sandboxConfig));
+                }
+            }
+        }
+        return ids;
+    }
+
+    private static boolean asksRecursiveReadOnly(Container c) {
+        return c.getVolumeMounts().stream().anyMatch(m -> m.getRecursiveReadOnly() != null && !"Disabled".equals(m.getRecursiveReadOnly()));
+    }
+
+    /** Whether the runtime's Status lists {@code handler} ("" the default) with recursive read-only mounts. */
+    private boolean handlerSupportsRecursiveReadOnly(String handler) {
+        try {
+            return cri.status().getRuntimeHandlersList().stream()
+                    .anyMatch(h -> h.getName().equals(handler) && h.getFeatures().getRecursiveReadOnlyMounts());
+        } catch (StatusRuntimeException e) {
+            return false;
+        }
+    }
+
+    private String ensureImage(Pod pod, Container c, String image, String pullPolicy, PodSandboxConfig sandboxConfig) {
+        String policy = pullPolicy != null ? pullPolicy : defaultPullPolicy(image);
         var ref = EventRecorder.podReference(pod, c.getName());
         if (!policy.equals("Always")) {
             Optional<dev.berth.cri.v1.Image> present = cri.imageStatus(image);
