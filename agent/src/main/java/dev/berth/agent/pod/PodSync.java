@@ -606,8 +606,9 @@ public final class PodSync {
             String id;
             try {
                 id = cri.createContainer(sandboxId, translation.containerConfig(pod, c, attempt, image, podIps,
-                        env -> volumes == null ? List.of() : volumes.containerMounts(pod, c, attempt, env, podIps, imageVolumes,
-                                asksRecursiveReadOnly(c) && handlerSupportsRecursiveReadOnly(runtimeHandler(pod)))), sandboxConfig);
+                        env -> volumes == null ? List.of() : idmapped(volumes.containerMounts(pod, c, attempt, env, podIps, imageVolumes,
+                                asksRecursiveReadOnly(c) && handlerSupportsRecursiveReadOnly(runtimeHandler(pod))),
+                                sandboxConfig.getLinux().getSecurityContext().getNamespaceOptions().getUsernsOptions())), sandboxConfig);
             } catch (ContainerConfigException e) {
                 waiting.put(c.getName(), new Waiting(e.reason(), e.getMessage()));
                 events.event(ref, EventRecorder.WARNING, "Failed", "Error: " + e.getMessage());
@@ -695,6 +696,20 @@ public final class PodSync {
             }
         }
         return ids;
+    }
+
+    /**
+     * In a pod with a user namespace of its own, every host path mount is idmapped with the
+     * pod's mappings (so what the agent made, owned by the host's root, is root's inside), as
+     * the kubelet asks; image volumes are the runtime's own.
+     */
+    static List<dev.berth.cri.v1.Mount> idmapped(List<dev.berth.cri.v1.Mount> mounts, dev.berth.cri.v1.UserNamespace userns) {
+        if (userns.getMode() != dev.berth.cri.v1.NamespaceMode.POD) {
+            return mounts;
+        }
+        return mounts.stream().map(m -> m.hasImage() ? m
+                : m.toBuilder().clearUidMappings().addAllUidMappings(userns.getUidsList())
+                        .clearGidMappings().addAllGidMappings(userns.getGidsList()).build()).toList();
     }
 
     private static boolean asksRecursiveReadOnly(Container c) {

@@ -105,4 +105,19 @@ class UserNamespacesTest {
                 110, h -> true);
         assertEquals(65536, first(whole.forPod(pod("x", false, null), "")), "without sub-ids: from 65536 on, never id 0");
     }
+
+    @Test
+    void inAUserNamespacePodEveryHostPathMountIsIdmappedWithThePodsMappingsButImageVolumesAreNot() {
+        UserNamespace userns = allocator(65536, 4 * 65536).forPod(pod("a", false, null), "");
+        java.util.List<dev.berth.cri.v1.Mount> mounts = java.util.List.of(
+                dev.berth.cri.v1.Mount.newBuilder().setContainerPath("/data").setHostPath("/var/lib/x").build(),
+                dev.berth.cri.v1.Mount.newBuilder().setContainerPath("/tools")
+                        .setImage(dev.berth.cri.v1.ImageSpec.newBuilder().setImage("sha256:1")).build());
+        java.util.List<dev.berth.cri.v1.Mount> out = PodSync.idmapped(mounts, userns);
+        assertEquals(userns.getUidsList(), out.get(0).getUidMappingsList());
+        assertEquals(userns.getGidsList(), out.get(0).getGidMappingsList());
+        assertEquals(0, out.get(1).getUidMappingsCount());
+        assertEquals(mounts, PodSync.idmapped(mounts, UserNamespace.newBuilder().setMode(NamespaceMode.NODE).build()),
+                "pods on the host's users keep plain mounts");
+    }
 }
