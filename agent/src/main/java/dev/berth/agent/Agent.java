@@ -22,6 +22,7 @@ import dev.berth.agent.pod.PodDirs;
 import dev.berth.agent.pod.PodSync;
 import dev.berth.agent.pod.PodTranslation;
 import dev.berth.agent.pod.PodWorkers;
+import dev.berth.agent.pod.UserNamespaces;
 import dev.berth.agent.probe.Actions;
 import dev.berth.agent.probe.LifecycleHooks;
 import dev.berth.agent.probe.ProbeManager;
@@ -152,9 +153,14 @@ public final class Agent implements AutoCloseable {
         }, () -> hostIps, ProbeManager.DEFAULT_THREADS));
         StatusManager status = keep(new StatusManager(api, new PodStatusBuilder(runtimeName, () -> hostIps, Clock.systemUTC(), probes),
                 new TerminationMessages(new PodDirs(settings.stateDir()))));
+        // hostUsers: false pods: a range of ids each, from the kubelet's sub-ids or the id space above 65535
+        UserNamespaces userNamespaces = UserNamespaces.fromSubIds(new PodDirs(settings.stateDir()), Path.of("/etc/subuid"),
+                Path.of("/etc/subgid"), settings.node().maxPods(), handler -> handlerSupportsUserNamespaces(cri, handler));
+        userNamespaces.recover();
         PodWorkers workers = keep(new PodWorkers(new PodSync(cri,
                 new PodTranslation(facts, settings.podLogsDir(), objects, allocatable, podCgroups)
-                        .withClusterDns(settings.clusterDns(), settings.clusterDomain()), volumes, events)
+                        .withClusterDns(settings.clusterDns(), settings.clusterDomain())
+                        .withUserNamespaces(userNamespaces), volumes, events)
                 .withHooks(hooks).withStartedGate(probes), probes.before(status), settings.restart()));
         podWorkers.set(workers);
         // admission under node pressure: the eviction manager is made below, before any source gives a pod the API's
@@ -304,5 +310,15 @@ public final class Agent implements AutoCloseable {
             }
         }
         LOG.info("agent stopped; its pods keep running");
+    }
+
+    /** Whether the runtime's Status lists {@code handler} ("" the default) with user namespaces. */
+    static boolean handlerSupportsUserNamespaces(CriClient cri, String handler) {
+        try {
+            return cri.status().getRuntimeHandlersList().stream()
+                    .anyMatch(h -> h.getName().equals(handler) && h.getFeatures().getUserNamespaces());
+        } catch (io.grpc.StatusRuntimeException e) {
+            return false;
+        }
     }
 }

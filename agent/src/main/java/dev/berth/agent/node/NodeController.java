@@ -462,7 +462,11 @@ public final class NodeController implements AutoCloseable {
         if (network != null) {
             errors.add("container runtime network not ready: " + network);
         }
-        return new NodeStatusMaker.RuntimeState(version, errors);
+        List<NodeStatusMaker.Handler> handlers = s.getRuntimeHandlersList().stream()
+                .map(h -> new NodeStatusMaker.Handler(h.getName(), h.getFeatures().getRecursiveReadOnlyMounts(),
+                        h.getFeatures().getUserNamespaces())).toList();
+        return new NodeStatusMaker.RuntimeState(version, errors, handlers,
+                s.hasFeatures() ? s.getFeatures().getSupplementalGroupsPolicy() : null);
     }
 
     /** Null when the condition {@code type} is true; else how the kubelet prints it ("<nil>" when absent). */

@@ -3,6 +3,8 @@ package dev.berth.agent.node;
 import io.fabric8.kubernetes.api.model.NodeAddress;
 import io.fabric8.kubernetes.api.model.NodeCondition;
 import io.fabric8.kubernetes.api.model.NodeConditionBuilder;
+import io.fabric8.kubernetes.api.model.NodeFeaturesBuilder;
+import io.fabric8.kubernetes.api.model.NodeRuntimeHandlerBuilder;
 import io.fabric8.kubernetes.api.model.NodeStatus;
 import io.fabric8.kubernetes.api.model.NodeStatusBuilder;
 import io.fabric8.kubernetes.api.model.NodeSystemInfoBuilder;
@@ -42,11 +44,25 @@ public final class NodeStatusMaker {
     private NodeStatusMaker() {
     }
 
-    /** What the runtime said: its version as "name://version" (empty when unknown), and what keeps the node not ready. */
-    public record RuntimeState(String version, List<String> errors) {
+    /**
+     * What the runtime said: its version as "name://version" (empty when unknown), what keeps
+     * the node not ready, the handlers it offers with their features (Status'
+     * runtime_handlers, "" the default), and whether it honours SupplementalGroupsPolicy (null
+     * when it did not say).
+     */
+    public record RuntimeState(String version, List<String> errors, List<Handler> handlers, Boolean supplementalGroupsPolicy) {
         public RuntimeState {
             errors = List.copyOf(errors);
+            handlers = List.copyOf(handlers);
         }
+
+        public RuntimeState(String version, List<String> errors) {
+            this(version, errors, List.of(), null);
+        }
+    }
+
+    /** One runtime handler as Status lists it, with what it supports. */
+    public record Handler(String name, boolean recursiveReadOnlyMounts, boolean userNamespaces) {
     }
 
     /** Capacity in base units (millicores, bytes, counts) by resource name. */
@@ -170,8 +186,9 @@ public final class NodeStatusMaker {
 
     /**
      * The whole status the agent writes: {@code conditions} (its own four, then
-     * {@code foreign} ones it keeps), addresses, capacity, allocatable, nodeInfo and a
-     * kubelet endpoint port of 0 (no kubelet API yet).
+     * {@code foreign} ones it keeps), addresses, capacity, allocatable, nodeInfo, a
+     * kubelet endpoint port of 0 (no kubelet API yet), and the runtime's handlers and features
+     * as the kubelet reports them (runtimeHandlers, features.supplementalGroupsPolicy).
      */
     public static NodeStatus status(String nodeName, MachineFacts facts, Map<String, Long> capacity, Map<String, Long> allocatable,
                                     List<NodeCondition> conditions, List<String> ips, RuntimeState runtime) {
@@ -195,6 +212,11 @@ public final class NodeStatusMaker {
                         .withOperatingSystem("linux")
                         .withArchitecture(facts.architecture())
                         .build())
+                .withRuntimeHandlers(runtime.handlers().stream().map(h -> new NodeRuntimeHandlerBuilder().withName(h.name())
+                        .withNewFeatures().withRecursiveReadOnlyMounts(h.recursiveReadOnlyMounts())
+                        .withUserNamespaces(h.userNamespaces()).endFeatures().build()).toList())
+                .withFeatures(runtime.supplementalGroupsPolicy() == null ? null
+                        : new NodeFeaturesBuilder().withSupplementalGroupsPolicy(runtime.supplementalGroupsPolicy()).build())
                 .build();
     }
 

@@ -210,7 +210,14 @@ public final class PodSync {
             attempt = ready.get().getMetadata().getAttempt();
         } else {
             attempt = sandboxes.stream().mapToInt(s -> s.getMetadata().getAttempt() + 1).max().orElse(0);
-            PodSandboxConfig config = translation.sandboxConfig(pod, attempt, KubeletKeys.source(pod));
+            PodSandboxConfig config;
+            try {
+                config = translation.sandboxConfig(pod, attempt, KubeletKeys.source(pod));
+            } catch (UserNamespaces.UserNamespaceException e) {
+                events.event(EventRecorder.podReference(pod, null), EventRecorder.WARNING, "FailedCreatePodSandBox",
+                        "Failed to generate sandbox config for pod \"" + name(pod) + "\": " + e.getMessage());
+                throw e;
+            }
             sandboxId = cri.runPodSandbox(config, runtimeHandler(pod));
             LOG.info("pod {}: sandbox {} (attempt {}) started", name(pod), sandboxId, attempt);
         }
@@ -572,8 +579,10 @@ public final class PodSync {
         Started start(Container c, int attempt) {
             var ref = EventRecorder.podReference(pod, c.getName());
             String image;
+            Map<String, String> imageVolumes;
             try {
                 image = ensureImage(pod, c, sandboxConfig);
+                imageVolumes = ensureImageVolumes(pod, c, sandboxConfig);
             } catch (ContainerConfigException e) {
                 Waiting before = waiting.get(c.getName());
                 boolean again = before != null
@@ -597,7 +606,9 @@ public final class PodSync {
             String id;
             try {
                 id = cri.createContainer(sandboxId, translation.containerConfig(pod, c, attempt, image, podIps,
-                        env -> volumes == null ? List.of() : volumes.containerMounts(pod, c, attempt, env, podIps)), sandboxConfig);
+                        env -> volumes == null ? List.of() : idmapped(volumes.containerMounts(pod, c, attempt, env, podIps, imageVolumes,
+                                asksRecursiveReadOnly(c) && handlerSupportsRecursiveReadOnly(runtimeHandler(pod))),
+                                sandboxConfig.getLinux().getSecurityContext().getNamespaceOptions().getUsernsOptions())), sandboxConfig);
             } catch (ContainerConfigException e) {
                 waiting.put(c.getName(), new Waiting(e.reason(), e.getMessage()));
                 events.event(ref, EventRecorder.WARNING, "Failed", "Error: " + e.getMessage());
@@ -664,8 +675,59 @@ public final class PodSync {
      * Returns the image's id in the runtime.
      */
     String ensureImage(Pod pod, Container c, PodSandboxConfig sandboxConfig) {
-        String image = c.getImage();
-        String policy = c.getImagePullPolicy() != null ? c.getImagePullPolicy() : defaultPullPolicy(image);
+        return ensureImage(pod, c, c.getImage(), c.getImagePullPolicy(), sandboxConfig);
+    }
+
+    /**
+     * The image volumes {@code c} mounts, each pulled as its volume's pullPolicy says (as a
+     * container's image), by volume name to the runtime's image id.
+     */
+    Map<String, String> ensureImageVolumes(Pod pod, Container c, PodSandboxConfig sandboxConfig) {
+        Map<String, String> ids = new java.util.HashMap<>();
+        for (io.fabric8.kubernetes.api.model.VolumeMount m : c.getVolumeMounts()) {
+            for (io.fabric8.kubernetes.api.model.Volume v : pod.getSpec().getVolumes()) {
+                if (v.getName().equals(m.getName()) && v.getImage() != null && !ids.containsKey(v.getName())) {
+                    String reference = java.util.Objects.requireNonNullElse(v.getImage().getReference(), "");
+                    if (reference.isEmpty()) {
+                        throw new ContainerConfigException("CreateContainerConfigError", "image volume " + v.getName() + " names no image");
+                    }
+                    ids.put(v.getName(), ensureImage(pod, c, reference, v.getImage().getPullPolicy(), sandboxConfig));
+                }
+            }
+        }
+        return ids;
+    }
+
+    /**
+     * In a pod with a user namespace of its own, every host path mount is idmapped with the
+     * pod's mappings (so what the agent made, owned by the host's root, is root's inside), as
+     * the kubelet asks; image volumes are the runtime's own.
+     */
+    static List<dev.berth.cri.v1.Mount> idmapped(List<dev.berth.cri.v1.Mount> mounts, dev.berth.cri.v1.UserNamespace userns) {
+        if (userns.getMode() != dev.berth.cri.v1.NamespaceMode.POD) {
+            return mounts;
+        }
+        return mounts.stream().map(m -> m.hasImage() ? m
+                : m.toBuilder().clearUidMappings().addAllUidMappings(userns.getUidsList())
+                        .clearGidMappings().addAllGidMappings(userns.getGidsList()).build()).toList();
+    }
+
+    private static boolean asksRecursiveReadOnly(Container c) {
+        return c.getVolumeMounts().stream().anyMatch(m -> m.getRecursiveReadOnly() != null && !"Disabled".equals(m.getRecursiveReadOnly()));
+    }
+
+    /** Whether the runtime's Status lists {@code handler} ("" the default) with recursive read-only mounts. */
+    private boolean handlerSupportsRecursiveReadOnly(String handler) {
+        try {
+            return cri.status().getRuntimeHandlersList().stream()
+                    .anyMatch(h -> h.getName().equals(handler) && h.getFeatures().getRecursiveReadOnlyMounts());
+        } catch (StatusRuntimeException e) {
+            return false;
+        }
+    }
+
+    private String ensureImage(Pod pod, Container c, String image, String pullPolicy, PodSandboxConfig sandboxConfig) {
+        String policy = pullPolicy != null ? pullPolicy : defaultPullPolicy(image);
         var ref = EventRecorder.podReference(pod, c.getName());
         if (!policy.equals("Always")) {
             Optional<dev.berth.cri.v1.Image> present = cri.imageStatus(image);
@@ -858,6 +920,9 @@ public final class PodSync {
             volumes.tearDown(uid);
         }
         translation.cgroups().released(uid);
+        if (translation.userNamespaces() != null) {
+            translation.userNamespaces().released(uid);
+        }
         for (Path logs : translation.logDirectories(uid)) {
             try {
                 Trees.deleteRecursively(logs);

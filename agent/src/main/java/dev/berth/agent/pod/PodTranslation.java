@@ -20,6 +20,7 @@ import dev.berth.cri.v1.PodSandboxMetadata;
 import dev.berth.cri.v1.PortMapping;
 import dev.berth.cri.v1.Protocol;
 import dev.berth.cri.v1.SecurityProfile;
+import dev.berth.cri.v1.SupplementalGroupsPolicy;
 import dev.berth.agent.volume.DownwardApi;
 import dev.berth.agent.volume.NodeAllocatable;
 import dev.berth.agent.volume.ObjectSource;
@@ -93,6 +94,8 @@ public final class PodTranslation {
     /** The cluster's DNS servers and domain (the kubelet's --cluster-dns and --cluster-domain); none: ClusterFirst falls back to Default. */
     private List<String> clusterDns = List.of();
     private String clusterDomain = "";
+    /** Allocates the user namespaces of pods that do not use the host's users; null: none can be had. */
+    private UserNamespaces userNamespaces;
 
     /**
      * Without an API server and without pod cgroups of the agent's own: env from configMaps and
@@ -136,6 +139,17 @@ public final class PodTranslation {
         this.clusterDns = List.copyOf(servers);
         this.clusterDomain = domain == null ? "" : domain;
         return this;
+    }
+
+    /** Pods with {@code hostUsers: false} get their user namespace from {@code u}; without it such pods are refused. */
+    public PodTranslation withUserNamespaces(UserNamespaces u) {
+        this.userNamespaces = u;
+        return this;
+    }
+
+    /** The user namespaces of pods that do not use the host's users, or null. */
+    public UserNamespaces userNamespaces() {
+        return userNamespaces;
     }
 
     /** Where API objects (configMaps, secrets) come from. */
@@ -210,7 +224,7 @@ public final class PodTranslation {
         }
         PodSecurityContext psc = spec.getSecurityContext();
         LinuxSandboxSecurityContext.Builder sc = LinuxSandboxSecurityContext.newBuilder()
-                .setNamespaceOptions(namespaces(spec))
+                .setNamespaceOptions(namespaces(pod))
                 .setPrivileged(allContainers(spec).stream().anyMatch(c -> c.getSecurityContext() != null
                         && Boolean.TRUE.equals(c.getSecurityContext().getPrivileged())))
                 .setSeccomp(seccomp(psc == null ? null : psc.getSeccompProfile()));
@@ -223,6 +237,7 @@ public final class PodTranslation {
                 sc.setRunAsGroup(Int64Value.newBuilder().setValue(psc.getRunAsGroup()));
             }
             sc.addAllSupplementalGroups(supplementalGroups(psc));
+            sc.setSupplementalGroupsPolicy(supplementalGroupsPolicy(psc));
             for (Sysctl s : psc.getSysctls()) {
                 linux.putSysctls(s.getName(), s.getValue());
             }
@@ -303,8 +318,20 @@ public final class PodTranslation {
         return b.addAllOptions(options).build();
     }
 
-    private static NamespaceOption namespaces(PodSpec spec) {
-        return NamespaceOption.newBuilder()
+    /**
+     * The pod's namespaces; its user namespace as the kubelet sends it: NODE, or for
+     * {@code hostUsers: false} POD with the pod's own id range.
+     * @throws UserNamespaces.UserNamespaceException when the pod needs a user namespace it cannot have
+     */
+    private NamespaceOption namespaces(Pod pod) {
+        PodSpec spec = pod.getSpec();
+        NamespaceOption.Builder b = NamespaceOption.newBuilder();
+        if (userNamespaces != null) {
+            b.setUsernsOptions(userNamespaces.forPod(pod, Objects.requireNonNullElse(spec.getRuntimeClassName(), "")));
+        } else if (Boolean.FALSE.equals(spec.getHostUsers())) {
+            throw new UserNamespaces.UserNamespaceException("can't set `spec.hostUsers: false`: this agent allocates no user namespaces");
+        }
+        return b
                 .setNetwork(Boolean.TRUE.equals(spec.getHostNetwork()) ? NamespaceMode.NODE : NamespaceMode.POD)
                 .setPid(Boolean.TRUE.equals(spec.getHostPID()) ? NamespaceMode.NODE
                         : Boolean.TRUE.equals(spec.getShareProcessNamespace()) ? NamespaceMode.POD : NamespaceMode.CONTAINER)
@@ -347,6 +374,11 @@ public final class PodTranslation {
             }
         }
         return groups;
+    }
+
+    /** Strict: only the pod's groups and the primary gid; Merge (the default): also the image's groups of the user. */
+    private static SupplementalGroupsPolicy supplementalGroupsPolicy(PodSecurityContext psc) {
+        return "Strict".equals(psc.getSupplementalGroupsPolicy()) ? SupplementalGroupsPolicy.Strict : SupplementalGroupsPolicy.Merge;
     }
 
     private static List<Container> allContainers(PodSpec spec) {
@@ -399,7 +431,7 @@ public final class PodTranslation {
         b.addAllMounts(containerMounts);
         return b.setLinux(LinuxContainerConfig.newBuilder()
                 .setResources(resources(container, QosClass.of(spec)))
-                .setSecurityContext(securityContext(spec, container)))
+                .setSecurityContext(securityContext(pod, container)))
                 .build();
     }
 
@@ -627,10 +659,11 @@ public final class PodTranslation {
         return QosClass.amount(q).setScale(0, RoundingMode.CEILING).longValueExact();
     }
 
-    private static LinuxContainerSecurityContext securityContext(PodSpec spec, Container c) {
+    private LinuxContainerSecurityContext securityContext(Pod pod, Container c) {
+        PodSpec spec = pod.getSpec();
         SecurityContext sc = c.getSecurityContext();
         PodSecurityContext psc = spec.getSecurityContext();
-        LinuxContainerSecurityContext.Builder b = LinuxContainerSecurityContext.newBuilder().setNamespaceOptions(namespaces(spec));
+        LinuxContainerSecurityContext.Builder b = LinuxContainerSecurityContext.newBuilder().setNamespaceOptions(namespaces(pod));
         boolean privileged = sc != null && Boolean.TRUE.equals(sc.getPrivileged());
         b.setPrivileged(privileged);
         Long user = sc != null && sc.getRunAsUser() != null ? sc.getRunAsUser() : psc != null ? psc.getRunAsUser() : null;
@@ -643,6 +676,7 @@ public final class PodTranslation {
         }
         if (psc != null) {
             b.addAllSupplementalGroups(supplementalGroups(psc));
+            b.setSupplementalGroupsPolicy(supplementalGroupsPolicy(psc));
         }
         SeccompProfile seccomp = sc != null && sc.getSeccompProfile() != null ? sc.getSeccompProfile()
                 : psc != null ? psc.getSeccompProfile() : null;

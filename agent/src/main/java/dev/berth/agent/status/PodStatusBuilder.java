@@ -265,6 +265,8 @@ public final class PodStatusBuilder {
         out.setContainerID(containerId(latest.getId()));
         out.setImageID(latest.getImageRef());
         out.setRestartCount(attempt);
+        out.setUser(user(latest));
+        out.setVolumeMounts(volumeMounts(spec, latest));
         if (runs.size() > 1) {
             out.setLastState(terminatedState(uid, spec, runs.get(1), messages));
         } else if (prev != null && Objects.equals(prev.getRestartCount(), attempt) && prev.getLastState() != null) {
@@ -291,6 +293,40 @@ public final class PodStatusBuilder {
                     out.setReady(isInit && latest.getExitCode() == 0);
                 }
             }
+        }
+        return out;
+    }
+
+    /** The identity the runtime says the run has (its process's uid, gid and groups), as the kubelet reports it; null when it says none. */
+    private static io.fabric8.kubernetes.api.model.ContainerUser user(dev.berth.cri.v1.ContainerStatus run) {
+        if (!run.hasUser() || !run.getUser().hasLinux()) {
+            return null;
+        }
+        dev.berth.cri.v1.LinuxContainerUser u = run.getUser().getLinux();
+        return new io.fabric8.kubernetes.api.model.ContainerUser(
+                new io.fabric8.kubernetes.api.model.LinuxContainerUser(u.getGid(), u.getSupplementalGroupsList(), u.getUid()));
+    }
+
+    /**
+     * The spec's volume mounts as mounted: name, path, read-only, and for those that ask for a
+     * recursive read-only mount whether the runtime made it one (Enabled) or not (Disabled),
+     * from the run's mounts, as the kubelet reports them; null when the container mounts none.
+     */
+    private static List<io.fabric8.kubernetes.api.model.VolumeMountStatus> volumeMounts(Container spec,
+            dev.berth.cri.v1.ContainerStatus run) {
+        if (spec.getVolumeMounts().isEmpty()) {
+            return null;
+        }
+        List<io.fabric8.kubernetes.api.model.VolumeMountStatus> out = new java.util.ArrayList<>();
+        for (io.fabric8.kubernetes.api.model.VolumeMount vm : spec.getVolumeMounts()) {
+            String rro = null;
+            if (vm.getRecursiveReadOnly() != null && !"Disabled".equals(vm.getRecursiveReadOnly())) {
+                boolean made = run.getMountsList().stream()
+                        .anyMatch(m -> m.getContainerPath().equals(vm.getMountPath()) && m.getRecursiveReadOnly());
+                rro = made ? "Enabled" : "Disabled";
+            }
+            out.add(new io.fabric8.kubernetes.api.model.VolumeMountStatusBuilder().withName(vm.getName()).withMountPath(vm.getMountPath())
+                    .withReadOnly(Boolean.TRUE.equals(vm.getReadOnly())).withRecursiveReadOnly(rro).build());
         }
         return out;
     }

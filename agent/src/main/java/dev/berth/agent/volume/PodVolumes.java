@@ -151,6 +151,9 @@ public final class PodVolumes {
             HostPaths.check(v.getHostPath().getPath(), v.getHostPath().getType());
             return;
         }
+        if (v.getImage() != null) {
+            return; // the runtime mounts it from its image store; the pod's worker pulls it before each container that mounts it
+        }
         if (v.getEmptyDir() != null) {
             Path dir = dirs.volume(uid, EMPTY_DIR, v.getName());
             boolean fresh = !Files.isDirectory(dir, LinkOption.NOFOLLOW_LINKS);
@@ -167,7 +170,7 @@ public final class PodVolumes {
         }
         String plugin = plugin(v);
         if (plugin == null) {
-            throw new VolumeException("this kind of volume is not supported (emptyDir, hostPath, configMap, secret, downwardAPI and projected are)");
+            throw new VolumeException("this kind of volume is not supported (emptyDir, hostPath, configMap, secret, downwardAPI, projected and image are)");
         }
         Path dir = dirs.volume(uid, plugin, v.getName());
         PrivateFiles.createDirectories(dir.getParent());
@@ -383,6 +386,19 @@ public final class PodVolumes {
      * @param env the container's environment, for subPathExpr
      */
     public List<Mount> containerMounts(Pod pod, Container container, int attempt, Function<String, String> env, List<String> podIps) {
+        return containerMounts(pod, container, attempt, env, podIps, Map.of(), false);
+    }
+
+    /**
+     * The mounts as {@link #containerMounts(Pod, Container, int, Function, List)} makes them,
+     * with image volumes mounted from the images in {@code imageRefs} (volume name to the
+     * runtime's image id, pulled by the caller) and recursive read-only mounts as each volume
+     * mount asks, {@code recursiveReadOnly} telling whether the pod's runtime handler makes them.
+     * @throws VolumeException for a recursive read-only request the runtime cannot honour, or
+     *         that is not read-only, or propagates
+     */
+    public List<Mount> containerMounts(Pod pod, Container container, int attempt, Function<String, String> env, List<String> podIps,
+            Map<String, String> imageRefs, boolean recursiveReadOnly) {
         String uid = pod.getMetadata().getUid();
         Map<String, Volume> volumes = new HashMap<>();
         pod.getSpec().getVolumes().forEach(v -> volumes.put(v.getName(), v));
@@ -393,6 +409,17 @@ public final class PodVolumes {
             Volume v = volumes.get(m.getName());
             if (v == null) {
                 throw new VolumeException("container " + container.getName() + " mounts volume \"" + m.getName() + "\", which the pod does not have");
+            }
+            if (v.getImage() != null) {
+                String image = imageRefs.get(v.getName());
+                if (image == null) {
+                    throw new VolumeException("image volume " + v.getName() + " of container " + container.getName() + " is not pulled");
+                }
+                out.add(Mount.newBuilder().setContainerPath(m.getMountPath()).setReadonly(true)
+                        .setImage(dev.berth.cri.v1.ImageSpec.newBuilder().setImage(image))
+                        .setImageSubPath(Objects.requireNonNullElse(m.getSubPath(), ""))
+                        .setRecursiveReadOnly(recursiveReadOnly(m, true, recursiveReadOnly, container)).build());
+                continue;
             }
             Path source = v.getHostPath() != null ? Path.of(v.getHostPath().getPath())
                     : dirs.volume(uid, v.getEmptyDir() != null ? EMPTY_DIR : Objects.requireNonNullElse(plugin(v), "unsupported"), v.getName());
@@ -408,8 +435,13 @@ public final class PodVolumes {
             if (Path.of(m.getMountPath()).normalize().equals(Path.of("/etc/hosts"))) {
                 hostsMounted = true;
             }
+            boolean rro = recursiveReadOnly(m, readOnly, recursiveReadOnly, container);
+            if (rro && propagation != MountPropagation.PROPAGATION_PRIVATE) {
+                throw new VolumeException("volume " + m.getName() + " of container " + container.getName()
+                        + " requested recursive read-only mode, but it has propagation " + m.getMountPropagation());
+            }
             out.add(Mount.newBuilder().setContainerPath(m.getMountPath()).setHostPath(source.toString()).setReadonly(readOnly)
-                    .setPropagation(propagation).build());
+                    .setPropagation(propagation).setRecursiveReadOnly(rro).build());
         }
         String messagePath = Objects.requireNonNullElse(container.getTerminationMessagePath(), DEFAULT_TERMINATION_MESSAGE_PATH);
         if (!messagePath.isEmpty()) {
@@ -423,6 +455,33 @@ public final class PodVolumes {
             }
         }
         return out;
+    }
+
+    /**
+     * Whether mount {@code m} is made recursively read-only, by the kubelet's rules: Disabled
+     * (or unset) never; IfPossible when the runtime can; Enabled always, refused when the
+     * runtime cannot or the mount is not read-only.
+     */
+    private static boolean recursiveReadOnly(VolumeMount m, boolean readOnly, boolean supported, Container container) {
+        String mode = m.getRecursiveReadOnly();
+        if (mode == null || mode.equals("Disabled")) {
+            return false;
+        }
+        if (!readOnly) {
+            throw new VolumeException("volume " + m.getName() + " of container " + container.getName()
+                    + " requested recursive read-only mode, but it is not read-only");
+        }
+        return switch (mode) {
+            case "IfPossible" -> supported;
+            case "Enabled" -> {
+                if (!supported) {
+                    throw new VolumeException("volume " + m.getName() + " of container " + container.getName()
+                            + " requested recursive read-only mode, but it is not supported by the runtime");
+                }
+                yield true;
+            }
+            default -> throw new VolumeException("volume " + m.getName() + ": unknown recursiveReadOnly " + mode);
+        };
     }
 
     private static MountPropagation propagation(String p, boolean privileged, String volume) {

@@ -109,4 +109,23 @@ class NodeStatusMakerTest {
         assertTrue(NodeStatusMaker.changed(s2, s3));
         assertTrue(NodeStatusMaker.changed(null, s1));
     }
+
+    @Test
+    void theRuntimesHandlersAndFeaturesAreReportedAsTheKubeletReportsThem() {
+        Map<String, Long> capacity = NodeStatusMaker.capacity(FACTS, 100 * GI, 110);
+        Instant now = Instant.parse("2026-01-01T10:00:00Z");
+        NodeStatusMaker.RuntimeState runtime = new NodeStatusMaker.RuntimeState("berth://0.1.0", List.of(),
+                List.of(new NodeStatusMaker.Handler("", true, true), new NodeStatusMaker.Handler("runc", true, true),
+                        new NodeStatusMaker.Handler("kata", false, false)), true);
+        NodeStatus s = NodeStatusMaker.status("n1", FACTS, capacity, capacity, NodeStatusMaker.conditions(List.of(), CALM, Map.of(), runtime, now),
+                List.of(), runtime);
+        assertEquals(List.of("=true/true", "runc=true/true", "kata=false/false"), s.getRuntimeHandlers().stream()
+                .map(h -> h.getName() + "=" + h.getFeatures().getRecursiveReadOnlyMounts() + "/" + h.getFeatures().getUserNamespaces()).toList());
+        assertEquals(Boolean.TRUE, s.getFeatures().getSupplementalGroupsPolicy());
+
+        NodeStatus silent = NodeStatusMaker.status("n1", FACTS, capacity, capacity, List.of(), List.of(), READY);
+        assertTrue(silent.getRuntimeHandlers().isEmpty());
+        assertEquals(null, silent.getFeatures(), "a runtime that says nothing of the policy: no features reported");
+        assertTrue(NodeStatusMaker.changed(silent, s), "a handler appearing is a change worth writing");
+    }
 }

@@ -245,4 +245,34 @@ class PodTranslationTest {
         assertEquals("Always", PodSync.defaultPullPolicy("registry:5000/busybox"), "a registry port is not a tag");
         assertEquals("IfNotPresent", PodSync.defaultPullPolicy("busybox@sha256:0123"));
     }
+
+    @Test
+    void podsWithoutTheHostsUsersGetTheirOwnUserNamespaceInTheSandboxAndEveryContainer(@org.junit.jupiter.api.io.TempDir Path state) {
+        Pod pod = pod(WEB.replace("  terminationGracePeriodSeconds: 7\n", "  hostUsers: false\n"));
+        assertThrows(UserNamespaces.UserNamespaceException.class, () -> translation.sandboxConfig(pod, 0, KubeletKeys.SOURCE_API),
+                "without an allocator no user namespace can be had");
+        PodTranslation withUserns = new PodTranslation(NODE, Path.of("/var/log/pods"))
+                .withUserNamespaces(new UserNamespaces(new PodDirs(state), 65536, 4 * 65536, h -> true));
+        PodSandboxConfig s = withUserns.sandboxConfig(pod, 0, KubeletKeys.SOURCE_API);
+        var userns = s.getLinux().getSecurityContext().getNamespaceOptions().getUsernsOptions();
+        assertEquals(NamespaceMode.POD, userns.getMode());
+        assertEquals(65536, userns.getUids(0).getHostId());
+        ContainerConfig c = withUserns.containerConfig(pod, pod.getSpec().getContainers().get(0), 0, "img", List.of());
+        assertEquals(userns, c.getLinux().getSecurityContext().getNamespaceOptions().getUsernsOptions(),
+                "the container repeats the pod's user namespace, as the kubelet sends it");
+        assertEquals(NamespaceMode.NODE, withUserns.sandboxConfig(pod(WEB), 0, KubeletKeys.SOURCE_API)
+                .getLinux().getSecurityContext().getNamespaceOptions().getUsernsOptions().getMode());
+    }
+
+    @Test
+    void theSupplementalGroupsPolicyReachesTheSandboxAndTheContainers() {
+        Pod merge = pod(WEB);
+        assertEquals(dev.berth.cri.v1.SupplementalGroupsPolicy.Merge,
+                translation.sandboxConfig(merge, 0, KubeletKeys.SOURCE_API).getLinux().getSecurityContext().getSupplementalGroupsPolicy());
+        Pod strict = pod(WEB.replace("    fsGroup: 2000\n", "    fsGroup: 2000\n    supplementalGroupsPolicy: Strict\n"));
+        assertEquals(dev.berth.cri.v1.SupplementalGroupsPolicy.Strict,
+                translation.sandboxConfig(strict, 0, KubeletKeys.SOURCE_API).getLinux().getSecurityContext().getSupplementalGroupsPolicy());
+        assertEquals(dev.berth.cri.v1.SupplementalGroupsPolicy.Strict, translation.containerConfig(strict,
+                strict.getSpec().getContainers().get(0), 0, "img", List.of()).getLinux().getSecurityContext().getSupplementalGroupsPolicy());
+    }
 }

@@ -346,4 +346,30 @@ class PodStatusBuilderTest {
         assertEquals("Succeeded", s.getPhase());
         assertFalse(container(s.getInitContainerStatuses(), "proxy").getReady());
     }
+
+    @Test
+    void theRunsIdentityAndItsVolumeMountsAreReportedAsTheRuntimeMadeThem() {
+        Pod pod = pod("Always", List.of(), List.of("app"));
+        pod.getSpec().getContainers().get(0).setVolumeMounts(List.of(
+                new io.fabric8.kubernetes.api.model.VolumeMountBuilder().withName("data").withMountPath("/data").withReadOnly(true)
+                        .withRecursiveReadOnly("IfPossible").build(),
+                new io.fabric8.kubernetes.api.model.VolumeMountBuilder().withName("conf").withMountPath("/conf").withReadOnly(true)
+                        .withRecursiveReadOnly("IfPossible").build(),
+                new io.fabric8.kubernetes.api.model.VolumeMountBuilder().withName("tmp").withMountPath("/tmp").build()));
+        run(running("app", 0).toBuilder()
+                .setUser(dev.berth.cri.v1.ContainerUser.newBuilder().setLinux(dev.berth.cri.v1.LinuxContainerUser.newBuilder()
+                        .setUid(1000).setGid(3000).addSupplementalGroups(3000).addSupplementalGroups(4000)))
+                .addMounts(dev.berth.cri.v1.Mount.newBuilder().setContainerPath("/data").setReadonly(true).setRecursiveReadOnly(true))
+                .addMounts(dev.berth.cri.v1.Mount.newBuilder().setContainerPath("/conf").setReadonly(true))
+                .build());
+        ContainerStatus app = container(build(pod, null).getContainerStatuses(), "app");
+        assertEquals(1000L, app.getUser().getLinux().getUid());
+        assertEquals(3000L, app.getUser().getLinux().getGid());
+        assertEquals(List.of(3000L, 4000L), app.getUser().getLinux().getSupplementalGroups());
+        assertEquals(List.of("data:/data:true:Enabled", "conf:/conf:true:Disabled", "tmp:/tmp:false:null"), app.getVolumeMounts().stream()
+                .map(m -> m.getName() + ":" + m.getMountPath() + ":" + m.getReadOnly() + ":" + m.getRecursiveReadOnly()).toList());
+
+        run(running("app", 1));
+        assertNull(container(build(pod, null).getContainerStatuses(), "app").getUser(), "a runtime that says no identity: none reported");
+    }
 }

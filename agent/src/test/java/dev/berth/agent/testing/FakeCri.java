@@ -143,7 +143,8 @@ public final class FakeCri implements AutoCloseable {
                     .setState(ContainerState.CONTAINER_CREATED).setCreatedAt(tick()).setImage(r.getConfig().getImage())
                     .setImageRef(r.getConfig().getImage().getImage())
                     .setLogPath(r.getSandboxConfig().getLogDirectory().isEmpty() ? "" : r.getSandboxConfig().getLogDirectory() + "/" + r.getConfig().getLogPath())
-                    .putAllLabels(r.getConfig().getLabelsMap()).putAllAnnotations(r.getConfig().getAnnotationsMap()).build());
+                    .putAllLabels(r.getConfig().getLabelsMap()).putAllAnnotations(r.getConfig().getAnnotationsMap())
+                    .addAllMounts(r.getConfig().getMountsList()).build());
             commands.put(id, String.join(" ", r.getConfig().getArgsList()));
             containerSandbox.put(id, r.getPodSandboxId());
             reply(out, CreateContainerResponse.newBuilder().setContainerId(id).build());

@@ -461,4 +461,46 @@ class PodVolumesTest {
         assertEquals("volume \"v\": cannot get configMap shop/cfg: the agent runs without an API server, and a static pod cannot "
                 + "reference API objects", e.getMessage());
     }
+
+    @Test
+    void anImageVolumeIsMountedReadOnlyFromThePulledImageWithItsSubPath() {
+        Pod pod = pod(podWith("- {name: tools, image: {reference: \"local/tools:1\", pullPolicy: IfNotPresent}}",
+                "- {name: tools, mountPath: /opt/tools, subPath: bin}"));
+        volumes.setUp(pod);
+        assertTrue(mounts.mounted().isEmpty(), "the runtime mounts image volumes, not the agent");
+        VolumeException notPulled = assertThrows(VolumeException.class, () -> volumes.containerMounts(pod, app(pod), 0, k -> null, List.of()));
+        assertTrue(notPulled.getMessage().contains("not pulled"), notPulled.getMessage());
+        Mount m = volumes.containerMounts(pod, app(pod), 0, k -> null, List.of(), Map.of("tools", "sha256:abc"), false).get(0);
+        assertEquals("/opt/tools", m.getContainerPath());
+        assertEquals("sha256:abc", m.getImage().getImage());
+        assertEquals("bin", m.getImageSubPath());
+        assertEquals("", m.getHostPath());
+        assertTrue(m.getReadonly());
+    }
+
+    @Test
+    void recursiveReadOnlyFollowsTheKubeletsRules() {
+        Pod pod = pod(podWith("- {name: s, emptyDir: {}}\n- {name: t, emptyDir: {}}\n- {name: u, emptyDir: {}}",
+                "- {name: s, mountPath: /s, readOnly: true, recursiveReadOnly: IfPossible}\n"
+                        + "- {name: t, mountPath: /t, readOnly: true, recursiveReadOnly: Enabled}\n"
+                        + "- {name: u, mountPath: /u, readOnly: true}"));
+        volumes.setUp(pod);
+        List<Mount> made = volumes.containerMounts(pod, app(pod), 0, k -> null, List.of(), Map.of(), true);
+        assertEquals(List.of(true, true, false), made.subList(0, 3).stream().map(Mount::getRecursiveReadOnly).toList());
+        VolumeException unsupported = assertThrows(VolumeException.class,
+                () -> volumes.containerMounts(pod, app(pod), 0, k -> null, List.of(), Map.of(), false));
+        assertTrue(unsupported.getMessage().contains("volume t of container app requested recursive read-only mode, but it is not supported by the runtime"),
+                unsupported.getMessage());
+
+        Pod ifPossible = pod(podWith("- {name: s, emptyDir: {}}", "- {name: s, mountPath: /s, readOnly: true, recursiveReadOnly: IfPossible}"));
+        volumes.setUp(ifPossible);
+        assertFalse(volumes.containerMounts(ifPossible, app(ifPossible), 0, k -> null, List.of(), Map.of(), false).get(0).getRecursiveReadOnly(),
+                "IfPossible on a runtime without it: a plain read-only mount");
+
+        Pod writable = pod(podWith("- {name: s, emptyDir: {}}", "- {name: s, mountPath: /s, recursiveReadOnly: Enabled}"));
+        volumes.setUp(writable);
+        VolumeException notRo = assertThrows(VolumeException.class,
+                () -> volumes.containerMounts(writable, app(writable), 0, k -> null, List.of(), Map.of(), true));
+        assertTrue(notRo.getMessage().contains("but it is not read-only"), notRo.getMessage());
+    }
 }
