@@ -115,9 +115,7 @@ public final class SandboxService {
         try {
             PrivateFiles.directory(stateDir);
             PrivateFiles.directory(runDir);
-            // traversable: the infra process of a pod in a user namespace resolves its root
-            // filesystem (nothing but catatonit) from inside that namespace
-            PrivateFiles.directory(infraDir, java.nio.file.attribute.PosixFilePermissions.fromString("rwx--x--x"));
+            PrivateFiles.directory(infraDir);
         } catch (IOException e) {
             throw BerthException.failedPrecondition("cannot prepare the sandbox directories %s and %s: %s", stateDir,
                     runDir, e.getMessage());
@@ -365,7 +363,7 @@ public final class SandboxService {
         }
 
         if (nso.pid() == SandboxConfig.NamespaceMode.POD) {
-            Path rootfs = InfraBundle.ensureRootfs(infraDir);
+            Path rootfs = InfraBundle.ensureRootfs(nso.ownUser() ? usernsInfraDir() : infraDir);
             Path bundle = dir.resolve("infra");
             String cgroupsPath = rec.cgroupPath() != null ? cgroups.containerPath(rec.cgroupPath(), "infra-" + id)
                     : "/berth-infra-" + id;
@@ -669,6 +667,20 @@ public final class SandboxService {
         return new PodNetwork.PodAttachment(r.id(), c.metadata().name(), c.metadata().namespace(), c.metadata().uid(),
                 r.netns() == null ? runDir.resolve(r.id()).resolve("ns/net") : Path.of(r.netns()),
                 c.portMappings(), c.annotations(), c.cgroupParent());
+    }
+
+    /**
+     * The infra root filesystem for pods in a user namespace: the OCI runtime resolves it from
+     * inside the namespace, as any user of the host, so its directory is traversable ({@code 0711};
+     * it holds nothing but catatonit), unlike {@code infra/}.
+     */
+    private Path usernsInfraDir() {
+        Path d = infraDir.resolveSibling("infra-userns");
+        try {
+            return PrivateFiles.directory(d, java.nio.file.attribute.PosixFilePermissions.fromString("rwx--x--x"));
+        } catch (IOException e) {
+            throw BerthException.fromIo("cannot create " + d, d, e);
+        }
     }
 
     /** Deletes a sandbox's run directory, refusing while anything is still mounted below it. */
