@@ -39,6 +39,18 @@ public interface HostNamespaces {
     void createPinned(Map<Kind, Path> pins, String hostname);
 
     /**
+     * A new user namespace with the maps {@code uidMap} and {@code gidMap} (the text of
+     * {@code /proc/PID/uid_map} and {@code gid_map}: lines "inside host length"), pinned at
+     * {@code userPin}, and new namespaces of the kinds in {@code pins} owned by it, each pinned at
+     * its path (existing empty files), with {@code hostname} set when a UTS namespace is made.
+     * The pod's network, IPC and UTS namespaces must belong to its user namespace: only then may
+     * the pod's root mount sysfs and mqueue and write its namespaced sysctls.
+     */
+    default void createPinnedInUserNamespace(Path userPin, String uidMap, String gidMap, Map<Kind, Path> pins, String hostname) {
+        throw dev.berth.common.BerthException.failedPrecondition("%s makes no user namespaces", getClass().getSimpleName());
+    }
+
+    /**
      * Writes {@code files} (paths under /proc/sys, in iteration order) as a process joined to
      * the pinned namespaces in {@code pins}: the kernel resolves a namespaced sysctl against the
      * writer's own network and IPC namespaces.

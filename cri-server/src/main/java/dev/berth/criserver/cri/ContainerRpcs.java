@@ -98,7 +98,8 @@ public final class ContainerRpcs implements CriRegistry.Feature {
         var security = config.getLinux().getSecurityContext();
         ContainerRecord rec = containers.create(new NewContainer(sandboxId, config.getImage().getImage(),
                 config.getLogPath(), security.hasNamespaceOptions() ? pidMode(security.getNamespaceOptions().getPid()) : null,
-                security.getNamespaceOptions().getTargetId(), logPath -> ContainerTranslation.config(config, logPath)));
+                security.getNamespaceOptions().getTargetId(), logPath -> ContainerTranslation.config(config, logPath),
+                security.getNamespaceOptions().hasUsernsOptions() ? SandboxRpcs.userNamespace(security.getNamespaceOptions()) : null));
         return CreateContainerResponse.newBuilder().setContainerId(rec.id()).build();
     }
 

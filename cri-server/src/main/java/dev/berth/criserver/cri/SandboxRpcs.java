@@ -11,6 +11,8 @@ import dev.berth.cri.v1.ListPodSandboxResponse;
 import dev.berth.cri.v1.Namespace;
 import dev.berth.cri.v1.NamespaceMode;
 import dev.berth.cri.v1.NamespaceOption;
+import dev.berth.cri.v1.IDMapping;
+import dev.berth.cri.v1.UserNamespace;
 import dev.berth.cri.v1.PodIP;
 import dev.berth.cri.v1.PodSandbox;
 import dev.berth.cri.v1.PodSandboxConfig;
@@ -33,6 +35,7 @@ import dev.berth.cri.v1.StreamPodSandboxesResponse;
 import dev.berth.cri.v1.UpdatePodSandboxResourcesRequest;
 import dev.berth.cri.v1.UpdatePodSandboxResourcesResponse;
 import dev.berth.networking.PodNetwork;
+import dev.berth.podsandbox.container.spec.ContainerConfig;
 import dev.berth.podsandbox.sandbox.SandboxConfig;
 import dev.berth.podsandbox.sandbox.SandboxFilter;
 import dev.berth.podsandbox.sandbox.SandboxService;
@@ -137,7 +140,8 @@ public final class SandboxRpcs implements CriRegistry.Feature {
                                         .setNetwork(mode(s.namespaces().network()))
                                         .setPid(mode(s.namespaces().pid()))
                                         .setIpc(mode(s.namespaces().ipc()))
-                                        .setTargetId(s.namespaces().targetId()))))
+                                        .setTargetId(s.namespaces().targetId())
+                                        .setUsernsOptions(usernsOptions(s.namespaces().user())))))
                         .putAllLabels(s.labels())
                         .putAllAnnotations(s.annotations())
                         .setRuntimeHandler(s.runtimeHandler())
@@ -176,10 +180,7 @@ public final class SandboxRpcs implements CriRegistry.Feature {
         PodSandboxMetadata md = c.getMetadata();
         LinuxPodSandboxConfig linux = c.getLinux();
         NamespaceOption nso = linux.getSecurityContext().getNamespaceOptions();
-        if (nso.hasUsernsOptions() && nso.getUsernsOptions().getMode() == NamespaceMode.POD
-                && (nso.getUsernsOptions().getUidsCount() > 0 || nso.getUsernsOptions().getGidsCount() > 0)) {
-            throw BerthException.invalidArgument("user namespaces are not supported by berth yet");
-        }
+        SandboxConfig.UserNamespace userns = userNamespace(nso);
         DNSConfig dns = c.getDnsConfig();
         return new SandboxConfig(
                 new SandboxConfig.Metadata(md.getName(), md.getUid(), md.getNamespace(), md.getAttempt()),
@@ -191,11 +192,71 @@ public final class SandboxRpcs implements CriRegistry.Feature {
                 c.getAnnotationsMap(),
                 linux.getCgroupParent(),
                 linux.getSysctlsMap(),
-                new SandboxConfig.NamespaceOptions(mode(nso.getNetwork()), mode(nso.getPid()), mode(nso.getIpc()), nso.getTargetId()),
+                new SandboxConfig.NamespaceOptions(mode(nso.getNetwork()), mode(nso.getPid()), mode(nso.getIpc()), nso.getTargetId(),
+                        userns),
                 linux.hasResources() ? ContainerTranslation.resources(linux.getResources()) : null,
                 linux.hasOverhead() ? ContainerTranslation.resources(linux.getOverhead()) : null,
                 shmSize(c.getAnnotationsMap()),
                 runtimeHandler);
+    }
+
+    /**
+     * The pod's user namespace from {@code userns_options}: none (mode NODE, or no options) or
+     * one of the pod's own (mode POD) with exactly one uid and one gid mapping, each mapping
+     * container id 0 to a host id other than 0 (root in the pod must not be root on the host)
+     * within 32 bits. CONTAINER and TARGET are not supported: every container of a pod shares
+     * the pod's user namespace, which its network, IPC and UTS namespaces belong to.
+     *
+     * @throws BerthException INVALID_ARGUMENT for anything else
+     */
+    static SandboxConfig.UserNamespace userNamespace(NamespaceOption nso) {
+        if (!nso.hasUsernsOptions()) {
+            return SandboxConfig.UserNamespace.NODE;
+        }
+        UserNamespace u = nso.getUsernsOptions();
+        switch (u.getMode()) {
+            case NODE -> {
+                if (u.getUidsCount() > 0 || u.getGidsCount() > 0) {
+                    throw BerthException.invalidArgument("user namespace mode NODE takes no uid or gid mappings");
+                }
+                return SandboxConfig.UserNamespace.NODE;
+            }
+            case POD -> {
+                return new SandboxConfig.UserNamespace(SandboxConfig.NamespaceMode.POD,
+                        List.of(idMapping("uid", u.getUidsList())), List.of(idMapping("gid", u.getGidsList())));
+            }
+            case CONTAINER, TARGET -> throw BerthException.invalidArgument(
+                    "user namespace mode %s is not supported (use NODE or POD)", u.getMode());
+            default -> throw BerthException.invalidArgument("unknown user namespace mode %s", u.getModeValue());
+        }
+    }
+
+    /** The one mapping of a pod's uid (or gid) map, checked as {@link #userNamespace} says. */
+    private static ContainerConfig.IdMapping idMapping(String kind, List<IDMapping> mappings) {
+        if (mappings.size() != 1) {
+            throw BerthException.invalidArgument("a pod's user namespace needs exactly one %s mapping, got %d",
+                    kind, mappings.size());
+        }
+        IDMapping m = mappings.get(0);
+        long container = Integer.toUnsignedLong(m.getContainerId());
+        long host = Integer.toUnsignedLong(m.getHostId());
+        long length = Integer.toUnsignedLong(m.getLength());
+        if (container != 0) {
+            throw BerthException.invalidArgument("the %s mapping of a pod's user namespace must map container id 0, it starts at %d",
+                    kind, container);
+        }
+        if (length == 0) {
+            throw BerthException.invalidArgument("the %s mapping of a pod's user namespace has length 0", kind);
+        }
+        if (host == 0) {
+            throw BerthException.invalidArgument("the %s mapping of a pod's user namespace maps container id 0 to host id 0: "
+                    + "root in the pod would be root on the host", kind);
+        }
+        if (host + length > 0x1_0000_0000L) {
+            throw BerthException.invalidArgument("the %s mapping %d:%d:%d of a pod's user namespace goes beyond 32 bits",
+                    kind, container, host, length);
+        }
+        return new ContainerConfig.IdMapping(container, host, length);
     }
 
     private static PodNetwork.PortMapping portMapping(PortMapping p) {
@@ -246,6 +307,19 @@ public final class SandboxRpcs implements CriRegistry.Feature {
             case NODE -> NamespaceMode.NODE;
             case TARGET -> NamespaceMode.TARGET;
         };
+    }
+
+    /** The pod's user namespace as PodSandboxStatus reports it (as containerd does): mode and mappings. */
+    static UserNamespace usernsOptions(SandboxConfig.UserNamespace u) {
+        UserNamespace.Builder b = UserNamespace.newBuilder().setMode(mode(u.mode()));
+        u.uids().forEach(m -> b.addUids(idMapping(m)));
+        u.gids().forEach(m -> b.addGids(idMapping(m)));
+        return b.build();
+    }
+
+    private static IDMapping idMapping(ContainerConfig.IdMapping m) {
+        return IDMapping.newBuilder().setContainerId((int) m.containerId()).setHostId((int) m.hostId())
+                .setLength((int) m.length()).build();
     }
 
     private static PodSandboxMetadata metadata(SandboxStatus s) {

@@ -73,6 +73,25 @@ public final class FakeNamespaces implements HostNamespaces {
         }
     }
 
+    /**
+     * Pins a user namespace (a "nsfs" mount named {@code user:[n]}, recorded as kind null with
+     * its uid map as the hostname) and then the others, as {@link #createPinned}.
+     */
+    @Override
+    public synchronized void createPinnedInUserNamespace(Path userPin, String uidMap, String gidMap, Map<Kind, Path> pins,
+                                                         String hostname) {
+        if (failNext) {
+            failNext = false;
+            throw BerthException.internal("cannot create the pod's user namespace: injected failure", null);
+        }
+        if (!Files.isRegularFile(userPin)) {
+            throw BerthException.internal("cannot pin the user namespace at " + userPin + ": no such file", null);
+        }
+        mounts.mount(userPin, "nsfs", "user:[" + (made.size() + 1) + "]");
+        made.add(new Made(null, userPin, uidMap));
+        createPinned(pins, hostname);
+    }
+
     /** Records the files; like a writer joined to them, it needs the pins to be pinned. */
     @Override
     public synchronized void writeProcSys(Map<Kind, Path> pins, Map<String, String> files) {

@@ -4,6 +4,10 @@ import dev.berth.common.BerthException;
 import dev.berth.common.PrivateFiles;
 import dev.berth.host.HostMounts;
 import dev.berth.host.LinuxMounts;
+import dev.berth.podsandbox.container.spec.SandboxContext;
+import dev.berth.podsandbox.idmap.IdMapper;
+import dev.berth.podsandbox.idmap.IdShift;
+import dev.berth.podsandbox.sandbox.SandboxConfig;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
@@ -37,20 +41,34 @@ public final class ContainerRootfs {
     private static final String LINKS = "l";
 
     private static final Set<PosixFilePermission> ROOT_MODE = PosixFilePermissions.fromString("rwxr-xr-x");
+    private static final Set<PosixFilePermission> TRAVERSABLE = PosixFilePermissions.fromString("rwx--x--x");
 
     private final Path layersDir;
     private final Path mountsDir;
+    private final Path mappedDir;
     private final HostMounts mounts;
+    private final IdMapper idMapper;
 
     /** On the host's own mounts. */
     public ContainerRootfs(Path layersDir, Path mountsDir) {
-        this(layersDir, mountsDir, LinuxMounts.INSTANCE);
+        this(layersDir, mountsDir, LinuxMounts.INSTANCE, IdMapper.HOST);
     }
 
+    /** Without idmapped mounts (containers in a user namespace get their root filesystem's owners shifted). */
     public ContainerRootfs(Path layersDir, Path mountsDir, HostMounts mounts) {
+        this(layersDir, mountsDir, mounts, IdMapper.NONE);
+    }
+
+    /**
+     * @param mountsDir where root filesystems are mounted; those of containers in a user
+     *        namespace are below {@code <mountsDir>-userns} instead (see {@link #mount(String, List, SandboxContext.User)})
+     */
+    public ContainerRootfs(Path layersDir, Path mountsDir, HostMounts mounts, IdMapper idMapper) {
         this.layersDir = layersDir;
         this.mountsDir = mountsDir;
+        this.mappedDir = mountsDir.resolveSibling(mountsDir.getFileName() + "-userns");
         this.mounts = mounts;
+        this.idMapper = idMapper;
         try {
             // closed to other users, also when an older berth left them open: a writable layer
             // holds whatever the container wrote, setuid files and device nodes included
@@ -78,11 +96,33 @@ public final class ContainerRootfs {
      * @param lowerDirs the image's layer directories, top layer first
      */
     public Path mount(String id, List<Path> lowerDirs) {
+        return mount(id, lowerDirs, null);
+    }
+
+    /**
+     * As {@link #mount(String, List)}, for a container in the pod's user namespace {@code user}
+     * (null: the host's). The OCI runtime resolves the root filesystem's path from inside that
+     * namespace, where berth's {@code 0700} directories cannot be traversed: the overlay is
+     * mounted on {@code <mountsDir>-userns/<id>/root}, below a {@code 0711} directory and a
+     * {@code 0700} one owned by the pod's root, so no other user of the host reaches the
+     * container's files (setuid ones among them). Its files must be owned by the pod's ids:
+     * <ul>
+     * <li>where the layers' filesystem takes idmapped mounts, each layer is bind-mounted
+     *     idmapped through the pod's user namespace ({@code <id>/lowers/<n>}) and the overlay is
+     *     made of those (overlayfs accepts idmapped lower layers since Linux 5.19), its upper
+     *     directory owned by the pod's root; nothing is copied;</li>
+     * <li>elsewhere the owner of every file of the mounted overlay is shifted into the pod's
+     *     range (chown through the overlay): correct, but costly, since every file is copied up
+     *     into the container's writable layer (time and disk as large as the image).</li>
+     * </ul>
+     */
+    public Path mount(String id, List<Path> lowerDirs, SandboxContext.User user) {
         if (lowerDirs.isEmpty()) {
             throw BerthException.failedPrecondition("the image of container %s has no layers", id);
         }
         Path layer = layerDir(id);
-        Path target = mountPoint(id);
+        Path target = user == null ? mountPoint(id) : mappedDir.resolve(checkId(id)).resolve("root");
+        boolean idmapped = user != null && idMapper.supported(lowerDirs.get(0));
         StringBuilder lower = new StringBuilder();
         for (int i = 0; i < lowerDirs.size(); i++) {
             lower.append(i == 0 ? "" : ":").append(LINKS).append('/').append(i);
@@ -98,13 +138,23 @@ public final class ContainerRootfs {
             PrivateFiles.directory(layer.resolve("upper"), ROOT_MODE);
             PrivateFiles.directory(layer.resolve("work"));
             Path links = PrivateFiles.directory(layer.resolve(LINKS));
-            for (int i = 0; i < lowerDirs.size(); i++) {
+            List<Path> lowers = lowerDirs;
+            if (user != null) {
+                lowers = prepareMapped(id, lowerDirs, user, idmapped);
+                Files.setAttribute(layer.resolve("upper"), "unix:uid", (int) user.rootUid());
+                Files.setAttribute(layer.resolve("upper"), "unix:gid", (int) user.rootGid());
+            }
+            for (int i = 0; i < lowers.size(); i++) {
                 Path link = links.resolve(Integer.toString(i));
                 Files.deleteIfExists(link); // left by a mount cut short
-                Files.createSymbolicLink(link, lowerDirs.get(i).toAbsolutePath());
+                Files.createSymbolicLink(link, lowers.get(i).toAbsolutePath());
             }
             PrivateFiles.directory(target);
             mounts.overlayFrom(layer, target, options);
+            if (user != null && !idmapped) {
+                SandboxConfig.UserNamespace ns = new SandboxConfig.UserNamespace(SandboxConfig.NamespaceMode.POD, user.uids(), user.gids());
+                IdShift.tree(target, ns::hostUid, ns::hostGid);
+            }
             return target;
         } catch (IOException | RuntimeException e) {
             try {
@@ -119,8 +169,44 @@ public final class ContainerRootfs {
         }
     }
 
-    /** Unmounts the overlay and deletes the writable layer and the mount point. Idempotent. */
+    /**
+     * The directories of a container in a user namespace: {@code <id>} ({@code 0700}, owned by
+     * the pod's root) in {@code <mountsDir>-userns} ({@code 0711}); with {@code idmapped} the
+     * layers bind-mounted idmapped at {@code <id>/lowers/<n>}, which the overlay is made of.
+     */
+    private List<Path> prepareMapped(String id, List<Path> lowerDirs, SandboxContext.User user, boolean idmapped)
+            throws IOException {
+        PrivateFiles.directory(mappedDir, TRAVERSABLE);
+        Path dir = PrivateFiles.directory(mappedDir.resolve(id));
+        Files.setAttribute(dir, "unix:uid", (int) user.rootUid());
+        Files.setAttribute(dir, "unix:gid", (int) user.rootGid());
+        if (!idmapped) {
+            return lowerDirs;
+        }
+        Path lowersDir = PrivateFiles.directory(dir.resolve("lowers"));
+        List<Path> out = new ArrayList<>();
+        for (int i = 0; i < lowerDirs.size(); i++) {
+            Path at = PrivateFiles.directory(lowersDir.resolve(Integer.toString(i)));
+            idMapper.bind(lowerDirs.get(i), at, Path.of(user.path()), false);
+            out.add(at);
+        }
+        return out;
+    }
+
+    /** Unmounts the overlay (and the idmapped layers) and deletes the writable layer and the mount points. Idempotent. */
     public void remove(String id) {
+        Path mapped = mappedDir.resolve(checkId(id));
+        if (Files.exists(mapped, LinkOption.NOFOLLOW_LINKS)) {
+            mounts.unmountAllUnder(mapped);
+            if (mounts.mountCountUnder(mapped) > 0) {
+                throw BerthException.internal("cannot unmount the root filesystem of container " + id + " in " + mapped, null);
+            }
+            try {
+                deleteTree(mapped);
+            } catch (IOException e) {
+                throw BerthException.internal("cannot delete the root filesystem of container " + id, e);
+            }
+        }
         Path target = mountPoint(id);
         // stacked mounts come off one by one
         for (int i = 0; i < 16 && mounts.isMountPoint(target); i++) {
@@ -140,7 +226,7 @@ public final class ContainerRootfs {
     /** The ids that have a writable layer or a mount point (for finding leftovers of interrupted work). */
     public Set<String> ids() {
         Set<String> out = new TreeSet<>();
-        for (Path dir : List.of(layersDir, mountsDir)) {
+        for (Path dir : List.of(layersDir, mountsDir, mappedDir)) {
             if (!Files.isDirectory(dir)) {
                 continue;
             }

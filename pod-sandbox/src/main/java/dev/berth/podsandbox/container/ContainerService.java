@@ -12,6 +12,7 @@ import dev.berth.podsandbox.container.spec.ContainerConfig;
 import dev.berth.podsandbox.container.spec.ImageConfig;
 import dev.berth.podsandbox.container.spec.SandboxContext;
 import dev.berth.podsandbox.sandbox.PodContext;
+import dev.berth.podsandbox.sandbox.SandboxConfig;
 import dev.berth.podsandbox.sandbox.SandboxContainers;
 import dev.berth.podsandbox.sandbox.SandboxState;
 import java.io.IOException;
@@ -138,6 +139,11 @@ public final class ContainerService implements SandboxContainers {
         if (request.image().isEmpty()) {
             throw BerthException.invalidArgument("CreateContainer needs an image");
         }
+        SandboxConfig.UserNamespace podUserns = pod.config().namespaces().user();
+        if (request.userns() != null && !request.userns().equals(podUserns)) {
+            throw BerthException.invalidArgument("the container's user namespace (%s) is not its pod's (%s)",
+                    request.userns(), podUserns);
+        }
         ImageRecord image = images.require(request.image());
         ContainerConfig config = request.config().apply(logPath(pod.config().logDirectory(), request.logPath()));
         Function<String, SandboxContext> context = SandboxContexts.resolve(pod, request.pid(), request.pidTarget(),
@@ -184,12 +190,12 @@ public final class ContainerService implements SandboxContainers {
             // the layer directory first: it is how recover() finds a create a crash cut short
             PrivateFiles.directory(rootfs.layerDir(id));
             images.hold(id, imageId);
-            Path root = rootfs.mount(id, images.lowerDirs(imageId));
+            SandboxContext context = sandbox.apply(id);
+            cgroupsPath[0] = context.cgroupsPath();
+            Path root = rootfs.mount(id, images.lowerDirs(imageId), context.user());
             if (!config.logPath().isEmpty()) {
                 LogFiles.create(logDirectory, Path.of(config.logPath()));
             }
-            SandboxContext context = sandbox.apply(id);
-            cgroupsPath[0] = context.cgroupsPath();
             return manager.create(id, new CreateRequest(config, image, imageId.toString(), context, root, handler));
         } catch (IOException | RuntimeException e) {
             try {

@@ -14,6 +14,8 @@ import java.util.function.Function;
  * @param pidTarget the container whose PID namespace a {@code TARGET} mode joins
  * @param config    the container's config given its resolved log path (translation happens
  *                  once the pod and the image are known, so their errors come first)
+ * @param userns    the user namespace the container's config names (the kubelet repeats the
+ *                  pod's), null when it names none; it must be the pod's
  */
 public record NewContainer(
         String sandboxId,
@@ -21,5 +23,11 @@ public record NewContainer(
         String logPath,
         SandboxConfig.NamespaceMode pid,
         String pidTarget,
-        Function<String, ContainerConfig> config) {
+        Function<String, ContainerConfig> config,
+        SandboxConfig.UserNamespace userns) {
+
+    public NewContainer(String sandboxId, String image, String logPath, SandboxConfig.NamespaceMode pid, String pidTarget,
+                        Function<String, ContainerConfig> config) {
+        this(sandboxId, image, logPath, pid, pidTarget, config, null);
+    }
 }

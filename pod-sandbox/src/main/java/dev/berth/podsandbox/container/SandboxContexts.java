@@ -61,8 +61,10 @@ final class SandboxContexts {
         String hostname = pod.hostname() == null ? "" : pod.hostname();
         String podCgroup = pod.cgroupPath();
         String sandboxId = pod.id();
+        SandboxContext.User user = pod.usernsPath().isEmpty() ? null
+                : new SandboxContext.User(pod.usernsPath(), nso.user().uids(), nso.user().gids());
         return id -> new SandboxContext(sandboxId, net, ipc, uts, pid, shm, hosts, resolv, hostnameFile, hostname,
-                podCgroup.isEmpty() ? "/berth-" + id : cgroups.containerPath(podCgroup, id), Map.of());
+                podCgroup.isEmpty() ? "/berth-" + id : cgroups.containerPath(podCgroup, id), Map.of(), user);
     }
 
     /** The pod's namespace by its pinned path; without one, the host's when the pod uses it, else a new one. */

@@ -16,10 +16,11 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Creates a pod's network, IPC and UTS namespaces and keeps them alive without any process by
+ * Creates a pod's network, IPC and UTS namespaces (and, when the pod asks, the user namespace
+ * that owns them) and keeps them alive without any process by
  * bind-mounting them onto files in a pin directory (itself a private bind mount, so the pins do
- * not propagate into other mount namespaces). Creation happens in-process (see
- * {@link LinuxNamespaces}): no helper process is forked for a sandbox.
+ * not propagate into other mount namespaces). Without a user namespace creation happens
+ * in-process (see {@link LinuxNamespaces}): no helper process is forked for the sandbox.
  */
 public final class NamespacePins {
     private final HostMounts mounts;
@@ -43,20 +44,31 @@ public final class NamespacePins {
      * All of it is system calls from the daemon; nothing is forked.
      */
     public PodNamespaces create(Path dir, boolean net, boolean ipc, boolean uts, String hostname, Shm shm) {
+        return create(dir, net, ipc, uts, hostname, shm, null);
+    }
+
+    /**
+     * As {@link #create(Path, boolean, boolean, boolean, String, Shm)}, and with {@code user}
+     * (null: none) a user namespace with those maps pinned at {@code dir/user}, which owns the
+     * new network, IPC and UTS namespaces. A user namespace cannot be made by the daemon's
+     * threads: a short-lived helper process makes them all (see {@link HostNamespaces#createPinnedInUserNamespace}).
+     */
+    public PodNamespaces create(Path dir, boolean net, boolean ipc, boolean uts, String hostname, Shm shm, UserMaps user) {
         Path netPin = net ? dir.resolve("net") : null;
         Path ipcPin = ipc ? dir.resolve("ipc") : null;
         Path utsPin = uts ? dir.resolve("uts") : null;
-        if (!net && !ipc && !uts && shm == null) {
+        Path userPin = user != null ? dir.resolve("user") : null;
+        if (!net && !ipc && !uts && shm == null && user == null) {
             return PodNamespaces.host();
         }
         try {
             PrivateFiles.directory(dir);
-            if (net || ipc || uts) {
+            if (net || ipc || uts || user != null) {
                 MountTable.Mount holder = mounts.containing(dir);
                 if (holder != null && holder.shared()) {
                     mounts.bindPrivate(dir);
                 }
-                for (Path pin : new Path[] {netPin, ipcPin, utsPin}) {
+                for (Path pin : new Path[] {userPin, netPin, ipcPin, utsPin}) {
                     if (pin != null) {
                         PrivateFiles.write(pin, new byte[0]);
                     }
@@ -71,7 +83,11 @@ public final class NamespacePins {
                 if (uts) {
                     pins.put(HostNamespaces.Kind.UTS, utsPin);
                 }
-                namespaces.createPinned(pins, hostname);
+                if (user != null) {
+                    namespaces.createPinnedInUserNamespace(userPin, user.uidMap(), user.gidMap(), pins, hostname);
+                } else {
+                    namespaces.createPinned(pins, hostname);
+                }
             }
             if (shm != null) {
                 // the mount point in a 0700 directory: the pod's shared memory is the pod's alone;
@@ -93,7 +109,11 @@ public final class NamespacePins {
             }
             throw BerthException.internal("cannot pin the namespaces of the pod in " + dir, e);
         }
-        return new PodNamespaces(netPin, ipcPin, utsPin);
+        return new PodNamespaces(netPin, ipcPin, utsPin, userPin);
+    }
+
+    /** The maps of a pod's user namespace, as written to {@code uid_map} and {@code gid_map}. */
+    public record UserMaps(String uidMap, String gidMap) {
     }
 
     /** The pod's /dev/shm: a tmpfs of {@code sizeBytes} mounted at {@code path}. */
@@ -131,7 +151,7 @@ public final class NamespacePins {
             throw BerthException.internal("namespace pins are still mounted under " + dir, null);
         }
         try {
-            for (String name : new String[] {"net", "ipc", "uts"}) {
+            for (String name : new String[] {"net", "ipc", "uts", "user"}) {
                 Files.deleteIfExists(dir.resolve(name));
             }
             Files.deleteIfExists(dir);

@@ -5,6 +5,7 @@ import dev.berth.common.BerthException;
 import dev.berth.common.PrivateFiles;
 import dev.berth.common.Json;
 import dev.berth.host.HostProcesses;
+import dev.berth.podsandbox.container.spec.ContainerConfig;
 import dev.berth.podsandbox.namespaces.PodNamespaces;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -72,8 +73,22 @@ public final class InfraBundle {
         throw BerthException.deadlineExceeded("the infra process %d did not start catatonit within 10 s", pid);
     }
 
+    private static Map<String, Object> mapping(ContainerConfig.IdMapping m) {
+        return Map.of("containerID", m.containerId(), "hostID", m.hostId(), "size", m.length());
+    }
+
     /** Writes {@code bundle}/config.json. {@code cgroupsPath} is in the form the runtime expects. */
     public static void write(Path bundle, Path rootfs, PodNamespaces ns, String cgroupsPath) {
+        write(bundle, rootfs, ns, cgroupsPath, List.of(), List.of());
+    }
+
+    /**
+     * As {@link #write(Path, Path, PodNamespaces, String)}; a pod with a user namespace has the
+     * infra process join it by path (first: the PID namespace it makes then belongs to it, so the
+     * pod's containers may join that), with its maps, which the runtime asks for even then.
+     */
+    public static void write(Path bundle, Path rootfs, PodNamespaces ns, String cgroupsPath,
+                             List<ContainerConfig.IdMapping> uids, List<ContainerConfig.IdMapping> gids) {
         Map<String, Object> process = new LinkedHashMap<>();
         process.put("terminal", false);
         process.put("user", Map.of("uid", 0, "gid", 0));
@@ -84,6 +99,9 @@ public final class InfraBundle {
         process.put("capabilities", Map.of("bounding", List.of(), "effective", List.of(), "permitted", List.of()));
 
         List<Map<String, Object>> namespaces = new ArrayList<>();
+        if (ns.user() != null) {
+            namespaces.add(Map.of("type", "user", "path", ns.user().toString()));
+        }
         namespaces.add(Map.of("type", "pid"));
         namespaces.add(Map.of("type", "mount"));
         if (ns.net() != null) {
@@ -98,6 +116,10 @@ public final class InfraBundle {
         Map<String, Object> linux = new LinkedHashMap<>();
         linux.put("namespaces", namespaces);
         linux.put("cgroupsPath", cgroupsPath);
+        if (ns.user() != null) {
+            linux.put("uidMappings", uids.stream().map(InfraBundle::mapping).toList());
+            linux.put("gidMappings", gids.stream().map(InfraBundle::mapping).toList());
+        }
         linux.put("maskedPaths", List.of("/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
                 "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware"));
         linux.put("readonlyPaths", List.of("/proc/asound", "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"));

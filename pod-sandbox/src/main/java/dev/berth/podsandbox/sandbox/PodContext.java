@@ -16,6 +16,7 @@ import java.util.Map;
  * @param cgroupPath the pod cgroup, "" when the pod has none
  * @param runtimeHandler the runtime handler berth resolved for the pod, {@code runtimeBinary} its OCI runtime
  * @param shmPath   the pod's /dev/shm, "" when the pod uses the host's IPC namespace
+ * @param usernsPath the pinned user namespace of the pod, "" when it uses the host's
  */
 public record PodContext(
         String id,
@@ -32,7 +33,20 @@ public record PodContext(
         String hostnamePath,
         String hostsPath,
         String resolvConfPath,
-        SandboxConfig config) {
+        SandboxConfig config,
+        String usernsPath) {
+
+    public PodContext {
+        usernsPath = usernsPath == null ? "" : usernsPath;
+    }
+
+    /** A pod in the host's user namespace. */
+    public PodContext(String id, SandboxState state, long infraPid, String netnsPath, String ipcnsPath, String utsnsPath,
+                      String cgroupPath, String runtimeHandler, String runtimeBinary, String hostname, String shmPath,
+                      String hostnamePath, String hostsPath, String resolvConfPath, SandboxConfig config) {
+        this(id, state, infraPid, netnsPath, ipcnsPath, utsnsPath, cgroupPath, runtimeHandler, runtimeBinary, hostname,
+                shmPath, hostnamePath, hostsPath, resolvConfPath, config, "");
+    }
 
     /** The verbose info of PodSandboxStatus, its keys in the order the JSON shows them. */
     public Map<String, Object> verboseInfo() {
@@ -41,6 +55,9 @@ public record PodContext(
         m.put("netnsPath", netnsPath);
         m.put("ipcnsPath", ipcnsPath);
         m.put("utsnsPath", utsnsPath);
+        if (!usernsPath.isEmpty()) {
+            m.put("usernsPath", usernsPath);
+        }
         m.put("cgroupPath", cgroupPath);
         m.put("runtimeHandler", runtimeHandler);
         m.put("runtimeBinary", runtimeBinary);

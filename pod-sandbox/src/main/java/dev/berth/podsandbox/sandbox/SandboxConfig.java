@@ -3,6 +3,7 @@ package dev.berth.podsandbox.sandbox;
 import dev.berth.cgroups.Resources;
 import dev.berth.common.BerthException;
 import dev.berth.networking.PodNetwork;
+import dev.berth.podsandbox.container.spec.ContainerConfig;
 import java.nio.file.InvalidPathException;
 import java.nio.file.Path;
 import java.util.List;
@@ -103,12 +104,23 @@ public record SandboxConfig(
     /** The CRI NamespaceMode values. */
     public enum NamespaceMode { POD, CONTAINER, NODE, TARGET }
 
-    /** Which namespaces the pod shares with whom. */
-    public record NamespaceOptions(NamespaceMode network, NamespaceMode pid, NamespaceMode ipc, String targetId) {
+    /**
+     * Which namespaces the pod shares with whom; {@code user} is the pod's user namespace
+     * ({@link UserNamespace#NODE}, the host's, unless the pod asked for one of its own).
+     */
+    public record NamespaceOptions(NamespaceMode network, NamespaceMode pid, NamespaceMode ipc, String targetId,
+                                   UserNamespace user) {
         public static final NamespaceOptions DEFAULT = new NamespaceOptions(NamespaceMode.POD, NamespaceMode.CONTAINER, NamespaceMode.POD, "");
 
         public NamespaceOptions {
             targetId = targetId == null ? "" : targetId;
+            // records written before user namespaces have none
+            user = user == null ? UserNamespace.NODE : user;
+        }
+
+        /** Without a user namespace of the pod's own. */
+        public NamespaceOptions(NamespaceMode network, NamespaceMode pid, NamespaceMode ipc, String targetId) {
+            this(network, pid, ipc, targetId, UserNamespace.NODE);
         }
 
         public boolean hostNetwork() {
@@ -117,6 +129,58 @@ public record SandboxConfig(
 
         public boolean hostIpc() {
             return ipc == NamespaceMode.NODE;
+        }
+
+        /** Whether the pod has a user namespace of its own. */
+        public boolean ownUser() {
+            return user.mode() == NamespaceMode.POD;
+        }
+    }
+
+    /**
+     * The pod's user namespace: mode {@code NODE} (the host's; no mappings) or {@code POD} (one
+     * made for the pod, its uid and gid maps one line each, container id 0 mapped to a host id
+     * other than 0; checked by the CRI layer, which alone sees what the caller sent).
+     */
+    public record UserNamespace(NamespaceMode mode, List<ContainerConfig.IdMapping> uids, List<ContainerConfig.IdMapping> gids) {
+        public static final UserNamespace NODE = new UserNamespace(NamespaceMode.NODE, List.of(), List.of());
+
+        public UserNamespace {
+            mode = mode == null ? NamespaceMode.NODE : mode;
+            uids = uids == null ? List.of() : List.copyOf(uids);
+            gids = gids == null ? List.of() : List.copyOf(gids);
+        }
+
+        /** The host uid that is root (uid 0) in the namespace; 0 for the host's. */
+        public long rootUid() {
+            return uids.isEmpty() ? 0 : uids.get(0).hostId();
+        }
+
+        /** The host gid that is gid 0 in the namespace; 0 for the host's. */
+        public long rootGid() {
+            return gids.isEmpty() ? 0 : gids.get(0).hostId();
+        }
+
+        /** The host uid of container uid {@code uid}, or -1 when the map does not cover it. */
+        public long hostUid(long uid) {
+            return shift(uids, uid);
+        }
+
+        /** The host gid of container gid {@code gid}, or -1 when the map does not cover it. */
+        public long hostGid(long gid) {
+            return shift(gids, gid);
+        }
+
+        private static long shift(List<ContainerConfig.IdMapping> map, long id) {
+            if (map.isEmpty()) {
+                return id;
+            }
+            for (ContainerConfig.IdMapping m : map) {
+                if (id >= m.containerId() && id - m.containerId() < m.length()) {
+                    return m.hostId() + (id - m.containerId());
+                }
+            }
+            return -1;
         }
     }
 }

@@ -13,6 +13,8 @@ import dev.berth.host.LinuxNamespaces;
 import dev.berth.host.LinuxProcesses;
 import dev.berth.host.ProcessIdentity;
 import dev.berth.networking.PodNetwork;
+import dev.berth.podsandbox.idmap.IdMapper;
+import dev.berth.podsandbox.idmap.IdShift;
 import dev.berth.podsandbox.namespaces.NamespacePins;
 import dev.berth.podsandbox.namespaces.PodNamespaces;
 import dev.berth.podsandbox.namespaces.Sysctls;
@@ -52,7 +54,9 @@ import org.slf4j.LoggerFactory;
  * <p>Per sandbox on disk: {@code <stateDir>/<id>/sandbox.json} (persistent) and, under
  * {@code <runDir>/<id>/}: {@code ns/{net,ipc,uts}} (pinned namespaces), {@code shm/} (the pod's
  * /dev/shm), {@code hostname}, {@code hosts}, {@code resolv.conf}, {@code infra/} (OCI bundle of
- * the infra process).
+ * the infra process). A pod in a user namespace of its own also has {@code ns/user}, its files in
+ * {@code etc/}, and their idmapped views {@code etc-mapped/} and {@code shm-mapped/} where the
+ * filesystem takes idmapped mounts.
  */
 public final class SandboxService {
     private static final Logger LOG = LoggerFactory.getLogger(SandboxService.class);
@@ -69,6 +73,7 @@ public final class SandboxService {
     private final HostMounts mounts;
     private final HostProcesses processes;
     private final NamespacePins pins;
+    private final IdMapper idMapper;
     /** The largest /dev/shm a pod may ask for (see {@link #checkShmSize}). */
     private final long maxShmSize = halfOfHostMemory();
 
@@ -86,6 +91,15 @@ public final class SandboxService {
 
     public SandboxService(Path stateDir, Path runRoot, RuntimeHandlers handlers, PodNetwork network, Cgroups cgroups,
             SandboxContainers containers, HostMounts mounts, HostNamespaces namespaces, HostProcesses processes) {
+        this(stateDir, runRoot, handlers, network, cgroups, containers, mounts, namespaces, processes,
+                mounts == LinuxMounts.INSTANCE ? IdMapper.HOST : IdMapper.NONE);
+    }
+
+    /** @param idMapper idmapped mounts for pods in a user namespace (see {@link #ownPodFiles}) */
+    public SandboxService(Path stateDir, Path runRoot, RuntimeHandlers handlers, PodNetwork network, Cgroups cgroups,
+            SandboxContainers containers, HostMounts mounts, HostNamespaces namespaces, HostProcesses processes,
+            IdMapper idMapper) {
+        this.idMapper = idMapper;
         this.mounts = mounts;
         this.processes = processes;
         this.pins = new NamespacePins(mounts, namespaces);
@@ -116,7 +130,7 @@ public final class SandboxService {
     public int recover() {
         List<SandboxRecord> records = store.load();
         for (SandboxRecord r : records) {
-            boolean lost = Stream.of(r.netns(), r.ipcns(), r.utsns())
+            boolean lost = Stream.of(r.netns(), r.ipcns(), r.utsns(), r.userns())
                     .anyMatch(pin -> pin != null && !mounts.isMountPoint(Path.of(pin)));
             if (r.phase() == Phase.CREATING || (r.phase() == Phase.READY && lost)) {
                 SandboxStore.Entry e = store.get(r.id()).orElseThrow();
@@ -158,6 +172,11 @@ public final class SandboxService {
         requireMode("ipc", nso.ipc(), SandboxConfig.NamespaceMode.POD, SandboxConfig.NamespaceMode.NODE);
         if (nso.pid() == SandboxConfig.NamespaceMode.TARGET && nso.targetId().isEmpty()) {
             throw BerthException.invalidArgument("pid namespace mode TARGET needs a target_id");
+        }
+        if (nso.ownUser() && (nso.hostNetwork() || nso.hostIpc() || nso.pid() == SandboxConfig.NamespaceMode.NODE)) {
+            // the host's namespaces belong to the host's user namespace: the pod's root could
+            // neither mount sysfs nor mqueue in them
+            throw BerthException.invalidArgument("a pod with a user namespace of its own needs its own network, IPC and PID namespaces");
         }
         OciRuntime runtime = handlers.resolve(config.runtimeHandler());
         boolean ownNet = !nso.hostNetwork();
@@ -290,21 +309,28 @@ public final class SandboxService {
         timer.mark("run directory");
 
         Path shm = dir.resolve("shm");
+        SandboxConfig.UserNamespace userns = nso.user();
         PodNamespaces ns = pins.create(dir.resolve("ns"), !nso.hostNetwork(), !nso.hostIpc(), !nso.hostNetwork(),
-                rec.hostname(), nso.hostIpc() ? null : new NamespacePins.Shm(shm, shmSize));
+                rec.hostname(), nso.hostIpc() ? null : new NamespacePins.Shm(shm, shmSize),
+                nso.ownUser() ? new NamespacePins.UserMaps(mapText(userns.uids()), mapText(userns.gids())) : null);
         undo.push("namespaces and shm", () -> {
-            mounts.unmountAllUnder(shm);
+            // the idmapped views of the pod's files and shm too, all below the run directory
+            mounts.unmountAllUnder(dir);
             pins.release(dir.resolve("ns"));
         });
         // kept in memory here; on disk with the next write (the paths follow from the id, so a
         // crash before that write is still cleaned up by RemovePodSandbox)
-        rec = entry.record().withNamespaces(str(ns.net()), str(ns.ipc()), str(ns.uts()));
+        rec = entry.record().withNamespaces(str(ns.net()), str(ns.ipc()), str(ns.uts())).withUserns(str(ns.user()));
         timer.mark("namespaces");
 
         pins.applySysctls(ns, sysctls);
         timer.mark("sysctls");
 
-        IdentityFiles.write(dir, config, rec.hostname(), List.of());
+        Path files = podFilesDir(dir, ns.user() != null);
+        IdentityFiles.write(files, config, rec.hostname(), List.of());
+        if (ns.user() != null) {
+            ownPodFiles(dir, userns, ns.user(), !nso.hostIpc());
+        }
         timer.mark("identity files");
 
         if (!config.cgroupParent().isEmpty()) {
@@ -328,16 +354,20 @@ public final class SandboxService {
             // the IPs reach the disk with the READY record: what a crash before that needs (detach)
             // is already there
             rec = rec.withNetwork(true, net.ips());
-            IdentityFiles.write(dir, config, rec.hostname(), net.ips());
+            IdentityFiles.write(files, config, rec.hostname(), net.ips());
+            if (ns.user() != null && !Files.isDirectory(dir.resolve(MAPPED_FILES))) {
+                // replaced, so root's again
+                shiftOwners(userns, files.resolve("hostname"), files.resolve("hosts"), files.resolve("resolv.conf"));
+            }
             timer.mark("hosts file");
         }
 
         if (nso.pid() == SandboxConfig.NamespaceMode.POD) {
-            Path rootfs = InfraBundle.ensureRootfs(infraDir);
+            Path rootfs = InfraBundle.ensureRootfs(nso.ownUser() ? usernsInfraDir() : infraDir);
             Path bundle = dir.resolve("infra");
             String cgroupsPath = rec.cgroupPath() != null ? cgroups.containerPath(rec.cgroupPath(), "infra-" + id)
                     : "/berth-infra-" + id;
-            InfraBundle.write(bundle, rootfs, ns, cgroupsPath);
+            InfraBundle.write(bundle, rootfs, ns, cgroupsPath, userns.uids(), userns.gids());
             undo.push("infra process", () -> runtime.forceDelete(id));
             long pid = runtime.runDetached(id, bundle, bundle.resolve("output.log"));
             InfraBundle.awaitExec(pid, processes);
@@ -507,7 +537,7 @@ public final class SandboxService {
         requireId(id);
         SandboxRecord r = store.find(id).map(SandboxStore.Entry::record).filter(rec -> rec.phase() != Phase.CREATING)
                 .orElseThrow(() -> BerthException.notFound("sandbox %s not found", id));
-        return new PodNamespaces(path(r.netns()), path(r.ipcns()), path(r.utsns()));
+        return new PodNamespaces(path(r.netns()), path(r.ipcns()), path(r.utsns()), path(r.userns()));
     }
 
     /**
@@ -526,11 +556,71 @@ public final class SandboxService {
 
     private PodContext podContext(SandboxRecord r, SandboxState state) {
         Path dir = runDir.resolve(r.id());
+        boolean user = r.userns() != null;
+        // a pod in a user namespace sees its files through their idmapped views where there are some
+        Path files = user && Files.isDirectory(dir.resolve(MAPPED_FILES)) ? dir.resolve(MAPPED_FILES) : podFilesDir(dir, user);
+        Path shm = user && Files.isDirectory(dir.resolve(MAPPED_SHM)) ? dir.resolve(MAPPED_SHM) : dir.resolve("shm");
         return new PodContext(r.id(), state, r.infraPid(), blankIfNull(r.netns()), blankIfNull(r.ipcns()),
                 blankIfNull(r.utsns()), blankIfNull(r.cgroupPath()), r.handler(), r.runtimeBinary(), r.hostname(),
-                r.config().namespaces().hostIpc() ? "" : dir.resolve("shm").toString(),
-                dir.resolve("hostname").toString(), dir.resolve("hosts").toString(),
-                dir.resolve("resolv.conf").toString(), r.config());
+                r.config().namespaces().hostIpc() ? "" : shm.toString(),
+                files.resolve("hostname").toString(), files.resolve("hosts").toString(),
+                files.resolve("resolv.conf").toString(), r.config(), blankIfNull(r.userns()));
+    }
+
+    /** The directory of a pod's identity files: its run directory, or for a pod in a user namespace {@code etc/} in it (a directory to idmap alone). */
+    private static Path podFilesDir(Path dir, boolean user) {
+        return user ? dir.resolve("etc") : dir;
+    }
+
+    /** The idmapped views of a user-namespaced pod's {@code etc/} and {@code shm/}. */
+    private static final String MAPPED_FILES = "etc-mapped";
+    private static final String MAPPED_SHM = "shm-mapped";
+
+    /**
+     * Makes the files berth made for a pod in a user namespace ({@code etc/}: hostname, hosts,
+     * resolv.conf; and its /dev/shm) owned by the pod's root inside the namespace: through an
+     * idmapped bind mount of each ({@code etc-mapped/}, {@code shm-mapped/}), which containers
+     * mount instead, where the filesystem takes one (the files on disk stay the host root's);
+     * elsewhere (tmpfs before Linux 6.3) by shifting their owners on disk into the pod's range.
+     */
+    private void ownPodFiles(Path dir, SandboxConfig.UserNamespace userns, Path usernsPin, boolean shm) {
+        Path files = podFilesDir(dir, true);
+        try {
+            if (idMapper.supported(files)) {
+                Path at = PrivateFiles.directory(dir.resolve(MAPPED_FILES));
+                idMapper.bind(files, at, usernsPin, false);
+            } else {
+                shiftOwners(userns, files.resolve("hostname"), files.resolve("hosts"), files.resolve("resolv.conf"));
+            }
+            if (shm) {
+                Path shmDir = dir.resolve("shm");
+                if (idMapper.supported(shmDir)) {
+                    Path at = PrivateFiles.directory(dir.resolve(MAPPED_SHM));
+                    idMapper.bind(shmDir, at, usernsPin, false);
+                } else {
+                    shiftOwners(userns, shmDir);
+                }
+            }
+        } catch (IOException e) {
+            throw BerthException.fromIo("cannot prepare the pod's files for its user namespace in " + dir, dir, e);
+        }
+    }
+
+    private static void shiftOwners(SandboxConfig.UserNamespace userns, Path... paths) {
+        for (Path p : paths) {
+            try {
+                IdShift.one(p, userns::hostUid, userns::hostGid);
+            } catch (IOException e) {
+                throw BerthException.internal("cannot give " + p + " to the pod's user namespace", e);
+            }
+        }
+    }
+
+    /** A uid or gid map as {@code /proc/PID/uid_map} takes it. */
+    private static String mapText(List<dev.berth.podsandbox.container.spec.ContainerConfig.IdMapping> map) {
+        StringBuilder b = new StringBuilder();
+        map.forEach(m -> b.append(m.containerId()).append(' ').append(m.hostId()).append(' ').append(m.length()).append('\n'));
+        return b.toString();
     }
 
     /** READY while the record says so and its infra process (if any) lives. */
@@ -577,6 +667,20 @@ public final class SandboxService {
         return new PodNetwork.PodAttachment(r.id(), c.metadata().name(), c.metadata().namespace(), c.metadata().uid(),
                 r.netns() == null ? runDir.resolve(r.id()).resolve("ns/net") : Path.of(r.netns()),
                 c.portMappings(), c.annotations(), c.cgroupParent());
+    }
+
+    /**
+     * The infra root filesystem for pods in a user namespace: the OCI runtime resolves it from
+     * inside the namespace, as any user of the host, so its directory is traversable ({@code 0711};
+     * it holds nothing but catatonit), unlike {@code infra/}.
+     */
+    private Path usernsInfraDir() {
+        Path d = infraDir.resolveSibling("infra-userns");
+        try {
+            return PrivateFiles.directory(d, java.nio.file.attribute.PosixFilePermissions.fromString("rwx--x--x"));
+        } catch (IOException e) {
+            throw BerthException.fromIo("cannot create " + d, d, e);
+        }
     }
 
     /** Deletes a sandbox's run directory, refusing while anything is still mounted below it. */

@@ -14,6 +14,7 @@ import java.util.List;
  * @param cgroupPath the pod cgroup, null when none was asked for
  * @param networkAttached true from just before the network attach until a detach succeeded
  * @param infraPid pid of the infra process (0 = none) and its start time
+ * @param userns pinned user namespace, null for a pod in the host's
  */
 public record SandboxRecord(
         String id,
@@ -30,7 +31,8 @@ public record SandboxRecord(
         boolean networkAttached,
         List<String> ips,
         long infraPid,
-        long infraStartTime) {
+        long infraStartTime,
+        String userns) {
 
     /** Where a sandbox is in its life. */
     public enum Phase { CREATING, READY, NOTREADY }
@@ -42,36 +44,41 @@ public record SandboxRecord(
     public static SandboxRecord creating(String id, SandboxConfig config, long createdAtNanos, String hostname,
             String handler, String runtimeBinary) {
         return new SandboxRecord(id, config, createdAtNanos, Phase.CREATING, hostname, handler, runtimeBinary,
-                null, null, null, null, false, List.of(), 0, 0);
+                null, null, null, null, false, List.of(), 0, 0, null);
     }
 
     public SandboxRecord withPhase(Phase p) {
         return new SandboxRecord(id, config, createdAtNanos, p, hostname, handler, runtimeBinary, netns, ipcns, utsns,
-                cgroupPath, networkAttached, ips, infraPid, infraStartTime);
+                cgroupPath, networkAttached, ips, infraPid, infraStartTime, userns);
     }
 
     public SandboxRecord withNamespaces(String net, String ipc, String uts) {
         return new SandboxRecord(id, config, createdAtNanos, phase, hostname, handler, runtimeBinary, net, ipc, uts,
-                cgroupPath, networkAttached, ips, infraPid, infraStartTime);
+                cgroupPath, networkAttached, ips, infraPid, infraStartTime, userns);
+    }
+
+    public SandboxRecord withUserns(String user) {
+        return new SandboxRecord(id, config, createdAtNanos, phase, hostname, handler, runtimeBinary, netns, ipcns, utsns,
+                cgroupPath, networkAttached, ips, infraPid, infraStartTime, user);
     }
 
     public SandboxRecord withCgroup(String path) {
         return new SandboxRecord(id, config, createdAtNanos, phase, hostname, handler, runtimeBinary, netns, ipcns, utsns,
-                path, networkAttached, ips, infraPid, infraStartTime);
+                path, networkAttached, ips, infraPid, infraStartTime, userns);
     }
 
     public SandboxRecord withNetwork(boolean attached, List<String> addresses) {
         return new SandboxRecord(id, config, createdAtNanos, phase, hostname, handler, runtimeBinary, netns, ipcns, utsns,
-                cgroupPath, attached, addresses, infraPid, infraStartTime);
+                cgroupPath, attached, addresses, infraPid, infraStartTime, userns);
     }
 
     public SandboxRecord withConfig(SandboxConfig c) {
         return new SandboxRecord(id, c, createdAtNanos, phase, hostname, handler, runtimeBinary, netns, ipcns, utsns,
-                cgroupPath, networkAttached, ips, infraPid, infraStartTime);
+                cgroupPath, networkAttached, ips, infraPid, infraStartTime, userns);
     }
 
     public SandboxRecord withInfra(long pid, long startTime) {
         return new SandboxRecord(id, config, createdAtNanos, phase, hostname, handler, runtimeBinary, netns, ipcns, utsns,
-                cgroupPath, networkAttached, ips, pid, startTime);
+                cgroupPath, networkAttached, ips, pid, startTime, userns);
     }
 }

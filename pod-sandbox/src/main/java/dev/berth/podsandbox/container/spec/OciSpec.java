@@ -65,6 +65,8 @@ public final class OciSpec {
     @JsonInclude(JsonInclude.Include.NON_NULL)
     public static final class Linux {
         public List<Namespace> namespaces = new ArrayList<>();
+        public List<IdMapping> uidMappings;
+        public List<IdMapping> gidMappings;
         public List<LinuxDevice> devices = new ArrayList<>();
         public String cgroupsPath;
         public Resources resources = new Resources();
@@ -77,6 +79,14 @@ public final class OciSpec {
 
     @JsonInclude(JsonInclude.Include.NON_NULL)
     public record Namespace(String type, String path) {
+    }
+
+    /** A line of a user namespace's uid or gid map, as the OCI spec names its fields. */
+    public record IdMapping(@JsonProperty("containerID") long containerId,
+                            @JsonProperty("hostID") long hostId, long size) {
+        static IdMapping of(ContainerConfig.IdMapping m) {
+            return new IdMapping(m.containerId(), m.hostId(), m.length());
+        }
     }
 
     @JsonInclude(JsonInclude.Include.NON_NULL)

@@ -3,8 +3,9 @@ package dev.berth.podsandbox.container.spec;
 import java.util.Map;
 
 /**
- * What the pod sandbox gives each of its containers: the namespaces to join, the pod's
- * /dev/shm and /etc files, the hostname and the container's cgroup path. Paths may be null
+ * What the pod sandbox gives each of its containers: the namespaces to join (the pod's user
+ * namespace among them, null when the pod has none), the pod's /dev/shm and /etc files, the
+ * hostname and the container's cgroup path. Paths may be null
  * where the sandbox has none (then the container gets its own namespace, or its own /dev/shm,
  * or the file is not mounted).
  */
@@ -20,7 +21,16 @@ public record SandboxContext(
         String hostnamePath,
         String hostname,
         String cgroupsPath,
-        Map<String, String> sysctls) {
+        Map<String, String> sysctls,
+        User user) {
+
+    /** In the host's user namespace. */
+    public SandboxContext(String sandboxId, Namespace net, Namespace ipc, Namespace uts, Namespace pid, String shmPath,
+                          String hostsPath, String resolvConfPath, String hostnamePath, String hostname, String cgroupsPath,
+                          Map<String, String> sysctls) {
+        this(sandboxId, net, ipc, uts, pid, shmPath, hostsPath, resolvConfPath, hostnamePath, hostname, cgroupsPath,
+                sysctls, null);
+    }
 
     public SandboxContext {
         net = net == null ? Namespace.ownNew() : net;
@@ -38,12 +48,39 @@ public record SandboxContext(
 
     public SandboxContext withNamespaces(Namespace net, Namespace ipc, Namespace uts, Namespace pid) {
         return new SandboxContext(sandboxId, net, ipc, uts, pid, shmPath, hostsPath, resolvConfPath, hostnamePath,
-                hostname, cgroupsPath, sysctls);
+                hostname, cgroupsPath, sysctls, user);
     }
 
     public SandboxContext withPodFiles(String shm, String hosts, String resolvConf, String hostnameFile, String name) {
         return new SandboxContext(sandboxId, net, ipc, uts, pid, shm, hosts, resolvConf, hostnameFile, name,
-                cgroupsPath, sysctls);
+                cgroupsPath, sysctls, user);
+    }
+
+    /** This context in the pod's user namespace {@code u} (null: the host's). */
+    public SandboxContext withUser(User u) {
+        return new SandboxContext(sandboxId, net, ipc, uts, pid, shmPath, hostsPath, resolvConfPath, hostnamePath,
+                hostname, cgroupsPath, sysctls, u);
+    }
+
+    /**
+     * The pod's user namespace, pinned at {@code path}, with its maps: the OCI runtime joins it by
+     * path and needs the maps too (runc refuses a user namespace without them).
+     */
+    public record User(String path, java.util.List<ContainerConfig.IdMapping> uids, java.util.List<ContainerConfig.IdMapping> gids) {
+        public User {
+            uids = java.util.List.copyOf(uids);
+            gids = java.util.List.copyOf(gids);
+        }
+
+        /** The host uid of the namespace's root. */
+        public long rootUid() {
+            return uids.get(0).hostId();
+        }
+
+        /** The host gid of the namespace's gid 0. */
+        public long rootGid() {
+            return gids.get(0).hostId();
+        }
     }
 
     /** How the container gets one kind of namespace. */

@@ -116,10 +116,20 @@ public final class SpecOptions {
         };
     }
 
-    /** A new mount namespace always; net/ipc/uts/pid joined by path, new, or the host's. */
+    /**
+     * A new mount namespace always; net/ipc/uts/pid joined by path, new, or the host's; the pod's
+     * user namespace by path, with its maps (runc refuses a user namespace without them, even one
+     * it joins; it writes no map then), listed first as the runtime joins it first.
+     */
     public static SpecOption namespaces(SandboxContext sandbox) {
         return spec -> {
             List<OciSpec.Namespace> ns = new ArrayList<>();
+            SandboxContext.User user = sandbox.user();
+            if (user != null) {
+                addNamespace(ns, "user", SandboxContext.Namespace.join(user.path()));
+                spec.linux.uidMappings = user.uids().stream().map(OciSpec.IdMapping::of).toList();
+                spec.linux.gidMappings = user.gids().stream().map(OciSpec.IdMapping::of).toList();
+            }
             ns.add(new OciSpec.Namespace("mount", null));
             addNamespace(ns, "network", sandbox.net());
             addNamespace(ns, "ipc", sandbox.ipc());
