@@ -40,6 +40,8 @@ import dev.berth.podsandbox.container.ContainerService;
 import dev.berth.podsandbox.container.ContainerRootfs;
 import dev.berth.podsandbox.container.spec.HostFacts;
 import dev.berth.podsandbox.oci.ConmonRuntime;
+import dev.berth.podsandbox.oci.CheckpointSupport;
+import dev.berth.podsandbox.oci.HandlerProbes;
 import dev.berth.podsandbox.oci.RuntimeHandlers;
 import dev.berth.podsandbox.stats.NetDev;
 import dev.berth.podsandbox.stats.PodDirectory;
@@ -154,14 +156,15 @@ public final class Daemon {
         List<Readiness.Check> readiness = List.of(new RuntimeReadiness(config.runtime().handler("").name(), config.runtime().handler("").binary(),
                 List.of(config.root(), config.runRoot())), new NetworkReadiness(network));
         CriRegistry registry = new CriRegistry();
-        new RuntimeInfoRpcs(new RuntimeInfoRpcs.Settings(config.cgroup().driver(), config.runtime().defaultHandler(),
-                config.runtime().handlers(), config.grpc().socket(), config.root(), config.runRoot(), config.source()),
-                state, readiness)
+        RuntimeInfoRpcs runtimeInfo = new RuntimeInfoRpcs(new RuntimeInfoRpcs.Settings(config.cgroup().driver(),
+                config.runtime().defaultHandler(), config.runtime().handlers(), config.grpc().socket(), config.root(),
+                config.runRoot(), config.source()), state, readiness)
                 .withVerboseInfo("cgroupMode", cgroups.mode())
-                .withVerboseInfo("cgroupLayout", cgroups.describe())
-                .register(registry);
+                .withVerboseInfo("cgroupLayout", cgroups.describe());
+        runtimeInfo.register(registry);
         ImageService images = Images.open(config);
         RuntimeHandlers runtimes = runtimeHandlers(config);
+        probeHandlers(config, cgroups, runtimes, runtimeInfo);
         ContainerService containers = containers(config, cgroups, images, runtimes);
         SandboxService sandboxes = new SandboxService(config.root().resolve("sandboxes"), config.runRoot(), runtimes,
                 network, cgroups, containers);
@@ -210,6 +213,28 @@ public final class Daemon {
         }
         LOG.info("berth ready in {} ms", ManagementFactory.getRuntimeMXBean().getUptime());
         return new Running(config, server, local, metricsServer, metrics, streaming, containers, images);
+    }
+
+    /**
+     * Probes in the background, so that start-up does not wait, which handlers run containers
+     * here (Status offers only those) and what each supports, and whether CRIU could checkpoint
+     * (Status verbose "checkpoint").
+     */
+    private static void probeHandlers(BerthConfig config, Cgroups cgroups, RuntimeHandlers runtimes,
+            RuntimeInfoRpcs runtimeInfo) {
+        java.util.concurrent.Executor background = work -> {
+            Thread t = new Thread(work, "berth-handler-probes");
+            t.setDaemon(true);
+            t.start();
+        };
+        // the per-handler features (recursive read-only mounts, user namespaces) come from the
+        // runtime binary; until they are probed, a handler is reported to support neither
+        java.util.function.Function<String, HandlerProbes.Features> features = binary -> HandlerProbes.Features.NONE;
+        runtimeInfo.withHandlerProbes(HandlerProbes.start(runtimes.names(), HandlerProbes.containers(runtimes,
+                config.runRoot().resolve("handler-probes"), cgroups::remove, features), background));
+        CompletableFuture<String> checkpoint = CompletableFuture.supplyAsync(CheckpointSupport::describe, background);
+        runtimeInfo.withLiveVerboseInfo("checkpoint", () -> checkpoint.getNow(
+                "unsupported: CheckpointContainer is not implemented (UNIMPLEMENTED); CRIU is being checked"));
     }
 
     /** Numbers the in-process servers of this JVM (tests may start several). */

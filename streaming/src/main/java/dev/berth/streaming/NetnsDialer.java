@@ -3,6 +3,7 @@ package dev.berth.streaming;
 import dev.berth.common.BerthException;
 import dev.berth.host.Libc;
 import java.io.IOException;
+import java.net.ConnectException;
 import java.net.InetSocketAddress;
 import java.nio.channels.SocketChannel;
 import java.util.concurrent.CompletableFuture;
@@ -13,7 +14,8 @@ import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 
 /**
- * Opens TCP connections to 127.0.0.1 inside a network namespace. A thread of a small pool
+ * Opens TCP connections to the loopback (127.0.0.1, else ::1) inside a network namespace, or
+ * in berth's own one for pods that share the host's network. A thread of a small pool
  * enters the namespace ({@code setns}), creates and connects the socket, and returns to
  * berth's own namespace; a socket stays in the namespace it was created in, so the connection
  * is then served by the event loop like any other. Dials run side by side, so one slow port
@@ -50,7 +52,10 @@ public final class NetnsDialer implements AutoCloseable {
         }
     }
 
-    /** Connects to {@code 127.0.0.1:port} in the namespace at {@code netnsPath}. */
+    /**
+     * Connects to {@code port} on the loopback in the namespace at {@code netnsPath}, or, when it
+     * is null, in berth's own network namespace (the host's: where host-network pods listen).
+     */
     public CompletableFuture<SocketChannel> dial(String netnsPath, int port) {
         CompletableFuture<SocketChannel> result = new CompletableFuture<>();
         try {
@@ -59,7 +64,7 @@ public final class NetnsDialer implements AutoCloseable {
             result.completeExceptionally(threads.isShutdown() ? BerthException.unavailable("netns dialer is closed")
                     : BerthException.resourceExhausted("too many port-forward connections being opened at once (%d);"
                     + " cannot connect to port %d in %s now", threads.getMaximumPoolSize() + threads.getQueue().size(),
-                    port, netnsPath));
+                    port, where(netnsPath)));
         }
         return result;
     }
@@ -82,7 +87,16 @@ public final class NetnsDialer implements AutoCloseable {
         }
     }
 
+    private static String where(String netnsPath) {
+        return netnsPath == null ? "the host's network namespace" : netnsPath;
+    }
+
     private void dialHere(String netnsPath, int port, CompletableFuture<SocketChannel> result) {
+        if (netnsPath == null) {
+            // every dialing thread is in berth's own namespace between dials
+            connect(null, port, result);
+            return;
+        }
         Libc.C libc = Libc.c();
         int home = homeFd;
         int target = libc.open(netnsPath, Libc.O_RDONLY | Libc.O_CLOEXEC);
@@ -91,37 +105,57 @@ public final class NetnsDialer implements AutoCloseable {
                     Libc.errno()));
             return;
         }
-        SocketChannel ch = null;
         try {
             if (libc.setns(target, Libc.CLONE_NEWNET) != 0) {
                 result.completeExceptionally(BerthException.internal("cannot enter network namespace " + netnsPath
                         + ": errno " + Libc.errno(), null));
                 return;
             }
-            try {
-                ch = SocketChannel.open();
-                // a port behind a dropping firewall must not hold up every other dial for minutes
-                ch.socket().connect(new InetSocketAddress("127.0.0.1", port), CONNECT_TIMEOUT_MS);
-                result.complete(ch);
-                ch = null;
-            } catch (IOException e) {
-                result.completeExceptionally(BerthException.unavailable("cannot connect to port %d in %s: %s", port,
-                        netnsPath, e.getMessage()));
-            }
+            connect(netnsPath, port, result);
         } finally {
             libc.close(target);
-            if (ch != null) {
-                try {
-                    ch.close();
-                } catch (IOException ignored) {
-                    // never connected
-                }
-            }
             if (libc.setns(home, Libc.CLONE_NEWNET) != 0) {
                 // this thread is stuck in another namespace: let it die, the pool starts a new one
                 throw new IllegalStateException("cannot return to berth's network namespace: errno "
                         + Libc.errno());
             }
+        }
+    }
+
+    /**
+     * Connects to 127.0.0.1, and when nothing listens there, to ::1 (a server may listen on the
+     * IPv6 loopback only), in the namespace this thread is in.
+     */
+    private static void connect(String netnsPath, int port, CompletableFuture<SocketChannel> result) {
+        IOException v4;
+        try {
+            result.complete(connect(new InetSocketAddress("127.0.0.1", port)));
+            return;
+        } catch (ConnectException e) {
+            v4 = e;
+        } catch (IOException e) {
+            // a timeout is not retried: a dropping firewall would hold the thread twice as long
+            result.completeExceptionally(BerthException.unavailable("cannot connect to port %d in %s: %s", port,
+                    where(netnsPath), e.getMessage()));
+            return;
+        }
+        try {
+            result.complete(connect(new InetSocketAddress("::1", port)));
+        } catch (IOException e) {
+            result.completeExceptionally(BerthException.unavailable("cannot connect to port %d in %s: %s (IPv6: %s)",
+                    port, where(netnsPath), v4.getMessage(), e.getMessage()));
+        }
+    }
+
+    private static SocketChannel connect(InetSocketAddress to) throws IOException {
+        SocketChannel ch = SocketChannel.open();
+        try {
+            // a port behind a dropping firewall must not hold up every other dial for minutes
+            ch.socket().connect(to, CONNECT_TIMEOUT_MS);
+            return ch;
+        } catch (IOException | RuntimeException e) {
+            ch.close();
+            throw e;
         }
     }
 

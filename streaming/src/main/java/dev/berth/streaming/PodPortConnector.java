@@ -10,8 +10,8 @@ import java.util.concurrent.RejectedExecutionException;
 import java.util.function.BiConsumer;
 
 /**
- * Opens one forwarded connection: a TCP connection to 127.0.0.1:port inside a pod's network
- * namespace (through {@link NetnsDialer}), then served by an event loop with the caller's
+ * Opens one forwarded connection: a TCP connection to the loopback's port inside a pod's
+ * network namespace, or the host's for a host-network pod (through {@link NetnsDialer}), then served by an event loop with the caller's
  * handler like any other Netty channel. Shared by the WebSocket and SPDY port-forward sessions.
  */
 final class PodPortConnector {
@@ -19,13 +19,14 @@ final class PodPortConnector {
     }
 
     /**
-     * Connects to {@code port} in the namespace at {@code netnsPath} and registers the socket on
+     * Connects to {@code port} in the pod's network namespace (the host's for a host-network
+     * pod) and registers the socket on
      * {@code loop} with {@code handler} in its pipeline. {@code done} runs on {@code loop}, once:
      * with the active channel, or with null and a message saying why there is none.
      */
-    static void connect(NetnsDialer dialer, String netnsPath, int port, EventLoop loop, ChannelHandler handler,
-            BiConsumer<Channel, String> done) {
-        dialer.dial(netnsPath, port).whenComplete((sc, t) -> {
+    static void connect(NetnsDialer dialer, StreamRequest.PortForward request, int port, EventLoop loop,
+            ChannelHandler handler, BiConsumer<Channel, String> done) {
+        dialer.dial(request.hostNetwork() ? null : request.netnsPath(), port).whenComplete((sc, t) -> {
             try {
                 if (t != null) {
                     loop.execute(() -> done.accept(null, message(t)));

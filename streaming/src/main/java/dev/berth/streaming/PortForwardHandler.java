@@ -104,7 +104,7 @@ final class PortForwardHandler extends ChannelInboundHandlerAdapter {
             int idx = i;
             ws.write(frame(2 * i, portPrefix(port)));
             ws.write(frame(2 * i + 1, portPrefix(port)));
-            PodPortConnector.connect(dialer, request.netnsPath(), port, ws.eventLoop(), new Backend(idx), (b, error) -> {
+            PodPortConnector.connect(dialer, request, port, ws.eventLoop(), new Backend(idx), (b, error) -> {
                 if (b == null) {
                     ws.writeAndFlush(frame(2 * idx + 1, error.getBytes(StandardCharsets.UTF_8)));
                     releasePending(idx);

@@ -171,7 +171,7 @@ final class SpdyPortForwardSession implements SpdyConnection.Handler {
                 fail("port " + port + " was not requested");
                 return;
             }
-            PodPortConnector.connect(dialer, request.netnsPath(), port, connection.channel().eventLoop(),
+            PodPortConnector.connect(dialer, request, port, connection.channel().eventLoop(),
                     new Backend(this), (b, message) -> {
                         if (b == null) {
                             fail(message);

@@ -88,11 +88,31 @@ public sealed interface StreamRequest permits StreamRequest.Command, StreamReque
 
     /**
      * Connections to ports on the pod's loopback, inside the network namespace at
-     * {@code netnsPath}. {@code ports} limits which ports may be asked for; empty allows any.
+     * {@code netnsPath}; for a pod that shares the host's network ({@code hostNetwork}, no
+     * namespace of its own), in berth's own network namespace, which is the one such a pod's
+     * containers join. {@code ports} limits which ports may be asked for; empty allows any.
      */
-    record PortForward(String sandboxId, String netnsPath, List<Integer> ports) implements StreamRequest {
+    record PortForward(String sandboxId, String netnsPath, List<Integer> ports, boolean hostNetwork)
+            implements StreamRequest {
+        /** Port forwarding into the pod network namespace at {@code netnsPath}. */
+        public PortForward(String sandboxId, String netnsPath, List<Integer> ports) {
+            this(sandboxId, netnsPath, ports, false);
+        }
+
+        /** Port forwarding to a pod that shares the host's network namespace. */
+        public static PortForward toHostNetwork(String sandboxId, List<Integer> ports) {
+            return new PortForward(sandboxId, null, ports, true);
+        }
+
         public PortForward {
-            if (netnsPath == null || netnsPath.isEmpty()) {
+            if (hostNetwork) {
+                if (netnsPath != null && !netnsPath.isEmpty()) {
+                    throw BerthException.invalidArgument("port-forward: sandbox %s shares the host's network but names"
+                            + " the network namespace %s", sandboxId, netnsPath);
+                }
+                netnsPath = null;
+            } else if (netnsPath == null || netnsPath.isEmpty()) {
+                // a pod network pod without its namespace must never be served from the host's
                 throw BerthException.failedPrecondition("port-forward: sandbox %s has no network namespace", sandboxId);
             }
             ports = List.copyOf(ports);

@@ -110,7 +110,17 @@ final class ContainerTranslation {
                 s.getMaskedPathsCount() == 0 ? null : s.getMaskedPathsList(),
                 s.getReadonlyPathsCount() == 0 ? null : s.getReadonlyPathsList(),
                 seccomp,
-                s.getSeccompProfilePath());
+                s.getSeccompProfilePath(),
+                supplementalGroupsPolicy(s));
+    }
+
+    private static ContainerConfig.SupplementalGroupsPolicy supplementalGroupsPolicy(LinuxContainerSecurityContext s) {
+        return switch (s.getSupplementalGroupsPolicy()) {
+            case Merge -> ContainerConfig.SupplementalGroupsPolicy.MERGE;
+            case Strict -> ContainerConfig.SupplementalGroupsPolicy.STRICT;
+            default -> throw BerthException.invalidArgument("unknown supplemental groups policy %d",
+                    s.getSupplementalGroupsPolicyValue());
+        };
     }
 
     /** CRI resources in berth's one model: the only place they are translated, for pods and containers alike; 0 and "" mean unset. */

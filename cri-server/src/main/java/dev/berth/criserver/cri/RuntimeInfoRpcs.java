@@ -9,6 +9,7 @@ import dev.berth.cri.v1.CgroupDriver;
 import dev.berth.cri.v1.LinuxRuntimeConfiguration;
 import dev.berth.cri.v1.RuntimeCondition;
 import dev.berth.cri.v1.RuntimeConfigResponse;
+import dev.berth.cri.v1.RuntimeFeatures;
 import dev.berth.cri.v1.RuntimeHandler;
 import dev.berth.cri.v1.RuntimeHandlerFeatures;
 import dev.berth.cri.v1.RuntimeServiceGrpc;
@@ -18,10 +19,14 @@ import dev.berth.cri.v1.StatusResponse;
 import dev.berth.cri.v1.UpdateRuntimeConfigRequest;
 import dev.berth.cri.v1.UpdateRuntimeConfigResponse;
 import dev.berth.cri.v1.VersionResponse;
+import dev.berth.podsandbox.oci.HandlerProbes;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.TreeMap;
 import java.util.TreeSet;
+import java.util.function.Supplier;
 
 /** Version, Status, RuntimeConfig and UpdateRuntimeConfig: what the kubelet asks of the runtime as a whole. */
 public final class RuntimeInfoRpcs implements CriRegistry.Feature {
@@ -39,7 +44,8 @@ public final class RuntimeInfoRpcs implements CriRegistry.Feature {
     private final Settings config;
     private final PodCidrs state;
     private final List<Readiness.Check> checks;
-    private final Map<String, Object> verboseExtras = new LinkedHashMap<>();
+    private final Map<String, Supplier<?>> verboseExtras = new LinkedHashMap<>();
+    private volatile HandlerProbes probes;
 
     public RuntimeInfoRpcs(Settings config, PodCidrs state, List<Readiness.Check> checks) {
         this.config = config;
@@ -49,7 +55,22 @@ public final class RuntimeInfoRpcs implements CriRegistry.Feature {
 
     /** More facts for Status verbose info (e.g. what cgroup layout is in use). */
     public RuntimeInfoRpcs withVerboseInfo(String key, Object value) {
+        verboseExtras.put(key, () -> value);
+        return this;
+    }
+
+    /** A fact for Status verbose info that may change (e.g. found by a probe still running), read at each call. */
+    public RuntimeInfoRpcs withLiveVerboseInfo(String key, Supplier<?> value) {
         verboseExtras.put(key, value);
+        return this;
+    }
+
+    /**
+     * Which handlers can run containers here and what each supports. Without probes every
+     * configured handler is offered, supporting nothing beyond the basics.
+     */
+    public RuntimeInfoRpcs withHandlerProbes(HandlerProbes probes) {
+        this.probes = probes;
         return this;
     }
 
@@ -76,12 +97,27 @@ public final class RuntimeInfoRpcs implements CriRegistry.Feature {
             status.addConditions(RuntimeCondition.newBuilder()
                     .setType(r.type()).setStatus(r.ready()).setReason(r.reason()).setMessage(r.message()));
         }
-        StatusResponse.Builder response = StatusResponse.newBuilder().setStatus(status);
-        // the default handler is listed under the empty name as well as its own
+        StatusResponse.Builder response = StatusResponse.newBuilder().setStatus(status)
+                .setFeatures(RuntimeFeatures.newBuilder().setSupplementalGroupsPolicy(true));
+        Map<String, HandlerProbes.Result> results = new TreeMap<>();
         for (String name : new TreeSet<>(config.handlers().keySet())) {
-            response.addRuntimeHandlers(handler(name));
+            results.put(name, probes == null ? HandlerProbes.Result.available(HandlerProbes.Features.NONE)
+                    : probes.results().getOrDefault(name, HandlerProbes.Result.PROBING));
         }
-        response.addRuntimeHandlers(0, handler(""));
+        // only handlers that run containers here are offered; the default also under the empty name
+        Map<String, String> unavailable = new TreeMap<>();
+        List<String> probing = new ArrayList<>();
+        results.forEach((name, r) -> {
+            switch (r.state()) {
+                case AVAILABLE -> response.addRuntimeHandlers(handler(name, r.features()));
+                case UNAVAILABLE -> unavailable.put(name, r.reason());
+                case PROBING -> probing.add(name);
+            }
+        });
+        HandlerProbes.Result byDefault = results.get(config.defaultHandler());
+        if (byDefault != null && byDefault.state() == HandlerProbes.State.AVAILABLE) {
+            response.addRuntimeHandlers(0, handler("", byDefault.features()));
+        }
         if (request.getVerbose()) {
             Map<String, Object> info = new LinkedHashMap<>();
             info.put("runtimeVersion", BerthVersion.get());
@@ -91,19 +127,23 @@ public final class RuntimeInfoRpcs implements CriRegistry.Feature {
             info.put("cgroupDriver", config.cgroupDriver());
             info.put("defaultRuntimeHandler", config.defaultHandler());
             info.put("runtimeHandlers", config.handlers());
+            info.put("unavailableRuntimeHandlers", unavailable);
+            if (!probing.isEmpty()) {
+                info.put("probingRuntimeHandlers", probing);
+            }
             info.put("podCidrs", state.podCidrs());
             info.put("configSource", config.configSource());
-            info.putAll(verboseExtras);
+            verboseExtras.forEach((key, value) -> info.put(key, value.get()));
             response.putInfo("config", Json.write(info));
         }
         return response.build();
     }
 
-    private static RuntimeHandler handler(String name) {
+    private static RuntimeHandler handler(String name, HandlerProbes.Features features) {
         return RuntimeHandler.newBuilder().setName(name)
                 .setFeatures(RuntimeHandlerFeatures.newBuilder()
-                        .setRecursiveReadOnlyMounts(false)
-                        .setUserNamespaces(false))
+                        .setRecursiveReadOnlyMounts(features.recursiveReadOnlyMounts())
+                        .setUserNamespaces(features.userNamespaces()))
                 .build();
     }
 

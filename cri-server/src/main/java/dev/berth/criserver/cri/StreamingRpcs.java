@@ -93,9 +93,15 @@ public final class StreamingRpcs implements CriRegistry.Feature {
         if (status.state() != SandboxState.READY) {
             throw BerthException.failedPrecondition("pod sandbox %s is not ready", r.getPodSandboxId());
         }
-        Path netns = sandboxes.namespaces(status.id()).net();
-        String url = server.register(new StreamRequest.PortForward(status.id(), netns == null ? null : netns.toString(),
-                r.getPortList()));
+        StreamRequest.PortForward request;
+        if (status.namespaces().hostNetwork()) {
+            // the pod's containers are in the host's network: dial its loopback, as containerd does
+            request = StreamRequest.PortForward.toHostNetwork(status.id(), r.getPortList());
+        } else {
+            Path netns = sandboxes.namespaces(status.id()).net();
+            request = new StreamRequest.PortForward(status.id(), netns == null ? null : netns.toString(), r.getPortList());
+        }
+        String url = server.register(request);
         return PortForwardResponse.newBuilder().setUrl(url).build();
     }
 }

@@ -30,6 +30,11 @@ public final class RuntimeHandlers {
         }
     }
 
+    /** The configured handlers' names, sorted. */
+    public java.util.SortedSet<String> names() {
+        return new java.util.TreeSet<>(runtimes.keySet());
+    }
+
     /** The handler "" stands for. */
     public String defaultHandler() {
         return defaultHandler;

@@ -100,9 +100,18 @@ public record ContainerConfig(
     }
 
     /**
+     * Which supplementary groups a container's process gets (CRI {@code SupplementalGroupsPolicy}):
+     * {@code MERGE} adds the groups of the image's /etc/group that list the container's user to
+     * the primary gid and the CRI supplemental groups; {@code STRICT} takes only the latter two,
+     * so an image cannot give its user a group the pod did not ask for.
+     */
+    public enum SupplementalGroupsPolicy { MERGE, STRICT }
+
+    /**
      * CRI {@code LinuxContainerSecurityContext}. {@code maskedPaths}/{@code readonlyPaths} null
      * means "the defaults". {@code seccomp} null means "not set": then the older
-     * {@code seccompProfilePath} string is used.
+     * {@code seccompProfilePath} string is used. {@code supplementalGroupsPolicy} null (a
+     * record written before berth knew it) means MERGE, what berth always did.
      */
     public record Security(
             List<String> addCapabilities,
@@ -117,7 +126,18 @@ public record ContainerConfig(
             List<String> maskedPaths,
             List<String> readonlyPaths,
             SeccompProfile seccomp,
-            String seccompProfilePath) {
+            String seccompProfilePath,
+            SupplementalGroupsPolicy supplementalGroupsPolicy) {
+        /** A security context with the default policy (MERGE). */
+        public Security(List<String> addCapabilities, List<String> dropCapabilities, boolean privileged, Long runAsUser,
+                String runAsUsername, Long runAsGroup, List<Long> supplementalGroups, boolean readonlyRootfs,
+                boolean noNewPrivs, List<String> maskedPaths, List<String> readonlyPaths, SeccompProfile seccomp,
+                String seccompProfilePath) {
+            this(addCapabilities, dropCapabilities, privileged, runAsUser, runAsUsername, runAsGroup, supplementalGroups,
+                    readonlyRootfs, noNewPrivs, maskedPaths, readonlyPaths, seccomp, seccompProfilePath,
+                    SupplementalGroupsPolicy.MERGE);
+        }
+
         public Security {
             addCapabilities = addCapabilities == null ? List.of() : List.copyOf(addCapabilities);
             dropCapabilities = dropCapabilities == null ? List.of() : List.copyOf(dropCapabilities);
@@ -126,6 +146,15 @@ public record ContainerConfig(
             maskedPaths = maskedPaths == null ? null : List.copyOf(maskedPaths);
             readonlyPaths = readonlyPaths == null ? null : List.copyOf(readonlyPaths);
             seccompProfilePath = seccompProfilePath == null ? "" : seccompProfilePath;
+            supplementalGroupsPolicy = supplementalGroupsPolicy == null ? SupplementalGroupsPolicy.MERGE
+                    : supplementalGroupsPolicy;
+        }
+
+        /** This security context with another supplemental groups policy. */
+        public Security withSupplementalGroupsPolicy(SupplementalGroupsPolicy policy) {
+            return new Security(addCapabilities, dropCapabilities, privileged, runAsUser, runAsUsername, runAsGroup,
+                    supplementalGroups, readonlyRootfs, noNewPrivs, maskedPaths, readonlyPaths, seccomp,
+                    seccompProfilePath, policy);
         }
 
         public static Security defaults() {

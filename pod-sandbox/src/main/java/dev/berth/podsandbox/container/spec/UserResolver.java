@@ -18,7 +18,9 @@ import java.util.Set;
 /**
  * Resolves who a container runs as: CRI run_as_user / run_as_username / run_as_group, else
  * the image's USER, with names looked up in the root filesystem's /etc/passwd and /etc/group;
- * additional groups are the groups listing the user plus the CRI supplemental groups.
+ * additional groups are the primary gid and the CRI supplemental groups, plus, under the MERGE
+ * policy (the default), the groups of the image's /etc/group that list the user. Under STRICT
+ * the image's /etc/group adds nothing (it still names the group of an image USER "u:group").
  */
 public final class UserResolver {
     /** The resolved identity. {@code additionalGids} starts with the primary gid. */
@@ -105,7 +107,7 @@ public final class UserResolver {
                 throw BerthException.invalidArgument(
                         "run_as_group is set without run_as_user or run_as_username");
             }
-            return fromImageUser(imageUser, sc.supplementalGroups());
+            return fromImageUser(imageUser, sc.supplementalGroups(), sc.supplementalGroupsPolicy());
         }
         if (group != null) {
             if (group < 0) {
@@ -113,15 +115,17 @@ public final class UserResolver {
             }
             resolvedGid = group;
         }
-        return new Identity(resolvedUid, resolvedGid, additional(resolvedGid, name, sc.supplementalGroups()), name);
+        return new Identity(resolvedUid, resolvedGid,
+                additional(resolvedGid, name, sc.supplementalGroups(), sc.supplementalGroupsPolicy()), name);
     }
 
-    private Identity fromImageUser(String imageUser, List<Long> supplemental) {
+    private Identity fromImageUser(String imageUser, List<Long> supplemental,
+            ContainerConfig.SupplementalGroupsPolicy policy) {
         if (imageUser.isEmpty()) {
             Optional<Passwd> root = byUid(0);
             String name = root.map(Passwd::name).orElse(null);
             long gid = root.map(Passwd::gid).orElse(0L);
-            return new Identity(0, gid, additional(gid, name, supplemental), name);
+            return new Identity(0, gid, additional(gid, name, supplemental, policy), name);
         }
         String userPart = imageUser;
         String groupPart = null;
@@ -159,13 +163,14 @@ public final class UserResolver {
                         .gid();
             }
         }
-        return new Identity(uid, gid, additional(gid, name, supplemental), name);
+        return new Identity(uid, gid, additional(gid, name, supplemental, policy), name);
     }
 
-    private List<Long> additional(long gid, String username, List<Long> supplemental) {
+    private List<Long> additional(long gid, String username, List<Long> supplemental,
+            ContainerConfig.SupplementalGroupsPolicy policy) {
         Set<Long> out = new LinkedHashSet<>();
         out.add(gid);
-        if (username != null) {
+        if (username != null && policy != ContainerConfig.SupplementalGroupsPolicy.STRICT) {
             for (Group g : groups) {
                 if (g.members().contains(username)) {
                     out.add(g.gid());
