@@ -58,9 +58,6 @@ final class ContainerTranslation {
             if (m.getUidMappingsCount() > 0 || m.getGidMappingsCount() > 0) {
                 throw BerthException.invalidArgument("id-mapped mounts (%s) are not supported", m.getContainerPath());
             }
-            if (m.getRecursiveReadOnly()) {
-                throw BerthException.invalidArgument("recursive read-only mounts (%s) are not supported", m.getContainerPath());
-            }
             b.mount(new ContainerConfig.Mount(m.getContainerPath(), m.getHostPath(), m.getReadonly(), propagation(m.getPropagation()),
                     m.getRecursiveReadOnly(), m.hasImage() ? m.getImage().getImage() : "", m.getImageSubPath(),
                     idMappings(m.getUidMappingsList()), idMappings(m.getGidMappingsList())));

@@ -193,7 +193,9 @@ public final class SpecOptions {
     /**
      * The CRI mounts: each host path must exist (a symlink is resolved to its target); a CRI
      * mount replaces a default mount at the same destination; mounts are ordered parents
-     * first; rslave/rshared propagation sets the rootfs propagation to match.
+     * first; rslave/rshared propagation sets the rootfs propagation to match. A recursive
+     * read-only mount must be read-only and private, and gets {@code rro} (its submounts are
+     * read-only too; whether the handler can is {@link #requireRecursiveReadOnly}'s question).
      */
     public static SpecOption criMounts(List<ContainerConfig.Mount> mounts) {
         return spec -> {
@@ -204,6 +206,7 @@ public final class SpecOptions {
                 if (cm.containerPath() == null || !cm.containerPath().startsWith("/")) {
                     throw BerthException.invalidArgument("mount container path \"%s\" is not absolute", cm.containerPath());
                 }
+                checkRecursiveReadOnly(cm);
                 if (cm.hostPath() == null || !cm.hostPath().startsWith("/")) {
                     throw BerthException.invalidArgument("mount host path \"%s\" is not absolute", cm.hostPath());
                 }
@@ -216,15 +219,19 @@ public final class SpecOptions {
                 } catch (IOException e) {
                     throw BerthException.invalidArgument("cannot resolve mount source %s: %s", cm.hostPath(), e.getMessage());
                 }
-                String propagation = switch (cm.propagation()) {
+                ContainerConfig.Propagation asked = cm.propagation();
+                String propagation = switch (asked) {
                     case PRIVATE -> "rprivate";
                     case HOST_TO_CONTAINER -> "rslave";
                     case BIDIRECTIONAL -> "rshared";
                 };
-                slave |= cm.propagation() == ContainerConfig.Propagation.HOST_TO_CONTAINER;
-                shared |= cm.propagation() == ContainerConfig.Propagation.BIDIRECTIONAL;
-                added.add(new OciSpec.Mount(cm.containerPath(), "bind", real.toString(),
-                        List.of("rbind", propagation, cm.readonly() ? "ro" : "rw")));
+                slave |= asked == ContainerConfig.Propagation.HOST_TO_CONTAINER;
+                shared |= asked == ContainerConfig.Propagation.BIDIRECTIONAL;
+                List<String> options = new ArrayList<>(List.of("rbind", propagation, cm.readonly() ? "ro" : "rw"));
+                if (cm.recursiveReadOnly()) {
+                    options.add("rro");
+                }
+                added.add(new OciSpec.Mount(cm.containerPath(), "bind", real.toString(), options));
             }
             List<String> destinations = added.stream().map(m -> clean(m.destination())).toList();
             spec.mounts.removeIf(m -> destinations.contains(clean(m.destination())));
@@ -237,6 +244,39 @@ public final class SpecOptions {
                 spec.linux.rootfsPropagation = "rslave";
             }
         };
+    }
+
+    /** A recursive read-only mount is read-only and keeps its submounts' mounts and unmounts from the container (private). */
+    static void checkRecursiveReadOnly(ContainerConfig.Mount m) {
+        if (!m.recursiveReadOnly()) {
+            return;
+        }
+        if (!m.readonly()) {
+            throw BerthException.invalidArgument("recursive read-only mount of %s (at %s) must be readonly, it is read-write",
+                    m.hostPath(), m.containerPath());
+        }
+        if (m.propagation() != ContainerConfig.Propagation.PRIVATE) {
+            throw BerthException.invalidArgument("recursive read-only mount of %s (at %s) requires private propagation, got %s",
+                    m.hostPath(), m.containerPath(), m.propagation());
+        }
+    }
+
+    /**
+     * Refuses recursive read-only mounts on a handler whose runtime or kernel cannot make them
+     * ({@code supported} is asked only when a mount wants one: it may run the runtime binary).
+     */
+    public static void requireRecursiveReadOnly(List<ContainerConfig.Mount> mounts, String handler,
+                                                java.util.function.BooleanSupplier supported) {
+        for (ContainerConfig.Mount m : mounts) {
+            if (m.recursiveReadOnly()) {
+                checkRecursiveReadOnly(m);
+                if (!supported.getAsBoolean()) {
+                    throw BerthException.invalidArgument("recursive read-only mount of %s (at %s) is not supported by runtime handler %s"
+                            + " (its runtime does not list the rro mount option, or the kernel lacks mount_setattr)",
+                            m.hostPath(), m.containerPath(), handler);
+                }
+            }
+        }
     }
 
     private static String clean(String p) {
