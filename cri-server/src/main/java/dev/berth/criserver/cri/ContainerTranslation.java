@@ -52,9 +52,6 @@ final class ContainerTranslation {
             b.env(kv.getKey(), kv.getValue().toStringUtf8());
         }
         for (Mount m : c.getMountsList()) {
-            if (m.hasImage() && !m.getImage().getImage().isEmpty()) {
-                throw BerthException.invalidArgument("image volume mounts (%s) are not supported", m.getContainerPath());
-            }
             if (m.getUidMappingsCount() > 0 || m.getGidMappingsCount() > 0) {
                 throw BerthException.invalidArgument("id-mapped mounts (%s) are not supported", m.getContainerPath());
             }

@@ -196,6 +196,8 @@ public final class SpecOptions {
      * first; rslave/rshared propagation sets the rootfs propagation to match. A recursive
      * read-only mount must be read-only and private, and gets {@code rro} (its submounts are
      * read-only too; whether the handler can is {@link #requireRecursiveReadOnly}'s question).
+     * An image volume is the image as {@code ImageVolumes} staged it (its host path), bound
+     * read-only without setuid programs or devices.
      */
     public static SpecOption criMounts(List<ContainerConfig.Mount> mounts) {
         return spec -> {
@@ -207,6 +209,10 @@ public final class SpecOptions {
                     throw BerthException.invalidArgument("mount container path \"%s\" is not absolute", cm.containerPath());
                 }
                 checkRecursiveReadOnly(cm);
+                if (cm.isImage() && (cm.hostPath() == null || cm.hostPath().isEmpty())) {
+                    throw BerthException.internal("image volume " + cm.image() + " (for " + cm.containerPath()
+                            + ") was not staged", null);
+                }
                 if (cm.hostPath() == null || !cm.hostPath().startsWith("/")) {
                     throw BerthException.invalidArgument("mount host path \"%s\" is not absolute", cm.hostPath());
                 }
@@ -219,7 +225,8 @@ public final class SpecOptions {
                 } catch (IOException e) {
                     throw BerthException.invalidArgument("cannot resolve mount source %s: %s", cm.hostPath(), e.getMessage());
                 }
-                ContainerConfig.Propagation asked = cm.propagation();
+                // an image volume is berth's own mount: nothing propagates to or from it
+                ContainerConfig.Propagation asked = cm.isImage() ? ContainerConfig.Propagation.PRIVATE : cm.propagation();
                 String propagation = switch (asked) {
                     case PRIVATE -> "rprivate";
                     case HOST_TO_CONTAINER -> "rslave";
@@ -230,6 +237,9 @@ public final class SpecOptions {
                 List<String> options = new ArrayList<>(List.of("rbind", propagation, cm.readonly() ? "ro" : "rw"));
                 if (cm.recursiveReadOnly()) {
                     options.add("rro");
+                }
+                if (cm.isImage()) {
+                    options.addAll(List.of("nosuid", "nodev"));
                 }
                 added.add(new OciSpec.Mount(cm.containerPath(), "bind", real.toString(), options));
             }
