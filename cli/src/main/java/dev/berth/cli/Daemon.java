@@ -37,6 +37,7 @@ import dev.berth.networking.cni.CniPodNetwork;
 import dev.berth.podsandbox.container.ContainerImages;
 import dev.berth.podsandbox.container.ContainerManager;
 import dev.berth.podsandbox.container.ContainerService;
+import dev.berth.podsandbox.container.ImageVolumes;
 import dev.berth.podsandbox.container.ContainerRootfs;
 import dev.berth.podsandbox.container.spec.HostFacts;
 import dev.berth.podsandbox.oci.ConmonRuntime;
@@ -258,14 +259,17 @@ public final class Daemon {
     /**
      * The container engine over the runtime handlers, records under {@code <root>/containers},
      * writable layers under {@code <root>/container-layers} (what ImageFsInfo reports as the
-     * container filesystem), root filesystems mounted under {@code <run root>/rootfs}.
+     * container filesystem), root filesystems mounted under {@code <run root>/rootfs}, image
+     * volumes staged under {@code <run root>/image-volumes}.
      */
     private static ContainerService containers(BerthConfig config, Cgroups cgroups, ImageService images,
             RuntimeHandlers runtimes) {
         ContainerManager manager = new ContainerManager(config.root(), config.runRoot(), runtimes, HostFacts.current(),
                 rec -> oomKilled(cgroups, rec.cgroupsPath()), ContainerManager.Options.defaults());
+        ContainerImages containerImages = ContainerImages.of(images);
         ContainerService containers = new ContainerService(manager, new ContainerRootfs(config.root().resolve(CONTAINER_LAYERS),
-                config.runRoot().resolve("rootfs")), ContainerImages.of(images), cgroups);
+                config.runRoot().resolve("rootfs")), containerImages,
+                new ImageVolumes(config.runRoot().resolve("image-volumes"), containerImages), cgroups);
         containers.recover();
         return containers;
     }

@@ -52,14 +52,8 @@ final class ContainerTranslation {
             b.env(kv.getKey(), kv.getValue().toStringUtf8());
         }
         for (Mount m : c.getMountsList()) {
-            if (m.hasImage() && !m.getImage().getImage().isEmpty()) {
-                throw BerthException.invalidArgument("image volume mounts (%s) are not supported", m.getContainerPath());
-            }
             if (m.getUidMappingsCount() > 0 || m.getGidMappingsCount() > 0) {
                 throw BerthException.invalidArgument("id-mapped mounts (%s) are not supported", m.getContainerPath());
-            }
-            if (m.getRecursiveReadOnly()) {
-                throw BerthException.invalidArgument("recursive read-only mounts (%s) are not supported", m.getContainerPath());
             }
             b.mount(new ContainerConfig.Mount(m.getContainerPath(), m.getHostPath(), m.getReadonly(), propagation(m.getPropagation()),
                     m.getRecursiveReadOnly(), m.hasImage() ? m.getImage().getImage() : "", m.getImageSubPath(),

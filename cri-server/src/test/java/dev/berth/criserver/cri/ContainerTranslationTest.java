@@ -101,4 +101,17 @@ class ContainerTranslationTest {
         assertEquals(BerthException.Kind.INVALID_ARGUMENT, assertThrows(BerthException.class,
                 () -> ContainerTranslation.config(ambient, "")).kind());
     }
+
+    @Test
+    void recursiveReadOnlyMountsAndImageVolumesReachTheEngine() {
+        var config = ContainerTranslation.config(base()
+                .addMounts(Mount.newBuilder().setContainerPath("/host").setHostPath("/srv").setReadonly(true).setRecursiveReadOnly(true))
+                .addMounts(Mount.newBuilder().setContainerPath("/data").setReadonly(true)
+                        .setImage(dev.berth.cri.v1.ImageSpec.newBuilder().setImage("docker.io/library/data:1")).setImageSubPath("sub"))
+                .build(), "");
+        assertTrue(config.mounts().get(0).recursiveReadOnly());
+        assertEquals("docker.io/library/data:1", config.mounts().get(1).image());
+        assertEquals("sub", config.mounts().get(1).imageSubPath());
+        assertTrue(config.mounts().get(1).isImage());
+    }
 }

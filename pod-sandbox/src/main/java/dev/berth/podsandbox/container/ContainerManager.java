@@ -18,6 +18,7 @@ import dev.berth.podsandbox.container.spec.OciSpec;
 import dev.berth.podsandbox.container.spec.SpecOptions;
 import dev.berth.podsandbox.container.stdio.ContainerAttachment;
 import dev.berth.podsandbox.oci.OciRuntime;
+import dev.berth.podsandbox.oci.RuntimeFeatures;
 import dev.berth.podsandbox.oci.RuntimeHandlers;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -140,6 +141,8 @@ public final class ContainerManager implements AutoCloseable {
         String handlerName = req.handler() == null || req.handler().isEmpty() ? handlers.defaultHandler() : req.handler();
         OciRuntime runtime = handlers.find(handlerName)
                 .orElseThrow(() -> BerthException.invalidArgument("unknown runtime handler %s", handlerName));
+        SpecOptions.requireRecursiveReadOnly(config.mounts(), handlerName,
+                () -> RuntimeFeatures.probe(runtime.binary()).recursiveReadOnlyMounts());
         if (!Files.isDirectory(req.rootfs())) {
             throw BerthException.invalidArgument("root filesystem %s is not a directory", req.rootfs());
         }

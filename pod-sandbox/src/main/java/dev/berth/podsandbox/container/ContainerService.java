@@ -33,7 +33,8 @@ import org.slf4j.LoggerFactory;
  * Containers of pods: what CreateContainer, StartContainer, StopContainer, RemoveContainer,
  * ContainerStatus and ListContainers do, in the runtime's terms. Every container id has, for
  * as long as the container exists, a writable layer and an overlay mount
- * ({@link ContainerRootfs}) and a hold on its image's layers; a create that fails or was
+ * ({@link ContainerRootfs}) and a hold on its image's layers, and its image volumes are staged
+ * ({@link ImageVolumes}) with holds of their own; a create that fails or was
  * interrupted by a crash leaves none of them. A container joins its pod's namespaces and
  * cgroup as its {@link PodContext} says. Every change of a container is reported to the
  * {@link ContainerListener}. Also the sandbox lifecycle's view of a pod's containers.
@@ -51,6 +52,7 @@ public final class ContainerService implements SandboxContainers {
     private final ContainerManager manager;
     private final ContainerRootfs rootfs;
     private final ContainerImages images;
+    private final ImageVolumes volumes;
     private final Cgroups cgroups;
     private volatile Pods pods = id -> {
         throw BerthException.unavailable("containers have no pods yet");
@@ -61,10 +63,12 @@ public final class ContainerService implements SandboxContainers {
     /** Removals under way, by container id (see {@link #remove}). */
     private final ConcurrentHashMap<String, CompletableFuture<Void>> removals = new ConcurrentHashMap<>();
 
-    public ContainerService(ContainerManager manager, ContainerRootfs rootfs, ContainerImages images, Cgroups cgroups) {
+    public ContainerService(ContainerManager manager, ContainerRootfs rootfs, ContainerImages images, ImageVolumes volumes,
+                            Cgroups cgroups) {
         this.manager = manager;
         this.rootfs = rootfs;
         this.images = images;
+        this.volumes = volumes;
         this.cgroups = cgroups;
         for (ContainerRecord r : manager.list()) {
             if (r.startedAt() != 0) {
@@ -112,8 +116,18 @@ public final class ContainerService implements SandboxContainers {
                 }
             }
         }
-        for (String id : images.holders()) {
+        for (String id : volumes.ids()) {
             if (manager.find(id).isEmpty()) {
+                LOG.info("removing the image volumes of container {}, which does not exist", id);
+                try {
+                    volumes.remove(id);
+                } catch (RuntimeException e) {
+                    LOG.error("cannot remove the image volumes of container {}: {}", id, e.getMessage());
+                }
+            }
+        }
+        for (String id : images.holders()) {
+            if (manager.find(ImageVolumes.owner(id)).isEmpty()) {
                 LOG.info("releasing the image hold of container {}, which does not exist", id);
                 try {
                     images.release(id);
@@ -193,13 +207,15 @@ public final class ContainerService implements SandboxContainers {
             SandboxContext context = sandbox.apply(id);
             cgroupsPath[0] = context.cgroupsPath();
             Path root = rootfs.mount(id, images.lowerDirs(imageId), context.user());
+            ContainerConfig staged = volumes.stage(id, config);
             if (!config.logPath().isEmpty()) {
                 LogFiles.create(logDirectory, Path.of(config.logPath()));
             }
-            return manager.create(id, new CreateRequest(config, image, imageId.toString(), context, root, handler));
+            return manager.create(id, new CreateRequest(staged, image, imageId.toString(), context, root, handler));
         } catch (IOException | RuntimeException e) {
             try {
                 rootfs.remove(id);
+                volumes.remove(id);
                 removeCgroup(id, cgroupsPath[0]);
                 images.release(id);
             } catch (RuntimeException c) {
@@ -289,6 +305,7 @@ public final class ContainerService implements SandboxContainers {
         }
         if (id.matches("[0-9a-f]{64}")) {
             rootfs.remove(id);
+            volumes.remove(id);
         }
         if (rec != null) {
             manager.remove(id);

@@ -190,7 +190,7 @@ class ContainerLifecycleFakeTest {
                 });
         managers.add(manager);
         service = new ContainerService(manager, new ContainerRootfs(dir.resolve("layers"), dir.resolve("mounts"), mounts),
-                images, cgroups);
+                images, new ImageVolumes(dir.resolve("volumes"), mounts, images), cgroups);
         service.usePods(id -> pod());
         service.listen(new ContainerListener() {
             @Override
@@ -853,5 +853,27 @@ class ContainerLifecycleFakeTest {
         service.stop(c.id(), 10);
         assertEquals(List.of("runtime kill ID SIGTERM", "stopped ID 143"), journal,
                 "started before this berth: no second STARTED");
+    }
+
+    @Test
+    void imageVolumesKeepTheirHoldsOverARestartGoWithTheContainerAndLeftoversGoAtStart() throws IOException {
+        ContainerConfig.Mount volume = new ContainerConfig.Mount("/data", "", true, null, false, "busybox", "", List.of(), List.of());
+        ContainerRecord c = service.create(new NewContainer("pod1", "busybox", "", null, "",
+                logPath -> ContainerConfig.builder("app").mount(volume).build()));
+        assertTrue(held.contains(c.id() + ".v0"), held.toString());
+        assertEquals(1, mounts.mountCountUnder(dir.resolve("volumes")));
+        String orphan = "b".repeat(64);
+        new ImageVolumes(dir.resolve("volumes"), mounts, images).stage(orphan, ContainerConfig.builder("x").mount(volume).build());
+
+        start();
+        assertTrue(held.contains(c.id() + ".v0"), "a live container's volume keeps its hold: " + held);
+        assertFalse(held.contains(orphan + ".v0"), "the volume of a container that does not exist is released: " + held);
+        assertEquals(1, mounts.mountCountUnder(dir.resolve("volumes")));
+        assertFalse(Files.exists(dir.resolve("volumes").resolve(orphan)));
+
+        service.remove(c.id());
+        assertEquals(Set.of(), held);
+        assertEquals(List.of(), mounts.mounted());
+        assertFalse(Files.exists(dir.resolve("volumes").resolve(c.id())));
     }
 }

@@ -85,7 +85,7 @@ class ContainerServiceEventsTest {
         manager = new ContainerManager(dir.resolve("state"), dir.resolve("run"), runc,
                 HostFacts.current(), rec -> false, ContainerManager.Options.defaults());
         ContainerService s = new ContainerService(manager, new ContainerRootfs(dir.resolve("layers"), dir.resolve("mounts")),
-                images, new FakeCgroups());
+                images, new ImageVolumes(dir.resolve("volumes"), images), new FakeCgroups());
         s.listen(new ContainerListener() {
             @Override
             public void created(ContainerRecord c) {

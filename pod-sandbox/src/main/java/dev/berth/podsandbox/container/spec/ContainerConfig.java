@@ -173,6 +173,12 @@ public record ContainerConfig(
                 annotations, logPath, stdin, stdinOnce, tty, r, security);
     }
 
+    /** Copy of this config with other mounts (image volumes given the host path they were staged at). */
+    public ContainerConfig withMounts(List<Mount> m) {
+        return new ContainerConfig(name, attempt, command, args, envs, workingDir, m, devices, labels,
+                annotations, logPath, stdin, stdinOnce, tty, resources, security);
+    }
+
     /** Mutable builder; every field optional except the name. */
     public static final class Builder {
         private final String name;

@@ -203,7 +203,11 @@ public final class SpecOptions {
     /**
      * The CRI mounts: each host path must exist (a symlink is resolved to its target); a CRI
      * mount replaces a default mount at the same destination; mounts are ordered parents
-     * first; rslave/rshared propagation sets the rootfs propagation to match.
+     * first; rslave/rshared propagation sets the rootfs propagation to match. A recursive
+     * read-only mount must be read-only and private, and gets {@code rro} (its submounts are
+     * read-only too; whether the handler can is {@link #requireRecursiveReadOnly}'s question).
+     * An image volume is the image as {@code ImageVolumes} staged it (its host path), bound
+     * read-only without setuid programs or devices.
      */
     public static SpecOption criMounts(List<ContainerConfig.Mount> mounts) {
         return spec -> {
@@ -213,6 +217,11 @@ public final class SpecOptions {
             for (ContainerConfig.Mount cm : mounts) {
                 if (cm.containerPath() == null || !cm.containerPath().startsWith("/")) {
                     throw BerthException.invalidArgument("mount container path \"%s\" is not absolute", cm.containerPath());
+                }
+                checkRecursiveReadOnly(cm);
+                if (cm.isImage() && (cm.hostPath() == null || cm.hostPath().isEmpty())) {
+                    throw BerthException.internal("image volume " + cm.image() + " (for " + cm.containerPath()
+                            + ") was not staged", null);
                 }
                 if (cm.hostPath() == null || !cm.hostPath().startsWith("/")) {
                     throw BerthException.invalidArgument("mount host path \"%s\" is not absolute", cm.hostPath());
@@ -226,15 +235,23 @@ public final class SpecOptions {
                 } catch (IOException e) {
                     throw BerthException.invalidArgument("cannot resolve mount source %s: %s", cm.hostPath(), e.getMessage());
                 }
-                String propagation = switch (cm.propagation()) {
+                // an image volume is berth's own mount: nothing propagates to or from it
+                ContainerConfig.Propagation asked = cm.isImage() ? ContainerConfig.Propagation.PRIVATE : cm.propagation();
+                String propagation = switch (asked) {
                     case PRIVATE -> "rprivate";
                     case HOST_TO_CONTAINER -> "rslave";
                     case BIDIRECTIONAL -> "rshared";
                 };
-                slave |= cm.propagation() == ContainerConfig.Propagation.HOST_TO_CONTAINER;
-                shared |= cm.propagation() == ContainerConfig.Propagation.BIDIRECTIONAL;
-                added.add(new OciSpec.Mount(cm.containerPath(), "bind", real.toString(),
-                        List.of("rbind", propagation, cm.readonly() ? "ro" : "rw")));
+                slave |= asked == ContainerConfig.Propagation.HOST_TO_CONTAINER;
+                shared |= asked == ContainerConfig.Propagation.BIDIRECTIONAL;
+                List<String> options = new ArrayList<>(List.of("rbind", propagation, cm.readonly() ? "ro" : "rw"));
+                if (cm.recursiveReadOnly()) {
+                    options.add("rro");
+                }
+                if (cm.isImage()) {
+                    options.addAll(List.of("nosuid", "nodev"));
+                }
+                added.add(new OciSpec.Mount(cm.containerPath(), "bind", real.toString(), options));
             }
             List<String> destinations = added.stream().map(m -> clean(m.destination())).toList();
             spec.mounts.removeIf(m -> destinations.contains(clean(m.destination())));
@@ -247,6 +264,39 @@ public final class SpecOptions {
                 spec.linux.rootfsPropagation = "rslave";
             }
         };
+    }
+
+    /** A recursive read-only mount is read-only and keeps its submounts' mounts and unmounts from the container (private). */
+    static void checkRecursiveReadOnly(ContainerConfig.Mount m) {
+        if (!m.recursiveReadOnly()) {
+            return;
+        }
+        if (!m.readonly()) {
+            throw BerthException.invalidArgument("recursive read-only mount of %s (at %s) must be readonly, it is read-write",
+                    m.hostPath(), m.containerPath());
+        }
+        if (m.propagation() != ContainerConfig.Propagation.PRIVATE) {
+            throw BerthException.invalidArgument("recursive read-only mount of %s (at %s) requires private propagation, got %s",
+                    m.hostPath(), m.containerPath(), m.propagation());
+        }
+    }
+
+    /**
+     * Refuses recursive read-only mounts on a handler whose runtime or kernel cannot make them
+     * ({@code supported} is asked only when a mount wants one: it may run the runtime binary).
+     */
+    public static void requireRecursiveReadOnly(List<ContainerConfig.Mount> mounts, String handler,
+                                                java.util.function.BooleanSupplier supported) {
+        for (ContainerConfig.Mount m : mounts) {
+            if (m.recursiveReadOnly()) {
+                checkRecursiveReadOnly(m);
+                if (!supported.getAsBoolean()) {
+                    throw BerthException.invalidArgument("recursive read-only mount of %s (at %s) is not supported by runtime handler %s"
+                            + " (its runtime does not list the rro mount option, or the kernel lacks mount_setattr)",
+                            m.hostPath(), m.containerPath(), handler);
+                }
+            }
+        }
     }
 
     private static String clean(String p) {
