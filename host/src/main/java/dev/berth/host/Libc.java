@@ -80,6 +80,16 @@ public final class Libc {
 
         int sethostname(String name, long len);
 
+        // the new mount API by number (glibc has no wrappers for it): see IdmappedMounts
+        /** open_tree(dfd, path, flags): a file descriptor of a (detached, with OPEN_TREE_CLONE) mount. */
+        long syscall(long number, int dfd, String path, int flags);
+
+        /** move_mount(fromDfd, fromPath, toDfd, toPath, flags). */
+        long syscall(long number, int fromDfd, String fromPath, int toDfd, String toPath, int flags);
+
+        /** mount_setattr(dfd, path, flags, struct mount_attr *attr, size). */
+        long syscall(long number, int dfd, String path, int flags, Pointer attr, long size);
+
         // filesystem capacity and inodes (the node agent's disk pressure); buf: a struct statvfs (112 bytes)
         int statvfs(String path, Pointer buf);
 
@@ -130,6 +140,23 @@ public final class Libc {
     public static final long MS_BIND = 4096;
     public static final long MS_PRIVATE = 1 << 18;
     public static final int MNT_DETACH = 2;
+    public static final int CLONE_NEWUSER = 0x10000000;
+
+    /*
+     * The new mount API (Linux 5.2, mount_setattr 5.12). Its syscall numbers are in the table
+     * shared by every architecture but alpha, so x86_64 and aarch64 both use these.
+     */
+    public static final long SYS_OPEN_TREE = 428;
+    public static final long SYS_MOVE_MOUNT = 429;
+    public static final long SYS_MOUNT_SETATTR = 442;
+    public static final int OPEN_TREE_CLONE = 1;
+    public static final int OPEN_TREE_CLOEXEC = O_CLOEXEC;
+    public static final int AT_RECURSIVE = 0x8000;
+    public static final int AT_EMPTY_PATH = 0x1000;
+    public static final int MOVE_MOUNT_F_EMPTY_PATH = 0x4;
+    public static final long MOUNT_ATTR_IDMAP = 0x00100000L;
+    /** {@code struct mount_attr {u64 attr_set, attr_clr, propagation, userns_fd}} (MOUNT_ATTR_SIZE_VER0). */
+    public static final int MOUNT_ATTR_SIZE = 32;
 
     public static final int ENOENT = 2;
     public static final int ESRCH = 3;
@@ -137,7 +164,9 @@ public final class Libc {
     public static final int EIO = 5;
     public static final int EAGAIN = 11;
     public static final int EBUSY = 16;
+    public static final int EPERM = 1;
     public static final int EINVAL = 22;
+    public static final int ENOSYS = 38;
 
     /** Loaded by the first caller (class initialisation is thread-safe and happens once). */
     private static final class Holder {
