@@ -89,7 +89,8 @@ public final class IdmappedMounts {
      * {@link UserNamespaces.Handle#path()}); with {@code recursive}, its submounts too (all of
      * which must allow idmapping). The namespace may end after this: the mount keeps it.
      *
-     * @throws BerthException naming the step the kernel refused
+     * @throws BerthException naming the step the kernel refused; INVALID_ARGUMENT when the
+     *         filesystem of {@code source} (or, recursive, of a submount) does not allow idmapping
      */
     public static void bind(Path source, Path target, Path usernsPath, boolean recursive) {
         if (!knownArchitecture()) {
@@ -112,6 +113,10 @@ public final class IdmappedMounts {
                 errno = setIdmap(tree, ns, recursive);
             } finally {
                 c.close(ns);
+            }
+            if (errno == Libc.EINVAL) {
+                throw BerthException.invalidArgument("cannot idmap the mount of %s (mount_setattr): %s: its filesystem%s"
+                        + " does not allow idmapped mounts", source, Libc.describe(errno), recursive ? " or a submount's" : "");
             }
             if (errno != 0) {
                 throw fail("idmap the mount of " + source + " (mount_setattr)", errno);

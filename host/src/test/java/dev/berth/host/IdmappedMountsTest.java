@@ -91,6 +91,7 @@ class IdmappedMountsTest {
         try (UserNamespaces.Handle ns = UserNamespaces.create(POD, POD)) {
             BerthException e = assertThrows(BerthException.class, () -> IdmappedMounts.bind(Path.of("/proc"), target, ns.path(), false));
             assertTrue(e.getMessage().contains("mount_setattr") && e.getMessage().contains("errno 22"), e.getMessage());
+            assertEquals(BerthException.Kind.INVALID_ARGUMENT, e.kind());
         }
         assertEquals(0, MountTable.mountCountUnder(dir));
         assertEquals(fdsBefore, openFds());

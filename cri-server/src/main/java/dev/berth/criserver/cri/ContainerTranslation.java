@@ -55,9 +55,6 @@ final class ContainerTranslation {
             if (m.hasImage() && !m.getImage().getImage().isEmpty()) {
                 throw BerthException.invalidArgument("image volume mounts (%s) are not supported", m.getContainerPath());
             }
-            if (m.getUidMappingsCount() > 0 || m.getGidMappingsCount() > 0) {
-                throw BerthException.invalidArgument("id-mapped mounts (%s) are not supported", m.getContainerPath());
-            }
             if (m.getRecursiveReadOnly()) {
                 throw BerthException.invalidArgument("recursive read-only mounts (%s) are not supported", m.getContainerPath());
             }
