@@ -25,8 +25,11 @@ import org.slf4j.LoggerFactory;
 public final class IdmappedMounts {
     private static final Logger LOG = LoggerFactory.getLogger(IdmappedMounts.class);
 
-    /** Per filesystem (st_dev): whether the kernel makes idmapped mounts of it. */
-    private static final Map<Long, Boolean> SUPPORT = new ConcurrentHashMap<>();
+    /**
+     * Per filesystem (st_dev and type: an anonymous device number of a filesystem unmounted may
+     * come back for one of another type): whether the kernel makes idmapped mounts of it.
+     */
+    private static final Map<String, Boolean> SUPPORT = new ConcurrentHashMap<>();
     /** The probe's namespace maps ids onto themselves: any mapping will do to ask the kernel. */
     private static final List<UserNamespaces.Mapping> IDENTITY = List.of(new UserNamespaces.Mapping(0, 0, 0xFFFF_FFFFL));
 
@@ -50,9 +53,10 @@ public final class IdmappedMounts {
         if (!knownArchitecture()) {
             return false;
         }
-        long dev;
+        String dev;
         try {
-            dev = ((Number) Files.getAttribute(dir, "unix:dev")).longValue();
+            MountTable.Mount fs = MountTable.containing(dir.toRealPath());
+            dev = ((Number) Files.getAttribute(dir, "unix:dev")).longValue() + " " + (fs == null ? "?" : fs.fsType());
         } catch (IOException e) {
             throw BerthException.fromIo("cannot stat", dir, e);
         }

@@ -195,8 +195,9 @@ public final class IdmappedMountStaging {
         return dir.resolve(id);
     }
 
+    /** A host path mount with mappings (an image volume's are left to the image volume's own mount). */
     static boolean idmapped(ContainerConfig.Mount m) {
-        return !m.uidMappings().isEmpty() || !m.gidMappings().isEmpty();
+        return !m.isImage() && (!m.uidMappings().isEmpty() || !m.gidMappings().isEmpty());
     }
 
     private static UserNamespaces.Mapping mapping(String containerPath, ContainerConfig.IdMapping x) {
