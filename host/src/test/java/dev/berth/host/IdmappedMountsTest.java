@@ -85,6 +85,21 @@ class IdmappedMountsTest {
     }
 
     @Test
+    void aSingleFileIsBoundIdmappedOntoAFile() throws Exception {
+        Path file = Files.createFile(dir.resolve("file-target"));
+        assertTrue(IdmappedMounts.supported(source.resolve("owned")));
+        try (UserNamespaces.Handle ns = UserNamespaces.create(POD, POD)) {
+            IdmappedMounts.bind(source.resolve("owned"), file, ns.path(), false);
+        }
+        assertEquals(100000, Files.getAttribute(file, "unix:uid"));
+        assertEquals("x", Files.readString(file));
+        IdmappedMounts.unmount(file);
+        assertEquals(0, Files.getAttribute(file, "unix:uid"));
+        assertEquals(0, MountTable.mountCountUnder(dir));
+        assertEquals(java.util.Set.of(), newFds());
+    }
+
+    @Test
     void procRefusesIdmappingSoItIsNotSupportedAndABindOfItFailsLeavingNothing() {
         assertFalse(IdmappedMounts.supported(Path.of("/proc/self")));
         assertFalse(IdmappedMounts.supported(Path.of("/proc"))); // remembered per filesystem
