@@ -435,7 +435,7 @@ public final class ContainerManager implements AutoCloseable {
 
     /** Undoes everything a (possibly half-done) create left: runtime state, conmon, files, record. */
     private void cleanup(ContainerRecord rec) {
-        idmapped.release(rec.id()); // first: nothing below may walk into a host directory still mounted
+        idmapped.release(rec.id()); // first: a staged mount that will not go keeps the record, for a retry
         handlers.find(rec.handler()).ifPresent(runtime -> runtime.delete(rec.id()));
         Path bundle = Path.of(rec.bundle());
         long conmonPid = rec.conmonPid();
