@@ -25,8 +25,11 @@ import org.slf4j.LoggerFactory;
 public final class IdmappedMounts {
     private static final Logger LOG = LoggerFactory.getLogger(IdmappedMounts.class);
 
-    /** Per filesystem (st_dev): whether the kernel makes idmapped mounts of it. */
-    private static final Map<Long, Boolean> SUPPORT = new ConcurrentHashMap<>();
+    /**
+     * Per filesystem (st_dev and type: an anonymous device number of a filesystem unmounted may
+     * come back for one of another type): whether the kernel makes idmapped mounts of it.
+     */
+    private static final Map<String, Boolean> SUPPORT = new ConcurrentHashMap<>();
     /** The probe's namespace maps ids onto themselves: any mapping will do to ask the kernel. */
     private static final List<UserNamespaces.Mapping> IDENTITY = List.of(new UserNamespaces.Mapping(0, 0, 0xFFFF_FFFFL));
 
@@ -50,9 +53,10 @@ public final class IdmappedMounts {
         if (!knownArchitecture()) {
             return false;
         }
-        long dev;
+        String dev;
         try {
-            dev = ((Number) Files.getAttribute(dir, "unix:dev")).longValue();
+            MountTable.Mount fs = MountTable.containing(dir.toRealPath());
+            dev = ((Number) Files.getAttribute(dir, "unix:dev")).longValue() + " " + (fs == null ? "?" : fs.fsType());
         } catch (IOException e) {
             throw BerthException.fromIo("cannot stat", dir, e);
         }
@@ -89,7 +93,8 @@ public final class IdmappedMounts {
      * {@link UserNamespaces.Handle#path()}); with {@code recursive}, its submounts too (all of
      * which must allow idmapping). The namespace may end after this: the mount keeps it.
      *
-     * @throws BerthException naming the step the kernel refused
+     * @throws BerthException naming the step the kernel refused; INVALID_ARGUMENT when the
+     *         filesystem of {@code source} (or, recursive, of a submount) does not allow idmapping
      */
     public static void bind(Path source, Path target, Path usernsPath, boolean recursive) {
         if (!knownArchitecture()) {
@@ -112,6 +117,10 @@ public final class IdmappedMounts {
                 errno = setIdmap(tree, ns, recursive);
             } finally {
                 c.close(ns);
+            }
+            if (errno == Libc.EINVAL) {
+                throw BerthException.invalidArgument("cannot idmap the mount of %s (mount_setattr): %s: its filesystem%s"
+                        + " does not allow idmapped mounts", source, Libc.describe(errno), recursive ? " or a submount's" : "");
             }
             if (errno != 0) {
                 throw fail("idmap the mount of " + source + " (mount_setattr)", errno);

@@ -118,6 +118,9 @@ public final class UserNamespaces {
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
             }
+            closeQuietly(helper.getOutputStream());
+            closeQuietly(helper.getInputStream());
+            closeQuietly(helper.getErrorStream());
         }
     }
 
@@ -125,6 +128,14 @@ public final class UserNamespaces {
     public static void createPinned(Path file, List<Mapping> uids, List<Mapping> gids) {
         try (Handle h = create(uids, gids)) {
             h.pin(file);
+        }
+    }
+
+    private static void closeQuietly(java.io.Closeable c) {
+        try {
+            c.close();
+        } catch (IOException e) {
+            // the pipe of a helper that is gone
         }
     }
 

@@ -52,9 +52,6 @@ final class ContainerTranslation {
             b.env(kv.getKey(), kv.getValue().toStringUtf8());
         }
         for (Mount m : c.getMountsList()) {
-            if (m.getUidMappingsCount() > 0 || m.getGidMappingsCount() > 0) {
-                throw BerthException.invalidArgument("id-mapped mounts (%s) are not supported", m.getContainerPath());
-            }
             b.mount(new ContainerConfig.Mount(m.getContainerPath(), m.getHostPath(), m.getReadonly(), propagation(m.getPropagation()),
                     m.getRecursiveReadOnly(), m.hasImage() ? m.getImage().getImage() : "", m.getImageSubPath(),
                     idMappings(m.getUidMappingsList()), idMappings(m.getGidMappingsList())));

@@ -77,6 +77,7 @@ public final class ContainerManager implements AutoCloseable {
     private final HostFacts host;
     private final Options options;
     private final HostProcesses processes;
+    private final IdmappedMountStaging idmapped;
     private final ConcurrentHashMap<String, Object> opLocks = new ConcurrentHashMap<>();
     /** Stops under way, by container id (see {@link #stop}). */
     private final ConcurrentHashMap<String, Stopping> stopping = new ConcurrentHashMap<>();
@@ -107,6 +108,7 @@ public final class ContainerManager implements AutoCloseable {
         this.bundlesDir = runDir.resolve("containers");
         this.exitDir = runDir.resolve("exits");
         this.socketDir = runDir.resolve("sockets");
+        this.idmapped = new IdmappedMountStaging(runDir.resolve("idmapped"));
         this.handlers = handlers;
         this.host = host;
         this.options = options;
@@ -158,6 +160,7 @@ public final class ContainerManager implements AutoCloseable {
             LOG.warn("container {} ({}): {}", config.name(), id, w);
             warnings.add(w);
         });
+        idmapped.validate(config);
         ContainerRecord rec = new ContainerRecord(id, config.name(), config.attempt(), req.sandbox().sandboxId(),
                 handlerName, req.imageRef(), config, req.image(), req.rootfs().toString(), bundle.toString(), logPath,
                 req.sandbox().cgroupsPath(), ContainerState.CREATED, true, now(), 0, 0, 0, "", "", 0, 0, 0,
@@ -166,6 +169,7 @@ public final class ContainerManager implements AutoCloseable {
         try {
             store.persist(rec);
             PrivateFiles.directory(bundle);
+            idmapped.stage(id, config, req.sandbox(), spec);
             // runtime state: no fsync needed, a create cut short by a crash is rolled back; 0600
             // from its creation on, as it holds the container's environment (its secrets)
             PrivateFiles.write(bundle.resolve("config.json"), Json.mapper().writeValueAsBytes(spec));
@@ -434,6 +438,7 @@ public final class ContainerManager implements AutoCloseable {
 
     /** Undoes everything a (possibly half-done) create left: runtime state, conmon, files, record. */
     private void cleanup(ContainerRecord rec) {
+        idmapped.release(rec.id()); // first: a staged mount that will not go keeps the record, for a retry
         handlers.find(rec.handler()).ifPresent(runtime -> runtime.delete(rec.id()));
         Path bundle = Path.of(rec.bundle());
         long conmonPid = rec.conmonPid();
@@ -695,6 +700,7 @@ public final class ContainerManager implements AutoCloseable {
             }
         }
         removeUnrecordedBundles(recorded);
+        idmapped.releaseAllBut(store.all().stream().map(ContainerRecord::id).collect(java.util.stream.Collectors.toSet()));
     }
 
     /**
@@ -781,6 +787,11 @@ public final class ContainerManager implements AutoCloseable {
     /** The records start-up rolled back or removed to the end; their cgroups may be left (see ContainerService#recover). */
     public List<ContainerRecord> removedAtStart() {
         return List.copyOf(removedAtStart);
+    }
+
+    /** The id-mapped mounts of containers (where pods' user namespaces are found is set there). */
+    public IdmappedMountStaging idmappedMounts() {
+        return idmapped;
     }
 
     // ---------------------------------------------------------------- helpers
