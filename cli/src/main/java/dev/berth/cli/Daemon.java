@@ -43,6 +43,7 @@ import dev.berth.podsandbox.container.spec.HostFacts;
 import dev.berth.podsandbox.oci.ConmonRuntime;
 import dev.berth.podsandbox.oci.CheckpointSupport;
 import dev.berth.podsandbox.oci.HandlerProbes;
+import dev.berth.podsandbox.oci.RuntimeFeatures;
 import dev.berth.podsandbox.oci.RuntimeHandlers;
 import dev.berth.podsandbox.stats.NetDev;
 import dev.berth.podsandbox.stats.PodDirectory;
@@ -56,6 +57,7 @@ import java.nio.file.Path;
 import java.time.Clock;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
 import org.slf4j.Logger;
@@ -170,6 +172,10 @@ public final class Daemon {
         SandboxService sandboxes = new SandboxService(config.root().resolve("sandboxes"), config.runRoot(), runtimes,
                 network, cgroups, containers);
         containers.usePods(sandboxes::podContext);
+        // an idmapped CRI mount with the pod's own mappings goes through the pod's pinned user namespace
+        containers.manager().idmappedMounts().usePodUserns((sandbox, uid, gid) -> sandbox.user() != null
+                && sandbox.user().uids().equals(List.of(uid)) && sandbox.user().gids().equals(List.of(gid))
+                ? Optional.of(Path.of(sandbox.user().path())) : Optional.empty());
         sandboxes.recover();
         network.garbageCollect(sandboxes.ids());
         ContainerEvents eventHub = new ContainerEvents(ContainerEvents.DEFAULT_BUFFER);
@@ -228,9 +234,12 @@ public final class Daemon {
             t.setDaemon(true);
             t.start();
         };
-        // the per-handler features (recursive read-only mounts, user namespaces) come from the
-        // runtime binary; until they are probed, a handler is reported to support neither
-        java.util.function.Function<String, HandlerProbes.Features> features = binary -> HandlerProbes.Features.NONE;
+        // the per-handler features (recursive read-only mounts, user namespaces): what the runtime
+        // binary's features document lists, joined with the kernel; until probed, neither
+        java.util.function.Function<String, HandlerProbes.Features> features = binary -> {
+            RuntimeFeatures f = RuntimeFeatures.probe(binary);
+            return new HandlerProbes.Features(f.recursiveReadOnlyMounts(), f.userNamespaces());
+        };
         runtimeInfo.withHandlerProbes(HandlerProbes.start(runtimes.names(), HandlerProbes.containers(runtimes,
                 config.runRoot().resolve("handler-probes"), cgroups::remove, features), background));
         CompletableFuture<String> checkpoint = CompletableFuture.supplyAsync(CheckpointSupport::describe, background);

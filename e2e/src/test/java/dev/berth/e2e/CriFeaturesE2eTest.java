@@ -274,6 +274,14 @@ class CriFeaturesE2eTest {
         assertEquals("", offered.get(0), "the default handler under the empty name first");
         assertTrue(offered.contains("runc"), offered.toString());
         assertTrue(r.getFeatures().getSupplementalGroupsPolicy());
+        // runc 1.1 lists rro and the user namespace in its features, and this kernel has mount_setattr:
+        // the default handler and runc offer both (the tests of each feature run them for real)
+        for (RuntimeHandler h : r.getRuntimeHandlersList()) {
+            if (h.getName().isEmpty() || h.getName().equals("runc")) {
+                assertTrue(h.getFeatures().getRecursiveReadOnlyMounts(), h.toString());
+                assertTrue(h.getFeatures().getUserNamespaces(), h.toString());
+            }
+        }
 
         boolean hybrid = HostCgroups.hybridWithV2Controllers();
         if (hybrid) {
