@@ -177,6 +177,7 @@ public final class ContainerRootfs {
     private List<Path> prepareMapped(String id, List<Path> lowerDirs, SandboxContext.User user, boolean idmapped)
             throws IOException {
         PrivateFiles.directory(mappedDir, TRAVERSABLE);
+        requireTraversable(mappedDir);
         Path dir = PrivateFiles.directory(mappedDir.resolve(id));
         Files.setAttribute(dir, "unix:uid", (int) user.rootUid());
         Files.setAttribute(dir, "unix:gid", (int) user.rootGid());
@@ -191,6 +192,26 @@ public final class ContainerRootfs {
             out.add(at);
         }
         return out;
+    }
+
+    /**
+     * Fails with a clear FAILED_PRECONDITION unless every directory from {@code dir} up is
+     * searchable by other users: the OCI runtime reaches a user-namespaced pod's files as the
+     * pod's root, an unprivileged user of the host, and would fail with a bare "permission
+     * denied" (berth's run root under /run is; a run root below a private directory is not).
+     */
+    public static void requireTraversable(Path dir) {
+        for (Path p = dir.toAbsolutePath(); p != null; p = p.getParent()) {
+            try {
+                if (!Files.getPosixFilePermissions(p).contains(PosixFilePermission.OTHERS_EXECUTE)) {
+                    throw BerthException.failedPrecondition("pods in a user namespace of their own need every directory above %s "
+                            + "to be searchable by other users, and %s is not (mode %s)", dir, p,
+                            PosixFilePermissions.toString(Files.getPosixFilePermissions(p)));
+                }
+            } catch (IOException e) {
+                throw BerthException.fromIo("cannot read the mode of " + p, p, e);
+            }
+        }
     }
 
     /** Unmounts the overlay (and the idmapped layers) and deletes the writable layer and the mount points. Idempotent. */

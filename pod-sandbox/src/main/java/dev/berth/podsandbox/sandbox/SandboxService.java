@@ -300,6 +300,11 @@ public final class SandboxService {
         String id = rec.id();
         Path dir = runDir.resolve(id);
         SandboxConfig.NamespaceOptions nso = config.namespaces();
+        if (nso.ownUser()) {
+            // the runtime resolves its root filesystems (below the run root) as the pod's root: refused
+            // now with the reason, not at the first container with a bare "permission denied"
+            dev.berth.podsandbox.container.ContainerRootfs.requireTraversable(runDir.getParent());
+        }
         try {
             PrivateFiles.directory(dir);
         } catch (IOException e) {
@@ -677,7 +682,9 @@ public final class SandboxService {
     private Path usernsInfraDir() {
         Path d = infraDir.resolveSibling("infra-userns");
         try {
-            return PrivateFiles.directory(d, java.nio.file.attribute.PosixFilePermissions.fromString("rwx--x--x"));
+            Path made = PrivateFiles.directory(d, java.nio.file.attribute.PosixFilePermissions.fromString("rwx--x--x"));
+            dev.berth.podsandbox.container.ContainerRootfs.requireTraversable(made);
+            return made;
         } catch (IOException e) {
             throw BerthException.fromIo("cannot create " + d, d, e);
         }
