@@ -176,6 +176,10 @@ public final class Daemon {
         SandboxService sandboxes = new SandboxService(config.root().resolve("sandboxes"), config.runRoot(), runtimes,
                 network, cgroups, containers);
         containers.usePods(sandboxes::podContext);
+        // a recursive read-only mount is refused at create unless its handler's probe saw it
+        // work (while probing: what the runtime's features document and the kernel say)
+        containers.manager().useRecursiveReadOnlySupport((handler, binary) -> probes.recursiveReadOnlyMounts(handler)
+                .orElseGet(() -> RuntimeFeatures.probe(binary).recursiveReadOnlyMounts()));
         // an idmapped CRI mount with the pod's own mappings goes through the pod's pinned user namespace
         containers.manager().idmappedMounts().usePodUserns((sandbox, uid, gid) -> sandbox.user() != null
                 && sandbox.user().uids().equals(List.of(uid)) && sandbox.user().gids().equals(List.of(gid))

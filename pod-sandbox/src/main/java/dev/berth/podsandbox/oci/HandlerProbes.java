@@ -151,6 +151,16 @@ public final class HandlerProbes implements AutoCloseable {
         return new TreeMap<>(results);
     }
 
+    /**
+     * Whether {@code handler}'s probe found it makes recursive read-only mounts: empty while it
+     * is being probed (or is not configured); false when it cannot run here.
+     */
+    public Optional<Boolean> recursiveReadOnlyMounts(String handler) {
+        Result r = results.get(handler);
+        return r == null || r.state() == State.PROBING ? Optional.empty()
+                : Optional.of(r.features().recursiveReadOnlyMounts());
+    }
+
     /** Whether every handler has been probed. */
     public boolean done() {
         return results.values().stream().noneMatch(r -> r.state() == State.PROBING);

@@ -139,6 +139,7 @@ class HandlerProbesTest {
         assertEquals(HandlerProbes.State.AVAILABLE, r.get("runc").state(), r.toString());
         assertEquals(new HandlerProbes.Features(true, true), r.get("runc").features(), r.get("runc").toString());
         assertEquals(Map.of(), r.get("runc").unsupported());
+        assertEquals(Optional.of(true), probes.recursiveReadOnlyMounts("runc"), "what create asks");
 
         HandlerProbes.Result stripped = r.get("strip");
         assertEquals(HandlerProbes.State.AVAILABLE, stripped.state(), r.toString());
@@ -146,6 +147,7 @@ class HandlerProbesTest {
         assertTrue(stripped.unsupported().get(HandlerProbes.RECURSIVE_READ_ONLY_MOUNTS).contains("ignored rro"), stripped.toString());
         assertTrue(stripped.unsupported().get(HandlerProbes.USER_NAMESPACES)
                 .contains("did not run in the user namespace it was given"), stripped.toString());
+        assertEquals(Optional.of(false), probes.recursiveReadOnlyMounts("strip"));
 
         HandlerProbes.Result modestResult = r.get("modest");
         assertEquals(HandlerProbes.State.AVAILABLE, modestResult.state(), r.toString());
@@ -183,6 +185,7 @@ class HandlerProbesTest {
         Map<String, HandlerProbes.Result> r = probes.results();
         assertEquals(HandlerProbes.State.AVAILABLE, r.get("runc").state(), "the probe under way ended: " + r);
         assertEquals(HandlerProbes.State.PROBING, r.get("runc2").state(), "no probe starts after close: " + r);
+        assertEquals(Optional.empty(), probes.recursiveReadOnlyMounts("runc2"), "not probed: create falls back to the document");
         assertNothingLeft(List.of("runc", "runc2"));
     }
 
