@@ -108,9 +108,10 @@ public final class Daemon {
         private final StreamingServer streaming;
         private final ContainerService containers;
         private final ImageService images;
+        private final HandlerProbes probes;
 
         private Running(BerthConfig config, CriServer server, InProcessCri local, MetricsServer metricsServer, BerthMetrics metrics,
-                StreamingServer streaming, ContainerService containers, ImageService images) {
+                StreamingServer streaming, ContainerService containers, ImageService images, HandlerProbes probes) {
             this.config = config;
             this.server = server;
             this.local = local;
@@ -119,6 +120,7 @@ public final class Daemon {
             this.streaming = streaming;
             this.containers = containers;
             this.images = images;
+            this.probes = probes;
         }
 
         /** A new in-process channel to the same CRI services the socket serves; the caller closes it. */
@@ -135,6 +137,8 @@ public final class Daemon {
             server.shutdown(config.grpc().shutdownTimeout());
             metrics.close();
             streaming.close();
+            // a probe under way releases its container, cgroup, mounts and user namespace first
+            probes.close();
             containers.manager().close();
             images.close();
             LOG.info("berth stopped");
@@ -167,11 +171,15 @@ public final class Daemon {
         runtimeInfo.register(registry);
         ImageService images = Images.open(config);
         RuntimeHandlers runtimes = runtimeHandlers(config);
-        probeHandlers(config, cgroups, runtimes, runtimeInfo);
+        HandlerProbes probes = probeHandlers(config, cgroups, runtimes, runtimeInfo);
         ContainerService containers = containers(config, cgroups, images, runtimes);
         SandboxService sandboxes = new SandboxService(config.root().resolve("sandboxes"), config.runRoot(), runtimes,
                 network, cgroups, containers);
         containers.usePods(sandboxes::podContext);
+        // a recursive read-only mount is refused at create unless its handler's probe saw it
+        // work (while probing: what the runtime's features document and the kernel say)
+        containers.manager().useRecursiveReadOnlySupport((handler, binary) -> probes.recursiveReadOnlyMounts(handler)
+                .orElseGet(() -> RuntimeFeatures.probe(binary).recursiveReadOnlyMounts()));
         // an idmapped CRI mount with the pod's own mappings goes through the pod's pinned user namespace
         containers.manager().idmappedMounts().usePodUserns((sandbox, uid, gid) -> sandbox.user() != null
                 && sandbox.user().uids().equals(List.of(uid)) && sandbox.user().gids().equals(List.of(gid))
@@ -215,36 +223,37 @@ public final class Daemon {
                 local.close();
                 server.shutdown(config.grpc().shutdownTimeout());
                 metrics.close();
+                probes.close();
                 throw e;
             }
         }
         LOG.info("berth ready in {} ms", ManagementFactory.getRuntimeMXBean().getUptime());
-        return new Running(config, server, local, metricsServer, metrics, streaming, containers, images);
+        return new Running(config, server, local, metricsServer, metrics, streaming, containers, images, probes);
     }
 
     /**
      * Probes in the background, so that start-up does not wait, which handlers run containers
      * here (Status offers only those) and what each supports, and whether CRIU could checkpoint
-     * (Status verbose "checkpoint").
+     * (Status verbose "checkpoint"). The probes are returned for {@link Running#close} to close:
+     * a probe under way then releases what it made before berth stops.
      */
-    private static void probeHandlers(BerthConfig config, Cgroups cgroups, RuntimeHandlers runtimes,
+    private static HandlerProbes probeHandlers(BerthConfig config, Cgroups cgroups, RuntimeHandlers runtimes,
             RuntimeInfoRpcs runtimeInfo) {
         java.util.concurrent.Executor background = work -> {
             Thread t = new Thread(work, "berth-handler-probes");
             t.setDaemon(true);
             t.start();
         };
-        // the per-handler features (recursive read-only mounts, user namespaces): what the runtime
-        // binary's features document lists, joined with the kernel; until probed, neither
-        java.util.function.Function<String, HandlerProbes.Features> features = binary -> {
-            RuntimeFeatures f = RuntimeFeatures.probe(binary);
-            return new HandlerProbes.Features(f.recursiveReadOnlyMounts(), f.userNamespaces());
-        };
-        runtimeInfo.withHandlerProbes(HandlerProbes.start(runtimes.names(), HandlerProbes.containers(runtimes,
-                config.runRoot().resolve("handler-probes"), cgroups::remove, features), background));
+        // the per-handler features (recursive read-only mounts, user namespaces): what the handler's
+        // probe containers are seen to do, unless the kernel or the runtime's features document
+        // rules them out; until probed, neither
+        HandlerProbes probes = HandlerProbes.start(runtimes.names(), HandlerProbes.containers(runtimes,
+                config.runRoot().resolve("handler-probes"), cgroups::remove, RuntimeFeatures::probe), background);
+        runtimeInfo.withHandlerProbes(probes);
         CompletableFuture<String> checkpoint = CompletableFuture.supplyAsync(CheckpointSupport::describe, background);
         runtimeInfo.withLiveVerboseInfo("checkpoint", () -> checkpoint.getNow(
                 "unsupported: CheckpointContainer is not implemented (UNIMPLEMENTED); CRIU is being checked"));
+        return probes;
     }
 
     /** Numbers the in-process servers of this JVM (tests may start several). */

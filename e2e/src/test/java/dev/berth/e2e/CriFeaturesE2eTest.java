@@ -47,6 +47,7 @@ import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.util.List;
 import java.util.Random;
 import java.util.concurrent.TimeUnit;
@@ -84,6 +85,9 @@ class CriFeaturesE2eTest {
     @BeforeAll
     void startBerth() throws Exception {
         fixture.dir = dir;
+        // traversable as berth's run root is: the runtime resolves the root of a pod in a user
+        // namespace (and of the handler probe's container in one) from inside it, as any user
+        Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwx--x--x"));
         Path config = dir.resolve("features.toml");
         // the test's own bridge and subnet, though its host-network pods never attach to a network
         Files.writeString(config, "[network]\n"
@@ -269,6 +273,7 @@ class CriFeaturesE2eTest {
     void statusOffersTheHandlersThatRunHereNamesTheOthersWithTheirReasonAndSaysWhyThereIsNoCheckpoint() throws Exception {
         StatusResponse r = probedStatus();
         JsonNode info = new ObjectMapper().readTree(r.getInfoOrThrow("config"));
+        System.out.println("berth Status on this host: handlers " + r.getRuntimeHandlersList() + " verbose " + info);
         assertTrue(info.path("probingRuntimeHandlers").isMissingNode(), info.toString());
         List<String> offered = r.getRuntimeHandlersList().stream().map(RuntimeHandler::getName).toList();
         assertEquals("", offered.get(0), "the default handler under the empty name first");

@@ -131,6 +131,17 @@ public final class RuntimeInfoRpcs implements CriRegistry.Feature {
             if (!probing.isEmpty()) {
                 info.put("probingRuntimeHandlers", probing);
             }
+            // why an offered handler lacks a feature (its probe container did not use it, or the
+            // kernel or its features document rules it out)
+            Map<String, Map<String, String>> lacking = new TreeMap<>();
+            results.forEach((name, r) -> {
+                if (r.state() == HandlerProbes.State.AVAILABLE && !r.unsupported().isEmpty()) {
+                    lacking.put(name, new TreeMap<>(r.unsupported()));
+                }
+            });
+            if (!lacking.isEmpty()) {
+                info.put("handlerFeatures", lacking);
+            }
             info.put("podCidrs", state.podCidrs());
             info.put("configSource", config.configSource());
             verboseExtras.forEach((key, value) -> info.put(key, value.get()));

@@ -73,7 +73,8 @@ class RuntimeInfoRpcsTest {
     @Test
     void eachHandlerThatRunsHereIsOfferedWithItsOwnFeaturesAndARefusedOneIsNamedWithItsReason() throws Exception {
         HandlerProbes probes = HandlerProbes.start(List.of("crun", "kata", "runc"), handler -> switch (handler) {
-            case "runc" -> HandlerProbes.Result.available(new HandlerProbes.Features(true, false));
+            case "runc" -> HandlerProbes.Result.available(new HandlerProbes.Features(true, false),
+                    Map.of(HandlerProbes.USER_NAMESPACES, "the container did not run in the user namespace it was given"));
             case "kata" -> HandlerProbes.Result.available(new HandlerProbes.Features(false, true));
             default -> HandlerProbes.Result.unavailable("crun run failed: cgroups in hybrid mode not supported");
         }, Runnable::run);
@@ -95,6 +96,11 @@ class RuntimeInfoRpcsTest {
                 info.path("unavailableRuntimeHandlers").path("crun").asText());
         assertEquals(1, info.path("unavailableRuntimeHandlers").size());
         assertTrue(info.path("probingRuntimeHandlers").isMissingNode());
+        // why an offered handler lacks a feature, for operators; only handlers that lack one with a reason
+        assertEquals("the container did not run in the user namespace it was given",
+                info.path("handlerFeatures").path("runc").path("userNamespaces").asText(), info.toString());
+        assertEquals(1, info.path("handlerFeatures").size(), info.toString());
+        assertEquals(1, info.path("handlerFeatures").path("runc").size(), info.toString());
     }
 
     @Test

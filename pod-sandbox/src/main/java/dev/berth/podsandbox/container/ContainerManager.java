@@ -83,6 +83,13 @@ public final class ContainerManager implements AutoCloseable {
     private final ConcurrentHashMap<String, Stopping> stopping = new ConcurrentHashMap<>();
     /** The records start-up rolled back or finished removing (their cgroups are the caller's to remove). */
     private final List<ContainerRecord> removedAtStart = new ArrayList<>();
+    /**
+     * Whether a handler (by name, with its runtime binary) makes recursive read-only mounts;
+     * until {@link #useRecursiveReadOnlySupport} says otherwise, what the runtime's features
+     * document and the kernel say.
+     */
+    private volatile java.util.function.BiPredicate<String, String> recursiveReadOnly =
+            (handler, binary) -> RuntimeFeatures.probe(binary).recursiveReadOnlyMounts();
 
     /**
      * @param stateDir persistent state (records)
@@ -125,6 +132,15 @@ public final class ContainerManager implements AutoCloseable {
         recover();
     }
 
+    /**
+     * Decides by {@code supports} (given a handler's name and runtime binary) whether a
+     * container of that handler may have recursive read-only mounts: the daemon asks its handler
+     * probes, so that creation refuses what Status does not offer and accepts what it does.
+     */
+    public void useRecursiveReadOnlySupport(java.util.function.BiPredicate<String, String> supports) {
+        this.recursiveReadOnly = supports;
+    }
+
     // ---------------------------------------------------------------- create
 
     /**
@@ -144,7 +160,7 @@ public final class ContainerManager implements AutoCloseable {
         OciRuntime runtime = handlers.find(handlerName)
                 .orElseThrow(() -> BerthException.invalidArgument("unknown runtime handler %s", handlerName));
         SpecOptions.requireRecursiveReadOnly(config.mounts(), handlerName,
-                () -> RuntimeFeatures.probe(runtime.binary()).recursiveReadOnlyMounts());
+                () -> recursiveReadOnly.test(handlerName, runtime.binary()));
         if (!Files.isDirectory(req.rootfs())) {
             throw BerthException.invalidArgument("root filesystem %s is not a directory", req.rootfs());
         }

@@ -9,6 +9,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
 import java.util.TreeSet;
 import java.util.concurrent.ConcurrentHashMap;
@@ -23,6 +24,9 @@ import org.slf4j.LoggerFactory;
  * features berth reports in Status and for refusing at create what a handler cannot do. A
  * runtime without a {@code features} command (crun 1.8) or with unreadable output supports
  * nothing optional. Each binary is asked once; the answer is kept for the daemon's life.
+ * It is the static first answer: a document is only a claim, so the features Status reports are
+ * those {@link HandlerProbes} saw a container of the handler really use; a feature this class
+ * rules out (the kernel lacks it, or the document says the runtime does) is not tried.
  */
 public final class RuntimeFeatures {
     private static final Logger LOG = LoggerFactory.getLogger(RuntimeFeatures.class);
@@ -35,12 +39,23 @@ public final class RuntimeFeatures {
 
     private final Set<String> mountOptions;
     private final Set<String> namespaces;
+    /** Whether the document lists mount options at all (else it says nothing of rro either way). */
+    private final boolean mountOptionsListed;
+    /** Whether the document lists namespaces at all. */
+    private final boolean namespacesListed;
     private final boolean kernelMountSetattr;
     private final boolean kernelUserNamespaces;
 
     RuntimeFeatures(Set<String> mountOptions, Set<String> namespaces, boolean kernelMountSetattr, boolean kernelUserNamespaces) {
+        this(mountOptions, !mountOptions.isEmpty(), namespaces, !namespaces.isEmpty(), kernelMountSetattr, kernelUserNamespaces);
+    }
+
+    private RuntimeFeatures(Set<String> mountOptions, boolean mountOptionsListed, Set<String> namespaces, boolean namespacesListed,
+            boolean kernelMountSetattr, boolean kernelUserNamespaces) {
         this.mountOptions = Set.copyOf(mountOptions);
         this.namespaces = Set.copyOf(namespaces);
+        this.mountOptionsListed = mountOptionsListed;
+        this.namespacesListed = namespacesListed;
         this.kernelMountSetattr = kernelMountSetattr;
         this.kernelUserNamespaces = kernelUserNamespaces;
     }
@@ -82,9 +97,13 @@ public final class RuntimeFeatures {
     static RuntimeFeatures parse(String document, String osrelease, String maxUserNamespaces) {
         Set<String> options = new TreeSet<>();
         Set<String> namespaces = new TreeSet<>();
+        boolean optionsListed = false;
+        boolean namespacesListed = false;
         if (!document.isBlank()) {
             try {
                 JsonNode root = Json.mapper().readTree(document);
+                optionsListed = root.path("mountOptions").isArray();
+                namespacesListed = root.path("linux").path("namespaces").isArray();
                 root.path("mountOptions").forEach(n -> {
                     if (n.isTextual()) {
                         options.add(n.asText());
@@ -99,6 +118,8 @@ public final class RuntimeFeatures {
                 LOG.info("unreadable runtime features document: {}", e.getMessage());
                 options.clear();
                 namespaces.clear();
+                optionsListed = false;
+                namespacesListed = false;
             }
         }
         long maxUserns;
@@ -107,7 +128,8 @@ public final class RuntimeFeatures {
         } catch (NumberFormatException e) {
             maxUserns = 0;
         }
-        return new RuntimeFeatures(options, namespaces, kernelAtLeast(osrelease, 5, 12), maxUserns > 0);
+        return new RuntimeFeatures(options, optionsListed, namespaces, namespacesListed, kernelAtLeast(osrelease, 5, 12),
+                maxUserns > 0);
     }
 
     /** Whether {@code osrelease} ("6.1.0-13-amd64") is at least {@code major.minor}; false when unreadable. */
@@ -144,6 +166,37 @@ public final class RuntimeFeatures {
     /** User namespaces: the runtime can make a {@code user} namespace and the kernel allows them. */
     public boolean userNamespaces() {
         return kernelUserNamespaces && namespaces.contains("user");
+    }
+
+    /**
+     * Why recursive read-only mounts cannot work with this runtime here, known without trying:
+     * the kernel lacks mount_setattr, or the runtime's features document lists mount options
+     * without {@code rro}. Empty when only running a container can tell (also when the runtime
+     * has no features document: crun 1.8).
+     */
+    public Optional<String> recursiveReadOnlyRuledOut() {
+        if (!kernelMountSetattr) {
+            return Optional.of("the kernel lacks mount_setattr (Linux 5.12)");
+        }
+        if (mountOptionsListed && !mountOptions.contains("rro")) {
+            return Optional.of("the runtime's features document does not list the rro mount option");
+        }
+        return Optional.empty();
+    }
+
+    /**
+     * Why user namespaces cannot work with this runtime here, known without trying: the kernel
+     * allows none ({@code user.max_user_namespaces} 0 or unreadable), or the runtime's features
+     * document lists namespaces without {@code user}. Empty when only running a container can tell.
+     */
+    public Optional<String> userNamespacesRuledOut() {
+        if (!kernelUserNamespaces) {
+            return Optional.of("the kernel allows no user namespaces (user.max_user_namespaces is 0 or unreadable)");
+        }
+        if (namespacesListed && !namespaces.contains("user")) {
+            return Optional.of("the runtime's features document does not list the user namespace");
+        }
+        return Optional.empty();
     }
 
     /** The mount options the runtime lists (empty when it cannot say). */

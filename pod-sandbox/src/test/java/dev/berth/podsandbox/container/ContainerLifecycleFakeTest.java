@@ -876,4 +876,21 @@ class ContainerLifecycleFakeTest {
         assertEquals(List.of(), mounts.mounted());
         assertFalse(Files.exists(dir.resolve("volumes").resolve(c.id())));
     }
+
+    @Test
+    void aRecursiveReadOnlyMountIsAcceptedOnlyWhereTheHandlerIsSaidToMakeOne() throws IOException {
+        Files.createDirectories(dir.resolve("data"));
+        ContainerConfig.Mount rro = new ContainerConfig.Mount("/data", dir.resolve("data").toString(), true,
+                ContainerConfig.Propagation.PRIVATE, true, "", "", List.of(), List.of());
+        NewContainer withRro = new NewContainer("pod1", "busybox", "", null, "",
+                logPath -> ContainerConfig.builder("app").mount(rro).build());
+        // the fake runtime's binary has no features document: refused, as before any probe
+        BerthException refused = assertThrows(BerthException.class, () -> service.create(withRro));
+        assertEquals(BerthException.Kind.INVALID_ARGUMENT, refused.kind(), refused.getMessage());
+        List<String> asked = new ArrayList<>();
+        manager.useRecursiveReadOnlySupport((handler, binary) -> asked.add(handler));
+        ContainerRecord c = service.create(withRro);
+        assertEquals(List.of(runtime.handlers().defaultHandler()), asked, "the handler's probe decides");
+        service.remove(c.id());
+    }
 }

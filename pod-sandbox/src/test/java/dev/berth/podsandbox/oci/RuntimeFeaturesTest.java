@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Optional;
 import java.util.Set;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -72,5 +73,23 @@ class RuntimeFeaturesTest {
         assertTrue(f.mountOptions().contains("rro"));
         assertEquals(RuntimeFeatures.kernelAtLeast(Files.readString(Path.of("/proc/sys/kernel/osrelease")), 5, 12),
                 f.recursiveReadOnlyMounts());
+    }
+
+    @Test
+    void onlyAKernelWithoutTheFeatureOrADocumentThatLacksItRulesAFeatureOutBeforeTrying() {
+        RuntimeFeatures runc = RuntimeFeatures.parse(RUNC_LIKE, "6.1.0", "100");
+        assertEquals(Optional.empty(), runc.recursiveReadOnlyRuledOut());
+        assertEquals(Optional.empty(), runc.userNamespacesRuledOut());
+        // crun 1.8 has no features command: only a container can tell
+        RuntimeFeatures silent = RuntimeFeatures.parse("", "6.1.0", "100");
+        assertEquals(Optional.empty(), silent.recursiveReadOnlyRuledOut());
+        assertEquals(Optional.empty(), silent.userNamespacesRuledOut());
+        RuntimeFeatures lacking = RuntimeFeatures.parse("{\"mountOptions\":[\"ro\"],\"linux\":{\"namespaces\":[\"pid\"]}}",
+                "6.1.0", "100");
+        assertTrue(lacking.recursiveReadOnlyRuledOut().orElseThrow().contains("does not list the rro"));
+        assertTrue(lacking.userNamespacesRuledOut().orElseThrow().contains("does not list the user namespace"));
+        RuntimeFeatures oldKernel = RuntimeFeatures.parse(RUNC_LIKE, "5.10.0", "0");
+        assertTrue(oldKernel.recursiveReadOnlyRuledOut().orElseThrow().contains("mount_setattr"));
+        assertTrue(oldKernel.userNamespacesRuledOut().orElseThrow().contains("max_user_namespaces"));
     }
 }
