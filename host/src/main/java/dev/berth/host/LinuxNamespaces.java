@@ -70,44 +70,23 @@ public final class LinuxNamespaces implements HostNamespaces {
     }
 
     /**
-     * The daemon is multithreaded and so can neither unshare a user namespace nor join one: a
-     * short-lived helper ({@code unshare --user --net ...} running a shell that says it is ready
-     * and waits on its stdin) makes the namespaces; berth, root in the parent namespace, writes
-     * the user namespace's maps from outside (util-linux's own {@code --map-users} would need
-     * newuidmap and /etc/subuid), bind-mounts the helper's {@code /proc/PID/ns/*} onto the pins
-     * and ends it. The hostname is then set by a thread of berth's that joins the UTS namespace
-     * alone (root on the host holds every capability in the pod's user namespace).
+     * The namespaces come from a short-lived helper in the new user namespace (see
+     * {@link UserNamespaces#inHelper}): berth writes its maps and bind-mounts the helper's
+     * {@code /proc/PID/ns/*} onto the pins before it ends. The hostname is then set by a thread
+     * of berth's that joins the UTS namespace alone (root on the host holds every capability in
+     * the pod's user namespace).
      */
     @Override
     public void createPinnedInUserNamespace(Path userPin, String uidMap, String gidMap, Map<Kind, Path> pins, String hostname) {
-        List<String> argv = new ArrayList<>(List.of("unshare", "--user"));
+        List<String> more = new ArrayList<>();
         for (Kind k : pins.keySet()) {
-            argv.add(switch (k) {
+            more.add(switch (k) {
                 case NET -> "--net";
                 case IPC -> "--ipc";
                 case UTS -> "--uts";
             });
         }
-        argv.addAll(List.of("--", "/bin/sh", "-c", "echo ready; read x"));
-        Process helper;
-        try {
-            helper = Command.of(argv).stdin(ProcessBuilder.Redirect.PIPE).start();
-        } catch (java.io.IOException e) {
-            throw BerthException.internal("cannot start the helper that makes the pod's user namespace (unshare): "
-                    + e.getMessage(), e);
-        }
-        try {
-            java.io.BufferedReader out = new java.io.BufferedReader(
-                    new java.io.InputStreamReader(helper.getInputStream(), StandardCharsets.UTF_8));
-            if (!"ready".equals(out.readLine())) {
-                helper.waitFor();
-                String err = new String(helper.getErrorStream().readAllBytes(), StandardCharsets.UTF_8).strip();
-                throw BerthException.internal("cannot create the pod's user namespace (" + String.join(" ", argv)
-                        + " exited " + helper.exitValue() + "): " + err, null);
-            }
-            Path proc = Path.of("/proc", Long.toString(helper.pid()));
-            writeMap(proc.resolve("uid_map"), uidMap);
-            writeMap(proc.resolve("gid_map"), gidMap);
+        UserNamespaces.inHelper(more, uidMap, gidMap, proc -> {
             bind(proc.resolve("ns/user"), userPin, "user");
             for (Kind k : Kind.values()) {
                 Path pin = pins.get(k);
@@ -115,19 +94,7 @@ public final class LinuxNamespaces implements HostNamespaces {
                     bind(proc.resolve("ns/" + k.procName()), pin, k.procName());
                 }
             }
-        } catch (java.io.IOException e) {
-            throw BerthException.internal("cannot create the pod's user namespace: " + e.getMessage(), e);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new BerthException(BerthException.Kind.CANCELLED, "interrupted while creating the pod's user namespace");
-        } finally {
-            helper.destroyForcibly();
-            try {
-                helper.waitFor();
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
-        }
+        });
         Path uts = pins.get(Kind.UTS);
         if (uts != null && hostname != null && !hostname.isEmpty()) {
             OwnThread.run("berth-pod-hostname", "setting the pod's hostname", () -> {
@@ -151,15 +118,6 @@ public final class LinuxNamespaces implements HostNamespaces {
     }
 
     /** A map is written in one write(2), as the kernel requires. */
-    private static void writeMap(Path file, String map) {
-        try {
-            java.nio.file.Files.writeString(file, map);
-        } catch (java.io.IOException e) {
-            throw BerthException.invalidArgument("cannot write the user namespace map %s: %s (%s)", file,
-                    map.strip().replace('\n', ','), e.getMessage());
-        }
-    }
-
     private static void bind(Path source, Path pin, String what) {
         if (Libc.c().mount(source.toString(), pin.toString(), null, Libc.MS_BIND, null) != 0) {
             throw fail("pin the " + what + " namespace at " + pin);

@@ -81,36 +81,53 @@ public final class UserNamespaces {
         if (uids.isEmpty() || gids.isEmpty()) {
             throw BerthException.invalidArgument("a user namespace needs both a uid and a gid mapping");
         }
+        int[] fd = {-1};
+        inHelper(List.of(), lines(uids), lines(gids), proc -> {
+            fd[0] = Libc.c().open(proc.resolve("ns/user").toString(), Libc.O_RDONLY | Libc.O_CLOEXEC);
+            if (fd[0] < 0) {
+                throw BerthException.internal("cannot open " + proc.resolve("ns/user") + ": " + Libc.describe(Libc.errno()), null);
+            }
+        });
+        return new Handle(fd[0]);
+    }
+
+    /**
+     * Runs {@code whileAlive} on the {@code /proc/PID} of a short-lived helper that is in a new
+     * user namespace with these maps (and in new namespaces of {@code moreNamespaces}, e.g.
+     * {@code --net}: those are owned by the user namespace), then ends the helper. The daemon is
+     * multithreaded and so can neither unshare a user namespace nor join one: the helper,
+     * {@code unshare --user ... -- sh}, says it is ready and waits on its stdin; berth, root in
+     * the parent namespace, writes the maps from outside (util-linux's own {@code --map-users}
+     * would need newuidmap and /etc/subuid) and takes what it needs from the helper's
+     * {@code /proc/PID/ns/*} (an open descriptor, a bind mount) before it goes.
+     */
+    public static void inHelper(List<String> moreNamespaces, String uidMap, String gidMap, java.util.function.Consumer<Path> whileAlive) {
+        List<String> argv = new java.util.ArrayList<>(List.of("unshare", "--user"));
+        argv.addAll(moreNamespaces);
+        argv.addAll(List.of("--", "/bin/sh", "-c", "echo ready; read x"));
         Process helper;
         try {
-            // the shell says it is in the new namespace, then waits for its stdin, which berth holds open
-            helper = Command.of("unshare", "--user", "--", "/bin/sh", "-c", "echo ready; read x")
-                    .stdin(ProcessBuilder.Redirect.PIPE).start();
+            helper = Command.of(argv).stdin(ProcessBuilder.Redirect.PIPE).start();
         } catch (IOException e) {
             throw BerthException.internal("cannot start a helper for a user namespace (unshare): " + e.getMessage(), e);
         }
         try {
             BufferedReader out = new BufferedReader(new InputStreamReader(helper.getInputStream(), StandardCharsets.UTF_8));
-            String line = out.readLine();
-            if (!"ready".equals(line)) {
+            if (!"ready".equals(out.readLine())) {
                 helper.waitFor();
                 String err = new String(helper.getErrorStream().readAllBytes(), StandardCharsets.UTF_8).strip();
-                throw BerthException.internal("cannot make a user namespace (unshare --user exited "
+                throw BerthException.internal("cannot make a user namespace (" + String.join(" ", argv) + " exited "
                         + helper.exitValue() + "): " + err, null);
             }
             Path proc = Path.of("/proc", Long.toString(helper.pid()));
-            writeMap(proc.resolve("uid_map"), uids);
-            writeMap(proc.resolve("gid_map"), gids);
-            int fd = Libc.c().open(proc.resolve("ns/user").toString(), Libc.O_RDONLY | Libc.O_CLOEXEC);
-            if (fd < 0) {
-                throw BerthException.internal("cannot open " + proc.resolve("ns/user") + ": " + Libc.describe(Libc.errno()), null);
-            }
-            return new Handle(fd);
+            writeMap(proc.resolve("uid_map"), uidMap);
+            writeMap(proc.resolve("gid_map"), gidMap);
+            whileAlive.accept(proc);
         } catch (IOException e) {
             throw BerthException.internal("cannot make a user namespace: " + e.getMessage(), e);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-            throw BerthException.internal("interrupted making a user namespace", e);
+            throw new BerthException(BerthException.Kind.CANCELLED, "interrupted while making a user namespace");
         } finally {
             helper.destroyForcibly();
             try {
@@ -122,6 +139,12 @@ public final class UserNamespaces {
             closeQuietly(helper.getInputStream());
             closeQuietly(helper.getErrorStream());
         }
+    }
+
+    private static String lines(List<Mapping> mappings) {
+        StringBuilder b = new StringBuilder();
+        mappings.forEach(m -> b.append(m.line()));
+        return b.toString();
     }
 
     /** A new user namespace with these maps, pinned at {@code file} (an existing empty file); no descriptor stays open. */
@@ -140,14 +163,12 @@ public final class UserNamespaces {
     }
 
     /** The map is written in one write(2), as the kernel requires. */
-    private static void writeMap(Path file, List<Mapping> lines) throws IOException {
-        StringBuilder b = new StringBuilder();
-        lines.forEach(m -> b.append(m.line()));
+    private static void writeMap(Path file, String map) {
         try {
-            Files.writeString(file, b);
+            Files.writeString(file, map);
         } catch (IOException e) {
             throw BerthException.invalidArgument("cannot write the user namespace map %s: %s (%s)", file,
-                    b.toString().strip().replace('\n', ','), e.getMessage());
+                    map.strip().replace('\n', ','), e.getMessage());
         }
     }
 }
