@@ -3,6 +3,7 @@ package dev.berth.e2e.guest;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
@@ -50,6 +51,7 @@ import dev.berth.images.testing.TestLayer;
 import io.grpc.Grpc;
 import io.grpc.InsecureChannelCredentials;
 import io.grpc.ManagedChannel;
+import io.grpc.StatusRuntimeException;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -73,7 +75,8 @@ import java.util.regex.Pattern;
  * inside being the mapped uid outside, its root filesystem and pod files owned by its root
  * (idmapped on ext4, /dev/shm chowned as tmpfs cannot be), and an idmapped CRI mount of a
  * directory of host root on the ext4 disk owned by root inside;</li>
- * <li>a recursive read-only mount with runc.</li>
+ * <li>a recursive read-only mount with runc, and with crun as Status offers it (refused with
+ * INVALID_ARGUMENT where it does not).</li>
  * </ul>
  * Afterwards nothing of berth is left mounted and the disk is unmounted. Exits 0 and prints
  * {@link #PASSED} only when every check passed.
@@ -102,12 +105,15 @@ public final class CriFeaturesGuestMain {
 
     public static void main(String[] args) {
         CriFeaturesGuestMain m = new CriFeaturesGuestMain();
+        ProcessHandle.current().info().startInstant().ifPresent(t -> System.out.printf("guest: main entered %.1f s after the JVM started%n",
+                java.time.Duration.between(t, java.time.Instant.now()).toMillis() / 1e3));
         boolean ready = m.check("set-up (ext4 disk, busybox import, daemon)", m::setUp);
         if (ready) {
             // Status last: the daemon probes its handlers in the background meanwhile
             m.check("user namespace pod with runc", () -> m.usernsPod("runc"));
             m.check("user namespace pod with crun", () -> m.usernsPod("crun"));
             m.check("recursive read-only mount with runc", m::recursiveReadOnly);
+            m.check("recursive read-only mount with crun as Status says", m::recursiveReadOnlyWithCrun);
             m.check("Status lists crun and its features", m::status);
         }
         m.check("clean-up (nothing left mounted)", m::tearDown);
@@ -159,8 +165,9 @@ public final class CriFeaturesGuestMain {
         Files.writeString(config, "[network]\ncni_config_dir = \"" + MNT.resolve("net.d") + "\"\n"
                 + "default_bridge = \"berthgv0\"\ndefault_subnet = \"10.197.112.0/20\"\n");
         BerthConfig cfg = ConfigLoader.load(config, new BerthConfig.Overrides(root, runRoot, runRoot.resolve("berth.sock"),
-                "warn", "text", ""));
-        Logging.configure("warn", "text");
+                System.getProperty("berth.guest.log", "warn"), "text", ""));
+        double loaded = seconds();
+        Logging.configure(System.getProperty("berth.guest.log", "warn"), "text");
         double before = seconds();
         importBusybox(cfg);
         double imported = seconds();
@@ -168,8 +175,8 @@ public final class CriFeaturesGuestMain {
         double started = seconds() - imported;
         channel = Grpc.newChannelBuilder("unix://" + runRoot.resolve("berth.sock"), InsecureChannelCredentials.create()).build();
         cri = RuntimeServiceGrpc.newBlockingStub(channel);
-        return String.format("kernel %s, ext4 ready at %.1f s, import %.1f s, daemon start %.1f s",
-                run("uname", "-r").strip(), formatted, imported - before, started);
+        return String.format("kernel %s, ext4 ready at %.1f s, config %.1f s, logging %.1f s, import %.1f s, daemon start %.1f s",
+                run("uname", "-r").strip(), formatted, loaded - formatted, before - loaded, imported - before, started);
     }
 
     /**
@@ -369,6 +376,55 @@ public final class CriFeaturesGuestMain {
             assertEquals("top\n", exec(c, "cat", "/host/top.txt"));
             assertFalse(Files.exists(sub.resolve("f")));
             return "writes to /host and /host/sub (a tmpfs submount): Read-only file system";
+        } finally {
+            if (pod != null) {
+                for (Container c : cri.listContainers(ListContainersRequest.getDefaultInstance()).getContainersList()) {
+                    if (c.getPodSandboxId().equals(pod)) {
+                        cri.removeContainer(RemoveContainerRequest.newBuilder().setContainerId(c.getId()).build());
+                    }
+                }
+                cri.removePodSandbox(RemovePodSandboxRequest.newBuilder().setPodSandboxId(pod).build());
+            }
+            run("umount", sub.toString());
+        }
+    }
+
+    /**
+     * crun's recursive read-only mounts as Status offers them: made (the submount read-only too)
+     * where Status says so, refused with INVALID_ARGUMENT where it does not.
+     */
+    private String recursiveReadOnlyWithCrun() throws Exception {
+        boolean offered = cri.status(StatusRequest.getDefaultInstance()).getRuntimeHandlersList().stream()
+                .filter(h -> h.getName().equals("crun")).findFirst().orElseThrow(() -> new AssertionError("crun not offered"))
+                .getFeatures().getRecursiveReadOnlyMounts();
+        Path host = Files.createDirectories(MNT.resolve("rro-crun"));
+        Path sub = Files.createDirectories(host.resolve("sub"));
+        run("mount", "-t", "tmpfs", "-o", "size=1m", "berth-guest-sub", sub.toString());
+        String pod = null;
+        try {
+            pod = cri.runPodSandbox(RunPodSandboxRequest.newBuilder().setRuntimeHandler("crun").setConfig(PodSandboxConfig.newBuilder()
+                    .setMetadata(PodSandboxMetadata.newBuilder().setName("rro-crun").setNamespace("guest").setUid("uid-rro-crun"))
+                    .setLinux(LinuxPodSandboxConfig.newBuilder().setSecurityContext(LinuxSandboxSecurityContext.newBuilder()
+                            .setNamespaceOptions(NamespaceOption.newBuilder().setNetwork(NamespaceMode.NODE)
+                                    .setPid(NamespaceMode.CONTAINER)))))
+                    .build()).getPodSandboxId();
+            CreateContainerRequest create = CreateContainerRequest.newBuilder().setPodSandboxId(pod).setConfig(ContainerConfig.newBuilder()
+                    .setMetadata(ContainerMetadata.newBuilder().setName("rro"))
+                    .setImage(ImageSpec.newBuilder().setImage(IMAGE))
+                    .addCommand("sleep").addArgs("1000")
+                    .addMounts(Mount.newBuilder().setContainerPath("/host").setHostPath(host.toString()).setReadonly(true)
+                            .setRecursiveReadOnly(true).setPropagation(MountPropagation.PROPAGATION_PRIVATE)))
+                    .build();
+            if (!offered) {
+                StatusRuntimeException e = assertThrows(StatusRuntimeException.class, () -> cri.createContainer(create));
+                assertEquals(io.grpc.Status.Code.INVALID_ARGUMENT, e.getStatus().getCode(), e.toString());
+                return "Status offers none for crun, and CreateContainer refuses it: " + e.getStatus().getDescription();
+            }
+            String c = cri.createContainer(create).getContainerId();
+            cri.startContainer(StartContainerRequest.newBuilder().setContainerId(c).build());
+            ExecSyncResponse subWrite = execRaw(c, "sh", "-c", "echo x > /host/sub/f");
+            assertTrue(subWrite.getStderr().toStringUtf8().contains("Read-only file system"), subWrite.getStderr().toStringUtf8());
+            return "Status offers it for crun, and the submount is read-only";
         } finally {
             if (pod != null) {
                 for (Container c : cri.listContainers(ListContainersRequest.getDefaultInstance()).getContainersList()) {

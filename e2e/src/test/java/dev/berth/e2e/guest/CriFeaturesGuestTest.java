@@ -30,7 +30,7 @@ class CriFeaturesGuestTest {
         try {
             // no bytecode verification of the class path: the emulated JVM loads thousands of classes
             Cgroup2Guest.Result r = Cgroup2Guest.run(GUEST_TIMEOUT_SECONDS, List.of("--disk", "1G"), List.of("-Xmx256m",
-                    "-XX:+UnlockDiagnosticVMOptions", "-XX:-BytecodeVerificationRemote", "-D" + CriFeaturesGuestMain.ARCHIVE_PROPERTY + "=" + archive),
+                    "-XX:+UnlockDiagnosticVMOptions", "-XX:-BytecodeVerificationRemote", "-Dberth.guest.log=" + System.getProperty("berth.guest.log", "warn"), "-D" + CriFeaturesGuestMain.ARCHIVE_PROPERTY + "=" + archive),
                     CriFeaturesGuestMain.class.getName());
             assertEquals(0, r.exit(), "CRI feature checks in the guest failed (exit " + r.exit() + "):\n" + r.output());
             assertTrue(r.output().contains(CriFeaturesGuestMain.PASSED), r.output());
