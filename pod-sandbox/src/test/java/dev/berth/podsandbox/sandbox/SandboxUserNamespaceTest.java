@@ -9,6 +9,8 @@ import dev.berth.common.BerthException;
 import dev.berth.common.PrivateFiles;
 import dev.berth.host.Command;
 import dev.berth.host.LinuxMounts;
+import dev.berth.host.LinuxNamespaces;
+import dev.berth.host.LinuxProcesses;
 import dev.berth.images.reference.Digest;
 import dev.berth.images.store.ImageRecord;
 import dev.berth.podsandbox.container.ContainerImages;
@@ -22,6 +24,7 @@ import dev.berth.podsandbox.container.NewContainer;
 import dev.berth.podsandbox.container.spec.ContainerConfig;
 import dev.berth.podsandbox.container.spec.HostFacts;
 import dev.berth.podsandbox.container.spec.ImageConfig;
+import dev.berth.podsandbox.idmap.IdMapper;
 import dev.berth.podsandbox.oci.ConmonRuntime;
 import dev.berth.podsandbox.oci.RuntimeHandlers;
 import dev.berth.podsandbox.sandbox.SandboxConfig.NamespaceMode;
@@ -55,8 +58,10 @@ import org.junit.jupiter.api.io.TempDir;
  * Pods in a user namespace of their own against real namespaces, idmapped mounts, runc and
  * conmon (root), with fake network and cgroups and a one-layer busybox image: RemovePodSandbox
  * releases the user namespace's pin, the idmapped views of the pod's files and its containers'
- * root filesystems; a RunPodSandbox that fails half-way leaves nothing; after a crash the pod is
- * found again with its containers still working, and a pod whose user namespace pin is gone is
+ * root filesystems; a RunPodSandbox that fails half-way leaves nothing, and one a crash cut
+ * short is NOTREADY after a restart and its removal releases what it left; where nothing is
+ * idmapped the pod's files and root filesystem are chowned instead; after a crash a pod is found
+ * again with its containers still working, and a pod whose user namespace pin is gone is
  * NOTREADY.
  */
 @Tag("root")
@@ -113,6 +118,11 @@ class SandboxUserNamespaceTest {
     }
 
     Berth berth(Map<String, String> binaries) {
+        return berth(binaries, IdMapper.HOST);
+    }
+
+    /** With {@code idMapper}: {@link IdMapper#NONE} takes the chown fallback of filesystems without idmapped mounts. */
+    Berth berth(Map<String, String> binaries, IdMapper idMapper) {
         RuntimeHandlers handlers = new RuntimeHandlers(binaries, "runc",
                 ConmonRuntime.factory(CONMON, runRoot.resolve("runtimes"), Duration.ofSeconds(60), Path::of));
         ContainerManager manager = new ContainerManager(stateDir, runRoot, handlers, HostFacts.current(), rec -> false,
@@ -120,9 +130,11 @@ class SandboxUserNamespaceTest {
         managers.add(manager);
         ContainerImages images = images();
         ContainerService containers = new ContainerService(manager, new ContainerRootfs(stateDir.resolve("container-layers"),
-                runRoot.resolve("rootfs")), images, new ImageVolumes(runRoot.resolve("image-volumes"), images), cgroups);
+                runRoot.resolve("rootfs"), LinuxMounts.INSTANCE, idMapper), images,
+                new ImageVolumes(runRoot.resolve("image-volumes"), images), cgroups);
         containers.recover();
-        SandboxService sandboxes = new SandboxService(stateDir.resolve("sandboxes"), runRoot, handlers, network, cgroups, containers);
+        SandboxService sandboxes = new SandboxService(stateDir.resolve("sandboxes"), runRoot, handlers, network, cgroups, containers,
+                LinuxMounts.INSTANCE, LinuxNamespaces.INSTANCE, LinuxProcesses.INSTANCE, idMapper);
         containers.usePods(sandboxes::podContext);
         services.add(sandboxes);
         sandboxes.recover();
@@ -130,7 +142,11 @@ class SandboxUserNamespaceTest {
     }
 
     Berth berth() {
-        return berth(Map.of("runc", "/usr/sbin/runc", "broken", "/bin/false"));
+        return berth(IdMapper.HOST);
+    }
+
+    Berth berth(IdMapper idMapper) {
+        return berth(Map.of("runc", "/usr/sbin/runc", "broken", "/bin/false"), idMapper);
     }
 
     /** One image, whose one layer is {@link #layer}. */
@@ -300,6 +316,62 @@ class SandboxUserNamespaceTest {
         // the name is free again and a pod runs
         String pod = b.sandboxes().run(pod("broken", ""));
         assertEquals(SandboxState.READY, b.sandboxes().status(pod, false).state());
+    }
+
+    @Test
+    void whereNothingIsIdmappedThePodsFilesAndRootFilesystemAreChownedIntoItsRangeAndTheLayerStaysHostRoots() throws Exception {
+        // the fallback for filesystems without idmapped mounts (tmpfs before Linux 6.3, or older kernels)
+        Berth b = berth(IdMapper.NONE);
+        String pod = b.sandboxes().run(pod("chowned", ""));
+        Path dir = runRoot.resolve("sandboxes").resolve(pod);
+        assertFalse(Files.exists(dir.resolve("etc-mapped")), "no idmapped views");
+        assertFalse(Files.exists(dir.resolve("shm-mapped")));
+        for (String f : List.of("etc/hosts", "etc/hostname", "etc/resolv.conf", "shm")) {
+            assertEquals((int) HOST_ID, Files.getAttribute(dir.resolve(f), "unix:uid"), f + " chowned to the pod's root");
+        }
+
+        ContainerRecord c = b.containers().create(container(pod, "app"));
+        b.containers().start(c.id());
+        assertEquals("0:0 0:0 0:0 0:0 0:0 0:0", exec(b.containers(), c.id(), "stat", "-c", "%u:%g", "/", "/bin/busybox",
+                "/etc/hosts", "/etc/hostname", "/etc/resolv.conf", "/dev/shm"));
+        exec(b.containers(), c.id(), "sh", "-c", "echo x > /new && echo y > /dev/shm/new && echo z >> /etc/hosts");
+        assertEquals(0, (int) Files.getAttribute(layer.resolve("bin/busybox"), "unix:uid"), "the image's layer is not touched");
+        assertEquals(List.of(), HostProbe.mountsUnder(runRoot.resolve("rootfs-userns")).stream()
+                .filter(m -> m.contains("/lowers/")).toList(), "no idmapped layer");
+
+        b.sandboxes().remove(pod);
+        assertEquals(List.of(), HostProbe.mountsUnder(runRoot));
+        assertEquals(List.of(), dirEntries(runRoot.resolve("rootfs-userns")));
+    }
+
+    /** Stands for the daemon dying in the middle of a call: nothing catches it, nothing is undone. */
+    static final class SimulatedCrash extends Error {
+        private static final long serialVersionUID = 1L;
+    }
+
+    @Test
+    void aCrashInTheMiddleOfARunLeavesAPodThatIsNotReadyAfterRestartAndWhoseRemovalReleasesTheUserPin() throws Exception {
+        network = new FakePodNetwork() {
+            @Override
+            public PodNetworkStatus attach(PodAttachment a) {
+                super.attach(a);
+                throw new SimulatedCrash();
+            }
+        };
+        Berth dying = berth();
+        assertThrows(SimulatedCrash.class, () -> dying.sandboxes().run(pod("crashed", "")));
+        List<String> left = HostProbe.mountsUnder(runRoot);
+        assertTrue(left.stream().anyMatch(m -> m.endsWith("/ns/user")), "the crash left the user pin: " + left);
+        assertTrue(left.stream().anyMatch(m -> m.endsWith("/etc-mapped")), "and the idmapped view: " + left);
+
+        Berth restarted = berth();
+        List<SandboxStatus> listed = restarted.sandboxes().list(SandboxFilter.ALL);
+        assertEquals(1, listed.size());
+        assertEquals(SandboxState.NOTREADY, listed.get(0).state());
+        restarted.sandboxes().remove(listed.get(0).id());
+        assertEquals(List.of(), HostProbe.mountsUnder(runRoot), "no pin or view left");
+        assertTrue(network.attached.isEmpty(), "the network the crash attached is detached");
+        assertEquals(List.of(), dirEntries(runRoot.resolve("sandboxes")));
     }
 
     @Test
