@@ -41,6 +41,12 @@ public final class ContainerRootfs {
     private static final String LINKS = "l";
 
     private static final Set<PosixFilePermission> ROOT_MODE = PosixFilePermissions.fromString("rwxr-xr-x");
+    /**
+     * overlayfs takes idmapped lower layers from Linux 5.19; on 5.12-5.18 a filesystem may take
+     * idmapped mounts while the overlay over them fails, so the chown fallback is used there.
+     */
+    static final boolean OVERLAY_TAKES_IDMAPPED_LAYERS = dev.berth.podsandbox.oci.RuntimeFeatures.runningKernelAtLeast(5, 19);
+
     private static final Set<PosixFilePermission> TRAVERSABLE = PosixFilePermissions.fromString("rwx--x--x");
 
     private final Path layersDir;
@@ -122,7 +128,7 @@ public final class ContainerRootfs {
         }
         Path layer = layerDir(id);
         Path target = user == null ? mountPoint(id) : mappedDir.resolve(checkId(id)).resolve("root");
-        boolean idmapped = user != null && idMapper.supported(lowerDirs.get(0));
+        boolean idmapped = user != null && OVERLAY_TAKES_IDMAPPED_LAYERS && idMapper.supported(lowerDirs.get(0));
         StringBuilder lower = new StringBuilder();
         for (int i = 0; i < lowerDirs.size(); i++) {
             lower.append(i == 0 ? "" : ":").append(LINKS).append('/').append(i);

@@ -132,6 +132,11 @@ public final class RuntimeFeatures {
                 maxUserns > 0);
     }
 
+    /** Whether the running kernel is at least {@code major.minor}; false when its release cannot be read. */
+    public static boolean runningKernelAtLeast(int major, int minor) {
+        return kernelAtLeast(small(OSRELEASE), major, minor);
+    }
+
     /** Whether {@code osrelease} ("6.1.0-13-amd64") is at least {@code major.minor}; false when unreadable. */
     static boolean kernelAtLeast(String osrelease, int major, int minor) {
         Matcher m = Pattern.compile("^(\\d+)\\.(\\d+)").matcher(osrelease.strip());
