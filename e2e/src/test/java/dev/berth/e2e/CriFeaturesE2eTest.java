@@ -38,12 +38,8 @@ import dev.berth.images.testing.TestLayer;
 import dev.berth.streaming.SpdyClient;
 import io.grpc.StatusRuntimeException;
 import java.io.IOException;
-import java.io.InputStream;
-import java.io.OutputStream;
 import java.net.InetAddress;
-import java.net.InetSocketAddress;
 import java.net.ServerSocket;
-import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -141,33 +137,6 @@ class CriFeaturesE2eTest {
 
     // ---------------------------------------------------------------- port-forward
 
-    /** An echo server on the host's loopback, in the test's own (the host's) network namespace. */
-    static ServerSocket echoServer() throws IOException {
-        ServerSocket s = new ServerSocket();
-        s.bind(new InetSocketAddress(InetAddress.getByName("127.0.0.1"), 0), 128);
-        Thread t = new Thread(() -> {
-            while (!s.isClosed()) {
-                try {
-                    Socket c = s.accept();
-                    Thread e = new Thread(() -> {
-                        try (c; InputStream in = c.getInputStream(); OutputStream out = c.getOutputStream()) {
-                            in.transferTo(out);
-                        } catch (IOException ignored) {
-                            // the client went
-                        }
-                    }, "echo");
-                    e.setDaemon(true);
-                    e.start();
-                } catch (IOException closed) {
-                    return;
-                }
-            }
-        }, "echo-accept");
-        t.setDaemon(true);
-        t.start();
-        return s;
-    }
-
     @Test
     void portForwardToAHostNetworkPodReachesTheHostsLoopbackAndAClosedPortReportsOnItsErrorStream() throws Exception {
         String pod = berth.runtime().runPodSandbox(hostNetworkPod("pf", "", NamespaceMode.CONTAINER)).getPodSandboxId();
@@ -175,7 +144,7 @@ class CriFeaturesE2eTest {
         try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
             closed = s.getLocalPort();
         }
-        try (ServerSocket echo = echoServer()) {
+        try (ServerSocket echo = dev.berth.streaming.EchoServerMain.inThisProcess(InetAddress.getByName("127.0.0.1"))) {
             int port = echo.getLocalPort();
             String url = berth.runtime().portForward(PortForwardRequest.newBuilder().setPodSandboxId(pod).build()).getUrl();
             try (SpdyClient c = SpdyClient.open(url, "portforward.k8s.io")) {

@@ -21,12 +21,36 @@ public final class EchoServerMain {
     public static void main(String[] args) throws IOException {
         int port = Integer.parseInt(args[0]);
         try (ServerSocket server = new ServerSocket(port, 128, InetAddress.getLoopbackAddress())) {
-            while (true) {
-                Socket s = server.accept();
-                Thread t = new Thread(() -> echo(s), "echo");
-                t.setDaemon(true);
-                t.start();
+            serve(server);
+        }
+    }
+
+    /**
+     * The same server in this process, in its own network namespace, on {@code address} and a
+     * free port, accepting on a daemon thread until the returned socket is closed (the tests of
+     * host-network port-forward, which dial the host's loopback).
+     */
+    public static ServerSocket inThisProcess(InetAddress address) throws IOException {
+        ServerSocket server = new ServerSocket();
+        server.bind(new java.net.InetSocketAddress(address, 0), 128);
+        Thread t = new Thread(() -> {
+            try {
+                serve(server);
+            } catch (IOException closed) {
+                // the test closed it
             }
+        }, "echo-accept");
+        t.setDaemon(true);
+        t.start();
+        return server;
+    }
+
+    private static void serve(ServerSocket server) throws IOException {
+        while (true) {
+            Socket s = server.accept();
+            Thread t = new Thread(() -> echo(s), "echo");
+            t.setDaemon(true);
+            t.start();
         }
     }
 

@@ -8,12 +8,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.berth.common.BerthException;
 import java.io.IOException;
-import java.io.InputStream;
-import java.io.OutputStream;
 import java.net.InetAddress;
-import java.net.InetSocketAddress;
 import java.net.ServerSocket;
-import java.net.Socket;
 import java.util.List;
 import java.util.Random;
 import java.util.concurrent.TimeUnit;
@@ -34,7 +30,7 @@ class HostNetworkPortForwardTest {
 
     @BeforeEach
     void setUp() throws Exception {
-        echo = echoServer(InetAddress.getByName("127.0.0.1"));
+        echo = EchoServerMain.inThisProcess(InetAddress.getByName("127.0.0.1"));
         server = StreamingServer.start("127.0.0.1", 0, StreamingServer.Options.defaults(), req -> {
             throw BerthException.failedPrecondition("no exec here");
         }, new MutableClock());
@@ -49,33 +45,6 @@ class HostNetworkPortForwardTest {
         } finally {
             echo.close();
         }
-    }
-
-    /** A server on {@code address} that echoes each connection until its end of stream. */
-    static ServerSocket echoServer(InetAddress address) throws IOException {
-        ServerSocket s = new ServerSocket();
-        s.bind(new InetSocketAddress(address, 0), 128);
-        Thread t = new Thread(() -> {
-            while (!s.isClosed()) {
-                try {
-                    Socket c = s.accept();
-                    Thread e = new Thread(() -> {
-                        try (c; InputStream in = c.getInputStream(); OutputStream out = c.getOutputStream()) {
-                            in.transferTo(out);
-                        } catch (IOException ignored) {
-                            // the client went
-                        }
-                    }, "echo");
-                    e.setDaemon(true);
-                    e.start();
-                } catch (IOException closed) {
-                    return;
-                }
-            }
-        }, "echo-accept");
-        t.setDaemon(true);
-        t.start();
-        return s;
     }
 
     /** A port of the loopback where nothing listens (bound, then closed). */
@@ -140,7 +109,7 @@ class HostNetworkPortForwardTest {
     void aServerOnlyOnTheIpv6LoopbackIsReachedToo() throws Exception {
         ServerSocket v6;
         try {
-            v6 = echoServer(InetAddress.getByName("::1"));
+            v6 = EchoServerMain.inThisProcess(InetAddress.getByName("::1"));
         } catch (IOException e) {
             org.junit.jupiter.api.Assumptions.assumeTrue(false, "no IPv6 loopback here: " + e.getMessage());
             return;
