@@ -55,8 +55,11 @@ import org.junit.jupiter.api.io.TempDir;
 class CriMountsE2eTest {
     static final String BUSYBOX = "docker.io/e2e/busybox:1";
     static final String DATA = "docker.io/e2e/data:1";
-    /** A handler whose runtime (runc behind a wrapper) has no {@code features} command, as crun 1.8. */
-    static final String NO_FEATURES = "nofeatures";
+    /**
+     * A handler whose runtime (runc behind a wrapper) leaves {@code rro} out of its features
+     * document: berth trusts a document that rules a feature out, and refuses such mounts there.
+     */
+    static final String NO_RRO = "norro";
 
     @TempDir
     Path dir;
@@ -128,8 +131,8 @@ class CriMountsE2eTest {
                 request(pod, "slave", hostMount("/host", host, true, true, MountPropagation.PROPAGATION_HOST_TO_CONTAINER)));
         assertCreateFails(Status.Code.INVALID_ARGUMENT, "requires private propagation",
                 request(pod, "shared", hostMount("/host", host, true, true, MountPropagation.PROPAGATION_BIDIRECTIONAL)));
-        String old = berth.runtime().runPodSandbox(pod("old", NO_FEATURES)).getPodSandboxId();
-        assertCreateFails(Status.Code.INVALID_ARGUMENT, "not supported by runtime handler " + NO_FEATURES,
+        String old = berth.runtime().runPodSandbox(pod("old", NO_RRO)).getPodSandboxId();
+        assertCreateFails(Status.Code.INVALID_ARGUMENT, "not supported by runtime handler " + NO_RRO,
                 request(old, "rro", hostMount("/host", host, true, true, MountPropagation.PROPAGATION_PRIVATE)));
         // the same handler runs the plain read-only mount
         String oldRo = createAndStart(old, "ro", hostMount("/host", host, true, false, MountPropagation.PROPAGATION_PRIVATE));
@@ -197,8 +200,8 @@ class CriMountsE2eTest {
     // ---------------------------------------------------------------- helpers
 
     private void start() throws Exception {
-        Path wrapper = dir.resolve("runc-without-features");
-        Files.writeString(wrapper, "#!/bin/sh\n[ \"$1\" = features ] && { echo 'unknown command features' >&2; exit 1; }\n"
+        Path wrapper = dir.resolve("runc-without-rro");
+        Files.writeString(wrapper, "#!/bin/sh\n[ \"$1\" = features ] && { runc features | sed '/\"rro\"/d'; exit; }\n"
                 + "exec runc \"$@\"\n");
         Files.setPosixFilePermissions(wrapper, PosixFilePermissions.fromString("rwxr-xr-x"));
         Path config = dir.resolve("berth.toml");
@@ -206,7 +209,7 @@ class CriMountsE2eTest {
                 + "cni_config_dir = \"" + dir.resolve("net.d") + "\"\n"
                 + "default_bridge = \"berthmt0\"\n"
                 + "default_subnet = \"10.197.32.0/20\"\n"
-                + "[runtime.handlers." + NO_FEATURES + "]\n"
+                + "[runtime.handlers." + NO_RRO + "]\n"
                 + "binary = \"" + wrapper + "\"\n");
         berth = BerthProcess.start(dir.resolve("berth"), "--config", config.toString());
     }

@@ -104,19 +104,25 @@ public final class RuntimeInfoRpcs implements CriRegistry.Feature {
             results.put(name, probes == null ? HandlerProbes.Result.available(HandlerProbes.Features.NONE)
                     : probes.results().getOrDefault(name, HandlerProbes.Result.PROBING));
         }
-        // only handlers that run containers here are offered; the default also under the empty name
+        // handlers seen not to run containers here are left out; one still being probed (the first
+        // second after start) is offered with no features, as a caller asking that early expects
+        // the handlers it configured; the default also under the empty name
         Map<String, String> unavailable = new TreeMap<>();
         List<String> probing = new ArrayList<>();
         results.forEach((name, r) -> {
             switch (r.state()) {
                 case AVAILABLE -> response.addRuntimeHandlers(handler(name, r.features()));
                 case UNAVAILABLE -> unavailable.put(name, r.reason());
-                case PROBING -> probing.add(name);
+                case PROBING -> {
+                    probing.add(name);
+                    response.addRuntimeHandlers(handler(name, HandlerProbes.Features.NONE));
+                }
             }
         });
         HandlerProbes.Result byDefault = results.get(config.defaultHandler());
-        if (byDefault != null && byDefault.state() == HandlerProbes.State.AVAILABLE) {
-            response.addRuntimeHandlers(0, handler("", byDefault.features()));
+        if (byDefault != null && byDefault.state() != HandlerProbes.State.UNAVAILABLE) {
+            response.addRuntimeHandlers(0, handler("", byDefault.state() == HandlerProbes.State.AVAILABLE
+                    ? byDefault.features() : HandlerProbes.Features.NONE));
         }
         if (request.getVerbose()) {
             Map<String, Object> info = new LinkedHashMap<>();

@@ -104,13 +104,16 @@ class RuntimeInfoRpcsTest {
     }
 
     @Test
-    void aHandlerStillBeingProbedIsNotOfferedYetAndARefusedDefaultLeavesTheEmptyNameOut() throws Exception {
+    void aHandlerStillBeingProbedIsOfferedWithoutFeaturesAndARefusedDefaultLeavesTheEmptyNameOut() throws Exception {
         HandlerProbes probes = HandlerProbes.start(List.of("crun", "runc"), handler -> handler.equals("crun")
                 ? HandlerProbes.Result.unavailable("no") : HandlerProbes.Result.available(HandlerProbes.Features.NONE),
                 background::add);
         RuntimeServiceGrpc.RuntimeServiceBlockingStub stub = serve(rpcs("crun", "runc", "crun").withHandlerProbes(probes));
         StatusResponse before = stub.status(StatusRequest.newBuilder().setVerbose(true).build());
-        assertEquals(0, before.getRuntimeHandlersCount(), "nothing is offered before it is probed");
+        assertEquals(List.of("", "crun", "runc"), before.getRuntimeHandlersList().stream().map(RuntimeHandler::getName).toList(),
+                "before their probes, the configured handlers are offered (a kubelet asking at start expects them)");
+        assertTrue(before.getRuntimeHandlersList().stream().noneMatch(h -> h.getFeatures().getUserNamespaces()
+                || h.getFeatures().getRecursiveReadOnlyMounts()), "but with no feature before it was seen to work");
         assertEquals(List.of("crun", "runc"), Json.mapper().convertValue(verbose(before).path("probingRuntimeHandlers"),
                 List.class));
 
