@@ -57,6 +57,12 @@ public final class ContainerExits implements AutoCloseable {
     /** While watching: reconciles, on a thread of its own, the containers whose dead monitor a read noticed. */
     private volatile ExecutorService reconciler;
     private final Set<String> requested = ConcurrentHashMap.newKeySet();
+    /**
+     * Containers whose start is in flight: an exit of theirs is the start's to record (with its
+     * start time); a read or another reconcile in between would show them EXITED without ever
+     * having started.
+     */
+    private final Set<String> starting = ConcurrentHashMap.newKeySet();
     private static final Object[] RECONCILING = new Object[64];
 
     static {
@@ -337,7 +343,19 @@ public final class ContainerExits implements AutoCloseable {
         return timeout.compareTo(Duration.ofNanos(MAX_WAIT_NANOS)) >= 0 ? MAX_WAIT_NANOS : timeout.toNanos();
     }
 
+    /** The start of {@code id} is in flight until {@link #startEnded}: its exit waits for it. */
+    void startBegins(String id) {
+        starting.add(id);
+    }
+
+    void startEnded(String id) {
+        starting.remove(id);
+    }
+
     private Optional<ContainerRecord> fromExitFile(ContainerRecord rec) {
+        if (rec.state() == ContainerState.CREATED && starting.contains(rec.id())) {
+            return Optional.empty();
+        }
         OciRuntime.Layout layout = layouts.apply(rec);
         Path exitFile = layout.exitFile(rec.id());
         String text;

@@ -220,9 +220,11 @@ public final class ContainerManager implements AutoCloseable {
                 throw BerthException.failedPrecondition("container %s is %s, not CREATED", id, rec.state());
             }
             long startedAt = now();
+            exits.startBegins(id);
             try {
                 runtime(rec).start(id);
             } catch (BerthException e) {
+                exits.startEnded(id);
                 // asked only when the start fails, so a start costs no extra runtime call
                 ContainerRecord seen = catchUpStart(rec);
                 if (seen != rec) {
@@ -234,13 +236,21 @@ public final class ContainerManager implements AutoCloseable {
                         e.getMessage()));
                 LOG.warn("container {} could not start: {}", failed.id(), e.getMessage());
                 throw e;
+            } catch (RuntimeException | Error e) {
+                exits.startEnded(id);
+                throw e;
             }
             // a container that ended at once may already be EXITED here: it still started. A
             // record the disk cannot take stays RUNNING in memory (the container runs: berth
             // must not report it CREATED nor start it again) and is written by the next sweep;
             // the caller hears RESOURCE_EXHAUSTED
-            ContainerRecord running = exits.record(id, r -> r.state() == ContainerState.CREATED ? r.running(startedAt)
-                    : r.startedAt() == 0 ? r.withStart(startedAt) : r);
+            ContainerRecord running;
+            try {
+                running = exits.record(id, r -> r.state() == ContainerState.CREATED ? r.running(startedAt)
+                        : r.startedAt() == 0 ? r.withStart(startedAt) : r);
+            } finally {
+                exits.startEnded(id);
+            }
             // the exit watcher leaves CREATED containers alone: an exit during the start is reported here
             return exits.reconcile(running);
         }

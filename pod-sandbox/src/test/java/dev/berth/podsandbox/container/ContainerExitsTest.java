@@ -80,6 +80,29 @@ class ContainerExitsTest {
     }
 
     @Test
+    void anExitDuringItsStartIsTheStartsToRecordReadsKeepTheContainerCreated() throws Exception {
+        String id = "c".repeat(64);
+        ContainerRecord r = running(id, ProcessHandle.current().pid());
+        ContainerRecord created = new ContainerRecord(r.id(), r.name(), 0, r.sandboxId(), r.handler(), r.imageRef(), r.config(),
+                r.image(), r.rootfs(), r.bundle(), r.logPath(), r.cgroupsPath(), ContainerState.CREATED, false, 1_000, 0, 0, 0,
+                "", "", 1, r.conmonPid(), r.conmonStartTime(), Map.of(), Map.of());
+        Files.write(dir.resolve("state/containers").resolve(id).resolve("record.json"), Json.mapper().writeValueAsBytes(created));
+        try (ContainerManager m = manager()) {
+            Files.createDirectories(dir.resolve("run/exits"));
+            Files.writeString(dir.resolve("run/exits").resolve(id), "1");
+            m.exits().startBegins(id);
+            // the process ran and exited while StartContainer was between the runtime's start and its record
+            assertEquals(ContainerState.CREATED, m.status(id).state(), "a read during the start shows no exit without a start");
+            m.exits().sweep();
+            assertEquals(ContainerState.CREATED, onDisk(id).state(), "nor does a sweep record one");
+            m.exits().startEnded(id);
+            ContainerRecord after = m.status(id);
+            assertEquals(ContainerState.EXITED, after.state(), "once the start is over, the exit shows");
+            assertEquals(1, after.exitCode());
+        }
+    }
+
+    @Test
     void aContainerWhoseMonitorDiedIsLeftToTheReconcilerAndThenRecordedExited() throws Exception {
         String adopted = "a".repeat(64);
         String orphan = "b".repeat(64);
