@@ -155,7 +155,7 @@ public final class Agent implements AutoCloseable {
                 new TerminationMessages(new PodDirs(settings.stateDir()))));
         // hostUsers: false pods: a range of ids each, from the kubelet's sub-ids or the id space above 65535
         UserNamespaces userNamespaces = UserNamespaces.fromSubIds(new PodDirs(settings.stateDir()), Path.of("/etc/subuid"),
-                Path.of("/etc/subgid"), settings.node().maxPods(), handler -> handlerSupportsUserNamespaces(cri, handler));
+                Path.of("/etc/subgid"), settings.node().maxPods(), handler -> cri.handlerFeatures(handler).getUserNamespaces());
         userNamespaces.recover();
         PodWorkers workers = keep(new PodWorkers(new PodSync(cri,
                 new PodTranslation(facts, settings.podLogsDir(), objects, allocatable, podCgroups)
@@ -310,15 +310,5 @@ public final class Agent implements AutoCloseable {
             }
         }
         LOG.info("agent stopped; its pods keep running");
-    }
-
-    /** Whether the runtime's Status lists {@code handler} ("" the default) with user namespaces. */
-    static boolean handlerSupportsUserNamespaces(CriClient cri, String handler) {
-        try {
-            return cri.status().getRuntimeHandlersList().stream()
-                    .anyMatch(h -> h.getName().equals(handler) && h.getFeatures().getUserNamespaces());
-        } catch (io.grpc.StatusRuntimeException e) {
-            return false;
-        }
     }
 }

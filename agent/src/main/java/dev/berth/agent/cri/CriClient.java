@@ -75,6 +75,20 @@ public final class CriClient {
         return runtime().status(StatusRequest.getDefaultInstance());
     }
 
+    /**
+     * What the runtime's Status says {@code handler} ("" the default) supports; none when the
+     * runtime does not list it or cannot be asked (then nothing beyond the basics is assumed).
+     */
+    public dev.berth.cri.v1.RuntimeHandlerFeatures handlerFeatures(String handler) {
+        try {
+            return status().getRuntimeHandlersList().stream().filter(h -> h.getName().equals(handler)).findFirst()
+                    .map(dev.berth.cri.v1.RuntimeHandler::getFeatures)
+                    .orElse(dev.berth.cri.v1.RuntimeHandlerFeatures.getDefaultInstance());
+        } catch (io.grpc.StatusRuntimeException e) {
+            return dev.berth.cri.v1.RuntimeHandlerFeatures.getDefaultInstance();
+        }
+    }
+
     public dev.berth.cri.v1.RuntimeConfigResponse runtimeConfig() {
         return runtime().runtimeConfig(dev.berth.cri.v1.RuntimeConfigRequest.getDefaultInstance());
     }

@@ -204,24 +204,22 @@ public final class PodSync {
         // a runtime that removes the pod cgroup with a sandbox (berth) may have done so when the last one went
         translation.cgroups().ensure(pod);
         String sandboxId;
-        int attempt;
+        PodSandboxConfig sandboxConfig;
         if (ready.isPresent()) {
             sandboxId = ready.get().getId();
-            attempt = ready.get().getMetadata().getAttempt();
+            sandboxConfig = translation.sandboxConfig(pod, ready.get().getMetadata().getAttempt(), KubeletKeys.source(pod));
         } else {
-            attempt = sandboxes.stream().mapToInt(s -> s.getMetadata().getAttempt() + 1).max().orElse(0);
-            PodSandboxConfig config;
+            int attempt = sandboxes.stream().mapToInt(s -> s.getMetadata().getAttempt() + 1).max().orElse(0);
             try {
-                config = translation.sandboxConfig(pod, attempt, KubeletKeys.source(pod));
+                sandboxConfig = translation.sandboxConfig(pod, attempt, KubeletKeys.source(pod));
             } catch (UserNamespaces.UserNamespaceException e) {
                 events.event(EventRecorder.podReference(pod, null), EventRecorder.WARNING, "FailedCreatePodSandBox",
                         "Failed to generate sandbox config for pod \"" + name(pod) + "\": " + e.getMessage());
                 throw e;
             }
-            sandboxId = cri.runPodSandbox(config, runtimeHandler(pod));
+            sandboxId = cri.runPodSandbox(sandboxConfig, runtimeHandler(pod));
             LOG.info("pod {}: sandbox {} (attempt {}) started", name(pod), sandboxId, attempt);
         }
-        PodSandboxConfig sandboxConfig = translation.sandboxConfig(pod, attempt, KubeletKeys.source(pod));
         List<String> podIps = podIps(sandboxId);
         Run run = new Run(pod, sandboxId, sandboxConfig, podIps, knowledge, restarts, new Runs(sandboxes));
 
@@ -607,7 +605,7 @@ public final class PodSync {
             try {
                 id = cri.createContainer(sandboxId, translation.containerConfig(pod, c, attempt, image, podIps,
                         env -> volumes == null ? List.of() : idmapped(volumes.containerMounts(pod, c, attempt, env, podIps, imageVolumes,
-                                asksRecursiveReadOnly(c) && handlerSupportsRecursiveReadOnly(runtimeHandler(pod))),
+                                asksRecursiveReadOnly(c) && cri.handlerFeatures(runtimeHandler(pod)).getRecursiveReadOnlyMounts()),
                                 sandboxConfig.getLinux().getSecurityContext().getNamespaceOptions().getUsernsOptions())), sandboxConfig);
             } catch (ContainerConfigException e) {
                 waiting.put(c.getName(), new Waiting(e.reason(), e.getMessage()));
@@ -714,16 +712,6 @@ public final class PodSync {
 
     private static boolean asksRecursiveReadOnly(Container c) {
         return c.getVolumeMounts().stream().anyMatch(m -> m.getRecursiveReadOnly() != null && !"Disabled".equals(m.getRecursiveReadOnly()));
-    }
-
-    /** Whether the runtime's Status lists {@code handler} ("" the default) with recursive read-only mounts. */
-    private boolean handlerSupportsRecursiveReadOnly(String handler) {
-        try {
-            return cri.status().getRuntimeHandlersList().stream()
-                    .anyMatch(h -> h.getName().equals(handler) && h.getFeatures().getRecursiveReadOnlyMounts());
-        } catch (StatusRuntimeException e) {
-            return false;
-        }
     }
 
     private String ensureImage(Pod pod, Container c, String image, String pullPolicy, PodSandboxConfig sandboxConfig) {

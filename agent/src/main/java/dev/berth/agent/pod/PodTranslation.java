@@ -224,7 +224,7 @@ public final class PodTranslation {
         }
         PodSecurityContext psc = spec.getSecurityContext();
         LinuxSandboxSecurityContext.Builder sc = LinuxSandboxSecurityContext.newBuilder()
-                .setNamespaceOptions(namespaces(pod))
+                .setNamespaceOptions(namespaces(pod, true))
                 .setPrivileged(allContainers(spec).stream().anyMatch(c -> c.getSecurityContext() != null
                         && Boolean.TRUE.equals(c.getSecurityContext().getPrivileged())))
                 .setSeccomp(seccomp(psc == null ? null : psc.getSeccompProfile()));
@@ -323,11 +323,13 @@ public final class PodTranslation {
      * {@code hostUsers: false} POD with the pod's own id range.
      * @throws UserNamespaces.UserNamespaceException when the pod needs a user namespace it cannot have
      */
-    private NamespaceOption namespaces(Pod pod) {
+    private NamespaceOption namespaces(Pod pod, boolean sandbox) {
         PodSpec spec = pod.getSpec();
         NamespaceOption.Builder b = NamespaceOption.newBuilder();
         if (userNamespaces != null) {
-            b.setUsernsOptions(userNamespaces.forPod(pod, Objects.requireNonNullElse(spec.getRuntimeClassName(), "")));
+            String handler = Objects.requireNonNullElse(spec.getRuntimeClassName(), "");
+            // a container repeats its sandbox's user namespace, checked against the handler when the sandbox got it
+            b.setUsernsOptions(sandbox ? userNamespaces.forPod(pod, handler) : userNamespaces.forContainer(pod, handler));
         } else if (Boolean.FALSE.equals(spec.getHostUsers())) {
             throw new UserNamespaces.UserNamespaceException("can't set `spec.hostUsers: false`: this agent allocates no user namespaces");
         }
@@ -663,7 +665,7 @@ public final class PodTranslation {
         PodSpec spec = pod.getSpec();
         SecurityContext sc = c.getSecurityContext();
         PodSecurityContext psc = spec.getSecurityContext();
-        LinuxContainerSecurityContext.Builder b = LinuxContainerSecurityContext.newBuilder().setNamespaceOptions(namespaces(pod));
+        LinuxContainerSecurityContext.Builder b = LinuxContainerSecurityContext.newBuilder().setNamespaceOptions(namespaces(pod, false));
         boolean privileged = sc != null && Boolean.TRUE.equals(sc.getPrivileged());
         b.setPrivileged(privileged);
         Long user = sc != null && sc.getRunAsUser() != null ? sc.getRunAsUser() : psc != null ? psc.getRunAsUser() : null;

@@ -129,7 +129,23 @@ public final class UserNamespaces {
                     : "can't set `spec.hostUsers: false`, RuntimeClass handler \"" + handler + "\" does not support user namespaces");
         }
         String uid = pod.getMetadata().getUid();
-        long first = read(uid).orElseGet(() -> allocate(uid));
+        return pod(read(uid).orElseGet(() -> allocate(uid)));
+    }
+
+    /**
+     * The user namespace of a container of {@code pod}: the one its sandbox got (read back from
+     * the pod's record, without asking the runtime again), or as {@link #forPod} when there is
+     * none yet.
+     */
+    public synchronized UserNamespace forContainer(Pod pod, String handler) {
+        if (pod.getSpec().getHostUsers() == null || pod.getSpec().getHostUsers()) {
+            return UserNamespace.newBuilder().setMode(NamespaceMode.NODE).build();
+        }
+        Optional<Long> first = read(pod.getMetadata().getUid());
+        return first.isPresent() ? pod(first.get()) : forPod(pod, handler);
+    }
+
+    private static UserNamespace pod(long first) {
         IDMapping m = IDMapping.newBuilder().setContainerId(0).setHostId((int) first).setLength((int) IDS_PER_POD).build();
         return UserNamespace.newBuilder().setMode(NamespaceMode.POD).addUids(m).addGids(m).build();
     }

@@ -339,12 +339,7 @@ public final class CriFeaturesGuestMain {
             return "uid_map 0 " + HOST_ID + " 65536, host uid " + uid.group(1) + ", " + idmapped
                     + " idmapped mounts under the run root, /dev/shm chowned";
         } finally {
-            for (Container c : cri.listContainers(ListContainersRequest.getDefaultInstance()).getContainersList()) {
-                if (c.getPodSandboxId().equals(pod)) {
-                    cri.removeContainer(RemoveContainerRequest.newBuilder().setContainerId(c.getId()).build());
-                }
-            }
-            cri.removePodSandbox(RemovePodSandboxRequest.newBuilder().setPodSandboxId(pod).build());
+            removePod(pod);
             assertEquals(List.of(), mountsUnder(runRoot.resolve("sandboxes").resolve(pod)), "nothing of the pod stays mounted");
         }
     }
@@ -382,12 +377,7 @@ public final class CriFeaturesGuestMain {
             return "writes to /host and /host/sub (a tmpfs submount): Read-only file system";
         } finally {
             if (pod != null) {
-                for (Container c : cri.listContainers(ListContainersRequest.getDefaultInstance()).getContainersList()) {
-                    if (c.getPodSandboxId().equals(pod)) {
-                        cri.removeContainer(RemoveContainerRequest.newBuilder().setContainerId(c.getId()).build());
-                    }
-                }
-                cri.removePodSandbox(RemovePodSandboxRequest.newBuilder().setPodSandboxId(pod).build());
+                removePod(pod);
             }
             run("umount", sub.toString());
         }
@@ -431,18 +421,23 @@ public final class CriFeaturesGuestMain {
             return "Status offers it for crun, and the submount is read-only";
         } finally {
             if (pod != null) {
-                for (Container c : cri.listContainers(ListContainersRequest.getDefaultInstance()).getContainersList()) {
-                    if (c.getPodSandboxId().equals(pod)) {
-                        cri.removeContainer(RemoveContainerRequest.newBuilder().setContainerId(c.getId()).build());
-                    }
-                }
-                cri.removePodSandbox(RemovePodSandboxRequest.newBuilder().setPodSandboxId(pod).build());
+                removePod(pod);
             }
             run("umount", sub.toString());
         }
     }
 
     // ---------------------------------------------------------------- helpers
+
+    /** Removes the pod's containers, then the pod. */
+    private void removePod(String pod) {
+        for (Container c : cri.listContainers(ListContainersRequest.getDefaultInstance()).getContainersList()) {
+            if (c.getPodSandboxId().equals(pod)) {
+                cri.removeContainer(RemoveContainerRequest.newBuilder().setContainerId(c.getId()).build());
+            }
+        }
+        cri.removePodSandbox(RemovePodSandboxRequest.newBuilder().setPodSandboxId(pod).build());
+    }
 
     private ExecSyncResponse execRaw(String id, String... cmd) {
         return cri.execSync(ExecSyncRequest.newBuilder().setContainerId(id).addAllCmd(List.of(cmd)).setTimeout(60).build());
