@@ -204,12 +204,16 @@ public final class CniPodNetwork implements PodNetwork {
         synchronized (lock(a.sandboxId())) {
             inFlight.add(a.sandboxId());
             try {
+                StepTimer times = new StepTimer(LOG.isDebugEnabled());
                 Optional<AttachmentCache.Entry> entry = cache.get(a.sandboxId());
                 if (entry.isEmpty()) {
                     return;
                 }
-                teardown(entry.get(), a.netnsPath());
+                times.mark("cache lookup");
+                teardown(entry.get(), a.netnsPath(), times);
                 cache.remove(a.sandboxId());
+                times.mark("cache removed");
+                LOG.debug("sandbox {} detached from network {} ({})", a.sandboxId(), entry.get().network().name(), times.summary());
             } finally {
                 inFlight.remove(a.sandboxId());
             }
@@ -219,10 +223,14 @@ public final class CniPodNetwork implements PodNetwork {
 
     /** DEL through the cached chain in reverse (see {@link PluginChain#delete}); the network's masquerade rules are known from then on. */
     private void teardown(AttachmentCache.Entry entry, Path netnsNow) {
+        teardown(entry, netnsNow, new StepTimer(false));
+    }
+
+    private void teardown(AttachmentCache.Entry entry, Path netnsNow, StepTimer times) {
         if (!entry.network().masqueradeSubnets().isEmpty()) {
             masquerades.of(entry.network().name()); // known from now on, so its rules go with the last pod
         }
-        chain.delete(entry, netnsNow);
+        chain.delete(entry, netnsNow, times);
     }
 
     /** CHECK through the chain of an attached pod; throws what the first failing plugin says. */

@@ -54,7 +54,11 @@ final class PluginChain {
         JsonNode result = null;
         for (ObjectNode plugin : net.plugins()) {
             String type = plugin.get("type").asText();
-            JsonNode out = exec.run(type, call("ADD", entry), bytes(pluginConfig(plugin, net, result, entry.capabilityArgs())));
+            ObjectNode conf = pluginConfig(plugin, net, result, entry.capabilityArgs());
+            if (result != null && isIdlePortmap(conf)) {
+                continue; // it would hand prevResult back unchanged
+            }
+            JsonNode out = exec.run(type, call("ADD", entry), bytes(conf));
             times.mark(type);
             if (out == null || !out.isObject()) {
                 throw BerthException.failedPrecondition("CNI plugin \"%s\" of network \"%s\" returned no result for ADD of container %s",
@@ -71,6 +75,11 @@ final class PluginChain {
      * is thrown (the cache entry stays, for a retry or GC).
      */
     void delete(AttachmentCache.Entry entry, Path netnsNow) {
+        delete(entry, netnsNow, new StepTimer(false));
+    }
+
+    /** As {@link #delete(AttachmentCache.Entry, Path)}, marking each plugin's DEL on {@code times}. */
+    void delete(AttachmentCache.Entry entry, Path netnsNow, StepTimer times) {
         Path netns = netnsNow != null ? netnsNow : (entry.netns().isEmpty() ? null : Path.of(entry.netns()));
         String netnsArg = netns != null && NetnsPaths.isNetns(netns) ? netns.toString() : "";
         AttachmentCache.Entry call = new AttachmentCache.Entry(entry.sandboxId(), entry.ifName(), netnsArg, entry.cniArgs(),
@@ -82,8 +91,13 @@ final class PluginChain {
         List<ObjectNode> plugins = new ArrayList<>(net.plugins());
         for (int i = plugins.size() - 1; i >= 0; i--) {
             ObjectNode plugin = plugins.get(i);
+            ObjectNode conf = pluginConfig(plugin, net, prev, entry.capabilityArgs());
+            if (isIdlePortmap(conf)) {
+                continue; // the same (cached) arguments as its ADD, which made nothing to release
+            }
             try {
-                exec.run(plugin.get("type").asText(), call("DEL", call), bytes(pluginConfig(plugin, net, prev, entry.capabilityArgs())));
+                exec.run(plugin.get("type").asText(), call("DEL", call), bytes(conf));
+                times.mark(plugin.get("type").asText());
             } catch (BerthException e) {
                 if (BridgeMasqueradeRules.applies(plugin) && BridgeMasqueradeRules.isMissingChainError(e, net.name(), entry.sandboxId())) {
                     // the bridge plugin released the lease and the veth, then stumbled over a masquerade
@@ -113,6 +127,23 @@ final class PluginChain {
         if (first != null) {
             throw first;
         }
+    }
+
+    /**
+     * Whether {@code conf} is the reference portmap plugin's with no port to map. Its ADD then
+     * only hands its prevResult back and its DEL returns at once (containernetworking-plugins
+     * 1.x; an older DEL removes only the chains of its container, which an ADD without mappings
+     * never made), so neither is run: one plugin process less on each. ADD and DEL see the
+     * same mappings: DEL takes them from the attachment cached at ADD, also after a restart and
+     * for attachments an older berth cached. A portmap first in its chain (no prevResult) still
+     * runs, to fail as it always did.
+     */
+    static boolean isIdlePortmap(ObjectNode conf) {
+        if (!"portmap".equals(conf.path("type").asText())) {
+            return false;
+        }
+        JsonNode mappings = conf.path("runtimeConfig").path("portMappings");
+        return mappings.isMissingNode() || mappings.isNull() || (mappings.isArray() && mappings.isEmpty());
     }
 
     /** CHECK through the chain of an attached pod (nothing for versions before 0.4.0 or when the network disables it). */

@@ -49,7 +49,7 @@ class PluginChainTest {
                 fi
                 exit 0
                 """.formatted(log, tmp.resolve("fail-del"));
-        for (String name : List.of("berth-chain-a", "berth-chain-b")) {
+        for (String name : List.of("berth-chain-a", "berth-chain-b", "portmap")) {
             Path p = bin.resolve(name);
             Files.writeString(p, script);
             p.toFile().setExecutable(true);
@@ -63,6 +63,33 @@ class PluginChainTest {
                 + "{\"type\":\"berth-chain-a\"},{\"type\":\"berth-chain-b\"}]}").getBytes(StandardCharsets.UTF_8), true, "test");
         return new AttachmentCache.Entry("sb1", "eth0", tmp.resolve("no-netns").toString(), "IgnoreUnknown=1",
                 JsonNodeFactory.instance.objectNode(), net, null);
+    }
+
+    /** a, then a plugin named portmap that declares the portMappings capability, given {@code mappings}. */
+    private AttachmentCache.Entry withPortmap(String mappings) throws IOException {
+        NetworkConfigList net = NetworkConfigList.parse(("{\"cniVersion\":\"1.0.0\",\"name\":\"chain\",\"plugins\":["
+                + "{\"type\":\"berth-chain-a\"},{\"type\":\"portmap\",\"capabilities\":{\"portMappings\":true}}]}")
+                .getBytes(StandardCharsets.UTF_8), true, "test");
+        com.fasterxml.jackson.databind.node.ObjectNode caps = JsonNodeFactory.instance.objectNode();
+        caps.set("portMappings", dev.berth.common.Json.mapper().readTree(mappings));
+        return new AttachmentCache.Entry("sb1", "eth0", tmp.resolve("no-netns").toString(), "IgnoreUnknown=1", caps, net, null);
+    }
+
+    @Test
+    void portmapWithoutPortMappingsRunsNeitherOnAddNorOnDel() throws IOException {
+        AttachmentCache.Entry e = withPortmap("[]");
+        JsonNode result = chain.add(e, new StepTimer(false));
+        assertEquals("berth-chain-a", result.path("from").asText(), "the result is the previous plugin's, as portmap hands it on");
+        chain.delete(e.withResult(result), null);
+        assertEquals(List.of("ADD berth-chain-a none", "DEL berth-chain-a prev"), calls());
+    }
+
+    @Test
+    void portmapWithPortMappingsRunsOnAddAndOnDel() throws IOException {
+        AttachmentCache.Entry e = withPortmap("[{\"hostPort\":8080,\"containerPort\":80,\"protocol\":\"tcp\"}]");
+        JsonNode result = chain.add(e, new StepTimer(false));
+        chain.delete(e.withResult(result), null);
+        assertEquals(List.of("ADD berth-chain-a none", "ADD portmap prev", "DEL portmap prev", "DEL berth-chain-a prev"), calls());
     }
 
     private List<String> calls() throws IOException {
