@@ -405,28 +405,66 @@ public final class SandboxService {
         entry.lock().lock();
         try {
             if (!entry.removed()) {
-                stopLocked(entry);
+                StepTimer timer = new StepTimer(LOG.isDebugEnabled());
+                stopLocked(entry, timer);
+                LOG.debug("sandbox {} stop (wall/cpu): {}", entry.record().id(), timer.summary());
             }
         } finally {
             entry.lock().unlock();
         }
     }
 
-    private void stopLocked(SandboxStore.Entry entry) {
+    private void stopLocked(SandboxStore.Entry entry, StepTimer timer) {
         SandboxRecord rec = entry.record();
         containers.stopAll(rec.id());
+        timer.mark("containers");
         if (rec.phase() != Phase.NOTREADY) {
             rec = store.update(entry, r -> r.withPhase(Phase.NOTREADY));
+            timer.mark("record notready");
         }
         OciRuntime runtime = handlers.recorded(rec.handler(), rec.runtimeBinary());
         if (runtime.exists(rec.id())) {
+            killInfra(rec);
             runtime.forceDelete(rec.id());
+            timer.mark("infra process");
         }
         if (rec.networkAttached()) {
             network.detach(attachment(rec));
+            timer.mark("network");
             store.update(entry, r -> r.withNetwork(false, List.of()));
+            timer.mark("record detached");
         }
     }
+
+    /**
+     * Ends the infra process itself (SIGKILL, to that very process: pid and start time) and waits
+     * until it is gone, so that the runtime's forced delete finds its container stopped and only
+     * forgets it: a forced delete of a running container kills it and then sleeps 100 ms before
+     * it looks again (runc), most of StopPodSandbox's time. Catatonit holds nothing that needs a
+     * gentler end, and the pod's containers are stopped by then. A process that outlives the wait
+     * is left to the runtime, as before.
+     */
+    private void killInfra(SandboxRecord rec) {
+        long pid = rec.infraPid();
+        long start = rec.infraStartTime();
+        if (pid <= 0 || !processes.alive(pid, start)) {
+            return;
+        }
+        processes.signal(pid, SIGKILL);
+        long deadline = System.nanoTime() + INFRA_EXIT_WAIT_NANOS;
+        while (processes.alive(pid, start) && System.nanoTime() < deadline) {
+            try {
+                Thread.sleep(1);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return; // the runtime's delete still ends it
+            }
+        }
+    }
+
+    private static final int SIGKILL = 9;
+    /** How long a killed infra process may take to be gone before the runtime's delete takes over. */
+    private static final long INFRA_EXIT_WAIT_NANOS = 2_000_000_000L;
 
     // ---------------------------------------------------------------- RemovePodSandbox
 
@@ -442,18 +480,25 @@ public final class SandboxService {
             if (entry.removed()) {
                 return;
             }
-            stopLocked(entry);
+            StepTimer timer = new StepTimer(LOG.isDebugEnabled());
+            stopLocked(entry, timer);
             SandboxRecord rec = entry.record();
             containers.removeAll(rec.id());
+            timer.mark("containers removed");
             Path dir = runDir.resolve(rec.id());
             mounts.unmountAllUnder(dir); // shm and namespace pins, in one umount
             pins.release(dir.resolve("ns"));
+            timer.mark("unmount");
             if (rec.cgroupPath() != null) {
                 cgroups.remove(rec.cgroupPath());
+                timer.mark("cgroup");
             }
             deleteRunDirectory(dir);
+            timer.mark("run directory");
             store.delete(entry);
+            timer.mark("record");
             LOG.info("sandbox {} removed", rec.id());
+            LOG.debug("sandbox {} remove (wall/cpu): {}", rec.id(), timer.summary());
         } finally {
             entry.lock().unlock();
         }

@@ -540,6 +540,31 @@ class SandboxLifecycleTest {
     }
 
     @Test
+    void stopKillsTheInfraProcessItselfSoThatTheRuntimeDeletesAStoppedContainer() {
+        String id = service.run(fullPod("web"));
+        long infra = service.podContext(id).infraPid();
+        List<Boolean> aliveAtDelete = new ArrayList<>();
+        runtime.observe(call -> {
+            if (call.startsWith("forceDelete")) {
+                aliveAtDelete.add(processes.command(infra).isPresent());
+            }
+        });
+        service.stop(id);
+        assertTrue(processes.signals().contains(new FakeProcesses.Signal(infra, 9, false)), processes.signals().toString());
+        assertEquals(List.of(false), aliveAtDelete, "the runtime's forced delete finds the infra process gone");
+    }
+
+    @Test
+    void stopSignalsNoProcessThatReusedTheInfraProcessPid() {
+        String id = service.run(fullPod("web"));
+        long infra = service.podContext(id).infraPid();
+        processes.exit(infra);
+        processes.spawn(infra, "unrelated");
+        service.stop(id);
+        assertEquals(List.of(), processes.signals(), "the pid's new owner is left alone");
+    }
+
+    @Test
     void aFailedNetworkTeardownFailsTheStopAndTheNextStopRetriesIt() {
         String id = service.run(fullPod("web"));
         network.failNextDetaches.set(1);
