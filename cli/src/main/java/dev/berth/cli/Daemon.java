@@ -72,6 +72,11 @@ public final class Daemon {
     private static final String CONTAINER_LAYERS = "container-layers";
     /** How often the engine looks for container monitors that died without writing an exit file. */
     private static final java.time.Duration EXIT_SWEEP = java.time.Duration.ofSeconds(10);
+    /**
+     * How long the default network's masquerade rules stay after its last pod went: pods that
+     * come and go one at a time do not pay for removing and setting them up again each time.
+     */
+    private static final java.time.Duration MASQUERADE_LINGER = java.time.Duration.ofSeconds(30);
 
     private final BerthConfig config;
     private final CountDownLatch stop = new CountDownLatch(1);
@@ -109,9 +114,10 @@ public final class Daemon {
         private final ContainerService containers;
         private final ImageService images;
         private final HandlerProbes probes;
+        private final PodNetwork network;
 
         private Running(BerthConfig config, CriServer server, InProcessCri local, MetricsServer metricsServer, BerthMetrics metrics,
-                StreamingServer streaming, ContainerService containers, ImageService images, HandlerProbes probes) {
+                StreamingServer streaming, ContainerService containers, ImageService images, HandlerProbes probes, PodNetwork network) {
             this.config = config;
             this.server = server;
             this.local = local;
@@ -121,6 +127,7 @@ public final class Daemon {
             this.containers = containers;
             this.images = images;
             this.probes = probes;
+            this.network = network;
         }
 
         /** A new in-process channel to the same CRI services the socket serves; the caller closes it. */
@@ -141,6 +148,9 @@ public final class Daemon {
             probes.close();
             containers.manager().close();
             images.close();
+            if (network instanceof CniPodNetwork cni) {
+                cni.close();
+            }
             LOG.info("berth stopped");
         }
     }
@@ -228,7 +238,7 @@ public final class Daemon {
             }
         }
         LOG.info("berth ready in {} ms", ManagementFactory.getRuntimeMXBean().getUptime());
-        return new Running(config, server, local, metricsServer, metrics, streaming, containers, images, probes);
+        return new Running(config, server, local, metricsServer, metrics, streaming, containers, images, probes, network);
     }
 
     /**
@@ -337,6 +347,7 @@ public final class Daemon {
                 n.pluginTimeout(), defaultNetwork));
         network.setPodCidrs(state.podCidrs());
         state.onPodCidrChange(network::setPodCidrs);
+        network.lingerMasquerades(MASQUERADE_LINGER);
         return network;
     }
 

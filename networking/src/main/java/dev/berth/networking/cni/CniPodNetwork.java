@@ -35,7 +35,7 @@ import org.slf4j.LoggerFactory;
  * {@link CniReadiness}, {@link DefaultNetworkPolicy}, {@link Masquerades}, {@link PluginChain}
  * and {@link CniRuntimeConfig}.
  */
-public final class CniPodNetwork implements PodNetwork {
+public final class CniPodNetwork implements PodNetwork, AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(CniPodNetwork.class);
     static final String IF_NAME = CniRuntimeConfig.IF_NAME;
     private static final Pattern CONTAINER_ID = Pattern.compile("[A-Za-z0-9][A-Za-z0-9_.\\-]{0,252}");
@@ -91,6 +91,21 @@ public final class CniPodNetwork implements PodNetwork {
         } catch (IOException e) {
             throw BerthException.failedPrecondition("cannot create the CNI result cache directory %s: %s", settings.cacheDir(), e.getMessage());
         }
+    }
+
+    /**
+     * Keeps a network's masquerade rules for {@code linger} after its last pod went (zero, the
+     * default: they go with it), so pods that come and go one at a time do not remove and set
+     * them up again each time.
+     */
+    public void lingerMasquerades(Duration linger) {
+        masquerades.linger(linger);
+    }
+
+    /** Removes idle masquerade rules now (a linger ends); what attached pods need stays. */
+    @Override
+    public void close() {
+        masquerades.close();
     }
 
     /** Tells {@code listener} about every ADD, DEL, CHECK, STATUS and GC run from now on (replacing the previous one). */
@@ -271,7 +286,7 @@ public final class CniPodNetwork implements PodNetwork {
         keep.addAll(cache.sandboxIds());
         defaultNetwork.releaseOrphanLeases(keep);
         try {
-            masquerades.releaseIfIdle();
+            masquerades.releaseNowIfIdle();
         } catch (BerthException e) {
             failures.add(e.getMessage());
         }

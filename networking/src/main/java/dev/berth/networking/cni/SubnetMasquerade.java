@@ -23,8 +23,8 @@ import java.util.Set;
  * for IPv6), every rule tagged {@code name: "NETWORK" berth masquerade}. The chain is named
  * after the network and berth's result cache directory, so two berth daemons on one host keep
  * separate chains. Rules are added before the first pod's plugins run and removed when no pod
- * is attached any more (and at start-up garbage collection), so they live exactly as long as
- * pods that need them.
+ * is attached any more, or when none has been for the daemon's linger time (see
+ * {@link Masquerades}), and at start-up garbage collection and shutdown when no pod needs them.
  */
 final class SubnetMasquerade {
     private final String network;

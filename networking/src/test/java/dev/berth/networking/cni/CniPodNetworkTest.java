@@ -128,6 +128,38 @@ class CniPodNetworkTest {
     }
 
     @Test
+    void withALingerTheMasqueradeRulesOutliveTheLastPodUntilTheLingerEndsOrTheNetworkCloses() throws Exception {
+        CniPodNetwork net = fx.network();
+        net.lingerMasquerades(Duration.ofHours(1));
+        cleanup.add(net::close);
+        TestNetns a = netns();
+        attach(net, BridgeFixture.pod("linger-a", a, List.of()));
+        List<String> masq = BridgeFixture.rulesOfNetwork(NET);
+        assertEquals(3, masq.size(), masq.toString());
+        net.detach(BridgeFixture.pod("linger-a", a, List.of()));
+        assertEquals(masq, BridgeFixture.rulesOfNetwork(NET), "the rules stay for the linger time");
+        TestNetns b = netns();
+        attach(net, BridgeFixture.pod("linger-b", b, List.of()));
+        b.exec("busybox", "ping", "-c1", "-W2", GATEWAY).ok();
+        net.detach(BridgeFixture.pod("linger-b", b, List.of()));
+        net.close();
+        assertNothingLeft(NET, BRIDGE, List.of("linger-a", "linger-b"));
+
+        // a short linger ends by itself, and a pod attached meanwhile keeps the rules
+        CniPodNetwork shortLinger = fx.network();
+        shortLinger.lingerMasquerades(Duration.ofMillis(200));
+        cleanup.add(shortLinger::close);
+        TestNetns c = netns();
+        attach(shortLinger, BridgeFixture.pod("linger-c", c, List.of()));
+        shortLinger.detach(BridgeFixture.pod("linger-c", c, List.of()));
+        long deadline = System.nanoTime() + 20_000_000_000L;
+        while (!BridgeFixture.rulesOfNetwork(NET).isEmpty() && System.nanoTime() < deadline) {
+            Thread.sleep(50);
+        }
+        assertNothingLeft(NET, BRIDGE, List.of("linger-c"));
+    }
+
+    @Test
     void everyChainOperationIsReportedToTheListenerWithItsNetworkAndOutcome() {
         CniPodNetwork net = fx.network();
         List<String> seen = java.util.Collections.synchronizedList(new ArrayList<>());
