@@ -187,7 +187,7 @@ class ContainerLifecycleFakeTest {
                         throw new IOException(file + ": No space left on device");
                     }
                     dev.berth.common.AtomicFiles.write(file, content);
-                });
+                }, Runnable::run);
         managers.add(manager);
         service = new ContainerService(manager, new ContainerRootfs(dir.resolve("layers"), dir.resolve("mounts"), mounts),
                 images, new ImageVolumes(dir.resolve("volumes"), mounts, images), cgroups);
@@ -406,11 +406,42 @@ class ContainerLifecycleFakeTest {
     void aRemovalACrashCutShortAfterTheLayerWentIsFinishedAtTheNextStart() throws IOException {
         ContainerRecord c = service.create(app());
         service.start(c.id());
+        runtime.failNext("delete"); // the delete at the exit fails: the removal deletes it
+        service.stop(c.id(), 0);
         crashOnRuntimeDelete = true;
         assertThrows(SimulatedCrash.class, () -> service.remove(c.id()));
         start();
         assertEquals(List.of(), service.list(new ContainerFilter("", null, "", null)), "no half-removed container listed");
         assertEquals(Set.of(), held, "its image hold is released");
+        assertNothingLeft();
+    }
+
+    @Test
+    void removeContainerAfterTheExitWasObservedRunsNoRuntimeCommand() throws IOException {
+        ContainerRecord c = service.create(app());
+        service.start(c.id());
+        service.stop(c.id(), 10);
+        assertFalse(runtime.known().contains(c.id()), "the runtime's state went with the exit");
+        journal.clear();
+        service.remove(c.id());
+        assertEquals(List.of("deleting ID", "release ID", "deleted ID"), journal);
+        assertNothingLeft();
+    }
+
+    @Test
+    void anExitRecordedBeforeACrashWhoseRuntimeDeleteNeverRanIsDeletedAtTheNextStart() throws IOException {
+        ContainerRecord c = service.create(app());
+        service.start(c.id());
+        runtime.failNext("delete"); // as if berth died between the exit's record and the runtime's delete
+        runtime.exit(c.id(), 0);
+        manager.exits().sweep();
+        assertEquals(ContainerState.EXITED, manager.recorded(c.id()).state());
+        assertTrue(runtime.known().contains(c.id()));
+        start();
+        assertFalse(runtime.known().contains(c.id()), "start-up deletes what the runtime kept of the exited container");
+        journal.clear();
+        service.remove(c.id());
+        assertEquals(List.of("deleting ID", "release ID", "deleted ID"), journal);
         assertNothingLeft();
     }
 
@@ -521,7 +552,7 @@ class ContainerLifecycleFakeTest {
         assertEquals(143, stopped.exitCode(), "ended by SIGTERM");
         service.remove(c.id());
         assertEquals(List.of("hold ID", "runtime create ID", "created ID", "runtime start ID", "started ID",
-                "runtime kill ID SIGTERM", "stopped ID 143", "deleting ID", "runtime delete ID", "release ID",
+                "runtime kill ID SIGTERM", "runtime delete ID", "stopped ID 143", "deleting ID", "release ID",
                 "deleted ID"), journal);
         assertNothingLeft();
     }
@@ -533,12 +564,12 @@ class ContainerLifecycleFakeTest {
         runtime.ignore("SIGTERM");
         journal.clear();
         service.stop(c.id(), 1);
-        assertEquals(List.of("runtime kill ID SIGTERM", "runtime kill ID SIGKILL", "stopped ID 137"), journal);
+        assertEquals(List.of("runtime kill ID SIGTERM", "runtime kill ID SIGKILL", "runtime delete ID", "stopped ID 137"), journal);
         assertEquals(137, service.status(c.id()).record().exitCode());
     }
 
     @Test
-    void removingARunningContainerKillsItFirstAndUnmountsItsRootfsBeforeTheRuntimeDeletesIt() {
+    void removingARunningContainerKillsItAndDeletesItFromTheRuntimeBeforeItsRootfsIsUnmounted() {
         ContainerRecord c = service.create(app());
         service.start(c.id());
         List<Integer> mountsAtDelete = new ArrayList<>();
@@ -549,9 +580,10 @@ class ContainerLifecycleFakeTest {
         });
         journal.clear();
         service.remove(c.id());
-        assertEquals(List.of("runtime kill ID SIGKILL", "stopped ID 137", "deleting ID", "runtime delete ID",
+        assertEquals(List.of("runtime kill ID SIGKILL", "runtime delete ID", "stopped ID 137", "deleting ID",
                 "release ID", "deleted ID"), journal);
-        assertEquals(List.of(0), mountsAtDelete, "nothing uses the root filesystem when it is unmounted");
+        // the runtime's delete, which ends whatever is left in the container's cgroup, comes with the exit
+        assertEquals(List.of(1), mountsAtDelete, "nothing uses the root filesystem when it is unmounted");
     }
 
     // ---------------------------------------------------------------- stops that overlap
@@ -594,7 +626,7 @@ class ContainerLifecycleFakeTest {
         });
         forced.get(30, TimeUnit.SECONDS);
         graceful.get(30, TimeUnit.SECONDS);
-        assertEquals(List.of("runtime kill ID SIGTERM", "runtime kill ID SIGKILL", "stopped ID 137"), journal,
+        assertEquals(List.of("runtime kill ID SIGTERM", "runtime kill ID SIGKILL", "runtime delete ID", "stopped ID 137"), journal,
                 "one stop signal, one SIGKILL, one exit for both calls");
         assertEquals(137, service.status(c.id()).record().exitCode());
     }
@@ -609,7 +641,7 @@ class ContainerLifecycleFakeTest {
         });
         shorter.get(30, TimeUnit.SECONDS);
         graceful.get(30, TimeUnit.SECONDS);
-        assertEquals(List.of("runtime kill ID SIGTERM", "runtime kill ID SIGKILL", "stopped ID 137"), journal,
+        assertEquals(List.of("runtime kill ID SIGTERM", "runtime kill ID SIGKILL", "runtime delete ID", "stopped ID 137"), journal,
                 "the second stop joins the first: no second stop signal");
     }
 
@@ -623,8 +655,8 @@ class ContainerLifecycleFakeTest {
         });
         removed.get(30, TimeUnit.SECONDS);
         graceful.get(30, TimeUnit.SECONDS);
-        assertEquals(List.of("runtime kill ID SIGTERM", "runtime kill ID SIGKILL", "stopped ID 137", "deleting ID",
-                "runtime delete ID", "release ID", "deleted ID"), journal);
+        assertEquals(List.of("runtime kill ID SIGTERM", "runtime kill ID SIGKILL", "runtime delete ID", "stopped ID 137", "deleting ID",
+                "release ID", "deleted ID"), journal);
         assertNothingLeft();
     }
 
@@ -638,7 +670,7 @@ class ContainerLifecycleFakeTest {
         });
         podStopped.get(30, TimeUnit.SECONDS);
         graceful.get(30, TimeUnit.SECONDS);
-        assertEquals(List.of("runtime kill ID SIGTERM", "runtime kill ID SIGKILL", "stopped ID 137"), journal);
+        assertEquals(List.of("runtime kill ID SIGTERM", "runtime kill ID SIGKILL", "runtime delete ID", "stopped ID 137"), journal);
     }
 
     @Test
@@ -668,7 +700,7 @@ class ContainerLifecycleFakeTest {
         CompletableFuture<Void> graceful = gracefulStopUnderWay(c, Long.MAX_VALUE);
         service.stop(c.id(), 0);
         graceful.get(30, TimeUnit.SECONDS);
-        assertEquals(List.of("runtime kill ID SIGTERM", "runtime kill ID SIGKILL", "stopped ID 137"), journal);
+        assertEquals(List.of("runtime kill ID SIGTERM", "runtime kill ID SIGKILL", "runtime delete ID", "stopped ID 137"), journal);
     }
 
     @Test
@@ -781,7 +813,7 @@ class ContainerLifecycleFakeTest {
         assertEquals(ContainerState.RUNNING, service.list(new ContainerFilter("", null, "", null)).get(0).record().state());
         assertEquals(List.of(), journal, "nothing is killed by a read");
         manager.exits().sweep();
-        assertEquals(List.of("runtime kill ID SIGKILL", "stopped ID 255"), journal);
+        assertEquals(List.of("runtime kill ID SIGKILL", "runtime delete ID", "stopped ID 255"), journal);
         ContainerRecord r = service.status(c.id()).record();
         assertEquals(ContainerState.EXITED, r.state());
         assertEquals(ContainerRecord.REASON_ERROR, r.reason());
@@ -805,7 +837,7 @@ class ContainerLifecycleFakeTest {
             Thread.sleep(10);
         }
         assertEquals("EXITED", recordedState(c.id()), "reconciled without waiting for the sweep");
-        assertEquals(List.of("runtime kill ID SIGKILL", "stopped ID 255"), journal);
+        assertEquals(List.of("runtime kill ID SIGKILL", "runtime delete ID", "stopped ID 255"), journal);
         assertEquals(List.of(), processes.running(), "the unwatched container was killed");
     }
 
@@ -821,7 +853,7 @@ class ContainerLifecycleFakeTest {
         assertEquals("RUNNING", recordedState(c.id()), "the read recorded nothing");
         assertEquals(List.of(), journal);
         manager.exits().sweep();
-        assertEquals(List.of("stopped ID 0"), journal);
+        assertEquals(List.of("runtime delete ID", "stopped ID 0"), journal);
         assertEquals("EXITED", recordedState(c.id()));
     }
 
@@ -851,7 +883,7 @@ class ContainerLifecycleFakeTest {
         assertEquals(List.of(), journal, "nothing is killed, rolled back or released");
         assertEquals(Set.of(c.id()), Set.copyOf(runtime.known()));
         service.stop(c.id(), 10);
-        assertEquals(List.of("runtime kill ID SIGTERM", "stopped ID 143"), journal,
+        assertEquals(List.of("runtime kill ID SIGTERM", "runtime delete ID", "stopped ID 143"), journal,
                 "started before this berth: no second STARTED");
     }
 
