@@ -823,6 +823,31 @@ class ContainerLifecycleFakeTest {
     }
 
     @Test
+    void aStopWaitingOutItsGracePeriodIsWokenByTheExitFileNotByAPoll() throws Exception {
+        ContainerRecord c = service.create(app());
+        manager.exits().watch(Duration.ofHours(1)); // no sweep during this test
+        manager.exits().fallbackPoll(Duration.ofHours(1)); // and no look unless woken
+        CompletableFuture<Void> graceful = gracefulStopUnderWay(c, 3600);
+        runtime.exit(c.id(), 0);
+        graceful.get(30, TimeUnit.SECONDS);
+        assertEquals(List.of("runtime kill ID SIGTERM", "runtime delete ID", "stopped ID 0"), journal);
+    }
+
+    @Test
+    void aStopWaitingOutItsGracePeriodIsWokenWhenTheExitIsRecorded() throws Exception {
+        ContainerRecord c = service.create(app());
+        manager.exits().watch(Duration.ofHours(1)); // no sweep during this test
+        manager.exits().fallbackPoll(Duration.ofHours(1)); // and no look unless woken
+        CompletableFuture<Void> graceful = gracefulStopUnderWay(c, 3600);
+        // no exit file: the monitor dies, a read notices and the exits thread records the exit
+        runtime.monitorDied(c.id());
+        service.status(c.id());
+        graceful.get(30, TimeUnit.SECONDS);
+        assertEquals(ContainerState.EXITED, manager.recorded(c.id()).state());
+        assertEquals(255, manager.recorded(c.id()).exitCode());
+    }
+
+    @Test
     void whileWatchingADeadMonitorThatAReadNoticedIsReconciledAtOnceOnTheExitsThread() throws Exception {
         ContainerRecord c = service.create(app());
         service.start(c.id());
