@@ -117,7 +117,7 @@ public final class ContainerManager implements AutoCloseable {
     /** With {@code processes} the seam through which conmon and exec'd processes are checked and killed. */
     public ContainerManager(Path stateDir, Path runDir, RuntimeHandlers handlers,
                             HostFacts host, OomProbe oomProbe, Options options, HostProcesses processes) {
-        this(stateDir, runDir, handlers, host, oomProbe, options, processes, AtomicFiles::write);
+        this(stateDir, runDir, handlers, host, oomProbe, options, processes, ContainerStore.FILES);
     }
 
     /** With {@code writer} the way records reach the disk (the tests' full disk). */
@@ -221,7 +221,8 @@ public final class ContainerManager implements AutoCloseable {
                 config.labels(), config.annotations());
         store.add(rec);
         try {
-            store.persist(rec);
+            // not synced: a crash of berth leaves it readable, a power loss nothing else of the create
+            store.persistCreating(rec);
             timer.mark("record");
             PrivateFiles.directory(bundle);
             idmapped.stage(id, config, req.sandbox(), spec);

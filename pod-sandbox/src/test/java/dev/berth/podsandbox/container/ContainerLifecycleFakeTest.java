@@ -78,6 +78,8 @@ class ContainerLifecycleFakeTest {
     final Set<String> held = ConcurrentHashMap.newKeySet();
     /** While set, every record write fails as on a full disk. */
     volatile boolean diskFull;
+    /** The records' writes, "synced record.json" or "unsynced record.json". */
+    final List<String> writes = Collections.synchronizedList(new ArrayList<>());
     /** Makes the runtime's next delete crash the daemon (before it deleted anything). */
     volatile boolean crashOnRuntimeDelete;
     final FakeCgroups cgroups = new FakeCgroups();
@@ -182,11 +184,24 @@ class ContainerLifecycleFakeTest {
             }
         };
         manager = new ContainerManager(dir.resolve("state"), dir.resolve("run"), runtime.handlers(), HostFacts.current(),
-                rec -> false, ContainerManager.Options.defaults(), seen, (file, content) -> {
-                    if (diskFull) {
-                        throw new IOException(file + ": No space left on device");
+                rec -> false, ContainerManager.Options.defaults(), seen, new ContainerStore.Writer() {
+                    @Override
+                    public void write(Path file, byte[] content) throws IOException {
+                        if (diskFull) {
+                            throw new IOException(file + ": No space left on device");
+                        }
+                        writes.add("synced " + file.getFileName());
+                        dev.berth.common.AtomicFiles.write(file, content);
                     }
-                    dev.berth.common.AtomicFiles.write(file, content);
+
+                    @Override
+                    public void writeUnsynced(Path file, byte[] content) throws IOException {
+                        if (diskFull) {
+                            throw new IOException(file + ": No space left on device");
+                        }
+                        writes.add("unsynced " + file.getFileName());
+                        dev.berth.common.AtomicFiles.write(file, content);
+                    }
                 }, Runnable::run);
         managers.add(manager);
         service = new ContainerService(manager, new ContainerRootfs(dir.resolve("layers"), dir.resolve("mounts"), mounts),
@@ -787,6 +802,49 @@ class ContainerLifecycleFakeTest {
         start();
         assertEquals(List.of("runtime delete ID", "release ID"), journal);
         assertNothingLeft();
+    }
+
+    @Test
+    void aCreatesFirstRecordIsNotSyncedButTheRecordThatSaysTheContainerExistsIs() {
+        writes.clear();
+        service.create(app());
+        assertEquals(List.of("unsynced record.json", "synced record.json"), writes);
+    }
+
+    @Test
+    void aCreateAPowerLossCutShortLeavesNothingWhenItsUnsyncedFirstRecordCameBackEmpty() throws IOException {
+        powerLossAfterRuntimeCreate(record -> Files.write(record, new byte[0]));
+    }
+
+    @Test
+    void aCreateAPowerLossCutShortLeavesNothingWhenItsUnsyncedFirstRecordCameBackAsZeros() throws IOException {
+        powerLossAfterRuntimeCreate(record -> Files.write(record, new byte[(int) Files.size(record)]));
+    }
+
+    @Test
+    void aCreateAPowerLossCutShortLeavesNothingWhenItsUnsyncedFirstRecordIsGone() throws IOException {
+        powerLossAfterRuntimeCreate(Files::delete);
+    }
+
+    /**
+     * A create cut short after the runtime created the container, its first record then left
+     * by {@code lost} as a power loss may leave an unsynced new file; berth starts again over
+     * what is left (also what only a crash of berth, not a reboot, would have left behind).
+     */
+    void powerLossAfterRuntimeCreate(RecordLoss lost) throws IOException {
+        crashAfterRuntimeCreate = true;
+        assertThrows(SimulatedCrash.class, () -> service.create(app()));
+        List<String> ids = listing(dir.resolve("state/containers"));
+        assertEquals(1, ids.size());
+        assertEquals(Set.of(ids.get(0)), held);
+        lost.apply(dir.resolve("state/containers").resolve(ids.get(0)).resolve("record.json"));
+        start();
+        assertNothingLeft();
+        assertEquals(Set.of(), held, "its image hold is released");
+    }
+
+    interface RecordLoss {
+        void apply(Path record) throws IOException;
     }
 
     @Test
