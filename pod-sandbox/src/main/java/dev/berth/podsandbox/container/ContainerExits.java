@@ -52,11 +52,15 @@ public final class ContainerExits implements AutoCloseable {
     private final Function<ContainerRecord, OciRuntime.Layout> layouts;
     private final HostProcesses processes;
     private final CopyOnWriteArrayList<Consumer<ContainerRecord>> listeners = new CopyOnWriteArrayList<>();
-    private Thread watcher;
+    private volatile Thread watcher;
     private WatchService watchService;
     /** While watching: reconciles, on a thread of its own, the containers whose dead monitor a read noticed. */
     private volatile ExecutorService reconciler;
     private final Set<String> requested = ConcurrentHashMap.newKeySet();
+    /** Waiters of {@link #await} by container id. */
+    private final ConcurrentHashMap<String, Wake> wakes = new ConcurrentHashMap<>();
+    /** How often a waiter of {@link #await} looks unwoken while the watcher runs. */
+    private volatile Duration fallbackPoll = Duration.ofMillis(200);
     /**
      * Containers whose start is in flight: an exit of theirs is the start's to record (with its
      * start time); a read or another reconcile in between would show them EXITED without ever
@@ -120,7 +124,12 @@ public final class ContainerExits implements AutoCloseable {
             try {
                 WatchKey key = ws.poll(sweep.toMillis(), TimeUnit.MILLISECONDS);
                 if (key != null) {
-                    key.pollEvents();
+                    for (java.nio.file.WatchEvent<?> e : key.pollEvents()) {
+                        // an exit file (named by the container's id) appeared: its waiters look now
+                        if (e.context() instanceof Path file) {
+                            wake(file.toString());
+                        }
+                    }
                     key.reset();
                 }
                 sweep();
@@ -292,6 +301,7 @@ public final class ContainerExits implements AutoCloseable {
 
     private void report(ContainerStore.Change c) {
         if (c.before().state() != ContainerState.EXITED && c.after().state() == ContainerState.EXITED) {
+            wake(c.after().id());
             for (Consumer<ContainerRecord> l : listeners) {
                 try {
                     l.accept(c.after());
@@ -318,20 +328,81 @@ public final class ContainerExits implements AutoCloseable {
     /**
      * Waits until the container has an exit file or its monitor is gone; false when the
      * {@link System#nanoTime()} {@code deadline}, asked anew on each look (another caller may
-     * bring it forward), passed first.
+     * bring it forward), passed first. Woken when the container's exit is recorded or its exit
+     * file appears; while the watcher runs, a look every {@link #fallbackPoll} only catches
+     * what neither signalled (a monitor that died without an exit file), else every 10 ms.
      */
     boolean await(ContainerRecord rec, LongSupplier deadline) {
-        while (true) {
-            if (fromExitFile(rec).isPresent()) {
-                return true;
+        Wake w = wakes.compute(rec.id(), (k, v) -> (v == null ? new Wake() : v).enter());
+        try {
+            while (true) {
+                long seen = w.generation();
+                if (fromExitFile(rec).isPresent()) {
+                    return true;
+                }
+                if (!processes.alive(rec.conmonPid(), rec.conmonStartTime())) {
+                    return true; // reconcile() tells an exit from a dead monitor
+                }
+                long left = deadline.getAsLong() - System.nanoTime();
+                if (left <= 0) {
+                    return false;
+                }
+                long poll = watcher != null ? fallbackPoll.toMillis() : 10;
+                w.await(seen, Math.min(poll, TimeUnit.NANOSECONDS.toMillis(left) + 1));
             }
-            if (!processes.alive(rec.conmonPid(), rec.conmonStartTime())) {
-                return true; // reconcile() tells an exit from a dead monitor
+        } finally {
+            wakes.computeIfPresent(rec.id(), (k, v) -> v.leave() ? null : v);
+        }
+    }
+
+    /** Wakes the waiters of {@link #await} on container {@code id}, if any. */
+    private void wake(String id) {
+        Wake w = wakes.get(id);
+        if (w != null) {
+            w.signal();
+        }
+    }
+
+    /** Sets how often a waiter looks without being woken while the watcher runs (tests make it long). */
+    void fallbackPoll(Duration every) {
+        fallbackPoll = every;
+    }
+
+    /** The waiters on one container's exit: a count, and a generation each signal moves on. */
+    private static final class Wake {
+        private int waiters;
+        private long generation;
+
+        synchronized Wake enter() {
+            waiters++;
+            return this;
+        }
+
+        /** One waiter fewer; true when it was the last. */
+        synchronized boolean leave() {
+            return --waiters == 0;
+        }
+
+        synchronized long generation() {
+            return generation;
+        }
+
+        synchronized void signal() {
+            generation++;
+            notifyAll();
+        }
+
+        /** Waits up to {@code ms} unless a signal came after {@code seen} was read. */
+        synchronized void await(long seen, long ms) {
+            if (generation != seen) {
+                return;
             }
-            if (System.nanoTime() - deadline.getAsLong() >= 0) {
-                return false;
+            try {
+                wait(Math.max(1, ms));
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new BerthException(BerthException.Kind.CANCELLED, "interrupted", e);
             }
-            ContainerManager.sleep(10);
         }
     }
 

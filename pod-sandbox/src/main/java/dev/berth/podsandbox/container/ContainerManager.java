@@ -7,6 +7,7 @@ import dev.berth.common.AtomicFiles;
 import dev.berth.common.BerthException;
 import dev.berth.common.Json;
 import dev.berth.common.PrivateFiles;
+import dev.berth.common.StepTimer;
 import dev.berth.common.Trees;
 import dev.berth.host.HostProcesses;
 import dev.berth.host.LinuxProcesses;
@@ -79,6 +80,18 @@ public final class ContainerManager implements AutoCloseable {
     private final HostProcesses processes;
     private final IdmappedMountStaging idmapped;
     private final ConcurrentHashMap<String, Object> opLocks = new ConcurrentHashMap<>();
+    /**
+     * The runtime's deletes of containers whose exit was recorded, by container id: run on a
+     * thread of their own as soon as the exit is recorded, so that a removal finds the
+     * runtime's state gone and only waits for a delete still under way.
+     */
+    private final ConcurrentHashMap<String, java.util.concurrent.CompletableFuture<Boolean>> runtimeDeletes =
+            new ConcurrentHashMap<>();
+    private final java.util.concurrent.ExecutorService ownDeleter;
+    /** Where those deletes run (the tests' runs them at once, on the thread that recorded the exit). */
+    private final java.util.concurrent.Executor deleter;
+    /** The user of each container's process, from its runtime spec (read once; see {@link #user}). */
+    private final ConcurrentHashMap<String, Optional<ContainerView.User>> users = new ConcurrentHashMap<>();
     /** Stops under way, by container id (see {@link #stop}). */
     private final ConcurrentHashMap<String, Stopping> stopping = new ConcurrentHashMap<>();
     /** The records start-up rolled back or finished removing (their cgroups are the caller's to remove). */
@@ -104,12 +117,30 @@ public final class ContainerManager implements AutoCloseable {
     /** With {@code processes} the seam through which conmon and exec'd processes are checked and killed. */
     public ContainerManager(Path stateDir, Path runDir, RuntimeHandlers handlers,
                             HostFacts host, OomProbe oomProbe, Options options, HostProcesses processes) {
-        this(stateDir, runDir, handlers, host, oomProbe, options, processes, AtomicFiles::write);
+        this(stateDir, runDir, handlers, host, oomProbe, options, processes, ContainerStore.FILES);
     }
 
     /** With {@code writer} the way records reach the disk (the tests' full disk). */
     ContainerManager(Path stateDir, Path runDir, RuntimeHandlers handlers, HostFacts host, OomProbe oomProbe,
                      Options options, HostProcesses processes, ContainerStore.Writer writer) {
+        this(stateDir, runDir, handlers, host, oomProbe, options, processes, writer, null);
+    }
+
+    /** With {@code deletes} where the runtime's deletes of exited containers run (null: a thread of the manager's own). */
+    ContainerManager(Path stateDir, Path runDir, RuntimeHandlers handlers, HostFacts host, OomProbe oomProbe,
+                     Options options, HostProcesses processes, ContainerStore.Writer writer,
+                     java.util.concurrent.Executor deletes) {
+        if (deletes == null) {
+            this.ownDeleter = java.util.concurrent.Executors.newSingleThreadExecutor(r -> {
+                Thread t = new Thread(r, "berth-container-delete");
+                t.setDaemon(true);
+                return t;
+            });
+            this.deleter = ownDeleter;
+        } else {
+            this.ownDeleter = null;
+            this.deleter = deletes;
+        }
         this.processes = processes;
         this.store = new ContainerStore(stateDir.resolve("containers"), writer);
         this.bundlesDir = runDir.resolve("containers");
@@ -120,6 +151,7 @@ public final class ContainerManager implements AutoCloseable {
         this.host = host;
         this.options = options;
         this.exits = new ContainerExits(store, exitDir, oomProbe, this::runtime, this::layout, processes);
+        exits.listen(this::deleteFromRuntime);
         try {
             // closed to other users, also when an older berth left them open: records and
             // bundles hold the container's config and environment, the sockets its stdio
@@ -149,6 +181,11 @@ public final class ContainerManager implements AutoCloseable {
      * filesystem, cgroup) can carry the same id.
      */
     public ContainerRecord create(String id, CreateRequest req) {
+        return create(id, req, new StepTimer(false));
+    }
+
+    /** As {@link #create(String, CreateRequest)}, marking its steps on {@code timer}. */
+    public ContainerRecord create(String id, CreateRequest req, StepTimer timer) {
         if (id == null || !id.matches("[0-9a-f]{64}")) {
             throw BerthException.invalidArgument("invalid container id \"%s\"", id);
         }
@@ -177,23 +214,31 @@ public final class ContainerManager implements AutoCloseable {
             warnings.add(w);
         });
         idmapped.validate(config);
+        timer.mark("spec");
         ContainerRecord rec = new ContainerRecord(id, config.name(), config.attempt(), req.sandbox().sandboxId(),
                 handlerName, req.imageRef(), config, req.image(), req.rootfs().toString(), bundle.toString(), logPath,
                 req.sandbox().cgroupsPath(), ContainerState.CREATED, true, now(), 0, 0, 0, "", "", 0, 0, 0,
                 config.labels(), config.annotations());
         store.add(rec);
         try {
-            store.persist(rec);
+            // not synced: a crash of berth leaves it readable, a power loss nothing else of the create
+            store.persistCreating(rec);
+            timer.mark("record");
             PrivateFiles.directory(bundle);
             idmapped.stage(id, config, req.sandbox(), spec);
             // runtime state: no fsync needed, a create cut short by a crash is rolled back; 0600
             // from its creation on, as it holds the container's environment (its secrets)
             PrivateFiles.write(bundle.resolve("config.json"), Json.mapper().writeValueAsBytes(spec));
+            timer.mark("bundle");
             OciRuntime.Created created = runtime.create(id, layout(rec), config.tty(), config.stdin(), config.stdinOnce(),
                     options.createTimeout());
+            timer.mark("conmon and runtime create");
             long conmonStart = processes.startTime(created.conmonPid());
             ContainerRecord done = rec.created(created.pid(), created.conmonPid(), conmonStart);
             store.put(done);
+            timer.mark("record created");
+            users.put(id, Optional.of(new ContainerView.User(spec.process.user.uid, spec.process.user.gid,
+                    spec.process.user.additionalGids == null ? List.of() : spec.process.user.additionalGids)));
             LOG.info("created container {} ({}) with {}, pid {}, conmon {}", config.name(), id, handlerName,
                     created.pid(), created.conmonPid());
             return done;
@@ -465,7 +510,11 @@ public final class ContainerManager implements AutoCloseable {
     /** Undoes everything a (possibly half-done) create left: runtime state, conmon, files, record. */
     private void cleanup(ContainerRecord rec) {
         idmapped.release(rec.id()); // first: a staged mount that will not go keeps the record, for a retry
-        handlers.find(rec.handler()).ifPresent(runtime -> runtime.delete(rec.id()));
+        if (!deletedFromRuntime(rec.id())) {
+            handlers.find(rec.handler()).ifPresent(runtime -> runtime.delete(rec.id()));
+        }
+        runtimeDeletes.remove(rec.id());
+        users.remove(rec.id());
         Path bundle = Path.of(rec.bundle());
         long conmonPid = rec.conmonPid();
         long conmonStart = rec.conmonStartTime();
@@ -484,6 +533,94 @@ public final class ContainerManager implements AutoCloseable {
         } catch (IOException e) {
             throw BerthException.internal("cannot remove the files of container " + rec.id(), e);
         }
+    }
+
+    /**
+     * Deletes the runtime's state of a container whose exit was just recorded (its cgroup, the
+     * runtime's state directory), on the deleter thread: nothing of an exited container needs
+     * it, and RemoveContainer is left with berth's own bookkeeping. A delete that fails is
+     * tried again by the removal.
+     */
+    private void deleteFromRuntime(ContainerRecord rec) {
+        java.util.concurrent.CompletableFuture<Boolean> f = new java.util.concurrent.CompletableFuture<>();
+        if (runtimeDeletes.putIfAbsent(rec.id(), f) != null) {
+            return;
+        }
+        try {
+            deleter.execute(() -> {
+                try {
+                    OciRuntime rt = handlers.find(rec.handler()).orElse(null);
+                    if (rt != null && rt.exists(rec.id())) {
+                        rt.delete(rec.id());
+                    }
+                    f.complete(rt != null);
+                } catch (RuntimeException e) {
+                    LOG.warn("cannot delete exited container {} from the runtime (its removal tries again): {}", rec.id(),
+                            e.getMessage());
+                    f.complete(false);
+                }
+            });
+        } catch (java.util.concurrent.RejectedExecutionException e) {
+            f.complete(false); // closing: the removal deletes it
+        }
+    }
+
+    /** Whether the runtime's state of the container went with its exit (waiting for a delete under way). */
+    private boolean deletedFromRuntime(String id) {
+        java.util.concurrent.CompletableFuture<Boolean> f = runtimeDeletes.get(id);
+        if (f == null) {
+            return false;
+        }
+        try {
+            return f.get(commandWait().toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return false;
+        } catch (java.util.concurrent.ExecutionException | java.util.concurrent.TimeoutException e) {
+            return false;
+        }
+    }
+
+    /** How long a removal waits for the deleter before it deletes the container itself. */
+    private static Duration commandWait() {
+        return Duration.ofSeconds(30);
+    }
+
+    /**
+     * The user of the container's process as its runtime spec says: kept from the create, read
+     * from the bundle once for a container an earlier berth created; empty when the spec is
+     * gone or unreadable.
+     */
+    Optional<ContainerView.User> user(String id) {
+        Optional<ContainerView.User> known = users.get(id);
+        if (known != null) {
+            return known;
+        }
+        ContainerRecord rec = store.find(id).orElse(null);
+        if (rec == null) {
+            return Optional.empty(); // removed meanwhile
+        }
+        Optional<ContainerView.User> read = readUser(Path.of(rec.bundle(), "config.json"));
+        if (read.isPresent()) {
+            users.put(id, read); // a spec not found now may still appear: only what was read is kept
+        }
+        return read;
+    }
+
+    private static Optional<ContainerView.User> readUser(Path spec) {
+        JsonNode specJson;
+        try {
+            specJson = Json.mapper().readTree(spec.toFile());
+        } catch (IOException e) {
+            return Optional.empty(); // the bundle is gone (e.g. the run root was wiped) or unreadable
+        }
+        if (specJson == null) {
+            return Optional.empty();
+        }
+        JsonNode user = specJson.path("process").path("user");
+        List<Long> gids = new ArrayList<>();
+        user.path("additionalGids").forEach(g -> gids.add(g.asLong()));
+        return Optional.of(new ContainerView.User(user.path("uid").asLong(), user.path("gid").asLong(), gids));
     }
 
     // ---------------------------------------------------------------- status and lists
@@ -690,6 +827,9 @@ public final class ContainerManager implements AutoCloseable {
     @Override
     public void close() {
         exits.close();
+        if (ownDeleter != null) {
+            ownDeleter.shutdown();
+        }
     }
 
     // ---------------------------------------------------------------- recovery
@@ -720,7 +860,10 @@ public final class ContainerManager implements AutoCloseable {
             store.adopt(rec);
             // a failed write must not stop berth: the record holds in memory and the sweep writes it
             try {
-                exits.reconcile(catchUpStart(rec));
+                if (exits.reconcile(catchUpStart(rec)).state() == ContainerState.EXITED) {
+                    // an exit recorded before berth stopped, whose runtime delete may not have run
+                    deleteFromRuntime(rec);
+                }
             } catch (RuntimeException e) {
                 LOG.warn("container {}: {}", rec.id(), e.getMessage());
             }

@@ -6,6 +6,7 @@ import dev.berth.cgroups.Resources;
 import dev.berth.common.BerthException;
 import dev.berth.common.Json;
 import dev.berth.common.PrivateFiles;
+import dev.berth.common.StepTimer;
 import dev.berth.images.reference.Digest;
 import dev.berth.images.store.ImageRecord;
 import dev.berth.podsandbox.container.spec.ContainerConfig;
@@ -200,18 +201,26 @@ public final class ContainerService implements SandboxContainers {
                                    Function<String, SandboxContext> sandbox, String handler, String logDirectory) {
         String id = ContainerManager.newId();
         String[] cgroupsPath = {""};
+        StepTimer timer = new StepTimer(LOG.isDebugEnabled());
         try {
             // the layer directory first: it is how recover() finds a create a crash cut short
             PrivateFiles.directory(rootfs.layerDir(id));
             images.hold(id, imageId);
+            timer.mark("image hold");
             SandboxContext context = sandbox.apply(id);
             cgroupsPath[0] = context.cgroupsPath();
+            timer.mark("pod context");
             Path root = rootfs.mount(id, images.lowerDirs(imageId), context.user());
+            timer.mark("rootfs");
             ContainerConfig staged = volumes.stage(id, config);
             if (!config.logPath().isEmpty()) {
                 LogFiles.create(logDirectory, Path.of(config.logPath()));
             }
-            return manager.create(id, new CreateRequest(staged, image, imageId.toString(), context, root, handler));
+            timer.mark("volumes and log");
+            ContainerRecord rec = manager.create(id, new CreateRequest(staged, image, imageId.toString(), context, root,
+                    handler), timer);
+            LOG.debug("container {} create (wall/cpu): {}", id, timer.summary());
+            return rec;
         } catch (IOException | RuntimeException e) {
             try {
                 rootfs.remove(id);
@@ -411,25 +420,7 @@ public final class ContainerService implements SandboxContainers {
 
     /** The user of the container's runtime spec, null when the spec is gone or unreadable. */
     private ContainerView.User user(String id) {
-        String spec;
-        try {
-            spec = manager.runtimeSpec(id);
-        } catch (BerthException e) {
-            return null; // the bundle is gone (e.g. the run root was wiped)
-        }
-        JsonNode specJson;
-        try {
-            specJson = Json.mapper().readTree(spec);
-        } catch (IOException e) {
-            return null;
-        }
-        if (specJson == null) {
-            return null;
-        }
-        JsonNode user = specJson.path("process").path("user");
-        List<Long> gids = new ArrayList<>();
-        user.path("additionalGids").forEach(g -> gids.add(g.asLong()));
-        return new ContainerView.User(user.path("uid").asLong(), user.path("gid").asLong(), gids);
+        return manager.user(id).orElse(null);
     }
 
     // ---------------------------------------------------------------- exec, update, logs

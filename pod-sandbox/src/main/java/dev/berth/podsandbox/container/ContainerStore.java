@@ -39,7 +39,25 @@ final class ContainerStore {
     @FunctionalInterface
     interface Writer {
         void write(Path file, byte[] content) throws IOException;
+
+        /** As {@link #write}, atomic but not synced (a create's first record, see {@link #persistCreating}). */
+        default void writeUnsynced(Path file, byte[] content) throws IOException {
+            write(file, content);
+        }
     }
+
+    /** Records through {@link AtomicFiles}: synced, or atomic only. */
+    static final Writer FILES = new Writer() {
+        @Override
+        public void write(Path file, byte[] content) throws IOException {
+            AtomicFiles.write(file, content);
+        }
+
+        @Override
+        public void writeUnsynced(Path file, byte[] content) throws IOException {
+            AtomicFiles.write(file, content, dev.berth.common.PrivateFiles.FILE, false);
+        }
+    };
 
     private final Path dir;
     private final Writer writer;
@@ -48,7 +66,7 @@ final class ContainerStore {
     private final Set<String> unwritten = ConcurrentHashMap.newKeySet();
 
     ContainerStore(Path dir) {
-        this(dir, AtomicFiles::write);
+        this(dir, FILES);
     }
 
     ContainerStore(Path dir, Writer writer) {
@@ -64,8 +82,10 @@ final class ContainerStore {
      * Reads every readable record on disk (unreadable ones are logged and skipped), without
      * taking them in: the caller decides which to {@link #adopt}. A directory without a record
      * (a crash during the first write of a record left it, empty or with the write's temporary
-     * file) is removed: no container was created before its record was on disk. Temporary files
-     * of an interrupted replacement beside a record are removed too.
+     * file) is removed: no container was created before its record was on disk; so is one whose
+     * record is empty or all zero bytes, which only a power loss leaves of a create's unsynced
+     * first record ({@link #persistCreating}; a synced record is never so). Temporary files of
+     * an interrupted replacement beside a record are removed too.
      */
     List<ContainerRecord> load() {
         if (!Files.isDirectory(dir)) {
@@ -75,7 +95,7 @@ final class ContainerStore {
         try (Stream<Path> dirs = Files.list(dir)) {
             for (Path d : dirs.toList()) {
                 Path file = d.resolve("record.json");
-                if (!Files.isRegularFile(file)) {
+                if (!Files.isRegularFile(file) || lostToAPowerLoss(file)) {
                     if (Files.isDirectory(d, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
                         LOG.info("removing {}, a container directory without a record", d);
                         try {
@@ -97,6 +117,23 @@ final class ContainerStore {
             throw BerthException.internal("cannot read container records in " + dir, e);
         }
         return out;
+    }
+
+    /** Whether {@code file} is empty or all zero bytes: what a power loss may leave of an unsynced new file. */
+    private static boolean lostToAPowerLoss(Path file) {
+        try {
+            if (Files.size(file) > 1 << 20) {
+                return false;
+            }
+            for (byte b : Files.readAllBytes(file)) {
+                if (b != 0) {
+                    return false;
+                }
+            }
+            return true;
+        } catch (IOException e) {
+            return false; // logged as unreadable by the caller
+        }
     }
 
     /** Removes what an atomic write a crash cut short left beside a record ({@code .record.json.tmp-*}). */
@@ -162,6 +199,25 @@ final class ContainerStore {
     void persist(ContainerRecord rec) {
         try {
             writer.write(dir.resolve(rec.id()).resolve("record.json"), Json.mapper().writeValueAsBytes(rec));
+        } catch (IOException e) {
+            throw BerthException.fromIo("cannot persist the record of container " + rec.id(), e);
+        }
+    }
+
+    /**
+     * Writes a new container's first record ({@code creating}), atomically but without a sync:
+     * a crash of berth alone leaves it readable (the page cache outlives the process), so the
+     * create is rolled back from it; only a power loss can lose it or leave it empty, and then
+     * nothing else of the create outlived it but what start-up removes without a record (the
+     * writable layer, image volumes and image hold; bundles, mounts, the runtime's state and
+     * conmon lived in memory). The record that says the container exists is synced.
+     */
+    void persistCreating(ContainerRecord rec) {
+        if (!rec.creating()) {
+            throw new IllegalArgumentException("not a creating record: " + rec.id());
+        }
+        try {
+            writer.writeUnsynced(dir.resolve(rec.id()).resolve("record.json"), Json.mapper().writeValueAsBytes(rec));
         } catch (IOException e) {
             throw BerthException.fromIo("cannot persist the record of container " + rec.id(), e);
         }

@@ -6,10 +6,11 @@ import dev.berth.common.Json;
 import dev.berth.common.PrivateFiles;
 import dev.berth.host.Command;
 import dev.berth.host.HostProcesses;
+import dev.berth.host.Libc;
+import dev.berth.host.Spawn;
 import dev.berth.host.LinuxProcesses;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -17,11 +18,11 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.function.Function;
+import jnr.ffi.Memory;
+import jnr.ffi.Pointer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -137,9 +138,11 @@ public final class ConmonRuntime implements OciRuntime {
 
     /**
      * Starts conmon, which runs {@code <runtime> create} on the bundle and reports the
-     * container's pid (or the runtime's error) through its sync pipe: a FIFO in the bundle that
-     * a shell opens as descriptor 3 before it execs conmon, so no descriptor of berth leaks into
-     * the long-lived monitor.
+     * container's pid (or the runtime's error) through its sync pipe: a FIFO in the bundle,
+     * opened by berth for reading first and then given to conmon as descriptor 3 by
+     * {@link Spawn} (no other descriptor of berth reaches the long-lived monitor, and no helper
+     * program runs). Where the C library cannot spawn so, a shell opens the FIFO as descriptor
+     * 3 and execs conmon.
      */
     @Override
     public Created create(String id, Layout layout, boolean terminal, boolean stdin, boolean stdinOnce,
@@ -155,83 +158,44 @@ public final class ConmonRuntime implements OciRuntime {
             throw BerthException.internal("cannot prepare directories for container " + id, e);
         }
         // conmon daemonizes at once: its report comes from the grandchild, after the process we
-        // start has exited (the JDK closes a child's stdout pipe when the child exits, so the
-        // report travels through a FIFO in the bundle instead)
+        // start has exited, so it travels through a FIFO in the bundle. berth holds its read
+        // end before conmon opens the write end, so neither side ever blocks opening it
         Path fifo = layout.bundle().resolve("sync.fifo");
-        Command.Result mk = Command.run(List.of("mkfifo", "-m", "0600", fifo.toString()), null, commandTimeout);
-        if (!mk.ok()) {
+        if (Libc.c().mknod(fifo.toString(), Libc.S_IFIFO | 0600, 0) != 0) {
             throw BerthException.internal("cannot create the sync FIFO for container " + id,
-                    new IOException(mk.diagnostic()));
+                    new IOException(Libc.describe(Libc.errno())));
         }
-        List<String> argv = new ArrayList<>(List.of("/bin/sh", "-c", "f=$1; shift; exec \"$@\" 3>\"$f\"", "sh",
-                fifo.toString(),
-                conmon.toString(), "--api-version", "1",
-                "-c", id, "-u", id, "-n", id,
-                "-r", runtimeBinary.toString(),
-                "-b", layout.bundle().toString(),
-                "-p", layout.pidFile().toString(),
-                "-P", layout.conmonPidFile().toString(),
-                "-l", "k8s-file:" + layout.logPath(),
-                "--exit-dir", layout.exitDir().toString(),
-                "--socket-dir-path", layout.socketDir().toString(),
-                "--runtime-arg", "--root=" + runtimeRoot,
-                "--log-level", "info"));
-        if (terminal) {
-            argv.add("-t");
-        }
-        if (stdin) {
-            argv.add("-i");
-            if (!stdinOnce) {
-                // stdin stays open for the next attach when a client detaches
-                argv.add("--leave-stdin-open");
-            }
-        }
-        // conmon writes files into its working directory (an "oom" marker on an OOM event): the
-        // bundle, removed with the container, never berth's own working directory
-        Command launch = Command.of(argv)
-                .directory(layout.bundle())
-                .stdout(ProcessBuilder.Redirect.DISCARD)
-                .stderr(ProcessBuilder.Redirect.to(layout.conmonStderr().toFile()))
-                .environment(env -> env.put(SYNC_PIPE_ENV, "3"));
-        CompletableFuture<String> message = CompletableFuture.supplyAsync(() -> {
-            try (InputStream in = Files.newInputStream(fifo)) {
-                return readJsonObject(in);
-            } catch (IOException e) {
-                return null;
-            }
-        });
-        Process p;
-        try {
-            p = launch.start();
-        } catch (IOException e) {
-            unblock(fifo);
-            throw BerthException.unavailable("cannot start conmon (%s): %s", conmon, e.getMessage());
+        int reader = Libc.c().open(fifo.toString(), Libc.O_RDONLY | Libc.O_NONBLOCK | Libc.O_CLOEXEC);
+        if (reader < 0) {
+            int e = Libc.errno();
+            deleteQuietly(fifo);
+            throw BerthException.internal("cannot open the sync FIFO for container " + id, new IOException(Libc.describe(e)));
         }
         String json;
         try {
-            json = message.get(timeout.toMillis(), TimeUnit.MILLISECONDS);
-        } catch (TimeoutException e) {
-            p.destroyForcibly();
-            unblock(fifo);
-            abandon(id, layout);
-            throw BerthException.deadlineExceeded("%s did not create container %s within %s", handler, id, timeout);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            unblock(fifo);
-            abandon(id, layout);
-            throw new BerthException(BerthException.Kind.CANCELLED, "interrupted creating container " + id, e);
-        } catch (ExecutionException e) {
-            unblock(fifo);
-            abandon(id, layout);
-            throw BerthException.internal("cannot read conmon's report for container " + id, e.getCause());
-        }
-        try {
-            p.waitFor(5, TimeUnit.SECONDS);
-            Files.deleteIfExists(fifo);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        } catch (IOException e) {
-            LOG.debug("cannot remove {}: {}", fifo, e.getMessage());
+            List<String> argv = conmonArgv(id, layout, terminal, stdin, stdinOnce);
+            Launched launched;
+            try {
+                launched = launch(argv, layout, fifo);
+            } catch (IOException e) {
+                throw BerthException.unavailable("cannot start conmon (%s): %s", conmon, e.getMessage());
+            }
+            try {
+                json = readReport(reader, timeout);
+            } catch (TimeoutException e) {
+                launched.kill();
+                abandon(id, layout);
+                throw BerthException.deadlineExceeded("%s did not create container %s within %s", handler, id, timeout);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                launched.kill();
+                abandon(id, layout);
+                throw new BerthException(BerthException.Kind.CANCELLED, "interrupted creating container " + id, e);
+            }
+            launched.reap();
+        } finally {
+            Libc.c().close(reader);
+            deleteQuietly(fifo);
         }
         if (json == null) {
             String err = readQuietly(layout.conmonStderr());
@@ -260,6 +224,138 @@ public final class ConmonRuntime implements OciRuntime {
         return new Created(pid, conmonPid);
     }
 
+    private List<String> conmonArgv(String id, Layout layout, boolean terminal, boolean stdin, boolean stdinOnce) {
+        List<String> argv = new ArrayList<>(List.of(conmon.toString(), "--api-version", "1",
+                "-c", id, "-u", id, "-n", id,
+                "-r", runtimeBinary.toString(),
+                "-b", layout.bundle().toString(),
+                "-p", layout.pidFile().toString(),
+                "-P", layout.conmonPidFile().toString(),
+                "-l", "k8s-file:" + layout.logPath(),
+                "--exit-dir", layout.exitDir().toString(),
+                "--socket-dir-path", layout.socketDir().toString(),
+                "--runtime-arg", "--root=" + runtimeRoot,
+                "--log-level", "info"));
+        if (terminal) {
+            argv.add("-t");
+        }
+        if (stdin) {
+            argv.add("-i");
+            if (!stdinOnce) {
+                // stdin stays open for the next attach when a client detaches
+                argv.add("--leave-stdin-open");
+            }
+        }
+        return argv;
+    }
+
+    /** The first conmon process, which forks the monitor and exits: reaped, or killed when it hangs. */
+    private interface Launched {
+        void reap();
+
+        void kill();
+    }
+
+    /**
+     * Starts conmon with the FIFO as its descriptor 3, in the bundle (conmon writes files into
+     * its working directory, an "oom" marker on an OOM event: never berth's own), its stdout
+     * discarded and its stderr to the bundle's conmon.stderr.
+     */
+    private Launched launch(List<String> argv, Layout layout, Path fifo) throws IOException {
+        if (Spawn.available()) {
+            java.util.Map<String, String> env = new java.util.HashMap<>(System.getenv());
+            env.put(SYNC_PIPE_ENV, "3");
+            Path devNull = Path.of("/dev/null");
+            int pid = Spawn.start(argv, env, layout.bundle(), List.of(Spawn.Open.read(0, devNull),
+                    Spawn.Open.write(1, devNull),
+                    new Spawn.Open(2, layout.conmonStderr(), Libc.O_WRONLY | Spawn.O_TRUNC, 0),
+                    Spawn.Open.write(3, fifo)));
+            return new Launched() {
+                @Override
+                public void reap() {
+                    Spawn.reap(pid, 5000);
+                }
+
+                @Override
+                public void kill() {
+                    Spawn.reap(pid, 0);
+                }
+            };
+        }
+        List<String> shell = new ArrayList<>(List.of("/bin/sh", "-c", "f=$1; shift; exec \"$@\" 3>\"$f\"", "sh",
+                fifo.toString()));
+        shell.addAll(argv);
+        Process p = Command.of(shell)
+                .directory(layout.bundle())
+                .stdout(ProcessBuilder.Redirect.DISCARD)
+                .stderr(ProcessBuilder.Redirect.to(layout.conmonStderr().toFile()))
+                .environment(env -> env.put(SYNC_PIPE_ENV, "3"))
+                .start();
+        return new Launched() {
+            @Override
+            public void reap() {
+                try {
+                    p.waitFor(5, TimeUnit.SECONDS);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+
+            @Override
+            public void kill() {
+                p.destroyForcibly();
+            }
+        };
+    }
+
+    /**
+     * Reads conmon's one JSON report from the FIFO's read end (non-blocking) until the object
+     * is complete; null at end of stream (every writer closed it without a report).
+     */
+    private static String readReport(int fd, Duration timeout) throws TimeoutException, InterruptedException {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        ByteArrayOutputStream got = new ByteArrayOutputStream();
+        Pointer buf = Memory.allocateDirect(Libc.runtime(), 4096);
+        byte[] chunk = new byte[4096];
+        while (true) {
+            if (Thread.interrupted()) {
+                throw new InterruptedException();
+            }
+            long left = deadline - System.nanoTime();
+            if (left <= 0) {
+                throw new TimeoutException();
+            }
+            int ev = Libc.poll(fd, Libc.POLLIN, (int) Math.min(TimeUnit.NANOSECONDS.toMillis(left) + 1, 1000));
+            if (ev == 0) {
+                continue;
+            }
+            if (ev < 0) {
+                return null;
+            }
+            long n = Libc.c().read(fd, buf, chunk.length);
+            if (n > 0) {
+                buf.get(0, chunk, 0, (int) n);
+                got.write(chunk, 0, (int) n);
+                String json = jsonObject(got.toByteArray());
+                if (json != null) {
+                    return json;
+                }
+            } else if (n == 0) {
+                return null; // every writer is gone
+            } else if (Libc.errno() != Libc.EAGAIN && Libc.errno() != Libc.EINTR) {
+                return null;
+            }
+        }
+    }
+
+    private static void deleteQuietly(Path file) {
+        try {
+            Files.deleteIfExists(file);
+        } catch (IOException e) {
+            LOG.debug("cannot remove {}: {}", file, e.getMessage());
+        }
+    }
+
     /** Undoes a create that went wrong half-way: the runtime's container and conmon go. */
     private void abandon(String id, Layout layout) {
         long conmonPid = readPidQuietly(layout.conmonPidFile());
@@ -275,44 +371,38 @@ public final class ConmonRuntime implements OciRuntime {
         }
     }
 
-    /** Reads one JSON object (conmon writes it without a newline) or null at end of stream. */
-    private static String readJsonObject(InputStream in) {
-        ByteArrayOutputStream buf = new ByteArrayOutputStream();
+    /** The first complete JSON object in {@code bytes} (conmon writes it without a newline), or null while incomplete. */
+    static String jsonObject(byte[] bytes) {
         int depth = 0;
-        boolean started = false;
+        int from = -1;
         boolean inString = false;
         boolean escaped = false;
-        try {
-            int c;
-            while ((c = in.read()) >= 0) {
-                if (!started && c != '{') {
-                    continue;
+        for (int i = 0; i < bytes.length; i++) {
+            int c = bytes[i];
+            if (from < 0) {
+                if (c == '{') {
+                    from = i;
+                    depth = 1;
                 }
-                buf.write(c);
-                if (inString) {
-                    if (escaped) {
-                        escaped = false;
-                    } else if (c == '\\') {
-                        escaped = true;
-                    } else if (c == '"') {
-                        inString = false;
-                    }
-                    continue;
-                }
-                if (c == '"') {
-                    inString = true;
-                } else if (c == '{') {
-                    started = true;
-                    depth++;
-                } else if (c == '}') {
-                    depth--;
-                    if (depth == 0) {
-                        return buf.toString(StandardCharsets.UTF_8);
-                    }
-                }
+                continue;
             }
-        } catch (IOException e) {
-            return null;
+            if (inString) {
+                if (escaped) {
+                    escaped = false;
+                } else if (c == '\\') {
+                    escaped = true;
+                } else if (c == '"') {
+                    inString = false;
+                }
+                continue;
+            }
+            if (c == '"') {
+                inString = true;
+            } else if (c == '{') {
+                depth++;
+            } else if (c == '}' && --depth == 0) {
+                return new String(bytes, from, i + 1 - from, StandardCharsets.UTF_8);
+            }
         }
         return null;
     }
@@ -420,16 +510,6 @@ public final class ConmonRuntime implements OciRuntime {
             return Files.readString(file);
         } catch (IOException e) {
             return "";
-        }
-    }
-
-    /** Lets a reader still blocked opening the FIFO go (it then sees end of file). */
-    private static void unblock(Path fifo) {
-        try (java.nio.channels.FileChannel ch = java.nio.channels.FileChannel.open(fifo,
-                java.nio.file.StandardOpenOption.READ, java.nio.file.StandardOpenOption.WRITE)) {
-            // opening read-write never blocks; closing it ends the reader's open
-        } catch (IOException e) {
-            // gone already
         }
     }
 }

@@ -78,6 +78,8 @@ class ContainerLifecycleFakeTest {
     final Set<String> held = ConcurrentHashMap.newKeySet();
     /** While set, every record write fails as on a full disk. */
     volatile boolean diskFull;
+    /** The records' writes, "synced record.json" or "unsynced record.json". */
+    final List<String> writes = Collections.synchronizedList(new ArrayList<>());
     /** Makes the runtime's next delete crash the daemon (before it deleted anything). */
     volatile boolean crashOnRuntimeDelete;
     final FakeCgroups cgroups = new FakeCgroups();
@@ -182,12 +184,25 @@ class ContainerLifecycleFakeTest {
             }
         };
         manager = new ContainerManager(dir.resolve("state"), dir.resolve("run"), runtime.handlers(), HostFacts.current(),
-                rec -> false, ContainerManager.Options.defaults(), seen, (file, content) -> {
-                    if (diskFull) {
-                        throw new IOException(file + ": No space left on device");
+                rec -> false, ContainerManager.Options.defaults(), seen, new ContainerStore.Writer() {
+                    @Override
+                    public void write(Path file, byte[] content) throws IOException {
+                        if (diskFull) {
+                            throw new IOException(file + ": No space left on device");
+                        }
+                        writes.add("synced " + file.getFileName());
+                        dev.berth.common.AtomicFiles.write(file, content);
                     }
-                    dev.berth.common.AtomicFiles.write(file, content);
-                });
+
+                    @Override
+                    public void writeUnsynced(Path file, byte[] content) throws IOException {
+                        if (diskFull) {
+                            throw new IOException(file + ": No space left on device");
+                        }
+                        writes.add("unsynced " + file.getFileName());
+                        dev.berth.common.AtomicFiles.write(file, content);
+                    }
+                }, Runnable::run);
         managers.add(manager);
         service = new ContainerService(manager, new ContainerRootfs(dir.resolve("layers"), dir.resolve("mounts"), mounts),
                 images, new ImageVolumes(dir.resolve("volumes"), mounts, images), cgroups);
@@ -406,11 +421,42 @@ class ContainerLifecycleFakeTest {
     void aRemovalACrashCutShortAfterTheLayerWentIsFinishedAtTheNextStart() throws IOException {
         ContainerRecord c = service.create(app());
         service.start(c.id());
+        runtime.failNext("delete"); // the delete at the exit fails: the removal deletes it
+        service.stop(c.id(), 0);
         crashOnRuntimeDelete = true;
         assertThrows(SimulatedCrash.class, () -> service.remove(c.id()));
         start();
         assertEquals(List.of(), service.list(new ContainerFilter("", null, "", null)), "no half-removed container listed");
         assertEquals(Set.of(), held, "its image hold is released");
+        assertNothingLeft();
+    }
+
+    @Test
+    void removeContainerAfterTheExitWasObservedRunsNoRuntimeCommand() throws IOException {
+        ContainerRecord c = service.create(app());
+        service.start(c.id());
+        service.stop(c.id(), 10);
+        assertFalse(runtime.known().contains(c.id()), "the runtime's state went with the exit");
+        journal.clear();
+        service.remove(c.id());
+        assertEquals(List.of("deleting ID", "release ID", "deleted ID"), journal);
+        assertNothingLeft();
+    }
+
+    @Test
+    void anExitRecordedBeforeACrashWhoseRuntimeDeleteNeverRanIsDeletedAtTheNextStart() throws IOException {
+        ContainerRecord c = service.create(app());
+        service.start(c.id());
+        runtime.failNext("delete"); // as if berth died between the exit's record and the runtime's delete
+        runtime.exit(c.id(), 0);
+        manager.exits().sweep();
+        assertEquals(ContainerState.EXITED, manager.recorded(c.id()).state());
+        assertTrue(runtime.known().contains(c.id()));
+        start();
+        assertFalse(runtime.known().contains(c.id()), "start-up deletes what the runtime kept of the exited container");
+        journal.clear();
+        service.remove(c.id());
+        assertEquals(List.of("deleting ID", "release ID", "deleted ID"), journal);
         assertNothingLeft();
     }
 
@@ -521,7 +567,7 @@ class ContainerLifecycleFakeTest {
         assertEquals(143, stopped.exitCode(), "ended by SIGTERM");
         service.remove(c.id());
         assertEquals(List.of("hold ID", "runtime create ID", "created ID", "runtime start ID", "started ID",
-                "runtime kill ID SIGTERM", "stopped ID 143", "deleting ID", "runtime delete ID", "release ID",
+                "runtime kill ID SIGTERM", "runtime delete ID", "stopped ID 143", "deleting ID", "release ID",
                 "deleted ID"), journal);
         assertNothingLeft();
     }
@@ -533,12 +579,12 @@ class ContainerLifecycleFakeTest {
         runtime.ignore("SIGTERM");
         journal.clear();
         service.stop(c.id(), 1);
-        assertEquals(List.of("runtime kill ID SIGTERM", "runtime kill ID SIGKILL", "stopped ID 137"), journal);
+        assertEquals(List.of("runtime kill ID SIGTERM", "runtime kill ID SIGKILL", "runtime delete ID", "stopped ID 137"), journal);
         assertEquals(137, service.status(c.id()).record().exitCode());
     }
 
     @Test
-    void removingARunningContainerKillsItFirstAndUnmountsItsRootfsBeforeTheRuntimeDeletesIt() {
+    void removingARunningContainerKillsItAndDeletesItFromTheRuntimeBeforeItsRootfsIsUnmounted() {
         ContainerRecord c = service.create(app());
         service.start(c.id());
         List<Integer> mountsAtDelete = new ArrayList<>();
@@ -549,9 +595,10 @@ class ContainerLifecycleFakeTest {
         });
         journal.clear();
         service.remove(c.id());
-        assertEquals(List.of("runtime kill ID SIGKILL", "stopped ID 137", "deleting ID", "runtime delete ID",
+        assertEquals(List.of("runtime kill ID SIGKILL", "runtime delete ID", "stopped ID 137", "deleting ID",
                 "release ID", "deleted ID"), journal);
-        assertEquals(List.of(0), mountsAtDelete, "nothing uses the root filesystem when it is unmounted");
+        // the runtime's delete, which ends whatever is left in the container's cgroup, comes with the exit
+        assertEquals(List.of(1), mountsAtDelete, "nothing uses the root filesystem when it is unmounted");
     }
 
     // ---------------------------------------------------------------- stops that overlap
@@ -594,7 +641,7 @@ class ContainerLifecycleFakeTest {
         });
         forced.get(30, TimeUnit.SECONDS);
         graceful.get(30, TimeUnit.SECONDS);
-        assertEquals(List.of("runtime kill ID SIGTERM", "runtime kill ID SIGKILL", "stopped ID 137"), journal,
+        assertEquals(List.of("runtime kill ID SIGTERM", "runtime kill ID SIGKILL", "runtime delete ID", "stopped ID 137"), journal,
                 "one stop signal, one SIGKILL, one exit for both calls");
         assertEquals(137, service.status(c.id()).record().exitCode());
     }
@@ -609,7 +656,7 @@ class ContainerLifecycleFakeTest {
         });
         shorter.get(30, TimeUnit.SECONDS);
         graceful.get(30, TimeUnit.SECONDS);
-        assertEquals(List.of("runtime kill ID SIGTERM", "runtime kill ID SIGKILL", "stopped ID 137"), journal,
+        assertEquals(List.of("runtime kill ID SIGTERM", "runtime kill ID SIGKILL", "runtime delete ID", "stopped ID 137"), journal,
                 "the second stop joins the first: no second stop signal");
     }
 
@@ -623,8 +670,8 @@ class ContainerLifecycleFakeTest {
         });
         removed.get(30, TimeUnit.SECONDS);
         graceful.get(30, TimeUnit.SECONDS);
-        assertEquals(List.of("runtime kill ID SIGTERM", "runtime kill ID SIGKILL", "stopped ID 137", "deleting ID",
-                "runtime delete ID", "release ID", "deleted ID"), journal);
+        assertEquals(List.of("runtime kill ID SIGTERM", "runtime kill ID SIGKILL", "runtime delete ID", "stopped ID 137", "deleting ID",
+                "release ID", "deleted ID"), journal);
         assertNothingLeft();
     }
 
@@ -638,7 +685,7 @@ class ContainerLifecycleFakeTest {
         });
         podStopped.get(30, TimeUnit.SECONDS);
         graceful.get(30, TimeUnit.SECONDS);
-        assertEquals(List.of("runtime kill ID SIGTERM", "runtime kill ID SIGKILL", "stopped ID 137"), journal);
+        assertEquals(List.of("runtime kill ID SIGTERM", "runtime kill ID SIGKILL", "runtime delete ID", "stopped ID 137"), journal);
     }
 
     @Test
@@ -668,7 +715,7 @@ class ContainerLifecycleFakeTest {
         CompletableFuture<Void> graceful = gracefulStopUnderWay(c, Long.MAX_VALUE);
         service.stop(c.id(), 0);
         graceful.get(30, TimeUnit.SECONDS);
-        assertEquals(List.of("runtime kill ID SIGTERM", "runtime kill ID SIGKILL", "stopped ID 137"), journal);
+        assertEquals(List.of("runtime kill ID SIGTERM", "runtime kill ID SIGKILL", "runtime delete ID", "stopped ID 137"), journal);
     }
 
     @Test
@@ -758,6 +805,49 @@ class ContainerLifecycleFakeTest {
     }
 
     @Test
+    void aCreatesFirstRecordIsNotSyncedButTheRecordThatSaysTheContainerExistsIs() {
+        writes.clear();
+        service.create(app());
+        assertEquals(List.of("unsynced record.json", "synced record.json"), writes);
+    }
+
+    @Test
+    void aCreateAPowerLossCutShortLeavesNothingWhenItsUnsyncedFirstRecordCameBackEmpty() throws IOException {
+        powerLossAfterRuntimeCreate(record -> Files.write(record, new byte[0]));
+    }
+
+    @Test
+    void aCreateAPowerLossCutShortLeavesNothingWhenItsUnsyncedFirstRecordCameBackAsZeros() throws IOException {
+        powerLossAfterRuntimeCreate(record -> Files.write(record, new byte[(int) Files.size(record)]));
+    }
+
+    @Test
+    void aCreateAPowerLossCutShortLeavesNothingWhenItsUnsyncedFirstRecordIsGone() throws IOException {
+        powerLossAfterRuntimeCreate(Files::delete);
+    }
+
+    /**
+     * A create cut short after the runtime created the container, its first record then left
+     * by {@code lost} as a power loss may leave an unsynced new file; berth starts again over
+     * what is left (also what only a crash of berth, not a reboot, would have left behind).
+     */
+    void powerLossAfterRuntimeCreate(RecordLoss lost) throws IOException {
+        crashAfterRuntimeCreate = true;
+        assertThrows(SimulatedCrash.class, () -> service.create(app()));
+        List<String> ids = listing(dir.resolve("state/containers"));
+        assertEquals(1, ids.size());
+        assertEquals(Set.of(ids.get(0)), held);
+        lost.apply(dir.resolve("state/containers").resolve(ids.get(0)).resolve("record.json"));
+        start();
+        assertNothingLeft();
+        assertEquals(Set.of(), held, "its image hold is released");
+    }
+
+    interface RecordLoss {
+        void apply(Path record) throws IOException;
+    }
+
+    @Test
     void anImageHoldThatACrashLeftAfterTheRemovalIsReleasedAtTheNextStart() throws IOException {
         ContainerRecord c = service.create(app());
         service.start(c.id());
@@ -781,13 +871,38 @@ class ContainerLifecycleFakeTest {
         assertEquals(ContainerState.RUNNING, service.list(new ContainerFilter("", null, "", null)).get(0).record().state());
         assertEquals(List.of(), journal, "nothing is killed by a read");
         manager.exits().sweep();
-        assertEquals(List.of("runtime kill ID SIGKILL", "stopped ID 255"), journal);
+        assertEquals(List.of("runtime kill ID SIGKILL", "runtime delete ID", "stopped ID 255"), journal);
         ContainerRecord r = service.status(c.id()).record();
         assertEquals(ContainerState.EXITED, r.state());
         assertEquals(ContainerRecord.REASON_ERROR, r.reason());
         assertTrue(r.message().contains("monitor"), r.message());
         assertEquals("EXITED", recordedState(c.id()));
         assertEquals(List.of(), processes.running(), "the unwatched container was killed");
+    }
+
+    @Test
+    void aStopWaitingOutItsGracePeriodIsWokenByTheExitFileNotByAPoll() throws Exception {
+        ContainerRecord c = service.create(app());
+        manager.exits().watch(Duration.ofHours(1)); // no sweep during this test
+        manager.exits().fallbackPoll(Duration.ofHours(1)); // and no look unless woken
+        CompletableFuture<Void> graceful = gracefulStopUnderWay(c, 3600);
+        runtime.exit(c.id(), 0);
+        graceful.get(30, TimeUnit.SECONDS);
+        assertEquals(List.of("runtime kill ID SIGTERM", "runtime delete ID", "stopped ID 0"), journal);
+    }
+
+    @Test
+    void aStopWaitingOutItsGracePeriodIsWokenWhenTheExitIsRecorded() throws Exception {
+        ContainerRecord c = service.create(app());
+        manager.exits().watch(Duration.ofHours(1)); // no sweep during this test
+        manager.exits().fallbackPoll(Duration.ofHours(1)); // and no look unless woken
+        CompletableFuture<Void> graceful = gracefulStopUnderWay(c, 3600);
+        // no exit file: the monitor dies, a read notices and the exits thread records the exit
+        runtime.monitorDied(c.id());
+        service.status(c.id());
+        graceful.get(30, TimeUnit.SECONDS);
+        assertEquals(ContainerState.EXITED, manager.recorded(c.id()).state());
+        assertEquals(255, manager.recorded(c.id()).exitCode());
     }
 
     @Test
@@ -805,7 +920,7 @@ class ContainerLifecycleFakeTest {
             Thread.sleep(10);
         }
         assertEquals("EXITED", recordedState(c.id()), "reconciled without waiting for the sweep");
-        assertEquals(List.of("runtime kill ID SIGKILL", "stopped ID 255"), journal);
+        assertEquals(List.of("runtime kill ID SIGKILL", "runtime delete ID", "stopped ID 255"), journal);
         assertEquals(List.of(), processes.running(), "the unwatched container was killed");
     }
 
@@ -821,7 +936,7 @@ class ContainerLifecycleFakeTest {
         assertEquals("RUNNING", recordedState(c.id()), "the read recorded nothing");
         assertEquals(List.of(), journal);
         manager.exits().sweep();
-        assertEquals(List.of("stopped ID 0"), journal);
+        assertEquals(List.of("runtime delete ID", "stopped ID 0"), journal);
         assertEquals("EXITED", recordedState(c.id()));
     }
 
@@ -851,7 +966,7 @@ class ContainerLifecycleFakeTest {
         assertEquals(List.of(), journal, "nothing is killed, rolled back or released");
         assertEquals(Set.of(c.id()), Set.copyOf(runtime.known()));
         service.stop(c.id(), 10);
-        assertEquals(List.of("runtime kill ID SIGTERM", "stopped ID 143"), journal,
+        assertEquals(List.of("runtime kill ID SIGTERM", "runtime delete ID", "stopped ID 143"), journal,
                 "started before this berth: no second STARTED");
     }
 
