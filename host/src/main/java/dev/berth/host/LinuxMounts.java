@@ -2,7 +2,6 @@ package dev.berth.host;
 
 import dev.berth.common.BerthException;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 
 /**
@@ -106,16 +105,20 @@ public final class LinuxMounts implements HostMounts {
         throw fail("unmount " + target);
     }
 
-    /** Unmounts through umount(8), all mount points in one process; falls back to a lazy unmount for a busy one. */
+    /**
+     * Unmounts every mount point at or below {@code dir}, deepest first, with umount2 in this
+     * process (a busy one lazily), pass after pass while mounts stacked on one point remain; a
+     * pass that removes nothing is an error. No umount(8) process: one cost about 20 ms of a
+     * pod's removal.
+     */
     @Override
     public void unmountAllUnder(Path dir) {
         int before = MountTable.mountCountUnder(dir);
         while (before > 0) {
-            List<String> argv = new ArrayList<>(List.of("umount"));
-            MountTable.mountPointsUnder(dir).forEach(p -> argv.add(p.toString()));
-            if (!Command.run(argv).ok()) {
-                for (Path p : MountTable.mountPointsUnder(dir)) {
-                    Command.run("umount", "--lazy", p.toString());
+            Libc.C c = Libc.c();
+            for (Path p : MountTable.mountPointsUnder(dir)) {
+                if (c.umount2(p.toString(), 0) != 0 && Libc.errno() == Libc.EBUSY) {
+                    c.umount2(p.toString(), Libc.MNT_DETACH);
                 }
             }
             int now = MountTable.mountCountUnder(dir);

@@ -39,6 +39,27 @@ class MountTableTest {
 
     @Tag("root")
     @Test
+    void nestedAndBusyMountsAreAllUnmountedInProcess() throws Exception {
+        Path outer = dir.resolve("outer");
+        Files.createDirectories(outer);
+        try {
+            LinuxMounts.INSTANCE.tmpfs("shm", outer, "size=1m");
+            Path inner = Files.createDirectories(outer.resolve("inner"));
+            LinuxMounts.INSTANCE.tmpfs("shm", inner, "size=1m");
+            Path busy = Files.createDirectories(dir.resolve("busy"));
+            LinuxMounts.INSTANCE.tmpfs("shm", busy, "size=1m");
+            try (var open = Files.newOutputStream(busy.resolve("held"))) {
+                assertEquals(3, MountTable.mountCountUnder(dir));
+                LinuxMounts.INSTANCE.unmountAllUnder(dir);
+                assertEquals(0, MountTable.mountCountUnder(dir), "the busy one goes lazily, the nested one before its parent");
+            }
+        } finally {
+            LinuxMounts.INSTANCE.unmountAllUnder(dir);
+        }
+    }
+
+    @Tag("root")
+    @Test
     void mountsStackedOnOnePointAreAllUnmounted() throws Exception {
         Path target = dir.resolve("stacked");
         Files.createDirectories(target);
