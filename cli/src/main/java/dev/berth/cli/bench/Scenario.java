@@ -306,7 +306,7 @@ final class Scenario implements AutoCloseable {
         String ctr = null;
         try {
             RunPodSandboxRequest run = runRequest("x");
-            String p = pod = rec.time("RunPodSandbox", () -> rt().runPodSandbox(run)).getPodSandboxId();
+            String p = pod = rt().runPodSandbox(run).getPodSandboxId();
             ids.add(p);
             String c = ctr = rt().createContainer(createRequest(p, run.getConfig())).getContainerId();
             ids.add(c);
