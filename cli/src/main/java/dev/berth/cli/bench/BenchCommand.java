@@ -1,5 +1,6 @@
 package dev.berth.cli.bench;
 
+import dev.berth.cli.logging.Logging;
 import dev.berth.cri.v1.NamespaceMode;
 import io.grpc.ManagedChannel;
 import java.io.IOException;
@@ -81,6 +82,8 @@ public final class BenchCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        // the terminal shows the progress and the table only: no gRPC or Netty debug lines (logback's default is debug)
+        Logging.configure("warn", "text");
         NamespaceMode pid = switch (pidMode) {
             case "pod" -> NamespaceMode.POD;
             case "container" -> NamespaceMode.CONTAINER;
