@@ -35,6 +35,7 @@ class BenchE2eTest {
     private static final int ITERATIONS = Integer.getInteger("berth.bench.iterations", 2);
     private static final int PODS = Integer.getInteger("berth.bench.pods", 3);
     private static final int CONCURRENCY = Integer.getInteger("berth.bench.concurrency", 2);
+    private static final int FORWARD_MIB = Integer.getInteger("berth.bench.forwardMib", 8);
 
     @TempDir
     Path dir;
@@ -49,12 +50,14 @@ class BenchE2eTest {
              BerthProcess berth = BerthProcess.start(dir.resolve("berth"), "--config", config.toString(), "--metrics-address", "")) {
             try {
                 TestImage.of(TestLayer.busybox().symlink("bin/sleep", "busybox").symlink("bin/true", "busybox")
+                        .symlink("bin/cat", "busybox").symlink("bin/nc", "busybox")
                         .build(TestLayer.Compression.GZIP)).push(registry.pusher(), "bench/busybox", "1");
                 Path json = dir.resolve("out/bench.json");
                 Path html = dir.resolve("out/bench.html");
                 Process bench = new ProcessBuilder(BerthProcess.launcher().toString(), "bench",
                         "--runtime-endpoint", "unix://" + berth.socket(), "--image", registry.host() + "/bench/busybox:1",
                         "--iterations", String.valueOf(ITERATIONS), "--pods", String.valueOf(PODS), "--concurrency", String.valueOf(CONCURRENCY), "--settle", "0", "--call-timeout", "30",
+                        "--forward-mib", String.valueOf(FORWARD_MIB),
                         "--json", json.toString(), "--html", html.toString(), "--quiet")
                         .redirectErrorStream(true).redirectOutput(dir.resolve("bench.out").toFile()).start();
                 assertTrue(bench.waitFor(120L + 30L * (ITERATIONS + PODS), TimeUnit.SECONDS), "bench did not finish");
@@ -62,13 +65,16 @@ class BenchE2eTest {
                 System.out.println(out);
                 assertEquals(0, bench.exitValue(), out);
                 assertTrue(out.contains("RunPodSandbox"), out);
+                assertTrue(out.contains("PortForward stream (MB/s)"), out);
+                // the progress and the table only: no library logging (gRPC's and Netty's debug lines) in between
+                assertFalse(out.contains("DEBUG") || out.contains(" INFO "), out);
 
                 JsonNode run = new ObjectMapper().readTree(json.toFile()).get("runs").get(0);
                 assertEquals("berth", run.get("runtimeName").asText(), out);
                 for (String call : List.of("Version", "PullImage", "RemoveImage", "ImageStatus", "ListImages", "RunPodSandbox",
                         "CreateContainer", "StartContainer", "create + start", "ContainerStatus", "PodSandboxStatus", "ListContainers",
                         "ListPodSandbox", "ExecSync", "StopContainer", "RemoveContainer", "StopPodSandbox", "RemovePodSandbox",
-                        "pod lifecycle (sum)", "Exec", "Exec stream (WebSocket)", "ContainerStats", "ListContainerStats", "PortForward",
+                        "pod lifecycle (sum)", "Exec", "Exec stream (WebSocket)", "ContainerStats", "ListContainerStats", "PortForward", "PortForward first byte",
                         "RunPodSandbox (load)", "CreateContainer (load)", "StartContainer (load)", "StopContainer (load)",
                         "RemoveContainer (load)", "StopPodSandbox (load)", "RemovePodSandbox (load)")) {
                     JsonNode c = run.get("calls").get(call);
@@ -76,6 +82,16 @@ class BenchE2eTest {
                     assertEquals(0, c.get("errors").asInt(), call + ": " + c.get("firstError") + "\n" + out);
                     assertTrue(c.get("count").asInt() > 0 && c.get("samplesMs").size() == c.get("count").asInt(), call + "\n" + out);
                     assertTrue(c.get("p50").asDouble() > 0, call + "\n" + out);
+                }
+                JsonNode forward = run.get("throughput").get("PortForward stream (MB/s)");
+                assertTrue(forward != null, "no port-forward throughput:\n" + out);
+                assertEquals(0, forward.get("errors").asInt(), forward.get("firstError") + "\n" + out);
+                assertEquals(ITERATIONS, forward.get("count").asInt(), out);
+                // every round's bytes came back through the pod's echo server and were compared
+                assertEquals((long) FORWARD_MIB << 20, forward.get("bytesPerRound").asLong(), out);
+                assertEquals((long) ITERATIONS * FORWARD_MIB << 20, forward.get("bytesVerified").asLong(), out);
+                for (JsonNode mbps : forward.get("samplesMbPerSecond")) {
+                    assertTrue(mbps.asDouble() > 0, forward + "\n" + out);
                 }
                 JsonNode load = run.get("load");
                 assertEquals(PODS, load.get("running").asInt(), out);

@@ -21,7 +21,8 @@ import picocli.CommandLine.Option;
                 + " throughput and the runtime's memory (PSS of the daemon and its per-pod helpers).",
             "Scenario: PullImage (removing the image first), ImageStatus, ListImages; --iterations pods one after another"
                 + " (RunPodSandbox … RemovePodSandbox, status and list calls, ExecSync); Exec (RPC and the command through"
-                + " its URL over a WebSocket), ContainerStats, ListContainerStats, PortForward (RPC); --pods pods started and then"
+                + " its URL over a WebSocket), ContainerStats, ListContainerStats, PortForward (the RPC, and --forward-mib MiB through its URL to an echo server"
+                + " in the pod and back, MB/s); --pods pods started and then"
                 + " removed by --concurrency clients, memory measured idle, at 20 pods, at all pods and idle after they are gone.",
             "Everything it creates is labelled berth-bench=<run id> and removed at the end, also on failure or Ctrl-C."})
 public final class BenchCommand implements Callable<Integer> {
@@ -36,7 +37,7 @@ public final class BenchCommand implements Callable<Integer> {
     String pidMode;
 
     @Option(names = "--image", paramLabel = "REF", defaultValue = "docker.io/library/busybox:1.36",
-            description = "the image pulled and run (it must have sleep and true); default: ${DEFAULT-VALUE}")
+            description = "the image pulled and run (busybox: sleep, true, cat and nc); default: ${DEFAULT-VALUE}")
     String image;
 
     @Option(names = "--iterations", paramLabel = "N", defaultValue = "20", description = "pulls, sequential pods and exec rounds (default: ${DEFAULT-VALUE})")
@@ -54,6 +55,11 @@ public final class BenchCommand implements Callable<Integer> {
 
     @Option(names = "--call-timeout", paramLabel = "SECONDS", defaultValue = "120", description = "deadline of each call (default: ${DEFAULT-VALUE})")
     long callTimeout;
+
+    @Option(names = "--forward-mib", paramLabel = "MIB", defaultValue = "64",
+            description = "MiB pushed through a port-forward to an echo server in the pod (busybox nc -ll -e cat) each round,"
+                + " all read back and compared (default: ${DEFAULT-VALUE})")
+    long forwardMib;
 
     @Option(names = "--settle", paramLabel = "SECONDS", defaultValue = "5",
             description = "wait after the last pod is removed before measuring idle memory again (default: ${DEFAULT-VALUE})")
@@ -89,8 +95,9 @@ public final class BenchCommand implements Callable<Integer> {
             case "container" -> NamespaceMode.CONTAINER;
             default -> throw new picocli.CommandLine.ParameterException(new picocli.CommandLine(this), "--pid-mode is pod or container, got " + pidMode);
         };
-        if (iterations < 1 || pods < 1 || concurrency < 1) {
-            throw new picocli.CommandLine.ParameterException(new picocli.CommandLine(this), "--iterations, --pods and --concurrency must be at least 1");
+        if (iterations < 1 || pods < 1 || concurrency < 1 || forwardMib < 1) {
+            throw new picocli.CommandLine.ParameterException(new picocli.CommandLine(this),
+                    "--iterations, --pods, --concurrency and --forward-mib must be at least 1");
         }
         List<String> endpoints = new ArrayList<>(List.of(endpoint));
         if (compare != null) {
@@ -111,7 +118,7 @@ public final class BenchCommand implements Callable<Integer> {
         try {
             for (int i = 0; i < endpoints.size(); i++) {
                 Scenario.Options o = new Scenario.Options(runId, image, iterations, pods, concurrency, pid, stopTimeout, callTimeout, settle,
-                        helpers, i == 0 ? daemonPid : compareDaemonPid);
+                        helpers, i == 0 ? daemonPid : compareDaemonPid, forwardMib << 20);
                 try (Scenario s = new Scenario(i == 0 ? "A" : "B", endpoints.get(i), o, progress)) {
                     synchronized (active) {
                         active.add(s);

@@ -16,6 +16,8 @@ final class Recorder {
     private final Map<String, List<Double>> samples = new LinkedHashMap<>();
     private final Map<String, Integer> errors = new LinkedHashMap<>();
     private final Map<String, String> firstErrors = new LinkedHashMap<>();
+    private final Map<String, List<Double>> rates = new LinkedHashMap<>();
+    private final Map<String, long[]> rateBytes = new LinkedHashMap<>();
 
     /** A call that failed; already counted. */
     static final class CallFailed extends RuntimeException {
@@ -46,6 +48,30 @@ final class Recorder {
         samples.computeIfAbsent(call, c -> new ArrayList<>());
         errors.merge(call, 1, Integer::sum);
         firstErrors.putIfAbsent(call, describe(e));
+    }
+
+    /** One round of a stream: {@code bytes} went through, verified, at {@code mbPerSecond}. */
+    synchronized void rate(String stream, double mbPerSecond, long bytes) {
+        rates.computeIfAbsent(stream, c -> new ArrayList<>()).add(mbPerSecond);
+        long[] b = rateBytes.computeIfAbsent(stream, c -> new long[2]);
+        b[0] = bytes;
+        b[1] += bytes;
+        errors.putIfAbsent(stream, 0);
+    }
+
+    /** A round of a stream that failed (counted with the calls' errors under the stream's name). */
+    synchronized void rateError(String stream, long bytes, Throwable e) {
+        rates.computeIfAbsent(stream, c -> new ArrayList<>());
+        rateBytes.computeIfAbsent(stream, c -> new long[2])[0] = bytes;
+        errors.merge(stream, 1, Integer::sum);
+        firstErrors.putIfAbsent(stream, describe(e));
+    }
+
+    synchronized Map<String, Results.Throughput> throughput() {
+        Map<String, Results.Throughput> out = new LinkedHashMap<>();
+        rates.forEach((name, s) -> out.put(name, Results.Throughput.of(name, s, errors.getOrDefault(name, 0), rateBytes.get(name)[0],
+                rateBytes.get(name)[1], firstErrors.get(name))));
+        return out;
     }
 
     /** The sample of {@code call} taken last, or NaN. */

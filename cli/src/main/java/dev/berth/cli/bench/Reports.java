@@ -31,7 +31,7 @@ final class Reports {
     record Section(String title, List<String> columns, List<Row> rows, String unit) {
     }
 
-    /** The sections both renderings show: call latencies, the load phase, memory. */
+    /** The sections both renderings show: call latencies, stream throughput, the load phase, memory. */
     static List<Section> sections(Results.Bench bench) {
         List<Results.Run> runs = bench.runs();
         Results.Run a = runs.get(0);
@@ -47,6 +47,16 @@ final class Reports {
             callRows.add(new Row(c, callValues(a.calls().get(c)), b == null ? null : callValues(b.calls().get(c))));
         }
         out.add(new Section("calls (ms)", List.of("n", "err", "p50", "p95", "p99"), callRows, "ms"));
+
+        Set<String> streams = new LinkedHashSet<>(a.throughput().keySet());
+        if (b != null) {
+            streams.addAll(b.throughput().keySet());
+        }
+        List<Row> streamRows = new ArrayList<>();
+        for (String t : streams) {
+            streamRows.add(new Row(t, rateValues(a.throughput().get(t)), b == null ? null : rateValues(b.throughput().get(t))));
+        }
+        out.add(new Section("streams (MB/s)", List.of("n", "err", "p50", "min", "max"), streamRows, "MB/s"));
 
         List<Row> loadRows = new ArrayList<>();
         if (a.load() != null || b != null && b.load() != null) {
@@ -82,6 +92,13 @@ final class Reports {
         return new double[] {c.count(), c.errors(), c.p50(), c.p95(), c.p99()};
     }
 
+    private static double[] rateValues(Results.Throughput t) {
+        if (t == null) {
+            return new double[] {Double.NaN, Double.NaN, Double.NaN, Double.NaN, Double.NaN};
+        }
+        return new double[] {t.count(), t.errors(), t.p50(), t.min(), t.max()};
+    }
+
     private static double loadValue(Results.Run r, String what) {
         Results.Load l = r.load();
         if (l == null) {
@@ -111,7 +128,7 @@ final class Reports {
         return bytes < 0 ? Double.NaN : bytes / MB;
     }
 
-    /** The column of a section that the A/B ratio and the charts use: p50 for calls, the total for memory, the value otherwise. */
+    /** The column of a section that the A/B ratio and the charts use: p50 for calls and streams, the total for memory, the value otherwise. */
     static int keyColumn(Section s) {
         return s.columns().size() == 5 ? 2 : s.columns().size() - 1;
     }

@@ -19,7 +19,7 @@ final class Results {
     /** One runtime's run of the scenario. */
     record Run(String label, String endpoint, String runtimeName, String runtimeVersion, long daemonPid,
                String loadAverageStart, String loadAverageEnd, double wallSeconds,
-               Map<String, Call> calls, Load load, List<MemoryPoint> memory, List<String> notes) {
+               Map<String, Call> calls, Map<String, Throughput> throughput, Load load, List<MemoryPoint> memory, List<String> notes) {
     }
 
     /** The latencies of one call in milliseconds, in the order they were measured, and its failures. */
@@ -28,6 +28,20 @@ final class Results {
         static Call of(String name, List<Double> samplesMs, int errors, String firstError) {
             return new Call(name, samplesMs.size(), errors, Stats.percentile(samplesMs, 50), Stats.percentile(samplesMs, 95),
                     Stats.percentile(samplesMs, 99), Stats.mean(samplesMs), List.copyOf(samplesMs), firstError);
+        }
+    }
+
+    /**
+     * A stream's throughput in MB/s (10^6 bytes per second), one sample per round, and its
+     * failures; {@code bytesVerified} counts the bytes of every round that came back unchanged.
+     */
+    record Throughput(String name, int count, int errors, double p50, double min, double max, long bytesPerRound, long bytesVerified,
+                      List<Double> samplesMbPerSecond, String firstError) {
+        static Throughput of(String name, List<Double> samples, int errors, long bytesPerRound, long bytesVerified, String firstError) {
+            return new Throughput(name, samples.size(), errors, Stats.percentile(samples, 50),
+                    samples.stream().mapToDouble(Double::doubleValue).min().orElse(Double.NaN),
+                    samples.stream().mapToDouble(Double::doubleValue).max().orElse(Double.NaN),
+                    bytesPerRound, bytesVerified, List.copyOf(samples), firstError);
         }
     }
 

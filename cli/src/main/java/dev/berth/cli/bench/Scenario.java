@@ -75,8 +75,14 @@ final class Scenario implements AutoCloseable {
 
     /** What the command line chose. */
     record Options(String runId, String image, int iterations, int pods, int concurrency, NamespaceMode pidMode,
-                   long stopTimeoutSeconds, long callTimeoutSeconds, long settleSeconds, List<String> helpers, Long daemonPid) {
+                   long stopTimeoutSeconds, long callTimeoutSeconds, long settleSeconds, List<String> helpers, Long daemonPid,
+                   long forwardBytes) {
     }
+
+    /** The port the streaming pod's echo server listens on. */
+    static final int ECHO_PORT = 7777;
+    /** The row of the port-forward rounds. */
+    static final String FORWARD_STREAM = "PortForward stream (MB/s)";
 
     private final String label;
     private final String endpoint;
@@ -174,7 +180,7 @@ final class Scenario implements AutoCloseable {
         progress.finish();
         return new Results.Run(label, endpoint, version.getRuntimeName(), version.getRuntimeVersion(),
                 memory == null ? -1 : memory.daemonPid(), loadStart, proc.loadAverage(), (System.nanoTime() - t0) / 1e9,
-                rec.summary(), load, points, List.copyOf(notes));
+                rec.summary(), rec.throughput(), load, points, List.copyOf(notes));
     }
 
     private MemoryProbe memoryProbe() {
@@ -299,18 +305,38 @@ final class Scenario implements AutoCloseable {
         return r;
     }
 
-    /** Exec (the RPC, then the command run through its URL over a WebSocket), stats and the PortForward RPC on one pod. */
+    /**
+     * Exec (the RPC, then the command run through its URL over a WebSocket), stats and
+     * port-forward on one pod: a second container echoes what comes to {@value #ECHO_PORT}
+     * (busybox {@code nc -ll -e cat}), and each round pushes {@code forwardBytes} through the
+     * PortForward URL and checks they all came back.
+     */
     private void streaming() {
-        progress.phase("exec and stats");
+        progress.phase("exec, stats and port-forward");
         String pod = null;
         String ctr = null;
+        String echo = null;
         try {
             RunPodSandboxRequest run = runRequest("x");
             String p = pod = rt().runPodSandbox(run).getPodSandboxId();
             ids.add(p);
-            String c = ctr = rt().createContainer(createRequest(p, run.getConfig())).getContainerId();
+            String c = ctr = rt().createContainer(createRequest(p, run.getConfig(), "sleep", List.of("sleep", "3600"))).getContainerId();
             ids.add(c);
             rt().startContainer(StartContainerRequest.newBuilder().setContainerId(c).build());
+            boolean listening = false;
+            try {
+                String e = echo = rt().createContainer(createRequest(p, run.getConfig(), "echo",
+                        List.of("nc", "-ll", "-p", String.valueOf(ECHO_PORT), "-e", "cat"))).getContainerId();
+                ids.add(e);
+                rt().startContainer(StartContainerRequest.newBuilder().setContainerId(e).build());
+                listening = awaitListening(e, ECHO_PORT);
+                if (!listening) {
+                    rec.rateError(FORWARD_STREAM, o.forwardBytes(), new IllegalStateException(
+                            "nothing listens on port " + ECHO_PORT + " in the pod (does the image have busybox nc with -e?)"));
+                }
+            } catch (RuntimeException e) {
+                rec.rateError(FORWARD_STREAM, o.forwardBytes(), e);
+            }
             for (int i = 0; i < o.iterations() && !stopping; i++) {
                 try {
                     String url = rec.time("Exec", () -> rt().exec(ExecRequest.newBuilder().setContainerId(c).addCmd("true")
@@ -331,7 +357,15 @@ final class Scenario implements AutoCloseable {
                     rec.time("ContainerStats", () -> rt().containerStats(ContainerStatsRequest.newBuilder().setContainerId(c).build()));
                     rec.time("ListContainerStats", () -> rt().listContainerStats(ListContainerStatsRequest.newBuilder()
                             .setFilter(ContainerStatsFilter.newBuilder().putLabelSelector(LABEL, o.runId())).build()));
-                    rec.time("PortForward", () -> rt().portForward(PortForwardRequest.newBuilder().setPodSandboxId(p).addPort(8080).build()));
+                } catch (Recorder.CallFailed e) {
+                    note(e);
+                }
+                try {
+                    String url = rec.time("PortForward", () -> rt().portForward(PortForwardRequest.newBuilder().setPodSandboxId(p)
+                            .addPort(ECHO_PORT).build())).getUrl();
+                    if (listening) {
+                        forward(url);
+                    }
                 } catch (Recorder.CallFailed e) {
                     note(e);
                 }
@@ -342,8 +376,49 @@ final class Scenario implements AutoCloseable {
         } catch (RuntimeException e) {
             note(new Recorder.CallFailed("streaming pod", e));
         } finally {
+            removeQuietly(null, echo);
             removeQuietly(pod, ctr);
         }
+    }
+
+    /** One port-forward round: its throughput, and the time to the first echoed byte as a call. */
+    private void forward(String url) {
+        try {
+            PortForwardStream.Result r = PortForwardStream.run(http, url, ECHO_PORT, o.forwardBytes(), Duration.ofSeconds(o.callTimeoutSeconds()));
+            rec.rate(FORWARD_STREAM, r.megabytesPerSecond(), r.bytes());
+            rec.add("PortForward first byte", r.firstByteMs());
+        } catch (Exception e) {
+            Throwable cause = e instanceof java.util.concurrent.ExecutionException && e.getCause() != null ? e.getCause() : e;
+            rec.rateError(FORWARD_STREAM, o.forwardBytes(), cause);
+            note(new Recorder.CallFailed(FORWARD_STREAM, cause));
+        }
+    }
+
+    /** Waits up to 10 s until a socket listens on {@code port} in the pod's network namespace (read from /proc/net/tcp and tcp6 in the container). */
+    private boolean awaitListening(String ctr, int port) {
+        String local = String.format(":%04X ", port);
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        do {
+            // exits 1 where IPv6 is off (no tcp6), after printing tcp
+            String table = rt().execSync(ExecSyncRequest.newBuilder().setContainerId(ctr).addAllCmd(List.of("cat", "/proc/net/tcp", "/proc/net/tcp6"))
+                    .setTimeout(o.callTimeoutSeconds()).build()).getStdout().toStringUtf8();
+            if (listens(table, local)) {
+                return true;
+            }
+            sleep(50);
+        } while (System.nanoTime() < deadline && !stopping);
+        return false;
+    }
+
+    /** Whether a /proc/net/tcp table has a socket in state LISTEN (0A) whose local address ends in {@code local} (":1E61 "). */
+    static boolean listens(String table, String local) {
+        for (String line : table.split("\n")) {
+            String[] f = line.trim().split("\s+");
+            if (f.length > 3 && (f[1] + " ").endsWith(local) && f[3].equals("0A")) {
+                return true;
+            }
+        }
+        return false;
     }
 
     private record Started(String pod, String ctr) {
@@ -546,12 +621,16 @@ final class Scenario implements AutoCloseable {
     }
 
     private CreateContainerRequest createRequest(String pod, PodSandboxConfig sandbox) {
+        return createRequest(pod, sandbox, "sleep", List.of("sleep", "3600"));
+    }
+
+    private CreateContainerRequest createRequest(String pod, PodSandboxConfig sandbox, String name, List<String> command) {
         NamespaceOption ns = NamespaceOption.newBuilder().setNetwork(NamespaceMode.POD).setIpc(NamespaceMode.POD).setPid(o.pidMode()).build();
         ContainerConfig config = ContainerConfig.newBuilder()
-                .setMetadata(ContainerMetadata.newBuilder().setName("sleep").setAttempt(0))
+                .setMetadata(ContainerMetadata.newBuilder().setName(name).setAttempt(0))
                 .setImage(ImageSpec.newBuilder().setImage(imageRef))
-                .addAllCommand(List.of("sleep", "3600"))
-                .setLogPath("sleep/0.log")
+                .addAllCommand(command)
+                .setLogPath(name + "/0.log")
                 .putLabels(LABEL, o.runId())
                 .setLinux(LinuxContainerConfig.newBuilder().setSecurityContext(LinuxContainerSecurityContext.newBuilder().setNamespaceOptions(ns)))
                 .build();

@@ -17,12 +17,15 @@ class ReportsTest {
         calls.put("RunPodSandbox", Results.Call.of("RunPodSandbox", List.of(100 * scale, 110 * scale, 120 * scale), 0, null));
         calls.put("ImageStatus", Results.Call.of("ImageStatus", List.of(2 * scale), 0, null));
         calls.put("Exec <odd> & \"quoted\"", Results.Call.of("Exec <odd> & \"quoted\"", List.of(), 2, "UNAVAILABLE: gone"));
+        Map<String, Results.Throughput> throughput = new LinkedHashMap<>();
+        throughput.put("PortForward stream (MB/s)", Results.Throughput.of("PortForward stream (MB/s)",
+                List.of(400 / scale, 300 / scale, 350 / scale), 0, 64L << 20, 3 * (64L << 20), null));
         Results.Load load = new Results.Load(100, 10, 100, 40 * scale, 100 / (40 * scale), 15 * scale, 100 / (15 * scale), 0, 0.12);
         List<Results.MemoryPoint> memory = List.of(
                 new Results.MemoryPoint("idle", 0, (long) (120 * scale * (1 << 20)), 0, 0),
                 new Results.MemoryPoint("at 100 pods", 100, (long) (160 * scale * (1 << 20)), 40L << 20, 100));
         return new Results.Run(label, "unix:///run/" + name + ".sock", name, "1.0", 42, "0.10 0.20 0.30", "1.00 0.90 0.50", 60,
-                calls, load, memory, List.of("a note from " + name));
+                calls, throughput, load, memory, List.of("a note from " + name));
     }
 
     static Results.Bench bench(Results.Run... runs) {
@@ -41,6 +44,10 @@ class ReportsTest {
         assertEquals(List.of("started", "pods/s", "2.50"), List.of(line(t, "started pods/s").trim().split("\\s+")), t);
         assertTrue(line(t, "at 100 pods").trim().matches("at 100 pods\\s+160\\s+40\\s+100\\s+200"), t);
         assertTrue(line(t, "Exec <odd>").contains(" - "), t);
+        // n, err, p50, min, max in MB/s
+        assertEquals(List.of("PortForward", "stream", "(MB/s)", "3", "0", "350", "300", "400"),
+                List.of(line(t, "PortForward stream").trim().split("\\s+")), t);
+        assertTrue(t.contains("streams (MB/s)"), t);
         assertTrue(t.contains("note: a note from berth"), t);
         assertFalse(t.contains("A/B"), t);
     }
@@ -54,6 +61,7 @@ class ReportsTest {
         // A n err p50 p95 p99, B n err p50 p95 p99, A/B of p50
         assertEquals(List.of("RunPodSandbox", "3", "0", "110", "120", "120", "3", "0", "220", "240", "240", "0.50"), row, t);
         assertTrue(line(t, "at 100 pods").trim().endsWith("0.56"), t); // 200 / 360 MB
+        assertTrue(line(t, "PortForward stream").trim().endsWith(" 2.00"), t); // 350 / 175 MB/s
         assertTrue(t.contains("B: note: a note from containerd"), t);
     }
 
@@ -71,6 +79,10 @@ class ReportsTest {
         assertEquals("UNAVAILABLE: gone", failed.get("firstError").asText());
         assertEquals(160L << 20, run.get("memory").get(1).get("daemonPssBytes").asLong());
         assertEquals(100, run.get("load").get("running").asInt());
+        JsonNode forward = run.get("throughput").get("PortForward stream (MB/s)");
+        assertEquals(3, forward.get("samplesMbPerSecond").size());
+        assertEquals(350.0, forward.get("p50").asDouble());
+        assertEquals(3 * (64L << 20), forward.get("bytesVerified").asLong());
         assertEquals("container", j.get("settings").get("pidMode").asText());
     }
 
