@@ -67,7 +67,7 @@ class BenchE2eTest {
                 assertTrue(out.contains("RunPodSandbox"), out);
                 assertTrue(out.contains("PortForward stream (MB/s)"), out);
                 // the progress and the table only: no library logging (gRPC's and Netty's debug lines) in between
-                assertFalse(out.contains("DEBUG") || out.contains(" INFO "), out);
+                assertFalse(out.contains("DEBUG") || out.contains(" INFO ") || out.contains(" WARN "), out);
 
                 JsonNode run = new ObjectMapper().readTree(json.toFile()).get("runs").get(0);
                 assertEquals("berth", run.get("runtimeName").asText(), out);
