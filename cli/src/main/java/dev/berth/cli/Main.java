@@ -16,7 +16,8 @@ import picocli.CommandLine.Option;
 /** The {@code berth} command. */
 @Command(name = "berth", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         description = "berth: a Kubernetes node runtime serving the CRI on a UNIX socket.",
-        subcommands = {Main.DaemonCommand.class, Main.AgentCommand.class, Main.ImageCommand.class, CommandLine.HelpCommand.class})
+        subcommands = {Main.DaemonCommand.class, Main.AgentCommand.class, Main.ImageCommand.class,
+            dev.berth.cli.bench.BenchCommand.class, CommandLine.HelpCommand.class})
 public final class Main {
     /** Exit status for configuration errors. */
     public static final int EXIT_CONFIG = 2;
