@@ -19,6 +19,7 @@ import dev.berth.criserver.cri.SandboxRpcs;
 import dev.berth.criserver.grpc.CriRegistry;
 import dev.berth.criserver.grpc.CriServer;
 import dev.berth.criserver.grpc.InProcessCri;
+import dev.berth.criserver.grpc.Warmup;
 import dev.berth.cli.metrics.BerthMetrics;
 import dev.berth.cli.metrics.CniOperationMeters;
 import dev.berth.cli.metrics.ImageNames;
@@ -115,9 +116,11 @@ public final class Daemon {
         private final ImageService images;
         private final HandlerProbes probes;
         private final PodNetwork network;
+        private final Warmup warmup;
 
         private Running(BerthConfig config, CriServer server, InProcessCri local, MetricsServer metricsServer, BerthMetrics metrics,
-                StreamingServer streaming, ContainerService containers, ImageService images, HandlerProbes probes, PodNetwork network) {
+                StreamingServer streaming, ContainerService containers, ImageService images, HandlerProbes probes, PodNetwork network,
+                Warmup warmup) {
             this.config = config;
             this.server = server;
             this.local = local;
@@ -128,6 +131,12 @@ public final class Daemon {
             this.images = images;
             this.probes = probes;
             this.network = network;
+            this.warmup = warmup;
+        }
+
+        /** The warm-up of the status and list calls started with the daemon, if any. */
+        public Optional<Warmup> warmup() {
+            return Optional.ofNullable(warmup);
         }
 
         /** A new in-process channel to the same CRI services the socket serves; the caller closes it. */
@@ -137,6 +146,9 @@ public final class Daemon {
 
         @Override
         public void close() {
+            if (warmup != null) {
+                warmup.close();
+            }
             if (metricsServer != null) {
                 metricsServer.close();
             }
@@ -238,7 +250,8 @@ public final class Daemon {
             }
         }
         LOG.info("berth ready in {} ms", ManagementFactory.getRuntimeMXBean().getUptime());
-        return new Running(config, server, local, metricsServer, metrics, streaming, containers, images, probes, network);
+        return new Running(config, server, local, metricsServer, metrics, streaming, containers, images, probes, network,
+                warmUp(registry));
     }
 
     /**
@@ -264,6 +277,22 @@ public final class Daemon {
         runtimeInfo.withLiveVerboseInfo("checkpoint", () -> checkpoint.getNow(
                 "unsupported: CheckpointContainer is not implemented (UNIMPLEMENTED); CRIU is being checked"));
         return probes;
+    }
+
+    /** Rounds of the warm-up at start ({@code -Dberth.warmup.rounds}, 0 turns it off). */
+    static final String WARMUP_ROUNDS = "berth.warmup.rounds";
+
+    /**
+     * Warms the status and list calls in the background (see {@link Warmup}), then gives the
+     * heap the warm-up and start-up left behind back: one full collection shrinks it (the
+     * launcher's MaxHeapFreeRatio) to about what is live.
+     */
+    private static Warmup warmUp(CriRegistry registry) {
+        int rounds = Integer.getInteger(WARMUP_ROUNDS, Warmup.DEFAULT_ROUNDS);
+        if (rounds <= 0) {
+            return null;
+        }
+        return Warmup.start(registry, rounds, System::gc);
     }
 
     /** Numbers the in-process servers of this JVM (tests may start several). */

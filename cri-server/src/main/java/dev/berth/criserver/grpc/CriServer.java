@@ -26,7 +26,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
 import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.slf4j.Logger;
@@ -88,6 +87,9 @@ public final class CriServer implements AutoCloseable {
     /** Threads beyond the handlers' that run gRPC's own per-call work (start, cancel, refuse) while every handler is busy. */
     static final int SPARE_THREADS = 4;
 
+    /** How long a call thread stays idle before it ends (after a burst of calls). */
+    static final Duration IDLE_THREAD_KEEP_ALIVE = Duration.ofSeconds(30);
+
     /** {@link #start(Path, CriRegistry, Limits, ServerInterceptor...)} with the default call limits. */
     public static CriServer start(Path socket, CriRegistry registry, int maxMessageSize, ServerInterceptor... interceptors) {
         return start(socket, registry, Limits.of(maxMessageSize, Limits.DEFAULT_CONCURRENT_CALLS), interceptors);
@@ -103,9 +105,9 @@ public final class CriServer implements AutoCloseable {
         prepareSocketPath(socket);
         EventLoopGroup boss = new MultiThreadIoEventLoopGroup(1, daemonThreads("cri-accept"), EpollIoHandler.newFactory());
         EventLoopGroup workers = new MultiThreadIoEventLoopGroup(2, daemonThreads("cri-io"), EpollIoHandler.newFactory());
-        // a fixed pool: CallLimit keeps all but SPARE_THREADS of it for handlers, so a flood of
+        // a bounded pool: CallLimit keeps all but SPARE_THREADS of it for handlers, so a flood of
         // slow calls neither creates threads without end nor starves the refusal of new ones
-        ExecutorService executor = Executors.newFixedThreadPool(limits.threads(), daemonThreads("cri-call"));
+        ExecutorService executor = CallThreads.bounded(limits.threads(), IDLE_THREAD_KEEP_ALIVE, "cri-call");
         List<ServerInterceptor> chain = interceptorChain(limits, interceptors);
         Path binding = socket.toAbsolutePath().resolveSibling(BIND_DIR).resolve(socket.getFileName());
         Server server = NettyServerBuilder.forAddress(new DomainSocketAddress(binding.toString()))

@@ -10,7 +10,6 @@ import java.io.IOException;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -42,7 +41,7 @@ public final class InProcessCri implements AutoCloseable {
      */
     public static InProcessCri start(String name, CriRegistry registry, CriServer.Limits limits, ServerInterceptor... interceptors) {
         List<ServerInterceptor> chain = CriServer.interceptorChain(limits, interceptors);
-        ExecutorService executor = Executors.newFixedThreadPool(limits.threads(), CriServer.daemonThreads("cri-local"));
+        ExecutorService executor = CallThreads.bounded(limits.threads(), CriServer.IDLE_THREAD_KEEP_ALIVE, "cri-local");
         Server server = InProcessServerBuilder.forName(name)
                 .executor(executor)
                 .maxInboundMessageSize(limits.maxMessageSize())
