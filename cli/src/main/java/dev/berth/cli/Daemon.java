@@ -117,10 +117,11 @@ public final class Daemon {
         private final HandlerProbes probes;
         private final PodNetwork network;
         private final Warmup warmup;
+        private final IdleCollector idleCollector;
 
         private Running(BerthConfig config, CriServer server, InProcessCri local, MetricsServer metricsServer, BerthMetrics metrics,
                 StreamingServer streaming, ContainerService containers, ImageService images, HandlerProbes probes, PodNetwork network,
-                Warmup warmup) {
+                Warmup warmup, IdleCollector idleCollector) {
             this.config = config;
             this.server = server;
             this.local = local;
@@ -132,6 +133,7 @@ public final class Daemon {
             this.probes = probes;
             this.network = network;
             this.warmup = warmup;
+            this.idleCollector = idleCollector;
         }
 
         /** The warm-up of the status and list calls started with the daemon, if any. */
@@ -152,6 +154,7 @@ public final class Daemon {
             if (metricsServer != null) {
                 metricsServer.close();
             }
+            idleCollector.close();
             local.shutdown(config.grpc().shutdownTimeout());
             server.shutdown(config.grpc().shutdownTimeout());
             metrics.close();
@@ -231,12 +234,14 @@ public final class Daemon {
         }
         RuntimeCollectors.register(metrics, sandboxes, containers.manager(), stats, new ImageNames(images),
                 config.metrics().containerInterval());
+        // the heap a burst of calls grew is given back once they stop (see IdleCollector)
+        IdleCollector idleCollector = IdleCollector.start(IdleCollector.DEFAULT_QUIET);
         CriServer server = CriServer.start(config.grpc().socket(), registry,
                 CriServer.Limits.of(config.grpc().maxMessageSize(), config.grpc().maxConcurrentCalls()),
-                new CriCallMetrics(metrics.registry()));
+                new CriCallMetrics(metrics.registry()), idleCollector);
         InProcessCri local = InProcessCri.start("berth-cri-" + ProcessHandle.current().pid() + "-" + LOCAL_SERVERS.incrementAndGet(),
                 registry, CriServer.Limits.of(config.grpc().maxMessageSize(), config.grpc().maxConcurrentCalls()),
-                new CriCallMetrics(metrics.registry()));
+                new CriCallMetrics(metrics.registry()), idleCollector);
         MetricsServer metricsServer = null;
         if (config.metrics().enabled()) {
             try {
@@ -246,12 +251,13 @@ public final class Daemon {
                 server.shutdown(config.grpc().shutdownTimeout());
                 metrics.close();
                 probes.close();
+                idleCollector.close();
                 throw e;
             }
         }
         LOG.info("berth ready in {} ms", ManagementFactory.getRuntimeMXBean().getUptime());
         return new Running(config, server, local, metricsServer, metrics, streaming, containers, images, probes, network,
-                warmUp(registry));
+                warmUp(registry), idleCollector);
     }
 
     /**
