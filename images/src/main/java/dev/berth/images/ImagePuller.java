@@ -2,6 +2,7 @@ package dev.berth.images;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.berth.common.BerthException;
+import dev.berth.common.StepTimer;
 import dev.berth.images.content.ContentStore;
 import dev.berth.images.content.Descriptor;
 import dev.berth.images.layer.Durability;
@@ -127,11 +128,22 @@ final class ImagePuller implements AutoCloseable {
 
     private ImageRecord doPull(Reference ref, Credentials creds, Map<String, String> annotations, PullProgress progress) {
         PullMetrics.Stopwatch watch = metrics.stopwatch();
+        StepTimer timer = new StepTimer(LOG.isDebugEnabled());
+        try {
+            return doPull(ref, creds, annotations, progress, watch, timer);
+        } finally {
+            LOG.debug("pull of {} (wall/cpu): {}", ref, timer.summary());
+        }
+    }
+
+    private ImageRecord doPull(Reference ref, Credentials creds, Map<String, String> annotations, PullProgress progress,
+            PullMetrics.Stopwatch watch, StepTimer timer) {
         RegistryClient.Resolved resolved;
         try (PullProgress.Reader reader = progress.reader("the manifest")) {
             resolved = client.resolve(ref, creds, in -> progress.watch(reader, in));
         }
         watch.lap(PullMetrics.Phase.RESOLVE);
+        timer.mark("resolve");
         JsonNode manifest = resolved.manifest().json();
         Descriptor configDesc = Descriptor.fromJson(manifest.path("config"), "manifest of " + ref);
         List<Descriptor> layerDescs = new ArrayList<>();
@@ -153,16 +165,19 @@ final class ImagePuller implements AutoCloseable {
         layerDescs.forEach(d -> blobs.add(d.digest()));
         Set<Digest> chains = new HashSet<>();
         gc.pin(blobs, chains);
+        timer.mark("pin");
         try {
             watch.restart();
             resolved.index().ifPresent(i -> content.put(i.descriptor(), i.bytes()));
             content.put(resolved.manifest().descriptor(), resolved.manifest().bytes());
+            timer.mark("store manifest");
             fetchBlob(ref, configDesc, creds, "config", progress);
             NewImage image = NewImage.fromStoredConfig(content, configDesc, layerDescs.size(),
                     () -> BerthException.failedPrecondition("registry %s: config of %s is not valid JSON", ref.registry(), ref),
                     (diffIds, manifestLayers) -> BerthException.failedPrecondition("image %s: its config lists %d layers but its manifest %d",
                             ref, diffIds, manifestLayers));
             watch.lap(PullMetrics.Phase.CONFIG);
+            timer.mark("config");
             List<Digest> diffIds = image.diffIds();
             List<Digest> chainIds = image.chainIds();
             Set<Digest> chainSet = new HashSet<>(chainIds);
@@ -180,6 +195,7 @@ final class ImagePuller implements AutoCloseable {
                 });
             }
             runLayers(jobs, progress);
+            timer.mark("layers");
             List<String> tags = ref.tag() != null ? List.of(ref.tagged()) : List.of();
             List<String> digests = List.of(ref.name() + "@" + resolved.topDigest());
             ImageRecord record = image.record(tags, digests, resolved.manifest().digest(), resolved.manifest().bytes().length,
@@ -187,12 +203,15 @@ final class ImagePuller implements AutoCloseable {
             watch.restart();
             // the record is written ahead, so that one filesystem sync makes it durable with the content it names
             ImageStore.Staged staged = images.stage(record);
+            timer.mark("stage record");
             try {
                 Durability.syncFilesystemOf(root);
                 watch.lap(PullMetrics.Phase.SYNC);
+                timer.mark("sync");
                 return gc.locked(() -> {
                     ImageRecord stored = images.put(record, staged);
                     watch.lap(PullMetrics.Phase.RECORD);
+                    timer.mark("record");
                     return stored;
                 });
             } finally {
@@ -202,6 +221,7 @@ final class ImagePuller implements AutoCloseable {
             watch.restart();
             gc.unpin(blobs, chains);
             watch.lap(PullMetrics.Phase.CLEANUP);
+            timer.mark("unpin");
         }
     }
 
@@ -319,10 +339,14 @@ final class ImagePuller implements AutoCloseable {
             return;
         }
         PullMetrics.Stopwatch watch = metrics.stopwatch();
+        StepTimer timer = new StepTimer(LOG.isDebugEnabled());
         Path blob = fetchBlob(ref, d, creds, "layer", progress);
         watch.lap(PullMetrics.Phase.LAYER_FETCH);
+        timer.mark("fetch");
         layers.ensure(chain, diff, () -> Files.newInputStream(blob), budget);
         watch.lap(PullMetrics.Phase.LAYER_UNPACK);
+        timer.mark("unpack");
+        LOG.debug("pull of {}: layer {} (wall/cpu): {}", ref, d.digest(), timer.summary());
     }
 
     private static void sleepBeforeRetry(Reference ref, Duration delay) {
