@@ -129,6 +129,25 @@ final class ImageGc {
         }
     }
 
+    /**
+     * Whether a layer already in the store may be the unpacked form of layer blob {@code blob}:
+     * an image that lists the blob has its layer present, or some layer present is one no image
+     * record names (kept by a container hold or a pull under way), whose blob is unknown.
+     */
+    boolean mayHaveUnpacked(Digest blob) {
+        synchronized (gcLock) {
+            Set<Digest> named = new HashSet<>();
+            for (ImageRecord r : images.snapshot()) {
+                named.addAll(r.chainIds());
+                int i = r.layerBlobs().indexOf(blob);
+                if (i >= 0 && i < r.chainIds().size() && layers.has(r.chainIds().get(i))) {
+                    return true;
+                }
+            }
+            return !named.containsAll(holds.heldChainIds()) || !named.containsAll(pullingLayers.keySet());
+        }
+    }
+
     /** Keeps {@code blobs} and {@code chains} from any sweep until {@link #unpin}; pins count. */
     void pin(Set<Digest> blobs, Set<Digest> chains) {
         synchronized (gcLock) {

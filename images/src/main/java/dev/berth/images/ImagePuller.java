@@ -2,6 +2,7 @@ package dev.berth.images;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.berth.common.BerthException;
+import dev.berth.common.StepTimer;
 import dev.berth.images.content.ContentStore;
 import dev.berth.images.content.Descriptor;
 import dev.berth.images.layer.Durability;
@@ -127,11 +128,22 @@ final class ImagePuller implements AutoCloseable {
 
     private ImageRecord doPull(Reference ref, Credentials creds, Map<String, String> annotations, PullProgress progress) {
         PullMetrics.Stopwatch watch = metrics.stopwatch();
+        StepTimer timer = new StepTimer(LOG.isDebugEnabled());
+        try {
+            return doPull(ref, creds, annotations, progress, watch, timer);
+        } finally {
+            LOG.debug("pull of {} (wall/cpu): {}", ref, timer.summary());
+        }
+    }
+
+    private ImageRecord doPull(Reference ref, Credentials creds, Map<String, String> annotations, PullProgress progress,
+            PullMetrics.Stopwatch watch, StepTimer timer) {
         RegistryClient.Resolved resolved;
         try (PullProgress.Reader reader = progress.reader("the manifest")) {
             resolved = client.resolve(ref, creds, in -> progress.watch(reader, in));
         }
         watch.lap(PullMetrics.Phase.RESOLVE);
+        timer.mark("resolve");
         JsonNode manifest = resolved.manifest().json();
         Descriptor configDesc = Descriptor.fromJson(manifest.path("config"), "manifest of " + ref);
         List<Descriptor> layerDescs = new ArrayList<>();
@@ -153,16 +165,21 @@ final class ImagePuller implements AutoCloseable {
         layerDescs.forEach(d -> blobs.add(d.digest()));
         Set<Digest> chains = new HashSet<>();
         gc.pin(blobs, chains);
+        timer.mark("pin");
+        FirstLayer first = null;
         try {
             watch.restart();
             resolved.index().ifPresent(i -> content.put(i.descriptor(), i.bytes()));
             content.put(resolved.manifest().descriptor(), resolved.manifest().bytes());
+            timer.mark("store manifest");
+            first = startFirstLayer(ref, layerDescs, creds, progress);
             fetchBlob(ref, configDesc, creds, "config", progress);
             NewImage image = NewImage.fromStoredConfig(content, configDesc, layerDescs.size(),
                     () -> BerthException.failedPrecondition("registry %s: config of %s is not valid JSON", ref.registry(), ref),
                     (diffIds, manifestLayers) -> BerthException.failedPrecondition("image %s: its config lists %d layers but its manifest %d",
                             ref, diffIds, manifestLayers));
             watch.lap(PullMetrics.Phase.CONFIG);
+            timer.mark("config");
             List<Digest> diffIds = image.diffIds();
             List<Digest> chainIds = image.chainIds();
             Set<Digest> chainSet = new HashSet<>(chainIds);
@@ -179,7 +196,8 @@ final class ImagePuller implements AutoCloseable {
                     progress.layerDone();
                 });
             }
-            runLayers(jobs, progress);
+            runLayers(jobs, progress, first);
+            timer.mark("layers");
             List<String> tags = ref.tag() != null ? List.of(ref.tagged()) : List.of();
             List<String> digests = List.of(ref.name() + "@" + resolved.topDigest());
             ImageRecord record = image.record(tags, digests, resolved.manifest().digest(), resolved.manifest().bytes().length,
@@ -187,12 +205,15 @@ final class ImagePuller implements AutoCloseable {
             watch.restart();
             // the record is written ahead, so that one filesystem sync makes it durable with the content it names
             ImageStore.Staged staged = images.stage(record);
+            timer.mark("stage record");
             try {
                 Durability.syncFilesystemOf(root);
                 watch.lap(PullMetrics.Phase.SYNC);
+                timer.mark("sync");
                 return gc.locked(() -> {
                     ImageRecord stored = images.put(record, staged);
                     watch.lap(PullMetrics.Phase.RECORD);
+                    timer.mark("record");
                     return stored;
                 });
             } finally {
@@ -200,8 +221,12 @@ final class ImagePuller implements AutoCloseable {
             }
         } finally {
             watch.restart();
+            if (first != null) {
+                first.finish(progress); // nothing of this pull still writes once its pins are dropped
+            }
             gc.unpin(blobs, chains);
             watch.lap(PullMetrics.Phase.CLEANUP);
+            timer.mark("unpin");
         }
     }
 
@@ -215,13 +240,15 @@ final class ImagePuller implements AutoCloseable {
      * of this pull is still writing when this returns. An interrupt of the pull's thread
      * cancels the pull.
      */
-    private void runLayers(List<Runnable> jobs, PullProgress progress) {
+    private void runLayers(List<Runnable> jobs, PullProgress progress, FirstLayer first) {
         int n = jobs.size();
-        AtomicInteger next = new AtomicInteger();
+        // the first layer's job goes to its task when that began (it downloads the blob); else it is done here
+        int start = first != null && first.handOver(jobs.get(0)) ? 1 : 0;
+        AtomicInteger next = new AtomicInteger(start);
         AtomicReference<Throwable> failure = new AtomicReference<>();
         List<CompletableFuture<Void>> done = new ArrayList<>(n);
         for (int i = 0; i < n; i++) {
-            done.add(new CompletableFuture<>());
+            done.add(i < start ? first.done : new CompletableFuture<>());
         }
         IntConsumer runOne = i -> {
             try {
@@ -247,7 +274,7 @@ final class ImagePuller implements AutoCloseable {
                 }
             }
         };
-        for (int h = 0; h < Math.min(n - 1, Math.max(1, settings.maxConcurrentDownloads())); h++) {
+        for (int h = 0; h < Math.min(n - start - 1, Math.max(1, settings.maxConcurrentDownloads())); h++) {
             submit(helper);
         }
         int i;
@@ -271,6 +298,9 @@ final class ImagePuller implements AutoCloseable {
         if (interrupted) {
             Thread.currentThread().interrupt();
         }
+        if (start > 0 && first.failure != null) {
+            failure.compareAndSet(null, first.failure);
+        }
         if (progress.stopped()) {
             throw progress.cancelled();
         }
@@ -284,6 +314,113 @@ final class ImagePuller implements AutoCloseable {
         if (t != null) {
             throw BerthException.internal("layer download failed", t);
         }
+    }
+
+    /**
+     * The first layer's job, begun on the download pool before the config is known, so that
+     * the config's round trip and the layer's download overlap: the task downloads the blob
+     * (verified into the content store), then waits for the job (which needs the chain id the
+     * config gives) and runs it. A task still queued when the job is due is taken back, and the
+     * pull's own thread does the job as it would have: a pull never waits for a pool thread.
+     */
+    private final class FirstLayer implements Runnable {
+        private static final int FREE = 0;
+        private static final int TASK = 1;
+        private static final int PULL = 2;
+        private final Reference ref;
+        private final Descriptor d;
+        private final Credentials creds;
+        private final PullProgress progress;
+        private final AtomicInteger owner = new AtomicInteger(FREE);
+        private final java.util.concurrent.atomic.AtomicBoolean abandoned = new java.util.concurrent.atomic.AtomicBoolean();
+        private final CompletableFuture<Runnable> job = new CompletableFuture<>();
+        final CompletableFuture<Void> done = new CompletableFuture<>();
+        volatile Throwable failure;
+
+        FirstLayer(Reference ref, Descriptor d, Credentials creds, PullProgress progress) {
+            this.ref = ref;
+            this.d = d;
+            this.creds = creds;
+            this.progress = progress;
+        }
+
+        @Override
+        public void run() {
+            if (!owner.compareAndSet(FREE, TASK)) {
+                return; // the pull's thread took the job back
+            }
+            try {
+                try {
+                    fetchBlob(ref, d, creds, "layer", progress, abandoned::get);
+                } catch (RuntimeException e) {
+                    // the job fetches it again and reports what fails
+                }
+                Runnable j = job.join(); // null: the pull failed before its layers
+                if (j != null && !progress.stopped()) {
+                    j.run();
+                }
+            } catch (Throwable t) {
+                failure = t;
+            } finally {
+                done.complete(null);
+            }
+        }
+
+        /** Gives the task the job, and true, when the task began; false when the pull's thread is to do it. */
+        boolean handOver(Runnable j) {
+            if (owner.compareAndSet(FREE, PULL)) {
+                return false;
+            }
+            job.complete(j);
+            return true;
+        }
+
+        /** Ends the task: a job not handed over is dropped, a download under way stops; waits until the task is done. */
+        void finish(PullProgress p) {
+            job.complete(null);
+            abandoned.set(true);
+            if (owner.compareAndSet(FREE, PULL) || owner.get() == PULL) {
+                return;
+            }
+            boolean interrupted = false;
+            while (true) {
+                try {
+                    done.get();
+                    break;
+                } catch (InterruptedException e) {
+                    interrupted = true;
+                    p.cancelByCaller();
+                } catch (ExecutionException e) {
+                    break; // never: completes normally
+                }
+            }
+            if (interrupted) {
+                Thread.currentThread().interrupt();
+            }
+        }
+    }
+
+    /**
+     * Starts the first layer's job ({@link FirstLayer}) when its blob is to be downloaded: not
+     * when the blob is stored, nor when a layer already in the store may be its unpacked form
+     * ({@link ImageGc#mayHaveUnpacked}; a layer kept, e.g. by a container, is never downloaded
+     * again). Null when not started.
+     */
+    private FirstLayer startFirstLayer(Reference ref, List<Descriptor> layerDescs, Credentials creds, PullProgress progress) {
+        if (layerDescs.isEmpty()) {
+            return null;
+        }
+        Descriptor d = layerDescs.get(0);
+        if (content.has(d.digest()) || gc.mayHaveUnpacked(d.digest())) {
+            return null;
+        }
+        FirstLayer f = new FirstLayer(ref, d, creds, progress);
+        try {
+            downloads.execute(f);
+        } catch (java.util.concurrent.RejectedExecutionException e) {
+            return null; // shutting down: the pull's thread does it
+        }
+        return f;
     }
 
     private void submit(Runnable helper) {
@@ -319,10 +456,14 @@ final class ImagePuller implements AutoCloseable {
             return;
         }
         PullMetrics.Stopwatch watch = metrics.stopwatch();
+        StepTimer timer = new StepTimer(LOG.isDebugEnabled());
         Path blob = fetchBlob(ref, d, creds, "layer", progress);
         watch.lap(PullMetrics.Phase.LAYER_FETCH);
+        timer.mark("fetch");
         layers.ensure(chain, diff, () -> Files.newInputStream(blob), budget);
         watch.lap(PullMetrics.Phase.LAYER_UNPACK);
+        timer.mark("unpack");
+        LOG.debug("pull of {}: layer {} (wall/cpu): {}", ref, d.digest(), timer.summary());
     }
 
     private static void sleepBeforeRetry(Reference ref, Duration delay) {
@@ -335,6 +476,12 @@ final class ImagePuller implements AutoCloseable {
     }
 
     private Path fetchBlob(Reference ref, Descriptor d, Credentials creds, String what, PullProgress progress) {
+        return fetchBlob(ref, d, creds, what, progress, () -> false);
+    }
+
+    /** As {@link #fetchBlob(Reference, Descriptor, Credentials, String, PullProgress)}; once {@code abandoned} says so, the download stops (CANCELLED). */
+    private Path fetchBlob(Reference ref, Descriptor d, Credentials creds, String what, PullProgress progress,
+            java.util.function.BooleanSupplier abandoned) {
         if (content.has(d.digest())) {
             progress.blob(d.digest(), d.size());
             return content.path(d.digest());
@@ -344,7 +491,7 @@ final class ImagePuller implements AutoCloseable {
         for (int attempt = 1; ; attempt++) {
             long[] counted = {0};
             try (PullProgress.Reader reader = progress.reader(name)) {
-                Path p = content.ensure(d, () -> progress.watch(reader, client.openBlob(ref, d, creds)), done -> {
+                Path p = content.ensure(d, () -> abandonable(progress.watch(reader, client.openBlob(ref, d, creds)), abandoned), done -> {
                     metrics.downloaded(done - counted[0]);
                     counted[0] = done;
                     progress.blob(d.digest(), done);
@@ -367,6 +514,29 @@ final class ImagePuller implements AutoCloseable {
                 throw new BerthException(e.kind(), "registry " + ref.registry() + ": " + what + " of " + ref + ": " + e.getMessage(), e);
             }
         }
+    }
+
+    /** {@code in}, failing its next read with an {@link java.io.InterruptedIOException} (a cancelled download) once {@code abandoned}. */
+    private static java.io.InputStream abandonable(java.io.InputStream in, java.util.function.BooleanSupplier abandoned) {
+        return new java.io.FilterInputStream(in) {
+            @Override
+            public int read() throws java.io.IOException {
+                check();
+                return super.read();
+            }
+
+            @Override
+            public int read(byte[] b, int off, int len) throws java.io.IOException {
+                check();
+                return super.read(b, off, len);
+            }
+
+            private void check() throws java.io.InterruptedIOException {
+                if (abandoned.getAsBoolean()) {
+                    throw new java.io.InterruptedIOException("the pull no longer needs this blob");
+                }
+            }
+        };
     }
 
     @Override
