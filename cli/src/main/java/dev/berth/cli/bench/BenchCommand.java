@@ -113,8 +113,9 @@ public final class BenchCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         // the terminal shows the progress and the table only: no gRPC or Netty debug lines (logback's default is debug)
         Logging.configure("warn", "text");
-        // gRPC asks every client channel for SO_KEEPALIVE, which a UNIX socket lacks; Netty warns once per channel
-        ((ch.qos.logback.classic.Logger) org.slf4j.LoggerFactory.getLogger("io.netty.bootstrap.Bootstrap"))
+        // gRPC asks every channel for SO_KEEPALIVE, which a UNIX socket lacks; Netty warns once per channel, on the client
+        // (Bootstrap) and on the bench's fake runtime (ServerBootstrap)
+        ((ch.qos.logback.classic.Logger) org.slf4j.LoggerFactory.getLogger("io.netty.bootstrap"))
                 .setLevel(ch.qos.logback.classic.Level.ERROR);
         NamespaceMode pid = switch (pidMode) {
             case "pod" -> NamespaceMode.POD;

@@ -44,6 +44,9 @@ class BenchCommandTest {
         // "Unknown channel option 'SO_KEEPALIVE'" for each channel to a UNIX socket
         assertFalse(LoggerFactory.getLogger("io.netty.bootstrap.Bootstrap").isWarnEnabled());
         assertTrue(LoggerFactory.getLogger("io.netty.bootstrap.Bootstrap").isErrorEnabled());
+        // and on the bench's fake runtime's accepted channels
+        assertFalse(LoggerFactory.getLogger("io.netty.bootstrap.ServerBootstrap").isWarnEnabled());
+        assertTrue(LoggerFactory.getLogger("io.netty.bootstrap.ServerBootstrap").isErrorEnabled());
     }
 
     @Test
