@@ -36,6 +36,8 @@ class BenchE2eTest {
     private static final int PODS = Integer.getInteger("berth.bench.pods", 3);
     private static final int CONCURRENCY = Integer.getInteger("berth.bench.concurrency", 2);
     private static final int FORWARD_MIB = Integer.getInteger("berth.bench.forwardMib", 8);
+    /** A short warm-up keeps CI fast; it still runs every warm-up step once at least. */
+    private static final int WARMUP = Integer.getInteger("berth.bench.warmup", 20);
 
     @TempDir
     Path dir;
@@ -57,7 +59,7 @@ class BenchE2eTest {
                 Process bench = new ProcessBuilder(BerthProcess.launcher().toString(), "bench",
                         "--runtime-endpoint", "unix://" + berth.socket(), "--image", registry.host() + "/bench/busybox:1",
                         "--iterations", String.valueOf(ITERATIONS), "--pods", String.valueOf(PODS), "--concurrency", String.valueOf(CONCURRENCY), "--settle", "0", "--call-timeout", "30",
-                        "--forward-mib", String.valueOf(FORWARD_MIB),
+                        "--forward-mib", String.valueOf(FORWARD_MIB), "--warmup", String.valueOf(WARMUP), "--warmup-pods", "1",
                         "--json", json.toString(), "--html", html.toString(), "--quiet")
                         .redirectErrorStream(true).redirectOutput(dir.resolve("bench.out").toFile()).start();
                 assertTrue(bench.waitFor(120L + 30L * (ITERATIONS + PODS), TimeUnit.SECONDS), "bench did not finish");
@@ -70,8 +72,9 @@ class BenchE2eTest {
                 assertFalse(out.contains("DEBUG") || out.contains(" INFO ") || out.contains(" WARN "), out);
 
                 JsonNode run = new ObjectMapper().readTree(json.toFile()).get("runs").get(0);
+                String page = Files.readString(html, StandardCharsets.UTF_8);
                 assertEquals("berth", run.get("runtimeName").asText(), out);
-                for (String call : List.of("Version", "PullImage", "RemoveImage", "ImageStatus", "ListImages", "RunPodSandbox",
+                for (String call : List.of("Version", "Status", "PullImage", "RemoveImage", "ImageStatus", "ListImages", "RunPodSandbox",
                         "CreateContainer", "StartContainer", "create + start", "ContainerStatus", "PodSandboxStatus", "ListContainers",
                         "ListPodSandbox", "ExecSync", "StopContainer", "RemoveContainer", "StopPodSandbox", "RemovePodSandbox",
                         "pod lifecycle (sum)", "Exec", "Exec stream (WebSocket)", "ContainerStats", "ListContainerStats", "PortForward", "PortForward first byte",
@@ -83,6 +86,18 @@ class BenchE2eTest {
                     assertTrue(c.get("count").asInt() > 0 && c.get("samplesMs").size() == c.get("count").asInt(), call + "\n" + out);
                     assertTrue(c.get("p50").asDouble() > 0, call + "\n" + out);
                 }
+                // the first calls after the bench connected, one sample each, in a section of their own
+                assertTrue(out.contains("first calls (ms)"), out);
+                for (String call : List.of("connect", "Version", "Status", "ListPodSandbox", "ListContainers", "ListImages", "ImageStatus")) {
+                    JsonNode c = run.get("firstCalls").get(call);
+                    assertTrue(c != null, call + " missing from the first calls:\n" + out);
+                    assertEquals(0, c.get("errors").asInt(), call + ": " + c.get("firstError") + "\n" + out);
+                    assertEquals(1, c.get("count").asInt(), call + "\n" + out);
+                    assertTrue(c.get("p50").asDouble() > 0, call + "\n" + out);
+                }
+                assertTrue(run.get("warmupSeconds").asDouble() > 0, out);
+                assertFalse(out.contains("warm-up stopped"), out);
+                assertTrue(page.contains("<h2>first calls (ms)</h2>"), page);
                 JsonNode forward = run.get("throughput").get("PortForward stream (MB/s)");
                 assertTrue(forward != null, "no port-forward throughput:\n" + out);
                 assertEquals(0, forward.get("errors").asInt(), forward.get("firstError") + "\n" + out);
@@ -108,7 +123,6 @@ class BenchE2eTest {
                 assertTrue(all.get("helpersPssBytes").asLong() > 0 && all.get("helperCount").asInt() >= PODS, memory + "\n" + out);
                 assertEquals(berth.pid(), run.get("daemonPid").asLong());
 
-                String page = Files.readString(html, StandardCharsets.UTF_8);
                 assertTrue(page.contains("<svg"), page);
                 assertFalse(page.contains("http://") || page.contains("https://"), page);
 

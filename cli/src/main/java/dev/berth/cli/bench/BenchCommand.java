@@ -9,6 +9,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.UUID;
 import java.util.concurrent.Callable;
@@ -81,6 +82,28 @@ public final class BenchCommand implements Callable<Integer> {
     @Option(names = "--html", paramLabel = "FILE", description = "write a self-contained HTML report (inline SVG charts)")
     Path html;
 
+    @Option(names = "--warmup", paramLabel = "N", defaultValue = "200",
+            description = "before each runtime's measured phases, warm the bench's own client (unmeasured): N rounds of every call on a"
+                + " fake runtime inside the bench, then the first calls are measured, then N rounds of the read-only calls on a pod of the"
+                + " runtime (at most 15 s), a few Exec, ExecSync and port-forward rounds and --warmup-pods pod lifecycles;"
+                + " 0: none (the first runtime's figures then include the bench's class loading and JIT); default: ${DEFAULT-VALUE}")
+    int warmup;
+
+    @Option(names = "--warmup-pods", paramLabel = "N", defaultValue = "2",
+            description = "unmeasured pod lifecycles of the warm-up on each runtime (default: ${DEFAULT-VALUE})")
+    int warmupPods;
+
+    @Option(names = "--order", paramLabel = "ab|ba", defaultValue = "ab",
+            description = "with --compare, which runtime runs first: ab (--runtime-endpoint first) or ba; the second one runs"
+                + " after the first one's pods were removed, on a host the first one has just loaded (run both orders to see how much"
+                + " that moves the figures); default: ${DEFAULT-VALUE}")
+    String order;
+
+    @Option(names = "--gap", paramLabel = "SECONDS", defaultValue = "10",
+            description = "with --compare, the pause between the two runs, so that the host settles (the kernel tears down the first"
+                + " run's network namespaces in the background); default: ${DEFAULT-VALUE}")
+    long gap;
+
     @Option(names = "--quiet", description = "no progress on stderr")
     boolean quiet;
 
@@ -90,8 +113,9 @@ public final class BenchCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         // the terminal shows the progress and the table only: no gRPC or Netty debug lines (logback's default is debug)
         Logging.configure("warn", "text");
-        // gRPC asks every client channel for SO_KEEPALIVE, which a UNIX socket lacks; Netty warns once per channel
-        ((ch.qos.logback.classic.Logger) org.slf4j.LoggerFactory.getLogger("io.netty.bootstrap.Bootstrap"))
+        // gRPC asks every channel for SO_KEEPALIVE, which a UNIX socket lacks; Netty warns once per channel, on the client
+        // (Bootstrap) and on the bench's fake runtime (ServerBootstrap)
+        ((ch.qos.logback.classic.Logger) org.slf4j.LoggerFactory.getLogger("io.netty.bootstrap"))
                 .setLevel(ch.qos.logback.classic.Level.ERROR);
         NamespaceMode pid = switch (pidMode) {
             case "pod" -> NamespaceMode.POD;
@@ -101,6 +125,12 @@ public final class BenchCommand implements Callable<Integer> {
         if (iterations < 1 || pods < 1 || concurrency < 1 || forwardMib < 1) {
             throw new picocli.CommandLine.ParameterException(new picocli.CommandLine(this),
                     "--iterations, --pods, --concurrency and --forward-mib must be at least 1");
+        }
+        if (warmup < 0 || warmupPods < 0 || gap < 0) {
+            throw new picocli.CommandLine.ParameterException(new picocli.CommandLine(this), "--warmup, --warmup-pods and --gap cannot be negative");
+        }
+        if (!order.equals("ab") && !order.equals("ba")) {
+            throw new picocli.CommandLine.ParameterException(new picocli.CommandLine(this), "--order is ab or ba, got " + order);
         }
         List<String> endpoints = new ArrayList<>(List.of(endpoint));
         if (compare != null) {
@@ -112,21 +142,26 @@ public final class BenchCommand implements Callable<Integer> {
             }
         }
         String runId = UUID.randomUUID().toString().substring(0, 8);
-        Results.Settings settings = new Results.Settings(image, iterations, pods, concurrency, pidMode, stopTimeout, callTimeout, List.copyOf(helpers));
+        Results.Settings settings = new Results.Settings(image, iterations, pods, concurrency, pidMode, stopTimeout, callTimeout, List.copyOf(helpers),
+                warmup, warmup == 0 ? 0 : warmupPods, order);
         Progress progress = new Progress(System.err, Progress.modeFor(quiet));
         Thread hook = new Thread(() -> interrupted(endpoints, runId), "bench-cleanup");
         Runtime.getRuntime().addShutdownHook(hook);
-        List<Results.Run> runs = new ArrayList<>();
+        Results.Run[] runs = new Results.Run[endpoints.size()];
         String startedAt = Instant.now().toString();
         try {
-            for (int i = 0; i < endpoints.size(); i++) {
+            for (int i : runOrder(endpoints.size(), order)) {
+                if (Arrays.stream(runs).anyMatch(java.util.Objects::nonNull) && gap > 0) {
+                    progress.phase("pause between the runs (" + gap + " s)");
+                    Thread.sleep(gap * 1000);
+                }
                 Scenario.Options o = new Scenario.Options(runId, image, iterations, pods, concurrency, pid, stopTimeout, callTimeout, settle,
-                        helpers, i == 0 ? daemonPid : compareDaemonPid, forwardMib << 20);
+                        helpers, i == 0 ? daemonPid : compareDaemonPid, forwardMib << 20, warmup, warmupPods);
                 try (Scenario s = new Scenario(i == 0 ? "A" : "B", endpoints.get(i), o, progress)) {
                     synchronized (active) {
                         active.add(s);
                     }
-                    runs.add(s.run());
+                    runs[i] = s.run();
                 }
             }
         } catch (io.grpc.StatusRuntimeException | Recorder.CallFailed e) {
@@ -140,7 +175,7 @@ public final class BenchCommand implements Callable<Integer> {
                 // already shutting down: the hook cleans up
             }
         }
-        Results.Bench bench = new Results.Bench(runId, startedAt, settings, runs);
+        Results.Bench bench = new Results.Bench(runId, startedAt, settings, List.of(runs));
         System.out.print(Reports.table(bench));
         System.out.flush();
         if (json != null) {
@@ -149,7 +184,12 @@ public final class BenchCommand implements Callable<Integer> {
         if (html != null) {
             write(html, Reports.html(bench));
         }
-        return runs.stream().anyMatch(r -> r.calls().values().stream().anyMatch(c -> c.errors() > 0)) ? 3 : 0;
+        return bench.runs().stream().anyMatch(r -> r.calls().values().stream().anyMatch(c -> c.errors() > 0)) ? 3 : 0;
+    }
+
+    /** The indexes of the runs (0 = A, 1 = B) in the order they run. */
+    static List<Integer> runOrder(int runs, String order) {
+        return runs > 1 && order.equals("ba") ? List.of(1, 0) : runs > 1 ? List.of(0, 1) : List.of(0);
     }
 
     /** Ctrl-C or SIGTERM: stop every scenario, give their workers a moment, and remove whatever carries this run's label. */

@@ -20,6 +20,9 @@ import java.util.Set;
 final class Reports {
     private static final double MB = 1024 * 1024;
 
+    /** The title of the section of the first calls after the bench connected to a runtime. */
+    static final String FIRST_CALLS = "first calls (ms)";
+
     private Reports() {
     }
 
@@ -37,6 +40,16 @@ final class Reports {
         Results.Run a = runs.get(0);
         Results.Run b = runs.size() > 1 ? runs.get(1) : null;
         List<Section> out = new ArrayList<>();
+
+        Set<String> firsts = new LinkedHashSet<>(a.firstCalls().keySet());
+        if (b != null) {
+            firsts.addAll(b.firstCalls().keySet());
+        }
+        List<Row> firstRows = new ArrayList<>();
+        for (String c : firsts) {
+            firstRows.add(new Row(c, firstValue(a.firstCalls().get(c)), b == null ? null : firstValue(b.firstCalls().get(c))));
+        }
+        out.add(new Section(FIRST_CALLS, List.of("ms"), firstRows, "ms"));
 
         Set<String> calls = new LinkedHashSet<>(a.calls().keySet());
         if (b != null) {
@@ -83,6 +96,11 @@ final class Reports {
         }
         out.add(new Section("memory (PSS, MB)", List.of("daemon", "helpers", "n", "total"), memRows, "MB"));
         return out;
+    }
+
+    /** The one sample of a first call (NaN when it failed or was not made). */
+    private static double[] firstValue(Results.Call c) {
+        return new double[] {c == null || c.count() == 0 ? Double.NaN : c.samplesMs().get(0)};
     }
 
     private static double[] callValues(Results.Call c) {
@@ -159,12 +177,13 @@ final class Reports {
         StringBuilder out = new StringBuilder();
         boolean two = bench.runs().size() > 1;
         for (Results.Run r : bench.runs()) {
-            out.append(who(r)).append(String.format(Locale.ROOT, "  %.0f s, load average %s -> %s%n", r.wallSeconds(),
-                    r.loadAverageStart(), r.loadAverageEnd()));
+            out.append(who(r)).append(String.format(Locale.ROOT, "  %.0f s (warm-up %.1f s), load average %s -> %s%n", r.wallSeconds(),
+                    r.warmupSeconds(), r.loadAverageStart(), r.loadAverageEnd()));
         }
         out.append(String.format(Locale.ROOT, "image %s, %d iterations, %d pods by %d clients, pid %s, StopContainer timeout %d s%n",
                 bench.settings().image(), bench.settings().iterations(), bench.settings().pods(), bench.settings().concurrency(),
                 bench.settings().pidMode(), bench.settings().stopTimeoutSeconds()));
+        out.append(warmupLine(bench)).append('\n');
         for (Section s : sections(bench)) {
             if (s.rows().isEmpty()) {
                 continue;
@@ -206,6 +225,15 @@ final class Reports {
             }
         }
         return out.toString();
+    }
+
+    /** How the client was warmed and which runtime ran first. */
+    static String warmupLine(Results.Bench bench) {
+        Results.Settings s = bench.settings();
+        String w = s.warmupRounds() == 0 ? "no client warm-up"
+                : String.format(Locale.ROOT, "client warmed before each run: %d rounds on a fake runtime; first calls; %d rounds and %d pods on the runtime,"
+                        + " not measured", s.warmupRounds(), s.warmupRounds(), s.warmupPods());
+        return bench.runs().size() > 1 ? w + "; order " + (s.order().equals("ba") ? "B then A" : "A then B") : w;
     }
 
     private static String pad(String s, int width) {
@@ -251,6 +279,7 @@ final class Reports {
                 .append(String.format(Locale.ROOT, "; image %s, %d iterations, %d pods by %d clients, pid %s, StopContainer timeout %d s</p>%n",
                         esc(bench.settings().image()), bench.settings().iterations(), bench.settings().pods(), bench.settings().concurrency(),
                         esc(bench.settings().pidMode()), bench.settings().stopTimeoutSeconds()))
+                .append("<p>").append(esc(warmupLine(bench))).append("</p>\n")
                 .append("<ul>\n");
         for (Results.Run r : bench.runs()) {
             h.append("<li>").append(esc(who(r))).append(", load average ").append(esc(r.loadAverageStart())).append(" &rarr; ")

@@ -12,14 +12,24 @@ final class Results {
     record Bench(String runId, String startedAt, Settings settings, List<Run> runs) {
     }
 
+    /**
+     * What the command line chose; {@code warmupRounds} rounds of read-only calls and
+     * {@code warmupPods} pods warmed the bench's client before each runtime's measured phases,
+     * {@code order} says which runtime went first ("ab" or "ba").
+     */
     record Settings(String image, int iterations, int pods, int concurrency, String pidMode, long stopTimeoutSeconds,
-                    long callTimeoutSeconds, List<String> helpers) {
+                    long callTimeoutSeconds, List<String> helpers, int warmupRounds, int warmupPods, String order) {
     }
 
-    /** One runtime's run of the scenario. */
+    /**
+     * One runtime's run of the scenario. {@code firstCalls}: the first call of each kind this
+     * bench made on the runtime (one sample each), after the client was warmed on a fake runtime
+     * and before anything else reached this one; {@code warmupSeconds}: the unmeasured warm-up
+     * on the runtime (not part of any figure, part of {@code wallSeconds}).
+     */
     record Run(String label, String endpoint, String runtimeName, String runtimeVersion, long daemonPid,
-               String loadAverageStart, String loadAverageEnd, double wallSeconds,
-               Map<String, Call> calls, Map<String, Throughput> throughput, Load load, List<MemoryPoint> memory, List<String> notes) {
+               String loadAverageStart, String loadAverageEnd, double wallSeconds, double warmupSeconds,
+               Map<String, Call> firstCalls, Map<String, Call> calls, Map<String, Throughput> throughput, Load load, List<MemoryPoint> memory, List<String> notes) {
     }
 
     /** The latencies of one call in milliseconds, in the order they were measured, and its failures. */

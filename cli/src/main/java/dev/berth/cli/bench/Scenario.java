@@ -11,6 +11,7 @@ import dev.berth.cri.v1.ExecRequest;
 import dev.berth.cri.v1.ExecSyncRequest;
 import dev.berth.cri.v1.ExecSyncResponse;
 import dev.berth.cri.v1.ImageServiceGrpc;
+import dev.berth.cri.v1.ImageServiceGrpc.ImageServiceBlockingStub;
 import dev.berth.cri.v1.ImageSpec;
 import dev.berth.cri.v1.ImageStatusRequest;
 import dev.berth.cri.v1.LinuxContainerConfig;
@@ -35,11 +36,14 @@ import dev.berth.cri.v1.RemoveImageRequest;
 import dev.berth.cri.v1.RemovePodSandboxRequest;
 import dev.berth.cri.v1.RunPodSandboxRequest;
 import dev.berth.cri.v1.RuntimeServiceGrpc;
+import dev.berth.cri.v1.RuntimeServiceGrpc.RuntimeServiceBlockingStub;
 import dev.berth.cri.v1.StartContainerRequest;
+import dev.berth.cri.v1.StatusRequest;
 import dev.berth.cri.v1.StopContainerRequest;
 import dev.berth.cri.v1.StopPodSandboxRequest;
 import dev.berth.cri.v1.VersionRequest;
 import dev.berth.cri.v1.VersionResponse;
+import io.grpc.ConnectivityState;
 import io.grpc.Grpc;
 import io.grpc.InsecureChannelCredentials;
 import io.grpc.ManagedChannel;
@@ -76,8 +80,17 @@ final class Scenario implements AutoCloseable {
     /** What the command line chose. */
     record Options(String runId, String image, int iterations, int pods, int concurrency, NamespaceMode pidMode,
                    long stopTimeoutSeconds, long callTimeoutSeconds, long settleSeconds, List<String> helpers, Long daemonPid,
-                   long forwardBytes) {
+                   long forwardBytes, int warmupRounds, int warmupPods) {
     }
+
+    /** The calls whose first answer after the bench connects is reported on its own, in this order (a kubelet asks Version first). */
+    static final List<String> FIRST_CALLS = List.of("connect", "Version", "Status", "ListPodSandbox", "ListContainers", "ListImages", "ImageStatus");
+    /** Exec, ExecSync and port-forward rounds of the warm-up pod. */
+    static final int WARMUP_STREAM_ROUNDS = 5;
+    /** Bytes of each warm-up port-forward round. */
+    static final long WARMUP_FORWARD_BYTES = 256 << 10;
+    /** The warm-up's read-only rounds on a runtime stop after this long, whatever --warmup asked. */
+    static final long WARMUP_LIMIT_SECONDS = 15;
 
     /** The port the streaming pod's echo server listens on. */
     static final int ECHO_PORT = 7777;
@@ -90,6 +103,7 @@ final class Scenario implements AutoCloseable {
     private final Progress progress;
     private final ManagedChannel channel;
     private final Recorder rec = new Recorder();
+    private final Recorder first = new Recorder();
     private final Set<String> ids = ConcurrentHashMap.newKeySet();
     private final List<String> notes = Collections.synchronizedList(new ArrayList<>());
     private final ProcFs proc = ProcFs.host();
@@ -150,16 +164,36 @@ final class Scenario implements AutoCloseable {
         long t0 = System.nanoTime();
         String loadStart = proc.loadAverage();
         progress.start(label, totalSteps());
-        progress.phase("version");
-        VersionResponse version = rec.time("Version", () -> rt().version(VersionRequest.getDefaultInstance()));
         MemoryProbe memory = memoryProbe();
         List<Results.MemoryPoint> points = new ArrayList<>();
         Results.Load load = null;
+        if (memory != null) {
+            // before this bench sent the runtime anything
+            points.add(memory.measure("idle", 0, ids));
+        }
         logRoot = Files.createTempDirectory("berth-bench-" + o.runId() + "-");
+        double warmupSeconds = 0;
+        VersionResponse version;
         try {
-            if (memory != null) {
-                points.add(memory.measure("idle", 0, ids));
+            if (o.warmupRounds() > 0) {
+                progress.phase("warming the bench's client on a fake runtime");
+                Warmup.againstFake(o.warmupRounds(), fakeRunRequest(), createRequest("0".repeat(64), fakeRunRequest().getConfig()),
+                        o.callTimeoutSeconds());
+            } else {
+                notes.add("no warm-up (--warmup 0): the first calls and the first samples include the bench's own class loading and JIT");
             }
+            progress.phase("first calls");
+            version = firstCalls();
+        } catch (RuntimeException | IOException e) {
+            deleteTree(logRoot);
+            throw e;
+        }
+        try {
+            long w0 = System.nanoTime();
+            warmUp();
+            warmupSeconds = (System.nanoTime() - w0) / 1e9;
+            // the garbage of the warm-up (and of an earlier run) is not collected inside a measured call
+            System.gc();
             images();
             if (imageRef != null) {
                 sequentialPods();
@@ -179,8 +213,8 @@ final class Scenario implements AutoCloseable {
         }
         progress.finish();
         return new Results.Run(label, endpoint, version.getRuntimeName(), version.getRuntimeVersion(),
-                memory == null ? -1 : memory.daemonPid(), loadStart, proc.loadAverage(), (System.nanoTime() - t0) / 1e9,
-                rec.summary(), rec.throughput(), load, points, List.copyOf(notes));
+                memory == null ? -1 : memory.daemonPid(), loadStart, proc.loadAverage(), (System.nanoTime() - t0) / 1e9, warmupSeconds,
+                first.summary(), rec.summary(), rec.throughput(), load, points, List.copyOf(notes));
     }
 
     private MemoryProbe memoryProbe() {
@@ -202,6 +236,139 @@ final class Scenario implements AutoCloseable {
     }
 
     /**
+     * The first call of each of {@link #FIRST_CALLS} on the runtime, one sample each: the
+     * connection first (the UNIX socket and HTTP/2's handshake, timed as "connect"), then the
+     * calls, each once. The client is warm by now (on the fake), so these are the runtime's
+     * figures; on a freshly started daemon they are what a node sees after every restart.
+     * Version failing stops the run (nothing answers); the others are noted.
+     */
+    private VersionResponse firstCalls() {
+        long t0 = System.nanoTime();
+        if (connect(o.callTimeoutSeconds())) {
+            first.add("connect", (System.nanoTime() - t0) / 1e6);
+        }
+        VersionResponse v = first.call("Version", rt(), VersionRequest.getDefaultInstance(), RuntimeServiceBlockingStub::version);
+        try {
+            first.call("Status", rt(), StatusRequest.getDefaultInstance(), RuntimeServiceBlockingStub::status);
+            first.call("ListPodSandbox", rt(), ListPodSandboxRequest.getDefaultInstance(), RuntimeServiceBlockingStub::listPodSandbox);
+            first.call("ListContainers", rt(), ListContainersRequest.getDefaultInstance(), RuntimeServiceBlockingStub::listContainers);
+            first.call("ListImages", img(), ListImagesRequest.getDefaultInstance(), ImageServiceBlockingStub::listImages);
+            first.call("ImageStatus", img(), imageStatusRequest(), ImageServiceBlockingStub::imageStatus);
+        } catch (Recorder.CallFailed e) {
+            note(e);
+        }
+        return v;
+    }
+
+    /** Connects the channel and waits until it is ready; false when it could not (the first call then says why). */
+    private boolean connect(long timeoutSeconds) {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(timeoutSeconds);
+        ConnectivityState state = channel.getState(true);
+        try {
+            while (state != ConnectivityState.READY) {
+                if (state == ConnectivityState.TRANSIENT_FAILURE || state == ConnectivityState.SHUTDOWN) {
+                    return false;
+                }
+                java.util.concurrent.CountDownLatch changed = new java.util.concurrent.CountDownLatch(1);
+                channel.notifyWhenStateChanged(state, changed::countDown);
+                if (!changed.await(Math.max(deadline - System.nanoTime(), 0), TimeUnit.NANOSECONDS)) {
+                    return false;
+                }
+                state = channel.getState(true);
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return false;
+        }
+        return true;
+    }
+
+    private ImageStatusRequest imageStatusRequest() {
+        return ImageStatusRequest.newBuilder().setImage(ImageSpec.newBuilder().setImage(o.image())).build();
+    }
+
+    /**
+     * The unmeasured warm-up on the runtime, so that the measured calls find the bench's
+     * client (and the runtime, each alike) warm: the image (pulled untimed if it is not there),
+     * one pod with a sleeping container and an echo server, {@code --warmup} rounds of the
+     * read-only calls on it (at most {@value #WARMUP_LIMIT_SECONDS} s), a few Exec (RPC and
+     * WebSocket), ExecSync and small port-forward rounds, then {@code --warmup-pods} pod
+     * lifecycles. A failure ends the warm-up with a note; the measured scenario runs anyway.
+     */
+    private void warmUp() {
+        if (o.warmupRounds() <= 0) {
+            return;
+        }
+        progress.phase("warm-up on the runtime (not measured)");
+        ImageStatusRequest status = imageStatusRequest();
+        ListContainerStatsRequest stats = ListContainerStatsRequest.newBuilder()
+                .setFilter(ContainerStatsFilter.newBuilder().putLabelSelector(LABEL, o.runId())).build();
+        String pod = null;
+        String ctr = null;
+        String echo = null;
+        int rounds = 0;
+        try {
+            imageRef = img().imageStatus(status).hasImage() ? o.image()
+                    : pulled(img().pullImage(PullImageRequest.newBuilder().setImage(status.getImage()).build()).getImageRef());
+            RunPodSandboxRequest run = runRequest("w");
+            String p = pod = rt().runPodSandbox(run).getPodSandboxId();
+            ids.add(p);
+            String c = ctr = rt().createContainer(createRequest(p, run.getConfig())).getContainerId();
+            ids.add(c);
+            rt().startContainer(StartContainerRequest.newBuilder().setContainerId(c).build());
+            String e = echo = rt().createContainer(createRequest(p, run.getConfig(), "echo",
+                    List.of("nc", "-ll", "-p", String.valueOf(ECHO_PORT), "-e", "cat"))).getContainerId();
+            ids.add(e);
+            rt().startContainer(StartContainerRequest.newBuilder().setContainerId(e).build());
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(WARMUP_LIMIT_SECONDS);
+            for (; rounds < o.warmupRounds() && System.nanoTime() < deadline && !stopping; rounds++) {
+                Warmup.readOnlyRound(rt(), img(), status, p, c, stats);
+            }
+            boolean listening = awaitListening(e, ECHO_PORT);
+            for (int i = 0; i < WARMUP_STREAM_ROUNDS && !stopping; i++) {
+                succeeded(rt().execSync(execSyncRequest(c)));
+                String url = rt().exec(ExecRequest.newBuilder().setContainerId(c).addCmd("true").setStdout(true).setStderr(true).build()).getUrl();
+                ExecStream.run(http, url, Duration.ofSeconds(o.callTimeoutSeconds()));
+                url = rt().portForward(PortForwardRequest.newBuilder().setPodSandboxId(p).addPort(ECHO_PORT).build()).getUrl();
+                if (listening) {
+                    PortForwardStream.run(http, url, ECHO_PORT, WARMUP_FORWARD_BYTES, Duration.ofSeconds(o.callTimeoutSeconds()));
+                }
+            }
+            removeQuietly(null, echo);
+            echo = null;
+            removeQuietly(pod, ctr);
+            pod = null;
+            ctr = null;
+            for (int i = 0; i < o.warmupPods() && !stopping; i++) {
+                RunPodSandboxRequest r = runRequest("w" + i);
+                String wp = pod = rt().runPodSandbox(r).getPodSandboxId();
+                ids.add(wp);
+                String wc = ctr = rt().createContainer(createRequest(wp, r.getConfig())).getContainerId();
+                ids.add(wc);
+                rt().startContainer(StartContainerRequest.newBuilder().setContainerId(wc).build());
+                rt().containerStatus(ContainerStatusRequest.newBuilder().setContainerId(wc).build());
+                rt().podSandboxStatus(PodSandboxStatusRequest.newBuilder().setPodSandboxId(wp).build());
+                rt().stopContainer(StopContainerRequest.newBuilder().setContainerId(wc).setTimeout(o.stopTimeoutSeconds()).build());
+                rt().removeContainer(RemoveContainerRequest.newBuilder().setContainerId(wc).build());
+                ctr = null;
+                rt().stopPodSandbox(StopPodSandboxRequest.newBuilder().setPodSandboxId(wp).build());
+                rt().removePodSandbox(RemovePodSandboxRequest.newBuilder().setPodSandboxId(wp).build());
+                pod = null;
+            }
+        } catch (Exception e) {
+            if (e instanceof InterruptedException) {
+                Thread.currentThread().interrupt();
+            }
+            Throwable cause = e instanceof java.util.concurrent.ExecutionException && e.getCause() != null ? e.getCause() : e;
+            notes.add("warm-up stopped after " + rounds + " read-only rounds: " + Recorder.describe(cause));
+        } finally {
+            removeQuietly(null, echo);
+            removeQuietly(pod, ctr);
+            imageRef = null;
+        }
+    }
+
+    /**
      * Pulls measured cold: once the image could be pulled, it is removed before each further
      * pull (RemoveImage is timed too). An image that cannot be pulled is never removed, so a
      * bench of an image only imported into the runtime still runs its pods.
@@ -209,9 +376,12 @@ final class Scenario implements AutoCloseable {
     private void images() {
         progress.phase("images");
         ImageSpec spec = ImageSpec.newBuilder().setImage(o.image()).build();
+        PullImageRequest pull = PullImageRequest.newBuilder().setImage(spec).build();
+        RemoveImageRequest remove = RemoveImageRequest.newBuilder().setImage(spec).build();
+        ImageStatusRequest status = ImageStatusRequest.newBuilder().setImage(spec).build();
         boolean present = false;
         try {
-            present = img().imageStatus(ImageStatusRequest.newBuilder().setImage(spec).build()).hasImage();
+            present = img().imageStatus(status).hasImage();
         } catch (RuntimeException e) {
             note(new Recorder.CallFailed("ImageStatus", e));
         }
@@ -224,13 +394,13 @@ final class Scenario implements AutoCloseable {
                 if (present) {
                     if (i == 0) {
                         // proves the image can be pulled again before removing it
-                        imageRef = pulled(rec.time("PullImage (image present)", () -> img().pullImage(PullImageRequest.newBuilder().setImage(spec).build())).getImageRef());
+                        imageRef = pulled(rec.call("PullImage (image present)", img(), pull, ImageServiceBlockingStub::pullImage).getImageRef());
                     }
-                    rec.time("RemoveImage", () -> img().removeImage(RemoveImageRequest.newBuilder().setImage(spec).build()));
+                    rec.call("RemoveImage", img(), remove, ImageServiceBlockingStub::removeImage);
                     present = false;
                     imageRef = null;
                 }
-                imageRef = pulled(rec.time("PullImage", () -> img().pullImage(PullImageRequest.newBuilder().setImage(spec).build())).getImageRef());
+                imageRef = pulled(rec.call("PullImage", img(), pull, ImageServiceBlockingStub::pullImage).getImageRef());
                 present = true;
                 cold++;
             } catch (Recorder.CallFailed e) {
@@ -241,8 +411,10 @@ final class Scenario implements AutoCloseable {
         }
         for (int i = 0; i < o.iterations() && !stopping; i++) {
             try {
-                rec.time("ImageStatus", () -> img().imageStatus(ImageStatusRequest.newBuilder().setImage(spec).build()));
-                rec.time("ListImages", () -> img().listImages(ListImagesRequest.getDefaultInstance()));
+                rec.call("ImageStatus", img(), status, ImageServiceBlockingStub::imageStatus);
+                rec.call("ListImages", img(), ListImagesRequest.getDefaultInstance(), ImageServiceBlockingStub::listImages);
+                rec.call("Version", rt(), VersionRequest.getDefaultInstance(), RuntimeServiceBlockingStub::version);
+                rec.call("Status", rt(), StatusRequest.getDefaultInstance(), RuntimeServiceBlockingStub::status);
             } catch (Recorder.CallFailed e) {
                 note(e);
             }
@@ -260,23 +432,27 @@ final class Scenario implements AutoCloseable {
             String ctr = null;
             try {
                 RunPodSandboxRequest run = runRequest("s" + i);
-                String p = pod = rec.time("RunPodSandbox", () -> rt().runPodSandbox(run)).getPodSandboxId();
+                String p = pod = rec.call("RunPodSandbox", rt(), run, RuntimeServiceBlockingStub::runPodSandbox).getPodSandboxId();
                 ids.add(p);
-                String c = ctr = rec.time("CreateContainer", () -> rt().createContainer(createRequest(p, run.getConfig()))).getContainerId();
+                String c = ctr = rec.call("CreateContainer", rt(), createRequest(p, run.getConfig()), RuntimeServiceBlockingStub::createContainer)
+                        .getContainerId();
                 ids.add(c);
-                rec.time("StartContainer", () -> rt().startContainer(StartContainerRequest.newBuilder().setContainerId(c).build()));
+                rec.call("StartContainer", rt(), StartContainerRequest.newBuilder().setContainerId(c).build(), RuntimeServiceBlockingStub::startContainer);
                 rec.add("create + start", rec.last("CreateContainer") + rec.last("StartContainer"));
-                rec.time("ContainerStatus", () -> rt().containerStatus(ContainerStatusRequest.newBuilder().setContainerId(c).build()));
-                rec.time("PodSandboxStatus", () -> rt().podSandboxStatus(PodSandboxStatusRequest.newBuilder().setPodSandboxId(p).build()));
-                rec.time("ListContainers", () -> rt().listContainers(ListContainersRequest.getDefaultInstance()));
-                rec.time("ListPodSandbox", () -> rt().listPodSandbox(ListPodSandboxRequest.getDefaultInstance()));
-                rec.time("ExecSync", () -> execSync(c));
-                rec.time("StopContainer", () -> rt().stopContainer(StopContainerRequest.newBuilder().setContainerId(c)
-                        .setTimeout(o.stopTimeoutSeconds()).build()));
-                rec.time("RemoveContainer", () -> rt().removeContainer(RemoveContainerRequest.newBuilder().setContainerId(c).build()));
+                rec.call("ContainerStatus", rt(), ContainerStatusRequest.newBuilder().setContainerId(c).build(), RuntimeServiceBlockingStub::containerStatus);
+                rec.call("PodSandboxStatus", rt(), PodSandboxStatusRequest.newBuilder().setPodSandboxId(p).build(),
+                        RuntimeServiceBlockingStub::podSandboxStatus);
+                rec.call("ListContainers", rt(), ListContainersRequest.getDefaultInstance(), RuntimeServiceBlockingStub::listContainers);
+                rec.call("ListPodSandbox", rt(), ListPodSandboxRequest.getDefaultInstance(), RuntimeServiceBlockingStub::listPodSandbox);
+                // the exit code is checked inside the timed call (a comparison): a failure is an error, not a sample
+                rec.call("ExecSync", rt(), execSyncRequest(c), (s, q) -> succeeded(s.execSync(q)));
+                rec.call("StopContainer", rt(), StopContainerRequest.newBuilder().setContainerId(c).setTimeout(o.stopTimeoutSeconds()).build(),
+                        RuntimeServiceBlockingStub::stopContainer);
+                rec.call("RemoveContainer", rt(), RemoveContainerRequest.newBuilder().setContainerId(c).build(), RuntimeServiceBlockingStub::removeContainer);
                 ctr = null;
-                rec.time("StopPodSandbox", () -> rt().stopPodSandbox(StopPodSandboxRequest.newBuilder().setPodSandboxId(p).build()));
-                rec.time("RemovePodSandbox", () -> rt().removePodSandbox(RemovePodSandboxRequest.newBuilder().setPodSandboxId(p).build()));
+                rec.call("StopPodSandbox", rt(), StopPodSandboxRequest.newBuilder().setPodSandboxId(p).build(), RuntimeServiceBlockingStub::stopPodSandbox);
+                rec.call("RemovePodSandbox", rt(), RemovePodSandboxRequest.newBuilder().setPodSandboxId(p).build(),
+                        RuntimeServiceBlockingStub::removePodSandbox);
                 pod = null;
                 double sum = 0;
                 for (String call : List.of("RunPodSandbox", "CreateContainer", "StartContainer", "StopContainer", "RemoveContainer",
@@ -297,8 +473,12 @@ final class Scenario implements AutoCloseable {
         return ref.isEmpty() ? o.image() : ref;
     }
 
-    private ExecSyncResponse execSync(String ctr) {
-        ExecSyncResponse r = rt().execSync(ExecSyncRequest.newBuilder().setContainerId(ctr).addCmd("true").setTimeout(o.callTimeoutSeconds()).build());
+    private ExecSyncRequest execSyncRequest(String ctr) {
+        return ExecSyncRequest.newBuilder().setContainerId(ctr).addCmd("true").setTimeout(o.callTimeoutSeconds()).build();
+    }
+
+    /** ExecSync of {@code true} must exit 0: a runtime that answered without running it would measure fast. */
+    private static ExecSyncResponse succeeded(ExecSyncResponse r) {
         if (r.getExitCode() != 0) {
             throw new IllegalStateException("true exited with " + r.getExitCode() + ": " + r.getStderr().toStringUtf8());
         }
@@ -339,8 +519,8 @@ final class Scenario implements AutoCloseable {
             }
             for (int i = 0; i < o.iterations() && !stopping; i++) {
                 try {
-                    String url = rec.time("Exec", () -> rt().exec(ExecRequest.newBuilder().setContainerId(c).addCmd("true")
-                            .setStdout(true).setStderr(true).build())).getUrl();
+                    String url = rec.call("Exec", rt(), ExecRequest.newBuilder().setContainerId(c).addCmd("true").setStdout(true).setStderr(true).build(),
+                            RuntimeServiceBlockingStub::exec).getUrl();
                     rec.time("Exec stream (WebSocket)", () -> {
                         try {
                             return ExecStream.run(http, url, Duration.ofSeconds(o.callTimeoutSeconds()));
@@ -354,15 +534,16 @@ final class Scenario implements AutoCloseable {
                     note(e);
                 }
                 try {
-                    rec.time("ContainerStats", () -> rt().containerStats(ContainerStatsRequest.newBuilder().setContainerId(c).build()));
-                    rec.time("ListContainerStats", () -> rt().listContainerStats(ListContainerStatsRequest.newBuilder()
-                            .setFilter(ContainerStatsFilter.newBuilder().putLabelSelector(LABEL, o.runId())).build()));
+                    rec.call("ContainerStats", rt(), ContainerStatsRequest.newBuilder().setContainerId(c).build(), RuntimeServiceBlockingStub::containerStats);
+                    rec.call("ListContainerStats", rt(), ListContainerStatsRequest.newBuilder()
+                            .setFilter(ContainerStatsFilter.newBuilder().putLabelSelector(LABEL, o.runId())).build(),
+                            RuntimeServiceBlockingStub::listContainerStats);
                 } catch (Recorder.CallFailed e) {
                     note(e);
                 }
                 try {
-                    String url = rec.time("PortForward", () -> rt().portForward(PortForwardRequest.newBuilder().setPodSandboxId(p)
-                            .addPort(ECHO_PORT).build())).getUrl();
+                    String url = rec.call("PortForward", rt(), PortForwardRequest.newBuilder().setPodSandboxId(p).addPort(ECHO_PORT).build(),
+                            RuntimeServiceBlockingStub::portForward).getUrl();
                     if (listening) {
                         forward(url);
                     }
@@ -497,13 +678,15 @@ final class Scenario implements AutoCloseable {
                     String pod = null;
                     try {
                         RunPodSandboxRequest run = runRequest("l" + i);
-                        String p = pod = rec.time("RunPodSandbox (load)", () -> rt().runPodSandbox(run)).getPodSandboxId();
+                        String p = pod = rec.call("RunPodSandbox (load)", rt(), run, RuntimeServiceBlockingStub::runPodSandbox).getPodSandboxId();
                         ids.add(p);
-                        String c = rec.time("CreateContainer (load)", () -> rt().createContainer(createRequest(p, run.getConfig()))).getContainerId();
+                        String c = rec.call("CreateContainer (load)", rt(), createRequest(p, run.getConfig()), RuntimeServiceBlockingStub::createContainer)
+                                .getContainerId();
                         ids.add(c);
                         started.add(new Started(p, c));
                         pod = null;
-                        rec.time("StartContainer (load)", () -> rt().startContainer(StartContainerRequest.newBuilder().setContainerId(c).build()));
+                        rec.call("StartContainer (load)", rt(), StartContainerRequest.newBuilder().setContainerId(c).build(),
+                                RuntimeServiceBlockingStub::startContainer);
                         running.incrementAndGet();
                     } catch (Recorder.CallFailed e) {
                         errors.incrementAndGet();
@@ -535,12 +718,14 @@ final class Scenario implements AutoCloseable {
     /** What a kubelet does to a pod it deletes: stop and remove its container, then stop and remove the sandbox. */
     private void removePod(String pod, String ctr, String suffix) {
         if (ctr != null) {
-            rec.time("StopContainer" + suffix, () -> rt().stopContainer(StopContainerRequest.newBuilder().setContainerId(ctr)
-                    .setTimeout(o.stopTimeoutSeconds()).build()));
-            rec.time("RemoveContainer" + suffix, () -> rt().removeContainer(RemoveContainerRequest.newBuilder().setContainerId(ctr).build()));
+            rec.call("StopContainer" + suffix, rt(), StopContainerRequest.newBuilder().setContainerId(ctr).setTimeout(o.stopTimeoutSeconds()).build(),
+                    RuntimeServiceBlockingStub::stopContainer);
+            rec.call("RemoveContainer" + suffix, rt(), RemoveContainerRequest.newBuilder().setContainerId(ctr).build(),
+                    RuntimeServiceBlockingStub::removeContainer);
         }
-        rec.time("StopPodSandbox" + suffix, () -> rt().stopPodSandbox(StopPodSandboxRequest.newBuilder().setPodSandboxId(pod).build()));
-        rec.time("RemovePodSandbox" + suffix, () -> rt().removePodSandbox(RemovePodSandboxRequest.newBuilder().setPodSandboxId(pod).build()));
+        rec.call("StopPodSandbox" + suffix, rt(), StopPodSandboxRequest.newBuilder().setPodSandboxId(pod).build(), RuntimeServiceBlockingStub::stopPodSandbox);
+        rec.call("RemovePodSandbox" + suffix, rt(), RemovePodSandboxRequest.newBuilder().setPodSandboxId(pod).build(),
+                RuntimeServiceBlockingStub::removePodSandbox);
     }
 
     /** Removes a pod (and its container) left by a failed step, untimed; failures are left to the final sweep. */
@@ -608,6 +793,15 @@ final class Scenario implements AutoCloseable {
         } catch (IOException e) {
             throw new Recorder.CallFailed("log directory", e);
         }
+        return runRequest(name, logs);
+    }
+
+    /** A request like the measured ones for the fake runtime: nothing is made on the host. */
+    private RunPodSandboxRequest fakeRunRequest() {
+        return runRequest("bench-" + o.runId() + "-fake", logRoot.resolve("fake"));
+    }
+
+    private RunPodSandboxRequest runRequest(String name, Path logs) {
         NamespaceOption ns = NamespaceOption.newBuilder().setNetwork(NamespaceMode.POD).setIpc(NamespaceMode.POD).setPid(o.pidMode()).build();
         PodSandboxConfig config = PodSandboxConfig.newBuilder()
                 .setMetadata(PodSandboxMetadata.newBuilder().setName(name).setUid(UUID.randomUUID().toString())
@@ -628,7 +822,7 @@ final class Scenario implements AutoCloseable {
         NamespaceOption ns = NamespaceOption.newBuilder().setNetwork(NamespaceMode.POD).setIpc(NamespaceMode.POD).setPid(o.pidMode()).build();
         ContainerConfig config = ContainerConfig.newBuilder()
                 .setMetadata(ContainerMetadata.newBuilder().setName(name).setAttempt(0))
-                .setImage(ImageSpec.newBuilder().setImage(imageRef))
+                .setImage(ImageSpec.newBuilder().setImage(imageRef == null ? o.image() : imageRef))
                 .addAllCommand(command)
                 .setLogPath(name + "/0.log")
                 .putLabels(LABEL, o.runId())

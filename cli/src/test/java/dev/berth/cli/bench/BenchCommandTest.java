@@ -1,5 +1,6 @@
 package dev.berth.cli.bench;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -9,6 +10,7 @@ import ch.qos.logback.classic.LoggerContext;
 import ch.qos.logback.classic.util.ContextInitializer;
 import java.io.PrintWriter;
 import java.io.StringWriter;
+import java.util.List;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.slf4j.LoggerFactory;
@@ -42,5 +44,25 @@ class BenchCommandTest {
         // "Unknown channel option 'SO_KEEPALIVE'" for each channel to a UNIX socket
         assertFalse(LoggerFactory.getLogger("io.netty.bootstrap.Bootstrap").isWarnEnabled());
         assertTrue(LoggerFactory.getLogger("io.netty.bootstrap.Bootstrap").isErrorEnabled());
+        // and on the bench's fake runtime's accepted channels
+        assertFalse(LoggerFactory.getLogger("io.netty.bootstrap.ServerBootstrap").isWarnEnabled());
+        assertTrue(LoggerFactory.getLogger("io.netty.bootstrap.ServerBootstrap").isErrorEnabled());
+    }
+
+    @Test
+    void orderBaRunsTheComparedRuntimeFirst() {
+        assertEquals(List.of(0, 1), BenchCommand.runOrder(2, "ab"));
+        assertEquals(List.of(1, 0), BenchCommand.runOrder(2, "ba"));
+        assertEquals(List.of(0), BenchCommand.runOrder(1, "ba"));
+    }
+
+    @Test
+    void anOrderOtherThanAbOrBaIsRefusedBeforeAnythingRuns() {
+        StringWriter err = new StringWriter();
+        int exit = new CommandLine(new BenchCommand()).setErr(new PrintWriter(err))
+                .execute("--runtime-endpoint", "unix:///nonexistent.sock", "--order", "aab");
+
+        // a usage error (2); with --order ab the same command runs and fails to connect (1)
+        assertEquals(2, exit, err.toString());
     }
 }

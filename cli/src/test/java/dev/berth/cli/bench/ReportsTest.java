@@ -24,13 +24,18 @@ class ReportsTest {
         List<Results.MemoryPoint> memory = List.of(
                 new Results.MemoryPoint("idle", 0, (long) (120 * scale * (1 << 20)), 0, 0),
                 new Results.MemoryPoint("at 100 pods", 100, (long) (160 * scale * (1 << 20)), 40L << 20, 100));
-        return new Results.Run(label, "unix:///run/" + name + ".sock", name, "1.0", 42, "0.10 0.20 0.30", "1.00 0.90 0.50", 60,
-                calls, throughput, load, memory, List.of("a note from " + name));
+        Map<String, Results.Call> first = new LinkedHashMap<>();
+        first.put("connect", Results.Call.of("connect", List.of(0.5 * scale), 0, null));
+        first.put("Version", Results.Call.of("Version", List.of(4 * scale), 0, null));
+        first.put("ListPodSandbox", Results.Call.of("ListPodSandbox", List.of(3 * scale), 0, null));
+        return new Results.Run(label, "unix:///run/" + name + ".sock", name, "1.0", 42, "0.10 0.20 0.30", "1.00 0.90 0.50", 60, 3.5,
+                first, calls, throughput, load, memory, List.of("a note from " + name));
     }
 
     static Results.Bench bench(Results.Run... runs) {
         return new Results.Bench("abcd1234", "2026-01-01T00:00:00Z",
-                new Results.Settings("registry.local/busybox:1", 3, 100, 10, "container", 0, 120, List.of("conmon")), List.of(runs));
+                new Results.Settings("registry.local/busybox:1", 3, 100, 10, "container", 0, 120, List.of("conmon"), 200, 2, "ba"),
+                List.of(runs));
     }
 
     @Test
@@ -96,6 +101,50 @@ class ReportsTest {
         assertTrue(h.contains("Exec &lt;odd&gt; &amp; &quot;quoted&quot;"), h);
         assertFalse(h.contains("<odd>"), h);
         assertTrue(h.contains("<td>0.50</td>"), h);
+    }
+
+    @Test
+    void firstCallsHaveTheirOwnSectionAboveTheCallsWithOneSampleEachAndTheirRatio() {
+        String t = Reports.table(bench(run("A", "berth", 1), run("B", "containerd", 2)));
+        List<String> lines = t.lines().toList();
+        int first = indexOf(lines, "first calls (ms)");
+        int calls = indexOf(lines, "calls (ms)");
+        assertTrue(first >= 0 && first < calls, t);
+        assertEquals(List.of("first", "calls", "(ms)", "A", "ms", "B", "ms", "A/B"), List.of(lines.get(first).trim().split("\\s+")), t);
+        assertEquals(List.of("connect", "0.50", "1", "0.50"), List.of(lines.get(first + 1).trim().split("\\s+")), t);
+        assertEquals(List.of("Version", "4", "8", "0.50"), List.of(lines.get(first + 2).trim().split("\\s+")), t);
+        assertEquals(List.of("ListPodSandbox", "3", "6", "0.50"), List.of(lines.get(first + 3).trim().split("\\s+")), t);
+        assertEquals("", lines.get(first + 4), t);
+        assertTrue(t.contains("(warm-up 3.5 s)"), t);
+        assertTrue(t.contains("client warmed before each run: 200 rounds on a fake runtime; first calls; 200 rounds and 2 pods on the runtime,"
+                + " not measured; order B then A"), t);
+
+        String one = Reports.table(bench(run("A", "berth", 1)));
+        assertEquals(List.of("Version", "4"), List.of(line(one, "Version").trim().split("\\s+")), one);
+
+        String h = Reports.html(bench(run("A", "berth", 1), run("B", "containerd", 2)));
+        assertTrue(h.contains("<h2>first calls (ms)</h2>"), h);
+        assertTrue(h.contains("<tr><td>Version</td><td>4</td><td>8</td><td>0.50</td></tr>"), h);
+    }
+
+    @Test
+    void jsonHoldsTheFirstCallsAndTheWarmUp() throws Exception {
+        JsonNode j = new ObjectMapper().readTree(Reports.json(bench(run("A", "berth", 1))));
+        JsonNode run = j.get("runs").get(0);
+        assertEquals(4.0, run.get("firstCalls").get("Version").get("samplesMs").get(0).asDouble());
+        assertEquals(1, run.get("firstCalls").get("Version").get("count").asInt());
+        assertEquals(3.5, run.get("warmupSeconds").asDouble());
+        assertEquals(200, j.get("settings").get("warmupRounds").asInt());
+        assertEquals("ba", j.get("settings").get("order").asText());
+    }
+
+    private static int indexOf(List<String> lines, String start) {
+        for (int i = 0; i < lines.size(); i++) {
+            if (lines.get(i).startsWith(start)) {
+                return i;
+            }
+        }
+        return -1;
     }
 
     private static String line(String text, String start) {
