@@ -73,11 +73,6 @@ public final class Daemon {
     private static final String CONTAINER_LAYERS = "container-layers";
     /** How often the engine looks for container monitors that died without writing an exit file. */
     private static final java.time.Duration EXIT_SWEEP = java.time.Duration.ofSeconds(10);
-    /**
-     * How long the default network's masquerade rules stay after its last pod went: pods that
-     * come and go one at a time do not pay for removing and setting them up again each time.
-     */
-    private static final java.time.Duration MASQUERADE_LINGER = java.time.Duration.ofSeconds(30);
 
     private final BerthConfig config;
     private final CountDownLatch stop = new CountDownLatch(1);
@@ -382,7 +377,8 @@ public final class Daemon {
                 n.pluginTimeout(), defaultNetwork));
         network.setPodCidrs(state.podCidrs());
         state.onPodCidrChange(network::setPodCidrs);
-        network.lingerMasquerades(MASQUERADE_LINGER);
+        // pods that come and go one at a time do not remove and set up the rules again each time
+        network.lingerMasquerades(n.masqueradeLinger());
         return network;
     }
 

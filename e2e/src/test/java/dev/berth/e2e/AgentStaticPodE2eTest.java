@@ -81,6 +81,8 @@ class AgentStaticPodE2eTest {
         // a bridge and subnet of this test's own: other daemons of parallel runs use the shared e2e one
         Path config = Files.writeString(dir.resolve("agent.toml"), "[network]\ncni_config_dir = \"" + dir.resolve("net.d") + "\"\n"
                 + "default_bridge = \"" + BRIDGE + "\"\ndefault_subnet = \"" + SUBNET + "\"\n"
+                // the census after the pod went counts the network's masquerade rules too: no linger
+                + "masquerade_linger = \"0s\"\n"
                 + "[agent]\ncgroups_per_qos = false\npod_logs_dir = \"" + logs + "\"\nmanifest_rescan_interval = \"2s\"\n");
         try (BerthProcess agent = BerthProcess.startAgent(berthDir, "", "--config", config.toString(),
                 "--metrics-address", "127.0.0.1:" + AgentTests.freeLoopbackPort(), "--node-name", NODE, "--pod-manifest-path", manifests.toString())) {

@@ -55,6 +55,8 @@ class DemoStaticPodE2eTest {
         Path manifests = Files.createDirectories(dir.resolve("manifests"));
         Path config = Files.writeString(dir.resolve("agent.toml"), "[network]\ncni_config_dir = \"" + dir.resolve("net.d") + "\"\n"
                 + "default_bridge = \"" + BRIDGE + "\"\ndefault_subnet = \"" + SUBNET + "\"\n"
+                // the census after the pod went counts the network's masquerade rules too: no linger
+                + "masquerade_linger = \"0s\"\n"
                 + "[agent]\ncgroups_per_qos = false\npod_logs_dir = \"" + dir.resolve("logs") + "\"\nmanifest_rescan_interval = \"2s\"\n");
         String shipped = Files.readString(repo.resolve("manifests/demo/berth-demo.yaml"), StandardCharsets.UTF_8);
         assertEquals(1, shipped.split(SHIPPED_PORT, -1).length - 1, "the demo's manifest names its host port once");

@@ -508,7 +508,11 @@ public record BerthConfig(
      * and where attachments are cached for DEL.
      */
     public record Network(Path cniConfigDir, List<Path> cniBinDirs, boolean defaultNetwork, String defaultSubnet,
-                          String defaultBridge, Duration pluginTimeout, Path cacheDir, Path ipamDataDir) {
+                          String defaultBridge, Duration pluginTimeout, Path cacheDir, Path ipamDataDir,
+                          Duration masqueradeLinger) {
+        /** How long the default network's masquerade rules stay after its last pod went. */
+        public static final Duration DEFAULT_MASQUERADE_LINGER = Duration.ofSeconds(30);
+
         static Network read(ConfigSection s, Path root) {
             String cacheDir = s.string("cache_dir", "");
             String subnet = s.string("default_subnet", "10.88.0.0/16");
@@ -525,6 +529,10 @@ public record BerthConfig(
             if (timeout.isZero() || timeout.isNegative()) {
                 throw new ConfigException("config key 'network.plugin_timeout' must be positive, got \"" + timeout + "\"");
             }
+            Duration linger = s.duration("masquerade_linger", DEFAULT_MASQUERADE_LINGER);
+            if (linger.isNegative()) {
+                throw new ConfigException("config key 'network.masquerade_linger' must not be negative, got \"" + linger + "\"");
+            }
             return new Network(
                     absolute(s, "cni_config_dir", s.string("cni_config_dir", "/etc/cni/net.d")),
                     s.strings("cni_bin_dirs", List.of("/opt/cni/bin", "/usr/lib/cni")).stream()
@@ -534,7 +542,8 @@ public record BerthConfig(
                     bridge,
                     timeout,
                     cacheDir.isEmpty() ? root.resolve("cni/results") : absolute(s, "cache_dir", cacheDir),
-                    root.resolve("cni/ipam"));
+                    root.resolve("cni/ipam"),
+                    linger);
         }
     }
 

@@ -27,6 +27,7 @@ class NetworkConfigTest {
         assertEquals(Duration.ofMinutes(1), n.pluginTimeout());
         assertEquals(Path.of("/srv/berth/cni/results"), n.cacheDir());
         assertEquals(Path.of("/srv/berth/cni/ipam"), n.ipamDataDir());
+        assertEquals(Duration.ofSeconds(30), n.masqueradeLinger());
     }
 
     @Test
@@ -40,6 +41,7 @@ class NetworkConfigTest {
                 default_bridge = "pods0"
                 plugin_timeout = "30s"
                 cache_dir = "/x/cache"
+                masquerade_linger = "0s"
                 """);
         assertEquals(Path.of("/x/net.d"), n.cniConfigDir());
         assertEquals(List.of(Path.of("/x/bin")), n.cniBinDirs());
@@ -48,6 +50,7 @@ class NetworkConfigTest {
         assertEquals("pods0", n.defaultBridge());
         assertEquals(Duration.ofSeconds(30), n.pluginTimeout());
         assertEquals(Path.of("/x/cache"), n.cacheDir());
+        assertEquals(Duration.ZERO, n.masqueradeLinger());
     }
 
     @Test
@@ -56,6 +59,7 @@ class NetworkConfigTest {
             {"default_subnet = \"10.88.0.0\"", "network.default_subnet"},
             {"default_bridge = \"a-bridge-name-too-long\"", "network.default_bridge"},
             {"plugin_timeout = \"0s\"", "network.plugin_timeout"},
+            {"masquerade_linger = \"-1s\"", "network.masquerade_linger"},
             {"cache_dir = \"relative\"", "cache_dir"},
             {"default_network = \"yes\"", "network.default_network"}}) {
             ConfigException e = assertThrows(ConfigException.class, () -> network("[network]\n" + c[0] + "\n"));
