@@ -107,9 +107,10 @@ public final class DaemonMemory implements AutoCloseable {
         boolean found = false;
         for (String line : info.split("\n")) {
             String l = line.strip();
-            // Serial/Parallel: "def new generation   total 4928K, used 1234K [..."; G1: "garbage-first heap   total 8192K, used 2048K [..."
-            if ((l.contains("generation") || l.contains("heap")) && l.contains(" used ") && !l.startsWith("Metaspace")
-                    && !l.startsWith("class space") && !l.startsWith("region size")) {
+            // a generation's or the heap's "total …K, used …K" line: Serial on JDK 17 "def new generation   total 4928K,
+            // used 1234K [...", on JDK 25 "DefNew     total 7552K, used 42K [..."; G1 "garbage-first heap   total 8192K,
+            // used 2048K [..."; the spaces within ("eden space 6720K, 0% used") and Metaspace name no total
+            if (l.contains(" total ") && l.contains(" used ") && !l.startsWith("Metaspace") && !l.startsWith("class space")) {
                 String after = l.substring(l.indexOf(" used ") + 6).strip();
                 usedKb += parseKb(after.substring(0, after.indexOf('K') + 1));
                 found = true;
