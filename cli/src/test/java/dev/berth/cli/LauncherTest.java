@@ -159,7 +159,9 @@ class LauncherTest {
     }
 
     private Result runIn(Path cwd, Path jar, String javaOpts, boolean archive) throws Exception {
-        ProcessBuilder pb = new ProcessBuilder("sh", LAUNCHER.toString()).directory(cwd.toFile()).redirectErrorStream(true);
+        // no cwd: this process's own directory
+        ProcessBuilder pb = new ProcessBuilder("sh", LAUNCHER.toString()).directory(cwd == null ? null : cwd.toFile())
+                .redirectErrorStream(true);
         pb.environment().put("BERTH_JAR", jar.toString());
         pb.environment().put("BERTH_CDS", archive ? "on" : "off");
         pb.environment().put("BERTH_JAVA_OPTS", javaOpts);
@@ -174,15 +176,7 @@ class LauncherTest {
     }
 
     private Result run(Path jar, String javaOpts) throws Exception {
-        ProcessBuilder pb = new ProcessBuilder("sh", LAUNCHER.toString()).redirectErrorStream(true);
-        pb.environment().put("BERTH_JAR", jar.toString());
-        pb.environment().put("BERTH_CDS", "off");
-        pb.environment().put("BERTH_JAVA_OPTS", javaOpts);
-        pb.environment().put("JAVA_HOME", System.getProperty("java.home"));
-        Process p = pb.start();
-        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        assertTrue(p.waitFor(60, TimeUnit.SECONDS), out);
-        return new Result(p.exitValue(), out);
+        return runIn(null, jar, javaOpts, false);
     }
 
     /** A jar whose main class is {@link Exhaust}. */
