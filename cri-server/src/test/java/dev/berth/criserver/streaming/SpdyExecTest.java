@@ -114,6 +114,11 @@ class SpdyExecTest extends ContainerStreamingTest {
                 "v4.channel.k8s.io")) {
             SpdyClient.Stream[] s = streams(c, false);
             s[2].awaitBytes(8);
+            // the shell execs sleep right after its echo: a look at /proc during that exec can miss it
+            long seen = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+            while (ctr.leftovers(marker).size() != 1 && System.nanoTime() < seen) {
+                Thread.sleep(20);
+            }
             assertEquals(1, ctr.leftovers(marker).size(), "the exec runs");
             c.abort();
         }
