@@ -9,7 +9,6 @@ import dev.berth.criserver.cri.PodEvents;
 import dev.berth.criserver.cri.ImageRpcs;
 import dev.berth.common.BerthVersion;
 import dev.berth.common.PrivateFiles;
-import dev.berth.common.StepTimer;
 import dev.berth.criserver.cri.PodMetricsRpcs;
 import dev.berth.criserver.cri.RuntimeInfoRpcs;
 import dev.berth.criserver.cri.StatsRpcs;
@@ -170,35 +169,17 @@ public final class Daemon {
     public Running start() {
         LOG.info("berth {} starting (config: {}, root: {}, run root: {})", BerthVersion.get(), config.source(),
                 config.root(), config.runRoot());
-        StepTimer steps = new StepTimer(LOG.isDebugEnabled());
         // every component records its metrics here (see BerthMetrics); /metrics exposes them.
         // Built in parallel with the rest of start-up: loading its classes takes a few hundred ms.
         CompletableFuture<BerthMetrics> metricsReady = CompletableFuture.supplyAsync(BerthMetrics::create);
         CriServer.prepareSocketPath(config.grpc().socket());
         createStateDirectory(config.root());
         createStateDirectory(config.runRoot());
-        steps.mark("directories");
-        // the image store opens beside the network, cgroups and runtime information: nothing
-        // of those touches it, and the containers' recovery below waits for it
-        CompletableFuture<ImageService> imagesReady = CompletableFuture.supplyAsync(() -> Images.open(config), Daemon::startThread);
 
-        List<CompletableFuture<? extends AutoCloseable>> launched = new java.util.ArrayList<>(List.of(imagesReady));
-        try {
-            return start(steps, metricsReady, imagesReady, launched);
-        } catch (RuntimeException | Error e) {
-            // what started beside a start that failed is closed too (a daemon exits anyway; tests go on)
-            launched.forEach(work -> work.thenAccept(Daemon::closeQuietly));
-            throw e;
-        }
-    }
-
-    private Running start(StepTimer steps, CompletableFuture<BerthMetrics> metricsReady, CompletableFuture<ImageService> imagesReady,
-            List<CompletableFuture<? extends AutoCloseable>> launched) {
         PodCidrs state = new PodCidrs(config.root());
         PodNetwork network = podNetwork(config.network(), state);
         Cgroups cgroups = Cgroups.detect(config.cgroup().driver());
         LOG.info("cgroups: {}", cgroups.describe());
-        steps.mark("network+cgroups");
         List<Readiness.Check> readiness = List.of(new RuntimeReadiness(config.runtime().handler("").name(), config.runtime().handler("").binary(),
                 List.of(config.root(), config.runRoot())), new NetworkReadiness(network));
         CriRegistry registry = new CriRegistry();
@@ -208,25 +189,13 @@ public final class Daemon {
                 .withVerboseInfo("cgroupMode", cgroups.mode())
                 .withVerboseInfo("cgroupLayout", cgroups.describe());
         runtimeInfo.register(registry);
-        steps.mark("runtime-info");
+        ImageService images = Images.open(config);
         RuntimeHandlers runtimes = runtimeHandlers(config);
-        // the handler probes start runtimes and containers: they begin once the CRI is served
-        // (until they end, Status offers what it offers while probing) rather than compete with start-up
-        AfterReady afterReady = new AfterReady();
-        HandlerProbes probes = probeHandlers(config, cgroups, runtimes, runtimeInfo, afterReady);
-        steps.mark("handlers");
-        ImageService images = await(imagesReady);
-        steps.mark("images");
+        HandlerProbes probes = probeHandlers(config, cgroups, runtimes, runtimeInfo);
         ContainerService containers = containers(config, cgroups, images, runtimes);
-        steps.mark("containers");
-        // the streaming server binds while the pods are recovered and the RPCs registered
-        CompletableFuture<StreamingServer> streamingReady = CompletableFuture.supplyAsync(() -> streamingServer(config.streaming(),
-                ProcessExecBackend.runtime(containers.manager())), Daemon::startThread);
-        launched.add(streamingReady);
         SandboxService sandboxes = new SandboxService(config.root().resolve("sandboxes"), config.runRoot(), runtimes,
                 network, cgroups, containers);
         containers.usePods(sandboxes::podContext);
-        steps.mark("sandboxes");
         // a recursive read-only mount is refused at create unless its handler's probe saw it
         // work (while probing: what the runtime's features document and the kernel say)
         containers.manager().useRecursiveReadOnlySupport((handler, binary) -> probes.recursiveReadOnlyMounts(handler)
@@ -237,7 +206,6 @@ public final class Daemon {
                 ? Optional.of(Path.of(sandbox.user().path())) : Optional.empty());
         sandboxes.recover();
         network.garbageCollect(sandboxes.ids());
-        steps.mark("sandbox-recover");
         ContainerEvents eventHub = new ContainerEvents(ContainerEvents.DEFAULT_BUFFER);
         eventHub.register(registry);
         PodEvents events = new PodEvents(eventHub, sandboxes, containers);
@@ -251,59 +219,38 @@ public final class Daemon {
                 record -> layers.resolve(record.id()).resolve("upper"), layers, new NetDev(), Clock.systemUTC());
         new StatsRpcs(stats).register(registry);
         new PodMetricsRpcs(stats, new ImageNames(images)).register(registry);
-        steps.mark("rpcs");
-        StreamingServer streaming = await(streamingReady);
-        steps.mark("streaming");
+        StreamingServer streaming = streamingServer(config.streaming(), ProcessExecBackend.runtime(containers.manager()));
         new StreamingRpcs(streaming, containers.manager(), sandboxes).register(registry);
 
         BerthMetrics metrics = metricsReady.join();
-        steps.mark("metrics-registry");
         images.metrics().listen(new dev.berth.cli.metrics.ImagePullMeters(metrics.registry()));
         if (network instanceof CniPodNetwork cni) {
             cni.listen(new CniOperationMeters(metrics.registry()));
         }
         RuntimeCollectors.register(metrics, sandboxes, containers.manager(), stats, new ImageNames(images),
                 config.metrics().containerInterval());
-        steps.mark("collectors");
         // the heap a burst of calls grew is given back once they stop (see IdleCollector)
         IdleCollector idleCollector = IdleCollector.start(IdleCollector.DEFAULT_QUIET);
-        // the in-process server and the metrics endpoint start beside the socket; ready waits for all three
-        CompletableFuture<InProcessCri> localReady = CompletableFuture.supplyAsync(() -> InProcessCri.start(
-                "berth-cri-" + ProcessHandle.current().pid() + "-" + LOCAL_SERVERS.incrementAndGet(), registry,
+        CriServer server = CriServer.start(config.grpc().socket(), registry,
                 CriServer.Limits.of(config.grpc().maxMessageSize(), config.grpc().maxConcurrentCalls()),
-                new CriCallMetrics(metrics.registry()), idleCollector), Daemon::startThread);
-        CompletableFuture<MetricsServer> metricsServerReady = config.metrics().enabled()
-                ? CompletableFuture.supplyAsync(() -> MetricsServer.start(config.metrics().host(), config.metrics().port(), metrics,
-                        new Health(readiness)), Daemon::startThread)
-                : CompletableFuture.completedFuture(null);
-        launched.add(localReady);
-        launched.add(metricsServerReady);
-        CriServer server;
-        InProcessCri local;
-        MetricsServer metricsServer;
-        try {
-            server = CriServer.start(config.grpc().socket(), registry,
-                    CriServer.Limits.of(config.grpc().maxMessageSize(), config.grpc().maxConcurrentCalls()),
-                    new CriCallMetrics(metrics.registry()), idleCollector);
-        } catch (RuntimeException e) {
-            metrics.close();
-            idleCollector.close();
-            throw e;
+                new CriCallMetrics(metrics.registry()), idleCollector);
+        InProcessCri local = InProcessCri.start("berth-cri-" + ProcessHandle.current().pid() + "-" + LOCAL_SERVERS.incrementAndGet(),
+                registry, CriServer.Limits.of(config.grpc().maxMessageSize(), config.grpc().maxConcurrentCalls()),
+                new CriCallMetrics(metrics.registry()), idleCollector);
+        MetricsServer metricsServer = null;
+        if (config.metrics().enabled()) {
+            try {
+                metricsServer = MetricsServer.start(config.metrics().host(), config.metrics().port(), metrics, new Health(readiness));
+            } catch (RuntimeException e) {
+                local.close();
+                server.shutdown(config.grpc().shutdownTimeout());
+                metrics.close();
+                probes.close();
+                idleCollector.close();
+                throw e;
+            }
         }
-        steps.mark("cri-socket");
-        try {
-            local = await(localReady);
-            metricsServer = await(metricsServerReady);
-        } catch (RuntimeException e) {
-            server.shutdown(config.grpc().shutdownTimeout());
-            metrics.close();
-            idleCollector.close();
-            throw e;
-        }
-        steps.mark("in-process+metrics-server");
         LOG.info("berth ready in {} ms", ManagementFactory.getRuntimeMXBean().getUptime());
-        LOG.debug("start steps: {}", steps.summary());
-        afterReady.open();
         return new Running(config, server, local, metricsServer, metrics, streaming, containers, images, probes, network,
                 warmUp(registry), idleCollector);
     }
@@ -315,12 +262,12 @@ public final class Daemon {
      * a probe under way then releases what it made before berth stops.
      */
     private static HandlerProbes probeHandlers(BerthConfig config, Cgroups cgroups, RuntimeHandlers runtimes,
-            RuntimeInfoRpcs runtimeInfo, AfterReady afterReady) {
-        java.util.concurrent.Executor background = work -> afterReady.execute(() -> {
+            RuntimeInfoRpcs runtimeInfo) {
+        java.util.concurrent.Executor background = work -> {
             Thread t = new Thread(work, "berth-handler-probes");
             t.setDaemon(true);
             t.start();
-        });
+        };
         // the per-handler features (recursive read-only mounts, user namespaces): what the handler's
         // probe containers are seen to do, unless the kernel or the runtime's features document
         // rules them out; until probed, neither
@@ -331,71 +278,6 @@ public final class Daemon {
         runtimeInfo.withLiveVerboseInfo("checkpoint", () -> checkpoint.getNow(
                 "unsupported: CheckpointContainer is not implemented (UNIMPLEMENTED); CRIU is being checked"));
         return probes;
-    }
-
-    /**
-     * Work held back until the CRI is served: what {@link #execute} was given runs, in order,
-     * when {@link #open} is called, and at once after that. Work of a start that failed before
-     * then never runs, so it leaves nothing behind.
-     */
-    static final class AfterReady implements java.util.concurrent.Executor {
-        private final List<Runnable> held = new java.util.ArrayList<>();
-        private boolean open;
-
-        @Override
-        public void execute(Runnable work) {
-            synchronized (this) {
-                if (!open) {
-                    held.add(work);
-                    return;
-                }
-            }
-            work.run();
-        }
-
-        /** Runs the work held so far, and from now on runs work as it comes. */
-        void open() {
-            List<Runnable> due;
-            synchronized (this) {
-                open = true;
-                due = List.copyOf(held);
-                held.clear();
-            }
-            due.forEach(Runnable::run);
-        }
-    }
-
-    /** Runs one piece of start-up beside the main thread, on a thread of its own. */
-    private static void startThread(Runnable work) {
-        Thread t = new Thread(work, "berth-start");
-        t.setDaemon(true);
-        t.start();
-    }
-
-    /** The result of start-up work run beside the main thread; its failure as the main thread would have thrown it. */
-    private static <T> T await(CompletableFuture<T> work) {
-        try {
-            return work.join();
-        } catch (java.util.concurrent.CompletionException e) {
-            if (e.getCause() instanceof RuntimeException r) {
-                throw r;
-            }
-            if (e.getCause() instanceof Error err) {
-                throw err;
-            }
-            throw e;
-        }
-    }
-
-    private static void closeQuietly(AutoCloseable started) {
-        if (started == null) {
-            return;
-        }
-        try {
-            started.close();
-        } catch (Exception e) {
-            LOG.debug("closing {} after a failed start: {}", started, e.toString());
-        }
     }
 
     /** Rounds of the warm-up at start ({@code -Dberth.warmup.rounds}, 0 turns it off). */

@@ -25,10 +25,6 @@ public final class Main {
     public static final int EXIT_FAILURE = 1;
 
     public static void main(String[] args) {
-        RuntimeOptions daemon = daemonOptions(args);
-        if (daemon != null) {
-            System.exit(runDaemon(daemon));
-        }
         CommandLine cli = new CommandLine(new Main());
         cli.setExecutionExceptionHandler((e, cmd, parsed) -> {
             if (e instanceof ConfigException) {
@@ -42,71 +38,6 @@ public final class Main {
             throw e;
         });
         System.exit(cli.execute(args));
-    }
-
-    /**
-     * The options of {@code berth daemon} when the arguments are that command and its
-     * {@link RuntimeOptions} alone, each given once with a value ({@code --name value} or
-     * {@code --name=value}); null for anything else, which picocli parses. A node starts the
-     * daemon this way every time, and picocli's model of every command costs a good part of
-     * start-up: its classes (Java 5 class files) are left out of the start-up archives, so
-     * they are loaded and verified from the jar, and its annotations read by reflection.
-     */
-    static RuntimeOptions daemonOptions(String[] args) {
-        if (args.length == 0 || !"daemon".equals(args[0])) {
-            return null;
-        }
-        RuntimeOptions o = new RuntimeOptions();
-        java.util.Set<String> seen = new java.util.HashSet<>();
-        try {
-            for (int i = 1; i < args.length; i++) {
-                String name = args[i];
-                String value;
-                int eq = name.indexOf('=');
-                if (name.startsWith("--") && eq > 0) {
-                    value = name.substring(eq + 1);
-                    name = name.substring(0, eq);
-                } else if (i + 1 < args.length && !args[i + 1].startsWith("-")) {
-                    value = args[++i];
-                } else {
-                    return null;
-                }
-                if (!seen.add(name)) {
-                    return null;
-                }
-                switch (name) {
-                    case "--config" -> o.config = Path.of(value);
-                    case "--socket" -> o.socket = Path.of(value);
-                    case "--root" -> o.root = Path.of(value);
-                    case "--run-root" -> o.runRoot = Path.of(value);
-                    case "--log-level" -> o.logLevel = value;
-                    case "--log-format" -> o.logFormat = value;
-                    case "--metrics-address" -> o.metricsAddress = value;
-                    default -> {
-                        return null;
-                    }
-                }
-            }
-        } catch (java.nio.file.InvalidPathException e) {
-            return null; // picocli says what is wrong with it
-        }
-        return o;
-    }
-
-    /** {@code berth daemon} with these options, its failures reported as picocli's handler in {@link #main} reports them. */
-    static int runDaemon(RuntimeOptions options) {
-        try {
-            return new DaemonCommand(options).call();
-        } catch (ConfigException e) {
-            System.err.println("berth: " + e.getMessage());
-            return EXIT_CONFIG;
-        } catch (BerthException e) {
-            System.err.println("berth: " + e.getMessage());
-            return EXIT_FAILURE;
-        } catch (Exception e) {
-            e.printStackTrace();
-            return EXIT_FAILURE;
-        }
     }
 
     static final class Version implements CommandLine.IVersionProvider {
@@ -154,13 +85,6 @@ public final class Main {
     static final class DaemonCommand implements Callable<Integer> {
         @CommandLine.Mixin
         RuntimeOptions options;
-
-        DaemonCommand() {
-        }
-
-        DaemonCommand(RuntimeOptions options) {
-            this.options = options;
-        }
 
         @Override
         public Integer call() throws Exception {

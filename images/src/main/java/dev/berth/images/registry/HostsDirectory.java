@@ -139,7 +139,7 @@ public final class HostsDirectory extends RegistryHosts {
         boolean skipVerify = h.path("skip_verify").asBoolean(false);
         HttpClient client = "https".equals(uri.getScheme()) && (skipVerify || !cas.isEmpty())
                 ? clients.computeIfAbsent(skipVerify + " " + cas, k -> tlsClient(file, registry, skipVerify, cas))
-                : defaultClient();
+                : defaultClient;
         return new Endpoint(uri, h.path("override_path").asBoolean(false), resolve, headers, client, origin);
     }
 

@@ -644,7 +644,7 @@ public final class RegistryClient {
         HttpResponse<InputStream> resp;
         requests.increment();
         try {
-            resp = hosts.defaultClient().send(b.build(), HttpResponse.BodyHandlers.ofInputStream());
+            resp = hosts.defaultClient.send(b.build(), HttpResponse.BodyHandlers.ofInputStream());
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new java.io.InterruptedIOException("interrupted");

@@ -14,39 +14,16 @@ import java.util.Map;
  * adds per-registry mirrors and TLS settings.
  */
 public class RegistryHosts {
+    protected final HttpClient defaultClient;
     protected final Duration connectTimeout;
-    private volatile HttpClient defaultClient;
 
     public RegistryHosts(Duration connectTimeout) {
         this.connectTimeout = connectTimeout;
-    }
-
-    /**
-     * The client of registries without TLS settings of their own, built at its first use: building
-     * one loads the JDK's trust store and starts a selector thread, which a daemon that pulls
-     * nothing yet (e.g. while starting) need not pay for.
-     */
-    protected HttpClient defaultClient() {
-        HttpClient client = defaultClient;
-        if (client == null) {
-            synchronized (this) {
-                client = defaultClient;
-                if (client == null) {
-                    client = HttpClient.newBuilder()
-                            .version(HttpClient.Version.HTTP_1_1)
-                            .followRedirects(HttpClient.Redirect.NEVER)
-                            .connectTimeout(connectTimeout)
-                            .build();
-                    defaultClient = client;
-                }
-            }
-        }
-        return client;
-    }
-
-    /** Whether the default client was built (for tests: start-up builds none). */
-    boolean defaultClientBuilt() {
-        return defaultClient != null;
+        this.defaultClient = HttpClient.newBuilder()
+                .version(HttpClient.Version.HTTP_1_1)
+                .followRedirects(HttpClient.Redirect.NEVER)
+                .connectTimeout(connectTimeout)
+                .build();
     }
 
     /** The endpoints to try for {@code registry} (as written in references), in order. */
@@ -56,7 +33,7 @@ public class RegistryHosts {
 
     protected Endpoint origin(String registry, String apiHost) {
         String scheme = isLoopback(apiHost) ? "http" : "https";
-        return new Endpoint(URI.create(scheme + "://" + apiHost), false, true, Map.of(), defaultClient(), true);
+        return new Endpoint(URI.create(scheme + "://" + apiHost), false, true, Map.of(), defaultClient, true);
     }
 
     static boolean isLoopback(String hostPort) {

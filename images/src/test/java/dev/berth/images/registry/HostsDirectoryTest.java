@@ -39,15 +39,6 @@ class HostsDirectoryTest {
     }
 
     @Test
-    void theDefaultClientIsBuiltAtItsFirstUseNotWhenTheHostsAreMade() {
-        HostsDirectory h = new HostsDirectory(dir.resolve("certs.d"), Duration.ofSeconds(1));
-        assertFalse(h.defaultClientBuilt(), "opening the image store builds no HTTP client");
-        Endpoint origin = h.endpoints("127.0.0.1:5000", "127.0.0.1:5000").get(0);
-        assertTrue(h.defaultClientBuilt());
-        assertTrue(origin.client() == h.endpoints("docker.io", "registry-1.docker.io").get(0).client(), "one client for every origin");
-    }
-
-    @Test
     void parsesHostsToml() throws Exception {
         Path d = Files.createDirectories(dir.resolve("certs.d/reg.example"));
         Files.writeString(d.resolve("hosts.toml"), """
