@@ -32,11 +32,7 @@ import org.junit.jupiter.api.io.TempDir;
  * container after another in one pod (CreateContainer, StartContainer, ContainerStatus,
  * ListContainers, PodSandboxStatus, ImageStatus, StopContainer with a grace period, and
  * RemoveContainer of the exited container). Run with {@code -Dberth.benchmark=true};
- * {@code -Dberth.benchmark.runs} sets the number of containers (default 30),
- * {@code -Dberth.benchmark.stopTimeout} StopContainer's grace period in seconds (default 0, as
- * {@code berth bench} sends) and {@code -Dberth.benchmark.pauseMs} the pause between the stop
- * and the removal (default 0: removed at once, as {@code berth bench} does; a kubelet sees the
- * exit first). The daemon logs at
+ * {@code -Dberth.benchmark.runs} sets the number of containers (default 30). The daemon logs at
  * debug level (its step timings) to {@code berth.log} in the test's directory, kept under
  * {@code target/container-calls-benchmark.log}. Its own bridge and subnet.
  */
@@ -51,8 +47,6 @@ class ContainerCallsBenchmark {
     @Test
     void containerCallMedians() throws Exception {
         int runs = Integer.getInteger("berth.benchmark.runs", 30);
-        int stopTimeout = Integer.getInteger("berth.benchmark.stopTimeout", 0);
-        int pauseMs = Integer.getInteger("berth.benchmark.pauseMs", 0);
         Path home = dir.resolve("berth");
         Files.createDirectories(home);
         Path config = home.resolve("bench.toml");
@@ -95,9 +89,9 @@ class ContainerCallsBenchmark {
                 berth.images().imageStatus(ImageStatusRequest.newBuilder()
                         .setImage(ImageSpec.newBuilder().setImage(ContainerE2eTest.IMAGE)).build());
                 long t6 = System.nanoTime();
-                berth.runtime().stopContainer(StopContainerRequest.newBuilder().setContainerId(id).setTimeout(stopTimeout).build());
+                berth.runtime().stopContainer(StopContainerRequest.newBuilder().setContainerId(id).setTimeout(10).build());
                 long t7 = System.nanoTime();
-                Thread.sleep(pauseMs);
+                Thread.sleep(50); // as a kubelet does: the exit is seen before the removal
                 long t8 = System.nanoTime();
                 berth.runtime().removeContainer(RemoveContainerRequest.newBuilder().setContainerId(id).build());
                 long t9 = System.nanoTime();
@@ -111,7 +105,7 @@ class ContainerCallsBenchmark {
                 add(t, "ListContainers", t4 - t3);
                 add(t, "PodSandboxStatus", t5 - t4);
                 add(t, "ImageStatus", t6 - t5);
-                add(t, "StopContainer (grace " + stopTimeout + " s)", t7 - t6);
+                add(t, "StopContainer (grace 10 s)", t7 - t6);
                 add(t, "RemoveContainer", t9 - t8);
             }
         } finally {

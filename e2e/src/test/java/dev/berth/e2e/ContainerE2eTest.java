@@ -172,13 +172,10 @@ class ContainerE2eTest {
         berth.runtime().removeContainer(RemoveContainerRequest.newBuilder().setContainerId(c2).build());
         berth.runtime().removeContainer(RemoveContainerRequest.newBuilder().setContainerId(c2).build());
         berth.runtime().removeContainer(RemoveContainerRequest.newBuilder().setContainerId("0123456789abcdef").build());
-        assertFalse(ids(ListContainersRequest.getDefaultInstance()).contains(c2), "a removed container is not listed");
-        afterBackgroundRemovals(() -> {
-            assertEquals(List.of(), PodSandboxE2eTest.mountsUnder(rootfs2), "the overlay of a removed container is unmounted");
-            assertFalse(Files.exists(rootfs2));
-            assertFalse(Files.exists(berth.root().resolve("container-layers").resolve(c2)), "its writable layer is deleted");
-            assertEquals(List.of(), processesMentioning(c2), "no conmon or process of a removed container");
-        });
+        assertEquals(List.of(), PodSandboxE2eTest.mountsUnder(rootfs2), "the overlay of a removed container is unmounted");
+        assertFalse(Files.exists(rootfs2));
+        assertFalse(Files.exists(berth.root().resolve("container-layers").resolve(c2)), "its writable layer is deleted");
+        assertEquals(List.of(), processesMentioning(c2), "no conmon or process of a removed container");
         assertEquals(Status.Code.NOT_FOUND, assertThrows(StatusRuntimeException.class, () -> status(c2)).getStatus().getCode());
 
         // SIGKILL of berth: the containers keep running, with the same pids, and exits are reported,
@@ -394,8 +391,7 @@ class ContainerE2eTest {
         for (String id : List.of(hog, done)) {
             berth.runtime().removeContainer(RemoveContainerRequest.newBuilder().setContainerId(id).build());
         }
-        afterBackgroundRemovals(() -> assertFalse(Files.exists(memoryCgroup),
-                "the container's memory cgroup is removed: " + memoryCgroup));
+        assertFalse(Files.exists(memoryCgroup), "the container's memory cgroup is removed: " + memoryCgroup);
         assertEquals(before, Files.exists(cwdMarker) ? Files.getLastModifiedTime(cwdMarker) : null,
                 "a file left in the daemon's working directory: " + cwdMarker);
         assertNothingLeft();
@@ -639,43 +635,9 @@ class ContainerE2eTest {
 
     void assertNothingLeft() throws IOException {
         assertEquals(0, berth.runtime().listContainers(ListContainersRequest.getDefaultInstance()).getContainersCount());
-        afterBackgroundRemovals(() -> {
-            assertEquals(List.of(), PodSandboxE2eTest.mountsUnder(berth.runRoot().resolve("rootfs")), "no root filesystem mounted");
-            assertEquals(List.of(), layerDirs(), "no writable layer");
-            assertEquals(List.of(), processesMentioning(berth.runRoot().resolve("containers").toString()), "no conmon");
-        });
-    }
-
-    /** Checks that may throw IOException. */
-    @FunctionalInterface
-    interface Checks {
-        void run() throws IOException;
-    }
-
-    /**
-     * Runs {@code checks} until they pass: RemoveContainer returns once the container is gone
-     * from status and lists, and its unmount, writable layer, runtime state and cgroup go in the
-     * daemon's background right after. Not a timing assertion: the checks fail as they are if
-     * they still fail after 30 s.
-     */
-    static void afterBackgroundRemovals(Checks checks) throws IOException {
-        long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(30);
-        while (true) {
-            try {
-                checks.run();
-                return;
-            } catch (AssertionError e) {
-                if (System.nanoTime() > deadline) {
-                    throw e;
-                }
-            }
-            try {
-                Thread.sleep(20);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                throw new IOException(e);
-            }
-        }
+        assertEquals(List.of(), PodSandboxE2eTest.mountsUnder(berth.runRoot().resolve("rootfs")), "no root filesystem mounted");
+        assertEquals(List.of(), layerDirs(), "no writable layer");
+        assertEquals(List.of(), processesMentioning(berth.runRoot().resolve("containers").toString()), "no conmon");
     }
 
     /** Live processes whose command line mentions {@code text} (conmon names the container id and bundle). */

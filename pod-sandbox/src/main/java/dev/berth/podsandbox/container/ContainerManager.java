@@ -50,8 +50,6 @@ public final class ContainerManager implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(ContainerManager.class);
     private static final SecureRandom RANDOM = new SecureRandom();
     private static final Duration KILL_WAIT = Duration.ofSeconds(30);
-    /** Threads for runtime deletes and the background part of removals: each is mostly a wait for a process or the disk. */
-    private static final int CLEANUP_THREADS = 4;
 
     /** Tells whether the kernel OOM-killed something in a container's cgroup. */
     @FunctionalInterface
@@ -83,19 +81,14 @@ public final class ContainerManager implements AutoCloseable {
     private final IdmappedMountStaging idmapped;
     private final ConcurrentHashMap<String, Object> opLocks = new ConcurrentHashMap<>();
     /**
-     * The runtime's deletes of containers whose exit was recorded, by container id: run in the
-     * background as soon as the exit is recorded, so that a removal finds the runtime's state
-     * gone, and one that finds a delete still under way leaves the rest of its clean-up to
-     * follow it ({@link #afterRuntimeDelete}).
+     * The runtime's deletes of containers whose exit was recorded, by container id: run on a
+     * thread of their own as soon as the exit is recorded, so that a removal finds the
+     * runtime's state gone and only waits for a delete still under way.
      */
     private final ConcurrentHashMap<String, java.util.concurrent.CompletableFuture<Boolean>> runtimeDeletes =
             new ConcurrentHashMap<>();
     private final java.util.concurrent.ExecutorService ownDeleter;
-    /**
-     * Where those deletes and the background part of removals run (the tests' runs them at
-     * once, on the calling thread): a few threads, so that a removal never queues behind the
-     * deletes of every other container that exited.
-     */
+    /** Where those deletes run (the tests' runs them at once, on the thread that recorded the exit). */
     private final java.util.concurrent.Executor deleter;
     /** The user of each container's process, from its runtime spec (read once; see {@link #user}). */
     private final ConcurrentHashMap<String, Optional<ContainerView.User>> users = new ConcurrentHashMap<>();
@@ -138,16 +131,11 @@ public final class ContainerManager implements AutoCloseable {
                      Options options, HostProcesses processes, ContainerStore.Writer writer,
                      java.util.concurrent.Executor deletes) {
         if (deletes == null) {
-            java.util.concurrent.atomic.AtomicInteger n = new java.util.concurrent.atomic.AtomicInteger();
-            java.util.concurrent.ThreadPoolExecutor pool = new java.util.concurrent.ThreadPoolExecutor(CLEANUP_THREADS,
-                    CLEANUP_THREADS, 30, java.util.concurrent.TimeUnit.SECONDS, new java.util.concurrent.LinkedBlockingQueue<>(),
-                    r -> {
-                        Thread t = new Thread(r, "berth-container-cleanup-" + n.incrementAndGet());
-                        t.setDaemon(true);
-                        return t;
-                    });
-            pool.allowCoreThreadTimeOut(true); // none kept while no container exits or goes
-            this.ownDeleter = pool;
+            this.ownDeleter = java.util.concurrent.Executors.newSingleThreadExecutor(r -> {
+                Thread t = new Thread(r, "berth-container-delete");
+                t.setDaemon(true);
+                return t;
+            });
             this.deleter = ownDeleter;
         } else {
             this.ownDeleter = null;
@@ -430,48 +418,6 @@ public final class ContainerManager implements AutoCloseable {
             store.forget(id);
             opLocks.remove(id);
             LOG.info("removed container {} ({})", rec.name(), id);
-        }
-    }
-
-    /**
-     * The first half of a removal, for a container whose removal is marked on disk
-     * ({@link #markRemoving}) and which no longer runs: berth forgets it, so it is gone from
-     * status and lists at once and its name is free. Its runtime state, monitor, files and
-     * record stay until {@link #finishRemoval}, or, after a crash, until start-up removes the
-     * marked record to the end. Returns the record forgotten, empty when there was none.
-     */
-    public Optional<ContainerRecord> forget(String id) {
-        synchronized (opLock(id)) {
-            ContainerRecord rec = store.find(id).orElse(null);
-            if (rec == null) {
-                return Optional.empty();
-            }
-            if (!store.removing(id)) {
-                throw new IllegalStateException("container " + id + " is forgotten before its removal is marked");
-            }
-            store.forget(id);
-            opLocks.remove(id);
-            return Optional.of(rec);
-        }
-    }
-
-    /** The second half of a removal (see {@link #forget}): the runtime state, monitor, files and record go. */
-    public void finishRemoval(ContainerRecord rec) {
-        cleanup(rec);
-        LOG.info("removed container {} ({})", rec.name(), rec.id());
-    }
-
-    /**
-     * Runs {@code task} in the background once the runtime's delete of the exited container
-     * {@code id} (if one was begun) ended, so that no thread waits for it; at once on this
-     * thread's executor when no delete is under way.
-     */
-    public void afterRuntimeDelete(String id, Runnable task) {
-        java.util.concurrent.CompletableFuture<Boolean> f = runtimeDeletes.get(id);
-        if (f == null || f.isDone()) {
-            deleter.execute(task);
-        } else {
-            f.whenComplete((ok, e) -> deleter.execute(task));
         }
     }
 
@@ -883,12 +829,6 @@ public final class ContainerManager implements AutoCloseable {
         exits.close();
         if (ownDeleter != null) {
             ownDeleter.shutdown();
-            try {
-                // removals under way finish; what a longer wait would cut short start-up finishes
-                ownDeleter.awaitTermination(5, java.util.concurrent.TimeUnit.SECONDS);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
         }
     }
 

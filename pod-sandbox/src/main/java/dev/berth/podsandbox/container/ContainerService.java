@@ -63,11 +63,6 @@ public final class ContainerService implements SandboxContainers {
     private final Set<String> started = new HashSet<>();
     /** Removals under way, by container id (see {@link #remove}). */
     private final ConcurrentHashMap<String, CompletableFuture<Void>> removals = new ConcurrentHashMap<>();
-    /** The background parts of removals under way, by container id (see {@link #removeNow}). */
-    private final ConcurrentHashMap<String, Cleanup> cleanups = new ConcurrentHashMap<>();
-
-    private record Cleanup(String sandboxId, CompletableFuture<Void> done) {
-    }
 
     public ContainerService(ContainerManager manager, ContainerRootfs rootfs, ContainerImages images, ImageVolumes volumes,
                             Cgroups cgroups) {
@@ -303,94 +298,35 @@ public final class ContainerService implements SandboxContainers {
         }
     }
 
-    /**
-     * Stops the container if it runs, marks its removal on disk and forgets it (gone from status
-     * and lists, its name free); the rest (the runtime's state, its monitor, root filesystem,
-     * image volumes, files, record, cgroup and image hold) goes in the background, after a
-     * runtime delete still under way, in the order a removal always took: a crash anywhere in
-     * it leaves a marked record or, past the record, leftovers without one, which start-up
-     * ({@link ContainerManager}'s and {@link #recover}) removes to the end.
-     */
     private void removeNow(String id) {
-        if (cleanups.containsKey(id)) {
-            return; // removed; its clean-up is under way
-        }
-        StepTimer timer = new StepTimer(LOG.isDebugEnabled());
         ContainerRecord rec = manager.find(id).orElse(null);
         if (rec != null) {
             // nothing may use the root filesystem when it is unmounted; an exit not yet
             // recorded is recorded (and reported) here, before DELETING
             stop(id, 0);
-            timer.mark("stop");
         }
         ContainerRecord removing = rec == null ? null : manager.find(id).orElse(null);
-        if (removing == null) {
-            // no record (a crashed create or removal left these): removed here
-            if (id.matches("[0-9a-f]{64}")) {
-                rootfs.remove(id);
-                volumes.remove(id);
-                images.release(id);
-            }
-            return;
+        if (removing != null) {
+            listener.deleting(removing);
+            // from here on a crash leaves a container that start-up removes, never a listed
+            // container whose writable layer is gone
+            manager.markRemoving(id);
         }
-        listener.deleting(removing);
-        // from here on a crash leaves a container that start-up removes, never a listed
-        // container whose writable layer is gone
-        manager.markRemoving(id);
-        timer.mark("mark removing");
-        ContainerRecord forgotten = manager.forget(id).orElse(null);
-        if (forgotten != null) {
-            CompletableFuture<Void> done = new CompletableFuture<>();
-            cleanups.put(id, new Cleanup(forgotten.sandboxId(), done));
-            try {
-                manager.afterRuntimeDelete(id, () -> cleanUp(forgotten, done));
-            } catch (java.util.concurrent.RejectedExecutionException e) {
-                // closing: start-up finishes the marked removal
-                cleanups.remove(id);
-                done.complete(null);
-            }
-            timer.mark("forget");
-        }
-        synchronized (started) {
-            started.remove(id);
-            listener.deleted(removing);
-        }
-        LOG.debug("container {} remove (wall/cpu): {}", id, timer.summary());
-    }
-
-    /** The background part of a removal (see {@link #removeNow}); a failure leaves the marked record to start-up. */
-    private void cleanUp(ContainerRecord rec, CompletableFuture<Void> done) {
-        String id = rec.id();
-        try {
+        if (id.matches("[0-9a-f]{64}")) {
             rootfs.remove(id);
             volumes.remove(id);
-            manager.finishRemoval(rec);
-            removeCgroup(id, rec.cgroupsPath());
-            images.release(id);
-            done.complete(null);
-        } catch (RuntimeException e) {
-            LOG.error("cannot finish the removal of container {} (berth's next start does): {}", id, e.getMessage());
-            done.completeExceptionally(e);
-        } finally {
-            cleanups.remove(id);
         }
-    }
-
-    /**
-     * Waits until the background part of every removal of the sandbox's containers (null: of
-     * every container) ended, so that nothing of them is left when the caller goes on.
-     */
-    public void awaitRemovals(String sandboxId) {
-        for (Cleanup c : List.copyOf(cleanups.values())) {
-            if (sandboxId == null || c.sandboxId().equals(sandboxId)) {
-                try {
-                    c.done().get(2, java.util.concurrent.TimeUnit.MINUTES);
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                    throw BerthException.internal("interrupted waiting for container removals", e);
-                } catch (java.util.concurrent.ExecutionException | java.util.concurrent.TimeoutException e) {
-                    LOG.warn("a removal of a container of sandbox {} did not finish: {}", sandboxId, e.getMessage());
-                }
+        if (rec != null) {
+            manager.remove(id);
+            removeCgroup(id, rec.cgroupsPath());
+        }
+        if (id.matches("[0-9a-f]{64}")) {
+            images.release(id);
+        }
+        if (removing != null) {
+            synchronized (started) {
+                started.remove(id);
+                listener.deleted(removing);
             }
         }
     }
@@ -438,8 +374,6 @@ public final class ContainerService implements SandboxContainers {
         for (ContainerRecord r : manager.list(new ContainerFilter("", null, sandboxId, null))) {
             remove(r.id());
         }
-        // the pod's cgroup, namespaces and files go next: its containers' go first
-        awaitRemovals(sandboxId);
     }
 
     // ---------------------------------------------------------------- status and lists

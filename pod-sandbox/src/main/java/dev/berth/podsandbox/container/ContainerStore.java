@@ -44,14 +44,6 @@ final class ContainerStore {
         default void writeUnsynced(Path file, byte[] content) throws IOException {
             write(file, content);
         }
-
-        /**
-         * Creates the empty file {@code file} durably ({@link #markRemoving}): an empty file
-         * needs no atomic replacement, since there is no old content to keep and no half of it.
-         */
-        default void createEmpty(Path file) throws IOException {
-            write(file, new byte[0]);
-        }
     }
 
     /** Records through {@link AtomicFiles}: synced, or atomic only. */
@@ -64,21 +56,6 @@ final class ContainerStore {
         @Override
         public void writeUnsynced(Path file, byte[] content) throws IOException {
             AtomicFiles.write(file, content, dev.berth.common.PrivateFiles.FILE, false);
-        }
-
-        /**
-         * Created in place and synced, then its directory synced: one journal commit (the sync
-         * of the new file carries its directory entry; the directory's sync then finds nothing
-         * left), where a temporary file renamed over the target took two.
-         */
-        @Override
-        public void createEmpty(Path file) throws IOException {
-            try (java.nio.channels.FileChannel ch = java.nio.channels.FileChannel.open(file,
-                    java.util.Set.of(java.nio.file.StandardOpenOption.CREATE, java.nio.file.StandardOpenOption.WRITE),
-                    dev.berth.common.PrivateFiles.fileAttribute())) {
-                ch.force(true);
-            }
-            AtomicFiles.syncDirectory(file.getParent());
         }
     };
 
@@ -181,7 +158,7 @@ final class ContainerStore {
         Path mark = dir.resolve(id).resolve(REMOVING);
         try {
             if (!Files.exists(mark)) {
-                writer.createEmpty(mark);
+                writer.write(mark, new byte[0]);
             }
         } catch (IOException e) {
             throw BerthException.fromIo("cannot mark container " + id + " as being removed", e);
@@ -319,14 +296,9 @@ final class ContainerStore {
         unwritten.remove(id);
     }
 
-    /**
-     * Deletes the record's directory on disk, not synced: a record a power loss brings back
-     * is a create's first ({@code creating}, rolled back) or one marked {@link #markRemoving
-     * removing} (removed again) at start-up. The record goes first, so no loss brings it back
-     * without its mark.
-     */
+    /** Deletes the record's directory on disk, durably. */
     void delete(String id) throws IOException {
-        Files.deleteIfExists(dir.resolve(id).resolve("record.json"));
         Trees.deleteRecursively(dir.resolve(id));
+        AtomicFiles.syncDirectory(dir);
     }
 }

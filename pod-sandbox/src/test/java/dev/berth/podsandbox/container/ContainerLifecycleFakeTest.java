@@ -85,9 +85,6 @@ class ContainerLifecycleFakeTest {
     final FakeCgroups cgroups = new FakeCgroups();
     /** Makes the next image release crash the daemon (before it released anything). */
     volatile boolean crashOnRelease;
-    /** While set, the manager's background work (runtime deletes, the rest of removals) waits in {@link #queued}. */
-    volatile boolean queueBackground;
-    final List<Runnable> queued = Collections.synchronizedList(new ArrayList<>());
 
     final ContainerImages images = new ContainerImages() {
         @Override
@@ -205,13 +202,7 @@ class ContainerLifecycleFakeTest {
                         writes.add("unsynced " + file.getFileName());
                         dev.berth.common.AtomicFiles.write(file, content);
                     }
-                }, task -> {
-                    if (queueBackground) {
-                        queued.add(task);
-                    } else {
-                        task.run();
-                    }
-                });
+                }, Runnable::run);
         managers.add(manager);
         service = new ContainerService(manager, new ContainerRootfs(dir.resolve("layers"), dir.resolve("mounts"), mounts),
                 images, new ImageVolumes(dir.resolve("volumes"), mounts, images), cgroups);
@@ -437,112 +428,6 @@ class ContainerLifecycleFakeTest {
         start();
         assertEquals(List.of(), service.list(new ContainerFilter("", null, "", null)), "no half-removed container listed");
         assertEquals(Set.of(), held, "its image hold is released");
-        assertNothingLeft();
-    }
-
-    /** Runs the background work queued so far, and what it queues in turn. */
-    void runQueued() {
-        while (!queued.isEmpty()) {
-            queued.remove(0).run();
-        }
-    }
-
-    @Test
-    void aRemovedContainerIsGoneAtOnceAndItsUnmountLayerAndHoldGoInTheBackground() throws IOException {
-        ContainerRecord c = service.create(app());
-        service.start(c.id());
-        service.stop(c.id(), 0);
-        queueBackground = true;
-        journal.clear();
-        service.remove(c.id());
-        assertEquals(List.of(), service.list(new ContainerFilter("", null, "", null)), "gone from the list at once");
-        assertEquals(BerthException.Kind.NOT_FOUND, assertThrows(BerthException.class, () -> service.status(c.id())).kind());
-        assertEquals(List.of("deleting ID", "deleted ID"), journal, "no unmount, deletion or release on the call");
-        assertEquals(1, mounts.mounted().size(), "the unmount is left to the background");
-        assertTrue(held.contains(c.id()), "so is the image hold's release");
-        assertTrue(writes.contains("synced removing"), "the removal is marked durably before the call returns");
-        ContainerRecord again = service.create(app()); // the name is free at once
-        service.remove(c.id()); // a second removal while the first one's clean-up waits is a no-op
-        assertEquals(List.of("deleting ID", "deleted ID", "hold ID", "runtime create ID", "created ID"), journal);
-        runQueued();
-        assertEquals(List.of(again.id()), listing(dir.resolve("layers")));
-        assertEquals(Set.of(again.id()), held);
-        service.remove(again.id());
-        runQueued();
-        assertEquals(Set.of(), held);
-        assertNothingLeft();
-    }
-
-    @Test
-    void aRemovalDoesNotWaitForARuntimeDeleteStillUnderWayAndItsCleanUpFollowsIt() throws IOException {
-        ContainerRecord c = service.create(app());
-        service.start(c.id());
-        queueBackground = true;
-        service.stop(c.id(), 0); // the exit's runtime delete waits in the queue
-        journal.clear();
-        service.remove(c.id());
-        assertTrue(runtime.known().contains(c.id()), "the removal left the runtime's delete to the background");
-        assertEquals(List.of("deleting ID", "deleted ID"), journal);
-        runQueued();
-        assertEquals(List.of("deleting ID", "deleted ID", "runtime delete ID", "release ID"), journal,
-                "the runtime's delete once, then the rest of the removal");
-        assertEquals(Set.of(), held);
-        assertNothingLeft();
-    }
-
-    @Test
-    void aCrashAfterRemoveReturnedBeforeItsBackgroundCleanUpRanIsFinishedAtTheNextStart() throws IOException {
-        ContainerRecord c = service.create(app());
-        service.start(c.id());
-        queueBackground = true;
-        service.stop(c.id(), 0);
-        service.remove(c.id());
-        queued.clear(); // the crash: nothing of the background work ran
-        queueBackground = false;
-        start();
-        assertEquals(List.of(), service.list(new ContainerFilter("", null, "", null)), "not listed again after the crash");
-        assertEquals(Set.of(), held, "its image hold is released");
-        assertTrue(cgroups.removed.contains(c.cgroupsPath()), "its cgroup is gone: " + cgroups.removed);
-        assertNothingLeft();
-    }
-
-    @Test
-    void aCrashInTheBackgroundCleanUpAfterTheRecordWentIsFinishedAtTheNextStart() throws IOException {
-        ContainerRecord c = service.create(app());
-        service.start(c.id());
-        service.stop(c.id(), 0);
-        queueBackground = true;
-        service.remove(c.id());
-        crashOnRelease = true; // past the unmount, the layer, the runtime state and the record
-        assertThrows(SimulatedCrash.class, this::runQueued);
-        queueBackground = false;
-        start();
-        assertEquals(Set.of(), held, "its image hold is released");
-        assertNothingLeft();
-    }
-
-    @Test
-    void removingAPodsContainersWaitsForTheirBackgroundCleanUp() throws Exception {
-        ContainerRecord c = service.create(app());
-        service.start(c.id());
-        service.stop(c.id(), 0);
-        queueBackground = true;
-        service.remove(c.id());
-        ContainerRecord other = service.create(app());
-        CompletableFuture<Void> removeAll = async(() -> {
-            service.removeAll("pod1");
-            return null;
-        });
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-        while (queued.size() < 2 && !removeAll.isDone() && System.nanoTime() < deadline) {
-            Thread.sleep(5); // the first removal's clean-up and the second's runtime delete
-        }
-        assertFalse(removeAll.isDone(), "the pod's removal waits for its containers' clean-up");
-        queueBackground = false;
-        runQueued();
-        removeAll.get(30, TimeUnit.SECONDS);
-        assertEquals(Set.of(), held);
-        assertFalse(runtime.known().contains(other.id()));
         assertNothingLeft();
     }
 

@@ -159,7 +159,6 @@ class ContainerServiceEventsTest {
         ContainerService s = service();
         s.remove(id);
         assertEquals(List.of("deleting " + id + " (still there)", "deleted " + id + " (gone)"), events);
-        s.awaitRemovals(null); // the layer, record and hold go in the background
         assertEquals(List.of(id), released, "its image hold is dropped");
         assertFalse(Files.exists(dir.resolve("layers").resolve(id)), "its writable layer is gone");
         assertFalse(Files.exists(dir.resolve("state/containers").resolve(id)), "its record is gone");
