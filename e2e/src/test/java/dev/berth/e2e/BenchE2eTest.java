@@ -133,6 +133,9 @@ class BenchE2eTest {
                     berth.runtime().removePodSandbox(RemovePodSandboxRequest.newBuilder().setPodSandboxId(p.getId()).build());
                 }
             }
+        } finally {
+            // the daemon's default network made the bridge; nothing else removes it
+            new ProcessBuilder("ip", "link", "delete", BRIDGE).start().waitFor();
         }
     }
 
