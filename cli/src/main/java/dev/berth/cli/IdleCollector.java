@@ -5,7 +5,6 @@ import io.grpc.ServerCall;
 import io.grpc.ServerCallHandler;
 import io.grpc.ServerInterceptor;
 import java.time.Duration;
-import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.function.LongSupplier;
@@ -43,11 +42,7 @@ public final class IdleCollector implements ServerInterceptor, AutoCloseable {
 
     /** Collects with {@link System#gc} once the calls have stopped for {@code quiet}; checks every half of it. */
     public static IdleCollector start(Duration quiet) {
-        ScheduledExecutorService timer = Executors.newSingleThreadScheduledExecutor(r -> {
-            Thread t = new Thread(r, "berth-idle-gc");
-            t.setDaemon(true);
-            return t;
-        });
+        ScheduledExecutorService timer = dev.berth.common.DaemonThreads.scheduler("berth-idle-gc");
         IdleCollector c = new IdleCollector(quiet, System::nanoTime, System::gc, timer);
         long period = Math.max(1, quiet.toMillis() / 2);
         timer.scheduleWithFixedDelay(c::check, period, period, TimeUnit.MILLISECONDS);

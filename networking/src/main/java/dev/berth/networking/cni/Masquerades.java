@@ -1,5 +1,6 @@
 package dev.berth.networking.cni;
 
+import dev.berth.common.DaemonThreads;
 import java.time.Duration;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
@@ -55,11 +56,7 @@ final class Masquerades implements AutoCloseable {
             if (!linger.isZero()) {
                 if (pending == null || pending.isDone()) {
                     if (timer == null) {
-                        timer = new ScheduledThreadPoolExecutor(1, r -> {
-                            Thread t = new Thread(r, "berth-masquerade-linger");
-                            t.setDaemon(true);
-                            return t;
-                        });
+                        timer = new ScheduledThreadPoolExecutor(1, DaemonThreads.named("berth-masquerade-linger"));
                         timer.setKeepAliveTime(10, TimeUnit.SECONDS);
                         timer.allowCoreThreadTimeOut(true);
                         timer.setRemoveOnCancelPolicy(true);
