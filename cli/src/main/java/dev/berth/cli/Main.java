@@ -15,7 +15,8 @@ import picocli.CommandLine.Option;
 
 /** The {@code berth} command. */
 @Command(name = "berth", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
-        description = "berth: a Kubernetes node runtime serving the CRI on a UNIX socket.",
+        description = {"berth: a Kubernetes node runtime serving the CRI on a UNIX socket, its node agent, and a CRI client.",
+            "The client commands (version, ps, pods, images, exec, ...) talk to berth or any CRI runtime, as crictl does."},
         subcommands = {Main.DaemonCommand.class, Main.AgentCommand.class, Main.ImageCommand.class,
             dev.berth.cli.bench.BenchCommand.class, CommandLine.HelpCommand.class})
 public final class Main {
@@ -25,8 +26,18 @@ public final class Main {
     public static final int EXIT_FAILURE = 1;
 
     public static void main(String[] args) {
+        System.exit(commandLine().execute(args));
+    }
+
+    /** The {@code berth} command line with every subcommand and the exit codes of its failures; tests run commands through it in process. */
+    public static CommandLine commandLine() {
         CommandLine cli = new CommandLine(new Main());
+        dev.berth.cli.client.ClientCommands.addTo(cli);
         cli.setExecutionExceptionHandler((e, cmd, parsed) -> {
+            Integer client = dev.berth.cli.client.ClientCommands.handle(e, cmd);
+            if (client != null) {
+                return client;
+            }
             if (e instanceof ConfigException) {
                 cmd.getErr().println("berth: " + e.getMessage());
                 return EXIT_CONFIG;
@@ -37,7 +48,7 @@ public final class Main {
             }
             throw e;
         });
-        System.exit(cli.execute(args));
+        return cli;
     }
 
     static final class Version implements CommandLine.IVersionProvider {
