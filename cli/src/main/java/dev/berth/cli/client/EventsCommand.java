@@ -146,9 +146,10 @@ final class EventsCommand implements Callable<Integer> {
             name = e.getContainersStatusesList().stream().filter(s -> s.getId().equals(e.getContainerId())).findFirst()
                     .map(ContainerStatus::getMetadata).map(m -> m.getName()).orElse("-");
         }
-        String pod = podId.isEmpty() ? "-" : Listing.id(podId, noTrunc) + " (" + e.getPodSandboxStatus().getMetadata().getNamespace() + "/"
-                + e.getPodSandboxStatus().getMetadata().getName() + ")";
+        String pod = podId.isEmpty() ? "-" : Listing.id(podId, noTrunc) + " (" + Listing.text(e.getPodSandboxStatus().getMetadata().getNamespace()) + "/"
+                + Listing.text(e.getPodSandboxStatus().getMetadata().getName()) + ")";
         String time = TIME.format(Instant.ofEpochSecond(0, e.getCreatedAt()).atZone(zone));
-        return Table.clean(String.format("%s  %-7s  %-13s  %s  pod %s", time, type, Listing.id(e.getContainerId(), noTrunc), name, pod));
+        return Table.clean(String.format("%s  %-7s  %-13s  %s  pod %s", time, type, Listing.text(Listing.id(e.getContainerId(), noTrunc)),
+                Listing.text(name), pod));
     }
 }

@@ -63,7 +63,7 @@ final class ImagesCommand implements Callable<Integer> {
         }
         PrintWriter out = spec.commandLine().getOut();
         if (quiet) {
-            images.forEach(i -> out.println(Table.clean(i.getId())));
+            images.forEach(i -> out.println(Listing.text(i.getId())));
         } else if (format == Output.Format.TABLE) {
             table(images, digests, noTrunc).print(out);
         } else {

@@ -79,6 +79,11 @@ final class Listing {
         return sorted.subList(0, Math.min(n, sorted.size()));
     }
 
+    /** A runtime's string for a line of text: control characters shown as '?', cut as a table cell is. */
+    static String text(String s) {
+        return Table.bounded(Table.clean(s));
+    }
+
     /** An ID as a table shows it: whole with --no-trunc, else its first characters (without {@code sha256:}). */
     static String id(String id, boolean noTrunc) {
         return noTrunc ? id : Output.shortId(id);

@@ -77,10 +77,10 @@ final class PodsCommand implements Callable<Integer> {
         try (CriSession cri = options.connect()) {
             all = cri.runtime().listPodSandbox(ListPodSandboxRequest.newBuilder().setFilter(filter).build()).getItemsList();
         }
-        List<PodSandbox> pods = select(all, id, nameRe, namespaceRe, Listing.labels(labels), latest, last);
+        List<PodSandbox> pods = select(all, id, nameRe, namespaceRe, state == null ? null : state(state), Listing.labels(labels), latest, last);
         PrintWriter out = spec.commandLine().getOut();
         if (quiet) {
-            pods.forEach(p -> out.println(Table.clean(p.getId())));
+            pods.forEach(p -> out.println(Listing.text(p.getId())));
         } else if (format == Output.Format.TABLE) {
             table(pods, noTrunc, System.currentTimeMillis()).print(out);
         } else {
@@ -99,15 +99,16 @@ final class PodsCommand implements Callable<Integer> {
     }
 
     /**
-     * The pods that pass the client-side filters (ID prefix, name and namespace patterns, and the
-     * labels again, for a runtime that ignores the selector), newest first, cut by latest/last.
+     * The pods that pass the client-side filters (ID prefix, name and namespace patterns, and
+     * state and labels again, for a runtime that ignores the filter), newest first, cut by latest/last.
      */
-    static List<PodSandbox> select(List<PodSandbox> all, String idPrefix, Pattern name, Pattern namespace, Map<String, String> labels,
-                                   boolean latest, int last) {
+    static List<PodSandbox> select(List<PodSandbox> all, String idPrefix, Pattern name, Pattern namespace, PodSandboxState state,
+                                   Map<String, String> labels, boolean latest, int last) {
         List<PodSandbox> kept = all.stream()
                 .filter(p -> idPrefix == null || p.getId().startsWith(idPrefix))
                 .filter(p -> Listing.matches(name, p.getMetadata().getName()))
                 .filter(p -> Listing.matches(namespace, p.getMetadata().getNamespace()))
+                .filter(p -> state == null || p.getState() == state)
                 .filter(p -> Listing.hasLabels(p.getLabelsMap(), labels))
                 .toList();
         return Listing.newestFirst(kept, PodSandbox::getCreatedAt, latest, last);

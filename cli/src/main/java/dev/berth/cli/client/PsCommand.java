@@ -101,8 +101,8 @@ final class PsCommand implements Callable<Integer> {
             }
             Predicate<Container> ofImage = image == null ? c -> true : ofImage(cri, image);
             List<Container> listed = cri.runtime().listContainers(ListContainersRequest.newBuilder().setFilter(filter).build()).getContainersList();
-            containers = select(listed, id, nameRe, filter.getState().getState(), filter.hasState(), selector, filter.getPodSandboxId(), latest, last)
-                    .stream().filter(ofImage).toList();
+            containers = select(listed.stream().filter(ofImage).toList(), id, nameRe, filter.getState().getState(), filter.hasState(), selector,
+                    filter.getPodSandboxId(), latest, last);
             if (!quiet && format == Output.Format.TABLE && containers.stream().anyMatch(c -> !c.getLabelsMap().containsKey(POD_NAME_LABEL))) {
                 for (PodSandbox p : cri.runtime().listPodSandbox(ListPodSandboxRequest.getDefaultInstance()).getItemsList()) {
                     podNames.put(p.getId(), p.getMetadata().getName());
@@ -111,7 +111,7 @@ final class PsCommand implements Callable<Integer> {
         }
         PrintWriter out = spec.commandLine().getOut();
         if (quiet) {
-            containers.forEach(c -> out.println(Table.clean(c.getId())));
+            containers.forEach(c -> out.println(Listing.text(c.getId())));
         } else if (format == Output.Format.TABLE) {
             table(containers, podNames, noTrunc, System.currentTimeMillis()).print(out);
         } else {

@@ -136,7 +136,7 @@ final class StatsCommand implements Callable<Integer> {
             ContainerFilter running = ContainerFilter.newBuilder().setState(ContainerStateValue.newBuilder().setState(ContainerState.CONTAINER_RUNNING))
                     .setPodSandboxId(filter.getPodSandboxId()).build();
             keep = cri.runtime().listContainers(ListContainersRequest.newBuilder().setFilter(running).build()).getContainersList().stream()
-                    .map(Container::getId).collect(Collectors.toSet());
+                    .filter(c -> c.getState() == ContainerState.CONTAINER_RUNNING).map(Container::getId).collect(Collectors.toSet());
         } else if (keep.isEmpty()) {
             return stats;
         }

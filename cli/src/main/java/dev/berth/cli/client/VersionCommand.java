@@ -45,9 +45,9 @@ final class VersionCommand implements Callable<Integer> {
 
     /** crictl's four lines; the runtime's strings cleaned of control characters. */
     static void print(PrintWriter out, VersionResponse v) {
-        out.println("Version:  " + Table.clean(v.getVersion()));
-        out.println("RuntimeName:  " + Table.clean(v.getRuntimeName()));
-        out.println("RuntimeVersion:  " + Table.clean(v.getRuntimeVersion()));
-        out.println("RuntimeApiVersion:  " + Table.clean(v.getRuntimeApiVersion()));
+        out.println("Version:  " + Listing.text(v.getVersion()));
+        out.println("RuntimeName:  " + Listing.text(v.getRuntimeName()));
+        out.println("RuntimeVersion:  " + Listing.text(v.getRuntimeVersion()));
+        out.println("RuntimeApiVersion:  " + Listing.text(v.getRuntimeApiVersion()));
     }
 }
