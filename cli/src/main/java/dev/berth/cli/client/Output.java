@@ -129,7 +129,12 @@ public final class Output {
             v /= 1000;
             u++;
         }
-        String n = new java.math.BigDecimal(v).round(new java.math.MathContext(3)).stripTrailingZeros().toPlainString();
-        return n + units[u];
+        java.math.BigDecimal n = new java.math.BigDecimal(v).round(new java.math.MathContext(3));
+        if (n.compareTo(java.math.BigDecimal.valueOf(1000)) >= 0 && u < units.length - 1) {
+            // 999.9 rounds to 1000: that is 1 of the next unit
+            n = n.movePointLeft(3).round(new java.math.MathContext(3));
+            u++;
+        }
+        return n.stripTrailingZeros().toPlainString() + units[u];
     }
 }

@@ -8,6 +8,8 @@ final class QueryCommands {
     }
 
     static List<Class<?>> all() {
-        return List.of();
+        return List.of(VersionCommand.class, InfoCommand.class, PodsCommand.class, PsCommand.class, ImagesCommand.class,
+                InspectCommands.Inspect.class, InspectCommands.Inspectp.class, InspectCommands.Inspecti.class,
+                StatsCommand.class, EventsCommand.class, CompletionCommand.class);
     }
 }

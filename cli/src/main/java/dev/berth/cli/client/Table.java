@@ -7,6 +7,8 @@ import java.util.List;
 /** A plain text table: a header row and rows, columns left-aligned and three spaces apart, as crictl prints them. */
 public final class Table {
     static final int GAP = 3;
+    /** The most characters a cell shows: a runtime's 10 MB name cannot make every row of a table 10 MB wide. */
+    static final int MAX_CELL = 512;
 
     private final List<String[]> rows = new ArrayList<>();
     private final int columns;
@@ -23,7 +25,7 @@ public final class Table {
         }
         String[] r = new String[columns];
         for (int i = 0; i < columns; i++) {
-            r[i] = cells[i] == null ? "" : clean(cells[i].toString());
+            r[i] = cells[i] == null ? "" : bounded(clean(cells[i].toString()));
         }
         rows.add(r);
         return this;
@@ -52,6 +54,11 @@ public final class Table {
             }
             out.println(sb.toString().stripTrailing());
         }
+    }
+
+    /** A cell cut to {@link #MAX_CELL} characters, "..." marking the cut. */
+    static String bounded(String s) {
+        return s.length() <= MAX_CELL ? s : s.substring(0, MAX_CELL - 3) + "...";
     }
 
     /** Control characters (a hostile name's escape sequences, newlines) shown as '?' so they cannot drive the terminal. */

@@ -1,0 +1,21 @@
+package dev.berth.cli.client;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import io.grpc.Status;
+import org.junit.jupiter.api.Test;
+
+class ExitCodesTest {
+    @Test
+    void grpcStatusesMapToTheDocumentedCodes() {
+        assertEquals(ExitCodes.OK, ExitCodes.of(Status.Code.OK));
+        assertEquals(ExitCodes.NOT_FOUND, ExitCodes.of(Status.NOT_FOUND.asRuntimeException()));
+        assertEquals(ExitCodes.UNREACHABLE, ExitCodes.of(Status.Code.UNAVAILABLE));
+        assertEquals(ExitCodes.UNREACHABLE, ExitCodes.of(Status.Code.DEADLINE_EXCEEDED));
+        assertEquals(ExitCodes.UNIMPLEMENTED, ExitCodes.of(Status.Code.UNIMPLEMENTED));
+        assertEquals(ExitCodes.USAGE, ExitCodes.of(Status.Code.INVALID_ARGUMENT));
+        assertEquals(ExitCodes.FAILED, ExitCodes.of(Status.Code.INTERNAL));
+        assertEquals(ExitCodes.FAILED, ExitCodes.of(Status.Code.FAILED_PRECONDITION));
+        assertEquals(6, ExitCodes.help().size(), "every code is in --help");
+    }
+}
