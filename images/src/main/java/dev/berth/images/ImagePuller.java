@@ -59,10 +59,12 @@ final class ImagePuller implements AutoCloseable {
     private final ExecutorService downloads;
     private final ScheduledExecutorService watchdog;
     private final Set<PullProgress> pulls = ConcurrentHashMap.newKeySet();
+    private final ActivePulls active;
 
     ImagePuller(Path root, ImageService.Settings settings, ContentStore content, LayerStore layers, ImageStore images, ImageGc gc,
-            RegistryClient client, CredentialStore credentials, PullMetrics metrics) {
+            RegistryClient client, CredentialStore credentials, PullMetrics metrics, ActivePulls active) {
         this.root = root;
+        this.active = active;
         this.settings = settings;
         this.content = content;
         this.layers = layers;
@@ -109,20 +111,27 @@ final class ImagePuller implements AutoCloseable {
         Credentials creds = given == null || given.isEmpty() ? credentials.lookup(ref.registry()) : given;
         PullProgress progress = new PullProgress(ref, settings.progressTimeout());
         pulls.add(progress);
+        boolean shown = active.add(progress);
         cancellation.onCancel(progress::cancelByCaller);
+        RuntimeException failure = null;
         try {
             if (Thread.currentThread().isInterrupted()) {
                 progress.cancelByCaller();
             }
             return doPull(ref, creds, annotations, progress);
         } catch (RuntimeException e) {
+            failure = e;
             if (progress.stopped()) {
                 Thread.interrupted();
-                throw progress.cancelled();
+                failure = progress.cancelled();
             }
-            throw e;
+            throw failure;
         } finally {
             pulls.remove(progress);
+            progress.end(failure);
+            if (shown) {
+                active.remove(progress);
+            }
         }
     }
 
@@ -157,7 +166,7 @@ final class ImagePuller implements AutoCloseable {
             layerDescs.add(d);
         }
         NewImage.checkConfigSize(configDesc, why -> BerthException.failedPrecondition("image %s: %s", ref, why));
-        progress.expect(configDesc.size() + layerDescs.stream().mapToLong(Descriptor::size).sum(), layerDescs.size());
+        progress.expect(configDesc.size() + layerDescs.stream().mapToLong(Descriptor::size).sum(), layerDescs);
         Set<Digest> blobs = new HashSet<>();
         blobs.add(resolved.manifest().digest());
         resolved.index().ifPresent(i -> blobs.add(i.digest()));
@@ -453,6 +462,7 @@ final class ImagePuller implements AutoCloseable {
             LayerStore.Layer l = layers.get(chain);
             budget.chargeLayer(l.bytes(), l.inodes());
             progress.blob(d.digest(), d.size());
+            progress.state(d.digest(), ActivePulls.LayerState.EXISTS);
             return;
         }
         PullMetrics.Stopwatch watch = metrics.stopwatch();
@@ -460,7 +470,9 @@ final class ImagePuller implements AutoCloseable {
         Path blob = fetchBlob(ref, d, creds, "layer", progress);
         watch.lap(PullMetrics.Phase.LAYER_FETCH);
         timer.mark("fetch");
+        progress.state(d.digest(), ActivePulls.LayerState.EXTRACTING);
         layers.ensure(chain, diff, () -> Files.newInputStream(blob), budget);
+        progress.state(d.digest(), ActivePulls.LayerState.DONE);
         watch.lap(PullMetrics.Phase.LAYER_UNPACK);
         timer.mark("unpack");
         LOG.debug("pull of {}: layer {} (wall/cpu): {}", ref, d.digest(), timer.summary());
@@ -491,6 +503,7 @@ final class ImagePuller implements AutoCloseable {
         for (int attempt = 1; ; attempt++) {
             long[] counted = {0};
             try (PullProgress.Reader reader = progress.reader(name)) {
+                progress.state(d.digest(), ActivePulls.LayerState.DOWNLOADING);
                 Path p = content.ensure(d, () -> abandonable(progress.watch(reader, client.openBlob(ref, d, creds)), abandoned), done -> {
                     metrics.downloaded(done - counted[0]);
                     counted[0] = done;

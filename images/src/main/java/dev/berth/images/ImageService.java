@@ -74,6 +74,7 @@ public final class ImageService implements AutoCloseable {
     private final ImageHolds holds;
     private final RegistryClient client;
     private final PullMetrics metrics = new PullMetrics();
+    private final ActivePulls active = new ActivePulls();
     private final ImageResolver resolver;
     private final ImageGc gc;
     private final ImagePuller puller;
@@ -93,7 +94,7 @@ public final class ImageService implements AutoCloseable {
         this.client = new RegistryClient(hosts, settings.registry(), credentials);
         this.resolver = new ImageResolver(images, settings.pinnedImages());
         this.gc = new ImageGc(root, content, layers, images, holds);
-        this.puller = new ImagePuller(root, settings, content, layers, images, gc, client, credentials, metrics);
+        this.puller = new ImagePuller(root, settings, content, layers, images, gc, client, credentials, metrics, active);
         this.importer = new ImageImporter(root, content, layers, images, gc, settings.unpack());
         gc.sweepAtStart();
     }
@@ -104,6 +105,11 @@ public final class ImageService implements AutoCloseable {
 
     public PullMetrics metrics() {
         return metrics;
+    }
+
+    /** The pulls under way, for showing their progress. */
+    public ActivePulls activePulls() {
+        return active;
     }
 
     /** HTTP requests sent to registries so far. */

@@ -1,6 +1,7 @@
 package dev.berth.images;
 
 import dev.berth.common.BerthException;
+import dev.berth.images.content.Descriptor;
 import dev.berth.images.reference.Digest;
 import dev.berth.images.reference.Reference;
 import java.io.FilterInputStream;
@@ -25,7 +26,7 @@ import org.slf4j.LoggerFactory;
  * <p>Only time spent reading from the registry counts: a pull waiting for a blob that another
  * pull is downloading has no reader of its own, and that other pull is watched instead.
  */
-final class PullProgress {
+final class PullProgress implements ActivePulls.Watched {
     private static final Logger LOG = LoggerFactory.getLogger(ImageService.class);
     private static final long LOG_EVERY = 1_000_000_000L;
 
@@ -106,16 +107,56 @@ final class PullProgress {
     /** Stalled or cancelled by its caller: every thread working for the pull stops. */
     private volatile boolean stopped;
     private volatile String stalledOn = "";
+    /** The manifest's layers, once known; their states by digest (absent: waiting). */
+    private volatile List<Descriptor> layers = List.of();
+    private final Map<Digest, ActivePulls.LayerState> states = new ConcurrentHashMap<>();
+    private volatile boolean ended;
+    private volatile String error;
 
     PullProgress(Reference ref, Duration timeout) {
         this.ref = ref;
         this.timeoutNanos = timeout.toNanos();
     }
 
-    /** The pull's size, once its manifest is known. */
-    void expect(long bytes, int layers) {
+    /** The pull's size and layers, once its manifest is known. */
+    void expect(long bytes, List<Descriptor> layerDescs) {
+        layers = List.copyOf(layerDescs);
         totalBytes = bytes;
-        layersTotal = layers;
+        layersTotal = layerDescs.size();
+    }
+
+    /** The normalised reference pulled. */
+    String reference() {
+        return ref.toString();
+    }
+
+    /** A layer's blob {@code d} is in this state now (a digest that is no layer's, e.g. the config's, is ignored when shown). */
+    void state(Digest d, ActivePulls.LayerState s) {
+        states.put(d, s);
+    }
+
+    /** The pull ended: {@code failure} null when it succeeded. */
+    void end(Throwable failure) {
+        error = failure == null ? null : failure.getMessage() == null ? failure.getClass().getSimpleName() : failure.getMessage();
+        ended = true;
+    }
+
+    @Override
+    public ActivePulls.Snapshot snapshot() {
+        boolean over = ended; // read first: a pull seen ended shows its final bytes
+        List<ActivePulls.Layer> out = new ArrayList<>();
+        for (Descriptor d : layers) {
+            ActivePulls.LayerState s = states.getOrDefault(d.digest(), ActivePulls.LayerState.WAITING);
+            long done = s == ActivePulls.LayerState.EXISTS ? d.size() : Math.min(d.size(), blobBytes.getOrDefault(d.digest(), 0L));
+            out.add(new ActivePulls.Layer(d.digest().toString(), d.size(), done, s));
+        }
+        long done = 0;
+        for (long b : blobBytes.values()) {
+            done += b;
+        }
+        long total = Math.max(0, totalBytes);
+        return new ActivePulls.Snapshot(ref.toString(), System.nanoTime() - start, total, Math.min(done, total), out, over,
+                over ? error : null);
     }
 
     /**

@@ -8,6 +8,7 @@ final class LifecycleCommands {
     }
 
     static List<Class<?>> all() {
-        return List.of();
+        return List.of(PullCommand.class, RmiCommand.class, RunpCommand.class, CreateCommand.class, StartCommand.class, RunCommand.class,
+                StopCommand.class, RmCommand.class, StoppCommand.class, RmpCommand.class);
     }
 }

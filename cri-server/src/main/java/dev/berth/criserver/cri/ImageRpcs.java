@@ -97,6 +97,9 @@ public final class ImageRpcs implements CriRegistry.Feature {
         registry.asyncUnary(ImageServiceGrpc.getPullImageMethod(), this::pullImage);
         registry.unary(ImageServiceGrpc.getRemoveImageMethod(), this::removeImage);
         registry.unary(ImageServiceGrpc.getImageFsInfoMethod(), this::imageFsInfo);
+        if (images != null) {
+            new PullProgressRpcs(images.activePulls()).register(registry); // the pulls' progress, beside PullImage
+        }
     }
 
     private List<ImageRecord> filtered(String filter) {

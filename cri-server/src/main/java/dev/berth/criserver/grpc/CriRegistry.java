@@ -1,5 +1,6 @@
 package dev.berth.criserver.grpc;
 
+import dev.berth.cri.berth.v1.PullProgressGrpc;
 import dev.berth.cri.v1.ImageServiceGrpc;
 import dev.berth.cri.v1.RuntimeServiceGrpc;
 import io.grpc.MethodDescriptor;
@@ -12,8 +13,8 @@ import java.util.HashMap;
 import java.util.Map;
 
 /**
- * Where each CRI feature of berth registers the RPCs it serves. Every method of the two
- * services that nothing registered answers UNIMPLEMENTED, which is what the kubelet and crictl
+ * Where each CRI feature of berth registers the RPCs it serves. Every method of the two CRI
+ * services (and of berth's own beside them) that nothing registered answers UNIMPLEMENTED, which is what the kubelet and crictl
  * expect from a runtime that does not offer it. Exceptions thrown by a handler become gRPC
  * statuses through {@link GrpcErrors}.
  */
@@ -87,6 +88,16 @@ public final class CriRegistry {
 
     public ServerServiceDefinition imageService() {
         return build(ImageServiceGrpc.getServiceDescriptor());
+    }
+
+    /** berth's own services beside the CRI on the same socket (berth.v1.PullProgress); UNIMPLEMENTED where nothing registered. */
+    public ServerServiceDefinition berthServices() {
+        return build(PullProgressGrpc.getServiceDescriptor());
+    }
+
+    /** Every service a server of this registry offers: the two CRI services and berth's own. */
+    public java.util.List<ServerServiceDefinition> services() {
+        return java.util.List.of(runtimeService(), imageService(), berthServices());
     }
 
     @SuppressWarnings({"unchecked", "rawtypes"})

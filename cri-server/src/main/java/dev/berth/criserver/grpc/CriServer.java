@@ -110,17 +110,18 @@ public final class CriServer implements AutoCloseable {
         ExecutorService executor = CallThreads.bounded(limits.threads(), IDLE_THREAD_KEEP_ALIVE, "cri-call");
         List<ServerInterceptor> chain = interceptorChain(limits, interceptors);
         Path binding = socket.toAbsolutePath().resolveSibling(BIND_DIR).resolve(socket.getFileName());
-        Server server = NettyServerBuilder.forAddress(new DomainSocketAddress(binding.toString()))
+        NettyServerBuilder builder = NettyServerBuilder.forAddress(new DomainSocketAddress(binding.toString()))
                 .channelType(EpollServerDomainSocketChannel.class)
                 .bossEventLoopGroup(boss)
                 .workerEventLoopGroup(workers)
                 .executor(executor)
                 .maxInboundMessageSize(limits.maxMessageSize())
                 .maxInboundMetadataSize(limits.maxMetadataSize())
-                .maxConcurrentCallsPerConnection(limits.maxStreamsPerConnection())
-                .addService(ServerInterceptors.intercept(registry.runtimeService(), chain))
-                .addService(ServerInterceptors.intercept(registry.imageService(), chain))
-                .build();
+                .maxConcurrentCallsPerConnection(limits.maxStreamsPerConnection());
+        for (io.grpc.ServerServiceDefinition service : registry.services()) {
+            builder.addService(ServerInterceptors.intercept(service, chain));
+        }
+        Server server = builder.build();
         try {
             // bound in a directory only root may enter, given its mode, then moved into place:
             // the socket is never reachable with the mode the umask gave it

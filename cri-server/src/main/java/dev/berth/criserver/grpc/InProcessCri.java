@@ -42,13 +42,14 @@ public final class InProcessCri implements AutoCloseable {
     public static InProcessCri start(String name, CriRegistry registry, CriServer.Limits limits, ServerInterceptor... interceptors) {
         List<ServerInterceptor> chain = CriServer.interceptorChain(limits, interceptors);
         ExecutorService executor = CallThreads.bounded(limits.threads(), CriServer.IDLE_THREAD_KEEP_ALIVE, "cri-local");
-        Server server = InProcessServerBuilder.forName(name)
+        InProcessServerBuilder builder = InProcessServerBuilder.forName(name)
                 .executor(executor)
                 .maxInboundMessageSize(limits.maxMessageSize())
-                .maxInboundMetadataSize(limits.maxMetadataSize())
-                .addService(ServerInterceptors.intercept(registry.runtimeService(), chain))
-                .addService(ServerInterceptors.intercept(registry.imageService(), chain))
-                .build();
+                .maxInboundMetadataSize(limits.maxMetadataSize());
+        for (io.grpc.ServerServiceDefinition service : registry.services()) {
+            builder.addService(ServerInterceptors.intercept(service, chain));
+        }
+        Server server = builder.build();
         try {
             server.start();
         } catch (IOException e) {
