@@ -150,7 +150,7 @@ public final class Main {
         java.util.Map<String, String> kubeReserved;
 
         @Option(names = "--eviction-hard", paramLabel = "SIGNAL<VALUE,...",
-                description = "hard eviction thresholds, e.g. memory.available<100Mi,nodefs.available<10% (replaces the defaults)")
+                description = "hard eviction thresholds, e.g. memory.available<100Mi,nodefs.available<10%% (replaces the defaults)")
         String evictionHard;
 
         @Option(names = "--eviction-soft", paramLabel = "SIGNAL<VALUE,...",
