@@ -1,5 +1,6 @@
 package dev.berth.cli.client;
 
+import dev.berth.agent.server.CriLogReader;
 import dev.berth.cri.v1.ContainerState;
 import dev.berth.cri.v1.ContainerStatus;
 import dev.berth.cri.v1.ContainerStatusRequest;
@@ -7,21 +8,16 @@ import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import java.io.IOException;
 import java.io.OutputStream;
-import java.nio.ByteBuffer;
-import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
-import java.nio.file.attribute.BasicFileAttributes;
 import java.time.Duration;
 import java.time.Instant;
 import java.time.OffsetDateTime;
 import java.time.format.DateTimeFormatter;
 import java.time.format.DateTimeParseException;
-import java.util.Objects;
 import java.util.concurrent.Callable;
+import java.util.function.BooleanSupplier;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import picocli.CommandLine.Command;
@@ -99,8 +95,8 @@ final class LogsCommand implements Callable<Integer> {
                 }
                 path = path.resolveSibling((attempt - 1) + ".log");
             }
-            CriLogReader reader = new CriLogReader(out, err, new CriLogReader.Options(timestamps, sinceTime, limitBytes));
-            read(path, reader, tail, follow && !previous ? () -> running(cri, id) : null);
+            read(path, new CriLogReader.Options(tail < 0 ? null : tail, sinceTime, timestamps, limitBytes < 0 ? null : limitBytes, follow && !previous),
+                    out, err, () -> running(cri, id));
         }
         return ExitCodes.OK;
     }
@@ -122,86 +118,30 @@ final class LogsCommand implements Callable<Integer> {
         return s != null && s.getState() != ContainerState.CONTAINER_EXITED && s.getState() != ContainerState.CONTAINER_UNKNOWN;
     }
 
-    /** What -f asks before it stops waiting for more. */
-    interface Liveness {
-        boolean running();
-    }
-
     /**
-     * Prints the log at {@code path} through {@code reader}, from its last {@code tail} lines
-     * (negative: all); with {@code alive} (follow) waits for
-     * more at the end, follows the path to a new file when the log is rotated (the path names
-     * another file once the old one is read to its end), and stops once {@code alive} says the
-     * container stopped and the file was read to its end after that.
+     * Prints the log at {@code path} ({@link CriLogReader}: stdout's lines to {@code out},
+     * stderr's to {@code err}); with {@code running} (follow) waits for more until it says the
+     * container stopped, following the path to a new file when the log is rotated. The runtime
+     * is asked at most every {@link #STATE_EVERY_MS} ms.
      */
-    static void read(Path path, CriLogReader reader, long tail, Liveness alive) throws IOException, InterruptedException {
-        FileChannel log = open(path);
-        Object key = fileKey(path);
-        try {
-            if (tail >= 0) {
-                log.position(CriLogReader.tailStart(log, tail));
-            }
-            ByteBuffer buf = ByteBuffer.allocate(64 * 1024);
-            boolean stopping = false;
-            long lastCheck = 0;
-            while (true) {
-                int n = log.read(buf.clear());
-                if (n > 0) {
-                    if (!reader.feed(buf.array(), 0, n)) {
-                        return;
-                    }
-                    continue;
-                }
-                if (alive == null || stopping) {
-                    break;
-                }
-                Object now = fileKeyOrNull(path);
-                if (now != null && !now.equals(key)) {
-                    // rotated: the old file is read to its end; the log goes on in the new one
-                    log.close();
-                    log = open(path);
-                    key = now;
-                    reader.nextFile();
-                    continue;
-                }
-                long t = System.nanoTime();
-                if (t - lastCheck >= STATE_EVERY_MS * 1_000_000) {
-                    lastCheck = t;
-                    if (!alive.running()) {
-                        // one more read: what the container wrote before it exited
-                        stopping = true;
-                        continue;
-                    }
-                }
-                Thread.sleep(POLL_MS);
-            }
-        } finally {
-            log.close();
-            reader.finish();
-        }
-    }
-
-    /** The log file, opened for reading; missing or not a regular file (a FIFO, a directory) is a clear error. */
-    private static FileChannel open(Path path) throws IOException {
-        if (!Files.exists(path, LinkOption.NOFOLLOW_LINKS) && !Files.exists(path)) {
+    static void read(Path path, CriLogReader.Options options, OutputStream out, OutputStream err, BooleanSupplier running) throws IOException {
+        if (!Files.exists(path)) {
             throw new ClientException(ExitCodes.FAILED, "the log file " + path + " does not exist (was it removed, or is the runtime on another host?)");
         }
-        if (!Files.isRegularFile(path)) {
+        if (!Files.isRegularFile(path, LinkOption.NOFOLLOW_LINKS)) {
             throw new ClientException(ExitCodes.FAILED, "the log file " + path + " is not a regular file");
         }
-        return FileChannel.open(path, StandardOpenOption.READ);
-    }
-
-    private static Object fileKey(Path path) throws IOException {
-        return Objects.requireNonNull(Files.readAttributes(path, BasicFileAttributes.class).fileKey(), "file key");
-    }
-
-    private static Object fileKeyOrNull(Path path) throws IOException {
-        try {
-            return fileKey(path);
-        } catch (NoSuchFileException e) {
-            return null;
-        }
+        long[] last = {System.nanoTime() - STATE_EVERY_MS * 1_000_000};
+        boolean[] alive = {true};
+        BooleanSupplier asked = running == null ? () -> false : () -> {
+            long now = System.nanoTime();
+            if (now - last[0] >= STATE_EVERY_MS * 1_000_000) {
+                last[0] = now;
+                alive[0] = running.getAsBoolean();
+            }
+            return alive[0];
+        };
+        new CriLogReader(Duration.ofMillis(POLL_MS)).read(path, options, out, err, asked, () -> false);
     }
 
     private static final Pattern DURATION_PART = Pattern.compile("(\\d+(?:\\.\\d*)?|\\.\\d+)(ns|us|\u00b5s|ms|s|m|h)");

@@ -148,11 +148,6 @@ final class PortForwardCommand implements Callable<Integer> {
         return t;
     }
 
-    /** The URL with {@code ?port=N}, the query parameter the streaming servers read the ports from. */
-    static String withPort(String url, int port) {
-        return url + (url.contains("?") ? "&" : "?") + "port=" + port;
-    }
-
     /** Copies between the local connection and the pod's port until either side ends; errors the server reports are thrown. */
     static void forward(Socket local, HttpClient http, String url, int remote, Duration timeout) throws IOException {
         OutputStream toLocal = local.getOutputStream();
@@ -180,7 +175,7 @@ final class PortForwardCommand implements Callable<Integer> {
                 }
             }
         };
-        try (StreamClient ws = StreamClient.connect(http, StreamClient.uri(withPort(url, remote)), StreamClient.PORT_FORWARD_PROTOCOLS, channels, timeout)) {
+        try (StreamClient ws = StreamClient.connect(http, StreamClient.portForwardUri(url, remote), StreamClient.PORT_FORWARD_PROTOCOLS, channels, timeout)) {
             ws.closed().whenComplete((v, e) -> done.countDown());
             Thread up = new Thread(() -> {
                 byte[] buf = new byte[32 * 1024];

@@ -60,6 +60,11 @@ public final class StreamClient implements AutoCloseable {
         return uri;
     }
 
+    /** A PortForward URL with {@code ?port=N}, the query parameter the streaming servers read the ports from, as a WebSocket URI. */
+    public static URI portForwardUri(String url, int port) {
+        return uri(url + (url.contains("?") ? "&" : "?") + "port=" + port);
+    }
+
     /** Connects to {@code uri} offering {@code protocols}; failures to connect are {@link ClientException}s with the server's reason. */
     public static StreamClient connect(HttpClient http, URI uri, List<String> protocols, Receiver receiver, Duration timeout) {
         CompletableFuture<Void> closed = new CompletableFuture<>();
@@ -92,9 +97,14 @@ public final class StreamClient implements AutoCloseable {
 
     /** Sends {@code len} bytes on {@code channel}; waits until they are sent (a slow server slows the sender). */
     public void send(int channel, byte[] b, int off, int len) throws IOException {
+        send(channel, b, off, len, Long.MAX_VALUE);
+    }
+
+    /** {@link #send(int, byte[], int, int)} that gives up after {@code timeoutNanos}. */
+    public void send(int channel, byte[] b, int off, int len, long timeoutNanos) throws IOException {
         ByteBuffer m = ByteBuffer.allocate(len + 1);
         m.put((byte) channel).put(b, off, len).flip();
-        send(m);
+        send(m, timeoutNanos);
     }
 
     /** Closes the client's {@code channel} (stdin's end of file) where the protocol can say it (v5); false where it cannot. */
@@ -102,14 +112,16 @@ public final class StreamClient implements AutoCloseable {
         if (!"v5.channel.k8s.io".equals(protocol())) {
             return false;
         }
-        send(ByteBuffer.wrap(new byte[] {(byte) CLOSE, (byte) channel}));
+        send(ByteBuffer.wrap(new byte[] {(byte) CLOSE, (byte) channel}), Long.MAX_VALUE);
         return true;
     }
 
-    private void send(ByteBuffer m) throws IOException {
+    private void send(ByteBuffer m, long timeoutNanos) throws IOException {
         synchronized (sending) {
             try {
-                ws.sendBinary(m, true).get();
+                ws.sendBinary(m, true).get(timeoutNanos, TimeUnit.NANOSECONDS);
+            } catch (TimeoutException e) {
+                throw new IOException("the server took no data for " + TimeUnit.NANOSECONDS.toSeconds(timeoutNanos) + " s", e);
             } catch (ExecutionException e) {
                 throw new IOException("the stream is closed: " + e.getCause(), e.getCause());
             } catch (InterruptedException e) {
