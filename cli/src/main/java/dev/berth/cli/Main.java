@@ -26,7 +26,7 @@ public final class Main {
     public static final int EXIT_FAILURE = 1;
 
     public static void main(String[] args) {
-        System.exit(commandLine().execute(args));
+        System.exit(commandLine().setOut(dev.berth.cli.client.ByteOutput.stdout()).setErr(dev.berth.cli.client.ByteOutput.stderr()).execute(args));
     }
 
     /** The {@code berth} command line with every subcommand and the exit codes of its failures; tests run commands through it in process. */

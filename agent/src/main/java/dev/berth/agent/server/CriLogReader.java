@@ -59,7 +59,13 @@ public final class CriLogReader {
      * following.
      */
     public void read(Path file, Options options, OutputStream out, BooleanSupplier running, BooleanSupplier stop) throws IOException {
-        Limited sink = new Limited(out, options.limitBytes() == null ? Long.MAX_VALUE : options.limitBytes());
+        read(file, options, out, out, running, stop);
+    }
+
+    /** {@link #read(Path, Options, OutputStream, BooleanSupplier, BooleanSupplier)} with stderr's lines to {@code err}; the limit counts both. */
+    public void read(Path file, Options options, OutputStream out, OutputStream err, BooleanSupplier running, BooleanSupplier stop)
+            throws IOException {
+        Limited sink = new Limited(out, err, options.limitBytes() == null ? Long.MAX_VALUE : options.limitBytes());
         FileChannel ch = open(file);
         try {
             Object key = fileKey(file);
@@ -345,6 +351,7 @@ public final class CriLogReader {
                 return;
             }
             int contentStart = s3 < 0 ? len : s3 + 1;
+            out.select(stream.equals("stderr"));
             if (lineStart) {
                 skipping = options.since() != null && time.isBefore(options.since());
                 if (!skipping && options.timestamps()) {
@@ -377,14 +384,23 @@ public final class CriLogReader {
         return s.append('Z').toString();
     }
 
-    /** The output, ending after {@code limit} bytes. */
+    /** The output (stdout's and stderr's lines, {@link #select}ed), ending after {@code limit} bytes. */
     private static final class Limited {
-        private final OutputStream out;
+        private final OutputStream stdout;
+        private final OutputStream stderr;
+        private OutputStream out;
         private long remaining;
 
-        Limited(OutputStream out, long limit) {
-            this.out = Objects.requireNonNull(out);
+        Limited(OutputStream stdout, OutputStream stderr, long limit) {
+            this.stdout = Objects.requireNonNull(stdout);
+            this.stderr = Objects.requireNonNull(stderr);
+            this.out = stdout;
             this.remaining = limit;
+        }
+
+        /** Where the next writes go: stderr's stream or stdout's. */
+        void select(boolean toStderr) {
+            out = toStderr ? stderr : stdout;
         }
 
         boolean full() {
@@ -411,7 +427,10 @@ public final class CriLogReader {
         }
 
         void flush() throws IOException {
-            out.flush();
+            stdout.flush();
+            if (stderr != stdout) {
+                stderr.flush();
+            }
         }
     }
 }

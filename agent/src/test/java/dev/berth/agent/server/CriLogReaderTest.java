@@ -47,6 +47,28 @@ class CriLogReaderTest {
     }
 
     @Test
+    void stderrLinesGoToTheirOwnStreamWhenOneIsGivenAndTheLimitCountsBoth() throws IOException {
+        Path f = dir.resolve("0.log");
+        Files.writeString(f, LOG);
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        reader.read(f, new CriLogReader.Options(null, null, true, null, false), out, err, () -> false, () -> false);
+        assertEquals("2026-01-02T03:04:07Z three\n", err.toString(StandardCharsets.UTF_8));
+        assertEquals("""
+                2026-01-02T03:04:05.1Z one
+                2026-01-02T03:04:06Z two
+                2026-01-02T02:04:08.123456789Z four
+                2026-01-02T03:04:09Z\s
+                2026-01-02T04:04:10.000000001Z six with  spaces
+                """, out.toString(StandardCharsets.UTF_8));
+        out.reset();
+        err.reset();
+        reader.read(f, new CriLogReader.Options(null, null, false, 10L, false), out, err, () -> false, () -> false);
+        assertEquals("one\ntwo\n", out.toString(StandardCharsets.UTF_8));
+        assertEquals("th", err.toString(StandardCharsets.UTF_8));
+    }
+
+    @Test
     void partialRecordsAreJoinedBothStreamsKeptAndMalformedRecordsSkipped() throws IOException {
         assertEquals("one\ntwo\nthree\nfour\n\nsix with  spaces\n", read(LOG, CriLogReader.Options.ALL));
     }

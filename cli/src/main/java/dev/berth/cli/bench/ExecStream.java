@@ -1,19 +1,18 @@
 package dev.berth.cli.bench;
 
-import java.net.URI;
+import dev.berth.cli.client.StreamClient;
+import java.io.ByteArrayOutputStream;
 import java.net.http.HttpClient;
-import java.net.http.WebSocket;
-import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CompletionStage;
+import java.util.List;
 import java.util.concurrent.TimeUnit;
 
 /**
  * Runs the command of an Exec URL over a WebSocket ({@code v4.channel.k8s.io}, which the
- * streaming servers of berth, containerd and CRI-O all serve) and waits for its status: the
- * channel-3 message, then the close. Output is read and dropped.
+ * streaming servers of berth, containerd and CRI-O all serve) with the client's
+ * {@link StreamClient} and waits for its status: the channel-3 message, then the close.
+ * Output is read and dropped.
  */
 final class ExecStream {
     private ExecStream() {
@@ -21,52 +20,31 @@ final class ExecStream {
 
     /** Returns the status message the server sent on the error channel (v4: JSON, {@code "status":"Success"} on exit 0). */
     static String run(HttpClient http, String url, Duration timeout) throws Exception {
-        URI uri = URI.create(url.replaceFirst("^http", "ws"));
-        if (!uri.getScheme().equals("ws")) {
+        if (!url.startsWith("http:")) {
             throw new IllegalStateException("only http streaming URLs are measured, got " + url);
         }
-        CompletableFuture<String> status = new CompletableFuture<>();
-        WebSocket.Listener listener = new WebSocket.Listener() {
-            private final java.io.ByteArrayOutputStream message = new java.io.ByteArrayOutputStream();
-            private String error = "";
-
-            @Override
-            public CompletionStage<?> onBinary(WebSocket ws, ByteBuffer data, boolean last) {
+        ByteArrayOutputStream error = new ByteArrayOutputStream();
+        StreamClient.Receiver receiver = (channel, data, last) -> {
+            if (channel == StreamClient.ERROR) {
                 byte[] b = new byte[data.remaining()];
                 data.get(b);
-                message.write(b, 0, b.length);
-                if (last) {
-                    byte[] m = message.toByteArray();
-                    message.reset();
-                    if (m.length > 0 && m[0] == 3) {
-                        error += new String(m, 1, m.length - 1, StandardCharsets.UTF_8);
-                    }
+                synchronized (error) {
+                    error.write(b, 0, b.length);
                 }
-                ws.request(1);
-                return null;
-            }
-
-            @Override
-            public CompletionStage<?> onClose(WebSocket ws, int code, String reason) {
-                status.complete(error);
-                return null;
-            }
-
-            @Override
-            public void onError(WebSocket ws, Throwable e) {
-                status.completeExceptionally(e);
+            } else {
+                data.position(data.limit());
             }
         };
-        WebSocket ws = http.newWebSocketBuilder().subprotocols("v4.channel.k8s.io").connectTimeout(timeout)
-                .buildAsync(uri, listener).get(timeout.toMillis(), TimeUnit.MILLISECONDS);
-        try {
-            String s = status.get(timeout.toMillis(), TimeUnit.MILLISECONDS);
-            if (!s.isEmpty() && !s.contains("Success")) {
-                throw new IllegalStateException("exec ended with " + s);
-            }
-            return s;
-        } finally {
-            ws.abort();
+        try (StreamClient ws = StreamClient.connect(http, StreamClient.uri(url), List.of("v4.channel.k8s.io"), receiver, timeout)) {
+            ws.closed().get(timeout.toMillis(), TimeUnit.MILLISECONDS);
         }
+        String s;
+        synchronized (error) {
+            s = error.toString(StandardCharsets.UTF_8);
+        }
+        if (!s.isEmpty() && !s.contains("Success")) {
+            throw new IllegalStateException("exec ended with " + s);
+        }
+        return s;
     }
 }

@@ -1,16 +1,15 @@
 package dev.berth.cli.bench;
 
+import dev.berth.cli.client.StreamClient;
 import java.io.ByteArrayOutputStream;
 import java.net.URI;
 import java.net.http.HttpClient;
-import java.net.http.WebSocket;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.List;
 import java.util.Random;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CompletionStage;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -23,7 +22,7 @@ import java.util.concurrent.TimeUnit;
  */
 final class PortForwardStream {
     /** The subprotocols offered, most preferred first. */
-    static final List<String> PROTOCOLS = List.of("v4.channel.k8s.io", "portforward.k8s.io");
+    static final List<String> PROTOCOLS = StreamClient.PORT_FORWARD_PROTOCOLS;
     /** Bytes of one message sent (plus its channel byte); well under every server's frame limit. */
     static final int CHUNK = 64 * 1024;
     private static final byte[] PATTERN = pattern();
@@ -47,8 +46,7 @@ final class PortForwardStream {
 
     /** The URL with {@code ?port=N} (the query parameter both berth and the Kubernetes library read) as a ws:// URI. */
     static URI uri(String url, int port) {
-        String ws = url.replaceFirst("^http", "ws");
-        URI uri = URI.create(ws + (ws.contains("?") ? "&" : "?") + "port=" + port);
+        URI uri = StreamClient.portForwardUri(url, port);
         if (!"ws".equals(uri.getScheme())) {
             throw new IllegalStateException("only http streaming URLs are measured, got " + url);
         }
@@ -62,33 +60,25 @@ final class PortForwardStream {
         }
         Echo echo = new Echo(bytes);
         long t0 = System.nanoTime();
-        WebSocket ws = http.newWebSocketBuilder().subprotocols(PROTOCOLS.get(0), PROTOCOLS.subList(1, PROTOCOLS.size()).toArray(String[]::new))
-                .connectTimeout(timeout).buildAsync(uri(url, port), echo).get(timeout.toMillis(), TimeUnit.MILLISECONDS);
-        try {
+        try (StreamClient ws = StreamClient.connect(http, uri(url, port), PROTOCOLS, echo, timeout)) {
+            ws.closed().whenComplete((v, e) -> echo.closed(e));
             long deadline = t0 + timeout.toNanos();
             long start = System.nanoTime();
             for (long sent = 0; sent < bytes && !echo.done.isDone(); ) {
                 int n = (int) Math.min(CHUNK, bytes - sent);
-                ByteBuffer m = ByteBuffer.allocate(n + 1);
-                m.put((byte) 0).put(PATTERN, 0, n).flip();
-                ws.sendBinary(m, true).get(Math.max(1, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
+                ws.send(0, PATTERN, 0, n, Math.max(1, deadline - System.nanoTime()));
                 sent += n;
             }
             long end = echo.done.get(Math.max(1, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
             return new Result(bytes, (echo.firstByte - t0) / 1e6, (end - start) / 1e9);
-        } finally {
-            ws.abort();
         }
     }
 
     /** Reads the server's messages: checks and counts channel 0, collects channel 1; completes with the time the last byte came. */
-    private static final class Echo implements WebSocket.Listener {
+    private static final class Echo extends StreamClient.PortChannels {
         final CompletableFuture<Long> done = new CompletableFuture<>();
         private final long expected;
-        private final int[] portBytesLeft = {2, 2};
         private final ByteArrayOutputStream error = new ByteArrayOutputStream();
-        private boolean messageStart = true;
-        private int channel;
         private long received;
         volatile long firstByte;
 
@@ -97,41 +87,24 @@ final class PortForwardStream {
         }
 
         @Override
-        public CompletionStage<?> onBinary(WebSocket ws, ByteBuffer data, boolean last) {
-            if (messageStart && data.hasRemaining()) {
-                channel = data.get() & 0xff;
-                messageStart = false;
-            }
-            if (channel < 2) {
-                while (portBytesLeft[channel] > 0 && data.hasRemaining()) {
-                    data.get();
-                    portBytesLeft[channel]--;
-                }
-            }
-            if (channel == 0) {
-                data(data);
-            } else if (channel == 1 && data.hasRemaining()) {
-                byte[] b = new byte[data.remaining()];
-                data.get(b);
-                error.write(b, 0, b.length);
-                if (last) {
-                    done.completeExceptionally(new IllegalStateException("the server reported: " + error.toString(StandardCharsets.UTF_8)));
-                }
-            }
+        protected void error(ByteBuffer text, boolean last) {
+            byte[] b = new byte[text.remaining()];
+            text.get(b);
+            error.write(b, 0, b.length);
             if (last) {
-                messageStart = true;
+                done.completeExceptionally(new IllegalStateException("the server reported: " + error.toString(StandardCharsets.UTF_8)));
             }
-            ws.request(1);
-            return null;
         }
 
-        private void data(ByteBuffer data) {
+        @Override
+        protected void data(ByteBuffer data) {
             if (data.hasRemaining() && firstByte == 0) {
                 firstByte = System.nanoTime();
             }
             while (data.hasRemaining()) {
                 if (received + data.remaining() > expected) {
                     done.completeExceptionally(new IllegalStateException("more bytes came back than were sent (" + expected + ")"));
+                    data.position(data.limit());
                     return;
                 }
                 int offset = (int) (received % CHUNK);
@@ -140,6 +113,7 @@ final class PortForwardStream {
                 int at = ByteBuffer.wrap(PATTERN, offset, n).mismatch(got);
                 if (at >= 0) {
                     done.completeExceptionally(new IllegalStateException("byte " + (received + at) + " came back changed"));
+                    data.position(data.limit());
                     return;
                 }
                 data.position(data.position() + n);
@@ -150,23 +124,14 @@ final class PortForwardStream {
             }
         }
 
-        @Override
-        public CompletionStage<?> onText(WebSocket ws, CharSequence data, boolean last) {
-            done.completeExceptionally(new IllegalStateException("a text message on a binary protocol: " + data));
-            return null;
-        }
-
-        @Override
-        public CompletionStage<?> onClose(WebSocket ws, int code, String reason) {
-            done.completeExceptionally(new IllegalStateException("the server closed the stream (" + code + (reason.isEmpty() ? "" : " " + reason)
-                    + ") after " + received + " of " + expected + " bytes came back"
-                    + (error.size() > 0 ? ": " + error.toString(StandardCharsets.UTF_8) : "")));
-            return null;
-        }
-
-        @Override
-        public void onError(WebSocket ws, Throwable e) {
-            done.completeExceptionally(e);
+        /** The stream ended (or broke) before every byte came back. */
+        void closed(Throwable e) {
+            if (e != null) {
+                done.completeExceptionally(e);
+                return;
+            }
+            done.completeExceptionally(new IllegalStateException("the server closed the stream after " + received + " of " + expected
+                    + " bytes came back" + (error.size() > 0 ? ": " + error.toString(StandardCharsets.UTF_8) : "")));
         }
     }
 }

@@ -8,6 +8,6 @@ final class StreamCommands {
     }
 
     static List<Class<?>> all() {
-        return List.of();
+        return List.of(LogsCommand.class, ExecCommand.class, AttachCommand.class, PortForwardCommand.class);
     }
 }
