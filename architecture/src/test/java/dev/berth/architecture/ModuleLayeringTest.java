@@ -25,7 +25,7 @@ class ModuleLayeringTest {
     static final ArchRule MODULES = layeredArchitecture().consideringOnlyDependenciesInLayers()
                 .layer("common").definedBy("dev.berth.common..")
                 .layer("host").definedBy("dev.berth.host..")
-                .layer("cri-api").definedBy("dev.berth.cri.v1..")
+                .layer("cri-api").definedBy("dev.berth.cri.v1..", "dev.berth.cri.berth.v1..")
                 .layer("cgroups").definedBy("dev.berth.cgroups..")
                 .layer("networking").definedBy("dev.berth.networking..")
                 .layer("images").definedBy("dev.berth.images..")
