@@ -88,7 +88,11 @@ class LauncherTest {
 
     /** The command line the launcher would run, as it prints it on a dry run. */
     private String dryRun(Path jar, Path jvms, String javaHome) throws Exception {
-        ProcessBuilder pb = new ProcessBuilder("sh", LAUNCHER.toString(), "daemon").redirectErrorStream(true);
+        return dryRun(jar, jvms, javaHome, "daemon");
+    }
+
+    private String dryRun(Path jar, Path jvms, String javaHome, String command) throws Exception {
+        ProcessBuilder pb = new ProcessBuilder("sh", LAUNCHER.toString(), command).redirectErrorStream(true);
         pb.environment().put("BERTH_JAR", jar.toString());
         pb.environment().put("BERTH_JVM_DIR", jvms.toString());
         pb.environment().put("BERTH_LAUNCHER_DRY_RUN", "1");
@@ -146,6 +150,33 @@ class LauncherTest {
     }
 
     @Test
+    void clientCommandsMapTheClientArchiveAndCompileWithC1Only() throws Exception {
+        Path jvms = Files.createDirectories(dir.resolve("jvm"));
+        Path jdk25 = fakeJdk(jvms, "jdk-25", "25.0.3");
+        Path jar = Files.writeString(dir.resolve("berth.jar"), "jar");
+        Path aot = Files.writeString(dir.resolve("berth.aot"), "aot");
+        Path clientAot = Files.writeString(dir.resolve("berth-client.aot"), "aot");
+        long now = System.currentTimeMillis();
+        jar.toFile().setLastModified(now - 60_000);
+        aot.toFile().setLastModified(now);
+        clientAot.toFile().setLastModified(now);
+        for (String longRunning : List.of("daemon", "agent", "bench")) {
+            String line = dryRun(jar, jvms, jdk25.toString(), longRunning);
+            assertTrue(line.contains("-XX:AOTCache=" + aot + " "), line);
+            assertFalse(line.contains("TieredStopAtLevel"), line);
+        }
+        for (String client : List.of("ps", "exec", "--version")) {
+            String line = dryRun(jar, jvms, jdk25.toString(), client);
+            assertTrue(line.contains("-XX:AOTCache=" + clientAot + " "), line);
+            assertTrue(line.contains("-XX:TieredStopAtLevel=1"), line);
+        }
+        // no client archive: the client runs without one rather than with the daemon's
+        Files.delete(clientAot);
+        String none = dryRun(jar, jvms, jdk25.toString(), "ps");
+        assertFalse(none.contains("AOTCache"), none);
+    }
+
+    @Test
     void anArchiveMadeThroughARelativeJarPathServesFromAnyDirectory() throws Exception {
         Path jar = jarOf(Hello.class, "hello.jar");
         Path jsa = dir.resolve("hello.jsa");
@@ -159,8 +190,8 @@ class LauncherTest {
     }
 
     private Result runIn(Path cwd, Path jar, String javaOpts, boolean archive) throws Exception {
-        // no cwd: this process's own directory
-        ProcessBuilder pb = new ProcessBuilder("sh", LAUNCHER.toString()).directory(cwd == null ? null : cwd.toFile())
+        // no cwd: this process's own directory; "daemon" picks the daemon's archive (the jar's main ignores it)
+        ProcessBuilder pb = new ProcessBuilder("sh", LAUNCHER.toString(), "daemon").directory(cwd == null ? null : cwd.toFile())
                 .redirectErrorStream(true);
         pb.environment().put("BERTH_JAR", jar.toString());
         pb.environment().put("BERTH_CDS", archive ? "on" : "off");

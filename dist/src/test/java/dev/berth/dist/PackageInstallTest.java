@@ -79,8 +79,12 @@ class PackageInstallTest {
             Path jsa = root.resolve("usr/lib/berth/berth.jsa");
             assertTrue(Files.isRegularFile(jsa), "no archive after the upgrade:\n" + again.output());
             assertTrue(Files.getLastModifiedTime(jsa).compareTo(Files.getLastModifiedTime(root.resolve("usr/lib/berth/berth.jar"))) > 0);
+            assertTrue(inRoot(root, "BERTH_LAUNCHER_DRY_RUN=1 /usr/bin/berth daemon --help").ok("dry run").output()
+                    .contains("-XX:SharedArchiveFile=/usr/lib/berth/berth.jsa "), "the launcher uses the archive");
+            Path clientJsa = root.resolve("usr/lib/berth/berth-client.jsa");
+            assertTrue(Files.isRegularFile(clientJsa), "no client archive after the upgrade:\n" + again.output());
             assertTrue(inRoot(root, "BERTH_LAUNCHER_DRY_RUN=1 /usr/bin/berth --version").ok("dry run").output()
-                    .contains("-XX:SharedArchiveFile=/usr/lib/berth/berth.jsa"), "the launcher uses the archive");
+                    .contains("-XX:SharedArchiveFile=/usr/lib/berth/berth-client.jsa "), "the client's commands use the client's archive");
             assertEquals(version, inRoot(root, "/usr/bin/berth --version").ok("berth --version with the archive").output());
 
             // remove: the program goes, state and configuration stay

@@ -122,12 +122,9 @@ final class Scenario implements AutoCloseable {
         this.channel = channel(endpoint);
     }
 
-    /** A channel to a {@code unix:///path} endpoint (grpc-netty's UNIX-socket resolver over epoll). */
+    /** A channel to a {@code unix:///path} endpoint. */
     static ManagedChannel channel(String endpoint) {
-        if (!endpoint.matches("unix:///.+")) {
-            throw new IllegalArgumentException("the endpoint must be unix:///PATH, got \"" + endpoint + "\"");
-        }
-        return Grpc.newChannelBuilder(endpoint, InsecureChannelCredentials.create()).maxInboundMessageSize(16 << 20).build();
+        return dev.berth.cli.client.CriSession.channel(endpoint);
     }
 
     /** Stops starting new work; {@link #run} cleans up and returns soon after. */

@@ -15,19 +15,17 @@ public final class ClientCommands {
     }
 
     /** Every client command class, in the order --help lists them. */
-    static List<Class<?>> all() {
+    public static List<Class<?>> all() {
         List<Class<?>> all = new ArrayList<>(QueryCommands.all());
         all.addAll(LifecycleCommands.all());
         all.addAll(StreamCommands.all());
         return all;
     }
 
-    /** Adds the client commands to {@code berth}. */
-    public static void addTo(CommandLine berth) {
-        for (Class<?> c : all()) {
-            CommandLine sub = new CommandLine(c);
-            sub.getCommandSpec().usageMessage().exitCodeListHeading("%nExit codes:%n").exitCodeList(ExitCodes.help());
-            berth.addSubcommand(sub);
+    /** Adds the exit-code table to a client command's --help (other commands are left as they are). */
+    public static void describe(CommandLine command) {
+        if (all().contains(command.getCommandSpec().userObject().getClass())) {
+            command.getCommandSpec().usageMessage().exitCodeListHeading("%nExit codes:%n").exitCodeList(ExitCodes.help());
         }
     }
 

@@ -19,6 +19,13 @@ import io.grpc.ManagedChannel;
 import io.grpc.Metadata;
 import io.grpc.MethodDescriptor;
 import io.grpc.Status;
+import io.grpc.netty.NettyChannelBuilder;
+import io.netty.channel.EventLoopGroup;
+import io.netty.channel.MultiThreadIoEventLoopGroup;
+import io.netty.channel.epoll.EpollDomainSocketChannel;
+import io.netty.channel.epoll.EpollIoHandler;
+import io.netty.channel.unix.DomainSocketAddress;
+import io.netty.util.concurrent.DefaultThreadFactory;
 import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -39,11 +46,18 @@ public final class CriSession implements AutoCloseable {
     private final ManagedChannel imageChannel;
     private final Channel runtime;
     private final Channel image;
+    /**
+     * The session's own event loop, ended at {@link #close()}: at exit the JVM waits up to 300 ms
+     * for threads in native code, and an idle event loop sits in epoll_wait (a quarter of a
+     * short client call went there).
+     */
+    private final EventLoopGroup loop = new MultiThreadIoEventLoopGroup(1, new DefaultThreadFactory("berth-client", true),
+            EpollIoHandler.newFactory());
 
     private CriSession(Endpoints endpoints) {
         this.endpoints = endpoints;
-        this.runtimeChannel = channel(endpoints.runtime());
-        this.imageChannel = endpoints.image().equals(endpoints.runtime()) ? runtimeChannel : channel(endpoints.image());
+        this.runtimeChannel = channel(endpoints.runtime(), loop);
+        this.imageChannel = endpoints.image().equals(endpoints.runtime()) ? runtimeChannel : channel(endpoints.image(), loop);
         ClientInterceptor[] interceptors = endpoints.debug() ? new ClientInterceptor[] {new DebugInterceptor(System.err)} : new ClientInterceptor[0];
         this.runtime = ClientInterceptors.intercept(runtimeChannel, interceptors);
         this.image = ClientInterceptors.intercept(imageChannel, interceptors);
@@ -67,6 +81,12 @@ public final class CriSession implements AutoCloseable {
             throw ClientException.usage("the endpoint must be unix:///PATH, got \"" + endpoint + "\"");
         }
         return Grpc.newChannelBuilder(endpoint, InsecureChannelCredentials.create()).maxInboundMessageSize(MAX_MESSAGE_BYTES).build();
+    }
+
+    private static ManagedChannel channel(String endpoint, EventLoopGroup loop) {
+        return NettyChannelBuilder.forAddress(new DomainSocketAddress(Endpoints.socketPath(endpoint).toString()))
+                .eventLoopGroup(loop).channelType(EpollDomainSocketChannel.class).usePlaintext()
+                .maxInboundMessageSize(MAX_MESSAGE_BYTES).build();
     }
 
     /** Library logging at warn, and Netty's per-channel SO_KEEPALIVE warning (a UNIX socket has none) silenced. */
@@ -123,8 +143,9 @@ public final class CriSession implements AutoCloseable {
             imageChannel.shutdownNow();
         }
         try {
-            runtimeChannel.awaitTermination(2, TimeUnit.SECONDS);
-            imageChannel.awaitTermination(2, TimeUnit.SECONDS);
+            runtimeChannel.awaitTermination(1, TimeUnit.SECONDS);
+            imageChannel.awaitTermination(1, TimeUnit.SECONDS);
+            loop.shutdownGracefully(0, 1, TimeUnit.SECONDS).await(1, TimeUnit.SECONDS);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
