@@ -26,8 +26,9 @@ import picocli.CommandLine.Help.Ansi;
 /**
  * The documents of berth's Debian package made at build time: the man page berth(1), rendered
  * from the help of every command {@link Main#commandLine()} has (so a command added there is
- * documented without touching this class), and the Debian changelog Debian policy asks for.
- * Both are written gzipped (gzip's header carries no time, so equal input gives equal bytes).
+ * documented without touching this class), the Debian changelog Debian policy asks for, and
+ * the bash completion of every command (as {@code berth completion bash} prints it). The first
+ * two are written gzipped (gzip's header carries no time, so equal input gives equal bytes).
  */
 public final class PackageDocs {
     /** Who the package names as its maintainer (control file and changelog alike). */
@@ -43,7 +44,7 @@ public final class PackageDocs {
     private PackageDocs() {
     }
 
-    /** Writes berth.1.gz and changelog.Debian.gz into {@code args[0]}; {@code args[1]} the Maven version, {@code args[2]} the build time (ISO-8601). */
+    /** Writes berth.1.gz, changelog.Debian.gz and berth.bash-completion into {@code args[0]}; {@code args[1]} the Maven version, {@code args[2]} the build time (ISO-8601). */
     public static void main(String[] args) throws IOException {
         if (args.length != 3) {
             throw new IllegalArgumentException("usage: PackageDocs OUT_DIR MAVEN_VERSION BUILD_TIME");
@@ -52,6 +53,7 @@ public final class PackageDocs {
         ZonedDateTime when = Instant.parse(args[2]).atZone(ZoneOffset.UTC);
         Files.write(out.resolve("berth.1.gz"), gzip(manPage(Main.commandLine(), args[1], when)));
         Files.write(out.resolve("changelog.Debian.gz"), gzip(changelog(args[1], when)));
+        Files.writeString(out.resolve("berth.bash-completion"), picocli.AutoComplete.bash("berth", Main.commandLine()));
     }
 
     /**

@@ -28,7 +28,8 @@ class PackageContentTest {
             "-rw-r--r-- /usr/share/doc/berth/README.md",
             "-rw-r--r-- /usr/share/doc/berth/copyright",
             "-rw-r--r-- /usr/share/doc/berth/changelog.Debian.gz",
-            "-rw-r--r-- /usr/share/man/man1/berth.1.gz");
+            "-rw-r--r-- /usr/share/man/man1/berth.1.gz",
+            "-rw-r--r-- /usr/share/bash-completion/completions/berth");
 
     /** The package unpacked with dpkg-deb -x. */
     @TempDir
@@ -97,6 +98,16 @@ class PackageContentTest {
         String man = Debs.run(30, "zcat", unpacked.resolve("usr/share/man/man1/berth.1.gz").toString()).ok("zcat").output();
         assertTrue(man.startsWith(".TH BERTH 1 "), man);
         assertTrue(man.contains(".SS \"berth daemon\""), "the man page documents berth daemon");
+        assertTrue(man.contains(".SS \"berth exec\""), "the man page documents the client's commands");
+    }
+
+    @Test
+    void bashCompletesEveryCommand() throws Exception {
+        String script = Files.readString(unpacked.resolve("usr/share/bash-completion/completions/berth"));
+        assertTrue(script.contains("complete -F _complete_berth"), script.substring(0, Math.min(400, script.length())));
+        for (String command : List.of("daemon", "agent", "ps", "exec", "port-forward", "pull")) {
+            assertTrue(script.contains("function _picocli_berth_" + command.replace("-", "") + "()"), command);
+        }
     }
 
     private static String field(String deb, String name) throws Exception {

@@ -36,10 +36,28 @@ public final class ClientCommands {
             return c.exitCode();
         }
         if (e instanceof StatusRuntimeException s) {
-            String what = s.getStatus().getDescription() == null ? "" : ": " + s.getStatus().getDescription();
-            cmd.getErr().println("berth " + cmd.getCommandName() + ": " + s.getStatus().getCode() + what);
+            cmd.getErr().println("berth " + cmd.getCommandName() + ": " + describe(s));
             return ExitCodes.of(s);
         }
         return null;
+    }
+
+    /**
+     * A failed call as a user reads it: the status and its description, and for a connection that
+     * failed (UNAVAILABLE with gRPC's bare "io exception") the reason the socket gave, such as a
+     * socket only root may open.
+     */
+    static String describe(StatusRuntimeException s) {
+        String what = s.getStatus().getDescription() == null ? "" : ": " + s.getStatus().getDescription();
+        if (s.getStatus().getCode() == io.grpc.Status.Code.UNAVAILABLE && s.getCause() != null) {
+            Throwable root = s.getCause();
+            while (root.getCause() != null && root.getCause() != root) {
+                root = root.getCause();
+            }
+            String why = String.valueOf(root.getMessage());
+            String hint = why.contains("Permission denied") ? " (the runtime's socket is open to root only: run berth as root)" : "";
+            return "cannot reach the runtime: " + why + hint;
+        }
+        return s.getStatus().getCode() + what;
     }
 }

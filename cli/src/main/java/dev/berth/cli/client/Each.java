@@ -27,8 +27,7 @@ final class Each {
                 spec.commandLine().getErr().println("berth " + cmd + ": " + e.getMessage());
                 code = code == ExitCodes.OK ? e.exitCode() : code;
             } catch (StatusRuntimeException e) {
-                String why = e.getStatus().getDescription() == null ? "" : ": " + e.getStatus().getDescription();
-                spec.commandLine().getErr().println("berth " + cmd + ": " + name + ": " + e.getStatus().getCode() + why);
+                spec.commandLine().getErr().println("berth " + cmd + ": " + name + ": " + ClientCommands.describe(e));
                 code = code == ExitCodes.OK ? ExitCodes.of(e) : code;
             }
         }

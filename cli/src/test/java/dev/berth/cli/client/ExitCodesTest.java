@@ -18,4 +18,15 @@ class ExitCodesTest {
         assertEquals(ExitCodes.FAILED, ExitCodes.of(Status.Code.FAILED_PRECONDITION));
         assertEquals(6, ExitCodes.help().size(), "every code is in --help");
     }
+
+    @Test
+    void aConnectionRefusedForPermissionsSaysWhyAndWhatToDo() {
+        String denied = ClientCommands.describe(Status.UNAVAILABLE.withDescription("io exception")
+                .withCause(new java.io.IOException("connect(..) failed: Permission denied")).asRuntimeException());
+        assertEquals("cannot reach the runtime: connect(..) failed: Permission denied"
+                + " (the runtime's socket is open to root only: run berth as root)", denied);
+        assertEquals("NOT_FOUND: container \"x\" not found",
+                ClientCommands.describe(Status.NOT_FOUND.withDescription("container \"x\" not found").asRuntimeException()));
+        assertEquals("UNAVAILABLE: draining", ClientCommands.describe(Status.UNAVAILABLE.withDescription("draining").asRuntimeException()));
+    }
 }
