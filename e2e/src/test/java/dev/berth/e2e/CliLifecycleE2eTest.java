@@ -153,6 +153,11 @@ class CliLifecycleE2eTest {
                         assertEquals(ContainerState.CONTAINER_RUNNING, c.getState(), "the app saw the init container's file");
                     }
                 }
+                // the kubelet's pod labels, but not the agent's pod-source one: an agent on this runtime leaves the pod alone
+                java.util.Map<String, String> podLabels = berth.runtime().podSandboxStatus(dev.berth.cri.v1.PodSandboxStatusRequest.newBuilder()
+                        .setPodSandboxId(manifestPod).build()).getStatus().getLabelsMap();
+                assertEquals("cl-manifest", podLabels.get("io.kubernetes.pod.name"), podLabels.toString());
+                assertFalse(podLabels.containsKey("berth.dev/pod-source"), podLabels.toString());
                 // a pod that needs an API server is refused before anything runs
                 Path secretPod = Files.writeString(dir.resolve("secret-pod.yaml"), "apiVersion: v1\nkind: Pod\nmetadata: {name: s}\n"
                         + "spec:\n  containers: [{name: a, image: " + appRef + "}]\n  volumes: [{name: s, secret: {secretName: db}}]\n");

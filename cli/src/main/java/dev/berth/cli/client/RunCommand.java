@@ -120,7 +120,10 @@ final class RunCommand implements Callable<Integer> {
         PodVolumes volumes = new PodVolumes(new PodDirs(volumeDir), ObjectSource.standalone(), LinuxMounts.INSTANCE,
                 new NodeAllocatable(Runtime.getRuntime().availableProcessors() * 1000L, NodeFacts.current().memoryBytes(), 0), "",
                 Path.of("/etc/hosts"), Clock.systemUTC());
-        PodSandboxConfig podConfig = translation.sandboxConfig(pod, 0, "berth-run");
+        // without the agent's pod-source label: an agent on the same runtime collects only its own pods' dead containers
+        // and sandboxes, and leaves those of an operator's client alone, as it does crictl's
+        PodSandboxConfig podConfig = translation.sandboxConfig(pod, 0, "berth-run").toBuilder()
+                .removeLabels(dev.berth.agent.pod.KubeletKeys.POD_SOURCE).build();
         String uid = pod.getMetadata().getUid();
         String podId = null;
         try {
