@@ -63,16 +63,21 @@ public final class CriSession implements AutoCloseable {
         this.image = ClientInterceptors.intercept(imageChannel, interceptors);
     }
 
-    /** Connects lazily (the first call connects); a missing socket is reported at once with {@link ExitCodes#UNREACHABLE}. */
+    /**
+     * Connects lazily (the first call connects). A missing runtime socket is reported at once with
+     * {@link ExitCodes#UNREACHABLE}; a missing image socket only by the first image call, so that
+     * {@code berth ps -r ...} works beside a client config whose image endpoint is elsewhere.
+     */
     public static CriSession open(Endpoints endpoints) {
         quietLibraries();
-        for (String e : new String[] {endpoints.runtime(), endpoints.image()}) {
-            Path socket = Endpoints.socketPath(e);
-            if (!Files.exists(socket)) {
-                throw new ClientException(ExitCodes.UNREACHABLE, "cannot reach the runtime at " + e + ": no such socket (is the runtime running?)");
-            }
-        }
+        requireSocket(endpoints.runtime());
         return new CriSession(endpoints);
+    }
+
+    private static void requireSocket(String endpoint) {
+        if (!Files.exists(Endpoints.socketPath(endpoint))) {
+            throw new ClientException(ExitCodes.UNREACHABLE, "cannot reach the runtime at " + endpoint + ": no such socket (is the runtime running?)");
+        }
     }
 
     /** A channel to a {@code unix:///PATH} endpoint (grpc-netty's UNIX-socket resolver over epoll). */
@@ -122,6 +127,7 @@ public final class CriSession implements AutoCloseable {
 
     /** ImageService with this timeout; null for none. */
     public ImageServiceGrpc.ImageServiceBlockingStub images(Duration timeout) {
+        requireSocket(endpoints.image());
         ImageServiceGrpc.ImageServiceBlockingStub s = ImageServiceGrpc.newBlockingStub(image);
         return timeout == null ? s : s.withDeadlineAfter(timeout.toMillis(), TimeUnit.MILLISECONDS);
     }
@@ -133,6 +139,7 @@ public final class CriSession implements AutoCloseable {
 
     /** The image endpoint's channel, for services beside the CRI on the same socket. */
     public Channel imageChannel() {
+        requireSocket(endpoints.image());
         return image;
     }
 
