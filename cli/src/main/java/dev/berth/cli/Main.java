@@ -132,7 +132,11 @@ public final class Main {
     }
 
     @Command(name = "daemon", mixinStandardHelpOptions = true,
-            description = "Serve the CRI (RuntimeService and ImageService) on a UNIX socket until SIGTERM or SIGINT.")
+            description = "Serve the CRI (RuntimeService and ImageService) on a UNIX socket until SIGTERM or SIGINT.",
+            footerHeading = "%nExamples:%n",
+            footer = {"  berth daemon                                   # embedded defaults: /run/berth/berth.sock, /var/lib/berth",
+                "  berth daemon --config /etc/berth/config.toml --log-level debug",
+                "  berth daemon --root /tmp/b --run-root /tmp/b-run --socket /tmp/b.sock --metrics-address ''   # a second daemon"})
     static final class DaemonCommand implements Callable<Integer> {
         @CommandLine.Mixin
         RuntimeOptions options;
@@ -147,7 +151,11 @@ public final class Main {
             description = {"Run the node agent until SIGTERM or SIGINT: static pods from --pod-manifest-path, through the CRI.",
                 "By default berth's own runtime runs in the same process (serving the CRI socket and /metrics as berth daemon does);"
                     + " with --container-runtime-endpoint the agent drives that runtime instead.",
-                "The agent leaves its pods running when it stops and adopts them when it starts again."})
+                "The agent leaves its pods running when it stops and adopts them when it starts again."},
+            footerHeading = "%nExamples:%n",
+            footer = {"  berth agent --pod-manifest-path /etc/berth/manifests",
+                "  berth agent --kubeconfig /etc/berth/kubelet.conf --node-name node-1 --cluster-dns 10.96.0.10 --cluster-domain cluster.local",
+                "  berth agent --container-runtime-endpoint unix:///run/containerd/containerd.sock --pod-manifest-path /etc/berth/manifests"})
     static final class AgentCommand implements Callable<Integer> {
         @CommandLine.Mixin
         RuntimeOptions options;
@@ -302,6 +310,8 @@ public final class Main {
     }
 
     @Command(name = "image", mixinStandardHelpOptions = true, description = "Manage berth's image store offline.",
+            footerHeading = "%nExamples:%n",
+            footer = {"  berth image import busybox.tar", "  berth image build-rootfs /tmp/rootfs --tag local/busybox:1"},
             subcommands = {ImageImportCommand.class, ImageBuildRootfsCommand.class})
     static final class ImageCommand {
     }
@@ -322,7 +332,10 @@ public final class Main {
     }
 
     @Command(name = "import", mixinStandardHelpOptions = true,
-            description = "Load an OCI image layout (directory or tar) or a docker save archive (tar, optionally gzipped) into the image store.")
+            description = "Load an OCI image layout (directory or tar) or a docker save archive (tar, optionally gzipped) into the image store.",
+            footerHeading = "%nExamples:%n",
+            footer = {"  berth image import busybox.tar.gz          # docker save, gzipped", "  berth image import ./oci-layout/",
+                "  berth image import app.tar --root /tmp/b    # another daemon's store"})
     static final class ImageImportCommand implements Callable<Integer> {
         @CommandLine.Parameters(paramLabel = "FILE", description = "the archive or OCI layout directory")
         Path file;
@@ -343,7 +356,10 @@ public final class Main {
     }
 
     @Command(name = "build-rootfs", mixinStandardHelpOptions = true,
-            description = "Make a one-layer image from a root filesystem directory and store it under a tag.")
+            description = "Make a one-layer image from a root filesystem directory and store it under a tag.",
+            footerHeading = "%nExamples:%n",
+            footer = {"  berth image build-rootfs /tmp/rootfs --tag local/busybox:1",
+                "  berth image build-rootfs ./root --tag local/tools:1 --entrypoint /bin/sh,-c --cmd 'echo hi' --env PATH=/bin --user 1000"})
     static final class ImageBuildRootfsCommand implements Callable<Integer> {
         @CommandLine.Parameters(paramLabel = "DIR", description = "the root filesystem")
         Path dir;

@@ -25,7 +25,11 @@ import picocli.CommandLine.Option;
                 + " its URL over a WebSocket), ContainerStats, ListContainerStats, PortForward (the RPC, and --forward-mib MiB through its URL to an echo server"
                 + " in the pod and back, MB/s); --pods pods started and then"
                 + " removed by --concurrency clients, memory measured idle, at 20 pods, at all pods and idle after they are gone.",
-            "Everything it creates is labelled berth-bench=<run id> and removed at the end, also on failure or Ctrl-C."})
+            "Everything it creates is labelled berth-bench=<run id> and removed at the end, also on failure or Ctrl-C."},
+        footerHeading = "%nExamples:%n",
+        footer = {"  berth bench --runtime-endpoint unix:///run/berth/berth.sock --image 127.0.0.1:5000/busybox:1",
+            "  berth bench --runtime-endpoint unix:///run/berth/berth.sock --compare unix:///run/containerd/containerd.sock \\",
+            "      --image 127.0.0.1:5000/busybox:1 --iterations 20 --pods 100 --html bench.html --json bench.json"})
 public final class BenchCommand implements Callable<Integer> {
     @Option(names = "--runtime-endpoint", required = true, paramLabel = "unix:///PATH", description = "the runtime to measure (A)")
     String endpoint;
