@@ -78,7 +78,7 @@ public final class Daemon {
     private final CountDownLatch stop = new CountDownLatch(1);
 
     public Daemon(BerthConfig config) {
-        this.config = config;
+        this.config = withAvailableHandlers(config, Daemon::onPath);
     }
 
     /** Serves the CRI until SIGTERM or SIGINT, then shuts down; returns the exit status. */
@@ -340,6 +340,34 @@ public final class Daemon {
             return cgroups.oomKills(cgroupsPath) > 0;
         } catch (RuntimeException e) {
             LOG.debug("cannot read the OOM kills of {}: {}", cgroupsPath, e.getMessage());
+            return false;
+        }
+    }
+
+    /**
+     * The configuration without the built-in handlers whose runtime is not installed: a node with
+     * runc alone runs, and Status lists the handlers it has. The default handler and every handler
+     * the configuration names stay, so a missing binary of theirs still stops berth at start-up.
+     */
+    static BerthConfig withAvailableHandlers(BerthConfig config, java.util.function.Predicate<String> installed) {
+        java.util.Set<String> missing = new java.util.TreeSet<>();
+        config.runtime().handlers().forEach((name, h) -> {
+            if (h.builtIn() && !name.equals(config.runtime().defaultHandler()) && !installed.test(h.binary())) {
+                missing.add(name);
+            }
+        });
+        if (missing.isEmpty()) {
+            return config;
+        }
+        LOG.warn("runtime handlers {} left out: their runtime is not on PATH (install it, or name its binary under [runtime.handlers])",
+                missing);
+        return config.withRuntime(config.runtime().without(missing));
+    }
+
+    private static boolean onPath(String binary) {
+        try {
+            return Files.isExecutable(executable(binary));
+        } catch (BerthException e) {
             return false;
         }
     }

@@ -38,6 +38,11 @@ public record BerthConfig(
         return new BerthConfig(root, runRoot, log, grpc, cgroup, runtime, network, metrics, registry, images, streaming, agent, newSource);
     }
 
+    /** The same configuration with other runtime handlers. */
+    public BerthConfig withRuntime(Runtime newRuntime) {
+        return new BerthConfig(root, runRoot, log, grpc, cgroup, newRuntime, network, metrics, registry, images, streaming, agent, source);
+    }
+
     /** The same configuration with another {@code [agent]} table (the agent's flags applied). */
     public BerthConfig withAgent(Agent newAgent) {
         return new BerthConfig(root, runRoot, log, grpc, cgroup, runtime, network, metrics, registry, images, streaming, newAgent, source);
@@ -479,8 +484,8 @@ public record BerthConfig(
         static Runtime read(ConfigSection s) {
             String defaultHandler = s.string("default_handler", "runc");
             Map<String, Handler> handlers = new LinkedHashMap<>();
-            handlers.put("runc", new Handler("runc", "runc"));
-            handlers.put("crun", new Handler("crun", "crun"));
+            handlers.put("runc", new Handler("runc", "runc", true));
+            handlers.put("crun", new Handler("crun", "crun", true));
             ConfigSection table = s.section("handlers");
             table.namedSections().forEach((name, h) -> handlers.put(name, Handler.read(name, h)));
             if (!handlers.containsKey(defaultHandler)) {
@@ -493,10 +498,24 @@ public record BerthConfig(
         public Handler handler(String name) {
             return handlers.get(name.isEmpty() ? defaultHandler : name);
         }
+
+        /** The same runtimes without these handlers. */
+        public Runtime without(java.util.Set<String> names) {
+            Map<String, Handler> kept = new LinkedHashMap<>(handlers);
+            kept.keySet().removeAll(names);
+            return new Runtime(defaultHandler, Map.copyOf(kept));
+        }
     }
 
-    /** One runtime handler: the OCI runtime binary (a name looked up on PATH, or a path). */
-    public record Handler(String name, String binary) {
+    /**
+     * One runtime handler: the OCI runtime binary (a name looked up on PATH, or a path);
+     * {@code builtIn} for runc and crun as berth defines them when the configuration does not.
+     */
+    public record Handler(String name, String binary, boolean builtIn) {
+        public Handler(String name, String binary) {
+            this(name, binary, false);
+        }
+
         static Handler read(String name, ConfigSection s) {
             return new Handler(name, s.string("binary", name));
         }
