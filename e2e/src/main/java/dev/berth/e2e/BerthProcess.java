@@ -104,10 +104,15 @@ public final class BerthProcess implements AutoCloseable {
      * own: CNI configs under {@code dir}, a test-only bridge and subnet.
      */
     public static String isolatedNetworkToml(Path dir) {
+        return networkToml(dir, "berthe2e0", "10.199.128.0/20");
+    }
+
+    /** A {@code [network]} table with CNI configs under {@code dir} and the default network on this bridge and subnet. */
+    public static String networkToml(Path dir, String bridge, String subnet) {
         return "[network]\n"
                 + "cni_config_dir = \"" + dir.resolve("net.d") + "\"\n"
-                + "default_bridge = \"berthe2e0\"\n"
-                + "default_subnet = \"10.199.128.0/20\"\n";
+                + "default_bridge = \"" + bridge + "\"\n"
+                + "default_subnet = \"" + subnet + "\"\n";
     }
 
     /**

@@ -44,10 +44,7 @@ class BenchE2eTest {
 
     @Test
     void benchRunsTheScenarioAgainstBerthAndLeavesNothingBehind() throws Exception {
-        Path config = Files.writeString(dir.resolve("daemon.toml"), "[network]\n"
-                + "cni_config_dir = \"" + dir.resolve("net.d") + "\"\n"
-                + "default_bridge = \"" + BRIDGE + "\"\n"
-                + "default_subnet = \"" + SUBNET + "\"\n");
+        Path config = Files.writeString(dir.resolve("daemon.toml"), BerthProcess.networkToml(dir, BRIDGE, SUBNET));
         try (RegistryFixture registry = RegistryFixture.start(dir.resolve("registry"));
              BerthProcess berth = BerthProcess.start(dir.resolve("berth"), "--config", config.toString(), "--metrics-address", "")) {
             try {

@@ -56,10 +56,7 @@ class CliLifecycleE2eTest {
 
     @Test
     void lifecycleCommandsDriveARealBerth() throws Exception {
-        Path config = Files.writeString(dir.resolve("daemon.toml"), "[network]\n"
-                + "cni_config_dir = \"" + dir.resolve("net.d") + "\"\n"
-                + "default_bridge = \"" + BRIDGE + "\"\n"
-                + "default_subnet = \"" + SUBNET + "\"\n");
+        Path config = Files.writeString(dir.resolve("daemon.toml"), BerthProcess.networkToml(dir, BRIDGE, SUBNET));
         try (RegistryFixture registry = RegistryFixture.start(dir.resolve("registry"));
              BerthProcess berth = BerthProcess.start(dir.resolve("berth"), "--config", config.toString(), "--metrics-address", "")) {
             BerthCli cli = new BerthCli(berth.socket());

@@ -46,10 +46,7 @@ class CliQueryE2eTest {
 
     @Test
     void queryCommandsShowWhatTheRuntimeHas() throws Exception {
-        Path config = Files.writeString(dir.resolve("daemon.toml"), "[network]\n"
-                + "cni_config_dir = \"" + dir.resolve("net.d") + "\"\n"
-                + "default_bridge = \"" + BRIDGE + "\"\n"
-                + "default_subnet = \"" + SUBNET + "\"\n");
+        Path config = Files.writeString(dir.resolve("daemon.toml"), BerthProcess.networkToml(dir, BRIDGE, SUBNET));
         BerthProcess berth = null;
         try {
             berth = BerthProcess.start(dir.resolve("berth"), "--config", config.toString(), "--metrics-address", "");

@@ -58,10 +58,7 @@ class CliStreamE2eTest {
 
     @Test
     void logsExecAttachAndPortForwardAgainstBerth() throws Exception {
-        Path config = Files.writeString(dir.resolve("daemon.toml"), "[network]\n"
-                + "cni_config_dir = \"" + dir.resolve("net.d") + "\"\n"
-                + "default_bridge = \"" + BRIDGE + "\"\n"
-                + "default_subnet = \"" + SUBNET + "\"\n");
+        Path config = Files.writeString(dir.resolve("daemon.toml"), BerthProcess.networkToml(dir, BRIDGE, SUBNET));
         String pod = null;
         try (RegistryFixture registry = RegistryFixture.start(dir.resolve("registry"))) {
             berth = BerthProcess.start(dir.resolve("berth"), "--config", config.toString(), "--metrics-address", "");

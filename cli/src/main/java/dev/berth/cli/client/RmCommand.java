@@ -52,7 +52,8 @@ final class RmCommand implements Callable<Integer> {
                 }
             }
             return Each.run(spec, names, what -> {
-                String id = Resolve.container(cri, what);
+                // --all listed IDs already: resolving each would list everything again per object
+                String id = all ? what : Resolve.container(cri, what);
                 remove(cri, id, force);
                 return id;
             });

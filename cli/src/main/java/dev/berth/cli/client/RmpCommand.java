@@ -51,7 +51,8 @@ final class RmpCommand implements Callable<Integer> {
                 }
             }
             return Each.run(spec, names, what -> {
-                String id = Resolve.pod(cri, what);
+                // --all listed IDs already: resolving each would list everything again per object
+                String id = all ? what : Resolve.pod(cri, what);
                 remove(cri, id, force);
                 return "Removed sandbox " + id;
             });
